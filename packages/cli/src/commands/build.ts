@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util';
+import { createBackend, parseMetric } from '@adanns/compute';
+import { AdannsIndex, saveIndex } from '@adanns/core';
+import { loadVectors } from '@adanns/datasets';
+import { intOption, parseOrUsage, required } from '../args.js';
+import { progressBars } from '../progress.js';
+
+export const buildUsage = `adanns build --data SOURCE --metric cosine|ip|l2 --spec SPEC --out DIR
+             [--limit N] [--seed N] [--kmeans-iterations N] [--backend cpu|auto]
+  Trains and fills an index (e.g. --spec pca,ivf256@32,flat@64,rerank@784) and saves it to DIR.`;
+
+export async function buildCommand(argv: string[]): Promise<void> {
+  const o = parseOrUsage(() => parseArgs({ args: argv, options: {
+    data: { type: 'string' },
+    metric: { type: 'string' },
+    spec: { type: 'string' },
+    out: { type: 'string' },
+    limit: { type: 'string' },
+    seed: { type: 'string' },
+    'kmeans-iterations': { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
+  } }).values);
+  const metric = parseMetric(required(o.metric, 'metric'));
+  const spec = required(o.spec, 'spec');
+  const out = required(o.out, 'out');
+  const data = await loadVectors(required(o.data, 'data'), o.limit === undefined ? undefined : intOption(o.limit, 'limit'));
+  const backend = await createBackend(o.backend);
+  const bars = progressBars();
+  const started = performance.now();
+  const index = await AdannsIndex.build(backend, spec, data.data, data.rows, data.dim, {
+    metric,
+    seed: o.seed === undefined ? 1 : intOption(o.seed, 'seed'),
+    kmeansIterations: o['kmeans-iterations'] === undefined ? undefined : intOption(o['kmeans-iterations'], 'kmeans-iterations'),
+    onProgress: bars.update,
+  });
+  bars.stop();
+  const seconds = (performance.now() - started) / 1000;
+  saveIndex(index, out);
+  console.log(`built ${index.describe()} from ${data.name} in ${seconds.toFixed(1)} s; saved to ${out}`);
+}

@@ -1,0 +1,36 @@
+import { parseArgs } from 'node:util';
+import { createBackend, parseMetric } from '@adanns/compute';
+import { exactNeighbours } from '@adanns/core';
+import { loadVectors, writeIvecs } from '@adanns/datasets';
+import { intOption, parseOrUsage, required, UsageError } from '../args.js';
+import { progressBars } from '../progress.js';
+
+export const groundtruthUsage = `adanns groundtruth --base SOURCE --queries SOURCE --metric cosine|ip|l2 --k K --out FILE.ivecs
+             [--limit-base N] [--limit-queries N] [--backend cpu|auto]
+  Exact k nearest neighbours (row numbers of the base) by brute force at the full dimension.`;
+
+export async function groundtruthCommand(argv: string[]): Promise<void> {
+  const o = parseOrUsage(() => parseArgs({ args: argv, options: {
+    base: { type: 'string' },
+    queries: { type: 'string' },
+    metric: { type: 'string' },
+    k: { type: 'string' },
+    out: { type: 'string' },
+    'limit-base': { type: 'string' },
+    'limit-queries': { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
+  } }).values);
+  const metric = parseMetric(required(o.metric, 'metric'));
+  const k = intOption(o.k, 'k');
+  const out = required(o.out, 'out');
+  if (!out.endsWith('.ivecs')) throw new UsageError(`--out must name an .ivecs file, got "${out}"`);
+  const base = await loadVectors(required(o.base, 'base'), o['limit-base'] === undefined ? undefined : intOption(o['limit-base'], 'limit-base'));
+  const queries = await loadVectors(required(o.queries, 'queries'), o['limit-queries'] === undefined ? undefined : intOption(o['limit-queries'], 'limit-queries'));
+  if (queries.dim !== base.dim) throw new UsageError(`queries have dimension ${queries.dim}, base has ${base.dim}`);
+  const backend = await createBackend(o.backend);
+  const bars = progressBars();
+  const { ids } = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, metric, k, (d, t) => bars.update('groundtruth', d, t));
+  bars.stop();
+  writeIvecs(out, ids, queries.rows, k);
+  console.log(`wrote ${queries.rows} x ${k} exact neighbours to ${out}`);
+}

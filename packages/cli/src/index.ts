@@ -1,0 +1,2 @@
+export { runCli, type Command } from './run.js';
+export { UsageError } from './args.js';

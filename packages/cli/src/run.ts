@@ -1,0 +1,30 @@
+export type Command = (argv: string[]) => Promise<void>;
+
+/**
+ * Dispatches to a command and turns every failure into one line on stderr:
+ * exit code 2 for usage errors and bad input, 1 for anything unexpected.
+ */
+export async function runCli(argv: string[], commands: Record<string, Command>, usage: string): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    console.log(usage);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`adanns: unknown command "${name}" (expected ${Object.keys(commands).join(', ')}; see adanns --help)`);
+    return 2;
+  }
+  try {
+    await command(rest);
+    return 0;
+  } catch (e) {
+    // The engine reports bad input as plain Errors with a message for the user (exit 2);
+    // TypeError and friends are our bugs: show the stack and exit 1.
+    const bug = e instanceof TypeError || e instanceof ReferenceError || !(e instanceof Error);
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`adanns ${name}: error: ${message}`);
+    if ((bug || process.env.ADANNS_DEBUG) && e instanceof Error) console.error(e.stack);
+    return bug ? 1 : 2;
+  }
+}

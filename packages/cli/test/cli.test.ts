@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readIvecs } from '@adanns/datasets';
+
+// The CLI is tested as users run it: the built bin in a child process.
+const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'adanns-cli-'));
+const base = 'synthetic:n=3000,dim=32,clusters=30,queries=50,seed=5';
+const queries = `${base},part=queries`;
+
+function adanns(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build (npm test does) first`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('adanns CLI', () => {
+  it('builds, searches with exact and file ground truth, and reports recall and MFLOPs', () => {
+    const out = join(dir, 'index');
+    const built = adanns('build', '--data', base, '--metric', 'cosine', '--spec', 'pca,ivf30@8,flat@16,rerank@32', '--out', out);
+    expect(built.stderr).not.toMatch(/error/);
+    expect(built.code).toBe(0);
+    expect(built.stdout).toMatch(/built pca,ivf30@8,flat@16,rerank@32 \(cosine, 3000 vectors of dim 32/);
+
+    const gt = join(dir, 'gt.ivecs');
+    const truth = adanns('groundtruth', '--base', base, '--queries', queries, '--metric', 'cosine', '--k', '10', '--out', gt);
+    expect(truth.code).toBe(0);
+    expect(readIvecs(gt)).toMatchObject({ rows: 50, k: 10 });
+
+    const searched = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', gt, '--json', '--params', 'nprobe=1,shortlist=10', '--params', 'nprobe=30,shortlist=3000');
+    expect(searched.code).toBe(0);
+    const rows = searched.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows).toHaveLength(2);
+    expect(rows[0].params).toMatchObject({ nprobe: 1, shortlist: 10, coarseDim: 8, scanDim: 16, rerankDim: 32 });
+    expect(rows[1].recall).toBe(1); // every list probed and everything re-ranked at D: exact
+    expect(rows[0].recall).toBeLessThan(rows[1].recall);
+    expect(rows[0].mflops).toBeLessThan(rows[1].mflops);
+
+    const exact = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', 'exact', '--json', '--params', 'nprobe=30,shortlist=3000');
+    expect(JSON.parse(exact.stdout).recall).toBe(1);
+  });
+
+  it('prints the offending value and exits 2 on bad input', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['build', '--data', base, '--metric', 'hamming', '--spec', 'flat', '--out', join(dir, 'x')], /unknown metric "hamming"/],
+      [['build', '--data', base, '--metric', 'l2', '--spec', 'ivf10@64,flat@16', '--out', join(dir, 'x')], /coarse dim d_c 64 exceeds the vector dimension 32/],
+      [['build', '--data', base, '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x'), '--limit', 'ten'], /--limit must be a positive integer, got "ten"/],
+      [['build', '--data', 'missing.fvecs', '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x')], /missing.fvecs.*no such file/i],
+      [['build', '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x')], /missing required option --data/],
+      [['build', '--data', base, '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x'), '--colour', 'red'], /Unknown option '--colour'/],
+      [['search', '--index', join(dir, 'nope'), '--queries', queries, '--k', '10'], /cannot read index manifest/],
+      [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '0'], /--k must be a positive integer, got "0"/],
+      [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'nprobe=500'], /nprobe must be at most 30, got 500/],
+      [['search', '--index', join(dir, 'index'), '--queries', 'synthetic:n=10,dim=8', '--k', '10'], /queries have dimension 8, the index 32/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = adanns(...args);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace for user errors
+    }
+  });
+
+  it('shows usage with --help', () => {
+    const r = adanns('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/adanns build --data SOURCE/);
+    expect(r.stdout).toMatch(/adanns search --index DIR/);
+  });
+});

@@ -1,0 +1,37 @@
+import type { Metric } from './metric.js';
+import type { RowBlock } from './rows.js';
+import type { TopK } from './topk.js';
+
+/**
+ * What the index layer asks of a compute backend. Everything is batched over
+ * flat float32 buffers: a block of queries against a block of vectors at a
+ * prefix length `dim`. Methods are asynchronous so that a device backend
+ * (WebGPU) can implement them with queued work and read-back; the CPU backend
+ * completes synchronously inside the promise.
+ */
+export interface Backend {
+  readonly name: string;
+
+  /** out[q * base.rows + j] = score(queries[q][:dim], base[j][:dim]). */
+  score(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, out: Float32Array): Promise<void>;
+
+  /**
+   * Scores every query against every base row and merges the results into
+   * `best`: query q goes to row queryRows[q] of `best` (row q when omitted),
+   * base row j is reported as baseIds[j] (j when omitted).
+   */
+  scanTopK(
+    queries: RowBlock,
+    base: RowBlock,
+    dim: number,
+    metric: Metric,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+  ): Promise<void>;
+
+  /** Nearest centroid of each vector: labels[i] and its score (ties: lower centroid index). */
+  assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void>;
+
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,129 @@
+import type { Backend } from '../backend.js';
+import type { Metric } from '../metric.js';
+import { checkPrefix, type RowBlock } from '../rows.js';
+import type { TopK } from '../topk.js';
+import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
+
+/** Base rows per cache block: about 64 KiB of vector data, at least 16 rows. */
+function blockRows(dim: number): number {
+  return Math.max(16, Math.floor(16384 / dim));
+}
+
+function baseInvNorms(base: RowBlock, dim: number, metric: Metric): Float32Array | undefined {
+  if (metric !== 'cosine') return undefined;
+  if (base.invNorms) {
+    if (base.invNorms.length < base.rows) throw new Error(`invNorms has ${base.invNorms.length} entries for ${base.rows} rows`);
+    return base.invNorms;
+  }
+  return computeInvNorms(base, dim);
+}
+
+/**
+ * Scores queries [q, q + count) (count <= 4) against base rows [from, to)
+ * into out (row t of the group at out[t * outStride]), four at a time when it can.
+ */
+function scoreGroup(
+  queries: RowBlock,
+  qInv: Float32Array | undefined,
+  q: number,
+  count: number,
+  base: RowBlock,
+  bInv: Float32Array | undefined,
+  from: number,
+  to: number,
+  dim: number,
+  metric: Metric,
+  out: Float32Array,
+  outStride: number,
+): void {
+  const qo = (queries.offset ?? 0) + q * queries.stride;
+  if (count === 4) {
+    scoreFourQueriesAgainstRows(queries.data, qo, queries.stride, qInv?.subarray(q, q + 4), base, bInv, from, to, dim, metric, out, 0, outStride);
+    return;
+  }
+  for (let t = 0; t < count; t++) {
+    scoreQueryAgainstRows(queries.data, qo + t * queries.stride, qInv ? qInv[q + t] : 1, base, bInv, from, to, dim, metric, out, t * outStride);
+  }
+}
+
+/** The plain TypeScript backend: the reference every faster backend is tested against. */
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+
+  async score(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, out: Float32Array): Promise<void> {
+    checkPrefix(queries, dim, 'score queries');
+    checkPrefix(base, dim, 'score base');
+    if (out.length < queries.rows * base.rows) throw new Error(`score output holds ${out.length} values, needs ${queries.rows * base.rows}`);
+    const bInv = baseInvNorms(base, dim, metric);
+    const qInv = metric === 'cosine' ? (queries.invNorms ?? computeInvNorms(queries, dim)) : undefined;
+    for (let q = 0; q < queries.rows; q += 4) {
+      const count = Math.min(4, queries.rows - q);
+      scoreGroup(queries, qInv, q, count, base, bInv, 0, base.rows, dim, metric, out.subarray(q * base.rows), base.rows);
+    }
+  }
+
+  async scanTopK(
+    queries: RowBlock,
+    base: RowBlock,
+    dim: number,
+    metric: Metric,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+  ): Promise<void> {
+    checkPrefix(queries, dim, 'scan queries');
+    checkPrefix(base, dim, 'scan base');
+    if (base.rows === 0 || queries.rows === 0) return;
+    const bInv = baseInvNorms(base, dim, metric);
+    const qInv = metric === 'cosine' ? (queries.invNorms ?? computeInvNorms(queries, dim)) : undefined;
+    const step = blockRows(dim);
+    const width = Math.min(step, base.rows);
+    const scratch = new Float32Array(4 * width);
+    for (let from = 0; from < base.rows; from += step) {
+      const to = Math.min(base.rows, from + step);
+      for (let q = 0; q < queries.rows; q += 4) {
+        const count = Math.min(4, queries.rows - q);
+        scoreGroup(queries, qInv, q, count, base, bInv, from, to, dim, metric, scratch, width);
+        for (let t = 0; t < count; t++) {
+          const row = queryRows ? queryRows[q + t] : q + t;
+          let threshold = best.threshold(row);
+          for (let j = from; j < to; j++) {
+            const s = scratch[t * width + j - from];
+            if (s >= threshold) {
+              best.push(row, baseIds ? baseIds[j] : j, s);
+              threshold = best.threshold(row);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
+    checkPrefix(vectors, dim, 'assign vectors');
+    checkPrefix(centroids, dim, 'assign centroids');
+    if (centroids.rows === 0) throw new Error('assign: no centroids');
+    const cInv = baseInvNorms(centroids, dim, metric);
+    const vInv = metric === 'cosine' ? (vectors.invNorms ?? computeInvNorms(vectors, dim)) : undefined;
+    const k = centroids.rows;
+    const scratch = new Float32Array(4 * k);
+    for (let i = 0; i < vectors.rows; i += 4) {
+      const count = Math.min(4, vectors.rows - i);
+      scoreGroup(vectors, vInv, i, count, centroids, cInv, 0, k, dim, metric, scratch, k);
+      for (let t = 0; t < count; t++) {
+        let bestIndex = 0;
+        let bestScore = scratch[t * k];
+        for (let c = 1; c < k; c++) {
+          if (scratch[t * k + c] > bestScore) {
+            bestScore = scratch[t * k + c];
+            bestIndex = c;
+          }
+        }
+        labels[i + t] = bestIndex;
+        scores[i + t] = bestScore;
+      }
+    }
+  }
+
+  async dispose(): Promise<void> {}
+}

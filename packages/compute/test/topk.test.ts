@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { TopK } from '../src/index.js';
+
+describe('TopK', () => {
+  it('keeps the k best by score, ties broken by lower id, whatever the arrival order', () => {
+    const scores = [5, 1, 3, 3, 9, 3, 0, 7, 3, 2];
+    const expected = scores.map((s, id) => ({ s, id })).sort((a, b) => b.s - a.s || a.id - b.id).slice(0, 5);
+    for (const order of [[...scores.keys()], [...scores.keys()].reverse(), [3, 8, 5, 2, 0, 1, 4, 6, 7, 9]]) {
+      const t = new TopK(1, 5);
+      for (const id of order) t.push(0, id, scores[id]);
+      t.sort();
+      expect(Array.from(t.ids)).toEqual(expected.map((e) => e.id));
+      expect(Array.from(t.scores)).toEqual(expected.map((e) => e.s));
+    }
+  });
+
+  it('matches a full sort on random rows and reports short rows', () => {
+    const rows = 20, k = 7;
+    const t = new TopK(rows, k);
+    const all: Array<Array<{ id: number; s: number }>> = [];
+    for (let r = 0; r < rows; r++) {
+      const n = r % 10; // some rows get fewer than k candidates
+      all.push([]);
+      for (let id = 0; id < n; id++) {
+        const s = Math.round(Math.sin(r * 31 + id * 7) * 4) / 4; // many exact ties
+        all[r].push({ id, s });
+        t.push(r, id, s);
+      }
+    }
+    t.sort();
+    for (let r = 0; r < rows; r++) {
+      const want = all[r].sort((a, b) => b.s - a.s || a.id - b.id).slice(0, k);
+      expect(t.sizes[r]).toBe(want.length);
+      expect(Array.from(t.ids.subarray(r * k, r * k + want.length))).toEqual(want.map((e) => e.id));
+    }
+  });
+
+  it('rejects k < 1', () => {
+    expect(() => new TopK(1, 0)).toThrow(/k must be a positive integer/);
+  });
+});

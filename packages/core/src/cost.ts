@@ -1,0 +1,31 @@
+/**
+ * The cost model of ARCHITECTURE.md, in multiply-adds per query (one
+ * multiply-add = 1 FLOP, as in the AdANNS paper). Top-k selection is free.
+ *   PCA rotation   D x (largest prefix the query needs in the rotated space)
+ *   coarse         lists x coarseDim
+ *   flat scan      (vectors in the probed lists) x scanDim; without IVF this is N x dim
+ *   re-rank        (shortlist actually re-ranked) x rerankDim
+ */
+export interface QueryWork {
+  /** Full dimension D of the stored vectors. */
+  fullDim: number;
+  /** Rotated components computed for the query (0 without PCA). */
+  rotatedDims: number;
+  /** Centroids scored (0 without IVF). */
+  lists: number;
+  coarseDim: number;
+  /** Vectors scored in the scan stage (real sizes of the probed lists). */
+  scanned: number;
+  scanDim: number;
+  /** Candidates re-scored in the re-rank stage (0 without re-rank). */
+  reranked: number;
+  rerankDim: number;
+}
+
+export function queryFlops(w: QueryWork): number {
+  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + w.scanned * w.scanDim + w.reranked * w.rerankDim;
+}
+
+export function queryMflops(w: QueryWork): number {
+  return queryFlops(w) / 1e6;
+}

@@ -1,0 +1,13 @@
+export { queryFlops, queryMflops, type QueryWork } from './cost.js';
+export { exactNeighbours } from './eval/ground-truth.js';
+export { recallAtK } from './eval/recall.js';
+export { AdannsIndex, type BuildOptions, type IndexParts, type ProgressFn, type SearchResult } from './index/adanns-index.js';
+export { InvertedLists } from './index/inverted-lists.js';
+export { kmeans, type KMeansOptions, type KMeansResult } from './kmeans.js';
+export { defaultParams, formatParams, parseParams, PARAM_NAMES, type SearchParams } from './params.js';
+export { loadIndex, saveIndex } from './persist/index-io.js';
+export { readArrayFile, writeArrayFile } from './persist/binary-file.js';
+export { dimsLadder, normalizePrefixInPlace, slicePrefix } from './prefixes.js';
+export { formatSpec, parseSpec, validateSpec, type Codec, type IndexSpec } from './spec.js';
+export { PcaTransform, type PcaOptions } from './transform/pca.js';
+export { checkVectors } from './validate.js';

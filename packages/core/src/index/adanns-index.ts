@@ -1,0 +1,377 @@
+import { computeInvNorms, createRng, rowBlock, sampleIndices, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import { queryMflops } from '../cost.js';
+import { kmeans } from '../kmeans.js';
+import { defaultParams, formatParams, type SearchParams } from '../params.js';
+import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
+import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
+import { probeLists } from '../stages/coarse.js';
+import { rerank, type VectorSource } from '../stages/rerank.js';
+import { scanLists } from '../stages/scan.js';
+import { transformQueries } from '../stages/transform.js';
+import { PcaTransform } from '../transform/pca.js';
+import { checkPositiveInt, checkVectors } from '../validate.js';
+import { grow } from './growable.js';
+import { InvertedLists } from './inverted-lists.js';
+
+export type ProgressFn = (stage: string, done: number, total: number) => void;
+
+export interface BuildOptions {
+  metric: Metric;
+  /** One id per vector (non-negative safe integers, unique); default 0..n-1. */
+  ids?: ArrayLike<number>;
+  seed?: number;
+  /** Vectors sampled to fit PCA (default 10,000). */
+  pcaSampleSize?: number;
+  kmeansIterations?: number;
+  maxPointsPerCentroid?: number;
+  kmeansInit?: 'kmeans++' | 'random';
+  onProgress?: ProgressFn;
+}
+
+export interface SearchResult {
+  queries: number;
+  k: number;
+  /** queries x k ids, best first; -1 past `counts[q]`. */
+  ids: Float64Array;
+  /** queries x k scores (larger = closer; negated squared distance for l2); NaN past `counts[q]`. */
+  scores: Float32Array;
+  /** Results found per query (below k only when the probed lists hold fewer vectors). */
+  counts: Int32Array;
+  /** Modelled MFLOPs of each query (ARCHITECTURE.md cost model, real probed list sizes). */
+  mflops: Float64Array;
+  params: SearchParams;
+}
+
+/** The parts a built index consists of (what save/load moves). */
+export interface IndexParts {
+  spec: IndexSpec;
+  metric: Metric;
+  dim: number;
+  pca?: PcaTransform;
+  /** lists x d_c, row-major (normalised for cosine/ip, as spherical k-means leaves them). */
+  centroids?: Float32Array;
+  lists: InvertedLists;
+  /** slotCount x dim original vectors (the re-rank source at the full dimension). */
+  originals: Float32Array;
+  /** id of each slot; NaN for a free slot. */
+  slotIds: Float64Array;
+  slotCount: number;
+}
+
+const CHUNK = 4096;
+
+/**
+ * AdANNS index: optional PCA, optional IVF (centroids at d_c), a flat scan at
+ * d_s over list-contiguous prefixes, optional exact re-rank at d_r. Rigid IVF
+ * is d_c = d_s = D; a flat exact index is no IVF with d_s = D.
+ */
+export class AdannsIndex {
+  readonly spec: IndexSpec;
+  readonly metric: Metric;
+  readonly dim: number;
+  readonly ladder: number[];
+  private readonly pca?: PcaTransform;
+  private readonly centroids?: Float32Array;
+  private readonly lists: InvertedLists;
+  private originals: Float32Array;
+  private originalInvNorms: Float32Array;
+  private slotIds: Float64Array;
+  private slotCount: number;
+  private readonly idToSlot = new Map<number, number>();
+  private readonly freeSlots: number[] = [];
+  private readonly centroidInvNorms = new Map<number, Float32Array>();
+
+  constructor(
+    private readonly backend: Backend,
+    parts: IndexParts,
+  ) {
+    this.spec = parts.spec;
+    this.metric = parts.metric;
+    this.dim = parts.dim;
+    this.ladder = dimsLadder(parts.dim);
+    this.pca = parts.pca;
+    this.centroids = parts.centroids;
+    this.lists = parts.lists;
+    this.originals = parts.originals;
+    this.slotIds = parts.slotIds;
+    this.slotCount = parts.slotCount;
+    this.originalInvNorms = new Float32Array(this.slotCount);
+    for (let s = 0; s < this.slotCount; s++) {
+      const id = this.slotIds[s];
+      if (Number.isNaN(id)) {
+        this.freeSlots.push(s);
+        continue;
+      }
+      if (this.idToSlot.has(id)) throw new Error(`index holds id ${id} twice`);
+      this.idToSlot.set(id, s);
+    }
+    if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, this.slotCount, this.dim), this.dim, this.originalInvNorms);
+  }
+
+  /** Prefix length stored in the lists: the scan dim, or a re-rank dim below D (which must come from the lists' space). */
+  static listDim(spec: IndexSpec, dim: number): number {
+    const r = spec.rerank?.dim;
+    return r !== undefined && r < dim ? Math.max(spec.scan.dim, r) : spec.scan.dim;
+  }
+
+  /** Prefixes whose cosine norms the lists keep: the ladder up to the list dim, plus the scan dim. */
+  static normDims(metric: Metric, spec: IndexSpec, listDim: number): number[] {
+    if (metric !== 'cosine') return [];
+    return [...new Set([...dimsLadder(listDim), spec.scan.dim])].sort((a, b) => a - b);
+  }
+
+  static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {
+    checkVectors(data, rows, dim, 'build vectors');
+    const parsed = typeof spec === 'string' ? parseSpec(spec, dim) : spec;
+    validateSpec(parsed, dim, rows);
+    const progress = options.onProgress ?? (() => {});
+    const seed = options.seed ?? 1;
+    let pca: PcaTransform | undefined;
+    if (parsed.transform === 'pca') {
+      progress('pca', 0, 1);
+      pca = PcaTransform.fit(data, rows, dim, options.metric, { sampleSize: options.pcaSampleSize, seed });
+      progress('pca', 1, 1);
+    }
+    let centroids: Float32Array | undefined;
+    if (parsed.coarse) {
+      const { lists, dim: dc } = parsed.coarse;
+      const perCentroid = options.maxPointsPerCentroid ?? 256;
+      // the training sample is drawn here so only it is rotated; k-means keeps all of it
+      const sample = sampleIndices(rows, lists * perCentroid, createRng(seed));
+      const raw = new Float32Array(sample.length * dim);
+      sample.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+      const train = pca ? await pca.apply(backend, raw, sample.length, dc) : slicePrefix(raw, sample.length, dim, dc);
+      if (options.metric === 'cosine') normalizePrefixInPlace(train, sample.length, dc, dc);
+      const result = await kmeans(backend, train, sample.length, dc, lists, {
+        seed,
+        iterations: options.kmeansIterations,
+        maxPointsPerCentroid: perCentroid,
+        init: options.kmeansInit,
+        spherical: options.metric !== 'l2',
+        onProgress: (done, total) => progress('kmeans', done, total),
+      });
+      centroids = result.centroids;
+    }
+    const listDim = AdannsIndex.listDim(parsed, dim);
+    const index = new AdannsIndex(backend, {
+      spec: parsed,
+      metric: options.metric,
+      dim,
+      pca,
+      centroids,
+      lists: new InvertedLists(parsed.coarse?.lists ?? 1, listDim, AdannsIndex.normDims(options.metric, parsed, listDim)),
+      originals: new Float32Array(0),
+      slotIds: new Float64Array(0),
+      slotCount: 0,
+    });
+    const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
+    await index.add(ids, data, rows, (done, total) => progress('add', done, total));
+    return index;
+  }
+
+  get size(): number {
+    return this.idToSlot.size;
+  }
+
+  /** Memory held by the index's arrays, in bytes. */
+  get bytes(): number {
+    const lists = this.lists.total * (this.lists.dim * 4 + 4 + 4 * AdannsIndex.normDims(this.metric, this.spec, this.lists.dim).length);
+    return this.slotCount * (this.dim * 4 + 8) + lists + (this.centroids?.byteLength ?? 0) + (this.pca ? this.pca.components.byteLength : 0);
+  }
+
+  /** Current size of every inverted list (one list without IVF). */
+  listSizes(): Int32Array {
+    return Int32Array.from({ length: this.lists.count }, (_, l) => this.lists.size(l));
+  }
+
+  has(id: number): boolean {
+    return this.idToSlot.has(id);
+  }
+
+  /** Adds vectors with new ids (rows x dim) to a trained index: assigned to lists at d_c and stored. */
+  async add(ids: ArrayLike<number>, data: Float32Array, rows: number, onProgress?: (done: number, total: number) => void): Promise<void> {
+    checkVectors(data, rows, this.dim, 'add vectors');
+    if (ids.length !== rows) throw new Error(`add: ${ids.length} ids for ${rows} vectors`);
+    const batch = new Set<number>();
+    for (let i = 0; i < rows; i++) {
+      const id = ids[i];
+      if (!Number.isSafeInteger(id) || id < 0) throw new Error(`add: id at position ${i} must be a non-negative safe integer, got ${id}`);
+      if (batch.has(id)) throw new Error(`add: id ${id} appears twice in one batch`);
+      if (this.idToSlot.has(id)) throw new Error(`add: id ${id} is already in the index (remove it first to replace it)`);
+      batch.add(id);
+    }
+    const dc = this.spec.coarse?.dim ?? 0;
+    const listDim = this.lists.dim;
+    const prefix = Math.max(dc, listDim);
+    const labels = new Int32Array(Math.min(CHUNK, rows));
+    const scores = new Float32Array(labels.length);
+    for (let from = 0; from < rows; from += CHUNK) {
+      const n = Math.min(CHUNK, rows - from);
+      const chunk = data.subarray(from * this.dim, (from + n) * this.dim);
+      const space = await transformQueries(this.backend, this.pca, chunk, n, this.dim, prefix);
+      if (this.centroids) {
+        await this.backend.assign(space, this.coarseBlock(dc), dc, this.metric, labels, scores);
+      }
+      for (let i = 0; i < n; i++) {
+        const slot = this.allocateSlot(ids[from + i]);
+        this.originals.set(chunk.subarray(i * this.dim, (i + 1) * this.dim), slot * this.dim);
+        if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, 1, this.dim, slot * this.dim), this.dim, this.originalInvNorms.subarray(slot, slot + 1));
+        this.lists.append(this.centroids ? labels[i] : 0, slot, space.data, (space.offset ?? 0) + i * space.stride);
+      }
+      onProgress?.(from + n, rows);
+    }
+  }
+
+  /** Removes ids; returns how many were present. Removed vectors leave their lists at once. */
+  remove(ids: ArrayLike<number>): number {
+    let removed = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const slot = this.idToSlot.get(ids[i]);
+      if (slot === undefined) continue;
+      this.lists.remove(slot);
+      this.idToSlot.delete(ids[i]);
+      this.slotIds[slot] = NaN;
+      this.freeSlots.push(slot);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Fills in defaults and rejects params this index cannot serve. */
+  resolveParams(k: number, given: Partial<SearchParams> = {}): SearchParams {
+    const defaults = defaultParams(this.spec, k);
+    const p: SearchParams = { ...defaults, ...given };
+    if (given.rerankDim === undefined && defaults.rerankDim === undefined) delete p.rerankDim;
+    if (this.spec.coarse) {
+      checkPositiveInt(p.coarseDim, 'coarseDim', this.spec.coarse.dim);
+      checkPositiveInt(p.nprobe, 'nprobe', this.spec.coarse.lists);
+    } else {
+      if (given.coarseDim !== undefined || given.nprobe !== undefined) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim and nprobe do not apply`);
+      p.coarseDim = 0;
+      p.nprobe = 0;
+    }
+    checkPositiveInt(p.scanDim, 'scanDim', this.spec.scan.dim);
+    checkPositiveInt(p.shortlist, 'shortlist');
+    if (p.rerankDim !== undefined) {
+      checkPositiveInt(p.rerankDim, 'rerankDim', this.dim);
+      if (p.rerankDim !== this.dim && p.rerankDim > this.lists.dim) {
+        throw new Error(`rerankDim ${p.rerankDim}: this index re-ranks at the full dimension ${this.dim} or at prefixes up to ${this.lists.dim}`);
+      }
+      if (p.shortlist < k) throw new Error(`shortlist ${p.shortlist} must be at least k = ${k} when re-ranking`);
+    }
+    return p;
+  }
+
+  /** Batched search: queries is rows x dim. */
+  async search(queries: Float32Array, rows: number, k: number, given?: Partial<SearchParams>): Promise<SearchResult> {
+    checkVectors(queries, rows, this.dim, 'search queries');
+    checkPositiveInt(k, 'k');
+    if (this.size === 0) throw new Error('search: the index is empty');
+    if (k > this.size) throw new Error(`k = ${k} exceeds the ${this.size} vectors in the index`);
+    const p = this.resolveParams(k, given);
+    const rerankDim = p.rerankDim;
+    const rerankFromLists = rerankDim !== undefined && rerankDim < this.dim;
+    const prefix = Math.max(p.coarseDim, p.scanDim, rerankFromLists ? rerankDim : 0);
+    const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, prefix);
+
+    const nprobe = this.centroids ? p.nprobe : 1;
+    const probes = this.centroids ? await probeLists(this.backend, space, this.coarseBlock(p.coarseDim), p.coarseDim, nprobe, this.metric) : new Int32Array(rows);
+    const scanK = rerankDim !== undefined ? p.shortlist : k;
+    const { best, scanned } = await scanLists(this.backend, space, probes, nprobe, this.lists, p.scanDim, this.metric, scanK);
+
+    let final: TopK = best;
+    if (rerankDim !== undefined) {
+      best.sort();
+      const source: VectorSource = rerankFromLists
+        ? (slot) => this.lists.locate(slot)!
+        : (slot) => ({ data: this.originals, offset: slot * this.dim });
+      const rerankQueries: RowBlock = rerankFromLists ? space : rowBlock(queries, rows, this.dim);
+      const invNorms = !rerankFromLists && this.metric === 'cosine' ? this.originalInvNorms : undefined;
+      final = await rerank(this.backend, rerankQueries, best, source, rerankDim, this.metric, k, invNorms);
+    }
+    final.sort();
+
+    const ids = new Float64Array(rows * k).fill(-1);
+    const scores = new Float32Array(rows * k).fill(NaN);
+    const counts = new Int32Array(rows);
+    const mflops = new Float64Array(rows);
+    for (let q = 0; q < rows; q++) {
+      const n = Math.min(final.sizes[q], k);
+      counts[q] = n;
+      for (let i = 0; i < n; i++) {
+        ids[q * k + i] = this.slotIds[final.ids[q * final.k + i]];
+        scores[q * k + i] = final.scores[q * final.k + i];
+      }
+      mflops[q] = queryMflops({
+        fullDim: this.dim,
+        rotatedDims: this.pca ? prefix : 0,
+        lists: this.centroids ? this.spec.coarse!.lists : 0,
+        coarseDim: p.coarseDim,
+        scanned: scanned[q],
+        scanDim: p.scanDim,
+        reranked: rerankDim !== undefined ? best.sizes[q] : 0,
+        rerankDim: rerankDim ?? 0,
+      });
+    }
+    return { queries: rows, k, ids, scores, counts, mflops, params: p };
+  }
+
+  /**
+   * Exact k nearest ids at the full dimension over the stored vectors (brute
+   * force): the ground-truth oracle for this index's contents.
+   */
+  async exactSearch(queries: Float32Array, rows: number, k: number): Promise<{ ids: Float64Array; scores: Float32Array }> {
+    checkVectors(queries, rows, this.dim, 'exact search queries');
+    checkPositiveInt(k, 'k', this.size);
+    const live = Int32Array.from(this.idToSlot.values()).sort();
+    const base = new Float32Array(live.length * this.dim);
+    live.forEach((slot, i) => base.set(this.originals.subarray(slot * this.dim, (slot + 1) * this.dim), i * this.dim));
+    const best = new TopK(rows, k);
+    await this.backend.scanTopK(rowBlock(queries, rows, this.dim), rowBlock(base, live.length, this.dim), this.dim, this.metric, best, live);
+    best.sort();
+    return { ids: Float64Array.from(best.ids, (slot) => this.slotIds[slot]), scores: best.scores };
+  }
+
+  /** The parts, for saving (live views, not copies). */
+  parts(): IndexParts {
+    return {
+      spec: this.spec,
+      metric: this.metric,
+      dim: this.dim,
+      pca: this.pca,
+      centroids: this.centroids,
+      lists: this.lists,
+      originals: this.originals.subarray(0, this.slotCount * this.dim),
+      slotIds: this.slotIds.subarray(0, this.slotCount),
+      slotCount: this.slotCount,
+    };
+  }
+
+  describe(k = 10): string {
+    return `${formatSpec(this.spec)} (${this.metric}, ${this.size} vectors of dim ${this.dim}; default params ${formatParams(this.resolveParams(k))})`;
+  }
+
+  /** Centroids sliced to `coarseDim` (stride d_c), with cosine norms of that prefix, cached per prefix. */
+  private coarseBlock(coarseDim: number): RowBlock {
+    const { lists, dim } = this.spec.coarse!;
+    let inv: Float32Array | undefined;
+    if (this.metric === 'cosine') {
+      inv = this.centroidInvNorms.get(coarseDim);
+      if (!inv) {
+        inv = computeInvNorms(rowBlock(this.centroids!, lists, dim), coarseDim);
+        this.centroidInvNorms.set(coarseDim, inv);
+      }
+    }
+    return rowBlock(this.centroids!, lists, dim, 0, inv);
+  }
+
+  private allocateSlot(id: number): number {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slotCount++;
+    this.originals = grow(this.originals, (slot + 1) * this.dim);
+    this.originalInvNorms = grow(this.originalInvNorms, slot + 1);
+    this.slotIds = grow(this.slotIds, slot + 1);
+    this.slotIds[slot] = id;
+    this.idToSlot.set(id, slot);
+    return slot;
+  }
+}

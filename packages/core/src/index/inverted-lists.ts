@@ -1,0 +1,128 @@
+import { computeInvNorms, rowBlock, type RowBlock } from '@adanns/compute';
+import { grow } from './growable.js';
+
+/**
+ * Inverted lists of vector prefixes, each list contiguous (list-major) so a
+ * scan streams one block per probed list. A list stores, per member, the
+ * first `dim` values of its (transformed) vector, its slot number, and for
+ * cosine the inverse norm of each prefix in `normDims` so a scan at those
+ * prefixes does not recompute them. Without IVF the index is one list.
+ */
+export class InvertedLists {
+  private data: Float32Array[];
+  private slots: Int32Array[];
+  private sizes: Int32Array;
+  private norms: Map<number, Float32Array[]>;
+  /** list and position of each slot (-1 = not in any list). */
+  private slotList = new Int32Array(0);
+  private slotPos = new Int32Array(0);
+  /** Slots below this have a meaningful slotList entry. */
+  private slotListFilled = 0;
+
+  constructor(
+    readonly count: number,
+    readonly dim: number,
+    readonly normDims: readonly number[],
+  ) {
+    this.data = Array.from({ length: count }, () => new Float32Array(0));
+    this.slots = Array.from({ length: count }, () => new Int32Array(0));
+    this.sizes = new Int32Array(count);
+    this.norms = new Map(normDims.map((d) => [d, Array.from({ length: count }, () => new Float32Array(0))]));
+  }
+
+  size(list: number): number {
+    return this.sizes[list];
+  }
+
+  get total(): number {
+    let t = 0;
+    for (let l = 0; l < this.count; l++) t += this.sizes[l];
+    return t;
+  }
+
+  /** Adds a member: `vector` holds at least `dim` values, the first `dim` are stored. */
+  append(list: number, slot: number, vector: Float32Array, vectorOffset = 0): void {
+    const dim = this.dim;
+    const pos = this.sizes[list];
+    this.data[list] = grow(this.data[list], (pos + 1) * dim);
+    this.data[list].set(vector.subarray(vectorOffset, vectorOffset + dim), pos * dim);
+    this.slots[list] = grow(this.slots[list], pos + 1);
+    this.slots[list][pos] = slot;
+    for (const [d, perList] of this.norms) {
+      perList[list] = grow(perList[list], pos + 1);
+      computeInvNorms(rowBlock(this.data[list], 1, dim, pos * dim), d, perList[list].subarray(pos, pos + 1));
+    }
+    this.sizes[list] = pos + 1;
+    this.slotList = grow(this.slotList, slot + 1);
+    this.slotPos = grow(this.slotPos, slot + 1);
+    this.slotList.fill(-1, this.slotListFilled, slot + 1);
+    this.slotListFilled = Math.max(this.slotListFilled, slot + 1);
+    this.slotList[slot] = list;
+    this.slotPos[slot] = pos;
+  }
+
+  /** Removes a slot from its list (the list's last member moves into its place). Returns false if absent. */
+  remove(slot: number): boolean {
+    if (slot >= this.slotListFilled || this.slotList[slot] < 0) return false;
+    const list = this.slotList[slot];
+    const pos = this.slotPos[slot];
+    const last = this.sizes[list] - 1;
+    const dim = this.dim;
+    if (pos !== last) {
+      const moved = this.slots[list][last];
+      this.data[list].copyWithin(pos * dim, last * dim, (last + 1) * dim);
+      this.slots[list][pos] = moved;
+      for (const perList of this.norms.values()) perList[list][pos] = perList[list][last];
+      this.slotPos[moved] = pos;
+    }
+    this.sizes[list] = last;
+    this.slotList[slot] = -1;
+    return true;
+  }
+
+  /** The members of a list as a row block; for cosine at a stored norm dim it carries the inverse norms. */
+  block(list: number, normDim?: number): RowBlock {
+    const inv = normDim === undefined ? undefined : this.norms.get(normDim)?.[list];
+    return rowBlock(this.data[list], this.sizes[list], this.dim, 0, inv);
+  }
+
+  listSlots(list: number): Int32Array {
+    return this.slots[list].subarray(0, this.sizes[list]);
+  }
+
+  /** The stored prefix of a slot's vector: (buffer, offset), or undefined if the slot is in no list. */
+  locate(slot: number): { data: Float32Array; offset: number } | undefined {
+    if (slot >= this.slotListFilled || this.slotList[slot] < 0) return undefined;
+    return { data: this.data[this.slotList[slot]], offset: this.slotPos[slot] * this.dim };
+  }
+
+  hasNorms(dim: number): boolean {
+    return this.norms.has(dim);
+  }
+
+  /** Flat copies for saving: list sizes, member slots and stored prefixes, list after list. */
+  export(): { sizes: Int32Array; slots: Int32Array; data: Float32Array } {
+    const total = this.total;
+    const slots = new Int32Array(total);
+    const data = new Float32Array(total * this.dim);
+    let at = 0;
+    for (let l = 0; l < this.count; l++) {
+      const n = this.sizes[l];
+      slots.set(this.slots[l].subarray(0, n), at);
+      data.set(this.data[l].subarray(0, n * this.dim), at * this.dim);
+      at += n;
+    }
+    return { sizes: this.sizes.slice(), slots, data };
+  }
+
+  static import(dim: number, normDims: readonly number[], sizes: Int32Array, slots: Int32Array, data: Float32Array): InvertedLists {
+    const lists = new InvertedLists(sizes.length, dim, normDims);
+    let at = 0;
+    for (let l = 0; l < sizes.length; l++) {
+      if (sizes[l] < 0 || at + sizes[l] > slots.length) throw new Error(`inverted list ${l} overruns the stored members`);
+      for (let i = 0; i < sizes[l]; i++, at++) lists.append(l, slots[at], data, at * dim);
+    }
+    if (at !== slots.length || data.length !== slots.length * dim) throw new Error('inverted list sizes do not match the stored members');
+    return lists;
+  }
+}

@@ -1,0 +1,51 @@
+import type { IndexSpec } from './spec.js';
+
+/** What one search uses: the stage settings of ARCHITECTURE.md. */
+export interface SearchParams {
+  coarseDim: number;
+  nprobe: number;
+  scanDim: number;
+  shortlist: number;
+  /** Exact re-rank prefix; omitted = no re-rank. */
+  rerankDim?: number;
+}
+
+export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim'] as const;
+
+/** Parses `nprobe=8,shortlist=100,...` (the CLI form) into a partial params object. */
+export function parseParams(text: string): Partial<SearchParams> {
+  const out: Partial<SearchParams> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    if (!(PARAM_NAMES as readonly string[]).includes(key)) {
+      throw new Error(`unknown search param "${key}" (expected ${PARAM_NAMES.join(', ')})`);
+    }
+    const n = Number(value);
+    if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`search param ${key} must be a positive integer, got "${value}"`);
+    out[key as keyof SearchParams] = n;
+  }
+  return out;
+}
+
+export function formatParams(p: SearchParams): string {
+  const parts = [`coarseDim=${p.coarseDim}`, `nprobe=${p.nprobe}`, `scanDim=${p.scanDim}`, `shortlist=${p.shortlist}`];
+  if (p.rerankDim !== undefined) parts.push(`rerankDim=${p.rerankDim}`);
+  return parts.join(',');
+}
+
+/**
+ * Default params for a built index: full built dims, a modest nprobe, and a
+ * shortlist of 10 x k when a re-rank is built.
+ */
+export function defaultParams(spec: IndexSpec, k: number): SearchParams {
+  const p: SearchParams = {
+    coarseDim: spec.coarse?.dim ?? 0,
+    nprobe: spec.coarse ? Math.min(spec.coarse.lists, Math.max(1, Math.round(Math.sqrt(spec.coarse.lists) / 2))) : 0,
+    scanDim: spec.scan.dim,
+    shortlist: spec.rerank ? Math.max(10 * k, 100) : k,
+  };
+  if (spec.rerank) p.rerankDim = spec.rerank.dim;
+  return p;
+}

@@ -1,0 +1,90 @@
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseMetric, type Backend } from '@adanns/compute';
+import { AdannsIndex } from '../index/adanns-index.js';
+import { InvertedLists } from '../index/inverted-lists.js';
+import { formatSpec, parseSpec, validateSpec } from '../spec.js';
+import { PcaTransform } from '../transform/pca.js';
+import { FORMAT_VERSION, readArrayFile, writeArrayFile } from './binary-file.js';
+
+interface Manifest {
+  format: 'adanns-index';
+  version: number;
+  spec: string;
+  metric: string;
+  dim: number;
+  slotCount: number;
+  lists: number;
+  listDim: number;
+}
+
+/**
+ * An index directory: manifest.json (written last, so a half-written
+ * directory has none) and one checksummed binary file per array.
+ */
+export function saveIndex(index: AdannsIndex, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const p = index.parts();
+  writeArrayFile(join(dir, 'originals.bin'), p.originals, [p.slotCount, p.dim]);
+  writeArrayFile(join(dir, 'slot-ids.bin'), p.slotIds, [p.slotCount]);
+  const lists = p.lists.export();
+  writeArrayFile(join(dir, 'list-sizes.bin'), lists.sizes, [lists.sizes.length]);
+  writeArrayFile(join(dir, 'list-slots.bin'), lists.slots, [lists.slots.length]);
+  writeArrayFile(join(dir, 'list-data.bin'), lists.data, [lists.slots.length, p.lists.dim]);
+  if (p.centroids) writeArrayFile(join(dir, 'centroids.bin'), p.centroids, [p.spec.coarse!.lists, p.spec.coarse!.dim]);
+  if (p.pca) {
+    writeArrayFile(join(dir, 'pca-components.bin'), p.pca.components, [p.dim, p.dim]);
+    writeArrayFile(join(dir, 'pca-variances.bin'), p.pca.variances, [p.dim]);
+    if (p.pca.mean) writeArrayFile(join(dir, 'pca-mean.bin'), p.pca.mean, [p.dim]);
+  }
+  const manifest: Manifest = {
+    format: 'adanns-index',
+    version: FORMAT_VERSION,
+    spec: formatSpec(p.spec),
+    metric: p.metric,
+    dim: p.dim,
+    slotCount: p.slotCount,
+    lists: p.lists.count,
+    listDim: p.lists.dim,
+  };
+  const tmp = join(dir, `manifest.json.tmp-${process.pid}`);
+  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  renameSync(tmp, join(dir, 'manifest.json'));
+}
+
+export function loadIndex(backend: Backend, dir: string): AdannsIndex {
+  const manifestPath = join(dir, 'manifest.json');
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+  } catch (e) {
+    throw new Error(`${manifestPath}: cannot read index manifest (${(e as Error).message})`);
+  }
+  if (m.format !== 'adanns-index') throw new Error(`${manifestPath}: not an adanns index manifest`);
+  if (m.version !== FORMAT_VERSION) throw new Error(`${manifestPath}: format version ${m.version}, this build reads version ${FORMAT_VERSION}`);
+  for (const key of ['dim', 'slotCount', 'lists', 'listDim'] as const) {
+    if (!Number.isInteger(m[key]) || m[key] < 0) throw new Error(`${manifestPath}: field ${key} is not a non-negative integer`);
+  }
+  const metric = parseMetric(m.metric);
+  const spec = parseSpec(m.spec, m.dim);
+  validateSpec(spec, m.dim, Math.max(m.slotCount, spec.coarse?.lists ?? 1));
+  const listDim = AdannsIndex.listDim(spec, m.dim);
+  if (listDim !== m.listDim || (spec.coarse?.lists ?? 1) !== m.lists) throw new Error(`${manifestPath}: list shape does not match spec ${m.spec}`);
+  const file = (name: string) => join(dir, name);
+  const originals = readArrayFile(file('originals.bin'), 'f32', [m.slotCount, m.dim]).array;
+  const slotIds = readArrayFile(file('slot-ids.bin'), 'f64', [m.slotCount]).array;
+  const sizes = readArrayFile(file('list-sizes.bin'), 'i32', [m.lists]).array;
+  const slots = readArrayFile(file('list-slots.bin'), 'i32', [-1]).array;
+  const data = readArrayFile(file('list-data.bin'), 'f32', [slots.length, listDim]).array;
+  for (const s of slots) if (s < 0 || s >= m.slotCount || Number.isNaN(slotIds[s])) throw new Error(`${file('list-slots.bin')}: refers to slot ${s}, which holds no vector`);
+  const lists = InvertedLists.import(listDim, AdannsIndex.normDims(metric, spec, listDim), sizes, slots, data);
+  const centroids = spec.coarse ? readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array : undefined;
+  let pca: PcaTransform | undefined;
+  if (spec.transform === 'pca') {
+    const components = readArrayFile(file('pca-components.bin'), 'f32', [m.dim, m.dim]).array;
+    const variances = readArrayFile(file('pca-variances.bin'), 'f64', [m.dim]).array;
+    const mean = metric === 'l2' ? readArrayFile(file('pca-mean.bin'), 'f32', [m.dim]).array : undefined;
+    pca = new PcaTransform(m.dim, components, variances, mean);
+  }
+  return new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, centroids, lists, originals, slotIds, slotCount: m.slotCount });
+}

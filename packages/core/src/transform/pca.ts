@@ -1,0 +1,106 @@
+import { createRng, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+
+export interface PcaOptions {
+  /** Vectors used to estimate the covariance (default 10,000). */
+  sampleSize?: number;
+  seed?: number;
+}
+
+/**
+ * A learned orthogonal rotation whose components are ordered by variance, so
+ * that the first d rotated coordinates are the best d-dimensional summary of
+ * a vector: prefixes of rigid (non-Matryoshka) embeddings become meaningful.
+ * For cosine and ip it is a pure rotation (no centring, so inner products are
+ * preserved; for cosine the second moment is taken over unit vectors, since
+ * only directions matter); for l2 the data are centred first, which preserves
+ * distances.
+ */
+export class PcaTransform {
+  constructor(
+    readonly dim: number,
+    /** dim x dim, row p is the p-th component (largest variance first). */
+    readonly components: Float32Array,
+    /** Variance (eigenvalue) of each component, descending. */
+    readonly variances: Float64Array,
+    /** Mean subtracted before rotating (l2 only). */
+    readonly mean: Float32Array | undefined,
+  ) {
+    if (components.length !== dim * dim) throw new Error(`PCA components must be ${dim} x ${dim}`);
+    if (variances.length !== dim) throw new Error(`PCA variances must have ${dim} entries`);
+    if (mean && mean.length !== dim) throw new Error(`PCA mean must have ${dim} entries`);
+  }
+
+  static fit(data: Float32Array, rows: number, dim: number, metric: Metric, options: PcaOptions = {}): PcaTransform {
+    if (rows < 2) throw new Error(`PCA needs at least 2 vectors, got ${rows}`);
+    const sample = sampleIndices(rows, options.sampleSize ?? 10_000, createRng(options.seed ?? 1));
+    const centre = metric === 'l2';
+    const mean = new Float64Array(dim);
+    if (centre) {
+      for (const r of sample) for (let i = 0; i < dim; i++) mean[i] += data[r * dim + i];
+      for (let i = 0; i < dim; i++) mean[i] /= sample.length;
+    }
+    // Second moment (upper triangle), accumulated in float64.
+    const cov = new Float64Array(dim * dim);
+    const x = new Float64Array(dim);
+    for (const r of sample) {
+      let norm2 = 0;
+      for (let i = 0; i < dim; i++) {
+        x[i] = data[r * dim + i] - mean[i];
+        norm2 += x[i] * x[i];
+      }
+      if (metric === 'cosine') {
+        if (norm2 === 0) continue;
+        const inv = 1 / Math.sqrt(norm2);
+        for (let i = 0; i < dim; i++) x[i] *= inv;
+      }
+      for (let i = 0; i < dim; i++) {
+        const xi = x[i];
+        if (xi === 0) continue;
+        const row = i * dim;
+        for (let j = i; j < dim; j++) cov[row + j] += xi * x[j];
+      }
+    }
+    for (let i = 0; i < dim; i++) {
+      for (let j = i; j < dim; j++) {
+        const v = cov[i * dim + j] / sample.length;
+        cov[i * dim + j] = v;
+        cov[j * dim + i] = v;
+      }
+    }
+    const eig = new EigenvalueDecomposition(Matrix.from1DArray(dim, dim, cov), { assumeSymmetric: true });
+    const values = eig.realEigenvalues;
+    const vectors = eig.eigenvectorMatrix;
+    const order = values.map((_, i) => i).sort((a, b) => values[b] - values[a] || a - b);
+    const components = new Float32Array(dim * dim);
+    const variances = new Float64Array(dim);
+    order.forEach((col, p) => {
+      variances[p] = Math.max(0, values[col]);
+      // Fix each component's sign (largest coordinate positive) so a fit is reproducible.
+      let largest = 0;
+      for (let i = 0; i < dim; i++) if (Math.abs(vectors.get(i, col)) > Math.abs(largest)) largest = vectors.get(i, col);
+      const sign = largest < 0 ? -1 : 1;
+      for (let i = 0; i < dim; i++) components[p * dim + i] = sign * vectors.get(i, col);
+    });
+    return new PcaTransform(dim, components, variances, centre ? Float32Array.from(mean) : undefined);
+  }
+
+  /**
+   * Rotates rows x dim vectors and keeps the first `outDim` components
+   * (rows x outDim): only those components are computed, which is what the
+   * cost model charges (dim x outDim per vector).
+   */
+  async apply(backend: Backend, data: Float32Array, rows: number, outDim: number): Promise<Float32Array> {
+    if (outDim < 1 || outDim > this.dim) throw new Error(`PCA output dim must be in [1, ${this.dim}], got ${outDim}`);
+    const out = new Float32Array(rows * outDim);
+    if (rows === 0) return out;
+    const components = rowBlock(this.components, outDim, this.dim);
+    let input = data;
+    if (this.mean) {
+      input = new Float32Array(data.length);
+      for (let r = 0; r < rows; r++) for (let i = 0; i < this.dim; i++) input[r * this.dim + i] = data[r * this.dim + i] - this.mean[i];
+    }
+    await backend.score(rowBlock(input, rows, this.dim), components, this.dim, 'ip', out);
+    return out;
+  }
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { defaultParams, dimsLadder, formatSpec, parseParams, parseSpec, validateSpec } from '../src/index.js';
+
+describe('IndexSpec strings', () => {
+  it('parses and prints back', () => {
+    for (const text of ['pca,ivf1024@64,flat@128,rerank@768', 'ivf256@784,flat@784', 'flat@32', 'opq32@128,rerank@768', 'pca,ivf16@8,pq8@64']) {
+      expect(formatSpec(parseSpec(text))).toBe(text);
+    }
+    expect(parseSpec('pca,ivf1024@64,flat@128,rerank@768')).toEqual({
+      transform: 'pca',
+      coarse: { lists: 1024, dim: 64 },
+      scan: { codec: 'flat', dim: 128 },
+      rerank: { dim: 768 },
+    });
+  });
+
+  it('fills stages without @dim with the full dimension', () => {
+    expect(formatSpec(parseSpec('ivf64,flat,rerank', 96))).toBe('ivf64@96,flat@96,rerank@96');
+    expect(() => parseSpec('flat')).toThrow(/needs an explicit @dim/);
+  });
+
+  it('names unknown tokens, wrong order and missing scan stages', () => {
+    expect(() => parseSpec('ivf8@4,hnsw32')).toThrow(/unknown token "hnsw32"/);
+    expect(() => parseSpec('flat@8,ivf8@4')).toThrow(/out of order/);
+    expect(() => parseSpec('pca,ivf8@4')).toThrow(/no scan stage/);
+    expect(() => parseSpec('')).toThrow(/empty index spec/);
+  });
+
+  it('rejects impossible specs for the data', () => {
+    expect(() => validateSpec(parseSpec('ivf8@64,flat@32'), 32, 100)).toThrow(/coarse dim d_c 64 exceeds the vector dimension 32/);
+    expect(() => validateSpec(parseSpec('ivf200@8,flat@32'), 32, 100)).toThrow(/200 lists need at least 200 training vectors/);
+    expect(() => validateSpec(parseSpec('flat@16,rerank@8'), 32, 100)).toThrow(/must exceed the flat scan dim/);
+    expect(() => validateSpec(parseSpec('ivf0@8,flat@16'), 32, 100)).toThrow(/list count must be a positive integer/);
+    expect(() => validateSpec(parseSpec('pq8@16'), 32, 100)).toThrow(/codec "pq" is not available/);
+    expect(() => validateSpec(parseSpec('ivf8@8,flat@16,rerank@32'), 32, 100)).not.toThrow();
+  });
+});
+
+describe('search params', () => {
+  it('parses the CLI form and rejects bad values', () => {
+    expect(parseParams('nprobe=8,shortlist=100,coarseDim=16')).toEqual({ nprobe: 8, shortlist: 100, coarseDim: 16 });
+    expect(() => parseParams('nprobes=8')).toThrow(/unknown search param "nprobes"/);
+    expect(() => parseParams('nprobe=0')).toThrow(/positive integer, got "0"/);
+    expect(() => parseParams('nprobe=2.5')).toThrow(/positive integer/);
+  });
+
+  it('defaults to the built dims', () => {
+    const p = defaultParams(parseSpec('ivf256@32,flat@64,rerank@128'), 10);
+    expect(p).toMatchObject({ coarseDim: 32, scanDim: 64, rerankDim: 128, shortlist: 100, nprobe: 8 });
+  });
+});
+
+describe('dims ladder', () => {
+  it('is powers of two from 8 and the full dimension', () => {
+    expect(dimsLadder(784)).toEqual([8, 16, 32, 64, 128, 256, 512, 784]);
+    expect(dimsLadder(64)).toEqual([8, 16, 32, 64]);
+    expect(dimsLadder(5)).toEqual([5]);
+  });
+});

@@ -1,0 +1,21 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+// Tests import the workspace packages from source, so they run without a build.
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@adanns/compute': src('compute'),
+      '@adanns/core': src('core'),
+      '@adanns/datasets': src('datasets'),
+      '@adanns/cli': src('cli'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'benchmarks/test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});

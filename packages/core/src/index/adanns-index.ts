@@ -323,11 +323,17 @@ export class AdannsIndex {
   async exactSearch(queries: Float32Array, rows: number, k: number): Promise<{ ids: Float64Array; scores: Float32Array }> {
     checkVectors(queries, rows, this.dim, 'exact search queries');
     checkPositiveInt(k, 'k', this.size);
-    const live = Int32Array.from(this.idToSlot.values()).sort();
-    const base = new Float32Array(live.length * this.dim);
-    live.forEach((slot, i) => base.set(this.originals.subarray(slot * this.dim, (slot + 1) * this.dim), i * this.dim));
+    // scan the stored vectors in place when no slot is free, else a compact copy of the live ones
+    let base = this.originals;
+    let live: Int32Array | undefined;
+    if (this.freeSlots.length > 0) {
+      live = Int32Array.from(this.idToSlot.values()).sort();
+      base = new Float32Array(live.length * this.dim);
+      live.forEach((slot, i) => base.set(this.originals.subarray(slot * this.dim, (slot + 1) * this.dim), i * this.dim));
+    }
     const best = new TopK(rows, k);
-    await this.backend.scanTopK(rowBlock(queries, rows, this.dim), rowBlock(base, live.length, this.dim), this.dim, this.metric, best, live);
+    const block = rowBlock(base, this.size, this.dim, 0, live ? undefined : this.originalInvNorms);
+    await this.backend.scanTopK(rowBlock(queries, rows, this.dim), block, this.dim, this.metric, best, live);
     best.sort();
     return { ids: Float64Array.from(best.ids, (slot) => this.slotIds[slot]), scores: best.scores };
   }

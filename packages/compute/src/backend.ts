@@ -30,6 +30,23 @@ export interface Backend {
     queryRows?: Int32Array,
   ): Promise<void>;
 
+  /**
+   * 8-bit ADC scan (product-quantised codes): code j (M bytes at codes[j * m])
+   * scores bias[q] + sum over s of tables[(q * m + s) * 256 + code[s]] for
+   * query q of this call; results merge into `best` as in scanTopK.
+   */
+  adcScanTopK(
+    tables: Float32Array,
+    queries: number,
+    m: number,
+    codes: Uint8Array,
+    rows: number,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+    bias?: Float32Array,
+  ): Promise<void>;
+
   /** Nearest centroid of each vector: labels[i] and its score (ties: lower centroid index). */
   assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void>;
 

@@ -4,6 +4,9 @@
  *   PCA rotation   D x (largest prefix the query needs in the rotated space)
  *   coarse         lists x coarseDim
  *   flat scan      (vectors in the probed lists) x scanDim; without IVF this is N x dim
+ *   PQ/OPQ scan    (opq: scanDim^2) + 256 x scanDim + (vectors in the probed lists) x bytes,
+ *                  plus with residuals scanDim per probed list (ip, cosine) or
+ *                  256 x scanDim per further probed list (l2: one table per list)
  *   re-rank        (shortlist actually re-ranked) x rerankDim
  */
 export interface QueryWork {
@@ -17,13 +20,18 @@ export interface QueryWork {
   /** Vectors scored in the scan stage (real sizes of the probed lists). */
   scanned: number;
   scanDim: number;
+  /** PQ bytes per vector (0 for a flat scan, which costs scanDim per vector instead). */
+  codeBytes: number;
+  /** PQ only: rotation, lookup-table and residual multiply-adds. */
+  quantizerFlops: number;
   /** Candidates re-scored in the re-rank stage (0 without re-rank). */
   reranked: number;
   rerankDim: number;
 }
 
 export function queryFlops(w: QueryWork): number {
-  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + w.scanned * w.scanDim + w.reranked * w.rerankDim;
+  const scan = w.codeBytes > 0 ? w.quantizerFlops + w.scanned * w.codeBytes : w.scanned * w.scanDim;
+  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + scan + w.reranked * w.rerankDim;
 }
 
 export function queryMflops(w: QueryWork): number {

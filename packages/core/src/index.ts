@@ -11,3 +11,6 @@ export { dimsLadder, normalizePrefixInPlace, slicePrefix } from './prefixes.js';
 export { formatSpec, parseSpec, validateSpec, type Codec, type IndexSpec } from './spec.js';
 export { PcaTransform, type PcaOptions } from './transform/pca.js';
 export { checkVectors } from './validate.js';
+export { ProductQuantizer, PQ_CENTROIDS, subspaceBounds, type PqTrainOptions } from './quant/product-quantizer.js';
+export { rotateRows, trainOpq, type OpqTrainOptions } from './quant/opq.js';
+export type { PqScanCodec } from './stages/scan-pq.js';

@@ -11,6 +11,8 @@ export interface KMeansOptions {
   init?: 'kmeans++' | 'random';
   /** Spherical k-means: assign by inner product, centroids re-normalised (for cosine and ip, as FAISS does for IVF). */
   spherical?: boolean;
+  /** Start from these k x dim centroids instead of seeding (warm start, e.g. across OPQ iterations). */
+  initialCentroids?: Float32Array;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -43,7 +45,13 @@ export async function kmeans(backend: Backend, data: Float32Array, rows: number,
   sample.forEach((r, i) => x.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
   const points = rowBlock(x, n, dim);
 
-  const centroids = options.init === 'random' ? initRandom(x, n, dim, k, rng) : await initPlusPlus(backend, x, n, dim, k, rng);
+  let centroids: Float32Array;
+  if (options.initialCentroids) {
+    if (options.initialCentroids.length !== k * dim) throw new Error(`k-means: initial centroids must be ${k} x ${dim}`);
+    centroids = options.initialCentroids.slice();
+  } else {
+    centroids = options.init === 'random' ? initRandom(x, n, dim, k, rng) : await initPlusPlus(backend, x, n, dim, k, rng);
+  }
   if (spherical) normalizePrefixInPlace(centroids, k, dim, dim);
 
   const labels = new Int32Array(n).fill(-1);

@@ -86,12 +86,17 @@ export function validateSpec(spec: IndexSpec, fullDim: number, count: number): v
   }
   checkDim(spec.scan.dim, 'scan dim d_s');
   if (spec.scan.codec !== 'flat') {
-    throw new Error(`index spec "${name}": codec "${spec.scan.codec}" is not available in this build (only flat scans are)`);
+    const { bytes } = spec.scan;
+    if (!Number.isInteger(bytes) || bytes < 1) throw new Error(`index spec "${name}": byte count M must be a positive integer, got ${bytes}`);
+    if (bytes > spec.scan.dim) throw new Error(`index spec "${name}": M = ${bytes} sub-quantisers exceed the scan dim ${spec.scan.dim} (each needs at least one dimension)`);
+    if (count < 256) throw new Error(`index spec "${name}": PQ training needs at least 256 vectors for 256 centroids per sub-quantiser, got ${count}`);
   }
   if (spec.rerank) {
     checkDim(spec.rerank.dim, 're-rank dim d_r');
-    if (spec.rerank.dim <= spec.scan.dim) {
-      throw new Error(`index spec "${name}": re-rank dim ${spec.rerank.dim} must exceed the flat scan dim ${spec.scan.dim}, or the re-rank changes nothing`);
+    // an exact re-rank at d_s still refines PQ's approximate scores; after a flat scan it changes nothing
+    const flat = spec.scan.codec === 'flat';
+    if (flat ? spec.rerank.dim <= spec.scan.dim : spec.rerank.dim < spec.scan.dim) {
+      throw new Error(`index spec "${name}": re-rank dim ${spec.rerank.dim} must ${flat ? 'exceed the flat scan dim' : 'be at least the scan dim'} ${spec.scan.dim}`);
     }
   }
   if (count < 1) throw new Error(`index spec "${name}": cannot build from an empty data set`);

@@ -31,7 +31,10 @@ describe('IndexSpec strings', () => {
     expect(() => validateSpec(parseSpec('ivf200@8,flat@32'), 32, 100)).toThrow(/200 lists need at least 200 training vectors/);
     expect(() => validateSpec(parseSpec('flat@16,rerank@8'), 32, 100)).toThrow(/must exceed the flat scan dim/);
     expect(() => validateSpec(parseSpec('ivf0@8,flat@16'), 32, 100)).toThrow(/list count must be a positive integer/);
-    expect(() => validateSpec(parseSpec('pq8@16'), 32, 100)).toThrow(/codec "pq" is not available/);
+    expect(() => validateSpec(parseSpec('pq32@16'), 32, 1000)).toThrow(/M = 32 sub-quantisers exceed the scan dim 16/);
+    expect(() => validateSpec(parseSpec('opq8@16'), 32, 100)).toThrow(/needs at least 256 vectors/);
+    expect(() => validateSpec(parseSpec('pq8@16,rerank@8'), 32, 1000)).toThrow(/must be at least the scan dim 16/);
+    expect(() => validateSpec(parseSpec('pq8@16,rerank@16'), 32, 1000)).not.toThrow();
     expect(() => validateSpec(parseSpec('ivf8@8,flat@16,rerank@32'), 32, 100)).not.toThrow();
   });
 });

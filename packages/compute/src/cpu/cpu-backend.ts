@@ -99,6 +99,37 @@ export class CpuBackend implements Backend {
     }
   }
 
+  async adcScanTopK(
+    tables: Float32Array,
+    queries: number,
+    m: number,
+    codes: Uint8Array,
+    rows: number,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+    bias?: Float32Array,
+  ): Promise<void> {
+    if (tables.length < queries * m * 256) throw new Error(`ADC tables hold ${tables.length} values, ${queries} queries x ${m} x 256 needed`);
+    if (codes.length < rows * m) throw new Error(`ADC codes hold ${codes.length} bytes, ${rows} x ${m} needed`);
+    for (let q = 0; q < queries; q++) {
+      const row = queryRows ? queryRows[q] : q;
+      const t = q * m * 256;
+      const b = bias ? bias[q] : 0;
+      let threshold = best.threshold(row);
+      for (let j = 0; j < rows; j++) {
+        const c = j * m;
+        let s = 0;
+        for (let k = 0; k < m; k++) s += tables[t + k * 256 + codes[c + k]];
+        const score = Math.fround(s + b);
+        if (score >= threshold) {
+          best.push(row, baseIds ? baseIds[j] : j, score);
+          threshold = best.threshold(row);
+        }
+      }
+    }
+  }
+
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
     checkPrefix(vectors, dim, 'assign vectors');
     checkPrefix(centroids, dim, 'assign centroids');

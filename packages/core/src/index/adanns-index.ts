@@ -4,9 +4,12 @@ import { kmeans } from '../kmeans.js';
 import { defaultParams, formatParams, type SearchParams } from '../params.js';
 import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
+import { rotateRows, trainOpq } from '../quant/opq.js';
+import { ProductQuantizer } from '../quant/product-quantizer.js';
 import { probeLists } from '../stages/coarse.js';
+import { scanPqLists, scanVectorsOf, type PqScanCodec } from '../stages/scan-pq.js';
 import { rerank, type VectorSource } from '../stages/rerank.js';
-import { scanLists } from '../stages/scan.js';
+import { scanFlatLists } from '../stages/scan-flat.js';
 import { transformQueries } from '../stages/transform.js';
 import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
@@ -25,6 +28,12 @@ export interface BuildOptions {
   kmeansIterations?: number;
   maxPointsPerCentroid?: number;
   kmeansInit?: 'kmeans++' | 'random';
+  /** PQ/OPQ with IVF: encode residuals against each list's reference (default true, as FAISS's IVFPQ). */
+  residual?: boolean;
+  /** Vectors sampled to train PQ codebooks (default 32,768). */
+  pqTrainSize?: number;
+  /** OPQ rotation iterations (default 8). */
+  opqIterations?: number;
   onProgress?: ProgressFn;
 }
 
@@ -51,6 +60,8 @@ export interface IndexParts {
   /** lists x d_c, row-major (normalised for cosine/ip, as spherical k-means leaves them). */
   centroids?: Float32Array;
   lists: InvertedLists;
+  /** PQ/OPQ codec of the scan stage (codebooks, OPQ rotation, residual references). */
+  codec?: PqScanCodec;
   /** slotCount x dim original vectors (the re-rank source at the full dimension). */
   originals: Float32Array;
   /** id of each slot; NaN for a free slot. */
@@ -73,6 +84,7 @@ export class AdannsIndex {
   private readonly pca?: PcaTransform;
   private readonly centroids?: Float32Array;
   private readonly lists: InvertedLists;
+  private readonly codec?: PqScanCodec;
   private originals: Float32Array;
   private originalInvNorms: Float32Array;
   private slotIds: Float64Array;
@@ -92,6 +104,7 @@ export class AdannsIndex {
     this.pca = parts.pca;
     this.centroids = parts.centroids;
     this.lists = parts.lists;
+    this.codec = parts.codec;
     this.originals = parts.originals;
     this.slotIds = parts.slotIds;
     this.slotCount = parts.slotCount;
@@ -108,16 +121,27 @@ export class AdannsIndex {
     if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, this.slotCount, this.dim), this.dim, this.originalInvNorms);
   }
 
-  /** Prefix length stored in the lists: the scan dim, or a re-rank dim below D (which must come from the lists' space). */
+  /**
+   * Float prefix stored in the lists: for a flat scan the scan dim (or a
+   * larger re-rank dim below D, which must come from the lists' space); for
+   * PQ only a re-rank dim below D (0 when none: the lists hold codes).
+   */
   static listDim(spec: IndexSpec, dim: number): number {
     const r = spec.rerank?.dim;
-    return r !== undefined && r < dim ? Math.max(spec.scan.dim, r) : spec.scan.dim;
+    const rerankFromLists = r !== undefined && r < dim ? r : 0;
+    return spec.scan.codec === 'flat' ? Math.max(spec.scan.dim, rerankFromLists) : rerankFromLists;
   }
 
-  /** Prefixes whose cosine norms the lists keep: the ladder up to the list dim, plus the scan dim. */
+  /** Prefixes whose cosine norms the lists keep: the ladder up to the list dim, plus a flat scan's dim. */
   static normDims(metric: Metric, spec: IndexSpec, listDim: number): number[] {
-    if (metric !== 'cosine') return [];
-    return [...new Set([...dimsLadder(listDim), spec.scan.dim])].sort((a, b) => a - b);
+    if (metric !== 'cosine' || listDim === 0) return [];
+    const dims = dimsLadder(listDim);
+    if (spec.scan.codec === 'flat') dims.push(spec.scan.dim);
+    return [...new Set(dims)].sort((a, b) => a - b);
+  }
+
+  static codeBytes(spec: IndexSpec): number {
+    return spec.scan.codec === 'flat' ? 0 : spec.scan.bytes;
   }
 
   static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {
@@ -132,25 +156,60 @@ export class AdannsIndex {
       pca = PcaTransform.fit(data, rows, dim, options.metric, { sampleSize: options.pcaSampleSize, seed });
       progress('pca', 1, 1);
     }
+    // One training sample serves k-means and PQ; only it is rotated.
+    const perCentroid = options.maxPointsPerCentroid ?? 256;
+    const quantised = parsed.scan.codec !== 'flat';
+    const sampleSize = Math.max(parsed.coarse ? parsed.coarse.lists * perCentroid : 0, quantised ? (options.pqTrainSize ?? 32_768) : 0);
     let centroids: Float32Array | undefined;
-    if (parsed.coarse) {
-      const { lists, dim: dc } = parsed.coarse;
-      const perCentroid = options.maxPointsPerCentroid ?? 256;
-      // the training sample is drawn here so only it is rotated; k-means keeps all of it
-      const sample = sampleIndices(rows, lists * perCentroid, createRng(seed));
-      const raw = new Float32Array(sample.length * dim);
+    let codec: PqScanCodec | undefined;
+    if (sampleSize > 0) {
+      const sample = sampleIndices(rows, sampleSize, createRng(seed));
+      const n = sample.length;
+      const prefix = Math.max(parsed.coarse?.dim ?? 0, parsed.scan.dim);
+      const raw = new Float32Array(n * dim);
       sample.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
-      const train = pca ? await pca.apply(backend, raw, sample.length, dc) : slicePrefix(raw, sample.length, dim, dc);
-      if (options.metric === 'cosine') normalizePrefixInPlace(train, sample.length, dc, dc);
-      const result = await kmeans(backend, train, sample.length, dc, lists, {
-        seed,
-        iterations: options.kmeansIterations,
-        maxPointsPerCentroid: perCentroid,
-        init: options.kmeansInit,
-        spherical: options.metric !== 'l2',
-        onProgress: (done, total) => progress('kmeans', done, total),
-      });
-      centroids = result.centroids;
+      const space = pca ? await pca.apply(backend, raw, n, prefix) : raw;
+      const stride = pca ? prefix : dim;
+      let labels: Int32Array | undefined;
+      if (parsed.coarse) {
+        const { lists, dim: dc } = parsed.coarse;
+        const train = slicePrefix(space, n, stride, dc);
+        if (options.metric === 'cosine') normalizePrefixInPlace(train, n, dc, dc);
+        const result = await kmeans(backend, train, n, dc, lists, {
+          seed,
+          iterations: options.kmeansIterations,
+          maxPointsPerCentroid: perCentroid,
+          init: options.kmeansInit,
+          spherical: options.metric !== 'l2',
+          onProgress: (done, total) => progress('kmeans', done, total),
+        });
+        centroids = result.centroids;
+        if (quantised) {
+          labels = new Int32Array(n);
+          await backend.assign(rowBlock(space, n, stride), rowBlock(centroids, lists, dc), dc, options.metric, labels, new Float32Array(n));
+        }
+      }
+      if (parsed.scan.codec !== 'flat') {
+        const ds = parsed.scan.dim;
+        const train = scanVectorsOf(space, n, stride, 0, ds, options.metric);
+        let refs: Float32Array | undefined;
+        if (labels && (options.residual ?? true)) {
+          refs = listMeans(train, n, ds, labels, parsed.coarse!.lists);
+          for (let i = 0; i < n; i++) for (let j = 0; j < ds; j++) train[i * ds + j] -= refs[labels[i] * ds + j];
+        }
+        if (parsed.scan.codec === 'opq') {
+          const { rotation, pq } = await trainOpq(backend, train, n, ds, parsed.scan.bytes, {
+            seed,
+            iterations: options.opqIterations,
+            onProgress: (done, total) => progress('opq', done, total),
+          });
+          codec = { pq, rotation, refs };
+        } else {
+          progress('pq', 0, 1);
+          codec = { pq: await ProductQuantizer.train(backend, train, n, ds, parsed.scan.bytes, { seed }), refs };
+          progress('pq', 1, 1);
+        }
+      }
     }
     const listDim = AdannsIndex.listDim(parsed, dim);
     const index = new AdannsIndex(backend, {
@@ -159,7 +218,8 @@ export class AdannsIndex {
       dim,
       pca,
       centroids,
-      lists: new InvertedLists(parsed.coarse?.lists ?? 1, listDim, AdannsIndex.normDims(options.metric, parsed, listDim)),
+      lists: new InvertedLists(parsed.coarse?.lists ?? 1, listDim, AdannsIndex.normDims(options.metric, parsed, listDim), AdannsIndex.codeBytes(parsed)),
+      codec,
       originals: new Float32Array(0),
       slotIds: new Float64Array(0),
       slotCount: 0,
@@ -201,8 +261,7 @@ export class AdannsIndex {
       batch.add(id);
     }
     const dc = this.spec.coarse?.dim ?? 0;
-    const listDim = this.lists.dim;
-    const prefix = Math.max(dc, listDim);
+    const prefix = Math.max(dc, this.lists.dim, this.spec.scan.dim);
     const labels = new Int32Array(Math.min(CHUNK, rows));
     const scores = new Float32Array(labels.length);
     for (let from = 0; from < rows; from += CHUNK) {
@@ -212,11 +271,12 @@ export class AdannsIndex {
       if (this.centroids) {
         await this.backend.assign(space, this.coarseBlock(dc), dc, this.metric, labels, scores);
       }
+      const codes = this.codec ? await this.encode(space, n, labels) : undefined;
       for (let i = 0; i < n; i++) {
         const slot = this.allocateSlot(ids[from + i]);
         this.originals.set(chunk.subarray(i * this.dim, (i + 1) * this.dim), slot * this.dim);
         if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, 1, this.dim, slot * this.dim), this.dim, this.originalInvNorms.subarray(slot, slot + 1));
-        this.lists.append(this.centroids ? labels[i] : 0, slot, space.data, (space.offset ?? 0) + i * space.stride);
+        this.lists.append(this.centroids ? labels[i] : 0, slot, space.data, (space.offset ?? 0) + i * space.stride, codes, i * this.lists.codeBytes);
       }
       onProgress?.(from + n, rows);
     }
@@ -251,6 +311,9 @@ export class AdannsIndex {
       p.nprobe = 0;
     }
     checkPositiveInt(p.scanDim, 'scanDim', this.spec.scan.dim);
+    if (this.codec && p.scanDim !== this.spec.scan.dim) {
+      throw new Error(`scanDim ${p.scanDim}: a ${this.spec.scan.codec} scan runs at the built d_s = ${this.spec.scan.dim} (codes cannot be sliced)`);
+    }
     checkPositiveInt(p.shortlist, 'shortlist');
     if (p.rerankDim !== undefined) {
       checkPositiveInt(p.rerankDim, 'rerankDim', this.dim);
@@ -277,7 +340,15 @@ export class AdannsIndex {
     const nprobe = this.centroids ? p.nprobe : 1;
     const probes = this.centroids ? await probeLists(this.backend, space, this.coarseBlock(p.coarseDim), p.coarseDim, nprobe, this.metric) : new Int32Array(rows);
     const scanK = rerankDim !== undefined ? p.shortlist : k;
-    const { best, scanned } = await scanLists(this.backend, space, probes, nprobe, this.lists, p.scanDim, this.metric, scanK);
+    let best: TopK;
+    let scanned: Float64Array;
+    let quantizerFlops: Float64Array | undefined;
+    if (this.codec) {
+      const vectors = scanVectorsOf(space.data, rows, space.stride, space.offset ?? 0, p.scanDim, this.metric);
+      ({ best, scanned, quantizerFlops } = await scanPqLists(this.backend, vectors, rows, probes, nprobe, this.lists, this.codec, this.metric, scanK));
+    } else {
+      ({ best, scanned } = await scanFlatLists(this.backend, space, probes, nprobe, this.lists, p.scanDim, this.metric, scanK));
+    }
 
     let final: TopK = best;
     if (rerankDim !== undefined) {
@@ -309,6 +380,8 @@ export class AdannsIndex {
         coarseDim: p.coarseDim,
         scanned: scanned[q],
         scanDim: p.scanDim,
+        codeBytes: this.lists.codeBytes,
+        quantizerFlops: quantizerFlops ? quantizerFlops[q] : 0,
         reranked: rerankDim !== undefined ? best.sizes[q] : 0,
         rerankDim: rerankDim ?? 0,
       });
@@ -347,6 +420,7 @@ export class AdannsIndex {
       pca: this.pca,
       centroids: this.centroids,
       lists: this.lists,
+      codec: this.codec,
       originals: this.originals.subarray(0, this.slotCount * this.dim),
       slotIds: this.slotIds.subarray(0, this.slotCount),
       slotCount: this.slotCount,
@@ -355,6 +429,16 @@ export class AdannsIndex {
 
   describe(k = 10): string {
     return `${formatSpec(this.spec)} (${this.metric}, ${this.size} vectors of dim ${this.dim}; default params ${formatParams(this.resolveParams(k))})`;
+  }
+
+  /** PQ codes of a chunk in the index space: scan prefix (normalised for cosine), minus its list's reference, rotated, encoded. */
+  private async encode(space: RowBlock, rows: number, labels: Int32Array): Promise<Uint8Array> {
+    const { pq, rotation, refs } = this.codec!;
+    const ds = this.spec.scan.dim;
+    let vectors = scanVectorsOf(space.data, rows, space.stride, space.offset ?? 0, ds, this.metric);
+    if (refs) for (let i = 0; i < rows; i++) for (let j = 0; j < ds; j++) vectors[i * ds + j] -= refs[labels[i] * ds + j];
+    if (rotation) vectors = await rotateRows(this.backend, rotation, ds, vectors, rows);
+    return pq.encode(this.backend, vectors, rows);
   }
 
   /** Centroids sliced to `coarseDim` (stride d_c), with cosine norms of that prefix, cached per prefix. */
@@ -380,4 +464,17 @@ export class AdannsIndex {
     this.idToSlot.set(id, slot);
     return slot;
   }
+}
+
+/** Mean of the rows of each list (lists x dim; zero for a list with no rows). */
+function listMeans(data: Float32Array, rows: number, dim: number, labels: Int32Array, lists: number): Float32Array {
+  const sums = new Float64Array(lists * dim);
+  const counts = new Float64Array(lists);
+  for (let i = 0; i < rows; i++) {
+    counts[labels[i]]++;
+    for (let j = 0; j < dim; j++) sums[labels[i] * dim + j] += data[i * dim + j];
+  }
+  const means = new Float32Array(lists * dim);
+  for (let l = 0; l < lists; l++) if (counts[l] > 0) for (let j = 0; j < dim; j++) means[l * dim + j] = sums[l * dim + j] / counts[l];
+  return means;
 }

@@ -2,14 +2,16 @@ import { computeInvNorms, rowBlock, type RowBlock } from '@adanns/compute';
 import { grow } from './growable.js';
 
 /**
- * Inverted lists of vector prefixes, each list contiguous (list-major) so a
- * scan streams one block per probed list. A list stores, per member, the
- * first `dim` values of its (transformed) vector, its slot number, and for
- * cosine the inverse norm of each prefix in `normDims` so a scan at those
- * prefixes does not recompute them. Without IVF the index is one list.
+ * Inverted lists, each list contiguous (list-major) so a scan streams one
+ * block per probed list. A list stores, per member, its slot number, the
+ * first `dim` values of its (transformed) vector (dim may be 0), its
+ * `codeBytes` PQ code bytes (may be 0), and for cosine the inverse norm of
+ * each prefix in `normDims`, so a scan at those prefixes does not recompute
+ * them. Without IVF the index is one list.
  */
 export class InvertedLists {
   private data: Float32Array[];
+  private codes: Uint8Array[];
   private slots: Int32Array[];
   private sizes: Int32Array;
   private norms: Map<number, Float32Array[]>;
@@ -23,8 +25,10 @@ export class InvertedLists {
     readonly count: number,
     readonly dim: number,
     readonly normDims: readonly number[],
+    readonly codeBytes = 0,
   ) {
     this.data = Array.from({ length: count }, () => new Float32Array(0));
+    this.codes = Array.from({ length: count }, () => new Uint8Array(0));
     this.slots = Array.from({ length: count }, () => new Int32Array(0));
     this.sizes = new Int32Array(count);
     this.norms = new Map(normDims.map((d) => [d, Array.from({ length: count }, () => new Float32Array(0))]));
@@ -40,12 +44,18 @@ export class InvertedLists {
     return t;
   }
 
-  /** Adds a member: `vector` holds at least `dim` values, the first `dim` are stored. */
-  append(list: number, slot: number, vector: Float32Array, vectorOffset = 0): void {
+  /** Adds a member: the first `dim` values of `vector` from `vectorOffset`, and `codeBytes` bytes of `code` from `codeOffset`. */
+  append(list: number, slot: number, vector: Float32Array, vectorOffset = 0, code?: Uint8Array, codeOffset = 0): void {
     const dim = this.dim;
     const pos = this.sizes[list];
     this.data[list] = grow(this.data[list], (pos + 1) * dim);
     this.data[list].set(vector.subarray(vectorOffset, vectorOffset + dim), pos * dim);
+    if (this.codeBytes > 0) {
+      if (!code) throw new Error('inverted lists: a member needs its code');
+      const b = this.codeBytes;
+      this.codes[list] = grow(this.codes[list], (pos + 1) * b);
+      this.codes[list].set(code.subarray(codeOffset, codeOffset + b), pos * b);
+    }
     this.slots[list] = grow(this.slots[list], pos + 1);
     this.slots[list][pos] = slot;
     for (const [d, perList] of this.norms) {
@@ -71,6 +81,8 @@ export class InvertedLists {
     if (pos !== last) {
       const moved = this.slots[list][last];
       this.data[list].copyWithin(pos * dim, last * dim, (last + 1) * dim);
+      const b = this.codeBytes;
+      this.codes[list].copyWithin(pos * b, last * b, (last + 1) * b);
       this.slots[list][pos] = moved;
       for (const perList of this.norms.values()) perList[list][pos] = perList[list][last];
       this.slotPos[moved] = pos;
@@ -84,6 +96,11 @@ export class InvertedLists {
   block(list: number, normDim?: number): RowBlock {
     const inv = normDim === undefined ? undefined : this.norms.get(normDim)?.[list];
     return rowBlock(this.data[list], this.sizes[list], this.dim, 0, inv);
+  }
+
+  /** The members' codes, list position after list position (size x codeBytes). */
+  listCodes(list: number): Uint8Array {
+    return this.codes[list].subarray(0, this.sizes[list] * this.codeBytes);
   }
 
   listSlots(list: number): Int32Array {
@@ -101,28 +118,31 @@ export class InvertedLists {
   }
 
   /** Flat copies for saving: list sizes, member slots and stored prefixes, list after list. */
-  export(): { sizes: Int32Array; slots: Int32Array; data: Float32Array } {
+  export(): { sizes: Int32Array; slots: Int32Array; data: Float32Array; codes: Uint8Array } {
     const total = this.total;
     const slots = new Int32Array(total);
     const data = new Float32Array(total * this.dim);
+    const codes = new Uint8Array(total * this.codeBytes);
     let at = 0;
     for (let l = 0; l < this.count; l++) {
       const n = this.sizes[l];
       slots.set(this.slots[l].subarray(0, n), at);
       data.set(this.data[l].subarray(0, n * this.dim), at * this.dim);
+      codes.set(this.listCodes(l), at * this.codeBytes);
       at += n;
     }
-    return { sizes: this.sizes.slice(), slots, data };
+    return { sizes: this.sizes.slice(), slots, data, codes };
   }
 
-  static import(dim: number, normDims: readonly number[], sizes: Int32Array, slots: Int32Array, data: Float32Array): InvertedLists {
-    const lists = new InvertedLists(sizes.length, dim, normDims);
+  static import(dim: number, normDims: readonly number[], codeBytes: number, sizes: Int32Array, slots: Int32Array, data: Float32Array, codes: Uint8Array): InvertedLists {
+    const lists = new InvertedLists(sizes.length, dim, normDims, codeBytes);
+    if (data.length !== slots.length * dim || codes.length !== slots.length * codeBytes) throw new Error('inverted list data does not match the stored members');
     let at = 0;
     for (let l = 0; l < sizes.length; l++) {
       if (sizes[l] < 0 || at + sizes[l] > slots.length) throw new Error(`inverted list ${l} overruns the stored members`);
-      for (let i = 0; i < sizes[l]; i++, at++) lists.append(l, slots[at], data, at * dim);
+      for (let i = 0; i < sizes[l]; i++, at++) lists.append(l, slots[at], data, at * dim, codes, at * codeBytes);
     }
-    if (at !== slots.length || data.length !== slots.length * dim) throw new Error('inverted list sizes do not match the stored members');
+    if (at !== slots.length) throw new Error('inverted list sizes do not match the stored members');
     return lists;
   }
 }

@@ -13,14 +13,15 @@ export const FORMAT_VERSION = 1;
 const MAGIC = Buffer.from('ADANNS\0\0', 'latin1');
 const HEADER = 64;
 
-export type TypedArray = Float32Array | Float64Array | Int32Array;
-type DType = 'f32' | 'f64' | 'i32';
-const CODES: Record<DType, number> = { f32: 1, f64: 2, i32: 3 };
-const CTORS = { f32: Float32Array, f64: Float64Array, i32: Int32Array } as const;
+export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+type DType = 'f32' | 'f64' | 'i32' | 'u8';
+const CODES: Record<DType, number> = { f32: 1, f64: 2, i32: 3, u8: 4 };
+const CTORS = { f32: Float32Array, f64: Float64Array, i32: Int32Array, u8: Uint8Array } as const;
 
 function dtypeOf(array: TypedArray): DType {
   if (array instanceof Float32Array) return 'f32';
   if (array instanceof Float64Array) return 'f64';
+  if (array instanceof Uint8Array) return 'u8';
   return 'i32';
 }
 

@@ -4,6 +4,8 @@ import { parseMetric, type Backend } from '@adanns/compute';
 import { AdannsIndex } from '../index/adanns-index.js';
 import { InvertedLists } from '../index/inverted-lists.js';
 import { formatSpec, parseSpec, validateSpec } from '../spec.js';
+import { ProductQuantizer } from '../quant/product-quantizer.js';
+import type { PqScanCodec } from '../stages/scan-pq.js';
 import { PcaTransform } from '../transform/pca.js';
 import { FORMAT_VERSION, readArrayFile, writeArrayFile } from './binary-file.js';
 
@@ -16,6 +18,8 @@ interface Manifest {
   slotCount: number;
   lists: number;
   listDim: number;
+  /** PQ/OPQ: whether codes encode residuals against list references. */
+  residual: boolean;
 }
 
 /**
@@ -31,6 +35,13 @@ export function saveIndex(index: AdannsIndex, dir: string): void {
   writeArrayFile(join(dir, 'list-sizes.bin'), lists.sizes, [lists.sizes.length]);
   writeArrayFile(join(dir, 'list-slots.bin'), lists.slots, [lists.slots.length]);
   writeArrayFile(join(dir, 'list-data.bin'), lists.data, [lists.slots.length, p.lists.dim]);
+  writeArrayFile(join(dir, 'list-codes.bin'), lists.codes, [lists.slots.length, p.lists.codeBytes]);
+  if (p.codec) {
+    const ds = p.codec.pq.dim;
+    writeArrayFile(join(dir, 'pq-codebooks.bin'), p.codec.pq.codebooks, [256, ds]);
+    if (p.codec.rotation) writeArrayFile(join(dir, 'opq-rotation.bin'), p.codec.rotation, [ds, ds]);
+    if (p.codec.refs) writeArrayFile(join(dir, 'residual-refs.bin'), p.codec.refs, [p.lists.count, ds]);
+  }
   if (p.centroids) writeArrayFile(join(dir, 'centroids.bin'), p.centroids, [p.spec.coarse!.lists, p.spec.coarse!.dim]);
   if (p.pca) {
     writeArrayFile(join(dir, 'pca-components.bin'), p.pca.components, [p.dim, p.dim]);
@@ -46,6 +57,7 @@ export function saveIndex(index: AdannsIndex, dir: string): void {
     slotCount: p.slotCount,
     lists: p.lists.count,
     listDim: p.lists.dim,
+    residual: p.codec?.refs !== undefined,
   };
   const tmp = join(dir, `manifest.json.tmp-${process.pid}`);
   writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
@@ -76,8 +88,18 @@ export function loadIndex(backend: Backend, dir: string): AdannsIndex {
   const sizes = readArrayFile(file('list-sizes.bin'), 'i32', [m.lists]).array;
   const slots = readArrayFile(file('list-slots.bin'), 'i32', [-1]).array;
   const data = readArrayFile(file('list-data.bin'), 'f32', [slots.length, listDim]).array;
+  const codeBytes = AdannsIndex.codeBytes(spec);
+  const codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codeBytes]).array;
   for (const s of slots) if (s < 0 || s >= m.slotCount || Number.isNaN(slotIds[s])) throw new Error(`${file('list-slots.bin')}: refers to slot ${s}, which holds no vector`);
-  const lists = InvertedLists.import(listDim, AdannsIndex.normDims(metric, spec, listDim), sizes, slots, data);
+  const lists = InvertedLists.import(listDim, AdannsIndex.normDims(metric, spec, listDim), codeBytes, sizes, slots, data, codes);
+  let codec: PqScanCodec | undefined;
+  if (spec.scan.codec !== 'flat') {
+    const ds = spec.scan.dim;
+    const pq = new ProductQuantizer(ds, spec.scan.bytes, readArrayFile(file('pq-codebooks.bin'), 'f32', [256, ds]).array);
+    const rotation = spec.scan.codec === 'opq' ? readArrayFile(file('opq-rotation.bin'), 'f32', [ds, ds]).array : undefined;
+    const refs = m.residual && spec.coarse ? readArrayFile(file('residual-refs.bin'), 'f32', [m.lists, ds]).array : undefined;
+    codec = { pq, rotation, refs };
+  }
   const centroids = spec.coarse ? readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array : undefined;
   let pca: PcaTransform | undefined;
   if (spec.transform === 'pca') {
@@ -86,5 +108,5 @@ export function loadIndex(backend: Backend, dir: string): AdannsIndex {
     const mean = metric === 'l2' ? readArrayFile(file('pca-mean.bin'), 'f32', [m.dim]).array : undefined;
     pca = new PcaTransform(m.dim, components, variances, mean);
   }
-  return new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, centroids, lists, originals, slotIds, slotCount: m.slotCount });
+  return new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, centroids, lists, codec, originals, slotIds, slotCount: m.slotCount });
 }

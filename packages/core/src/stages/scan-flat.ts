@@ -1,5 +1,6 @@
 import { computeInvNorms, rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { InvertedLists } from '../index/inverted-lists.js';
+import { groupQueriesByList } from './probe-groups.js';
 
 export interface ScanResult {
   /** Per query, the best `shortlist` slots and their scan scores. */
@@ -15,7 +16,7 @@ export interface ScanResult {
  * `probes` is rows x nprobe list numbers (-1 = none); without IVF pass
  * nprobe = 1 and every query probing list 0.
  */
-export async function scanLists(
+export async function scanFlatLists(
   backend: Backend,
   queries: RowBlock,
   probes: Int32Array,
@@ -28,18 +29,7 @@ export async function scanLists(
   const rows = queries.rows;
   const best = new TopK(rows, shortlist);
   const scanned = new Float64Array(rows);
-  // queries per list, as compressed rows (counting sort on list number)
-  const start = new Int32Array(lists.count + 1);
-  for (const l of probes) if (l >= 0) start[l + 1]++;
-  for (let l = 0; l < lists.count; l++) start[l + 1] += start[l];
-  const members = new Int32Array(start[lists.count]);
-  const fill = start.slice(0, lists.count);
-  for (let q = 0; q < rows; q++) {
-    for (let p = 0; p < nprobe; p++) {
-      const l = probes[q * nprobe + p];
-      if (l >= 0) members[fill[l]++] = q;
-    }
-  }
+  const { start, members } = groupQueriesByList(probes, rows, nprobe, lists.count);
   const queryInv = metric === 'cosine' ? computeInvNorms(queries, scanDim) : undefined;
   const gathered = new Float32Array(rows * scanDim);
   const gatheredInv = new Float32Array(rows);

@@ -5,12 +5,10 @@
  *
  *   node benchmarks/dist/ivf-table.js [--queries 1000] [--lists 256] [--cache .cache]
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex, exactNeighbours, recallAtK, type SearchParams } from '@adanns/core';
-import { loadVectors, readIvecs, writeIvecs } from '@adanns/datasets';
+import { AdannsIndex, recallAtK, type SearchParams } from '@adanns/core';
+import { fashionMnist, log } from './fashion-mnist.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -24,20 +22,8 @@ const lists = Number(o.lists);
 if (!Number.isInteger(queryCount) || queryCount < 1) throw new Error(`--queries must be a positive integer, got ${o.queries}`);
 if (!Number.isInteger(lists) || lists < 1) throw new Error(`--lists must be a positive integer, got ${o.lists}`);
 const k = 10;
-const log = (msg: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-
 const backend = await createBackend('cpu');
-const base = await loadVectors('fashion-mnist:train');
-const queries = await loadVectors('fashion-mnist:test', queryCount);
-
-mkdirSync(o.cache, { recursive: true });
-const gtPath = join(o.cache, `fashion-mnist-cosine-top${k}-q${queries.rows}.ivecs`);
-if (!existsSync(gtPath)) {
-  log(`computing exact ground truth for ${queries.rows} queries -> ${gtPath}`);
-  const { ids } = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, 'cosine', k);
-  writeIvecs(gtPath, ids, queries.rows, k);
-}
-const truth = readIvecs(gtPath);
+const { base, queries, truth } = await fashionMnist(backend, queryCount, k, o.cache);
 
 interface Row { system: string; spec: string; params: SearchParams; recall: number; mflops: number; ms: number; buildS: number }
 const rows: Row[] = [];

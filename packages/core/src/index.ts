@@ -14,3 +14,4 @@ export { checkVectors } from './validate.js';
 export { ProductQuantizer, PQ_CENTROIDS, subspaceBounds, type PqTrainOptions } from './quant/product-quantizer.js';
 export { rotateRows, trainOpq, type OpqTrainOptions } from './quant/opq.js';
 export type { PqScanCodec } from './stages/scan-pq.js';
+export { selectQuantizedDim, type DimChoice, type SelectDimOptions } from './quant/select-dim.js';

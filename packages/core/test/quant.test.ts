@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuBackend, TopK } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, loadIndex, ProductQuantizer, recallAtK, rotateRows, saveIndex, subspaceBounds, trainOpq, writeArrayFile } from '../src/index.js';
+import { AdannsIndex, loadIndex, ProductQuantizer, recallAtK, rotateRows, saveIndex, selectQuantizedDim, subspaceBounds, trainOpq, writeArrayFile } from '../src/index.js';
 import { naiveScore, naiveTopK, randomMatrix } from '../../compute/test/naive.js';
 
 const backend = new CpuBackend();
@@ -181,6 +181,26 @@ describe('IVF-PQ and OPQ indexes', () => {
     index.remove([truth[0]]);
     const again = await index.search(queries.data.subarray(0, 32), 1, 10, { nprobe: 8, shortlist: 4000 });
     expect(Array.from(again.ids)).not.toContain(truth[0]);
+  });
+
+  it('AdANNS-OPQ picks the prefix with the best calibration recall for a byte budget', async () => {
+    const calibration = generateSynthetic({ n: 10, dim: 32, clusters: 40, queries: 40, seed: 3 }).queries; // same distribution, other draws
+    const seen: string[] = [];
+    const r = await selectQuantizedDim(backend, 'opq8@8,rerank@32', base.data, 4000, 32, {
+      metric: 'cosine',
+      queries: calibration.data,
+      queryRows: 40,
+      dims: [4, 8, 16, 32],
+      pqTrainSize: 2000,
+      opqIterations: 2,
+      params: { shortlist: 20 },
+      onCandidate: (_, spec) => seen.push(spec),
+    });
+    expect(seen).toEqual(['opq8@8,rerank@32', 'opq8@16,rerank@32', 'opq8@32,rerank@32']); // d = 4 < M is skipped
+    expect(r.best.recall).toBe(Math.max(...r.candidates.map((c) => c.recall)));
+    expect(r.index.spec.scan.dim).toBe(r.best.dim);
+    expect(r.candidates[0].recall).toBeLessThan(r.best.recall);
+    await expect(selectQuantizedDim(backend, 'flat@8', base.data, 4000, 32, { metric: 'ip', queries: calibration.data, queryRows: 40 })).rejects.toThrow(/has no pq\/opq stage/);
   });
 
   describe('save / load', () => {

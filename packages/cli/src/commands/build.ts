@@ -2,12 +2,14 @@ import { parseArgs } from 'node:util';
 import { createBackend, parseMetric } from '@adanns/compute';
 import { AdannsIndex, saveIndex } from '@adanns/core';
 import { loadVectors } from '@adanns/datasets';
-import { intOption, parseOrUsage, required } from '../args.js';
+import { intOption, parseOrUsage, required, UsageError } from '../args.js';
 import { progressBars } from '../progress.js';
 
 export const buildUsage = `adanns build --data SOURCE --metric cosine|ip|l2 --spec SPEC --out DIR
-             [--limit N] [--seed N] [--kmeans-iterations N] [--backend cpu|auto]
-  Trains and fills an index (e.g. --spec pca,ivf256@32,flat@64,rerank@784) and saves it to DIR.`;
+             [--limit N] [--seed N] [--kmeans-iterations N] [--residual true|false]
+             [--pq-train-size N] [--opq-iterations N] [--backend cpu|auto]
+  Trains and fills an index (e.g. --spec pca,ivf256@32,flat@64,rerank@784 or
+  pca,ivf256@32,opq16@64,rerank@784) and saves it to DIR.`;
 
 export async function buildCommand(argv: string[]): Promise<void> {
   const o = parseOrUsage(() => parseArgs({ args: argv, options: {
@@ -18,11 +20,16 @@ export async function buildCommand(argv: string[]): Promise<void> {
     limit: { type: 'string' },
     seed: { type: 'string' },
     'kmeans-iterations': { type: 'string' },
+    residual: { type: 'string' },
+    'pq-train-size': { type: 'string' },
+    'opq-iterations': { type: 'string' },
     backend: { type: 'string', default: 'auto' },
   } }).values);
   const metric = parseMetric(required(o.metric, 'metric'));
   const spec = required(o.spec, 'spec');
   const out = required(o.out, 'out');
+  if (o.residual !== undefined && o.residual !== 'true' && o.residual !== 'false') throw new UsageError(`--residual must be true or false, got "${o.residual}"`);
+  const optionalInt = (flag: 'kmeans-iterations' | 'pq-train-size' | 'opq-iterations') => (o[flag] === undefined ? undefined : intOption(o[flag], flag));
   const data = await loadVectors(required(o.data, 'data'), o.limit === undefined ? undefined : intOption(o.limit, 'limit'));
   const backend = await createBackend(o.backend);
   const bars = progressBars();
@@ -30,7 +37,10 @@ export async function buildCommand(argv: string[]): Promise<void> {
   const index = await AdannsIndex.build(backend, spec, data.data, data.rows, data.dim, {
     metric,
     seed: o.seed === undefined ? 1 : intOption(o.seed, 'seed'),
-    kmeansIterations: o['kmeans-iterations'] === undefined ? undefined : intOption(o['kmeans-iterations'], 'kmeans-iterations'),
+    kmeansIterations: optionalInt('kmeans-iterations'),
+    pqTrainSize: optionalInt('pq-train-size'),
+    opqIterations: optionalInt('opq-iterations'),
+    residual: o.residual === undefined ? undefined : o.residual === 'true',
     onProgress: bars.update,
   });
   bars.stop();

@@ -15,6 +15,7 @@ const SETTINGS: Array<{ label: string; params: Partial<SearchParams> }> = [
   { label: 'small', params: { coarseDim: 16, nprobe: 2, scanDim: 32, shortlist: 50, rerankDim: 64 } },
   { label: 'medium', params: { coarseDim: 32, nprobe: 4, scanDim: 32, shortlist: 100 } },
   { label: 'large', params: { coarseDim: 32, nprobe: 8, scanDim: 64, shortlist: 200 } },
+  { label: 'thorough', params: { coarseDim: 32, nprobe: 24, scanDim: 64, shortlist: 200 } },
   { label: 'exhaustive', params: { coarseDim: 32, nprobe: 128, scanDim: 64, shortlist: 200 } },
 ];
 
@@ -30,7 +31,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const queryCount = intOption(o.queries, 'queries', 500);
   const k = 10;
   const backend = await createBackend(o.backend);
-  const { base, queries } = generateSynthetic({ n, dim, queries: queryCount, clusters: 100, seed: 7 });
+  const { base, queries } = generateSynthetic({ n, dim, queries: queryCount, clusters: 100, noise: 1.5, seed: 7 });
   const spec = `ivf128@32,flat@64,rerank@${dim}`;
   console.log(`adanns demo: ${n} synthetic Matryoshka vectors of dim ${dim}, ${queryCount} queries, cosine, backend ${backend.name}`);
   const bars = progressBars();

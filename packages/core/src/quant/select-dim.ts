@@ -1,0 +1,67 @@
+import type { Backend, Metric } from '@adanns/compute';
+import { exactNeighbours } from '../eval/ground-truth.js';
+import { recallAtK } from '../eval/recall.js';
+import { AdannsIndex, type BuildOptions } from '../index/adanns-index.js';
+import type { SearchParams } from '../params.js';
+import { dimsLadder } from '../prefixes.js';
+import { formatSpec, parseSpec, type IndexSpec } from '../spec.js';
+
+export interface DimChoice {
+  dim: number;
+  recall: number;
+  mflops: number;
+}
+
+export interface SelectDimOptions extends Omit<BuildOptions, 'metric'> {
+  metric: Metric;
+  /** Calibration queries (rows x dim), not part of the data. */
+  queries: Float32Array;
+  queryRows: number;
+  k?: number;
+  /** Prefixes to try (default: the dims ladder from M up). */
+  dims?: number[];
+  /** Search params used for the comparison (e.g. nprobe for IVF-OPQ). */
+  params?: Partial<SearchParams>;
+  onCandidate?: (choice: DimChoice, spec: string) => void;
+}
+
+/**
+ * AdANNS-OPQ: for a byte budget M, build the quantised index at every prefix
+ * d of the ladder (d >= M) and keep the one with the best recall@k on the
+ * calibration queries (exact ground truth at the full dimension). `template`
+ * is a spec whose pq/opq stage gives M (e.g. `pca,opq16@64` or
+ * `pca,ivf256@32,opq16@64`); its scan dim is what is varied.
+ */
+export async function selectQuantizedDim(
+  backend: Backend,
+  template: IndexSpec | string,
+  data: Float32Array,
+  rows: number,
+  dim: number,
+  options: SelectDimOptions,
+): Promise<{ best: DimChoice; index: AdannsIndex; candidates: DimChoice[] }> {
+  const spec = typeof template === 'string' ? parseSpec(template, dim) : template;
+  if (spec.scan.codec === 'flat') throw new Error(`selectQuantizedDim: spec "${formatSpec(spec)}" has no pq/opq stage`);
+  const bytes = spec.scan.bytes;
+  const k = options.k ?? 10;
+  const dims = (options.dims ?? dimsLadder(dim)).filter((d) => d >= bytes && d <= dim);
+  if (dims.length === 0) throw new Error(`selectQuantizedDim: no prefix of the ladder holds M = ${bytes} sub-quantisers`);
+  const truth = await exactNeighbours(backend, data, rows, options.queries, options.queryRows, dim, options.metric, k);
+  let best: { choice: DimChoice; index: AdannsIndex } | undefined;
+  const candidates: DimChoice[] = [];
+  for (const d of dims) {
+    const candidate: IndexSpec = { ...spec, scan: { ...spec.scan, dim: d } };
+    if (candidate.rerank && candidate.rerank.dim < d) candidate.rerank = { dim: d };
+    const index = await AdannsIndex.build(backend, candidate, data, rows, dim, options);
+    const result = await index.search(options.queries, options.queryRows, k, options.params);
+    const choice: DimChoice = {
+      dim: d,
+      recall: recallAtK(result.ids, k, truth.ids, k, options.queryRows, k),
+      mflops: result.mflops.reduce((a, b) => a + b, 0) / options.queryRows,
+    };
+    candidates.push(choice);
+    options.onCandidate?.(choice, formatSpec(candidate));
+    if (!best || choice.recall > best.choice.recall) best = { choice, index };
+  }
+  return { best: best!.choice, index: best!.index, candidates };
+}

@@ -11,6 +11,7 @@ export default defineConfig({
       '@adanns/core': src('core'),
       '@adanns/datasets': src('datasets'),
       '@adanns/cli': src('cli'),
+      '@adanns/benchmarks': fileURLToPath(new URL('./benchmarks/src/index.ts', import.meta.url)),
     },
   },
   test: {

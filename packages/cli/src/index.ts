@@ -1,2 +1,3 @@
 export { runCli, type Command } from './run.js';
-export { UsageError } from './args.js';
+export { intOption, parseOrUsage, required, UsageError } from './args.js';
+export { progressBars } from './progress.js';

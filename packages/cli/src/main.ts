@@ -3,7 +3,17 @@ import { buildCommand, buildUsage } from './commands/build.js';
 import { demoCommand, demoUsage } from './commands/demo.js';
 import { groundtruthCommand, groundtruthUsage } from './commands/groundtruth.js';
 import { searchCommand, searchUsage } from './commands/search.js';
-import { runCli } from './run.js';
+import { runCli, type Command } from './run.js';
+
+/**
+ * `adanns bench` lives in the benchmarks workspace, which sits above the CLI;
+ * it is loaded by name at run time so the CLI does not depend on it at build time.
+ */
+const bench: Command = async (argv) => {
+  const name = '@adanns/benchmarks';
+  const { benchCommand } = (await import(name)) as { benchCommand: Command };
+  await benchCommand(argv);
+};
 
 const usage = `adanns: adaptive approximate nearest-neighbour search (AdANNS) over Matryoshka embeddings
 
@@ -15,7 +25,9 @@ ${groundtruthUsage}
 
 ${demoUsage}
 
+adanns bench ...  (the benchmark harness; adanns bench --help for its options)
+
 SOURCE is one of: FILE.fvecs, FILE.bvecs, FILE.npy, FILE.hdf5:train|test, fashion-mnist:train|test,
 synthetic:n=N,dim=D[,clusters=C,queries=Q,seed=S,part=base|queries]`;
 
-process.exitCode = await runCli(process.argv.slice(2), { build: buildCommand, search: searchCommand, groundtruth: groundtruthCommand, demo: demoCommand }, usage);
+process.exitCode = await runCli(process.argv.slice(2), { build: buildCommand, search: searchCommand, groundtruth: groundtruthCommand, demo: demoCommand, bench }, usage);

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend, Metric } from '@adanns/compute';
+import { exactNeighbours } from '@adanns/core';
+import { loadIds, loadVectors, readHdf5Metric, readIvecs, readNpy, writeIvecs, type IdMatrix, type VectorSet } from '@adanns/datasets';
+
+export interface BenchInputs {
+  base?: string;
+  queries?: string;
+  gt?: string;
+  labelsBase?: string;
+  labelsQueries?: string;
+  hdf5?: string;
+  synthetic?: string;
+  adannsImagenet?: string;
+  dim?: number;
+  metric?: Metric;
+  k: number;
+  limitBase?: number;
+  limitQueries?: number;
+  out: string;
+}
+
+export interface BenchData {
+  name: string;
+  metric: Metric;
+  base: VectorSet;
+  queries: VectorSet;
+  truth: IdMatrix;
+  baseLabels?: Int32Array;
+  queryLabels?: Int32Array;
+}
+
+/** Class labels from a 1-D integer .npy or a one-column .ivecs. */
+export function readLabels(path: string): Int32Array {
+  if (path.endsWith('.npy')) {
+    const npy = readNpy(path);
+    if (npy.shape.length !== 1 || npy.values instanceof Float32Array) throw new Error(`${path}: labels must be a 1-D integer array, got ${npy.descr} of shape (${npy.shape.join(', ')})`);
+    return npy.values;
+  }
+  if (path.endsWith('.ivecs')) {
+    const m = readIvecs(path);
+    if (m.k !== 1) throw new Error(`${path}: labels must have one value per row, got ${m.k}`);
+    return m.ids;
+  }
+  throw new Error(`cannot tell the format of labels "${path}" (expected FILE.npy or FILE.ivecs)`);
+}
+
+function limit(set: VectorSet, rows: number | undefined): VectorSet {
+  if (rows === undefined || rows >= set.rows) return set;
+  return { ...set, rows, data: set.data.slice(0, rows * set.dim), labels: set.labels?.slice(0, rows) };
+}
+
+/** Resolves the data-set flags to base, queries, labels and exact ground truth (computed and cached in `out` when absent). */
+export async function loadBenchData(backend: Backend, o: BenchInputs, onProgress?: (done: number, total: number) => void): Promise<BenchData> {
+  const sources = [o.synthetic, o.hdf5, o.adannsImagenet, o.base].filter((s) => s !== undefined);
+  if (sources.length > 1) throw new Error('give one data set: --synthetic, --hdf5, --adanns-imagenet or --base/--queries');
+  let base: VectorSet;
+  let queries: VectorSet;
+  let gtSource = o.gt;
+  let metric = o.metric;
+  if (o.synthetic !== undefined) {
+    base = await loadVectors(`synthetic:${o.synthetic}`);
+    queries = await loadVectors(`synthetic:${o.synthetic},part=queries`);
+  } else if (o.hdf5 !== undefined) {
+    base = await loadVectors(`${o.hdf5}:train`);
+    queries = await loadVectors(`${o.hdf5}:test`);
+    gtSource ??= `${o.hdf5}:neighbors`;
+    metric ??= (await readHdf5Metric(o.hdf5)) as Metric | undefined;
+  } else if (o.adannsImagenet !== undefined) {
+    if (o.dim === undefined) throw new Error('--adanns-imagenet needs --dim (e.g. 2048)');
+    const file = (split: string, kind: string) => join(o.adannsImagenet!, `1K_${split}_mrl1_e0_ff${o.dim}-${kind}.npy`);
+    base = { ...(await loadVectors(file('train', 'X'))), labels: readLabels(file('train', 'y')) };
+    queries = { ...(await loadVectors(file('val', 'X'))), labels: readLabels(file('val', 'y')) };
+  } else {
+    if (o.base === undefined || o.queries === undefined) throw new Error('give a data set: --synthetic n=N,dim=D, --hdf5 FILE, --adanns-imagenet DIR --dim D, or --base SOURCE --queries SOURCE');
+    base = await loadVectors(o.base);
+    queries = await loadVectors(o.queries);
+  }
+  if (o.labelsBase) base = { ...base, labels: readLabels(o.labelsBase) };
+  if (o.labelsQueries) queries = { ...queries, labels: readLabels(o.labelsQueries) };
+  if (base.labels && base.labels.length !== base.rows) throw new Error(`${base.labels.length} base labels for ${base.rows} base vectors`);
+  if (queries.labels && queries.labels.length !== queries.rows) throw new Error(`${queries.labels.length} query labels for ${queries.rows} queries`);
+  if (queries.dim !== base.dim) throw new Error(`queries have dimension ${queries.dim}, base has ${base.dim}`);
+  base = limit(base, o.limitBase);
+  queries = limit(queries, o.limitQueries);
+  metric ??= 'cosine';
+
+  let truth: IdMatrix | undefined;
+  if (gtSource !== undefined && o.limitBase === undefined) {
+    const gt = await loadIds(gtSource);
+    if (gt.k < o.k) throw new Error(`ground truth ${gtSource} has ${gt.k} neighbours per query, fewer than k = ${o.k}`);
+    if (gt.rows < queries.rows) throw new Error(`ground truth ${gtSource} has ${gt.rows} rows for ${queries.rows} queries`);
+    truth = { ids: gt.ids.slice(0, queries.rows * gt.k), rows: queries.rows, k: gt.k };
+  } else {
+    // exact truth, cached next to the output under a key of everything it depends on
+    const key = createHash('sha256').update(JSON.stringify([base.name, base.rows, queries.name, queries.rows, base.dim, metric, o.k])).digest('hex').slice(0, 16);
+    mkdirSync(o.out, { recursive: true });
+    const cache = join(o.out, `gt-${key}.ivecs`);
+    if (existsSync(cache)) truth = readIvecs(cache);
+    else {
+      const { ids } = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, metric, o.k, onProgress);
+      writeIvecs(cache, ids, queries.rows, o.k);
+      truth = { ids, rows: queries.rows, k: o.k };
+    }
+  }
+  const name = o.hdf5 ?? (o.synthetic ? `synthetic:${o.synthetic}` : o.adannsImagenet ? `adanns-imagenet-${o.dim}` : base.name);
+  return { name, metric, base, queries, truth, baseLabels: base.labels, queryLabels: queries.labels };
+}

@@ -1,0 +1,152 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createBackend, parseMetric } from '@adanns/compute';
+import { intOption, parseOrUsage, progressBars, UsageError } from '@adanns/cli';
+import { loadBenchData } from './bench-data.js';
+import { DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
+import { recallPlot } from './report/plots.js';
+import { summaryMarkdown } from './report/summary.js';
+import type { ResultRow, Results } from './row.js';
+import { adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
+import { faissSuite } from './suites/faiss.js';
+import { hnswlibSuite } from './suites/hnswlib.js';
+
+const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  exact: exactSuite,
+  ivf: ivfSuite,
+  'adanns-ivf': adannsIvfSuite,
+  opq: opqSuite,
+  'adanns-opq': adannsOpqSuite,
+  'ivf-opq': ivfOpqSuite,
+  'adanns-ivf-opq': adannsIvfOpqSuite,
+  hnswlib: hnswlibSuite,
+  faiss: faissSuite,
+  budget: async (ctx) => ctx.log('budget: skipped: the compute-aware planner has not landed yet'),
+};
+const DEFAULT_SUITES = ['exact', 'ivf', 'adanns-ivf', 'hnswlib', 'faiss'];
+const DEFAULT_SYNTHETIC = 'n=10000,dim=128,clusters=50,queries=200,noise=1,seed=42';
+
+export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [options]
+  data: --synthetic n=N,dim=D[,...] | --hdf5 FILE | --adanns-imagenet DIR --dim D | --base SOURCE --queries SOURCE
+        [--gt FILE] [--labels-base FILE --labels-queries FILE] [--limit-base N] [--limit-queries N]
+        (default: --synthetic ${DEFAULT_SYNTHETIC})
+  --metric cosine|ip|l2  --k 10  --transform none|pca  --seed N  --threads N  --backend cpu|auto
+  --bytes 8,16,32,64   PQ byte budgets of the quantised suites
+  --suite ${Object.keys(SUITES).join(',')} or all (default ${DEFAULT_SUITES.join(',')})
+  --spec SPEC --params k=v,...   exactly one configuration (one row)
+  --latency-queries N (200)  --repeats N (3)  --out DIR (bench-out)
+  Writes DIR/results.json, DIR/recall-vs-mflops.svg, DIR/recall-vs-qps.svg and DIR/summary.md.`;
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const o = parseOrUsage(() =>
+    parseArgs({
+      args: argv,
+      options: {
+        base: { type: 'string' },
+        queries: { type: 'string' },
+        gt: { type: 'string' },
+        'labels-base': { type: 'string' },
+        'labels-queries': { type: 'string' },
+        hdf5: { type: 'string' },
+        synthetic: { type: 'string' },
+        'adanns-imagenet': { type: 'string' },
+        dim: { type: 'string' },
+        metric: { type: 'string' },
+        k: { type: 'string', default: '10' },
+        'limit-base': { type: 'string' },
+        'limit-queries': { type: 'string' },
+        threads: { type: 'string' },
+        backend: { type: 'string', default: 'auto' },
+        seed: { type: 'string', default: '1' },
+        suite: { type: 'string' },
+        spec: { type: 'string' },
+        params: { type: 'string', default: '' },
+        transform: { type: 'string', default: 'none' },
+        bytes: { type: 'string', default: DEFAULT_BYTE_BUDGETS.join(',') },
+        'latency-queries': { type: 'string', default: '200' },
+        repeats: { type: 'string', default: '3' },
+        out: { type: 'string', default: 'bench-out' },
+      },
+    }).values,
+  );
+  const optional = (flag: 'dim' | 'limit-base' | 'limit-queries') => (o[flag] === undefined ? undefined : intOption(o[flag], flag));
+  if (o.transform !== 'none' && o.transform !== 'pca') throw new UsageError(`--transform must be none or pca, got "${o.transform}"`);
+  const suites = o.suite === undefined ? DEFAULT_SUITES : o.suite === 'all' ? Object.keys(SUITES) : o.suite.split(',').map((s) => s.trim());
+  for (const s of suites) if (!(s in SUITES)) throw new UsageError(`unknown suite "${s}" (expected ${Object.keys(SUITES).join(', ')} or all)`);
+  if (o.spec === undefined && o.params !== '') throw new UsageError('--params goes with --spec');
+  const anyData = [o.base, o.queries, o.hdf5, o['adanns-imagenet']].some((v) => v !== undefined);
+  const synthetic = o.synthetic ?? (anyData ? undefined : DEFAULT_SYNTHETIC);
+  const threads = o.threads === undefined ? cpus().length : intOption(o.threads, 'threads');
+  const k = intOption(o.k, 'k');
+  const backend = await createBackend(o.backend);
+  const bars = progressBars();
+  const log = (line: string) => {
+    bars.stop();
+    process.stderr.write(`${line}\n`);
+  };
+
+  const data = await loadBenchData(
+    backend,
+    {
+      base: o.base,
+      queries: o.queries,
+      gt: o.gt,
+      labelsBase: o['labels-base'],
+      labelsQueries: o['labels-queries'],
+      hdf5: o.hdf5,
+      synthetic,
+      adannsImagenet: o['adanns-imagenet'],
+      dim: optional('dim'),
+      metric: o.metric === undefined ? undefined : parseMetric(o.metric),
+      k,
+      limitBase: optional('limit-base'),
+      limitQueries: optional('limit-queries'),
+      out: o.out,
+    },
+    (done, total) => bars.update('groundtruth', done, total),
+  );
+  if (k > data.base.rows) throw new UsageError(`--k ${k} exceeds the ${data.base.rows} base vectors`);
+  log(`bench: ${data.name}: ${data.base.rows} x ${data.base.dim} base, ${data.queries.rows} queries, ${data.metric}, k = ${k}`);
+
+  const rows: ResultRow[] = [];
+  const ctx: BenchContext = {
+    backend,
+    data,
+    k,
+    threads,
+    seed: intOption(o.seed, 'seed'),
+    latencyQueries: intOption(o['latency-queries'], 'latency-queries'),
+    repeats: intOption(o.repeats, 'repeats'),
+    transform: o.transform,
+    out: o.out,
+    suites,
+    bytes: o.bytes.split(',').map((b) => intOption(b.trim(), 'bytes')),
+    progress: bars.update,
+    log,
+    add: (row) => {
+      rows.push(row);
+      const p = Object.entries(row.params).map(([key, v]) => `${key}=${v}`).join(',');
+      log(`  ${row.system.padEnd(15)} ${row.spec} ${p}: recall ${row.recall.toFixed(4)}, ${row.mflops === null ? '-' : row.mflops.toFixed(4)} MFLOPs, ${row.qps.toFixed(0)} QPS`);
+    },
+  };
+  if (o.spec !== undefined) await singleRow(ctx, o.spec, o.params);
+  else for (const s of suites) await SUITES[s](ctx);
+  bars.stop();
+
+  const results: Results = {
+    dataset: { name: data.name, n: data.base.rows, dim: data.base.dim, queries: data.queries.rows, metric: data.metric },
+    machine: { cpus: cpus().length, node: process.version, backend: backend.name, threads },
+    command: `adanns bench ${argv.join(' ')}`.trim(),
+    rows,
+  };
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(o.out, 'recall-vs-mflops.svg'), await recallPlot(rows, 'mflops', `${data.name}: recall@${k} against modelled MFLOPs`, k));
+  writeFileSync(join(o.out, 'recall-vs-qps.svg'), await recallPlot(rows, 'qps', `${data.name}: recall@${k} against single-thread QPS`, k));
+  const summary = summaryMarkdown(results);
+  writeFileSync(join(o.out, 'summary.md'), summary);
+  console.log(summary);
+  log(`wrote ${join(o.out, 'results.json')}, recall-vs-mflops.svg, recall-vs-qps.svg, summary.md`);
+}

@@ -1,0 +1,37 @@
+import type { Backend } from '@adanns/compute';
+import type { BenchData } from './bench-data.js';
+import type { ResultRow } from './row.js';
+
+/** What every suite gets: the data, the measuring settings and where rows go. */
+export interface BenchContext {
+  backend: Backend;
+  data: BenchData;
+  k: number;
+  threads: number;
+  seed: number;
+  /** Queries timed one at a time for latency percentiles and single-thread QPS. */
+  latencyQueries: number;
+  /** Repeats of the batched run (median taken). */
+  repeats: number;
+  /** 'pca,' or '' before AdANNS specs. */
+  transform: 'pca' | 'none';
+  out: string;
+  /** PQ byte budgets M for the quantised suites. */
+  bytes: number[];
+  /** The suites of this run (FAISS's PQ baselines run only next to a quantised suite). */
+  suites: string[];
+  progress: (stage: string, done: number, total: number) => void;
+  log: (line: string) => void;
+  add: (row: ResultRow) => void;
+}
+
+/** IVF list count: the power of two nearest sqrt(N). */
+export function listCount(n: number): number {
+  return Math.max(1, 2 ** Math.round(Math.log2(Math.sqrt(n))));
+}
+
+export function nprobeSweep(lists: number): number[] {
+  return [1, 2, 4, 8, 16, 32, 64].filter((p) => p <= lists);
+}
+
+export const DEFAULT_BYTE_BUDGETS = [8, 16, 32, 64];

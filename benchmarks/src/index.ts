@@ -1,0 +1,1 @@
+export { benchCommand, benchUsage } from './bench.js';

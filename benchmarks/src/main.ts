@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import { runCli } from '@adanns/cli';
+import { benchCommand, benchUsage } from './bench.js';
+
+process.exitCode = await runCli(['bench', ...process.argv.slice(2)], { bench: benchCommand }, benchUsage);

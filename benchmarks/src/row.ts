@@ -1,0 +1,32 @@
+/** One row of results.json (ARCHITECTURE.md), plus the extra measures the harness takes. */
+export interface ResultRow {
+  system: string;
+  spec: string;
+  params: Record<string, unknown>;
+  k: number;
+  recall: number;
+  /** 1-NN label accuracy (null without labels). */
+  top1: number | null;
+  /** mAP@k as the AdANNS code computes it (null without labels). */
+  map: number | null;
+  /** Modelled MFLOPs per query (null where a system has no cost model, e.g. HNSW). */
+  mflops: number | null;
+  /** Single-thread QPS, queries one at a time (1000 / mean latency in ms). */
+  qps: number;
+  /** Batched QPS: all queries in one call, median of repeats. */
+  batchQps: number;
+  p50Ms: number;
+  p99Ms: number;
+  buildSeconds: number;
+  indexBytes: number;
+  /** Peak resident set size of the process that measured the row, so far. */
+  rssBytes: number;
+  note?: string;
+}
+
+export interface Results {
+  dataset: { name: string; n: number; dim: number; queries: number; metric: string };
+  machine: { cpus: number; node: string; backend: string; threads: number };
+  command: string;
+  rows: ResultRow[];
+}

@@ -1,0 +1,166 @@
+import { AdannsIndex, dimsLadder, formatSpec, parseParams, recallAtK, selectQuantizedDim, type BuildOptions, type SearchParams } from '@adanns/core';
+import { createRng, sampleIndices } from '@adanns/compute';
+import { listCount, nprobeSweep, type BenchContext } from '../context.js';
+import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
+import { latencies, medianMs, peakRssBytes, percentile } from '../timing.js';
+
+/** Builds an index with progress and returns it with its build time in seconds. */
+export async function buildTimed(ctx: BenchContext, spec: string, extra: Partial<BuildOptions> = {}): Promise<{ index: AdannsIndex; seconds: number }> {
+  const { base } = ctx.data;
+  ctx.log(`building ${spec}`);
+  const started = performance.now();
+  const index = await AdannsIndex.build(ctx.backend, spec, base.data, base.rows, base.dim, {
+    metric: ctx.data.metric,
+    seed: ctx.seed,
+    onProgress: (stage, done, total) => ctx.progress(`${stage}`, done, total),
+    ...extra,
+  });
+  return { index, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Measures one configuration of a built index and records the row. */
+export async function measureIndex(ctx: BenchContext, system: string, index: AdannsIndex, params: Partial<SearchParams>, buildSeconds: number, note?: string): Promise<void> {
+  const { queries, truth, baseLabels, queryLabels } = ctx.data;
+  const k = ctx.k;
+  const q = queries.rows;
+  const result = await index.search(queries.data, q, k, params);
+  const batchMs = await medianMs(() => index.search(queries.data, q, k, params), ctx.repeats);
+  const single = Math.min(ctx.latencyQueries, q);
+  const dim = queries.dim;
+  const lat = await latencies(single, (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), 1, k, params));
+  const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
+  const labelled = baseLabels !== undefined && queryLabels !== undefined;
+  ctx.add({
+    system,
+    spec: formatSpec(index.spec),
+    // stages the index does not have (coarseDim/nprobe without IVF) are left out
+    params: Object.fromEntries(Object.entries(result.params).filter(([, v]) => v !== 0)),
+    k,
+    recall: recallAtK(result.ids, k, truth.ids, truth.k, q, k),
+    top1: labelled ? top1Accuracy(result.ids, k, baseLabels, queryLabels) : null,
+    map: labelled ? meanAveragePrecisionAtK(result.ids, k, baseLabels, queryLabels) : null,
+    mflops: result.mflops.reduce((a, b) => a + b, 0) / q,
+    qps: 1000 / mean,
+    batchQps: (q * 1000) / batchMs,
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    buildSeconds,
+    indexBytes: index.bytes,
+    rssBytes: peakRssBytes(),
+    ...(note ? { note } : {}),
+  });
+}
+
+const prefix = (ctx: BenchContext) => (ctx.transform === 'pca' ? 'pca,' : '');
+
+export async function exactSuite(ctx: BenchContext): Promise<void> {
+  const { index, seconds } = await buildTimed(ctx, 'flat');
+  await measureIndex(ctx, 'exact', index, {}, seconds);
+}
+
+export async function ivfSuite(ctx: BenchContext): Promise<void> {
+  const { base } = ctx.data;
+  const lists = listCount(base.rows);
+  const { index, seconds } = await buildTimed(ctx, `ivf${lists}@${base.dim},flat@${base.dim}`);
+  for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'ivf', index, { nprobe }, seconds);
+}
+
+/** AdANNS-IVF: d_c from the short end of the ladder, d_s swept at query time, nprobe swept, exact re-rank at D. */
+export async function adannsIvfSuite(ctx: BenchContext): Promise<void> {
+  const { base } = ctx.data;
+  const D = base.dim;
+  const lists = listCount(base.rows);
+  const ladder = dimsLadder(D);
+  // the two largest ladder prefixes up to 32 for clustering, the three largest up to 128 for scanning
+  const coarseDims = ladder.filter((d) => d < D && d <= 32).slice(-2);
+  const scanDims = ladder.filter((d) => d < D && d <= 128).slice(-3);
+  if (coarseDims.length === 0) {
+    ctx.log(`adanns-ivf: dimension ${D} has no shorter prefix to adapt over; skipped`);
+    return;
+  }
+  const builtScan = Math.max(...scanDims);
+  for (const dc of coarseDims) {
+    const { index, seconds } = await buildTimed(ctx, `${prefix(ctx)}ivf${lists}@${dc},flat@${builtScan},rerank@${D}`);
+    for (const scanDim of scanDims) {
+      for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'adanns-ivf', index, { nprobe, scanDim, shortlist: 10 * ctx.k }, seconds);
+    }
+  }
+}
+
+/** Calibration queries for choosing d: a seeded sample of base vectors (the evaluated queries stay unseen). */
+function calibration(ctx: BenchContext): { queries: Float32Array; rows: number } {
+  const { base } = ctx.data;
+  const rows = sampleIndices(base.rows, Math.min(200, base.rows), createRng(ctx.seed + 99));
+  const queries = new Float32Array(rows.length * base.dim);
+  rows.forEach((r, i) => queries.set(base.data.subarray(r * base.dim, (r + 1) * base.dim), i * base.dim));
+  return { queries, rows: rows.length };
+}
+
+/** The byte budgets that fit the dimension (M sub-quantisers need M dimensions). */
+export function budgets(ctx: BenchContext): number[] {
+  return ctx.bytes.filter((m) => m <= ctx.data.base.dim);
+}
+
+export async function opqSuite(ctx: BenchContext): Promise<void> {
+  const D = ctx.data.base.dim;
+  for (const m of budgets(ctx)) {
+    const { index, seconds } = await buildTimed(ctx, `opq${m}@${D}`);
+    await measureIndex(ctx, 'opq', index, {}, seconds);
+  }
+}
+
+export async function adannsOpqSuite(ctx: BenchContext): Promise<void> {
+  const { base } = ctx.data;
+  const cal = calibration(ctx);
+  for (const m of budgets(ctx)) {
+    const started = performance.now();
+    const chosen = await selectQuantizedDim(ctx.backend, `${prefix(ctx)}opq${m}@${m}`, base.data, base.rows, base.dim, {
+      metric: ctx.data.metric,
+      seed: ctx.seed,
+      queries: cal.queries,
+      queryRows: cal.rows,
+      k: ctx.k,
+      onCandidate: (c, spec) => ctx.log(`  calibration ${spec}: recall ${c.recall.toFixed(4)}`),
+    });
+    const note = `best d = ${chosen.best.dim} for ${m} bytes (calibration recall ${chosen.candidates.map((c) => `${c.dim}:${c.recall.toFixed(3)}`).join(' ')})`;
+    await measureIndex(ctx, 'adanns-opq', chosen.index, {}, (performance.now() - started) / 1000, note);
+  }
+}
+
+export async function ivfOpqSuite(ctx: BenchContext): Promise<void> {
+  const { base } = ctx.data;
+  const lists = listCount(base.rows);
+  for (const m of budgets(ctx)) {
+    const { index, seconds } = await buildTimed(ctx, `ivf${lists}@${base.dim},opq${m}@${base.dim}`);
+    for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'ivf-opq', index, { nprobe }, seconds);
+  }
+}
+
+export async function adannsIvfOpqSuite(ctx: BenchContext): Promise<void> {
+  const { base } = ctx.data;
+  const lists = listCount(base.rows);
+  const dc = Math.min(32, base.dim);
+  const cal = calibration(ctx);
+  const sweep = nprobeSweep(lists);
+  const probe = sweep[Math.floor(sweep.length / 2)];
+  for (const m of budgets(ctx)) {
+    const started = performance.now();
+    const chosen = await selectQuantizedDim(ctx.backend, `${prefix(ctx)}ivf${lists}@${dc},opq${m}@${m}`, base.data, base.rows, base.dim, {
+      metric: ctx.data.metric,
+      seed: ctx.seed,
+      queries: cal.queries,
+      queryRows: cal.rows,
+      k: ctx.k,
+      params: { nprobe: probe },
+      onCandidate: (c, spec) => ctx.log(`  calibration ${spec}: recall ${c.recall.toFixed(4)}`),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    for (const nprobe of sweep) await measureIndex(ctx, 'adanns-ivf-opq', chosen.index, { nprobe }, seconds, `best d = ${chosen.best.dim} for ${m} bytes at nprobe ${probe}`);
+  }
+}
+
+/** `--spec SPEC --params k=v,...`: exactly one configuration, one row (system "adanns"). */
+export async function singleRow(ctx: BenchContext, spec: string, params: string): Promise<void> {
+  const { index, seconds } = await buildTimed(ctx, spec);
+  await measureIndex(ctx, 'adanns', index, parseParams(params), seconds);
+}

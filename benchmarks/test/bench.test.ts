@@ -1,0 +1,109 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { writeIvecs, writeNpy } from '@adanns/datasets';
+import { benchCommand } from '../src/index.js';
+import { readLabels } from '../src/bench-data.js';
+import { meanAveragePrecisionAtK, top1Accuracy } from '../src/quality.js';
+import { atRecall, paretoFront } from '../src/report/summary.js';
+import { faissUnavailable } from '../src/suites/faiss.js';
+import type { ResultRow, Results } from '../src/row.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'adanns-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const tiny = 'n=600,dim=16,clusters=6,queries=20,seed=3';
+
+async function bench(args: string[]): Promise<Results> {
+  const out = join(dir, `run-${Math.random().toString(36).slice(2)}`);
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await benchCommand([...args, '--out', out, '--latency-queries', '5', '--repeats', '1']);
+  } finally {
+    log.mockRestore();
+    err.mockRestore();
+  }
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
+  expect(readFileSync(join(out, 'recall-vs-mflops.svg'), 'utf8')).toMatch(/^<svg/);
+  expect(readFileSync(join(out, 'recall-vs-qps.svg'), 'utf8')).toMatch(/^<svg/);
+  expect(readFileSync(join(out, 'summary.md'), 'utf8')).toMatch(/## At recall@10 >= 0.9/);
+  return results;
+}
+
+describe('quality measures', () => {
+  const baseLabels = Int32Array.from([0, 0, 1, 1, 2]);
+  it('top-1 counts queries whose first result has their label', () => {
+    // query 0 (label 0) first hit id 1 (label 0); query 1 (label 2) first hit id 2 (label 1); query 2 no result
+    expect(top1Accuracy([1, 2, 2, 4, -1, -1], 2, baseLabels, Int32Array.from([0, 2, 1]))).toBeCloseTo(1 / 3, 12);
+  });
+  it('mAP@k averages precision at the matching ranks and divides by k', () => {
+    // ranks: match, miss, match -> (1/1 + 2/3) / 3
+    expect(meanAveragePrecisionAtK([0, 2, 1], 3, baseLabels, Int32Array.from([0]))).toBeCloseTo((1 + 2 / 3) / 3, 12);
+    // miss, match -> (1/2) / 2; and a query with no match scores 0
+    expect(meanAveragePrecisionAtK([2, 0, 4, 4], 2, baseLabels, Int32Array.from([0, 1]))).toBeCloseTo((0.5 / 2 + 0) / 2, 12);
+  });
+  it('reads labels from .npy and .ivecs and names bad ones', () => {
+    writeNpy(join(dir, 'labels.npy'), [3, 1, 2], [3], '|u1');
+    expect(Array.from(readLabels(join(dir, 'labels.npy')))).toEqual([3, 1, 2]);
+    writeIvecs(join(dir, 'labels.ivecs'), Int32Array.from([5, 6]), 2, 1);
+    expect(Array.from(readLabels(join(dir, 'labels.ivecs')))).toEqual([5, 6]);
+    writeNpy(join(dir, 'float.npy'), [0.5], [1], '<f4');
+    expect(() => readLabels(join(dir, 'float.npy'))).toThrow(/1-D integer array/);
+    expect(() => readLabels(join(dir, 'labels.txt'))).toThrow(/cannot tell the format of labels/);
+  });
+});
+
+describe('summary', () => {
+  const row = (system: string, recall: number, mflops: number | null, qps: number): ResultRow => ({
+    system, spec: 's', params: {}, k: 10, recall, top1: null, map: null, mflops, qps, batchQps: qps, p50Ms: 1, p99Ms: 1, buildSeconds: 0, indexBytes: 0, rssBytes: 0,
+  });
+  it('keeps Pareto points and finds the cheapest row at a recall target', () => {
+    const rows = [row('a', 0.5, 1, 900), row('a', 0.8, 2, 500), row('a', 0.7, 3, 400), row('a', 0.96, 5, 100), row('b', 0.92, null, 700)];
+    expect(paretoFront(rows.filter((r) => r.system === 'a'), (r) => r.mflops).map((r) => r.recall)).toEqual([0.5, 0.8, 0.96]);
+    const at = atRecall(rows, 0.9);
+    expect(at.find((x) => x.system === 'a')!.mflops!.mflops).toBe(5);
+    expect(at.find((x) => x.system === 'b')!.mflops).toBeUndefined();
+    expect(at.find((x) => x.system === 'b')!.qps!.qps).toBe(700);
+  });
+});
+
+describe('adanns bench', () => {
+  it('runs every suite on a tiny synthetic set', async () => {
+    const results = await bench(['--synthetic', tiny, '--suite', 'all', '--bytes', '8']);
+    expect(results.dataset).toMatchObject({ n: 600, dim: 16, queries: 20, metric: 'cosine' });
+    const systems = new Set(results.rows.map((r) => r.system));
+    for (const s of ['exact', 'ivf', 'adanns-ivf', 'opq', 'adanns-opq', 'ivf-opq', 'adanns-ivf-opq', 'hnswlib']) expect(systems, s).toContain(s);
+    expect(systems.has('faiss')).toBe(faissUnavailable() === undefined);
+    const exact = results.rows.find((r) => r.system === 'exact')!;
+    expect(exact.recall).toBe(1);
+    expect(exact.mflops).toBeCloseTo((600 * 16) / 1e6, 10);
+    for (const r of results.rows) {
+      expect(r.recall).toBeGreaterThanOrEqual(0);
+      expect(r.recall).toBeLessThanOrEqual(1);
+      expect(r.top1).not.toBeNull(); // synthetic sets carry labels
+      expect(r.qps).toBeGreaterThan(0);
+      expect(r.p99Ms).toBeGreaterThanOrEqual(r.p50Ms);
+    }
+  }, 300_000);
+
+  it('single-row mode gives the recall `adanns search` prints for the same index and params', async () => {
+    const results = await bench(['--synthetic', tiny, '--spec', 'ivf16@8,flat@16', '--params', 'nprobe=3']);
+    expect(results.rows).toHaveLength(1);
+    const bin = fileURLToPath(new URL('../../packages/cli/dist/main.js', import.meta.url));
+    const indexDir = join(dir, 'single-index');
+    const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    expect(run('build', '--data', `synthetic:${tiny}`, '--metric', 'cosine', '--spec', 'ivf16@8,flat@16', '--out', indexDir).status).toBe(0);
+    const searched = run('search', '--index', indexDir, '--queries', `synthetic:${tiny},part=queries`, '--k', '10', '--gt', 'exact', '--json', '--params', 'nprobe=3');
+    expect(searched.status).toBe(0);
+    expect(JSON.parse(searched.stdout).recall).toBe(results.rows[0].recall);
+  });
+
+  it('rejects unknown suites and stray params', async () => {
+    await expect(benchCommand(['--synthetic', tiny, '--suite', 'annoy', '--out', dir])).rejects.toThrow(/unknown suite "annoy"/);
+    await expect(benchCommand(['--synthetic', tiny, '--params', 'nprobe=2', '--out', dir])).rejects.toThrow(/--params goes with --spec/);
+    await expect(benchCommand(['--base', 'fashion-mnist:train', '--out', dir])).rejects.toThrow(/give a data set/);
+  });
+});

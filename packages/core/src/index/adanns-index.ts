@@ -191,14 +191,22 @@ export class AdannsIndex {
       }
       if (parsed.scan.codec !== 'flat') {
         const ds = parsed.scan.dim;
-        const train = scanVectorsOf(space, n, stride, 0, ds, options.metric);
+        let train = scanVectorsOf(space, n, stride, 0, ds, options.metric);
         let refs: Float32Array | undefined;
         if (labels && (options.residual ?? true)) {
           refs = listMeans(train, n, ds, labels, parsed.coarse!.lists);
           for (let i = 0; i < n; i++) for (let j = 0; j < ds; j++) train[i * ds + j] -= refs[labels[i] * ds + j];
         }
+        // the shared sample may be larger than the PQ training budget (it also fed k-means)
+        const pqRows = Math.min(n, options.pqTrainSize ?? 32_768);
+        if (pqRows < n) {
+          const keep = sampleIndices(n, pqRows, createRng(seed + 1));
+          const sub = new Float32Array(pqRows * ds);
+          keep.forEach((r, i) => sub.set(train.subarray(r * ds, (r + 1) * ds), i * ds));
+          train = sub;
+        }
         if (parsed.scan.codec === 'opq') {
-          const { rotation, pq } = await trainOpq(backend, train, n, ds, parsed.scan.bytes, {
+          const { rotation, pq } = await trainOpq(backend, train, pqRows, ds, parsed.scan.bytes, {
             seed,
             iterations: options.opqIterations,
             onProgress: (done, total) => progress('opq', done, total),
@@ -206,7 +214,7 @@ export class AdannsIndex {
           codec = { pq, rotation, refs };
         } else {
           progress('pq', 0, 1);
-          codec = { pq: await ProductQuantizer.train(backend, train, n, ds, parsed.scan.bytes, { seed }), refs };
+          codec = { pq: await ProductQuantizer.train(backend, train, pqRows, ds, parsed.scan.bytes, { seed }), refs };
           progress('pq', 1, 1);
         }
       }

@@ -15,3 +15,6 @@ export { ProductQuantizer, PQ_CENTROIDS, subspaceBounds, type PqTrainOptions } f
 export { rotateRows, trainOpq, type OpqTrainOptions } from './quant/opq.js';
 export type { PqScanCodec } from './stages/scan-pq.js';
 export { selectQuantizedDim, type DimChoice, type SelectDimOptions } from './quant/select-dim.js';
+export { calibrate, calibrationGrid, type Calibration, type CalibrateOptions } from './planner/calibrate.js';
+export { paretoFrontier, type FrontierPoint } from './planner/frontier.js';
+export { formatBudget, parseBudget, planBudget, type Budget, type Plan } from './planner/plan.js';

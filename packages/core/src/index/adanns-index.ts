@@ -6,6 +6,9 @@ import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js'
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { rotateRows, trainOpq } from '../quant/opq.js';
 import { ProductQuantizer } from '../quant/product-quantizer.js';
+import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
+import { paretoFrontier } from '../planner/frontier.js';
+import { planBudget, type Budget, type Plan } from '../planner/plan.js';
 import { probeLists } from '../stages/coarse.js';
 import { scanPqLists, scanVectorsOf, type PqScanCodec } from '../stages/scan-pq.js';
 import { rerank, type VectorSource } from '../stages/rerank.js';
@@ -34,6 +37,8 @@ export interface BuildOptions {
   pqTrainSize?: number;
   /** OPQ rotation iterations (default 8). */
   opqIterations?: number;
+  /** Calibrate for budgets once built (default off in the library; the CLI turns it on). */
+  calibrate?: boolean | CalibrateOptions;
   onProgress?: ProgressFn;
 }
 
@@ -49,6 +54,12 @@ export interface SearchResult {
   /** Modelled MFLOPs of each query (ARCHITECTURE.md cost model, real probed list sizes). */
   mflops: Float64Array;
   params: SearchParams;
+  /** Calibrated recall@k of these params (null when the index has no calibration point for them). */
+  expectedRecall: number | null;
+  /** Whether the requested budget was met (null when no budget was given). */
+  budgetMet: boolean | null;
+  /** Wall time of the search in milliseconds. */
+  tookMs: number;
 }
 
 /** The parts a built index consists of (what save/load moves). */
@@ -92,6 +103,10 @@ export class AdannsIndex {
   private readonly idToSlot = new Map<number, number>();
   private readonly freeSlots: number[] = [];
   private readonly centroidInvNorms = new Map<number, Float32Array>();
+  /** Calibrated configurations for budgets (ARCHITECTURE.md: compute-aware search). */
+  calibration?: Calibration;
+  /** This machine's latency relative to the calibrating one (set by probeLatency). */
+  latencyScale = 1;
 
   constructor(
     private readonly backend: Backend,
@@ -234,6 +249,10 @@ export class AdannsIndex {
     });
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
     await index.add(ids, data, rows, (done, total) => progress('add', done, total));
+    if (options.calibrate) {
+      const given = options.calibrate === true ? {} : options.calibrate;
+      await index.calibrate({ seed, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
+    }
     return index;
   }
 
@@ -335,6 +354,7 @@ export class AdannsIndex {
 
   /** Batched search: queries is rows x dim. */
   async search(queries: Float32Array, rows: number, k: number, given?: Partial<SearchParams>): Promise<SearchResult> {
+    const started = performance.now();
     checkVectors(queries, rows, this.dim, 'search queries');
     checkPositiveInt(k, 'k');
     if (this.size === 0) throw new Error('search: the index is empty');
@@ -394,7 +414,73 @@ export class AdannsIndex {
         rerankDim: rerankDim ?? 0,
       });
     }
-    return { queries: rows, k, ids, scores, counts, mflops, params: p };
+    return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p), budgetMet: null, tookMs: performance.now() - started };
+  }
+
+  /** Searches with the params the planner picks for a budget (one plan for the whole batch). */
+  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean } = {}): Promise<SearchResult & { plan: Plan }> {
+    const plan = this.plan(budget, k, options);
+    const result = await this.search(queries, rows, k, plan.params);
+    return { ...result, expectedRecall: plan.expectedRecall, budgetMet: plan.budgetMet, plan };
+  }
+
+  /** The params a budget buys, from the calibrated points. */
+  plan(budget: Budget, k: number, options: { strict?: boolean } = {}): Plan {
+    if (!this.calibration) throw new Error('this index has no calibration: build it with calibration or run calibrate first');
+    const plan = planBudget(this.calibration.points, budget, { strict: options.strict, latencyScale: this.latencyScale });
+    if (plan.params.rerankDim !== undefined) plan.params.shortlist = Math.max(plan.params.shortlist, k);
+    return plan;
+  }
+
+  /** Calibrates on demand (or again, e.g. after the index has grown). */
+  async calibrate(options: CalibrateOptions = {}): Promise<Calibration> {
+    this.calibration = await calibrate(this, options);
+    this.latencyScale = 1;
+    return this.calibration;
+  }
+
+  /** The recall@k / MFLOPs frontier of the calibration (empty without one). */
+  frontier(): ReturnType<typeof paretoFrontier> {
+    return this.calibration ? paretoFrontier(this.calibration.points, (p) => p.mflops) : [];
+  }
+
+  /**
+   * Measures how fast this machine runs a calibrated point compared with the
+   * calibrating machine, so latency budgets plan with local timings.
+   */
+  async probeLatency(queries = 16): Promise<number> {
+    const front = this.frontier();
+    if (front.length === 0) return this.latencyScale;
+    const point = front[Math.floor(front.length / 2)];
+    const sample = this.sampleStored(queries, 11);
+    const n = sample.ids.length;
+    const k = Math.min(this.calibration!.k, this.size);
+    await this.search(sample.vectors.subarray(0, this.dim), 1, k, point.params);
+    const t = performance.now();
+    for (let q = 0; q < n; q++) await this.search(sample.vectors.subarray(q * this.dim, (q + 1) * this.dim), 1, k, point.params);
+    const measured = (performance.now() - t) / n;
+    this.latencyScale = point.latencyMs > 0 ? Math.min(10, Math.max(0.1, measured / point.latencyMs)) : 1;
+    return this.latencyScale;
+  }
+
+  /** `count` stored vectors (and their ids), sampled with a seed. */
+  sampleStored(count: number, seed: number): { vectors: Float32Array; ids: Float64Array } {
+    const live = Int32Array.from(this.idToSlot.values()).sort();
+    const picked = sampleIndices(live.length, count, createRng(seed));
+    const vectors = new Float32Array(picked.length * this.dim);
+    const ids = new Float64Array(picked.length);
+    picked.forEach((i, j) => {
+      const slot = live[i];
+      vectors.set(this.originals.subarray(slot * this.dim, (slot + 1) * this.dim), j * this.dim);
+      ids[j] = this.slotIds[slot];
+    });
+    return { vectors, ids };
+  }
+
+  private calibratedRecall(p: SearchParams): number | null {
+    const same = (a: SearchParams) =>
+      a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
+    return this.calibration?.points.find((point) => same(point.params))?.recall ?? null;
   }
 
   /**

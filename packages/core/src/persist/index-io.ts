@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMetric, type Backend } from '@adanns/compute';
 import { AdannsIndex } from '../index/adanns-index.js';
 import { InvertedLists } from '../index/inverted-lists.js';
+import type { Calibration } from '../planner/calibrate.js';
 import { formatSpec, parseSpec, validateSpec } from '../spec.js';
 import { ProductQuantizer } from '../quant/product-quantizer.js';
 import type { PqScanCodec } from '../stages/scan-pq.js';
@@ -59,6 +60,8 @@ export function saveIndex(index: AdannsIndex, dir: string): void {
     listDim: p.lists.dim,
     residual: p.codec?.refs !== undefined,
   };
+  if (index.calibration) writeJsonAtomically(join(dir, 'calibration.json'), index.calibration);
+  else rmSync(join(dir, 'calibration.json'), { force: true });
   const tmp = join(dir, `manifest.json.tmp-${process.pid}`);
   writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
   renameSync(tmp, join(dir, 'manifest.json'));
@@ -108,5 +111,27 @@ export function loadIndex(backend: Backend, dir: string): AdannsIndex {
     const mean = metric === 'l2' ? readArrayFile(file('pca-mean.bin'), 'f32', [m.dim]).array : undefined;
     pca = new PcaTransform(m.dim, components, variances, mean);
   }
-  return new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, centroids, lists, codec, originals, slotIds, slotCount: m.slotCount });
+  const index = new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, centroids, lists, codec, originals, slotIds, slotCount: m.slotCount });
+  if (existsSync(file('calibration.json'))) index.calibration = readCalibration(file('calibration.json'));
+  return index;
+}
+
+function writeJsonAtomically(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value) + '\n');
+  renameSync(tmp, path);
+}
+
+function readCalibration(path: string): Calibration {
+  let c: Calibration;
+  try {
+    c = JSON.parse(readFileSync(path, 'utf8')) as Calibration;
+  } catch (e) {
+    throw new Error(`${path}: cannot read calibration (${(e as Error).message})`);
+  }
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (!Number.isInteger(c.k) || !Array.isArray(c.points) || !c.points.every((p) => p && typeof p.params === 'object' && finite(p.recall) && finite(p.mflops) && finite(p.latencyMs) && finite(p.recallStdErr) && finite(p.mflopsStdErr))) {
+    throw new Error(`${path}: malformed calibration`);
+  }
+  return c;
 }

@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBackend, parseMetric } from '@adanns/compute';
+import { formatBudget, parseBudget } from '@adanns/core';
 import { intOption, parseOrUsage, progressBars, UsageError } from '@adanns/cli';
 import { loadBenchData } from './bench-data.js';
 import { DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
@@ -10,6 +11,7 @@ import { recallPlot } from './report/plots.js';
 import { summaryMarkdown } from './report/summary.js';
 import type { ResultRow, Results } from './row.js';
 import { adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
+import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
 import { faissSuite } from './suites/faiss.js';
 import { hnswlibSuite } from './suites/hnswlib.js';
 
@@ -23,7 +25,7 @@ const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   'adanns-ivf-opq': adannsIvfOpqSuite,
   hnswlib: hnswlibSuite,
   faiss: faissSuite,
-  budget: async (ctx) => ctx.log('budget: skipped: the compute-aware planner has not landed yet'),
+  budget: budgetSuite,
 };
 const DEFAULT_SUITES = ['exact', 'ivf', 'adanns-ivf', 'hnswlib', 'faiss'];
 const DEFAULT_SYNTHETIC = 'n=10000,dim=128,clusters=50,queries=200,noise=1,seed=42';
@@ -34,6 +36,7 @@ export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [
         (default: --synthetic ${DEFAULT_SYNTHETIC})
   --metric cosine|ip|l2  --k 10  --transform none|pca  --seed N  --threads N  --backend cpu|auto
   --bytes 8,16,32,64   PQ byte budgets of the quantised suites
+  --budgets recall=0.8,recall=0.9,recall=0.95,mflops=0.5   budgets of the budget suite
   --suite ${Object.keys(SUITES).join(',')} or all (default ${DEFAULT_SUITES.join(',')})
   --spec SPEC --params k=v,...   exactly one configuration (one row)
   --latency-queries N (200)  --repeats N (3)  --out DIR (bench-out)
@@ -65,6 +68,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         params: { type: 'string', default: '' },
         transform: { type: 'string', default: 'none' },
         bytes: { type: 'string', default: DEFAULT_BYTE_BUDGETS.join(',') },
+        budgets: { type: 'string', default: DEFAULT_BUDGETS.map(formatBudget).join(',') },
         'latency-queries': { type: 'string', default: '200' },
         repeats: { type: 'string', default: '3' },
         out: { type: 'string', default: 'bench-out' },
@@ -123,6 +127,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
     out: o.out,
     suites,
     bytes: o.bytes.split(',').map((b) => intOption(b.trim(), 'bytes')),
+    budgets: o.budgets.split(',').map((b) => {
+      try {
+        return parseBudget(b);
+      } catch (e) {
+        throw new UsageError(`--budgets: ${(e as Error).message}`);
+      }
+    }),
     progress: bars.update,
     log,
     add: (row) => {

@@ -1,4 +1,5 @@
 import type { Backend } from '@adanns/compute';
+import type { Budget } from '@adanns/core';
 import type { BenchData } from './bench-data.js';
 import type { ResultRow } from './row.js';
 
@@ -16,6 +17,8 @@ export interface BenchContext {
   /** 'pca,' or '' before AdANNS specs. */
   transform: 'pca' | 'none';
   out: string;
+  /** Budgets of the budget suite. */
+  budgets: Budget[];
   /** PQ byte budgets M for the quantised suites. */
   bytes: number[];
   /** The suites of this run (FAISS's PQ baselines run only next to a quantised suite). */

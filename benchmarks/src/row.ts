@@ -22,6 +22,10 @@ export interface ResultRow {
   /** Peak resident set size of the process that measured the row, so far. */
   rssBytes: number;
   note?: string;
+  /** budget suite: the budget as requested, whether the plan met it, and the calibrated recall it expected. */
+  budget?: Record<string, number>;
+  budgetMet?: boolean;
+  expectedRecall?: number | null;
 }
 
 export interface Results {

@@ -75,7 +75,13 @@ describe('adanns bench', () => {
     const results = await bench(['--synthetic', tiny, '--suite', 'all', '--bytes', '8']);
     expect(results.dataset).toMatchObject({ n: 600, dim: 16, queries: 20, metric: 'cosine' });
     const systems = new Set(results.rows.map((r) => r.system));
-    for (const s of ['exact', 'ivf', 'adanns-ivf', 'opq', 'adanns-opq', 'ivf-opq', 'adanns-ivf-opq', 'hnswlib']) expect(systems, s).toContain(s);
+    for (const s of ['exact', 'ivf', 'adanns-ivf', 'opq', 'adanns-opq', 'ivf-opq', 'adanns-ivf-opq', 'hnswlib', 'budget']) expect(systems, s).toContain(s);
+    const budgets = results.rows.filter((r) => r.system === 'budget');
+    expect(budgets.map((r) => r.budget)).toEqual([{ recall: 0.8 }, { recall: 0.9 }, { recall: 0.95 }, { mflops: 0.5 }]);
+    for (const r of budgets) {
+      expect(typeof r.budgetMet).toBe('boolean');
+      expect(r.expectedRecall).toBeGreaterThan(0);
+    }
     expect(systems.has('faiss')).toBe(faissUnavailable() === undefined);
     const exact = results.rows.find((r) => r.system === 'exact')!;
     expect(exact.recall).toBe(1);

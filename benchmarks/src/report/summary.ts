@@ -53,6 +53,18 @@ export function summaryMarkdown(results: Results): string {
     }
     out.push('');
   }
+  const budgetRows = rows.filter((r) => r.budget);
+  if (budgetRows.length) {
+    out.push('## Budgets: requested against achieved');
+    out.push('');
+    out.push(`| budget | params chosen | met | expected recall@${k} | achieved recall@${k} | achieved MFLOPs/query | QPS (1 thread) | p50 ms |`);
+    out.push('|---|---|---|---|---|---|---|---|');
+    for (const r of budgetRows) {
+      const budget = Object.entries(r.budget!).map(([key, v]) => `${key}=${v}`).join(' ');
+      out.push(`| ${budget} | ${params(r)} | ${r.budgetMet ? 'yes' : 'no'} | ${fmt(r.expectedRecall, 4)} | ${fmt(r.recall, 4)} | ${fmt(r.mflops, 4)} | ${fmt(r.qps, 0)} | ${fmt(r.p50Ms)} |`);
+    }
+    out.push('');
+  }
   out.push('## Pareto points per system');
   out.push('');
   out.push(`| system | spec | params | recall@${k} | top-1 | mAP@${k} | MFLOPs/query | QPS (1 thread) | batched QPS | p50 ms | p99 ms | build s | index MB |`);

@@ -46,6 +46,18 @@ describe('adanns CLI', () => {
 
     const exact = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', 'exact', '--json', '--params', 'nprobe=30,shortlist=3000');
     expect(JSON.parse(exact.stdout).recall).toBe(1);
+
+    // the build calibrated the index, so budgets plan the params
+    const budgeted = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', gt, '--json', '--budget', 'recall=0.9', '--budget', 'mflops=0.002');
+    expect(budgeted.stderr).toBe('');
+    const [byRecall, byMflops] = budgeted.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(byRecall).toMatchObject({ budget: { recall: 0.9 }, budgetMet: true });
+    expect(byRecall.expectedRecall).toBeGreaterThanOrEqual(0.9);
+    expect(byRecall.recall).toBeGreaterThanOrEqual(0.85);
+    expect(byMflops.budget).toEqual({ mflops: 0.002 });
+    const strict = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--budget', 'mflops=0.000001', '--strict');
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toMatch(/budget mflops=0.000001 cannot be met/);
   });
 
   it('prints the offending value and exits 2 on bad input', () => {
@@ -61,6 +73,8 @@ describe('adanns CLI', () => {
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'nprobe=500'], /nprobe must be at most 30, got 500/],
       [['search', '--index', join(dir, 'index'), '--queries', 'synthetic:n=10,dim=8', '--k', '10'], /queries have dimension 8, the index 32/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--budget', 'speed=fast'], /--budget "speed=fast": budget "speed=fast" is not mflops=X/],
+      [['build', '--data', base, '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x'), '--calibrate', 'maybe'], /--calibrate must be true or false, got "maybe"/],
     ];
     for (const [args, message] of cases) {
       const r = adanns(...args);

@@ -7,9 +7,11 @@ import { progressBars } from '../progress.js';
 
 export const buildUsage = `adanns build --data SOURCE --metric cosine|ip|l2 --spec SPEC --out DIR
              [--limit N] [--seed N] [--kmeans-iterations N] [--residual true|false]
-             [--pq-train-size N] [--opq-iterations N] [--backend cpu|auto]
+             [--pq-train-size N] [--opq-iterations N] [--calibrate true|false]
+             [--calibration-seconds N] [--backend cpu|auto]
   Trains and fills an index (e.g. --spec pca,ivf256@32,flat@64,rerank@784 or
-  pca,ivf256@32,opq16@64,rerank@784) and saves it to DIR.`;
+  pca,ivf256@32,opq16@64,rerank@784) and saves it to DIR. It then calibrates the index for
+  budgets (search --budget) on a held-out sample of the data, unless --calibrate false.`;
 
 export async function buildCommand(argv: string[]): Promise<void> {
   const o = parseOrUsage(() => parseArgs({ args: argv, options: {
@@ -23,13 +25,16 @@ export async function buildCommand(argv: string[]): Promise<void> {
     residual: { type: 'string' },
     'pq-train-size': { type: 'string' },
     'opq-iterations': { type: 'string' },
+    calibrate: { type: 'string', default: 'true' },
+    'calibration-seconds': { type: 'string' },
     backend: { type: 'string', default: 'auto' },
   } }).values);
   const metric = parseMetric(required(o.metric, 'metric'));
   const spec = required(o.spec, 'spec');
   const out = required(o.out, 'out');
   if (o.residual !== undefined && o.residual !== 'true' && o.residual !== 'false') throw new UsageError(`--residual must be true or false, got "${o.residual}"`);
-  const optionalInt = (flag: 'kmeans-iterations' | 'pq-train-size' | 'opq-iterations') => (o[flag] === undefined ? undefined : intOption(o[flag], flag));
+  if (o.calibrate !== 'true' && o.calibrate !== 'false') throw new UsageError(`--calibrate must be true or false, got "${o.calibrate}"`);
+  const optionalInt = (flag: 'kmeans-iterations' | 'pq-train-size' | 'opq-iterations' | 'calibration-seconds') => (o[flag] === undefined ? undefined : intOption(o[flag], flag));
   const data = await loadVectors(required(o.data, 'data'), o.limit === undefined ? undefined : intOption(o.limit, 'limit'));
   const backend = await createBackend(o.backend);
   const bars = progressBars();
@@ -41,10 +46,12 @@ export async function buildCommand(argv: string[]): Promise<void> {
     pqTrainSize: optionalInt('pq-train-size'),
     opqIterations: optionalInt('opq-iterations'),
     residual: o.residual === undefined ? undefined : o.residual === 'true',
+    calibrate: o.calibrate === 'true' && { maxSeconds: optionalInt('calibration-seconds') },
     onProgress: bars.update,
   });
   bars.stop();
   const seconds = (performance.now() - started) / 1000;
   saveIndex(index, out);
-  console.log(`built ${index.describe()} from ${data.name} in ${seconds.toFixed(1)} s; saved to ${out}`);
+  const calibrated = index.calibration ? `, calibrated on ${index.calibration.queries} held-out vectors (${index.calibration.points.length} points, frontier of ${index.frontier().length})` : '';
+  console.log(`built ${index.describe()} from ${data.name} in ${seconds.toFixed(1)} s${calibrated}; saved to ${out}`);
 }

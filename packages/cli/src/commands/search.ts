@@ -1,16 +1,21 @@
 import { parseArgs } from 'node:util';
 import { createBackend } from '@adanns/compute';
-import { formatParams, loadIndex, parseParams, recallAtK, type SearchParams } from '@adanns/core';
+import { formatBudget, formatParams, loadIndex, parseBudget, parseParams, recallAtK, type Budget, type SearchParams } from '@adanns/core';
 import { loadIds, loadVectors, writeIvecs } from '@adanns/datasets';
 import { intOption, parseOrUsage, required, UsageError } from '../args.js';
 
-export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--params k=v,...]... [--gt FILE|exact]
-             [--limit-queries N] [--out FILE.ivecs] [--json] [--backend cpu|auto]
+export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--params k=v,...]... [--budget B]... [--strict]
+             [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json] [--backend cpu|auto]
   Searches a saved index once per --params (coarseDim, nprobe, scanDim, shortlist, rerankDim;
-  omitted ones take the index defaults) and prints recall@k (with --gt), modelled MFLOPs per
-  query and measured time. --gt exact computes the truth by brute force over the index.`;
+  omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
+  the planner picks the params from the index's calibration; --strict refuses budgets it cannot
+  meet). Prints recall@k (with --gt), modelled MFLOPs per query, expected recall and time.
+  --gt exact computes the truth by brute force over the index.`;
 
 export interface SearchRow {
+  budget?: Budget;
+  budgetMet?: boolean;
+  expectedRecall: number | null;
   params: SearchParams;
   k: number;
   queries: number;
@@ -26,6 +31,8 @@ export async function searchCommand(argv: string[]): Promise<void> {
     queries: { type: 'string' },
     k: { type: 'string' },
     params: { type: 'string', multiple: true },
+    budget: { type: 'string', multiple: true },
+    strict: { type: 'boolean', default: false },
     gt: { type: 'string' },
     'limit-queries': { type: 'string' },
     out: { type: 'string' },
@@ -37,13 +44,17 @@ export async function searchCommand(argv: string[]): Promise<void> {
   const index = loadIndex(backend, required(o.index, 'index'));
   const queries = await loadVectors(required(o.queries, 'queries'), o['limit-queries'] === undefined ? undefined : intOption(o['limit-queries'], 'limit-queries'));
   if (queries.dim !== index.dim) throw new UsageError(`queries have dimension ${queries.dim}, the index ${index.dim}`);
-  const paramSets = (o.params ?? ['']).map((text) => {
+  const asUsage = <T>(flag: string, text: string, parse: (t: string) => T): T => {
     try {
-      return parseParams(text);
+      return parse(text);
     } catch (e) {
-      throw new UsageError(`--params "${text}": ${(e as Error).message}`);
+      throw new UsageError(`--${flag} "${text}": ${(e as Error).message}`);
     }
-  });
+  };
+  const budgets = (o.budget ?? []).map((text) => asUsage('budget', text, parseBudget));
+  const paramSets = (o.params ?? (budgets.length ? [] : [''])).map((text) => asUsage('params', text, parseParams));
+  if (budgets.length > 0 && !index.calibration) throw new UsageError(`index ${o.index} has no calibration: rebuild it with --calibrate true to search with --budget`);
+  if (budgets.some((b) => 'latencyMs' in b)) await index.probeLatency();
 
   let truth: { ids: ArrayLike<number>; k: number } | undefined;
   if (o.gt === 'exact') {
@@ -56,12 +67,17 @@ export async function searchCommand(argv: string[]): Promise<void> {
   }
 
   if (!o.json) console.log(`index ${index.describe(k)}; ${queries.rows} queries from ${queries.name}`);
-  for (const given of paramSets) {
+  const requests: Array<{ params?: Partial<SearchParams>; budget?: Budget }> = [...paramSets.map((params) => ({ params })), ...budgets.map((budget) => ({ budget }))];
+  for (const request of requests) {
     const started = performance.now();
-    const result = await index.search(queries.data, queries.rows, k, given);
+    const result = request.budget
+      ? await index.searchWithBudget(queries.data, queries.rows, k, request.budget, { strict: o.strict })
+      : await index.search(queries.data, queries.rows, k, request.params);
     const ms = performance.now() - started;
     const mflops = result.mflops.reduce((a, b) => a + b, 0) / queries.rows;
     const row: SearchRow = {
+      ...(request.budget ? { budget: request.budget, budgetMet: result.budgetMet ?? false } : {}),
+      expectedRecall: result.expectedRecall,
       params: result.params,
       k,
       queries: queries.rows,
@@ -73,7 +89,9 @@ export async function searchCommand(argv: string[]): Promise<void> {
     if (o.json) console.log(JSON.stringify(row));
     else {
       const recall = row.recall === null ? '' : `recall@${k} ${row.recall.toFixed(4)}  `;
-      console.log(`${formatParams(row.params).padEnd(64)} ${recall}MFLOPs/query ${mflops.toFixed(4)}  ${row.msPerQuery.toFixed(3)} ms/query  ${row.qps.toFixed(0)} QPS (batched)`);
+      const expected = row.expectedRecall === null ? '' : `expected ${row.expectedRecall.toFixed(4)}  `;
+      const budget = row.budget ? `budget ${formatBudget(row.budget)}${row.budgetMet ? '' : ' (not met)'}: ` : '';
+      console.log(`${budget}${formatParams(row.params).padEnd(64)} ${recall}${expected}MFLOPs/query ${mflops.toFixed(4)}  ${row.msPerQuery.toFixed(3)} ms/query  ${row.qps.toFixed(0)} QPS (batched)`);
     }
     if (o.out) writeIvecs(o.out, Int32Array.from(result.ids), queries.rows, k);
   }

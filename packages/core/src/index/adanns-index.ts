@@ -1,11 +1,9 @@
 import { computeInvNorms, createRng, rowBlock, sampleIndices, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import { queryMflops } from '../cost.js';
-import { kmeans } from '../kmeans.js';
 import { defaultParams, formatParams, type SearchParams } from '../params.js';
-import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
+import { dimsLadder } from '../prefixes.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
-import { rotateRows, trainOpq } from '../quant/opq.js';
-import { ProductQuantizer } from '../quant/product-quantizer.js';
+import { rotateRows } from '../quant/opq.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { planBudget, type Budget, type Plan } from '../planner/plan.js';
@@ -18,6 +16,7 @@ import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
 import { grow } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
+import { trainQuantizers } from './training.js';
 
 export type ProgressFn = (stage: string, done: number, total: number) => void;
 
@@ -171,69 +170,7 @@ export class AdannsIndex {
       pca = PcaTransform.fit(data, rows, dim, options.metric, { sampleSize: options.pcaSampleSize, seed });
       progress('pca', 1, 1);
     }
-    // One training sample serves k-means and PQ; only it is rotated.
-    const perCentroid = options.maxPointsPerCentroid ?? 256;
-    const quantised = parsed.scan.codec !== 'flat';
-    const sampleSize = Math.max(parsed.coarse ? parsed.coarse.lists * perCentroid : 0, quantised ? (options.pqTrainSize ?? 32_768) : 0);
-    let centroids: Float32Array | undefined;
-    let codec: PqScanCodec | undefined;
-    if (sampleSize > 0) {
-      const sample = sampleIndices(rows, sampleSize, createRng(seed));
-      const n = sample.length;
-      const prefix = Math.max(parsed.coarse?.dim ?? 0, parsed.scan.dim);
-      const raw = new Float32Array(n * dim);
-      sample.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
-      const space = pca ? await pca.apply(backend, raw, n, prefix) : raw;
-      const stride = pca ? prefix : dim;
-      let labels: Int32Array | undefined;
-      if (parsed.coarse) {
-        const { lists, dim: dc } = parsed.coarse;
-        const train = slicePrefix(space, n, stride, dc);
-        if (options.metric === 'cosine') normalizePrefixInPlace(train, n, dc, dc);
-        const result = await kmeans(backend, train, n, dc, lists, {
-          seed,
-          iterations: options.kmeansIterations,
-          maxPointsPerCentroid: perCentroid,
-          init: options.kmeansInit,
-          spherical: options.metric !== 'l2',
-          onProgress: (done, total) => progress('kmeans', done, total),
-        });
-        centroids = result.centroids;
-        if (quantised) {
-          labels = new Int32Array(n);
-          await backend.assign(rowBlock(space, n, stride), rowBlock(centroids, lists, dc), dc, options.metric, labels, new Float32Array(n));
-        }
-      }
-      if (parsed.scan.codec !== 'flat') {
-        const ds = parsed.scan.dim;
-        let train = scanVectorsOf(space, n, stride, 0, ds, options.metric);
-        let refs: Float32Array | undefined;
-        if (labels && (options.residual ?? true)) {
-          refs = listMeans(train, n, ds, labels, parsed.coarse!.lists);
-          for (let i = 0; i < n; i++) for (let j = 0; j < ds; j++) train[i * ds + j] -= refs[labels[i] * ds + j];
-        }
-        // the shared sample may be larger than the PQ training budget (it also fed k-means)
-        const pqRows = Math.min(n, options.pqTrainSize ?? 32_768);
-        if (pqRows < n) {
-          const keep = sampleIndices(n, pqRows, createRng(seed + 1));
-          const sub = new Float32Array(pqRows * ds);
-          keep.forEach((r, i) => sub.set(train.subarray(r * ds, (r + 1) * ds), i * ds));
-          train = sub;
-        }
-        if (parsed.scan.codec === 'opq') {
-          const { rotation, pq } = await trainOpq(backend, train, pqRows, ds, parsed.scan.bytes, {
-            seed,
-            iterations: options.opqIterations,
-            onProgress: (done, total) => progress('opq', done, total),
-          });
-          codec = { pq, rotation, refs };
-        } else {
-          progress('pq', 0, 1);
-          codec = { pq: await ProductQuantizer.train(backend, train, pqRows, ds, parsed.scan.bytes, { seed }), refs };
-          progress('pq', 1, 1);
-        }
-      }
-    }
+    const { centroids, codec } = await trainQuantizers(backend, parsed, data, rows, dim, pca, options, progress);
     const listDim = AdannsIndex.listDim(parsed, dim);
     const index = new AdannsIndex(backend, {
       spec: parsed,
@@ -560,15 +497,3 @@ export class AdannsIndex {
   }
 }
 
-/** Mean of the rows of each list (lists x dim; zero for a list with no rows). */
-function listMeans(data: Float32Array, rows: number, dim: number, labels: Int32Array, lists: number): Float32Array {
-  const sums = new Float64Array(lists * dim);
-  const counts = new Float64Array(lists);
-  for (let i = 0; i < rows; i++) {
-    counts[labels[i]]++;
-    for (let j = 0; j < dim; j++) sums[labels[i] * dim + j] += data[i * dim + j];
-  }
-  const means = new Float32Array(lists * dim);
-  for (let l = 0; l < lists; l++) if (counts[l] > 0) for (let j = 0; j < dim; j++) means[l * dim + j] = sums[l * dim + j] / counts[l];
-  return means;
-}

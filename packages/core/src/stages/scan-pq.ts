@@ -1,4 +1,4 @@
-import { rowBlock, TopK, type Backend, type Metric } from '@adanns/compute';
+import { TopK, type Backend, type Metric } from '@adanns/compute';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import { rotateRows } from '../quant/opq.js';
 import { PQ_CENTROIDS, type ProductQuantizer } from '../quant/product-quantizer.js';

@@ -2,6 +2,7 @@ import { AdannsIndex, dimsLadder, formatSpec, parseParams, recallAtK, selectQuan
 import { createRng, sampleIndices } from '@adanns/compute';
 import { listCount, nprobeSweep, type BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
+import type { ResultRow } from '../row.js';
 import { latencies, medianMs, peakRssBytes, percentile } from '../timing.js';
 
 /** Builds an index with progress and returns it with its build time in seconds. */
@@ -18,8 +19,16 @@ export async function buildTimed(ctx: BenchContext, spec: string, extra: Partial
   return { index, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Measures one configuration of a built index and records the row. */
-export async function measureIndex(ctx: BenchContext, system: string, index: AdannsIndex, params: Partial<SearchParams>, buildSeconds: number, note?: string): Promise<void> {
+/** Measures one configuration of a built index and records the row (with `extra` fields, e.g. a budget). */
+export async function measureIndex(
+  ctx: BenchContext,
+  system: string,
+  index: AdannsIndex,
+  params: Partial<SearchParams>,
+  buildSeconds: number,
+  note?: string,
+  extra: Partial<ResultRow> = {},
+): Promise<void> {
   const { queries, truth, baseLabels, queryLabels } = ctx.data;
   const k = ctx.k;
   const q = queries.rows;
@@ -48,6 +57,7 @@ export async function measureIndex(ctx: BenchContext, system: string, index: Ada
     indexBytes: index.bytes,
     rssBytes: peakRssBytes(),
     ...(note ? { note } : {}),
+    ...extra,
   });
 }
 

@@ -2,4 +2,4 @@
 import { runCli } from '@adanns/cli';
 import { benchCommand, benchUsage } from './bench.js';
 
-process.exitCode = await runCli(['bench', ...process.argv.slice(2)], { bench: benchCommand }, benchUsage);
+process.exitCode = await runCli(['bench', ...process.argv.slice(2)], { bench: { run: benchCommand, usage: benchUsage } }, benchUsage);

@@ -1,3 +1,3 @@
-export { runCli, type Command } from './run.js';
+export { runCli, type Command, type CommandEntry } from './run.js';
 export { intOption, parseOrUsage, required, UsageError } from './args.js';
 export { progressBars } from './progress.js';

@@ -9,11 +9,8 @@ import { runCli, type Command } from './run.js';
  * `adanns bench` lives in the benchmarks workspace, which sits above the CLI;
  * it is loaded by name at run time so the CLI does not depend on it at build time.
  */
-const bench: Command = async (argv) => {
-  const name = '@adanns/benchmarks';
-  const { benchCommand } = (await import(name)) as { benchCommand: Command };
-  await benchCommand(argv);
-};
+const loadBench = async () => (await import('@adanns/benchmarks' as string)) as { benchCommand: Command; benchUsage: string };
+const bench: Command = async (argv) => (await loadBench()).benchCommand(argv);
 
 const usage = `adanns: adaptive approximate nearest-neighbour search (AdANNS) over Matryoshka embeddings
 
@@ -30,4 +27,16 @@ adanns bench ...  (the benchmark harness; adanns bench --help for its options)
 SOURCE is one of: FILE.fvecs, FILE.bvecs, FILE.npy, FILE.hdf5:train|test, fashion-mnist:train|test,
 synthetic:n=N,dim=D[,clusters=C,queries=Q,seed=S,part=base|queries]`;
 
-process.exitCode = await runCli(process.argv.slice(2), { build: buildCommand, search: searchCommand, groundtruth: groundtruthCommand, demo: demoCommand, bench }, usage);
+const argv = process.argv.slice(2);
+process.exitCode = await runCli(
+  argv,
+  {
+    build: { run: buildCommand, usage: buildUsage },
+    search: { run: searchCommand, usage: searchUsage },
+    groundtruth: { run: groundtruthCommand, usage: groundtruthUsage },
+    demo: { run: demoCommand, usage: demoUsage },
+    // the bench usage text lives with the harness, loaded only when asked for
+    bench: { run: bench, usage: argv[0] === 'bench' ? (await loadBench()).benchUsage : '' },
+  },
+  usage,
+);

@@ -1,10 +1,16 @@
 export type Command = (argv: string[]) => Promise<void>;
 
+/** A subcommand and its usage text (printed for `adanns NAME --help`). */
+export interface CommandEntry {
+  run: Command;
+  usage: string;
+}
+
 /**
  * Dispatches to a command and turns every failure into one line on stderr:
  * exit code 2 for usage errors and bad input, 1 for anything unexpected.
  */
-export async function runCli(argv: string[], commands: Record<string, Command>, usage: string): Promise<number> {
+export async function runCli(argv: string[], commands: Record<string, CommandEntry>, usage: string): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     console.log(usage);
@@ -15,8 +21,12 @@ export async function runCli(argv: string[], commands: Record<string, Command>, 
     console.error(`adanns: unknown command "${name}" (expected ${Object.keys(commands).join(', ')}; see adanns --help)`);
     return 2;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.usage);
+    return 0;
+  }
   try {
-    await command(rest);
+    await command.run(rest);
     return 0;
   } catch (e) {
     // The engine reports bad input as plain Errors with a message for the user (exit 2);

@@ -89,5 +89,11 @@ describe('adanns CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/adanns build --data SOURCE/);
     expect(r.stdout).toMatch(/adanns search --index DIR/);
+    const search = adanns('search', '--help');
+    expect(search.code).toBe(0);
+    expect(search.stdout).toMatch(/^adanns search --index DIR/);
+    const bench = adanns('bench', '--help');
+    expect(bench.code).toBe(0);
+    expect(bench.stdout).toMatch(/--suite/);
   });
 });

@@ -22,9 +22,3 @@ export async function fashionMnist(backend: Backend, queryCount: number, k: numb
   return { base, queries, truth: readIvecs(gtPath) };
 }
 
-/** 1-NN label accuracy: how often the first result carries the query's label. */
-export function top1Accuracy(ids: Float64Array, k: number, baseLabels: Int32Array, queryLabels: Int32Array): number {
-  let hits = 0;
-  for (let q = 0; q < queryLabels.length; q++) if (ids[q * k] >= 0 && baseLabels[ids[q * k]] === queryLabels[q]) hits++;
-  return hits / queryLabels.length;
-}

@@ -6,6 +6,7 @@
  *   node benchmarks/dist/ivf-table.js [--queries 1000] [--lists 256] [--cache .cache]
  */
 import { parseArgs } from 'node:util';
+import { intOption } from '@adanns/cli';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex, recallAtK, type SearchParams } from '@adanns/core';
 import { fashionMnist, log } from './fashion-mnist.js';
@@ -17,10 +18,8 @@ const { values: o } = parseArgs({
     cache: { type: 'string', default: '.cache' },
   },
 });
-const queryCount = Number(o.queries);
-const lists = Number(o.lists);
-if (!Number.isInteger(queryCount) || queryCount < 1) throw new Error(`--queries must be a positive integer, got ${o.queries}`);
-if (!Number.isInteger(lists) || lists < 1) throw new Error(`--lists must be a positive integer, got ${o.lists}`);
+const queryCount = intOption(o.queries, 'queries');
+const lists = intOption(o.lists, 'lists');
 const k = 10;
 const backend = await createBackend('cpu');
 const { base, queries, truth } = await fashionMnist(backend, queryCount, k, o.cache);

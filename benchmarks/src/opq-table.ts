@@ -6,10 +6,12 @@
  *   node benchmarks/dist/opq-table.js [--queries 1000] [--bytes 8,16,32,64] [--lists 256] [--nprobe 16]
  */
 import { parseArgs } from 'node:util';
+import { intOption } from '@adanns/cli';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex, formatSpec, recallAtK, selectQuantizedDim, type BuildOptions } from '@adanns/core';
 import { loadVectors } from '@adanns/datasets';
-import { fashionMnist, log, top1Accuracy } from './fashion-mnist.js';
+import { fashionMnist, log } from './fashion-mnist.js';
+import { top1Accuracy } from './quality.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -20,16 +22,11 @@ const { values: o } = parseArgs({
     cache: { type: 'string', default: '.cache' },
   },
 });
-const positive = (v: string, flag: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got ${v}`);
-  return n;
-};
 const k = 10;
-const queryCount = positive(o.queries, 'queries');
-const byteBudgets = o.bytes.split(',').map((b) => positive(b, 'bytes'));
-const lists = positive(o.lists, 'lists');
-const nprobe = positive(o.nprobe, 'nprobe');
+const queryCount = intOption(o.queries, 'queries');
+const byteBudgets = o.bytes.split(',').map((b) => intOption(b, 'bytes'));
+const lists = intOption(o.lists, 'lists');
+const nprobe = intOption(o.nprobe, 'nprobe');
 const backend = await createBackend('cpu');
 const { base, queries, truth } = await fashionMnist(backend, queryCount, k, o.cache);
 // calibration queries: the last 500 test images, disjoint from the evaluated ones

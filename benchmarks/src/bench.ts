@@ -2,9 +2,9 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createBackend, parseMetric } from '@adanns/compute';
+import { defaultThreads, parseMetric } from '@adanns/compute';
 import { formatBudget, parseBudget } from '@adanns/core';
-import { intOption, parseOrUsage, progressBars, UsageError } from '@adanns/cli';
+import { BACKEND_FLAGS, backendOptions, intOption, openBackend, parseOrUsage, progressBars, UsageError } from '@adanns/cli';
 import { loadBenchData } from './bench-data.js';
 import { DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
 import { recallPlot } from './report/plots.js';
@@ -34,7 +34,7 @@ export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [
   data: --synthetic n=N,dim=D[,...] | --hdf5 FILE | --adanns-imagenet DIR --dim D | --base SOURCE --queries SOURCE
         [--gt FILE] [--labels-base FILE --labels-queries FILE] [--limit-base N] [--limit-queries N]
         (default: --synthetic ${DEFAULT_SYNTHETIC})
-  --metric cosine|ip|l2  --k 10  --transform none|pca  --seed N  --threads N  --backend cpu|auto
+  --metric cosine|ip|l2  --k 10  --transform none|pca  --seed N  ${BACKEND_FLAGS}
   --bytes 8,16,32,64   PQ byte budgets of the quantised suites
   --budgets recall=0.8,recall=0.9,recall=0.95,mflops=0.5   budgets of the budget suite
   --suite ${Object.keys(SUITES).join(',')} or all (default ${DEFAULT_SUITES.join(',')})
@@ -60,8 +60,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         k: { type: 'string', default: '10' },
         'limit-base': { type: 'string' },
         'limit-queries': { type: 'string' },
-        threads: { type: 'string' },
-        backend: { type: 'string', default: 'auto' },
+        ...backendOptions,
         seed: { type: 'string', default: '1' },
         suite: { type: 'string' },
         spec: { type: 'string' },
@@ -82,9 +81,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (o.spec === undefined && o.params !== '') throw new UsageError('--params goes with --spec');
   const anyData = [o.base, o.queries, o.hdf5, o['adanns-imagenet']].some((v) => v !== undefined);
   const synthetic = o.synthetic ?? (anyData ? undefined : DEFAULT_SYNTHETIC);
-  const threads = o.threads === undefined ? cpus().length : intOption(o.threads, 'threads');
+  const threads = o.threads === undefined ? defaultThreads() : intOption(o.threads, 'threads');
   const k = intOption(o.k, 'k');
-  const backend = await createBackend(o.backend);
+  const backend = await openBackend({ backend: o.backend, threads: String(threads) });
   const bars = progressBars();
   const log = (line: string) => {
     bars.stop();

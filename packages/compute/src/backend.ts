@@ -1,3 +1,4 @@
+import type { ArrayArena } from './arena.js';
 import type { Metric } from './metric.js';
 import type { RowBlock } from './rows.js';
 import type { TopK } from './topk.js';
@@ -12,13 +13,17 @@ import type { TopK } from './topk.js';
 export interface Backend {
   readonly name: string;
 
+  /** Where index arrays should live so this backend reads them without copying. */
+  readonly arena: ArrayArena;
+
   /** out[q * base.rows + j] = score(queries[q][:dim], base[j][:dim]). */
   score(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, out: Float32Array): Promise<void>;
 
   /**
    * Scores every query against every base row and merges the results into
    * `best`: query q goes to row queryRows[q] of `best` (row q when omitted),
-   * base row j is reported as baseIds[j] (j when omitted).
+   * base row j is reported as baseIds[j] (j when omitted). The rows named in
+   * queryRows must be distinct within one call.
    */
   scanTopK(
     queries: RowBlock,
@@ -29,6 +34,14 @@ export interface Backend {
     baseIds?: Int32Array,
     queryRows?: Int32Array,
   ): Promise<void>;
+
+  /**
+   * Exact re-scoring of shortlists: for query q, the base rows numbered
+   * candidates.ids[q * candidates.k + i] (i < candidates.sizes[q]) are scored
+   * and merged into row q of `best`, reported by row number. The rows are
+   * read where they are stored, not gathered.
+   */
+  rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void>;
 
   /**
    * 8-bit ADC scan (product-quantised codes): code j (M bytes at codes[j * m])

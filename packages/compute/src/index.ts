@@ -1,8 +1,10 @@
 export type { Backend } from './backend.js';
+export { allocateLike, heapArena, type ArenaArray, type ArrayArena } from './arena.js';
 export { METRICS, parseMetric, type Metric } from './metric.js';
 export { checkPrefix, rowBlock, type RowBlock } from './rows.js';
 export { TopK } from './topk.js';
-export { CpuBackend } from './cpu/cpu-backend.js';
-export { computeInvNorms } from './cpu/kernels.js';
-export { BACKEND_NAMES, createBackend, type BackendName } from './create.js';
+export { ReferenceBackend } from './reference/reference-backend.js';
+export { computeInvNorms } from './reference/kernels.js';
+export { WasmSimdBackend, defaultThreads, type WasmSimdBackendOptions } from './cpu/wasm-simd-backend.js';
+export { BACKEND_NAMES, createBackend, type BackendName, type BackendOptions } from './create.js';
 export { createRng, sampleIndices, type Rng } from './random.js';

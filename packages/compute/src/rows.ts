@@ -1,3 +1,5 @@
+import type { TopK } from './topk.js';
+
 /**
  * A block of row-major float32 vectors inside a larger buffer: row i starts at
  * data[offset + i * stride]. Kernels read only the first `dim` values of a row
@@ -32,5 +34,18 @@ export function checkPrefix(block: RowBlock, dim: number, what: string): void {
   const end = (block.offset ?? 0) + (block.rows - 1) * block.stride + dim;
   if (block.rows > 0 && end > block.data.length) {
     throw new Error(`${what}: ${block.rows} rows of prefix ${dim} need ${end} floats, buffer has ${block.data.length}`);
+  }
+}
+
+/** Checks the shapes of a rescoreTopK call: one candidate row and one result row per query, candidates inside the base. */
+export function checkRescore(queries: RowBlock, base: RowBlock, dim: number, candidates: TopK, best: TopK): void {
+  checkPrefix(queries, dim, 'rescore queries');
+  checkPrefix(base, dim, 'rescore base');
+  if (candidates.rows < queries.rows || best.rows < queries.rows) throw new Error(`rescore: ${queries.rows} queries need as many candidate and result rows (${candidates.rows}, ${best.rows})`);
+  for (let q = 0; q < queries.rows; q++) {
+    for (let i = 0; i < candidates.sizes[q]; i++) {
+      const row = candidates.ids[q * candidates.k + i];
+      if (row < 0 || row >= base.rows) throw new Error(`rescore: candidate row ${row} outside the ${base.rows} base rows`);
+    }
   }
 }

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, METRICS, TopK, computeInvNorms, rowBlock, type Metric } from '../src/index.js';
+import { ReferenceBackend, METRICS, TopK, computeInvNorms, rowBlock, type Metric } from '../src/index.js';
 import { naiveScore, naiveTopK, randomMatrix } from './naive.js';
 
-const backend = new CpuBackend();
+const backend = new ReferenceBackend();
 
 function close(actual: number, expected: number): void {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(expected)));
 }
 
-describe('CpuBackend.score', () => {
+describe('ReferenceBackend.score', () => {
   for (const metric of METRICS) {
     for (const [stride, dim] of [[1, 1], [7, 3], [13, 13], [64, 8], [70, 33]]) {
       it(`${metric}: stride ${stride}, prefix ${dim} equals the naive score`, async () => {
@@ -54,7 +54,7 @@ describe('CpuBackend.score', () => {
   });
 });
 
-describe('CpuBackend.scanTopK', () => {
+describe('ReferenceBackend.scanTopK', () => {
   for (const metric of METRICS) {
     it(`${metric}: equals naive top-k, with base ids and query rows mapped, over several calls`, async () => {
       const dim = 19, stride = 21;
@@ -101,7 +101,7 @@ describe('CpuBackend.scanTopK', () => {
   });
 });
 
-describe('CpuBackend.assign', () => {
+describe('ReferenceBackend.assign', () => {
   for (const metric of ['cosine', 'ip', 'l2'] as Metric[]) {
     it(`${metric}: picks the best centroid (lowest index on ties)`, async () => {
       const v = randomMatrix(50, 9, 12);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, METRICS, type Metric } from '@adanns/compute';
+import { ReferenceBackend, METRICS, type Metric } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, recallAtK } from '../src/index.js';
 import { naiveScore, naiveTopK, randomMatrix } from '../../compute/test/naive.js';
 
-const backend = new CpuBackend();
+const backend = new ReferenceBackend();
 const dim = 20;
 const n = 600;
 const base = randomMatrix(n, dim, 101);

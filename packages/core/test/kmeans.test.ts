@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '@adanns/compute';
+import { ReferenceBackend } from '@adanns/compute';
 import { kmeans, normalizePrefixInPlace } from '../src/index.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
-const backend = new CpuBackend();
+const backend = new ReferenceBackend();
 
 /** Points around `centres` well-separated centres. */
 function blobs(rows: number, dim: number, centres: number, seed: number): Float32Array {

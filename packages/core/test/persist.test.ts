@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CpuBackend } from '@adanns/compute';
+import { ReferenceBackend } from '@adanns/compute';
 import { AdannsIndex, loadIndex, saveIndex } from '../src/index.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
-const backend = new CpuBackend();
+const backend = new ReferenceBackend();
 const dir = mkdtempSync(join(tmpdir(), 'adanns-persist-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const dim = 16;

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CpuBackend } from '@adanns/compute';
+import { ReferenceBackend } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, loadIndex, paretoFrontier, parseBudget, planBudget, recallAtK, saveIndex, type FrontierPoint } from '../src/index.js';
 
-const backend = new CpuBackend();
+const backend = new ReferenceBackend();
 const point = (nprobe: number, recall: number, mflops: number, latencyMs = mflops * 10): FrontierPoint => ({
   params: { coarseDim: 16, nprobe, scanDim: 32, shortlist: 10 },
   recall,

@@ -2,12 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CpuBackend, TopK } from '@adanns/compute';
+import { ReferenceBackend, TopK } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, loadIndex, ProductQuantizer, recallAtK, rotateRows, saveIndex, selectQuantizedDim, subspaceBounds, trainOpq, writeArrayFile } from '../src/index.js';
 import { naiveScore, naiveTopK, randomMatrix } from '../../compute/test/naive.js';
 
-const backend = new CpuBackend();
+const backend = new ReferenceBackend();
 
 /** Correlated vectors: independent coordinates with a decaying scale, mixed by a random matrix. */
 function correlated(rows: number, dim: number, seed: number): Float32Array {

@@ -1,14 +1,15 @@
 import { parseArgs } from 'node:util';
-import { createBackend, parseMetric } from '@adanns/compute';
+import { parseMetric } from '@adanns/compute';
 import { AdannsIndex, saveIndex } from '@adanns/core';
 import { loadVectors } from '@adanns/datasets';
+import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
 import { intOption, parseOrUsage, required, UsageError } from '../args.js';
 import { progressBars } from '../progress.js';
 
 export const buildUsage = `adanns build --data SOURCE --metric cosine|ip|l2 --spec SPEC --out DIR
              [--limit N] [--seed N] [--kmeans-iterations N] [--residual true|false]
              [--pq-train-size N] [--opq-iterations N] [--calibrate true|false]
-             [--calibration-seconds N] [--backend cpu|auto]
+             [--calibration-seconds N] ${BACKEND_FLAGS}
   Trains and fills an index (e.g. --spec pca,ivf256@32,flat@64,rerank@784 or
   pca,ivf256@32,opq16@64,rerank@784) and saves it to DIR. It then calibrates the index for
   budgets (search --budget) on a held-out sample of the data, unless --calibrate false.`;
@@ -27,7 +28,7 @@ export async function buildCommand(argv: string[]): Promise<void> {
     'opq-iterations': { type: 'string' },
     calibrate: { type: 'string', default: 'true' },
     'calibration-seconds': { type: 'string' },
-    backend: { type: 'string', default: 'auto' },
+    ...backendOptions,
   } }).values);
   const metric = parseMetric(required(o.metric, 'metric'));
   const spec = required(o.spec, 'spec');
@@ -36,7 +37,7 @@ export async function buildCommand(argv: string[]): Promise<void> {
   if (o.calibrate !== 'true' && o.calibrate !== 'false') throw new UsageError(`--calibrate must be true or false, got "${o.calibrate}"`);
   const optionalInt = (flag: 'kmeans-iterations' | 'pq-train-size' | 'opq-iterations' | 'calibration-seconds') => (o[flag] === undefined ? undefined : intOption(o[flag], flag));
   const data = await loadVectors(required(o.data, 'data'), o.limit === undefined ? undefined : intOption(o.limit, 'limit'));
-  const backend = await createBackend(o.backend);
+  const backend = await openBackend(o);
   const bars = progressBars();
   const started = performance.now();
   const index = await AdannsIndex.build(backend, spec, data.data, data.rows, data.dim, {

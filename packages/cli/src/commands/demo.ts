@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
-import { createBackend } from '@adanns/compute';
 import { AdannsIndex, formatParams, recallAtK, type SearchParams } from '@adanns/core';
 import { generateSynthetic } from '@adanns/datasets';
+import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
 import { intOption, parseOrUsage } from '../args.js';
 import { progressBars } from '../progress.js';
 
-export const demoUsage = `adanns demo [--n N] [--dim D] [--queries Q] [--backend cpu|auto]
+export const demoUsage = `adanns demo [--n N] [--dim D] [--queries Q] ${BACKEND_FLAGS}
   Builds an AdANNS-IVF index on the synthetic Matryoshka set and searches it at
   several compute settings, printing recall@10, modelled MFLOPs and time for each.`;
 
@@ -24,13 +24,13 @@ export async function demoCommand(argv: string[]): Promise<void> {
     n: { type: 'string' },
     dim: { type: 'string' },
     queries: { type: 'string' },
-    backend: { type: 'string', default: 'auto' },
+    ...backendOptions,
   } }).values);
   const n = intOption(o.n, 'n', 20000);
   const dim = intOption(o.dim, 'dim', 128);
   const queryCount = intOption(o.queries, 'queries', 500);
   const k = 10;
-  const backend = await createBackend(o.backend);
+  const backend = await openBackend(o);
   const { base, queries } = generateSynthetic({ n, dim, queries: queryCount, clusters: 100, noise: 1.5, seed: 7 });
   const spec = `ivf128@32,flat@64,rerank@${dim}`;
   console.log(`adanns demo: ${n} synthetic Matryoshka vectors of dim ${dim}, ${queryCount} queries, cosine, backend ${backend.name}`);

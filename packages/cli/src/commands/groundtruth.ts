@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
-import { createBackend, parseMetric } from '@adanns/compute';
+import { parseMetric } from '@adanns/compute';
 import { exactNeighbours } from '@adanns/core';
 import { loadVectors, writeIvecs } from '@adanns/datasets';
+import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
 import { intOption, parseOrUsage, required, UsageError } from '../args.js';
 import { progressBars } from '../progress.js';
 
 export const groundtruthUsage = `adanns groundtruth --base SOURCE --queries SOURCE --metric cosine|ip|l2 --k K --out FILE.ivecs
-             [--limit-base N] [--limit-queries N] [--backend cpu|auto]
+             [--limit-base N] [--limit-queries N] ${BACKEND_FLAGS}
   Exact k nearest neighbours (row numbers of the base) by brute force at the full dimension.`;
 
 export async function groundtruthCommand(argv: string[]): Promise<void> {
@@ -18,7 +19,7 @@ export async function groundtruthCommand(argv: string[]): Promise<void> {
     out: { type: 'string' },
     'limit-base': { type: 'string' },
     'limit-queries': { type: 'string' },
-    backend: { type: 'string', default: 'auto' },
+    ...backendOptions,
   } }).values);
   const metric = parseMetric(required(o.metric, 'metric'));
   const k = intOption(o.k, 'k');
@@ -27,7 +28,7 @@ export async function groundtruthCommand(argv: string[]): Promise<void> {
   const base = await loadVectors(required(o.base, 'base'), o['limit-base'] === undefined ? undefined : intOption(o['limit-base'], 'limit-base'));
   const queries = await loadVectors(required(o.queries, 'queries'), o['limit-queries'] === undefined ? undefined : intOption(o['limit-queries'], 'limit-queries'));
   if (queries.dim !== base.dim) throw new UsageError(`queries have dimension ${queries.dim}, base has ${base.dim}`);
-  const backend = await createBackend(o.backend);
+  const backend = await openBackend(o);
   const bars = progressBars();
   const { ids } = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, metric, k, (d, t) => bars.update('groundtruth', d, t));
   bars.stop();

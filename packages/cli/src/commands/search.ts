@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
-import { createBackend } from '@adanns/compute';
 import { formatBudget, formatParams, loadIndex, parseBudget, parseParams, recallAtK, type Budget, type SearchParams } from '@adanns/core';
 import { loadIds, loadVectors, writeIvecs } from '@adanns/datasets';
+import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
 import { intOption, parseOrUsage, required, UsageError } from '../args.js';
 
 export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--params k=v,...]... [--budget B]... [--strict]
-             [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json] [--backend cpu|auto]
+             [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json] ${BACKEND_FLAGS}
   Searches a saved index once per --params (coarseDim, nprobe, scanDim, shortlist, rerankDim;
   omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
   the planner picks the params from the index's calibration; --strict refuses budgets it cannot
@@ -37,10 +37,10 @@ export async function searchCommand(argv: string[]): Promise<void> {
     'limit-queries': { type: 'string' },
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
-    backend: { type: 'string', default: 'auto' },
+    ...backendOptions,
   } }).values);
   const k = intOption(o.k, 'k');
-  const backend = await createBackend(o.backend);
+  const backend = await openBackend(o);
   const index = loadIndex(backend, required(o.index, 'index'));
   const queries = await loadVectors(required(o.queries, 'queries'), o['limit-queries'] === undefined ? undefined : intOption(o['limit-queries'], 'limit-queries'));
   if (queries.dim !== index.dim) throw new UsageError(`queries have dimension ${queries.dim}, the index ${index.dim}`);

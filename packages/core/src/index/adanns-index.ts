@@ -9,12 +9,12 @@ import { paretoFrontier } from '../planner/frontier.js';
 import { planBudget, type Budget, type Plan } from '../planner/plan.js';
 import { probeLists } from '../stages/coarse.js';
 import { scanPqLists, scanVectorsOf, type PqScanCodec } from '../stages/scan-pq.js';
-import { rerank, type VectorSource } from '../stages/rerank.js';
+import { rerank, rerankStored } from '../stages/rerank.js';
 import { scanFlatLists } from '../stages/scan-flat.js';
 import { transformQueries } from '../stages/transform.js';
 import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
-import { grow } from './growable.js';
+import { grow, toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
 import { trainQuantizers } from './training.js';
 
@@ -115,14 +115,15 @@ export class AdannsIndex {
     this.metric = parts.metric;
     this.dim = parts.dim;
     this.ladder = dimsLadder(parts.dim);
-    this.pca = parts.pca;
-    this.centroids = parts.centroids;
+    // everything a query reads lives in the backend's arena, so kernels read it in place
+    this.pca = parts.pca && new PcaTransform(parts.pca.dim, toArena(backend.arena, parts.pca.components), parts.pca.variances, parts.pca.mean);
+    this.centroids = parts.centroids && toArena(backend.arena, parts.centroids);
     this.lists = parts.lists;
     this.codec = parts.codec;
-    this.originals = parts.originals;
+    this.originals = toArena(backend.arena, parts.originals);
     this.slotIds = parts.slotIds;
     this.slotCount = parts.slotCount;
-    this.originalInvNorms = new Float32Array(this.slotCount);
+    this.originalInvNorms = backend.arena.float32(this.slotCount);
     for (let s = 0; s < this.slotCount; s++) {
       const id = this.slotIds[s];
       if (Number.isNaN(id)) {
@@ -178,7 +179,7 @@ export class AdannsIndex {
       dim,
       pca,
       centroids,
-      lists: new InvertedLists(parsed.coarse?.lists ?? 1, listDim, AdannsIndex.normDims(options.metric, parsed, listDim), AdannsIndex.codeBytes(parsed)),
+      lists: new InvertedLists(parsed.coarse?.lists ?? 1, listDim, AdannsIndex.normDims(options.metric, parsed, listDim), AdannsIndex.codeBytes(parsed), backend.arena),
       codec,
       originals: new Float32Array(0),
       slotIds: new Float64Array(0),
@@ -317,13 +318,14 @@ export class AdannsIndex {
 
     let final: TopK = best;
     if (rerankDim !== undefined) {
-      best.sort();
-      const source: VectorSource = rerankFromLists
-        ? (slot) => this.lists.locate(slot)!
-        : (slot) => ({ data: this.originals, offset: slot * this.dim });
-      const rerankQueries: RowBlock = rerankFromLists ? space : rowBlock(queries, rows, this.dim);
-      const invNorms = !rerankFromLists && this.metric === 'cosine' ? this.originalInvNorms : undefined;
-      final = await rerank(this.backend, rerankQueries, best, source, rerankDim, this.metric, k, invNorms);
+      if (rerankFromLists) {
+        best.sort();
+        final = await rerank(this.backend, space, best, (slot) => this.lists.locate(slot)!, rerankDim, this.metric, k);
+      } else {
+        // full-dimension re-rank reads the stored vectors in place, by slot
+        const stored = rowBlock(this.originals, this.slotCount, this.dim, 0, this.metric === 'cosine' ? this.originalInvNorms : undefined);
+        final = await rerankStored(this.backend, rowBlock(queries, rows, this.dim), best, stored, this.metric, k);
+      }
     }
     final.sort();
 
@@ -442,6 +444,26 @@ export class AdannsIndex {
     return { ids: Float64Array.from(best.ids, (slot) => this.slotIds[slot]), scores: best.scores };
   }
 
+  /**
+   * Gives the index's arrays back to the backend's arena. Call it when the
+   * index is dropped and no search on it is still running; the index is
+   * unusable afterwards.
+   */
+  release(): void {
+    this.lists.release();
+    const arena = this.backend.arena;
+    if (this.centroids) arena.release(this.centroids);
+    if (this.pca) arena.release(this.pca.components);
+    for (const inv of this.centroidInvNorms.values()) arena.release(inv);
+    this.centroidInvNorms.clear();
+    this.backend.arena.release(this.originals);
+    this.backend.arena.release(this.originalInvNorms);
+    this.originals = new Float32Array(0);
+    this.originalInvNorms = new Float32Array(0);
+    this.idToSlot.clear();
+    this.slotCount = 0;
+  }
+
   /** The parts, for saving (live views, not copies). */
   parts(): IndexParts {
     return {
@@ -479,7 +501,7 @@ export class AdannsIndex {
     if (this.metric === 'cosine') {
       inv = this.centroidInvNorms.get(coarseDim);
       if (!inv) {
-        inv = computeInvNorms(rowBlock(this.centroids!, lists, dim), coarseDim);
+        inv = toArena(this.backend.arena, computeInvNorms(rowBlock(this.centroids!, lists, dim), coarseDim));
         this.centroidInvNorms.set(coarseDim, inv);
       }
     }
@@ -488,8 +510,8 @@ export class AdannsIndex {
 
   private allocateSlot(id: number): number {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slotCount++;
-    this.originals = grow(this.originals, (slot + 1) * this.dim);
-    this.originalInvNorms = grow(this.originalInvNorms, slot + 1);
+    this.originals = grow(this.originals, (slot + 1) * this.dim, this.backend.arena);
+    this.originalInvNorms = grow(this.originalInvNorms, slot + 1, this.backend.arena);
     this.slotIds = grow(this.slotIds, slot + 1);
     this.slotIds[slot] = id;
     this.idToSlot.set(id, slot);

@@ -1,4 +1,4 @@
-import { computeInvNorms, rowBlock, type RowBlock } from '@adanns/compute';
+import { computeInvNorms, heapArena, rowBlock, type ArrayArena, type RowBlock } from '@adanns/compute';
 import { grow } from './growable.js';
 
 /**
@@ -7,7 +7,8 @@ import { grow } from './growable.js';
  * first `dim` values of its (transformed) vector (dim may be 0), its
  * `codeBytes` PQ code bytes (may be 0), and for cosine the inverse norm of
  * each prefix in `normDims`, so a scan at those prefixes does not recompute
- * them. Without IVF the index is one list.
+ * them. Without IVF the index is one list. The arrays live in the backend's
+ * arena, so its kernels scan them in place.
  */
 export class InvertedLists {
   private data: Float32Array[];
@@ -26,6 +27,7 @@ export class InvertedLists {
     readonly dim: number,
     readonly normDims: readonly number[],
     readonly codeBytes = 0,
+    private readonly arena: ArrayArena = heapArena,
   ) {
     this.data = Array.from({ length: count }, () => new Float32Array(0));
     this.codes = Array.from({ length: count }, () => new Uint8Array(0));
@@ -48,18 +50,18 @@ export class InvertedLists {
   append(list: number, slot: number, vector: Float32Array, vectorOffset = 0, code?: Uint8Array, codeOffset = 0): void {
     const dim = this.dim;
     const pos = this.sizes[list];
-    this.data[list] = grow(this.data[list], (pos + 1) * dim);
+    this.data[list] = grow(this.data[list], (pos + 1) * dim, this.arena);
     this.data[list].set(vector.subarray(vectorOffset, vectorOffset + dim), pos * dim);
     if (this.codeBytes > 0) {
       if (!code) throw new Error('inverted lists: a member needs its code');
       const b = this.codeBytes;
-      this.codes[list] = grow(this.codes[list], (pos + 1) * b);
+      this.codes[list] = grow(this.codes[list], (pos + 1) * b, this.arena);
       this.codes[list].set(code.subarray(codeOffset, codeOffset + b), pos * b);
     }
-    this.slots[list] = grow(this.slots[list], pos + 1);
+    this.slots[list] = grow(this.slots[list], pos + 1, this.arena);
     this.slots[list][pos] = slot;
     for (const [d, perList] of this.norms) {
-      perList[list] = grow(perList[list], pos + 1);
+      perList[list] = grow(perList[list], pos + 1, this.arena);
       computeInvNorms(rowBlock(this.data[list], 1, dim, pos * dim), d, perList[list].subarray(pos, pos + 1));
     }
     this.sizes[list] = pos + 1;
@@ -134,8 +136,29 @@ export class InvertedLists {
     return { sizes: this.sizes.slice(), slots, data, codes };
   }
 
-  static import(dim: number, normDims: readonly number[], codeBytes: number, sizes: Int32Array, slots: Int32Array, data: Float32Array, codes: Uint8Array): InvertedLists {
-    const lists = new InvertedLists(sizes.length, dim, normDims, codeBytes);
+  /** Gives every list's arrays back to the arena; the lists are empty afterwards. */
+  release(): void {
+    const all = [...this.data, ...this.codes, ...this.slots, ...[...this.norms.values()].flat()];
+    for (const array of all) this.arena.release(array);
+    this.data.fill(new Float32Array(0));
+    this.codes.fill(new Uint8Array(0));
+    this.slots.fill(new Int32Array(0));
+    for (const perList of this.norms.values()) perList.fill(new Float32Array(0));
+    this.sizes.fill(0);
+    this.slotList.fill(-1);
+  }
+
+  static import(
+    dim: number,
+    normDims: readonly number[],
+    codeBytes: number,
+    sizes: Int32Array,
+    slots: Int32Array,
+    data: Float32Array,
+    codes: Uint8Array,
+    arena: ArrayArena = heapArena,
+  ): InvertedLists {
+    const lists = new InvertedLists(sizes.length, dim, normDims, codeBytes, arena);
     if (data.length !== slots.length * dim || codes.length !== slots.length * codeBytes) throw new Error('inverted list data does not match the stored members');
     let at = 0;
     for (let l = 0; l < sizes.length; l++) {

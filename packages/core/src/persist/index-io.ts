@@ -94,7 +94,7 @@ export function loadIndex(backend: Backend, dir: string): AdannsIndex {
   const codeBytes = AdannsIndex.codeBytes(spec);
   const codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codeBytes]).array;
   for (const s of slots) if (s < 0 || s >= m.slotCount || Number.isNaN(slotIds[s])) throw new Error(`${file('list-slots.bin')}: refers to slot ${s}, which holds no vector`);
-  const lists = InvertedLists.import(listDim, AdannsIndex.normDims(metric, spec, listDim), codeBytes, sizes, slots, data, codes);
+  const lists = InvertedLists.import(listDim, AdannsIndex.normDims(metric, spec, listDim), codeBytes, sizes, slots, data, codes, backend.arena);
   let codec: PqScanCodec | undefined;
   if (spec.scan.codec !== 'flat') {
     const ds = spec.scan.dim;

@@ -1,6 +1,7 @@
+import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
-import { checkPrefix, type RowBlock } from '../rows.js';
+import { checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
 
@@ -47,8 +48,9 @@ function scoreGroup(
 }
 
 /** The plain TypeScript backend: the reference every faster backend is tested against. */
-export class CpuBackend implements Backend {
-  readonly name = 'cpu';
+export class ReferenceBackend implements Backend {
+  readonly name = 'reference';
+  readonly arena = heapArena;
 
   async score(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, out: Float32Array): Promise<void> {
     checkPrefix(queries, dim, 'score queries');
@@ -95,6 +97,21 @@ export class CpuBackend implements Backend {
             }
           }
         }
+      }
+    }
+  }
+
+  async rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void> {
+    checkRescore(queries, base, dim, candidates, best);
+    const bInv = baseInvNorms(base, dim, metric);
+    const qInv = metric === 'cosine' ? (queries.invNorms ?? computeInvNorms(queries, dim)) : undefined;
+    const score = new Float32Array(1);
+    const qo = queries.offset ?? 0;
+    for (let q = 0; q < queries.rows; q++) {
+      for (let i = 0; i < candidates.sizes[q]; i++) {
+        const row = candidates.ids[q * candidates.k + i];
+        scoreQueryAgainstRows(queries.data, qo + q * queries.stride, qInv ? qInv[q] : 1, base, bInv, row, row + 1, dim, metric, score, 0);
+        if (score[0] >= best.threshold(q)) best.push(q, row, score[0]);
       }
     }
   }

@@ -1,0 +1,145 @@
+/**
+ * Kernel throughput of the WebAssembly SIMD backend, one JSON line per
+ * kernel: GFLOP/s (a multiply and an add counted separately) or Mcodes/s,
+ * with the ratio to the plain TypeScript reference on the same inputs and to
+ * the peak measured in this run (a register-resident SIMD multiply-add loop),
+ * so ratios stay meaningful on a noisy machine.
+ *
+ *   npm run bench:kernels [-- --seconds 0.5 --dim 128]
+ */
+import { parseArgs } from 'node:util';
+import { intOption } from '@adanns/cli';
+import { computeInvNorms, createRng, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '@adanns/compute';
+
+const { values: o } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '0.5' },
+    dim: { type: 'string', default: '128' },
+  },
+});
+const seconds = Number(o.seconds);
+if (!(seconds > 0)) throw new Error(`--seconds must be a positive number, got "${o.seconds}"`);
+const dim = intOption(o.dim, 'dim');
+
+/** Uniform values in [-0.5, 0.5) from a seed. */
+function randomFloats(length: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length }, () => rng.next() - 0.5);
+}
+
+/** Best of three runs of `fn` repeated for `seconds`; returns seconds per call. */
+async function secondsPerCall(fn: () => Promise<unknown> | unknown, budget = seconds): Promise<number> {
+  await fn();
+  let best = Infinity;
+  for (let run = 0; run < 3; run++) {
+    let calls = 0;
+    const start = performance.now();
+    let elapsed = 0;
+    while (elapsed < (budget * 1000) / 3) {
+      await fn();
+      calls++;
+      elapsed = performance.now() - start;
+    }
+    best = Math.min(best, elapsed / 1000 / calls);
+  }
+  return best;
+}
+
+const one = await WasmSimdBackend.create({ threads: 1 });
+const two = await WasmSimdBackend.create({ threads: 2 });
+const reference = new ReferenceBackend();
+
+/**
+ * A block of random rows with their inverse norms, in the backend's arena
+ * (read in place, as index lists and their stored norms are) or on the heap.
+ */
+function block(backend: Backend | undefined, rows: number, seed: number): RowBlock {
+  const arena = backend?.arena ?? heapArena;
+  const data = arena.float32(rows * dim);
+  data.set(randomFloats(rows * dim, seed));
+  const invNorms = arena.float32(rows);
+  invNorms.set(computeInvNorms(rowBlock(data, rows, dim), dim));
+  return rowBlock(data, rows, dim, 0, invNorms);
+}
+
+const peakIterations = 1 << 22;
+const peakSeconds = await secondsPerCall(() => one.rawKernels.peak(peakIterations, 0.5));
+const peak = (peakIterations * 8 * 4 * 2) / peakSeconds / 1e9;
+
+function report(kernel: string, fields: Record<string, number | string>): void {
+  const rounded = Object.fromEntries(Object.entries(fields).map(([key, v]) => [key, typeof v === 'number' ? Number(v.toPrecision(4)) : v]));
+  console.log(JSON.stringify({ kernel, ...rounded }));
+}
+report('peak', { gflops: peak, vsReference: 'n/a', vsPeak: 1, threads: 1 });
+
+/** GFLOP/s of a scoring kernel on SIMD (1 thread) and on the reference, m queries x n rows. */
+async function scoring(kernel: string, m: number, n: number, run: (b: Backend, q: RowBlock, base: RowBlock) => Promise<unknown>, detail: string): Promise<void> {
+  const flops = 2 * m * n * dim;
+  const q = block(one, m, 1);
+  const base = block(one, n, 2);
+  const gflops = flops / (await secondsPerCall(() => run(one, q, base))) / 1e9;
+  const refQ = block(undefined, m, 1);
+  const refBase = block(undefined, n, 2);
+  const refGflops = flops / (await secondsPerCall(() => run(reference, refQ, refBase), seconds / 2)) / 1e9;
+  report(kernel, { gflops, vsReference: gflops / refGflops, vsPeak: gflops / peak, threads: 1, shape: detail });
+}
+
+const scoreOut = new Float32Array(64 * 4096);
+await scoring('score-batched', 64, 4096, (b, q, base) => b.score(q, base, dim, 'ip', scoreOut), `64 queries x 4096 rows x ${dim}, inner product`);
+await scoring('score-single', 1, 4096, (b, q, base) => b.score(q, base, dim, 'ip', scoreOut), `1 query x 4096 rows x ${dim} (2 MiB, cache-resident)`);
+await scoring('scan-topk-batched', 64, 4096, (b, q, base) => b.scanTopK(q, base, dim, 'cosine', new TopK(64, 10)), `64 queries x 4096 rows x ${dim}, cosine, top-10`);
+await scoring('scan-topk-single', 1, 4096, (b, q, base) => b.scanTopK(q, base, dim, 'cosine', new TopK(1, 10)), `1 query x 4096 rows x ${dim}, cosine, top-10`);
+const labels = new Int32Array(4096);
+const scores = new Float32Array(4096);
+await scoring('kmeans-assign', 4096, 256, (b, v, c) => b.assign(v, c, dim, 'l2', labels, scores), `4096 vectors x 256 centroids x ${dim}, l2`);
+
+// PQ lookup tables: each query sub-vector scored against the 256 centroids of its sub-space
+{
+  const m = 16;
+  const sub = Math.max(1, Math.floor(dim / m));
+  const flops = 2 * 32 * 256 * sub * m;
+  const tables = new Float32Array(32 * 256);
+  const run = async (b: Backend, q: Float32Array, books: Float32Array) => {
+    for (let s = 0; s < m; s++) await b.score(rowBlock(q, 32, dim, s * sub), rowBlock(books, 256, sub * m, s * sub), sub, 'ip', tables);
+  };
+  const q = block(one, 32, 3).data;
+  const books = one.arena.float32(256 * sub * m);
+  books.set(randomFloats(books.length, 4));
+  const gflops = flops / (await secondsPerCall(() => run(one, q, books))) / 1e9;
+  const refGflops = flops / (await secondsPerCall(() => run(reference, q.slice(), books.slice()), seconds / 2)) / 1e9;
+  report('pq-tables', { gflops, vsReference: gflops / refGflops, vsPeak: gflops / peak, threads: 1, shape: `32 queries x ${m} sub-spaces x 256 centroids x ${sub}` });
+}
+
+// 8-bit ADC: one query's M x 256 tables against n codes of M bytes
+{
+  const m = 16;
+  const n = 200_000;
+  const tables = one.arena.float32(m * 256);
+  tables.set(randomFloats(m * 256, 5));
+  const codes = one.arena.uint8(n * m);
+  codes.set(Uint8Array.from(randomFloats(n * m, 6), (x) => Math.floor((x + 0.5) * 255.99)));
+  const run = (b: Backend, t: Float32Array, c: Uint8Array) => b.adcScanTopK(t, 1, m, c, n, new TopK(1, 100));
+  const mcodes = n / (await secondsPerCall(() => run(one, tables, codes))) / 1e6;
+  const refMcodes = n / (await secondsPerCall(() => run(reference, tables.slice(), codes.slice()), seconds / 2)) / 1e6;
+  // one table add per byte: m FLOPs per code, against the multiply-add peak
+  report('adc-8bit', { mcodesPerSec: mcodes, vsReference: mcodes / refMcodes, vsPeak: (mcodes * m) / 1e3 / peak, threads: 1, shape: `${n} codes x ${m} bytes, top-100` });
+}
+
+// Two threads against one on a large batch
+{
+  const m = 256, n = 16384;
+  const flops = 2 * m * n * dim;
+  const out = new Float32Array(m * n);
+  const q1 = block(one, m, 7), b1 = block(one, n, 8);
+  const q2 = block(two, m, 7), b2 = block(two, n, 8);
+  const single = flops / (await secondsPerCall(() => one.score(q1, b1, dim, 'ip', out))) / 1e9;
+  const pair = flops / (await secondsPerCall(() => two.score(q2, b2, dim, 'ip', out))) / 1e9;
+  report('score-batched-2-threads', { gflops: pair, vsOneThread: pair / single, vsReference: 'n/a', vsPeak: pair / (2 * peak), threads: 2, shape: `${m} queries x ${n} rows x ${dim}` });
+  const topk = () => new TopK(m, 10);
+  const scanOne = flops / (await secondsPerCall(() => one.scanTopK(q1, b1, dim, 'cosine', topk()))) / 1e9;
+  const scanTwo = flops / (await secondsPerCall(() => two.scanTopK(q2, b2, dim, 'cosine', topk()))) / 1e9;
+  report('scan-topk-batched-2-threads', { gflops: scanTwo, vsOneThread: scanTwo / scanOne, vsReference: 'n/a', vsPeak: scanTwo / (2 * peak), threads: 2, shape: `${m} queries x ${n} rows x ${dim}, cosine, top-10` });
+}
+
+await one.dispose();
+await two.dispose();

@@ -1,0 +1,438 @@
+// WebAssembly SIMD kernels for the CPU backend (AssemblyScript).
+//
+// The module owns no memory: it imports one shared memory that the host (and
+// every worker thread) lays out, and every argument is a byte address into
+// it. Nothing here allocates, so one compiled module serves all threads.
+//
+// Every (query, row) score is computed in the same order whatever tile it is
+// part of: four-lane partial sums over dim rounded down to a multiple of 4,
+// added as (l0 + l1) + (l2 + l3), then the scalar tail. A query therefore
+// scores bit-identically alone, batched, or split across threads.
+//
+// Metric codes: 0 cosine (scaled by both inverse norms), 1 inner product,
+// 2 negated squared Euclidean distance. Larger scores are closer.
+
+const COSINE: i32 = 0;
+const L2: i32 = 2;
+
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+@inline function dotTail(q: usize, b: usize, from: i32, dim: i32, s: f32): f32 {
+  for (let i = from; i < dim; i++) s += load<f32>(q + (<usize>i << 2)) * load<f32>(b + (<usize>i << 2));
+  return s;
+}
+
+@inline function l2Tail(q: usize, b: usize, from: i32, dim: i32, s: f32): f32 {
+  for (let i = from; i < dim; i++) {
+    const d = load<f32>(q + (<usize>i << 2)) - load<f32>(b + (<usize>i << 2));
+    s += d * d;
+  }
+  return s;
+}
+
+/** One query against one row. */
+function pair(q: usize, b: usize, dim: i32, l2: bool): f32 {
+  const d4 = dim & ~3;
+  let acc = f32x4.splat(0);
+  if (l2) {
+    for (let i = 0; i < d4; i += 4) {
+      const d = f32x4.sub(v128.load(q + (<usize>i << 2)), v128.load(b + (<usize>i << 2)));
+      acc = f32x4.add(acc, f32x4.mul(d, d));
+    }
+    return -l2Tail(q, b, d4, dim, hsum(acc));
+  }
+  for (let i = 0; i < d4; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(q + (<usize>i << 2)), v128.load(b + (<usize>i << 2))));
+  return dotTail(q, b, d4, dim, hsum(acc));
+}
+
+/** One query against four rows (b0, b0 + bs, ...): scores to out[0..3]. */
+function tile1x4(q: usize, b0: usize, bs: usize, dim: i32, l2: bool, out: usize): void {
+  const b1 = b0 + bs, b2 = b1 + bs, b3 = b2 + bs;
+  const d4 = dim & ~3;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  if (l2) {
+    for (let i = 0; i < d4; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(q + o);
+      let d = f32x4.sub(x, v128.load(b0 + o)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b1 + o)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+    }
+    store<f32>(out, -l2Tail(q, b0, d4, dim, hsum(a0)));
+    store<f32>(out, -l2Tail(q, b1, d4, dim, hsum(a1)), 4);
+    store<f32>(out, -l2Tail(q, b2, d4, dim, hsum(a2)), 8);
+    store<f32>(out, -l2Tail(q, b3, d4, dim, hsum(a3)), 12);
+    return;
+  }
+  for (let i = 0; i < d4; i += 4) {
+    const o = <usize>i << 2;
+    const x = v128.load(q + o);
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(b0 + o)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(b1 + o)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(b2 + o)));
+    a3 = f32x4.add(a3, f32x4.mul(x, v128.load(b3 + o)));
+  }
+  store<f32>(out, dotTail(q, b0, d4, dim, hsum(a0)));
+  store<f32>(out, dotTail(q, b1, d4, dim, hsum(a1)), 4);
+  store<f32>(out, dotTail(q, b2, d4, dim, hsum(a2)), 8);
+  store<f32>(out, dotTail(q, b3, d4, dim, hsum(a3)), 12);
+}
+
+/**
+ * Four queries (q0, q0 + qs, ...) against two rows (b0, b0 + bs): eight
+ * accumulators and six loads per step fit the 16 vector registers, so each
+ * loaded value serves two to four products. Score of query t, row u goes to
+ * out + t * os + u * 4.
+ */
+function tile4x2(q0: usize, qs: usize, b0: usize, bs: usize, dim: i32, l2: bool, out: usize, os: usize): void {
+  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
+  const b1 = b0 + bs;
+  const d4 = dim & ~3;
+  let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  if (l2) {
+    for (let i = 0; i < d4; i += 4) {
+      const o = <usize>i << 2;
+      const x0 = v128.load(b0 + o), x1 = v128.load(b1 + o);
+      let y = v128.load(q0 + o);
+      let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+      d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+      y = v128.load(q1 + o);
+      d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+      d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+      y = v128.load(q2 + o);
+      d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+      d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+      y = v128.load(q3 + o);
+      d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+      d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+    }
+    store<f32>(out, -l2Tail(q0, b0, d4, dim, hsum(a00)));
+    store<f32>(out, -l2Tail(q0, b1, d4, dim, hsum(a01)), 4);
+    store<f32>(out + os, -l2Tail(q1, b0, d4, dim, hsum(a10)));
+    store<f32>(out + os, -l2Tail(q1, b1, d4, dim, hsum(a11)), 4);
+    store<f32>(out + 2 * os, -l2Tail(q2, b0, d4, dim, hsum(a20)));
+    store<f32>(out + 2 * os, -l2Tail(q2, b1, d4, dim, hsum(a21)), 4);
+    store<f32>(out + 3 * os, -l2Tail(q3, b0, d4, dim, hsum(a30)));
+    store<f32>(out + 3 * os, -l2Tail(q3, b1, d4, dim, hsum(a31)), 4);
+    return;
+  }
+  // pointers advance instead of indices, so each load is a base plus an immediate
+  const end = b0 + (<usize>d4 << 2);
+  let p0 = b0, p1 = b1, r0 = q0, r1 = q1, r2 = q2, r3 = q3;
+  for (; p0 < end; p0 += 16, p1 += 16, r0 += 16, r1 += 16, r2 += 16, r3 += 16) {
+    const x0 = v128.load(p0), x1 = v128.load(p1);
+    let y = v128.load(r0);
+    a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+    y = v128.load(r1);
+    a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+    y = v128.load(r2);
+    a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+    y = v128.load(r3);
+    a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+  }
+  store<f32>(out, dotTail(q0, b0, d4, dim, hsum(a00)));
+  store<f32>(out, dotTail(q0, b1, d4, dim, hsum(a01)), 4);
+  store<f32>(out + os, dotTail(q1, b0, d4, dim, hsum(a10)));
+  store<f32>(out + os, dotTail(q1, b1, d4, dim, hsum(a11)), 4);
+  store<f32>(out + 2 * os, dotTail(q2, b0, d4, dim, hsum(a20)));
+  store<f32>(out + 2 * os, dotTail(q2, b1, d4, dim, hsum(a21)), 4);
+  store<f32>(out + 3 * os, dotTail(q3, b0, d4, dim, hsum(a30)));
+  store<f32>(out + 3 * os, dotTail(q3, b1, d4, dim, hsum(a31)), 4);
+}
+
+/**
+ * Scores queries [qFrom, qTo) against rows [bFrom, bTo): out holds one row of
+ * outStride floats per query (relative to qFrom), column j - bFrom per row.
+ * Strides are in floats. qInv / bInv: inverse norms indexed by query / row
+ * number (cosine only).
+ */
+function scoreBlock(
+  q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
+  b: usize, bFrom: i32, bTo: i32, bStride: i32, bInv: usize,
+  dim: i32, metric: i32, out: usize, outStride: i32,
+): void {
+  const l2 = metric == L2;
+  const qs = <usize>qStride << 2, bs = <usize>bStride << 2, os = <usize>outStride << 2;
+  let t = qFrom;
+  for (; t + 4 <= qTo; t += 4) {
+    const qp = q + <usize>t * qs;
+    const op = out + <usize>(t - qFrom) * os;
+    let j = bFrom;
+    for (; j + 2 <= bTo; j += 2) tile4x2(qp, qs, b + <usize>j * bs, bs, dim, l2, op + (<usize>(j - bFrom) << 2), os);
+    if (j < bTo) {
+      for (let u = 0; u < 4; u++) store<f32>(op + <usize>u * os + (<usize>(j - bFrom) << 2), pair(qp + <usize>u * qs, b + <usize>j * bs, dim, l2));
+    }
+  }
+  for (; t < qTo; t++) {
+    const qp = q + <usize>t * qs;
+    const op = out + <usize>(t - qFrom) * os;
+    let j = bFrom;
+    for (; j + 4 <= bTo; j += 4) tile1x4(qp, b + <usize>j * bs, bs, dim, l2, op + (<usize>(j - bFrom) << 2));
+    for (; j < bTo; j++) store<f32>(op + (<usize>(j - bFrom) << 2), pair(qp, b + <usize>j * bs, dim, l2));
+  }
+  if (metric != COSINE) return;
+  for (let u = qFrom; u < qTo; u++) {
+    const qi = load<f32>(qInv + (<usize>u << 2));
+    const op = out + <usize>(u - qFrom) * os;
+    for (let j = bFrom; j < bTo; j++) {
+      const p = op + (<usize>(j - bFrom) << 2);
+      store<f32>(p, load<f32>(p) * (qi * load<f32>(bInv + (<usize>j << 2))));
+    }
+  }
+}
+
+/** Rows scored per cache block: about 64 KiB of row data, at least 16 rows. */
+export function chunkRows(dim: i32): i32 {
+  const rows = 16384 / dim;
+  return rows < 16 ? 16 : rows;
+}
+
+/** out[r] = 1 / ||row r [:dim]|| (0 for a zero prefix, so its cosine is 0). */
+export function invNorms(p: usize, rows: i32, stride: i32, dim: i32, out: usize): void {
+  const s = <usize>stride << 2;
+  for (let r = 0; r < rows; r++) {
+    const n = pair(p + <usize>r * s, p + <usize>r * s, dim, false);
+    store<f32>(out + (<usize>r << 2), n > 0 ? <f32>1 / Mathf.sqrt(n) : 0);
+  }
+}
+
+/** out[t * bRows + j] = score(query t, row j) for queries [qFrom, qTo) (out starts at query qFrom). */
+export function score(
+  q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
+  b: usize, bRows: i32, bStride: i32, bInv: usize,
+  dim: i32, metric: i32, out: usize,
+): void {
+  const step = chunkRows(dim);
+  for (let from = 0; from < bRows; from += step) {
+    const to = min(bRows, from + step);
+    scoreBlock(q, qFrom, qTo, qStride, qInv, b, from, to, bStride, bInv, dim, metric, out + (<usize>from << 2), bRows);
+  }
+}
+
+// ---- per-row bounded top-k: the layout and order of TopK in packages/compute ----
+// Row r: ids at hIds + r*k*4, scores at hScores + r*k*4, size at hSizes + r*4.
+// A min-heap on (score, then higher id is worse): higher score first, then lower id.
+
+function heapPush(hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32, id: i32, s: f32): void {
+  const ids = hIds + (<usize>row * <usize>k << 2);
+  const sc = hScores + (<usize>row * <usize>k << 2);
+  const sizeAt = hSizes + (<usize>row << 2);
+  let size = load<i32>(sizeAt);
+  if (size < k) {
+    let i = size;
+    store<i32>(sizeAt, size + 1);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const ps = load<f32>(sc + (<usize>parent << 2));
+      const pid = load<i32>(ids + (<usize>parent << 2));
+      if (ps < s || (ps == s && pid > id)) break;
+      store<f32>(sc + (<usize>i << 2), ps);
+      store<i32>(ids + (<usize>i << 2), pid);
+      i = parent;
+    }
+    store<f32>(sc + (<usize>i << 2), s);
+    store<i32>(ids + (<usize>i << 2), id);
+    return;
+  }
+  const rs = load<f32>(sc);
+  if (s < rs || (s == rs && id >= load<i32>(ids))) return;
+  let i = 0;
+  while (true) {
+    const l = 2 * i + 1;
+    if (l >= k) break;
+    let c = l;
+    const r = l + 1;
+    if (r < k) {
+      const ls = load<f32>(sc + (<usize>l << 2));
+      const rsc = load<f32>(sc + (<usize>r << 2));
+      if (rsc < ls || (rsc == ls && load<i32>(ids + (<usize>r << 2)) > load<i32>(ids + (<usize>l << 2)))) c = r;
+    }
+    const cs = load<f32>(sc + (<usize>c << 2));
+    const cid = load<i32>(ids + (<usize>c << 2));
+    if (s < cs || (s == cs && id > cid)) break;
+    store<f32>(sc + (<usize>i << 2), cs);
+    store<i32>(ids + (<usize>i << 2), cid);
+    i = c;
+  }
+  store<f32>(sc + (<usize>i << 2), s);
+  store<i32>(ids + (<usize>i << 2), id);
+}
+
+@inline function threshold(hScores: usize, hSizes: usize, k: i32, row: i32): f32 {
+  return load<i32>(hSizes + (<usize>row << 2)) < k ? -Infinity : load<f32>(hScores + (<usize>row * <usize>k << 2));
+}
+
+/** Pushes scores[j - from] for rows [from, to) into heap row `row`; ids[j] names row j (j itself when ids is 0). */
+function pushScores(scores: usize, from: i32, to: i32, ids: usize, hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32): void {
+  let limit = threshold(hScores, hSizes, k, row);
+  for (let j = from; j < to; j++) {
+    const s = load<f32>(scores + (<usize>(j - from) << 2));
+    if (s >= limit) {
+      heapPush(hIds, hScores, hSizes, k, row, ids ? load<i32>(ids + (<usize>j << 2)) : j, s);
+      limit = threshold(hScores, hSizes, k, row);
+    }
+  }
+}
+
+/**
+ * Scores queries [qFrom, qTo) against rows [bFrom, bTo) and merges each
+ * query's scores into heap row t (the query's own number). scratch holds
+ * 4 * chunkRows(dim) floats.
+ */
+export function scanTopK(
+  q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
+  b: usize, bFrom: i32, bTo: i32, bStride: i32, bInv: usize, ids: usize,
+  dim: i32, metric: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  const step = chunkRows(dim);
+  for (let from = bFrom; from < bTo; from += step) {
+    const to = min(bTo, from + step);
+    for (let t = qFrom; t < qTo; t += 4) {
+      const tEnd = min(qTo, t + 4);
+      scoreBlock(q, t, tEnd, qStride, qInv, b, from, to, bStride, bInv, dim, metric, scratch, step);
+      for (let u = t; u < tEnd; u++) pushScores(scratch + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, u);
+    }
+  }
+}
+
+/**
+ * Exact re-scoring of shortlists by row number: for query t in [0, qRows),
+ * the rows cand[t * candK + i] (i < candSizes[t]) of the base are scored and
+ * merged into heap row t, reported by row number. No gather: rows are read
+ * where they are stored.
+ */
+export function rescoreTopK(
+  q: usize, qRows: i32, qStride: i32, qInv: usize,
+  b: usize, bStride: i32, bInv: usize,
+  cand: usize, candK: i32, candSizes: usize,
+  dim: i32, metric: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32,
+): void {
+  const l2 = metric == L2;
+  const qs = <usize>qStride << 2, bs = <usize>bStride << 2;
+  for (let t = 0; t < qRows; t++) {
+    const qp = q + <usize>t * qs;
+    const qi: f32 = metric == COSINE ? load<f32>(qInv + (<usize>t << 2)) : 1;
+    const n = load<i32>(candSizes + (<usize>t << 2));
+    const rowsAt = cand + (<usize>(t * candK) << 2);
+    let limit = threshold(hScores, hSizes, k, t);
+    for (let i = 0; i < n; i++) {
+      const row = load<i32>(rowsAt + (<usize>i << 2));
+      let s = pair(qp, b + <usize>row * bs, dim, l2);
+      if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
+      if (s >= limit) {
+        heapPush(hIds, hScores, hSizes, k, t, row, s);
+        limit = threshold(hScores, hSizes, k, t);
+      }
+    }
+  }
+}
+
+/**
+ * 8-bit ADC for queries [qFrom, qTo) over codes [from, to): code j scores
+ * bias[q] + sum over s of tables[(q * m + s) * 256 + code[j * m + s]]. Four
+ * codes run side by side so their table loads overlap.
+ */
+export function adcScanTopK(
+  tables: usize, qFrom: i32, qTo: i32, m: i32,
+  codes: usize, from: i32, to: i32, ids: usize, bias: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32,
+): void {
+  const um = <usize>m;
+  for (let q = qFrom; q < qTo; q++) {
+    const t = tables + ((<usize>q * um) << 10);
+    const add: f32 = bias ? load<f32>(bias + (<usize>q << 2)) : 0;
+    let limit = threshold(hScores, hSizes, k, q);
+    let j = from;
+    for (; j < to; j += 4) {
+      const n = min(4, to - j);
+      const c0 = codes + <usize>j * um;
+      let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+      if (n == 4) {
+        const c1 = c0 + um, c2 = c1 + um, c3 = c2 + um;
+        for (let s: usize = 0; s < um; s++) {
+          const ts = t + (s << 10);
+          s0 += load<f32>(ts + (<usize>load<u8>(c0 + s) << 2));
+          s1 += load<f32>(ts + (<usize>load<u8>(c1 + s) << 2));
+          s2 += load<f32>(ts + (<usize>load<u8>(c2 + s) << 2));
+          s3 += load<f32>(ts + (<usize>load<u8>(c3 + s) << 2));
+        }
+      } else {
+        for (let u = 0; u < n; u++) {
+          const c = c0 + <usize>u * um;
+          let acc: f32 = 0;
+          for (let s: usize = 0; s < um; s++) acc += load<f32>(t + (s << 10) + (<usize>load<u8>(c + s) << 2));
+          if (u == 0) s0 = acc; else if (u == 1) s1 = acc; else s2 = acc;
+        }
+      }
+      for (let u = 0; u < n; u++) {
+        const sc = (u == 0 ? s0 : u == 1 ? s1 : u == 2 ? s2 : s3) + add;
+        if (sc >= limit) {
+          const jj = j + u;
+          heapPush(hIds, hScores, hSizes, k, q, ids ? load<i32>(ids + (<usize>jj << 2)) : jj, sc);
+          limit = threshold(hScores, hSizes, k, q);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Nearest centroid of vectors [from, to): labels[i], scores[i] (ties: the
+ * lower centroid). scratch holds 4 * chunkRows(dim) floats.
+ */
+export function assign(
+  v: usize, from: i32, to: i32, vStride: i32, vInv: usize,
+  c: usize, cRows: i32, cStride: i32, cInv: usize,
+  dim: i32, metric: i32, labels: usize, scores: usize, scratch: usize,
+): void {
+  const step = chunkRows(dim);
+  for (let t = from; t < to; t += 4) {
+    const tEnd = min(to, t + 4);
+    for (let u = t; u < tEnd; u++) {
+      store<i32>(labels + (<usize>u << 2), -1);
+      store<f32>(scores + (<usize>u << 2), -Infinity);
+    }
+    for (let cf = 0; cf < cRows; cf += step) {
+      const ct = min(cRows, cf + step);
+      scoreBlock(v, t, tEnd, vStride, vInv, c, cf, ct, cStride, cInv, dim, metric, scratch, step);
+      for (let u = t; u < tEnd; u++) {
+        const row = scratch + (<usize>((u - t) * step) << 2);
+        let bestIndex = load<i32>(labels + (<usize>u << 2));
+        let bestScore = load<f32>(scores + (<usize>u << 2));
+        for (let j = cf; j < ct; j++) {
+          const s = load<f32>(row + (<usize>(j - cf) << 2));
+          if (s > bestScore || bestIndex < 0) {
+            bestScore = s;
+            bestIndex = j;
+          }
+        }
+        store<i32>(labels + (<usize>u << 2), bestIndex);
+        store<f32>(scores + (<usize>u << 2), bestScore);
+      }
+    }
+  }
+}
+
+/**
+ * Peak reference: a register-resident SIMD multiply-add loop (8 independent
+ * chains, no memory traffic). Returns a value that depends on every step so
+ * the loop is not optimised away. FLOPs = iterations * 8 chains * 4 lanes * 2.
+ */
+export function peak(iterations: i32, seed: f32): f32 {
+  const x = f32x4.splat(seed);
+  const y = f32x4.splat(<f32>0.999999);
+  let a0 = x, a1 = f32x4.add(x, y), a2 = f32x4.mul(x, y), a3 = f32x4.sub(x, y);
+  let a4 = f32x4.add(a1, y), a5 = f32x4.add(a2, y), a6 = f32x4.add(a3, y), a7 = f32x4.add(a0, a1);
+  for (let i = 0; i < iterations; i++) {
+    a0 = f32x4.add(f32x4.mul(a0, y), x); a1 = f32x4.add(f32x4.mul(a1, y), x);
+    a2 = f32x4.add(f32x4.mul(a2, y), x); a3 = f32x4.add(f32x4.mul(a3, y), x);
+    a4 = f32x4.add(f32x4.mul(a4, y), x); a5 = f32x4.add(f32x4.mul(a5, y), x);
+    a6 = f32x4.add(f32x4.mul(a6, y), x); a7 = f32x4.add(f32x4.mul(a7, y), x);
+  }
+  return hsum(f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7))));
+}

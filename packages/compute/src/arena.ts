@@ -1,0 +1,30 @@
+/** Typed arrays a backend may hand out from memory its kernels read in place. */
+export type ArenaArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Where long-lived index arrays (inverted lists, stored vectors) are
+ * allocated. The WebAssembly backend hands out views of its own memory, so
+ * scans read lists where they lie instead of copying them in per call; the
+ * plain backend uses the JavaScript heap. Arrays from an arena are zeroed and
+ * must be given back with release() when replaced.
+ */
+export interface ArrayArena {
+  float32(length: number): Float32Array;
+  int32(length: number): Int32Array;
+  uint8(length: number): Uint8Array;
+  release(array: ArenaArray): void;
+}
+
+export const heapArena: ArrayArena = {
+  float32: (length) => new Float32Array(length),
+  int32: (length) => new Int32Array(length),
+  uint8: (length) => new Uint8Array(length),
+  release: () => {},
+};
+
+/** A zeroed array of the same type as `like` from the arena. */
+export function allocateLike<T extends ArenaArray>(arena: ArrayArena, like: T, length: number): T {
+  if (like instanceof Float32Array) return arena.float32(length) as T;
+  if (like instanceof Int32Array) return arena.int32(length) as T;
+  return arena.uint8(length) as T;
+}

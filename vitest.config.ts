@@ -10,6 +10,7 @@ export default defineConfig({
       '@adanns/compute': src('compute'),
       '@adanns/core': src('core'),
       '@adanns/datasets': src('datasets'),
+      '@adanns/store': src('store'),
       '@adanns/cli': src('cli'),
       '@adanns/benchmarks': fileURLToPath(new URL('./benchmarks/src/index.ts', import.meta.url)),
     },

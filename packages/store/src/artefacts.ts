@@ -1,0 +1,51 @@
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '@adanns/compute';
+import { loadIndex, readArrayFile, saveIndex, writeArrayFile, type AdannsIndex } from '@adanns/core';
+
+/**
+ * Index artefacts of a collection: directories `index-<sequence>` written by
+ * core's saveIndex (every array file with header and CRC-32) plus
+ * `sequence.bin`, the change sequence the artefact covers, and a pointer file
+ * `CURRENT` naming the live one, replaced atomically. A directory is only
+ * ever named by CURRENT once completely written.
+ */
+const POINTER = 'CURRENT';
+
+export function writeArtefact(index: AdannsIndex, dir: string, sequence: number): string {
+  const name = `index-${sequence}-${Date.now().toString(36)}`;
+  const tmp = join(dir, `${name}.tmp`);
+  rmSync(tmp, { recursive: true, force: true });
+  saveIndex(index, tmp);
+  writeArrayFile(join(tmp, 'sequence.bin'), Float64Array.of(sequence), [1]);
+  renameSync(tmp, join(dir, name));
+  return name;
+}
+
+/** Points CURRENT at an artefact directory (atomic rename) and removes every other one. */
+export function publishArtefact(dir: string, name: string): void {
+  const tmp = join(dir, `${POINTER}.tmp`);
+  writeFileSync(tmp, `${name}\n`);
+  renameSync(tmp, join(dir, POINTER));
+  for (const entry of readdirSync(dir)) if (entry.startsWith('index-') && entry !== name) rmSync(join(dir, entry), { recursive: true, force: true });
+}
+
+/**
+ * Loads the artefact CURRENT names: undefined when there is none, an error
+ * (never a half-trusted index) when it is missing, truncated or corrupt.
+ */
+export function readArtefact(backend: Backend, dir: string): { index: AdannsIndex; sequence: number } | undefined {
+  const pointer = join(dir, POINTER);
+  if (!existsSync(pointer)) return undefined;
+  const name = readFileSync(pointer, 'utf8').trim();
+  if (!/^index-[0-9]+-[0-9a-z]+$/.test(name)) throw new Error(`${pointer}: does not name an index artefact`);
+  const at = join(dir, name);
+  const sequence = readArrayFile(join(at, 'sequence.bin'), 'f64', [1]).array[0];
+  return { index: loadIndex(backend, at), sequence };
+}
+
+/** Forgets every artefact (after one was found corrupt). */
+export function discardArtefacts(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir)) if (entry.startsWith('index-') || entry.startsWith(POINTER)) rmSync(join(dir, entry), { recursive: true, force: true });
+}

@@ -1,0 +1,54 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { createBackend } from '@adanns/compute';
+import { AdannsIndex } from '@adanns/core';
+import { writeArtefact } from './artefacts.js';
+import { PointStore } from './points.js';
+import { defaultSpec } from './schema.js';
+
+/**
+ * Trains and fills an index off the main thread, so searches and writes go on
+ * while it runs: reads a snapshot of the collection's points, builds with
+ * calibration, writes the artefact, and reports its name and the sequence it
+ * covers. The main thread loads it, replays later changes and swaps it in.
+ */
+export interface BuildJob {
+  lmdbPath: string;
+  artefactDir: string;
+  /** Index spec; null = defaultSpec for the snapshot's size. */
+  spec: string | null;
+  dims: number[];
+  metric: 'cosine' | 'ip' | 'l2';
+  backend: string;
+  threads?: number;
+  seed: number;
+}
+
+export type BuildMessage =
+  | { type: 'progress'; stage: string; done: number; total: number }
+  | { type: 'done'; name: string; sequence: number; count: number; spec: string }
+  | { type: 'failed'; message: string };
+
+const job = workerData as BuildJob;
+const post = (m: BuildMessage) => parentPort!.postMessage(m);
+
+try {
+  const { store } = PointStore.open(job.lmdbPath);
+  const snapshot = store.snapshot();
+  await store.close();
+  const count = snapshot.iids.length;
+  if (count === 0) throw new Error('the collection has no points to build an index from');
+  const spec = job.spec ?? defaultSpec(count, job.dims);
+  const backend = await createBackend(job.backend, job.threads === undefined ? {} : { threads: job.threads });
+  const index = await AdannsIndex.build(backend, spec, snapshot.data, count, snapshot.data.length / count, {
+    metric: job.metric,
+    ids: snapshot.iids,
+    seed: job.seed,
+    calibrate: true,
+    onProgress: (stage, done, total) => post({ type: 'progress', stage, done, total }),
+  });
+  const name = writeArtefact(index, job.artefactDir, snapshot.sequence);
+  await backend.dispose();
+  post({ type: 'done', name, sequence: snapshot.sequence, count, spec });
+} catch (e) {
+  post({ type: 'failed', message: (e as Error).message });
+}

@@ -1,0 +1,19 @@
+/**
+ * Errors a caller can act on, with a kind that maps to an HTTP status:
+ * invalid input (400), missing collection or point (404), a name already
+ * taken or an index already building (409), a payload or batch over its limit (413),
+ * a collection that failed to open (503).
+ */
+export type StoreErrorKind = 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'unavailable';
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const invalid = (message: string) => new StoreError('invalid', message);
+export const notFound = (message: string) => new StoreError('not_found', message);

@@ -1,0 +1,5 @@
+export { Collection, toVector, type CollectionOptions, type CollectionStats, type Hit, type IndexState, type PointInput, type SearchAnswer, type SearchRequest } from './collection.js';
+export { StoreError, type StoreErrorKind } from './errors.js';
+export { checkId, type Payload, type PointId } from './points.js';
+export { checkName, defaultSpec, makeSchema, MAX_DIM, type CollectionSchema } from './schema.js';
+export { defaultDataDir, Store } from './store.js';

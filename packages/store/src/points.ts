@@ -1,0 +1,200 @@
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { invalid, StoreError } from './errors.js';
+import type { CollectionSchema } from './schema.js';
+
+/** A point id: a non-negative safe integer or a non-empty string (1 and "1" are different points). */
+export type PointId = number | string;
+export type Payload = Record<string, unknown>;
+
+export interface Point {
+  id: PointId;
+  vector: Float32Array;
+  payload?: Payload;
+}
+
+/** One stored point's record; `iid` is the dense internal id the index uses. */
+interface PointRecord {
+  iid: number;
+  payload?: Payload;
+}
+
+export const MAX_ID_LENGTH = 256;
+
+export function checkId(id: unknown): PointId {
+  if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return id;
+  if (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) return id;
+  throw invalid(`point id must be a non-negative integer or a string of 1-${MAX_ID_LENGTH} characters, got ${JSON.stringify(id)?.slice(0, 80)}`);
+}
+
+/**
+ * The system of record for one collection, in its own LMDB environment:
+ * points by id (internal id and payload), vectors by internal id (raw
+ * float32), external ids by internal id, and a change log (sequence ->
+ * internal ids touched) that index artefacts are replayed from. Every batch
+ * is one transaction and resolves only once LMDB has flushed it to disk.
+ */
+export class PointStore {
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly points: Database<PointRecord, PointId>,
+    private readonly vectors: Database<Buffer, number>,
+    private readonly externalIds: Database<PointId, number>,
+    private readonly changes: Database<number[], number>,
+    private readonly meta: Database<unknown, string>,
+    readonly dim: number,
+  ) {}
+
+  /** Opens (or creates, with `schema`) the environment at `path`. */
+  static open(path: string, schema?: CollectionSchema, readOnly = false): { store: PointStore; schema: CollectionSchema } {
+    const root = open({ path, maxDbs: 8, readOnly });
+    try {
+      const meta = root.openDB<unknown, string>('meta', {});
+      let stored = meta.get('schema') as CollectionSchema | undefined;
+      if (!stored) {
+        if (!schema) throw new StoreError('not_found', `${path} holds no collection schema`);
+        meta.putSync('schema', schema);
+        stored = schema;
+      }
+      const store = new PointStore(
+        root,
+        root.openDB<PointRecord, PointId>('points', {}),
+        root.openDB<Buffer, number>('vectors', { encoding: 'binary' }),
+        root.openDB<PointId, number>('external-ids', {}),
+        root.openDB<number[], number>('changes', {}),
+        meta,
+        stored.dim,
+      );
+      return { store, schema: stored };
+    } catch (e) {
+      root.close();
+      throw e;
+    }
+  }
+
+  get sequence(): number {
+    return (this.meta.get('sequence') as number | undefined) ?? 0;
+  }
+
+  get count(): number {
+    return this.points.getCount();
+  }
+
+  /**
+   * Upserts a batch (ids already checked and unique, vectors of the right
+   * dimension) in one durable transaction. Returns the batch's sequence and
+   * the internal id of each point.
+   */
+  async upsert(batch: readonly Point[]): Promise<{ sequence: number; iids: Int32Array }> {
+    const iids = new Int32Array(batch.length);
+    const sequence = await this.root.transaction(() => {
+      let next = (this.meta.get('next-iid') as number | undefined) ?? 0;
+      batch.forEach((p, i) => {
+        const existing = this.points.get(p.id);
+        const iid = existing ? existing.iid : next++;
+        iids[i] = iid;
+        this.points.put(p.id, p.payload === undefined ? { iid } : { iid, payload: p.payload });
+        this.vectors.put(iid, Buffer.from(p.vector.buffer, p.vector.byteOffset, p.vector.byteLength));
+        this.externalIds.put(iid, p.id);
+      });
+      this.meta.put('next-iid', next);
+      return this.logChange(Array.from(iids));
+    });
+    await this.root.flushed;
+    return { sequence, iids };
+  }
+
+  /** Deletes the ids that exist, in one durable transaction; returns the internal ids removed. */
+  async delete(ids: readonly PointId[]): Promise<{ sequence: number; iids: number[] }> {
+    const removed: number[] = [];
+    const sequence = await this.root.transaction(() => {
+      for (const id of ids) {
+        const existing = this.points.get(id);
+        if (!existing) continue;
+        removed.push(existing.iid);
+        this.points.remove(id);
+        this.vectors.remove(existing.iid);
+        this.externalIds.remove(existing.iid);
+      }
+      return removed.length > 0 ? this.logChange(removed) : this.sequence;
+    });
+    await this.root.flushed;
+    return { sequence, iids: removed };
+  }
+
+  private logChange(iids: number[]): number {
+    const sequence = this.sequence + 1;
+    this.changes.put(sequence, iids);
+    this.meta.put('sequence', sequence);
+    return sequence;
+  }
+
+  get(id: PointId): { iid: number; vector: Float32Array; payload?: Payload } | undefined {
+    const record = this.points.get(id);
+    if (!record) return undefined;
+    const vector = this.vectorOf(record.iid);
+    if (!vector) throw new Error(`point ${JSON.stringify(id)} has no stored vector`);
+    return { iid: record.iid, vector, ...(record.payload ? { payload: record.payload } : {}) };
+  }
+
+  vectorOf(iid: number): Float32Array | undefined {
+    const bytes = this.vectors.get(iid);
+    if (!bytes) return undefined;
+    if (bytes.length !== this.dim * 4) throw new Error(`stored vector ${iid} has ${bytes.length} bytes, expected ${this.dim * 4}`);
+    // copy: LMDB may hand out a shared or unaligned buffer
+    return new Float32Array(Uint8Array.from(bytes).buffer);
+  }
+
+  externalId(iid: number): PointId | undefined {
+    return this.externalIds.get(iid);
+  }
+
+  payloadOf(id: PointId): Payload | undefined {
+    return this.points.get(id)?.payload;
+  }
+
+  /**
+   * Every stored vector as one snapshot: the sequence it reflects, internal
+   * ids, and the vectors row after row.
+   */
+  snapshot(): { sequence: number; iids: Float64Array; data: Float32Array } {
+    const txn = this.root.useReadTransaction();
+    try {
+      const sequence = (this.meta.get('sequence', { transaction: txn }) as number | undefined) ?? 0;
+      const count = this.vectors.getCount({ transaction: txn });
+      const iids = new Float64Array(count);
+      const data = new Float32Array(count * this.dim);
+      let i = 0;
+      for (const { key, value } of this.vectors.getRange({ transaction: txn })) {
+        if (value.length !== this.dim * 4) throw new Error(`stored vector ${key} has ${value.length} bytes, expected ${this.dim * 4}`);
+        iids[i] = key;
+        data.set(new Float32Array(Uint8Array.from(value).buffer), i * this.dim);
+        i++;
+      }
+      return { sequence, iids: iids.subarray(0, i), data: data.subarray(0, i * this.dim) };
+    } finally {
+      txn.done();
+    }
+  }
+
+  /** Internal ids touched after `sequence` (upserted or deleted), or undefined if the log no longer reaches back that far. */
+  changedSince(sequence: number): Set<number> | undefined {
+    const oldest = this.meta.get('pruned-through') as number | undefined;
+    if (oldest !== undefined && sequence < oldest) return undefined;
+    const touched = new Set<number>();
+    for (const { value } of this.changes.getRange({ start: sequence + 1 })) for (const iid of value) touched.add(iid);
+    return touched;
+  }
+
+  /** Drops change records up to `sequence` (an artefact covering them is saved). */
+  async pruneChanges(sequence: number): Promise<void> {
+    await this.root.transaction(() => {
+      for (const key of this.changes.getKeys({ end: sequence + 1 })) this.changes.remove(key);
+      this.meta.put('pruned-through', Math.max(sequence, (this.meta.get('pruned-through') as number | undefined) ?? 0));
+    });
+    await this.root.flushed;
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}

@@ -13,5 +13,7 @@ export const backendOptions = {
 export async function openBackend(o: { backend?: string; threads?: string }): Promise<Backend> {
   const name = o.backend ?? 'auto';
   if (!(BACKEND_NAMES as readonly string[]).includes(name)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got "${name}"`);
-  return createBackend(name, { threads: o.threads === undefined ? undefined : intOption(o.threads, 'threads') });
+  const threads = o.threads === undefined ? undefined : intOption(o.threads, 'threads');
+  // stderr, so that --json and table output on stdout stay clean
+  return createBackend(name, { threads, log: (line) => process.stderr.write(`${line}\n`) });
 }

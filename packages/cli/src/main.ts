@@ -3,6 +3,7 @@ import { buildCommand, buildUsage } from './commands/build.js';
 import { demoCommand, demoUsage } from './commands/demo.js';
 import { groundtruthCommand, groundtruthUsage } from './commands/groundtruth.js';
 import { searchCommand, searchUsage } from './commands/search.js';
+import { serveCommand, serveUsage } from './commands/serve.js';
 import { runCli, type Command } from './run.js';
 
 /**
@@ -13,6 +14,8 @@ const loadBench = async () => (await import('@adanns/benchmarks' as string)) as 
 const bench: Command = async (argv) => (await loadBench()).benchCommand(argv);
 
 const usage = `adanns: adaptive approximate nearest-neighbour search (AdANNS) over Matryoshka embeddings
+
+${serveUsage}
 
 ${buildUsage}
 
@@ -31,6 +34,7 @@ const argv = process.argv.slice(2);
 process.exitCode = await runCli(
   argv,
   {
+    serve: { run: serveCommand, usage: serveUsage },
     build: { run: buildCommand, usage: buildUsage },
     search: { run: searchCommand, usage: searchUsage },
     groundtruth: { run: groundtruthCommand, usage: groundtruthUsage },

@@ -49,7 +49,8 @@ describe('adanns CLI', () => {
 
     // the build calibrated the index, so budgets plan the params
     const budgeted = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', gt, '--json', '--budget', 'recall=0.9', '--budget', 'mflops=0.002');
-    expect(budgeted.stderr).toBe('');
+    // nothing on stderr but the line saying which backend `auto` chose
+    expect(budgeted.stderr).toMatch(/^backend: cpu \(WebAssembly SIMD, \d+ threads\); [^\n]+\n$/);
     const [byRecall, byMflops] = budgeted.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(byRecall).toMatchObject({ budget: { recall: 0.9 }, budgetMet: true });
     expect(byRecall.expectedRecall).toBeGreaterThanOrEqual(0.9);

@@ -5,14 +5,17 @@ export type ArenaArray = Float32Array | Int32Array | Uint8Array;
  * Where long-lived index arrays (inverted lists, stored vectors) are
  * allocated. The WebAssembly backend hands out views of its own memory, so
  * scans read lists where they lie instead of copying them in per call; the
- * plain backend uses the JavaScript heap. Arrays from an arena are zeroed and
- * must be given back with release() when replaced.
+ * plain backend uses the JavaScript heap; the WebGPU backend keeps copies on
+ * the device. Arrays from an arena are zeroed, must be given back with
+ * release() when replaced, and after an in-place write the owner calls
+ * touched() so a device copy is refreshed.
  */
 export interface ArrayArena {
   float32(length: number): Float32Array;
   int32(length: number): Int32Array;
   uint8(length: number): Uint8Array;
   release(array: ArenaArray): void;
+  touched(array: ArenaArray): void;
 }
 
 export const heapArena: ArrayArena = {
@@ -20,6 +23,7 @@ export const heapArena: ArrayArena = {
   int32: (length) => new Int32Array(length),
   uint8: (length) => new Uint8Array(length),
   release: () => {},
+  touched: () => {},
 };
 
 /** A zeroed array of the same type as `like` from the arena. */

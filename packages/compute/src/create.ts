@@ -1,25 +1,42 @@
 import type { Backend } from './backend.js';
 import { WasmSimdBackend } from './cpu/wasm-simd-backend.js';
 import { ReferenceBackend } from './reference/reference-backend.js';
+import { probeHardwareWebGpu } from './webgpu/probe.js';
+import { WebGpuBackend } from './webgpu/webgpu-backend.js';
 
-export const BACKEND_NAMES = ['auto', 'cpu', 'reference'] as const;
+export const BACKEND_NAMES = ['auto', 'cpu', 'webgpu', 'reference'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendOptions {
   /** CPU threads (default ADANNS_THREADS, else all cores). */
   threads?: number;
+  /** Where `auto` reports what it chose (and why). */
+  log?: (line: string) => void;
 }
 
 /**
  * Creates a backend by name: `cpu` is the WebAssembly SIMD backend with its
- * thread pool, `reference` the plain TypeScript kernels every other backend
- * is tested against, `auto` the fastest available (today `cpu`).
+ * thread pool, `webgpu` the WGSL kernels through Dawn (any adapter, software
+ * ones included), `reference` the plain TypeScript kernels every other
+ * backend is tested against. `auto` takes WebGPU only on a hardware adapter
+ * (a software rasteriser is slower than the CPU backend), else `cpu`.
  */
 export async function createBackend(name: string = 'auto', options: BackendOptions = {}): Promise<Backend> {
   switch (name) {
-    case 'auto':
+    case 'auto': {
+      const probe = probeHardwareWebGpu();
+      if (probe.hardware) {
+        options.log?.(`backend: webgpu on ${probe.why}`);
+        return WebGpuBackend.create();
+      }
+      const cpu = await WasmSimdBackend.create(options);
+      options.log?.(`backend: cpu (WebAssembly SIMD, ${cpu.threads} threads); ${probe.why}`);
+      return cpu;
+    }
     case 'cpu':
       return WasmSimdBackend.create(options);
+    case 'webgpu':
+      return WebGpuBackend.create();
     case 'reference':
       return new ReferenceBackend();
     default:

@@ -7,4 +7,5 @@ export { ReferenceBackend } from './reference/reference-backend.js';
 export { computeInvNorms } from './reference/kernels.js';
 export { WasmSimdBackend, defaultThreads, type WasmSimdBackendOptions } from './cpu/wasm-simd-backend.js';
 export { BACKEND_NAMES, createBackend, type BackendName, type BackendOptions } from './create.js';
+export { WebGpuBackend } from './webgpu/webgpu-backend.js';
 export { createRng, sampleIndices, type Rng } from './random.js';

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '../src/index.js';
 import { WasmMemory } from '../src/cpu/wasm-memory.js';
+import { expectClose, expectSameTopK, tolerance } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // The SIMD backend against the plain TypeScript reference: float32 against
@@ -20,40 +21,6 @@ afterAll(async () => {
   await simd.dispose();
   await pooled.dispose();
 });
-
-const tolerance = (x: number) => 1e-5 * Math.max(1, Math.abs(x));
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    if (Math.abs(actual[i] - expected[i]) > tolerance(expected[i])) expect.fail(`value ${i}: ${actual[i]} vs ${expected[i]}`);
-  }
-}
-
-function expectSameTopK(actual: TopK, expected: TopK): void {
-  actual.sort();
-  expected.sort();
-  expect(Array.from(actual.sizes)).toEqual(Array.from(expected.sizes));
-  for (let r = 0; r < expected.rows; r++) {
-    for (let i = 0; i < expected.sizes[r]; i++) {
-      const at = r * expected.k + i;
-      const want = expected.scores[at];
-      if (Math.abs(actual.scores[at] - want) > tolerance(want)) expect.fail(`row ${r} rank ${i}: score ${actual.scores[at]} vs ${want}`);
-    }
-    // Ids: the same set, except that an id the reference left out may take the
-    // place of one it kept only when both score as the reference's last
-    // (a tie at the boundary to float32 precision).
-    const n = expected.sizes[r];
-    const base = r * expected.k;
-    const kept = new Set(expected.ids.subarray(base, base + n));
-    const last = expected.scores[base + n - 1];
-    for (let i = 0; i < n; i++) {
-      const id = actual.ids[base + i];
-      if (!kept.has(id) && Math.abs(actual.scores[base + i] - last) > tolerance(last)) expect.fail(`row ${r}: id ${id} (score ${actual.scores[base + i]}) is not in the reference top-k`);
-    }
-    expect(new Set(actual.ids.subarray(base, base + n)).size).toBe(n);
-  }
-}
 
 function expectIdentical(a: TopK, b: TopK): void {
   expect(Array.from(a.sizes)).toEqual(Array.from(b.sizes));

@@ -1,4 +1,3 @@
-import { parentPort, workerData } from 'node:worker_threads';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex } from '@adanns/core';
 import { writeArtefact } from './artefacts.js';
@@ -6,10 +5,13 @@ import { PointStore } from './points.js';
 import { defaultSpec } from './schema.js';
 
 /**
- * Trains and fills an index off the main thread, so searches and writes go on
- * while it runs: reads a snapshot of the collection's points, builds with
- * calibration, writes the artefact, and reports its name and the sequence it
- * covers. The main thread loads it, replays later changes and swaps it in.
+ * Trains and fills an index in a child process, so searches and writes go on
+ * while it runs (and a build that runs out of memory takes only itself down):
+ * reads a snapshot of the collection's points, builds with calibration,
+ * writes the artefact, and reports its name and the sequence it covers. The
+ * server loads it, replays later changes and swaps it in. A process rather
+ * than a worker thread also keeps Dawn (WebGPU) and worker threads apart,
+ * which crash when a thread starts after a Dawn device exists.
  */
 export interface BuildJob {
   lmdbPath: string;
@@ -28,8 +30,10 @@ export type BuildMessage =
   | { type: 'done'; name: string; sequence: number; count: number; spec: string }
   | { type: 'failed'; message: string };
 
-const job = workerData as BuildJob;
-const post = (m: BuildMessage) => parentPort!.postMessage(m);
+const job = JSON.parse(process.argv[2]) as BuildJob;
+const post = (m: BuildMessage) => process.send!(m);
+// the server is gone (crashed or killed): nobody will adopt the result
+process.on('disconnect', () => process.exit(0));
 
 try {
   const { store } = PointStore.open(job.lmdbPath);

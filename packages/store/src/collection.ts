@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { fork, type ChildProcess } from 'node:child_process';
 import type { Backend } from '@adanns/compute';
 import { AdannsIndex, formatSpec, loadIndex, type Budget, type SearchParams } from '@adanns/core';
 import { discardArtefacts, publishArtefact, readArtefact, writeArtefact } from './artefacts.js';
@@ -12,7 +13,7 @@ import type { CollectionSchema } from './schema.js';
 
 export interface CollectionOptions {
   backend: Backend;
-  /** Backend name and threads for build workers (they create their own). */
+  /** Backend name and threads for build processes (they create their own). */
   backendName: string;
   threads?: number;
   /** Start a build by itself once an unindexed collection holds this many points (0 = never; default 10,000). */
@@ -90,6 +91,7 @@ export function toVector(value: unknown, dim: number, what: string): Float32Arra
     const x = source[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) throw invalid(`${what}: vector[${i}] is ${JSON.stringify(x) ?? String(x)}, not a finite number`);
     out[i] = x;
+    if (!Number.isFinite(out[i])) throw invalid(`${what}: vector[${i}] is ${x}, outside the float32 range`);
   }
   return out;
 }
@@ -97,7 +99,7 @@ export function toVector(value: unknown, dim: number, what: string): Float32Arra
 /**
  * One collection: points in LMDB (the system of record), and in memory the
  * index searches run on. Until a trained index exists it is an exact (flat)
- * index over every point. Builds run in a worker on a snapshot; the result is
+ * index over every point. Builds run in a child process on a snapshot; the result is
  * loaded, brought up to date from the change log and swapped in while
  * searches go on. Writes are serialised per collection so LMDB order and
  * index order agree.
@@ -108,7 +110,7 @@ export class Collection {
   private spec: string | null = null;
   private trainedSequence: number | null = null;
   private trainedCount: number | null = null;
-  private building: { worker: Worker; stage: string; progress: number; done: Promise<void> } | undefined;
+  private building: { worker: ChildProcess; stage: string; progress: number; done: Promise<void> } | undefined;
   private lastError: string | null = null;
   private writes: Promise<unknown> = Promise.resolve();
   private inflight = 0;
@@ -230,9 +232,16 @@ export class Collection {
       let payload: Payload | undefined;
       if (p.payload !== undefined && p.payload !== null) {
         if (typeof p.payload !== 'object' || Array.isArray(p.payload) || ArrayBuffer.isView(p.payload)) throw invalid(`points[${i}].payload must be an object`);
-        const bytes = Buffer.byteLength(JSON.stringify(p.payload));
+        let json: string;
+        try {
+          json = JSON.stringify(p.payload);
+        } catch (e) {
+          throw invalid(`points[${i}].payload is not JSON-representable: ${(e as Error).message}`);
+        }
+        const bytes = Buffer.byteLength(json);
         if (bytes > max) throw new StoreError('too_large', `points[${i}].payload is ${bytes} bytes as JSON, the limit is ${max}`);
-        payload = p.payload as Payload;
+        // stored as its JSON form, so every client reads back what a JSON client would
+        payload = JSON.parse(json) as Payload;
       }
       byId.delete(id); // re-insert so the batch keeps the order of last occurrences
       byId.set(id, payload ? { id, vector, payload } : { id, vector });
@@ -389,7 +398,9 @@ export class Collection {
       seed: this.options.seed ?? 42,
       ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
     };
-    const worker = new Worker(new URL('../dist/build-worker.js', import.meta.url), { workerData: job });
+    const worker = fork(fileURLToPath(new URL('../dist/build-worker.js', import.meta.url)), [JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    let stderr = '';
+    worker.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     this.log('info', 'index build started');
     const started = performance.now();
     const done = new Promise<void>((resolve) => {
@@ -403,7 +414,7 @@ export class Collection {
           this.log('error', `index build failed: ${error}`);
         }
         this.building = undefined;
-        void worker.terminate();
+        if (worker.exitCode === null) worker.kill('SIGKILL');
         resolve();
       };
       worker.on('message', (m: BuildMessage) => {
@@ -423,8 +434,8 @@ export class Collection {
         }
       });
       worker.on('error', (e) => finish(e.message));
-      worker.on('exit', (code) => {
-        if (!result) finish(`build worker exited (code ${code}) without a result`);
+      worker.on('exit', (code, signal) => {
+        if (!result) finish(`build process exited (${signal ?? `code ${code}`}) without a result${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`);
       });
     });
     this.building = { worker, stage: 'starting', progress: 0, done };
@@ -487,7 +498,14 @@ export class Collection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.building) await this.building.worker.terminate();
+    if (this.building) {
+      const { worker } = this.building;
+      if (worker.exitCode === null && worker.signalCode === null) {
+        const gone = new Promise((resolve) => worker.once('exit', resolve));
+        worker.kill('SIGKILL');
+        await gone;
+      }
+    }
     await this.writes;
     if (this.trained && this.index && this.trainedSequence !== this.points.sequence) {
       try {

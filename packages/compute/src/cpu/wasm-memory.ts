@@ -113,6 +113,9 @@ export class WasmMemory implements ArrayArena {
     return at === undefined ? new Uint8Array(length) : new Uint8Array(this.memory.buffer, at, length);
   }
 
+  /** The kernels read this memory directly: nothing to refresh. */
+  touched(): void {}
+
   release(array: ArenaArray): void {
     const at = this.addressOf(array);
     if (at !== undefined) this.releaseAddress(at);

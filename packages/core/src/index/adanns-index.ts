@@ -243,6 +243,8 @@ export class AdannsIndex {
         if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, 1, this.dim, slot * this.dim), this.dim, this.originalInvNorms.subarray(slot, slot + 1));
         this.lists.append(this.centroids ? labels[i] : 0, slot, space.data, (space.offset ?? 0) + i * space.stride, codes, i * this.lists.codeBytes);
       }
+      this.backend.arena.touched(this.originals);
+      this.backend.arena.touched(this.originalInvNorms);
       onProgress?.(from + n, rows);
     }
   }

@@ -65,6 +65,7 @@ export class InvertedLists {
       computeInvNorms(rowBlock(this.data[list], 1, dim, pos * dim), d, perList[list].subarray(pos, pos + 1));
     }
     this.sizes[list] = pos + 1;
+    this.touchList(list);
     this.slotList = grow(this.slotList, slot + 1);
     this.slotPos = grow(this.slotPos, slot + 1);
     this.slotList.fill(-1, this.slotListFilled, slot + 1);
@@ -91,7 +92,16 @@ export class InvertedLists {
     }
     this.sizes[list] = last;
     this.slotList[slot] = -1;
+    this.touchList(list);
     return true;
+  }
+
+  /** Tells the arena a list's arrays were written in place (a device copy must be refreshed). */
+  private touchList(list: number): void {
+    this.arena.touched(this.data[list]);
+    this.arena.touched(this.codes[list]);
+    this.arena.touched(this.slots[list]);
+    for (const perList of this.norms.values()) this.arena.touched(perList[list]);
   }
 
   /** The members of a list as a row block; for cosine at a stored norm dim it carries the inverse norms. */

@@ -1,0 +1,15 @@
+import { ConfigError, CONFIG_USAGE, loadConfig, serveUntilSignal } from '@adanns/api';
+import { UsageError } from '../args.js';
+
+export const serveUsage = CONFIG_USAGE;
+
+export async function serveCommand(argv: string[]): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+  await serveUntilSignal(config);
+}

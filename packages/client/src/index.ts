@@ -1,0 +1,211 @@
+import { Packr } from 'msgpackr';
+
+/**
+ * A typed client for the adanns HTTP API (v1), over fetch, speaking JSON or
+ * MessagePack (vectors then travel as Float32Array). Errors from the server
+ * become AdannsError with the HTTP status, the error code and its message.
+ */
+
+export type Metric = 'cosine' | 'ip' | 'l2';
+export type PointId = number | string;
+export type Payload = Record<string, unknown>;
+export type Vector = number[] | Float32Array;
+
+export interface SearchParams {
+  coarseDim?: number;
+  nprobe?: number;
+  scanDim?: number;
+  shortlist?: number;
+  rerankDim?: number;
+}
+export type Budget = { mflops: number } | { latencyMs: number } | { recall: number };
+
+export interface IndexStats {
+  state: 'none' | 'building' | 'ready';
+  progress: number | null;
+  stage: string | null;
+  spec: string | null;
+  sequence: number | null;
+  trainedCount: number | null;
+  rebuildAdvised: boolean;
+  lastError: string | null;
+}
+
+export interface CollectionInfo {
+  name: string;
+  dim: number;
+  metric: Metric;
+  dims: number[];
+  count: number;
+  sequence: number;
+  index: IndexStats;
+  frontier?: { params: Required<Omit<SearchParams, 'rerankDim'>> & SearchParams; recall: number; mflops: number }[];
+}
+
+export interface CreateCollection {
+  dim: number;
+  metric?: Metric;
+  dims?: number[];
+  index?: string;
+}
+
+export interface Point {
+  id: PointId;
+  vector: Vector;
+  payload?: Payload;
+}
+
+export interface SearchRequest {
+  k: number;
+  budget?: Budget;
+  params?: SearchParams;
+  strict?: boolean;
+  withPayload?: boolean;
+}
+
+export interface Hit {
+  id: PointId;
+  score: number;
+  payload?: Payload;
+}
+
+export interface SearchResponse {
+  results: Hit[][];
+  params: SearchParams | null;
+  mflops: number;
+  expectedRecall: number | null;
+  budgetMet: boolean | null;
+  tookMs: number;
+}
+
+export interface ClientOptions {
+  /** Sent as Authorization: Bearer KEY. */
+  apiKey?: string;
+  /** Body and reply encoding (default json). */
+  format?: 'json' | 'msgpack';
+}
+
+export class AdannsError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const packr = new Packr({ moreTypes: true, useRecords: false });
+const MSGPACK = 'application/msgpack';
+
+export class AdannsClient {
+  private readonly base: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly options: ClientOptions = {},
+  ) {
+    this.base = baseUrl.replace(/\/+$/, '');
+  }
+
+  /** One request; the body is encoded in the client's format. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const msgpack = this.options.format === 'msgpack';
+    const headers: Record<string, string> = { accept: msgpack ? MSGPACK : 'application/json' };
+    if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
+    let payload: Uint8Array<ArrayBuffer> | string | undefined;
+    if (body !== undefined) {
+      headers['content-type'] = msgpack ? MSGPACK : 'application/json';
+      payload = msgpack ? new Uint8Array(packr.pack(body)) : JSON.stringify(body, (_key, value: unknown) => (value instanceof Float32Array ? Array.from(value) : value));
+    }
+    const response = await fetch(`${this.base}${path}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
+    const type = response.headers.get('content-type') ?? '';
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const decoded: unknown = bytes.length === 0 ? undefined : type.startsWith(MSGPACK) ? packr.unpack(bytes) : type.includes('json') ? JSON.parse(new TextDecoder().decode(bytes)) : new TextDecoder().decode(bytes);
+    if (!response.ok) {
+      const error = decoded as { error?: string; message?: string } | undefined;
+      throw new AdannsError(response.status, error?.error ?? 'http_error', error?.message ?? `HTTP ${response.status}`);
+    }
+    return decoded as T;
+  }
+
+  private path(name: string, rest = ''): string {
+    return `/v1/collections/${encodeURIComponent(name)}${rest}`;
+  }
+
+  createCollection(name: string, spec: CreateCollection): Promise<CollectionInfo> {
+    return this.request('PUT', this.path(name), spec);
+  }
+
+  async listCollections(): Promise<(CollectionInfo | { name: string; error: string })[]> {
+    return (await this.request<{ collections: (CollectionInfo | { name: string; error: string })[] }>('GET', '/v1/collections')).collections;
+  }
+
+  getCollection(name: string): Promise<CollectionInfo> {
+    return this.request('GET', this.path(name));
+  }
+
+  dropCollection(name: string): Promise<{ deleted: boolean }> {
+    return this.request('DELETE', this.path(name));
+  }
+
+  /** Upserts a batch (atomic; resolves once durable). */
+  upsert(name: string, points: Point[]): Promise<{ sequence: number; upserted: number }> {
+    return this.request('POST', this.path(name, '/points'), { points });
+  }
+
+  deletePoints(name: string, ids: PointId[]): Promise<{ sequence: number; deleted: number }> {
+    return this.request('DELETE', this.path(name, '/points'), { ids });
+  }
+
+  /** A point by id; undefined when it does not exist. */
+  async getPoint(name: string, id: PointId): Promise<{ id: PointId; vector: number[]; payload?: Payload } | undefined> {
+    const query = typeof id === 'string' && /^[0-9]+$/.test(id) ? '?type=string' : '';
+    try {
+      return await this.request('GET', this.path(name, `/points/${encodeURIComponent(String(id))}${query}`));
+    } catch (e) {
+      if (e instanceof AdannsError && e.status === 404 && e.code === 'not_found') return undefined;
+      throw e;
+    }
+  }
+
+  /** Starts an index build in the background. */
+  buildIndex(name: string): Promise<IndexStats> {
+    return this.request('POST', this.path(name, '/index'));
+  }
+
+  indexStatus(name: string): Promise<IndexStats> {
+    return this.request('GET', this.path(name, '/index'));
+  }
+
+  /** Polls until no build is running; returns the final index state. */
+  async waitForIndex(name: string, pollMs = 100, timeoutMs = 600_000): Promise<IndexStats> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.indexStatus(name);
+      if (status.state !== 'building') return status;
+      if (Date.now() > deadline) throw new Error(`index of ${name} still building after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
+  search(name: string, vector: Vector, request: SearchRequest): Promise<SearchResponse> {
+    return this.request('POST', this.path(name, '/search'), { vector, ...request });
+  }
+
+  searchBatch(name: string, vectors: Vector[], request: SearchRequest): Promise<SearchResponse> {
+    return this.request('POST', this.path(name, '/search'), { vectors, ...request });
+  }
+
+  health(): Promise<{ status: string }> {
+    return this.request('GET', '/healthz');
+  }
+
+  ready(): Promise<{ status: string }> {
+    return this.request('GET', '/readyz');
+  }
+
+  metrics(): Promise<string> {
+    return this.request('GET', '/metrics');
+  }
+}

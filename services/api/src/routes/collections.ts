@@ -1,0 +1,34 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Store } from '@adanns/store';
+import { CollectionList, CollectionName, CollectionStats, CreateCollection, ErrorReply, IndexStats } from '../schemas.js';
+
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
+
+/** Collections: create, list, inspect (with the calibrated frontier), drop; index builds and their progress. */
+export const collectionRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (app, { store }) => {
+  app.put('/v1/collections/:name', { schema: { params: CollectionName, body: CreateCollection, response: { 201: CollectionStats, ...errors } } }, async (request, reply) => {
+    const collection = await store.create(request.params.name, request.body);
+    return reply.status(201).send(collection.stats());
+  });
+
+  app.get('/v1/collections', { config: { access: 'read' }, schema: { response: { 200: CollectionList, ...errors } } }, async () => ({ collections: store.list() }));
+
+  app.get('/v1/collections/:name', { config: { access: 'read' }, schema: { params: CollectionName, response: { 200: CollectionStats, ...errors } } }, async (request) => {
+    const collection = store.get(request.params.name);
+    return { ...collection.stats(), frontier: collection.frontier() };
+  });
+
+  app.delete('/v1/collections/:name', { schema: { params: CollectionName, response: { 200: Type.Object({ deleted: Type.Boolean() }), ...errors } } }, async (request) => {
+    await store.drop(request.params.name);
+    return { deleted: true };
+  });
+
+  app.post('/v1/collections/:name/index', { schema: { params: CollectionName, response: { 202: IndexStats, ...errors } } }, async (request, reply) => {
+    const collection = store.get(request.params.name);
+    void collection.build().catch((e: Error) => request.log.error({ err: e }, 'index build failed'));
+    return reply.status(202).send(collection.stats().index);
+  });
+
+  app.get('/v1/collections/:name/index', { config: { access: 'read' }, schema: { params: CollectionName, response: { 200: IndexStats, ...errors } } }, async (request) => store.get(request.params.name).stats().index);
+};

@@ -1,0 +1,49 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { PointId, Store } from '@adanns/store';
+import { ApiError } from '../errors.js';
+import type { ServiceMetrics } from '../metrics.js';
+import { CollectionName, DeleteBody, ErrorReply, PointPath, PointQuery, PointReply, UpsertBody, WriteReply } from '../schemas.js';
+
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 503: ErrorReply };
+
+/**
+ * A path id of digits names the integer id; `?type=string` asks for the
+ * string of those digits instead (1 and "1" are different points).
+ */
+function pathId(id: string, type: 'int' | 'string' | undefined): PointId {
+  if (type === 'string') return id;
+  if (/^[0-9]+$/.test(id)) {
+    const n = Number(id);
+    if (!Number.isSafeInteger(n)) throw new ApiError(400, 'invalid', `point id ${id} is beyond the integer range`);
+    return n;
+  }
+  if (type === 'int') throw new ApiError(400, 'invalid', `point id "${id}" is not an integer`);
+  return id;
+}
+
+/** Points: batched upsert and delete (atomic per batch, acknowledged once durable) and get by id. */
+export const pointRoutes: FastifyPluginAsyncTypebox<{ store: Store; maxBatch: number; metrics: ServiceMetrics }> = async (app, { store, maxBatch, metrics }) => {
+  const checkBatch = (n: number, what: string) => {
+    if (n > maxBatch) throw new ApiError(413, 'too_large', `${n} ${what} in one request, the limit is ${maxBatch}`);
+  };
+
+  app.post('/v1/collections/:name/points', { schema: { params: CollectionName, body: UpsertBody, response: { 200: WriteReply, ...errors } } }, async (request) => {
+    const { points } = request.body;
+    checkBatch(points.length, 'points');
+    const result = await store.get(request.params.name).upsert(points);
+    metrics.ingested.inc({ collection: request.params.name }, result.upserted);
+    return result;
+  });
+
+  app.delete('/v1/collections/:name/points', { schema: { params: CollectionName, body: DeleteBody, response: { 200: WriteReply, ...errors } } }, async (request) => {
+    checkBatch(request.body.ids.length, 'ids');
+    return store.get(request.params.name).delete(request.body.ids);
+  });
+
+  app.get('/v1/collections/:name/points/:id', { config: { access: 'read' }, schema: { params: PointPath, querystring: PointQuery, response: { 200: PointReply, ...errors } } }, async (request) => {
+    const id = pathId(request.params.id, request.query.type);
+    const point = store.get(request.params.name).get(id);
+    if (!point) throw new ApiError(404, 'not_found', `no point ${JSON.stringify(id)} in collection ${request.params.name}`);
+    return point;
+  });
+};

@@ -1,0 +1,61 @@
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Budget } from '@adanns/core';
+import type { Store } from '@adanns/store';
+import { ApiError } from '../errors.js';
+import type { ServiceMetrics } from '../metrics.js';
+import { CollectionName, ErrorReply, SearchBody, SearchReply } from '../schemas.js';
+
+export interface SearchLimits {
+  maxBatch: number;
+  maxK: number;
+  maxInflight: number;
+}
+
+/**
+ * Search, single (`vector`) or batched (`vectors`), with explicit `params`, a
+ * `budget` the planner turns into params, or neither (the defaults). A search
+ * counts as in flight from its arrival to its answer, so requests that
+ * arrive while earlier ones compute count too; past maxInflight the answer
+ * is 429 with Retry-After, and a burst sheds load instead of queueing
+ * without bound.
+ */
+export const searchRoutes: FastifyPluginAsyncTypebox<{ store: Store; limits: SearchLimits; metrics: ServiceMetrics }> = async (app, { store, limits, metrics }) => {
+  let inflight = 0;
+  const admitted = new WeakSet<FastifyRequest>();
+  app.post(
+    '/v1/collections/:name/search',
+    {
+      config: { access: 'read' },
+      onRequest: async (request) => {
+        if (inflight >= limits.maxInflight) throw new ApiError(429, 'too_many_requests', `${inflight} searches are in flight, the limit is ${limits.maxInflight}; retry shortly`, { 'retry-after': '1' });
+        inflight++;
+        admitted.add(request);
+      },
+      onResponse: async (request) => {
+        if (admitted.delete(request)) inflight--;
+      },
+      onRequestAbort: async (request) => {
+        if (admitted.delete(request)) inflight--;
+      },
+      schema: { params: CollectionName, body: SearchBody, response: { 200: SearchReply, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply } },
+    },
+    async (request) => {
+      const body = request.body;
+      if ((body.vector === undefined) === (body.vectors === undefined)) throw new ApiError(400, 'invalid', 'give exactly one of vector and vectors');
+      if (body.budget && body.params) throw new ApiError(400, 'invalid', 'give a budget or params, not both');
+      if (body.k > limits.maxK) throw new ApiError(400, 'invalid', `k ${body.k} exceeds the limit ${limits.maxK}`);
+      const queries = body.vectors ?? [body.vector];
+      if (queries.length > limits.maxBatch) throw new ApiError(413, 'too_large', `${queries.length} query vectors in one request, the limit is ${limits.maxBatch}`);
+      const answer = await store.get(request.params.name).search(queries, {
+        k: body.k,
+        ...(body.params ? { params: body.params } : {}),
+        ...(body.budget ? { budget: body.budget as Budget } : {}),
+        ...(body.strict !== undefined ? { strict: body.strict } : {}),
+        withPayload: body.withPayload ?? false,
+      });
+      metrics.searchMflops.observe({ collection: request.params.name }, answer.mflops);
+      return answer;
+    },
+  );
+};

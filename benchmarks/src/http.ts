@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,16 +37,23 @@ const BATCH = 100;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'adanns-http-'));
 const main = fileURLToPath(new URL('../../services/api/dist/main.js', import.meta.url));
-const service = spawn(process.execPath, [main, '--port', '0', '--threads', o.threads!], { env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  service.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-    if (match) resolve(match[1]);
+const port = await new Promise<number>((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = probe.address() as AddressInfo;
+    probe.close(() => resolve(port));
   });
-  service.on('exit', (code) => reject(new Error(`service exited with ${code}`)));
 });
+const service = spawn(process.execPath, [main, '--port', String(port), '--threads', o.threads!], { env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' }, stdio: ['ignore', 'ignore', 'inherit'] });
+const url = `http://127.0.0.1:${port}`;
+for (let tries = 0; ; tries++) {
+  try {
+    if ((await fetch(`${url}/readyz`)).ok) break;
+  } catch {
+    // not listening yet
+  }
+  if (tries > 300 || service.exitCode !== null) throw new Error('the service did not become ready');
+  await new Promise((r) => setTimeout(r, 100));
+}
 
 const packr = new Packr({ moreTypes: true, useRecords: false });
 const { base, queries } = generateSynthetic({ n, dim, queries: 100, seed: 11 });

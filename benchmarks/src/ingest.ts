@@ -47,7 +47,8 @@ try {
   await collection.build();
   const stats = collection.stats();
   if (stats.index.state !== 'ready') throw new Error(`build did not finish: ${stats.index.lastError}`);
-  console.log(JSON.stringify({ measure: 'rebuild', points: n, dim, spec: stats.index.spec, threads, seconds: Number(((performance.now() - started) / 1000).toFixed(1)) }));
+  const timing = collection.lastBuild!;
+  console.log(JSON.stringify({ measure: 'rebuild', points: n, dim, spec: stats.index.spec, threads, seconds: Number(((performance.now() - started) / 1000).toFixed(1)), trainAndFillSeconds: Number(timing.trainAndFillSeconds.toFixed(1)), calibrationSeconds: Number(timing.calibrationSeconds.toFixed(1)) }));
 } finally {
   await store.close();
   await backend.dispose();

@@ -49,3 +49,19 @@ export function checkRescore(queries: RowBlock, base: RowBlock, dim: number, can
     }
   }
 }
+
+/** Checks the arguments of an adcScanTopK call against each other. */
+export function checkAdcScan(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, baseIds?: Int32Array, bias?: Float32Array): void {
+  if (tables.length < queries * m * 256) throw new Error(`ADC tables hold ${tables.length} values, ${queries} queries x ${m} x 256 needed`);
+  if (codes.length < rows * m) throw new Error(`ADC codes hold ${codes.length} bytes, ${rows} x ${m} needed`);
+  if (baseIds && baseIds.length < rows) throw new Error(`ADC scan: ${baseIds.length} ids for ${rows} codes`);
+  if (bias && bias.length < queries) throw new Error(`ADC scan: ${bias.length} biases for ${queries} queries`);
+}
+
+/** Checks the arguments of an assign call: prefixes, at least one centroid, outputs for every vector. */
+export function checkAssign(vectors: RowBlock, centroids: RowBlock, dim: number, labels: Int32Array, scores: Float32Array): void {
+  checkPrefix(vectors, dim, 'assign vectors');
+  checkPrefix(centroids, dim, 'assign centroids');
+  if (centroids.rows === 0) throw new Error('assign: no centroids');
+  if (labels.length < vectors.rows || scores.length < vectors.rows) throw new Error(`assign: outputs hold ${Math.min(labels.length, scores.length)} values for ${vectors.rows} vectors`);
+}

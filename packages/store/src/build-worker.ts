@@ -23,11 +23,13 @@ export interface BuildJob {
   backend: string;
   threads?: number;
   seed: number;
+  /** Time bound of the calibration sweep that makes budgets work. */
+  calibrationSeconds: number;
 }
 
 export type BuildMessage =
   | { type: 'progress'; stage: string; done: number; total: number }
-  | { type: 'done'; name: string; sequence: number; count: number; spec: string }
+  | { type: 'done'; name: string; sequence: number; count: number; spec: string; buildSeconds: number; calibrationSeconds: number }
   | { type: 'failed'; message: string };
 
 const job = JSON.parse(process.argv[2]) as BuildJob;
@@ -43,16 +45,20 @@ try {
   if (count === 0) throw new Error('the collection has no points to build an index from');
   const spec = job.spec ?? defaultSpec(count, job.dims);
   const backend = await createBackend(job.backend, job.threads === undefined ? {} : { threads: job.threads });
+  let started = performance.now();
   const index = await AdannsIndex.build(backend, spec, snapshot.data, count, snapshot.data.length / count, {
     metric: job.metric,
     ids: snapshot.iids,
     seed: job.seed,
-    calibrate: true,
     onProgress: (stage, done, total) => post({ type: 'progress', stage, done, total }),
   });
+  const buildSeconds = (performance.now() - started) / 1000;
+  started = performance.now();
+  await index.calibrate({ maxSeconds: job.calibrationSeconds, seed: job.seed, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
+  const calibrationSeconds = (performance.now() - started) / 1000;
   const name = writeArtefact(index, job.artefactDir, snapshot.sequence);
   await backend.dispose();
-  post({ type: 'done', name, sequence: snapshot.sequence, count, spec });
+  post({ type: 'done', name, sequence: snapshot.sequence, count, spec, buildSeconds, calibrationSeconds });
 } catch (e) {
   post({ type: 'failed', message: (e as Error).message });
 }

@@ -22,6 +22,8 @@ export interface CollectionOptions {
   rebuildFactor?: number;
   /** Rebuild by itself when advised (default false). */
   autoRebuild?: boolean;
+  /** Time bound of the calibration that follows each build (default 30 s). */
+  calibrationSeconds?: number;
   /** Largest payload, as JSON bytes (default 64 KiB). */
   maxPayloadBytes?: number;
   seed?: number;
@@ -112,6 +114,8 @@ export class Collection {
   private trainedCount: number | null = null;
   private building: { worker: ChildProcess; stage: string; progress: number; done: Promise<void> } | undefined;
   private lastError: string | null = null;
+  /** Timings of the last build swapped in. */
+  lastBuild: { seconds: number; trainAndFillSeconds: number; calibrationSeconds: number } | undefined;
   private writes: Promise<unknown> = Promise.resolve();
   private inflight = 0;
   private retired: AdannsIndex[] = [];
@@ -396,6 +400,7 @@ export class Collection {
       metric: this.schema.metric,
       backend: this.options.backendName,
       seed: this.options.seed ?? 42,
+      calibrationSeconds: this.options.calibrationSeconds ?? 30,
       ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
     };
     const worker = fork(fileURLToPath(new URL('../dist/build-worker.js', import.meta.url)), [JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
@@ -427,7 +432,8 @@ export class Collection {
           this.swapIn(m.name, m.sequence)
             .then(() => {
               this.lastError = null;
-              this.log('info', `index ${m.spec} over ${m.count} points ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+              this.lastBuild = { seconds: (performance.now() - started) / 1000, trainAndFillSeconds: m.buildSeconds, calibrationSeconds: m.calibrationSeconds };
+              this.log('info', `index ${m.spec} over ${m.count} points ready in ${this.lastBuild.seconds.toFixed(1)} s (train and fill ${m.buildSeconds.toFixed(1)} s, calibration ${m.calibrationSeconds.toFixed(1)} s)`);
               finish();
             })
             .catch((e: Error) => finish(e.message));

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
-import { checkPrefix, checkRescore, type RowBlock } from '../rows.js';
+import { checkAdcScan, checkAssign, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { compileKernels, instantiateKernels, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
@@ -184,11 +184,8 @@ export class WasmSimdBackend implements Backend {
     queryRows?: Int32Array,
     bias?: Float32Array,
   ): Promise<void> {
-    if (tables.length < queries * m * 256) throw new Error(`ADC tables hold ${tables.length} values, ${queries} queries x ${m} x 256 needed`);
-    if (codes.length < rows * m) throw new Error(`ADC codes hold ${codes.length} bytes, ${rows} x ${m} needed`);
+    checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
     if (queries === 0 || rows === 0) return;
-    if (baseIds && baseIds.length < rows) throw new Error(`ADC scan: ${baseIds.length} ids for ${rows} codes`);
-    if (bias && bias.length < queries) throw new Error(`ADC scan: ${bias.length} biases for ${queries} queries`);
     const t0 = this.arrayOf(tables, queries * m * 256, Stage.Tables);
     const c = this.arrayOf(codes, rows * m, Stage.Codes);
     const ids = baseIds ? this.arrayOf(baseIds, rows, Stage.Ids) : 0;
@@ -208,11 +205,8 @@ export class WasmSimdBackend implements Backend {
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
-    checkPrefix(vectors, dim, 'assign vectors');
-    checkPrefix(centroids, dim, 'assign centroids');
-    if (centroids.rows === 0) throw new Error('assign: no centroids');
+    checkAssign(vectors, centroids, dim, labels, scores);
     const n = vectors.rows;
-    if (labels.length < n || scores.length < n) throw new Error(`assign: outputs hold ${Math.min(labels.length, scores.length)} values for ${n} vectors`);
     if (n === 0) return;
     const v = this.rowsOf(vectors, dim, Stage.Queries);
     const c = this.rowsOf(centroids, dim, Stage.Base);

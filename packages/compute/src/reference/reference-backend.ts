@@ -1,7 +1,7 @@
 import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
-import { checkPrefix, checkRescore, type RowBlock } from '../rows.js';
+import { checkAdcScan, checkAssign, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
 
@@ -127,8 +127,7 @@ export class ReferenceBackend implements Backend {
     queryRows?: Int32Array,
     bias?: Float32Array,
   ): Promise<void> {
-    if (tables.length < queries * m * 256) throw new Error(`ADC tables hold ${tables.length} values, ${queries} queries x ${m} x 256 needed`);
-    if (codes.length < rows * m) throw new Error(`ADC codes hold ${codes.length} bytes, ${rows} x ${m} needed`);
+    checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
     for (let q = 0; q < queries; q++) {
       const row = queryRows ? queryRows[q] : q;
       const t = q * m * 256;
@@ -148,9 +147,7 @@ export class ReferenceBackend implements Backend {
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
-    checkPrefix(vectors, dim, 'assign vectors');
-    checkPrefix(centroids, dim, 'assign centroids');
-    if (centroids.rows === 0) throw new Error('assign: no centroids');
+    checkAssign(vectors, centroids, dim, labels, scores);
     const cInv = baseInvNorms(centroids, dim, metric);
     const vInv = metric === 'cosine' ? (vectors.invNorms ?? computeInvNorms(vectors, dim)) : undefined;
     const k = centroids.rows;

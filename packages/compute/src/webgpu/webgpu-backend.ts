@@ -4,7 +4,7 @@ import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
-import { checkPrefix, checkRescore, type RowBlock } from '../rows.js';
+import { checkAdcScan, checkAssign, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
 
@@ -374,11 +374,8 @@ export class WebGpuBackend implements Backend {
   }
 
   async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array): Promise<void> {
-    if (tables.length < queries * m * 256) throw new Error(`ADC tables hold ${tables.length} values, ${queries} queries x ${m} x 256 needed`);
-    if (codes.length < rows * m) throw new Error(`ADC codes hold ${codes.length} bytes, ${rows} x ${m} needed`);
+    checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
     if (queries === 0 || rows === 0) return;
-    if (baseIds && baseIds.length < rows) throw new Error(`ADC scan: ${baseIds.length} ids for ${rows} codes`);
-    if (bias && bias.length < queries) throw new Error(`ADC scan: ${bias.length} biases for ${queries} queries`);
     await this.ready();
     const t = this.bind('tables', tables.subarray(0, queries * m * 256));
     const biasBound = this.bind('bias', bias ? bias.subarray(0, queries) : new Float32Array(4));
@@ -399,11 +396,8 @@ export class WebGpuBackend implements Backend {
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
-    checkPrefix(vectors, dim, 'assign vectors');
-    checkPrefix(centroids, dim, 'assign centroids');
-    if (centroids.rows === 0) throw new Error('assign: no centroids');
+    checkAssign(vectors, centroids, dim, labels, scores);
     const n = vectors.rows;
-    if (labels.length < n || scores.length < n) throw new Error(`assign: outputs hold ${Math.min(labels.length, scores.length)} values for ${n} vectors`);
     if (n === 0) return;
     await this.ready();
     const c = this.bindRows('b', centroids, dim, 0, centroids.rows);

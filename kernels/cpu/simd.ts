@@ -419,6 +419,32 @@ export function assign(
 }
 
 /**
+ * k-means update sums: vector i (i < n) is added to sums row labels[i]
+ * (four lanes at a time, in order of i); counts[c] counts them. sums and
+ * counts must start zeroed.
+ */
+export function centroidSums(v: usize, n: i32, vStride: i32, dim: i32, labels: usize, sums: usize, counts: usize): void {
+  const d4 = dim & ~3;
+  const vs = <usize>vStride << 2;
+  for (let i = 0; i < n; i++) {
+    const c = load<i32>(labels + (<usize>i << 2));
+    const countAt = counts + (<usize>c << 2);
+    store<i32>(countAt, load<i32>(countAt) + 1);
+    const src = v + <usize>i * vs;
+    const dst = sums + (<usize>(c * dim) << 2);
+    let j = 0;
+    for (; j < d4; j += 4) {
+      const o = <usize>j << 2;
+      v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+    }
+    for (; j < dim; j++) {
+      const o = <usize>j << 2;
+      store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+    }
+  }
+}
+
+/**
  * Peak reference: a register-resident SIMD multiply-add loop (8 independent
  * chains, no memory traffic). Returns a value that depends on every step so
  * the loop is not optimised away. FLOPs = iterations * 8 chains * 4 lanes * 2.

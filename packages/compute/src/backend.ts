@@ -63,5 +63,12 @@ export interface Backend {
   /** Nearest centroid of each vector: labels[i] and its score (ties: lower centroid index). */
   assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void>;
 
+  /**
+   * k-means update step: sums[c * dim + j] = sum of vectors[i][j] over the
+   * vectors labelled c (in order of i), counts[c] = how many there are. The
+   * host divides and splits empty clusters.
+   */
+  centroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): Promise<void>;
+
   dispose(): Promise<void>;
 }

@@ -65,3 +65,13 @@ export function checkAssign(vectors: RowBlock, centroids: RowBlock, dim: number,
   if (centroids.rows === 0) throw new Error('assign: no centroids');
   if (labels.length < vectors.rows || scores.length < vectors.rows) throw new Error(`assign: outputs hold ${Math.min(labels.length, scores.length)} values for ${vectors.rows} vectors`);
 }
+
+/** Checks the arguments of a centroidSums call: labels for every vector, all below k, outputs of k x dim and k. */
+export function checkCentroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): void {
+  checkPrefix(vectors, dim, 'centroid sums');
+  if (labels.length < vectors.rows) throw new Error(`centroid sums: ${labels.length} labels for ${vectors.rows} vectors`);
+  if (sums.length < k * dim || counts.length < k) throw new Error(`centroid sums: outputs hold ${sums.length} sums and ${counts.length} counts, ${k} x ${dim} and ${k} needed`);
+  for (let i = 0; i < vectors.rows; i++) {
+    if (labels[i] < 0 || labels[i] >= k) throw new Error(`centroid sums: label ${labels[i]} of vector ${i} is not below k = ${k}`);
+  }
+}

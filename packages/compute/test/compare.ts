@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
-import type { TopK } from '../src/index.js';
+import { ReferenceBackend, rowBlock, type Backend, type TopK } from '../src/index.js';
+import { randomMatrix } from './naive.js';
 
 // Comparisons of a backend against the reference: float32 against float64
 // accumulation, so scores agree to a relative tolerance rank by rank (1e-5
@@ -41,3 +42,21 @@ export function expectSameTopK(actual: TopK, expected: TopK, relative = 1e-5): v
   }
 }
 
+
+/** centroidSums of `backend` against the reference: labelled sums and counts, an empty cluster, prefixes not a multiple of 4, a bad label refused. */
+export async function expectCentroidSumsAgree(backend: Backend, relative = 1e-5): Promise<void> {
+  const reference = new ReferenceBackend();
+  for (const [stride, dim] of [[1, 1], [7, 3], [13, 13], [70, 33]]) {
+    const n = 57, k = 6;
+    const v = rowBlock(randomMatrix(n, stride, n + dim), n, stride);
+    const labels = Int32Array.from({ length: n }, (_, i) => (i * 5) % (k - 1)); // cluster k - 1 stays empty
+    const want = { sums: new Float32Array(k * dim), counts: new Int32Array(k) };
+    const got = { sums: new Float32Array(k * dim), counts: new Int32Array(k) };
+    await reference.centroidSums(v, dim, labels, k, want.sums, want.counts);
+    await backend.centroidSums(v, dim, labels, k, got.sums, got.counts);
+    expect(Array.from(got.counts)).toEqual(Array.from(want.counts));
+    expect(want.counts[k - 1]).toBe(0);
+    expectClose(got.sums, want.sums, relative);
+  }
+  await expect(backend.centroidSums(rowBlock(new Float32Array(4), 1, 4), 4, Int32Array.of(9), 3, new Float32Array(12), new Int32Array(3))).rejects.toThrow(/label 9 of vector 0 is not below k = 3/);
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '../src/index.js';
 import { WasmMemory } from '../src/cpu/wasm-memory.js';
-import { expectClose, expectSameTopK, tolerance } from './compare.js';
+import { expectCentroidSumsAgree, expectClose, expectSameTopK, tolerance } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // The SIMD backend against the plain TypeScript reference: float32 against
@@ -127,6 +127,8 @@ describe('WasmSimdBackend equals the reference backend', () => {
     outside.push(0, 500, 1);
     await expect(simd.rescoreTopK(rowBlock(randomMatrix(1, 4, 1), 1, 4), rowBlock(randomMatrix(3, 4, 2), 3, 4), 4, 'ip', outside, new TopK(1, 1))).rejects.toThrow(/outside the 3 base rows/);
   });
+
+  it('centroidSums: labelled sums and counts, empty clusters, prefixes not a multiple of 4', () => expectCentroidSumsAgree(simd));
 
   it('8-bit ADC: m of 1, 3 and 16, bias, mapped rows, code counts around the 4-code unroll', async () => {
     for (const m of [1, 3, 16]) {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, TopK, WebGpuBackend, rowBlock, type Backend, type RowBlock } from '../src/index.js';
-import { expectClose, expectSameTopK, tolerance } from './compare.js';
+import { expectCentroidSumsAgree, expectClose, expectSameTopK, tolerance } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // WGSL kernels against the reference on small, awkward inputs. Without a GPU
@@ -93,6 +93,8 @@ describe.skipIf(!gpu)('WebGpuBackend equals the reference backend', () => {
       }
     });
   }
+
+  it('centroidSums: labelled sums and counts, empty clusters, prefixes not a multiple of 4', () => expectCentroidSumsAgree(g, REL));
 
   it('8-bit ADC with bias, mapped rows, m of 1, 3 and 8 (codes not a multiple of 4 bytes)', async () => {
     for (const m of [1, 3, 8]) {

@@ -1,4 +1,4 @@
-import { createRng, rowBlock, sampleIndices, type Backend, type Rng } from '@adanns/compute';
+import { createRng, rowBlock, sampleIndices, type Backend, type Rng, type RowBlock } from '@adanns/compute';
 import { normalizePrefixInPlace } from './prefixes.js';
 
 export interface KMeansOptions {
@@ -58,6 +58,8 @@ export async function kmeans(backend: Backend, data: Float32Array, rows: number,
   const newLabels = new Int32Array(n);
   const scores = new Float32Array(n);
   const objective: number[] = [];
+  const sums = new Float32Array(k * dim);
+  const counts = new Int32Array(k);
   for (let it = 0; it < iterations; it++) {
     await backend.assign(points, rowBlock(centroids, k, dim), dim, metric, newLabels, scores);
     let changed = 0;
@@ -68,7 +70,7 @@ export async function kmeans(backend: Backend, data: Float32Array, rows: number,
     objective.push(total);
     options.onProgress?.(it + 1, iterations);
     if (changed === 0) break;
-    updateCentroids(x, n, dim, labels, centroids, k, rng);
+    await updateCentroids(backend, points, dim, labels, centroids, k, rng, sums, counts);
     if (spherical) normalizePrefixInPlace(centroids, k, dim, dim);
   }
   return { centroids, objective, trainedOn: n };
@@ -115,28 +117,27 @@ async function initPlusPlus(backend: Backend, x: Float32Array, n: number, dim: n
   return centroids;
 }
 
-/** Centroid = mean of its points; an empty cluster takes half of a large one (FAISS's split with a tiny symmetric perturbation). */
-function updateCentroids(x: Float32Array, n: number, dim: number, labels: Int32Array, centroids: Float32Array, k: number, rng: Rng): void {
-  const sums = new Float64Array(k * dim);
-  const counts = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    const c = labels[i];
-    counts[c]++;
-    const o = c * dim;
-    for (let j = 0; j < dim; j++) sums[o + j] += x[i * dim + j];
-  }
+/**
+ * Centroid = mean of its points (the sums run on the backend); an empty
+ * cluster takes half of a large one (FAISS's split with a tiny symmetric perturbation).
+ */
+async function updateCentroids(backend: Backend, points: RowBlock, dim: number, labels: Int32Array, centroids: Float32Array, k: number, rng: Rng, sums: Float32Array, counts: Int32Array): Promise<void> {
+  const n = points.rows;
+  await backend.centroidSums(points, dim, labels, k, sums, counts);
+  // cluster sizes as reals: a split halves a size exactly
+  const sizes = Float64Array.from(counts);
   for (let c = 0; c < k; c++) {
-    if (counts[c] === 0) continue;
-    for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dim + j] / counts[c];
+    if (sizes[c] === 0) continue;
+    for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dim + j] / sizes[c];
   }
   const eps = 1 / 1024;
   for (let c = 0; c < k; c++) {
-    if (counts[c] > 0) continue;
+    if (sizes[c] > 0) continue;
     // choose a cluster to split with probability proportional to (size - 1)
     let donor = 0;
     for (;;) {
       donor = rng.int(k);
-      if (counts[donor] > 1 && rng.next() < (counts[donor] - 1) / (n - k)) break;
+      if (sizes[donor] > 1 && rng.next() < (sizes[donor] - 1) / (n - k)) break;
     }
     for (let j = 0; j < dim; j++) {
       const v = centroids[donor * dim + j];
@@ -144,7 +145,7 @@ function updateCentroids(x: Float32Array, n: number, dim: number, labels: Int32A
       centroids[c * dim + j] = v * (1 + sign * eps);
       centroids[donor * dim + j] = v * (1 - sign * eps);
     }
-    counts[c] = counts[donor] / 2;
-    counts[donor] -= counts[c];
+    sizes[c] = sizes[donor] / 2;
+    sizes[donor] -= sizes[c];
   }
 }

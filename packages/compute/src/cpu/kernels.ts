@@ -26,6 +26,7 @@ export interface SimdKernels {
     v: number, from: number, to: number, vStride: number, vInv: number, c: number, cRows: number, cStride: number, cInv: number,
     dim: number, metric: number, labels: number, scores: number, scratch: number,
   ): void;
+  centroidSums(v: number, n: number, vStride: number, dim: number, labels: number, sums: number, counts: number): void;
   peak(iterations: number, seed: number): number;
 }
 

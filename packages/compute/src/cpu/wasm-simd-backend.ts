@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
-import { checkAdcScan, checkAssign, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
+import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { compileKernels, instantiateKernels, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
@@ -222,6 +222,21 @@ export class WasmSimdBackend implements Backend {
     this.pool.run('assign', threads);
     this.copyOut(labels, l, n);
     this.copyOut(scores, s, n);
+  }
+
+  async centroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): Promise<void> {
+    checkCentroidSums(vectors, dim, labels, k, sums, counts);
+    const v = vectors.rows > 0 ? this.rowsOf(vectors, dim, Stage.Queries) : 0;
+    const l = this.arrayOf(labels, vectors.rows, Stage.Labels);
+    // memory-bound and O(n * dim): one thread, into zeroed staging
+    const s = this.region(Stage.Out, k * dim * 4);
+    const c = this.region(Stage.CandidateSizes, k * 4);
+    this.views();
+    this.f32.fill(0, s >> 2, (s >> 2) + k * dim);
+    this.i32.fill(0, c >> 2, (c >> 2) + k);
+    this.kernels.centroidSums(v, vectors.rows, vectors.stride, dim, l, s, c);
+    sums.set(this.f32.subarray(s >> 2, (s >> 2) + k * dim));
+    counts.set(this.i32.subarray(c >> 2, (c >> 2) + k));
   }
 
   async dispose(): Promise<void> {

@@ -1,7 +1,7 @@
 import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
-import { checkAdcScan, checkAssign, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
+import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
 
@@ -168,6 +168,20 @@ export class ReferenceBackend implements Backend {
         scores[i + t] = bestScore;
       }
     }
+  }
+
+  async centroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): Promise<void> {
+    checkCentroidSums(vectors, dim, labels, k, sums, counts);
+    const total = new Float64Array(k * dim);
+    counts.fill(0, 0, k);
+    const { data, stride } = vectors;
+    const offset = vectors.offset ?? 0;
+    for (let i = 0; i < vectors.rows; i++) {
+      const c = labels[i];
+      counts[c]++;
+      for (let j = 0; j < dim; j++) total[c * dim + j] += data[offset + i * stride + j];
+    }
+    sums.set(total);
   }
 
   async dispose(): Promise<void> {}

@@ -4,12 +4,12 @@ import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
-import { checkAdcScan, checkAssign, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
+import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
 
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, ip: 1, l2: 2 };
-const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign'] as const;
+const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums'] as const;
 type Kernel = (typeof KERNELS)[number];
 const KERNEL_DIR = new URL('../../../../kernels/wgsl/', import.meta.url);
 const SCORE_TILE = 8;
@@ -417,6 +417,36 @@ export class WebGpuBackend implements Backend {
       labels.set(new Int32Array(await this.readBack(outLabels, count * 4)), from);
       scores.set(new Float32Array(await this.readBack(outScores, count * 4)), from);
     }
+  }
+
+  async centroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): Promise<void> {
+    checkCentroidSums(vectors, dim, labels, k, sums, counts);
+    await this.ready();
+    counts.fill(0, 0, k);
+    const n = vectors.rows;
+    const out = this.scratchBuffer('sums', k * dim * 4);
+    const step = this.chunkRows(n, vectors.stride * 4, 4, Number.MAX_SAFE_INTEGER);
+    for (let from = 0; from < Math.max(n, 1); from += step) {
+      const to = Math.min(n, from + step);
+      // counting sort of this chunk's vectors by label: each cluster's segment is contiguous, in order of vector number
+      const start = new Int32Array(k + 1);
+      for (let i = from; i < to; i++) start[labels[i] + 1]++;
+      for (let c = 0; c < k; c++) start[c + 1] += start[c];
+      const order = new Int32Array(Math.max(1, to - from));
+      const fill = start.slice(0, k);
+      for (let i = from; i < to; i++) order[fill[labels[i]]++] = i - from;
+      for (let c = 0; c < k; c++) counts[c] += start[c + 1] - start[c];
+      const v = this.bindRows('q', vectors, dim, from, to);
+      const orderBound = this.bind('order', order);
+      const startBound = this.bind('start', start);
+      const encoder = this.device.createCommandEncoder();
+      const uniforms: GPUBuffer[] = [];
+      for (let cBase = 0; cBase < k; cBase += MAX_GROUPS) {
+        uniforms.push(this.dispatch(encoder, 'centroid-sums', [k, dim, v.offset, vectors.stride, cBase, from > 0 ? 1 : 0], [v.buffer, orderBound.buffer, startBound.buffer, out], Math.ceil(dim / GROUP), Math.min(MAX_GROUPS, k - cBase)));
+      }
+      await this.submit(encoder, uniforms);
+    }
+    sums.set(new Float32Array(await this.readBack(out, k * dim * 4)));
   }
 
   async dispose(): Promise<void> {

@@ -131,6 +131,24 @@ describe('collections', () => {
     await store.close();
   });
 
+  it('builds by itself at the threshold and rebuilds once the collection has doubled', async () => {
+    const store = await Store.open(dataDir(), { ...options, autoBuildAt: 300, autoRebuild: true, calibrationSeconds: 2 });
+    const c = await store.create('auto', { dim, metric: 'l2', index: 'ivf4@16,flat@16' });
+    await c.upsert(pointsFrom(0, 299));
+    expect(c.stats().index.state).toBe('none');
+    await c.upsert(pointsFrom(299, 300));
+    expect(c.stats().index.state).toBe('building');
+    await c.whenBuilt();
+    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 300, rebuildAdvised: false });
+    await c.upsert(pointsFrom(300, 599));
+    expect(c.stats().index).toMatchObject({ state: 'ready', rebuildAdvised: false });
+    await c.upsert(pointsFrom(599, 600));
+    expect(c.stats().index.state).toBe('building');
+    await c.whenBuilt();
+    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 600, rebuildAdvised: false });
+    await store.close();
+  });
+
   it('detects a flipped byte or a truncated artefact and rebuilds it', async () => {
     for (const damage of ['flip', 'truncate'] as const) {
       const dir = dataDir();

@@ -21,6 +21,8 @@ export interface ServiceConfig {
   maxInflightSearches: number;
   /** Unindexed collections start a build at this many points (0 = only on request). */
   autoBuildAt: number;
+  /** Rebuild by itself when a collection has doubled (or halved) since its index was trained. */
+  autoRebuild: boolean;
   logLevel: string;
 }
 
@@ -28,7 +30,8 @@ export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR]
   Serves the HTTP API. Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
   ADANNS_BACKEND (auto), ADANNS_THREADS (all cores), ADANNS_API_KEY (admin), ADANNS_READ_KEY (read-only),
   ADANNS_MAX_BODY_BYTES (67108864), ADANNS_MAX_BATCH (10000), ADANNS_MAX_K (1000),
-  ADANNS_MAX_INFLIGHT_SEARCHES (64), ADANNS_AUTO_BUILD_AT (10000), ADANNS_LOG_LEVEL (info).`;
+  ADANNS_MAX_INFLIGHT_SEARCHES (64), ADANNS_AUTO_BUILD_AT (10000), ADANNS_AUTO_REBUILD (false),
+  ADANNS_LOG_LEVEL (info).`;
 
 /** A configuration error naming the offending setting and value. */
 export class ConfigError extends Error {}
@@ -38,6 +41,12 @@ function positiveInt(name: string, text: string | undefined, fallback: number, a
   const n = Number(text);
   if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new ConfigError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${text}"`);
   return n;
+}
+
+function flag(name: string, text: string | undefined): boolean {
+  if (text === undefined || text === '' || text === 'false' || text === '0') return false;
+  if (text === 'true' || text === '1') return true;
+  throw new ConfigError(`${name} must be true or false, got "${text}"`);
 }
 
 export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -74,6 +83,7 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
     maxK: positiveInt('ADANNS_MAX_K', env.ADANNS_MAX_K, 1000),
     maxInflightSearches: positiveInt('ADANNS_MAX_INFLIGHT_SEARCHES', env.ADANNS_MAX_INFLIGHT_SEARCHES, 64),
     autoBuildAt: positiveInt('ADANNS_AUTO_BUILD_AT', env.ADANNS_AUTO_BUILD_AT, 10_000, true),
+    autoRebuild: flag('ADANNS_AUTO_REBUILD', env.ADANNS_AUTO_REBUILD),
     logLevel: env.ADANNS_LOG_LEVEL || 'info',
   };
 }

@@ -19,6 +19,7 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
     backendName: config.backend,
     threads: config.threads,
     autoBuildAt: config.autoBuildAt,
+    autoRebuild: config.autoRebuild,
     log: (level, message) => logs.push(`${level}\t${message}`),
   });
   const app = await buildServer(store, config, state);

@@ -244,5 +244,7 @@ describe('configuration', () => {
     expect(() => loadConfig([], { ADANNS_PORT: 'eighty' })).toThrow(/port must be a non-negative integer, got "eighty"/);
     expect(() => loadConfig(['--backend', 'gpu'], {})).toThrow(/backend must be one of/);
     expect(() => loadConfig(['--bogus'], {})).toThrow(/bogus/);
+    expect(loadConfig([], { ADANNS_AUTO_REBUILD: 'true' }).autoRebuild).toBe(true);
+    expect(() => loadConfig([], { ADANNS_AUTO_REBUILD: 'sometimes' })).toThrow(/ADANNS_AUTO_REBUILD must be true or false, got "sometimes"/);
   });
 });

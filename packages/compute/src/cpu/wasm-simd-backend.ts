@@ -39,8 +39,9 @@ const Stage = {
   Codes: 11,
   Bias: 12,
   CandidateSizes: 13,
+  Counts: 14,
   /** Per-thread regions start here: heap ids, heap scores, heap sizes for thread t. */
-  Threads: 14,
+  Threads: 15,
 } as const;
 
 /** Thread count from ADANNS_THREADS, else every core. */
@@ -230,7 +231,7 @@ export class WasmSimdBackend implements Backend {
     const l = this.arrayOf(labels, vectors.rows, Stage.Labels);
     // memory-bound and O(n * dim): one thread, into zeroed staging
     const s = this.region(Stage.Out, k * dim * 4);
-    const c = this.region(Stage.CandidateSizes, k * 4);
+    const c = this.region(Stage.Counts, k * 4);
     this.views();
     this.f32.fill(0, s >> 2, (s >> 2) + k * dim);
     this.i32.fill(0, c >> 2, (c >> 2) + k);

@@ -323,7 +323,8 @@ export class Collection {
         budgetMet = result.plan.budgetMet;
       } else {
         try {
-          result = await index.search(data, rows, k, request.params);
+          // before training the search is exact: params for the coming index do not apply yet
+          result = await index.search(data, rows, k, this.trained ? request.params : undefined);
         } catch (e) {
           throw invalid((e as Error).message);
         }

@@ -2,6 +2,7 @@
 import { buildCommand, buildUsage } from './commands/build.js';
 import { demoCommand, demoUsage } from './commands/demo.js';
 import { groundtruthCommand, groundtruthUsage } from './commands/groundtruth.js';
+import { importCommand, importUsage } from './commands/import.js';
 import { searchCommand, searchUsage } from './commands/search.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { runCli, type Command } from './run.js';
@@ -16,6 +17,8 @@ const bench: Command = async (argv) => (await loadBench()).benchCommand(argv);
 const usage = `adanns: adaptive approximate nearest-neighbour search (AdANNS) over Matryoshka embeddings
 
 ${serveUsage}
+
+${importUsage}
 
 ${buildUsage}
 
@@ -35,6 +38,7 @@ process.exitCode = await runCli(
   argv,
   {
     serve: { run: serveCommand, usage: serveUsage },
+    import: { run: importCommand, usage: importUsage },
     build: { run: buildCommand, usage: buildUsage },
     search: { run: searchCommand, usage: searchUsage },
     groundtruth: { run: groundtruthCommand, usage: groundtruthUsage },

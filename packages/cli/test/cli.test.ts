@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,18 @@ const queries = `${base},part=queries`;
 function adanns(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CLI without blocking this process (the service under test may run in it or answer it). */
+function adannsAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 beforeAll(() => {
@@ -96,5 +109,38 @@ describe('adanns CLI', () => {
     const bench = adanns('bench', '--help');
     expect(bench.code).toBe(0);
     expect(bench.stdout).toMatch(/--suite/);
+  });
+
+  it('imports a data source into a collection of a running service and builds its index', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const main = fileURLToPath(new URL('../../../services/api/dist/main.js', import.meta.url));
+    const service = spawn(process.execPath, [main, '--port', String(port), '--threads', '1'], { env: { ...process.env, ADANNS_DATA_DIR: join(dir, 'service'), ADANNS_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      for (let tries = 0; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); tries++) {
+        if (tries > 100) throw new Error('service did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const imported = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', base, '--limit', '800', '--index', 'ivf8@16,flat@32', '--build');
+      expect(imported.code).toBe(0);
+      expect(imported.stdout).toMatch(/imported 800 vectors of dimension 32 into syn/);
+      expect(imported.stdout).toMatch(/index ivf8@16,flat@32 ready over 800 points/);
+      const info = (await (await fetch(`${url}/v1/collections/syn`)).json()) as { count: number; index: { state: string } };
+      expect(info).toMatchObject({ count: 800, index: { state: 'ready' } });
+      const point = (await (await fetch(`${url}/v1/collections/syn/points/5`)).json()) as { id: number; payload: { label: number } };
+      expect(point.id).toBe(5);
+      expect(typeof point.payload.label).toBe('number'); // the synthetic set's cluster label
+      const wrongDim = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', 'synthetic:n=10,dim=8');
+      expect([wrongDim.code, wrongDim.stderr]).toEqual([2, expect.stringMatching(/collection syn has dimension 32, synthetic:n=10,dim=8 has 8/)]);
+    } finally {
+      service.kill('SIGTERM');
+    }
+    const noService = await adannsAsync('import', '--url', 'http://127.0.0.1:1', '--collection', 'x', '--data', base);
+    expect([noService.code, noService.stderr]).toEqual([2, expect.stringMatching(/no service at http:\/\/127.0.0.1:1/)]);
   });
 });

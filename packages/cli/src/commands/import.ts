@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import { AdannsClient, AdannsError, type Metric } from '@adanns/client';
+import { loadVectors } from '@adanns/datasets';
+import { intOption, parseOrUsage, required, UsageError } from '../args.js';
+import { progressBars } from '../progress.js';
+
+export const importUsage = `adanns import --collection NAME --data SOURCE [--url http://127.0.0.1:8080] [--api-key KEY]
+             [--metric cosine|ip|l2] [--index SPEC] [--limit N] [--first-id N] [--batch 1000] [--build]
+  Uploads vectors into a collection of a running service (created with --metric and --index when it
+  does not exist), in MessagePack batches, each acknowledged once durable. Point ids are row numbers
+  from --first-id (default 0); labels, when the source has them, go into the payload as {label}.
+  --build then starts the index build and waits for it. The key defaults to ADANNS_API_KEY.`;
+
+export async function importCommand(argv: string[]): Promise<void> {
+  const o = parseOrUsage(() => parseArgs({ args: argv, options: {
+    url: { type: 'string', default: 'http://127.0.0.1:8080' },
+    'api-key': { type: 'string' },
+    collection: { type: 'string' },
+    data: { type: 'string' },
+    metric: { type: 'string', default: 'cosine' },
+    index: { type: 'string' },
+    limit: { type: 'string' },
+    'first-id': { type: 'string', default: '0' },
+    batch: { type: 'string', default: '1000' },
+    build: { type: 'boolean', default: false },
+  } }).values);
+  const name = required(o.collection, 'collection');
+  if (!['cosine', 'ip', 'l2'].includes(o.metric)) throw new UsageError(`--metric must be cosine, ip or l2, got "${o.metric}"`);
+  const batch = intOption(o.batch, 'batch');
+  const firstId = Number(o['first-id']);
+  if (!Number.isSafeInteger(firstId) || firstId < 0) throw new UsageError(`--first-id must be a non-negative integer, got "${o['first-id']}"`);
+  const set = await loadVectors(required(o.data, 'data'), o.limit === undefined ? undefined : intOption(o.limit, 'limit'));
+  const apiKey = o['api-key'] ?? process.env.ADANNS_API_KEY;
+  const client = new AdannsClient(o.url, { format: 'msgpack', ...(apiKey ? { apiKey } : {}) });
+  try {
+    try {
+      const existing = await client.getCollection(name);
+      if (existing.dim !== set.dim) throw new UsageError(`collection ${name} has dimension ${existing.dim}, ${o.data} has ${set.dim}`);
+    } catch (e) {
+      if (!(e instanceof AdannsError && e.status === 404)) throw e;
+      await client.createCollection(name, { dim: set.dim, metric: o.metric as Metric, ...(o.index ? { index: o.index } : {}) });
+    }
+    const bars = progressBars();
+    const started = performance.now();
+    for (let from = 0; from < set.rows; from += batch) {
+      const to = Math.min(set.rows, from + batch);
+      const points = [];
+      for (let i = from; i < to; i++) {
+        const label = set.labels?.[i];
+        points.push({ id: firstId + i, vector: set.data.subarray(i * set.dim, (i + 1) * set.dim), ...(label === undefined ? {} : { payload: { label } }) });
+      }
+      await client.upsert(name, points);
+      bars.update('import', to, set.rows);
+    }
+    bars.stop();
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`imported ${set.rows} vectors of dimension ${set.dim} into ${name} in ${seconds.toFixed(1)} s (${Math.round(set.rows / seconds)} points/s)`);
+    if (o.build) {
+      await client.buildIndex(name);
+      const index = await client.waitForIndex(name, 500);
+      if (index.state !== 'ready') throw new UsageError(`index build of ${name} failed: ${index.lastError}`);
+      console.log(`index ${index.spec} ready over ${index.trainedCount} points`);
+    }
+  } catch (e) {
+    if (e instanceof AdannsError) throw new UsageError(`${o.url}: ${e.message} (HTTP ${e.status})`);
+    if (e instanceof TypeError && /fetch failed/.test(e.message)) throw new UsageError(`no service at ${o.url} (start one with adanns serve)`);
+    throw e;
+  }
+}

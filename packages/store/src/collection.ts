@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Backend } from '@adanns/compute';
-import { AdannsIndex, formatSpec, loadIndex, type Budget, type SearchParams } from '@adanns/core';
+import { AdannsIndex, formatSpec, loadIndex, type Budget, type Plan, type SearchParams } from '@adanns/core';
 import { discardArtefacts, publishArtefact, readArtefact, writeArtefact } from './artefacts.js';
 import type { BuildJob, BuildMessage } from './build-worker.js';
 import { invalid, StoreError } from './errors.js';
@@ -193,20 +193,22 @@ export class Collection {
   private async applyChanges(index: AdannsIndex, touched: Iterable<number>): Promise<void> {
     const present: number[] = [];
     const vectors: Float32Array[] = [];
-    const gone: number[] = [];
+    const deleted: number[] = [];
     for (const iid of touched) {
       const vector = this.points.vectorOf(iid);
-      if (index.has(iid)) gone.push(iid);
       if (vector) {
         present.push(iid);
         vectors.push(vector);
-      }
+      } else deleted.push(iid);
     }
-    index.remove(gone);
-    if (present.length > 0) await this.addAll(index, present, vectors);
+    index.remove(deleted);
+    await this.replace(index, present, vectors);
   }
 
-  private async addAll(index: AdannsIndex, iids: number[], vectors: Float32Array[]): Promise<void> {
+  /** Puts these vectors into the index under these internal ids, replacing what it held under them. */
+  private async replace(index: AdannsIndex, iids: number[], vectors: Float32Array[]): Promise<void> {
+    index.remove(iids.filter((iid) => index.has(iid)));
+    if (iids.length === 0) return;
     const dim = this.schema.dim;
     const data = new Float32Array(iids.length * dim);
     vectors.forEach((v, i) => data.set(v, i * dim));
@@ -259,13 +261,8 @@ export class Collection {
     const batch = this.validateBatch(input);
     const result = await this.serial(async () => {
       const { sequence, iids } = await this.points.upsert(batch);
-      const ids = Array.from(iids);
-      if (!this.index) {
-        this.index = await this.exactIndex();
-      } else {
-        this.index.remove(ids.filter((iid) => this.index!.has(iid)));
-        await this.addAll(this.index, ids, batch.map((p) => p.vector));
-      }
+      if (!this.index) this.index = await this.exactIndex();
+      else await this.replace(this.index, Array.from(iids), batch.map((p) => p.vector));
       return { sequence, upserted: batch.length };
     });
     this.maybeBuild();
@@ -312,23 +309,21 @@ export class Collection {
     this.inflight++;
     try {
       const k = Math.min(request.k, index.size);
-      let result;
-      let budgetMet: boolean | null = null;
-      if (request.budget && index.calibration) {
-        try {
-          result = await index.searchWithBudget(data, rows, k, request.budget, { strict: request.strict ?? false });
-        } catch (e) {
-          throw invalid((e as Error).message);
+      // the request's choices are checked first (a 400 when wrong); the search itself then runs unguarded
+      let plan: Plan | undefined;
+      let params: Partial<SearchParams> | undefined;
+      try {
+        if (request.budget && index.calibration) plan = index.plan(request.budget, k, { strict: request.strict ?? false });
+        // before training the search is exact: params for the coming index do not apply yet
+        else if (this.trained && request.params) {
+          params = request.params;
+          index.resolveParams(k, params);
         }
-        budgetMet = result.plan.budgetMet;
-      } else {
-        try {
-          // before training the search is exact: params for the coming index do not apply yet
-          result = await index.search(data, rows, k, this.trained ? request.params : undefined);
-        } catch (e) {
-          throw invalid((e as Error).message);
-        }
+      } catch (e) {
+        throw invalid((e as Error).message);
       }
+      const result = await index.search(data, rows, k, plan?.params ?? params);
+      let budgetMet: boolean | null = plan ? plan.budgetMet : null;
       const mflops = result.mflops.reduce((a, b) => a + b, 0) / rows;
       const tookMs = performance.now() - started;
       // an exact (untrained) index meets any budget but a tighter MFLOP or latency one
@@ -351,7 +346,8 @@ export class Collection {
         }
         results.push(hits);
       }
-      return { results, params: this.trained ? result.params : null, mflops, expectedRecall: this.trained ? result.expectedRecall : 1, budgetMet, tookMs: performance.now() - started };
+      const expectedRecall = plan ? plan.expectedRecall : this.trained ? result.expectedRecall : 1;
+      return { results, params: this.trained ? result.params : null, mflops, expectedRecall, budgetMet, tookMs: performance.now() - started };
     } finally {
       this.inflight--;
       this.releaseRetired();

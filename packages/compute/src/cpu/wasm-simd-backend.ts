@@ -111,10 +111,7 @@ export class WasmSimdBackend implements Backend {
     const m = queries.rows, n = base.rows;
     if (out.length < m * n) throw new Error(`score output holds ${out.length} values, needs ${m * n}`);
     if (m === 0 || n === 0) return;
-    const q = this.rowsOf(queries, dim, Stage.Queries);
-    const b = this.rowsOf(base, dim, Stage.Base);
-    const qInv = this.normsOf(queries, q, dim, metric, Stage.QueryNorms);
-    const bInv = this.normsOf(base, b, dim, metric, Stage.BaseNorms);
+    const { q, b, qInv, bInv } = this.operands(queries, base, dim, metric);
     const o = this.outputOf(out, m * n, Stage.Out);
     const threads = this.threadsFor(m * n * dim, Math.ceil(m / 4));
     for (let t = 0; t < threads; t++) {
@@ -139,23 +136,12 @@ export class WasmSimdBackend implements Backend {
     const m = queries.rows, n = base.rows;
     if (m === 0 || n === 0) return;
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
-    const q = this.rowsOf(queries, dim, Stage.Queries);
-    const b = this.rowsOf(base, dim, Stage.Base);
-    const qInv = this.normsOf(queries, q, dim, metric, Stage.QueryNorms);
-    const bInv = this.normsOf(base, b, dim, metric, Stage.BaseNorms);
+    const { q, b, qInv, bInv } = this.operands(queries, base, dim, metric);
     const ids = baseIds ? this.arrayOf(baseIds, n, Stage.Ids) : 0;
-    const heaps = this.gatherHeaps(best, m, queryRows);
-    const byQueries = m >= 4 * this.pool.threads;
-    const threads = this.threadsFor(m * n * dim, byQueries ? Math.ceil(m / 4) : Math.ceil(n / 64));
-    for (let t = 0; t < threads; t++) {
-      const [qFrom, qTo] = byQueries ? share(m, threads, t, 4) : [0, m];
-      const [bFrom, bTo] = byQueries ? [0, n] : share(n, threads, t, 64);
-      const h = byQueries || t === 0 ? heaps : this.privateHeaps(t, m, best.k);
-      this.pool.args(t).set([q, qFrom, qTo, queries.stride, qInv, b, bFrom, bTo, base.stride, bInv, ids, dim, METRIC_CODE[metric], h[0], h[1], h[2], best.k, this.scratch[t]]);
-    }
-    this.pool.run('scanTopK', threads);
-    this.scatterHeaps(best, m, queryRows, heaps);
-    if (!byQueries) for (let t = 1; t < threads; t++) this.mergeHeaps(best, m, queryRows, this.privateHeaps(t, m, best.k, false));
+    // tiles take four queries: split by queries only when every thread gets a few
+    this.splitTopK('scanTopK', best, m, n, queryRows, m * n * dim, 4, (t, qFrom, qTo, bFrom, bTo, h) => [
+      q, qFrom, qTo, queries.stride, qInv, b, bFrom, bTo, base.stride, bInv, ids, dim, METRIC_CODE[metric], h[0], h[1], h[2], best.k, this.scratch[t],
+    ]);
   }
 
   async rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void> {
@@ -163,10 +149,7 @@ export class WasmSimdBackend implements Backend {
     const m = queries.rows;
     if (m === 0 || base.rows === 0) return;
     // shortlists are small: one thread, rows read in place
-    const q = this.rowsOf(queries, dim, Stage.Queries);
-    const b = this.rowsOf(base, dim, Stage.Base);
-    const qInv = this.normsOf(queries, q, dim, metric, Stage.QueryNorms);
-    const bInv = this.normsOf(base, b, dim, metric, Stage.BaseNorms);
+    const { q, b, qInv, bInv } = this.operands(queries, base, dim, metric);
     const cand = this.arrayOf(candidates.ids, m * candidates.k, Stage.Ids);
     const sizes = this.arrayOf(candidates.sizes, m, Stage.CandidateSizes);
     const heaps = this.gatherHeaps(best, m, undefined);
@@ -191,28 +174,16 @@ export class WasmSimdBackend implements Backend {
     const c = this.arrayOf(codes, rows * m, Stage.Codes);
     const ids = baseIds ? this.arrayOf(baseIds, rows, Stage.Ids) : 0;
     const bi = bias ? this.arrayOf(bias, queries, Stage.Bias) : 0;
-    const heaps = this.gatherHeaps(best, queries, queryRows);
-    const byQueries = queries >= this.pool.threads;
-    const threads = this.threadsFor(queries * rows * m, byQueries ? queries : Math.ceil(rows / 64));
-    for (let t = 0; t < threads; t++) {
-      const [qFrom, qTo] = byQueries ? share(queries, threads, t, 1) : [0, queries];
-      const [from, to] = byQueries ? [0, rows] : share(rows, threads, t, 64);
-      const h = byQueries || t === 0 ? heaps : this.privateHeaps(t, queries, best.k);
-      this.pool.args(t).set([t0, qFrom, qTo, m, c, from, to, ids, bi, h[0], h[1], h[2], best.k]);
-    }
-    this.pool.run('adcScanTopK', threads);
-    this.scatterHeaps(best, queries, queryRows, heaps);
-    if (!byQueries) for (let t = 1; t < threads; t++) this.mergeHeaps(best, queries, queryRows, this.privateHeaps(t, queries, best.k, false));
+    this.splitTopK('adcScanTopK', best, queries, rows, queryRows, queries * rows * m, 1, (_t, qFrom, qTo, from, to, h) => [
+      t0, qFrom, qTo, m, c, from, to, ids, bi, h[0], h[1], h[2], best.k,
+    ]);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
     checkAssign(vectors, centroids, dim, labels, scores);
     const n = vectors.rows;
     if (n === 0) return;
-    const v = this.rowsOf(vectors, dim, Stage.Queries);
-    const c = this.rowsOf(centroids, dim, Stage.Base);
-    const vInv = this.normsOf(vectors, v, dim, metric, Stage.QueryNorms);
-    const cInv = this.normsOf(centroids, c, dim, metric, Stage.BaseNorms);
+    const { q: v, b: c, qInv: vInv, bInv: cInv } = this.operands(vectors, centroids, dim, metric);
     const l = this.outputOf(labels, n, Stage.Labels);
     const s = this.outputOf(scores, n, Stage.Out);
     const threads = this.threadsFor(n * centroids.rows * dim, Math.ceil(n / 4));
@@ -242,6 +213,43 @@ export class WasmSimdBackend implements Backend {
 
   async dispose(): Promise<void> {
     await this.pool.dispose();
+  }
+
+  /** Queries and base on the kernels' memory with their cosine inverse norms (0 for other metrics). */
+  private operands(queries: RowBlock, base: RowBlock, dim: number, metric: Metric): { q: number; b: number; qInv: number; bInv: number } {
+    const q = this.rowsOf(queries, dim, Stage.Queries);
+    const b = this.rowsOf(base, dim, Stage.Base);
+    return { q, b, qInv: this.normsOf(queries, q, dim, metric, Stage.QueryNorms), bInv: this.normsOf(base, b, dim, metric, Stage.BaseNorms) };
+  }
+
+  /**
+   * Runs a top-k kernel over `queries` x `rows` on the pool and merges into
+   * `best`. With at least `queryAlign` queries per thread the queries are
+   * split (each thread owns its heap rows); otherwise the rows are, each
+   * thread filling private heaps that are merged afterwards. `args` gives a
+   * thread's kernel arguments from its query range, row range and heaps.
+   */
+  private splitTopK(
+    op: 'scanTopK' | 'adcScanTopK',
+    best: TopK,
+    queries: number,
+    rows: number,
+    queryRows: Int32Array | undefined,
+    work: number,
+    queryAlign: number,
+    args: (t: number, qFrom: number, qTo: number, from: number, to: number, heaps: [number, number, number]) => number[],
+  ): void {
+    const heaps = this.gatherHeaps(best, queries, queryRows);
+    const byQueries = queries >= queryAlign * this.pool.threads;
+    const threads = this.threadsFor(work, byQueries ? Math.ceil(queries / queryAlign) : Math.ceil(rows / 64));
+    for (let t = 0; t < threads; t++) {
+      const [qFrom, qTo] = byQueries ? share(queries, threads, t, queryAlign) : [0, queries];
+      const [from, to] = byQueries ? [0, rows] : share(rows, threads, t, 64);
+      this.pool.args(t).set(args(t, qFrom, qTo, from, to, byQueries || t === 0 ? heaps : this.privateHeaps(t, queries, best.k)));
+    }
+    this.pool.run(op, threads);
+    this.scatterHeaps(best, queries, queryRows, heaps);
+    if (!byQueries) for (let t = 1; t < threads; t++) this.mergeHeaps(best, queries, queryRows, this.privateHeaps(t, queries, best.k, false));
   }
 
   /** Threads for a call of `work` multiply-adds that splits into at most `units` pieces. */

@@ -155,10 +155,15 @@ export class WebGpuBackend implements Backend {
     this.device.queue.writeBuffer(buffer, 0, padded);
   }
 
+  /** Whether an array has (or may get) a device mirror that one binding can hold. */
+  private bindsInPlace(view: ArrayBufferView): boolean {
+    return this.arena.resident.has(view.buffer) && view.buffer.byteLength <= this.maxBinding;
+  }
+
   /** The array on the device: its resident mirror when it has one that fits a binding, else a scratch copy. */
   private bind(slot: string, view: Float32Array | Int32Array | Uint8Array): Bound {
     const whole = view.buffer;
-    if (this.arena.resident.has(whole) && whole.byteLength <= this.maxBinding) {
+    if (this.bindsInPlace(view)) {
       let mirror = this.arena.mirrors.get(whole);
       if (!mirror) {
         mirror = this.device.createBuffer({ size: Math.max(16, Math.ceil(whole.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
@@ -176,7 +181,7 @@ export class WebGpuBackend implements Backend {
   private bindRows(slot: string, block: RowBlock, dim: number, from: number, to: number): Bound {
     const start = (block.offset ?? 0) + from * block.stride;
     const end = to > from ? start + (to - from - 1) * block.stride + dim : start;
-    if (this.arena.resident.has(block.data.buffer) && block.data.buffer.byteLength <= this.maxBinding) {
+    if (this.bindsInPlace(block.data)) {
       const bound = this.bind(slot, block.data);
       return { buffer: bound.buffer, offset: bound.offset + start };
     }
@@ -188,8 +193,9 @@ export class WebGpuBackend implements Backend {
     if (metric !== 'cosine') return this.bind(slot, new Float32Array(4));
     if (block.invNorms) {
       if (block.invNorms.length < block.rows) throw new Error(`invNorms has ${block.invNorms.length} entries for ${block.rows} rows`);
+      if (!this.bindsInPlace(block.invNorms)) return this.bind(slot, block.invNorms.subarray(from, to));
       const bound = this.bind(slot, block.invNorms);
-      return this.arena.resident.has(block.invNorms.buffer) && block.invNorms.buffer.byteLength <= this.maxBinding ? { buffer: bound.buffer, offset: bound.offset + from } : this.bind(slot, block.invNorms.subarray(from, to));
+      return { buffer: bound.buffer, offset: bound.offset + from };
     }
     const part: RowBlock = { data: block.data, rows: to - from, stride: block.stride, offset: (block.offset ?? 0) + from * block.stride };
     return this.bind(slot, computeInvNorms(part, dim));
@@ -337,7 +343,7 @@ export class WebGpuBackend implements Backend {
     const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
     const counts = this.bind('counts', candidates.sizes.subarray(0, m));
     let b: Bound, bInv: Bound, rowsOf: Bound, stride: number;
-    if (this.arena.resident.has(base.data.buffer) && base.data.buffer.byteLength <= this.maxBinding) {
+    if (this.bindsInPlace(base.data)) {
       // rows read in place on the device
       b = this.bindRows('b', base, dim, 0, base.rows);
       bInv = this.bindNorms('bInv', base, dim, metric, 0, base.rows);

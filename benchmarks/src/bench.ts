@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultThreads, parseMetric } from '@adanns/compute';
 import { formatBudget, parseBudget } from '@adanns/core';
-import { BACKEND_FLAGS, backendOptions, intOption, openBackend, parseOrUsage, progressBars, UsageError } from '@adanns/cli';
+import { BACKEND_FLAGS, backendOptions, intOption, openBackend, parseOrUsage, progressBars, UsageError } from '@adanns/cli-kit';
 import { loadBenchData } from './bench-data.js';
 import { DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
 import { recallPlot } from './report/plots.js';

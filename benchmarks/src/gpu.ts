@@ -7,7 +7,7 @@
  *   npm run bench:gpu [-- --n 1000000 --dim 768 --seconds 2]
  */
 import { parseArgs } from 'node:util';
-import { intOption } from '@adanns/cli';
+import { intOption } from '@adanns/cli-kit';
 import { createBackend, rowBlock, TopK, type Backend } from '@adanns/compute';
 import { AdannsIndex } from '@adanns/core';
 import { generateSynthetic } from '@adanns/datasets';

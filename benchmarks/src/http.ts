@@ -1,23 +1,22 @@
 /**
- * Load test of the HTTP service on loopback: starts the built service as its
- * own process on a fresh data directory, ingests synthetic vectors with JSON
+ * Load test of the HTTP service on loopback: starts the service as its
+ * own process (http-service.ts) on a fresh data directory, ingests synthetic vectors with JSON
  * and with MessagePack (autocannon, batches of 100 points), builds the index,
  * then measures search QPS and latency percentiles at two budgets. One JSON
  * line per measure.
  *
  *   npm run bench:http [-- --n 20000 --dim 128 --duration 10 --connections 8]
  */
-import { spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Packr } from 'msgpackr';
 import { AdannsClient } from '@adanns/client';
-import { intOption } from '@adanns/cli';
+import { intOption } from '@adanns/cli-kit';
+import { packageScript } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 
 const { values: o } = parseArgs({
@@ -36,24 +35,17 @@ const connections = intOption(o.connections, 'connections');
 const BATCH = 100;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'adanns-http-'));
-const main = fileURLToPath(new URL('../../services/api/dist/main.js', import.meta.url));
-const port = await new Promise<number>((resolve) => {
-  const probe = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = probe.address() as AddressInfo;
-    probe.close(() => resolve(port));
-  });
+const script = packageScript(import.meta.url, './http-service');
+const service = fork(script.path, ['--port', '0', '--threads', o.threads!], {
+  env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' },
+  execArgv: script.execArgv,
+  stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
 });
-const service = spawn(process.execPath, [main, '--port', String(port), '--threads', o.threads!], { env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' }, stdio: ['ignore', 'ignore', 'inherit'] });
-const url = `http://127.0.0.1:${port}`;
-for (let tries = 0; ; tries++) {
-  try {
-    if ((await fetch(`${url}/readyz`)).ok) break;
-  } catch {
-    // not listening yet
-  }
-  if (tries > 300 || service.exitCode !== null) throw new Error('the service did not become ready');
-  await new Promise((r) => setTimeout(r, 100));
-}
+// the service reports its URL once it listens and its collections are open (events, no polling)
+const url = await new Promise<string>((resolve, reject) => {
+  service.once('message', (m: { url: string }) => resolve(m.url));
+  service.once('exit', (code, signal) => reject(new Error(`the service exited before it was ready (${signal ?? `exit ${code}`})`)));
+});
 
 const packr = new Packr({ moreTypes: true, useRecords: false });
 const { base, queries } = generateSynthetic({ n, dim, queries: 100, seed: 11 });

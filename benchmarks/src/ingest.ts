@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { intOption } from '@adanns/cli';
+import { intOption } from '@adanns/cli-kit';
 import { createBackend, defaultThreads } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { Store } from '@adanns/store';

@@ -6,7 +6,7 @@
  *   node benchmarks/dist/ivf-table.js [--queries 1000] [--lists 256] [--cache .cache]
  */
 import { parseArgs } from 'node:util';
-import { intOption } from '@adanns/cli';
+import { intOption } from '@adanns/cli-kit';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex, recallAtK, type SearchParams } from '@adanns/core';
 import { fashionMnist, log } from './fashion-mnist.js';
@@ -41,6 +41,7 @@ async function sweep(system: string, spec: string, settings: Array<Partial<Searc
     rows.push({ system, spec, params: r.params, recall, mflops: r.mflops.reduce((a, b) => a + b, 0) / queries.rows, ms, buildS });
     log(`${spec} ${JSON.stringify(r.params)} recall ${recall.toFixed(4)}`);
   }
+  index.release();
 }
 
 const nprobes = [1, 2, 4, 8, 16, 32];
@@ -52,7 +53,7 @@ for (const dc of [16, 32, 64]) {
 }
 await sweep('AdANNS-IVF + re-rank', `pca,ivf${lists}@32,flat@64,rerank@784`, nprobes.map((nprobe) => ({ nprobe, shortlist: 100 })));
 
-console.log(`Fashion-MNIST, cosine: ${base.rows} base vectors, ${queries.rows} test queries, exact top-${k} ground truth; ${lists} lists; CPU backend (plain TypeScript), batched search.\n`);
+console.log(`Fashion-MNIST, cosine: ${base.rows} base vectors, ${queries.rows} test queries, exact top-${k} ground truth; ${lists} lists; backend ${backend.name} (WebAssembly SIMD kernels), batched search.\n`);
 console.log('| system | spec | d_c | d_s | nprobe | re-rank | recall@10 | MFLOPs/query | ms/query | build s |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

@@ -8,7 +8,7 @@
  *   npm run bench:kernels [-- --seconds 0.5 --dim 128]
  */
 import { parseArgs } from 'node:util';
-import { intOption } from '@adanns/cli';
+import { intOption } from '@adanns/cli-kit';
 import { computeInvNorms, createRng, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '@adanns/compute';
 
 const { values: o } = parseArgs({

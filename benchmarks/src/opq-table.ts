@@ -6,7 +6,7 @@
  *   node benchmarks/dist/opq-table.js [--queries 1000] [--bytes 8,16,32,64] [--lists 256] [--nprobe 16]
  */
 import { parseArgs } from 'node:util';
-import { intOption } from '@adanns/cli';
+import { intOption } from '@adanns/cli-kit';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex, formatSpec, recallAtK, selectQuantizedDim, type BuildOptions } from '@adanns/core';
 import { loadVectors } from '@adanns/datasets';
@@ -34,7 +34,7 @@ const test = await loadVectors('fashion-mnist:test');
 const calibration = test.data.subarray((test.rows - 500) * test.dim);
 if (queryCount > test.rows - 500) throw new Error(`--queries must leave 500 test images for calibration (at most ${test.rows - 500})`);
 
-// Training budget that keeps 784-d OPQ practical on the TypeScript CPU path (stated in the output).
+// Training budget that keeps 784-d OPQ training practical on a CPU (stated in the output).
 const build: BuildOptions = { metric: 'cosine', opqIterations: 4, pqTrainSize: 16_384, kmeansIterations: 10, maxPointsPerCentroid: 64 };
 
 interface Row { system: string; spec: string; bytes: number; recall: number; top1: number; mflops: number; buildS: number; note: string }
@@ -63,6 +63,7 @@ for (const m of byteBudgets) {
     let t = performance.now();
     const rigidIndex = await AdannsIndex.build(backend, rigid, base.data, base.rows, base.dim, build);
     await measure(`rigid ${system}`, rigidIndex, m, (performance.now() - t) / 1000);
+    rigidIndex.release();
     t = performance.now();
     const chosen = await selectQuantizedDim(backend, template, base.data, base.rows, base.dim, {
       ...build,
@@ -75,6 +76,7 @@ for (const m of byteBudgets) {
     });
     const tried = chosen.candidates.map((c) => `${c.dim}:${c.recall.toFixed(3)}`).join(' ');
     await measure(`AdANNS-${system}`, chosen.index, m, (performance.now() - t) / 1000, `best d = ${chosen.best.dim} of ${tried} (calibration recall)`);
+    chosen.index.release();
   }
 }
 

@@ -1,4 +1,4 @@
-/** One row of results.json (ARCHITECTURE.md), plus the extra measures the harness takes. */
+/** One row of results.json (docs/ARCHITECTURE.md, "Benchmark results"), plus the extra measures the harness takes. */
 export interface ResultRow {
   system: string;
   spec: string;
@@ -18,7 +18,12 @@ export interface ResultRow {
   p50Ms: number;
   p99Ms: number;
   buildSeconds: number;
+  /** Bytes the index holds in memory (every array, by its allocated length; on-disk re-rank vectors not included). */
   indexBytes: number;
+  /** indexBytes by kind (lists, codes, norms, ids, centroids, rotation, codebooks, rerank); adanns indexes only. */
+  indexBytesByKind?: Record<string, number>;
+  /** Bytes of re-rank vectors on disk (rerank@d); adanns indexes only. */
+  diskBytes?: number;
   /** Peak resident set size of the process that measured the row, so far. */
   rssBytes: number;
   note?: string;

@@ -98,9 +98,10 @@ describe('adanns bench', () => {
   it('single-row mode gives the recall `adanns search` prints for the same index and params', async () => {
     const results = await bench(['--synthetic', tiny, '--spec', 'ivf16@8,flat@16', '--params', 'nprobe=3']);
     expect(results.rows).toHaveLength(1);
-    const bin = fileURLToPath(new URL('../../packages/cli/dist/main.js', import.meta.url));
+    // the CLI from source, through the TypeScript loader vitest gives this process
+    const bin = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url));
     const indexDir = join(dir, 'single-index');
-    const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    const run = (...args: string[]) => spawnSync(process.execPath, [...process.execArgv, bin, ...args], { encoding: 'utf8' });
     expect(run('build', '--data', `synthetic:${tiny}`, '--metric', 'cosine', '--spec', 'ivf16@8,flat@16', '--out', indexDir).status).toBe(0);
     const searched = run('search', '--index', indexDir, '--queries', `synthetic:${tiny},part=queries`, '--k', '10', '--gt', 'exact', '--json', '--params', 'nprobe=3');
     expect(searched.status).toBe(0);

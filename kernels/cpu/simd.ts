@@ -299,6 +299,97 @@ export function scanTopK(
   }
 }
 
+// ---- encoded rows (float16, 8-bit scalar quantisation): decode a block, then score it as float32 ----
+
+const ENC_F16: i32 = 0;
+
+/**
+ * Decodes rows [from, to) of encoded rows (element stride `stride`), first
+ * `dim` elements each, into out (float32, stride dim).
+ * f16: bits << 13 of the 15 non-sign bits, read as float32 and scaled by
+ * 2^112, is the exact value for normal and subnormal halves; the sign is
+ * OR'd back. sq8: min[j] + scale[j] * code (scale at params + stride * 4).
+ */
+function decodeRows(b: usize, from: i32, to: i32, stride: i32, dim: i32, encoding: i32, params: usize, out: usize): void {
+  const bump = f32x4.splat(<f32>5.192296858534828e33); // 2^112
+  if (encoding == ENC_F16) {
+    const d8 = dim & ~7;
+    for (let r = from; r < to; r++) {
+      const src = b + (<usize>r * <usize>stride << 1);
+      const dst = out + (<usize>((r - from) * dim) << 2);
+      let j = 0;
+      for (; j < d8; j += 8) {
+        const h = v128.load(src + (<usize>j << 1));
+        const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
+        const mlo = f32x4.mul(i32x4.shl(v128.and(lo, i32x4.splat(0x7fff)), 13), bump);
+        const mhi = f32x4.mul(i32x4.shl(v128.and(hi, i32x4.splat(0x7fff)), 13), bump);
+        v128.store(dst + (<usize>j << 2), v128.or(mlo, i32x4.shl(v128.and(lo, i32x4.splat(0x8000)), 16)));
+        v128.store(dst + (<usize>j << 2), v128.or(mhi, i32x4.shl(v128.and(hi, i32x4.splat(0x8000)), 16)), 16);
+      }
+      for (; j < dim; j++) {
+        const h = <u32>load<u16>(src + (<usize>j << 1));
+        const m = reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33;
+        store<f32>(dst + (<usize>j << 2), reinterpret<f32>(reinterpret<u32>(m) | ((h & 0x8000) << 16)));
+      }
+    }
+    return;
+  }
+  const scale = params + (<usize>stride << 2);
+  const d16 = dim & ~15;
+  for (let r = from; r < to; r++) {
+    const src = b + <usize>r * <usize>stride;
+    const dst = out + (<usize>((r - from) * dim) << 2);
+    let j = 0;
+    for (; j < d16; j += 16) {
+      const c = v128.load(src + <usize>j);
+      const w0 = i16x8.extend_low_i8x16_u(c), w1 = i16x8.extend_high_i8x16_u(c);
+      const o = <usize>j << 2;
+      v128.store(dst + o, f32x4.add(v128.load(params + o), f32x4.mul(v128.load(scale + o), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0)))));
+      v128.store(dst + o, f32x4.add(v128.load(params + o, 16), f32x4.mul(v128.load(scale + o, 16), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0)))), 16);
+      v128.store(dst + o, f32x4.add(v128.load(params + o, 32), f32x4.mul(v128.load(scale + o, 32), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1)))), 32);
+      v128.store(dst + o, f32x4.add(v128.load(params + o, 48), f32x4.mul(v128.load(scale + o, 48), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1)))), 48);
+    }
+    for (; j < dim; j++) {
+      const o = <usize>j << 2;
+      store<f32>(dst + o, load<f32>(params + o) + load<f32>(scale + o) * <f32>load<u8>(src + <usize>j));
+    }
+  }
+}
+
+/** Rows decoded per block: a chunkRows(dim) block, fewer when scores and decoded rows would overflow the scratch. */
+export function codedChunkRows(dim: i32): i32 {
+  const rows = 65536 / (dim + 4);
+  const c = chunkRows(dim);
+  return rows < c ? rows : c;
+}
+
+/**
+ * scanTopK over encoded rows [bFrom, bTo): each block of rows is decoded into
+ * the scratch and scored as float32 rows, so scores equal scanTopK's on the
+ * decoded values. mode = metric + 4 * encoding (0 f16, 1 sq8); params: sq8
+ * min then scale (2 x bStride floats). scratch holds 65536 floats.
+ */
+export function scanCodedTopK(
+  q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
+  b: usize, bFrom: i32, bTo: i32, bStride: i32, bInv: usize, ids: usize,
+  dim: i32, mode: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, params: usize,
+): void {
+  const metric = mode & 3, encoding = mode >> 2;
+  const step = codedChunkRows(dim);
+  const decoded = scratch + (<usize>(4 * step) << 2);
+  for (let from = bFrom; from < bTo; from += step) {
+    const to = min(bTo, from + step);
+    decodeRows(b, from, to, bStride, dim, encoding, params, decoded);
+    const inv = metric == COSINE ? bInv + (<usize>from << 2) : 0;
+    for (let t = qFrom; t < qTo; t += 4) {
+      const tEnd = min(qTo, t + 4);
+      scoreBlock(q, t, tEnd, qStride, qInv, decoded, 0, to - from, dim, inv, dim, metric, scratch, step);
+      for (let u = t; u < tEnd; u++) pushScores(scratch + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, u);
+    }
+  }
+}
+
 /**
  * Exact re-scoring of shortlists by row number: for query t in [0, qRows),
  * the rows cand[t * candK + i] (i < candSizes[t]) of the base are scored and

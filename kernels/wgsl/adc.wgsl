@@ -7,14 +7,13 @@ struct Params {
   codeByteOffset: u32, tableOffset: u32, biasOffset: u32, _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> tables: array<f32>;
 @group(0) @binding(2) var<storage, read> codes: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 
 fn codeByte(index: u32) -> u32 {
-  return (codes[index / 4u] >> (8u * (index % 4u))) & 0xffu;
+  return byteAt(codes[index / 4u], index);
 }
 
 @compute @workgroup_size(64)

@@ -1,5 +1,5 @@
 // k-means assignment: the best-scoring centroid of each vector (ties: the
-// lower centroid), labels[i] and its score. Metrics as in score.wgsl.
+// lower centroid), labels[i] and its score. Metrics: metricTerm / metricScore (prelude.wgsl).
 
 struct Params {
   n: u32, k: u32, dim: u32, metric: u32,
@@ -7,7 +7,6 @@ struct Params {
   vInvOffset: u32, cInvOffset: u32, _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> vectors: array<f32>;
 @group(0) @binding(2) var<storage, read> centroids: array<f32>;
 @group(0) @binding(3) var<storage, read> vInv: array<f32>;
@@ -26,18 +25,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let co = p.cOffset + c * p.cStride;
     var acc = 0.0;
     for (var d = 0u; d < p.dim; d++) {
-      let a = vectors[vo + d];
-      let b = centroids[co + d];
-      if (p.metric == 2u) {
-        let e = a - b;
-        acc += e * e;
-      } else {
-        acc += a * b;
-      }
+      acc += metricTerm(p.metric, vectors[vo + d], centroids[co + d]);
     }
-    var s = acc;
-    if (p.metric == 2u) { s = -acc; }
-    if (p.metric == 0u) { s = acc * (vInv[p.vInvOffset + i] * cInv[p.cInvOffset + c]); }
+    let s = metricScore(p.metric, acc, vInv[p.vInvOffset + i], cInv[p.cInvOffset + c]);
     if (c == 0u || s > bestScore) {
       bestScore = s;
       bestIndex = c;

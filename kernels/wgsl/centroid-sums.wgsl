@@ -11,7 +11,6 @@ struct Params {
   cBase: u32, accumulate: u32, _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> vectors: array<f32>;
 @group(0) @binding(2) var<storage, read> order: array<u32>;
 @group(0) @binding(3) var<storage, read> start: array<u32>;

@@ -1,6 +1,6 @@
 // Exact re-rank of shortlists by row number: scores[q * ck + i] = score(query
 // q, base row cand[q * ck + i]) for i < counts[q], read where the rows are
-// stored (no gather). Metrics as in score.wgsl.
+// stored (no gather). Metrics: metricTerm / metricScore (prelude.wgsl).
 
 struct Params {
   qRows: u32, ck: u32, dim: u32, metric: u32,
@@ -8,7 +8,6 @@ struct Params {
   qInvOffset: u32, bInvOffset: u32, _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> queries: array<f32>;
 @group(0) @binding(2) var<storage, read> base: array<f32>;
 @group(0) @binding(3) var<storage, read> qInv: array<f32>;
@@ -27,17 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let bo = p.bOffset + row * p.bStride;
   var acc = 0.0;
   for (var d = 0u; d < p.dim; d++) {
-    let a = queries[qo + d];
-    let b = base[bo + d];
-    if (p.metric == 2u) {
-      let e = a - b;
-      acc += e * e;
-    } else {
-      acc += a * b;
-    }
+    acc += metricTerm(p.metric, queries[qo + d], base[bo + d]);
   }
-  var s = acc;
-  if (p.metric == 2u) { s = -acc; }
-  if (p.metric == 0u) { s = acc * (qInv[p.qInvOffset + q] * bInv[p.bInvOffset + row]); }
-  scores[q * p.ck + i] = s;
+  scores[q * p.ck + i] = metricScore(p.metric, acc, qInv[p.qInvOffset + q], bInv[p.bInvOffset + row]);
 }

@@ -10,7 +10,6 @@ struct Params {
   qInvOffset: u32, bInvOffset: u32, outOffset: u32, outStride: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> queries: array<f32>;
 @group(0) @binding(2) var<storage, read> base: array<f32>;
 @group(0) @binding(3) var<storage, read> qInv: array<f32>;
@@ -38,20 +37,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     workgroupBarrier();
     let m = min(TILE, p.dim - d0);
     for (var t = 0u; t < m; t++) {
-      let a = qTile[lid.y][t];
-      let b = bTile[lid.x][t];
-      if (p.metric == 2u) {
-        let e = a - b;
-        acc += e * e;
-      } else {
-        acc += a * b;
-      }
+      acc += metricTerm(p.metric, qTile[lid.y][t], bTile[lid.x][t]);
     }
     workgroupBarrier();
   }
   if (q >= p.qRows || j >= p.n) { return; }
-  var s = acc;
-  if (p.metric == 2u) { s = -acc; }
-  if (p.metric == 0u) { s = acc * (qInv[p.qInvOffset + q] * bInv[p.bInvOffset + j]); }
-  out[p.outOffset + q * p.outStride + j] = s;
+  out[p.outOffset + q * p.outStride + j] = metricScore(p.metric, acc, qInv[p.qInvOffset + q], bInv[p.bInvOffset + j]);
 }

@@ -11,18 +11,12 @@ struct Params {
   idBase: u32, useCounts: u32, _pad0: u32, _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
 @group(0) @binding(3) var<storage, read> counts: array<i32>;
 @group(0) @binding(4) var<storage, read_write> heapIds: array<i32>;
 @group(0) @binding(5) var<storage, read_write> heapScores: array<f32>;
 @group(0) @binding(6) var<storage, read_write> heapSizes: array<i32>;
-
-fn worse(as_: f32, aid: i32, bs: f32, bid: i32) -> bool {
-  // a ranks below b
-  return as_ < bs || (as_ == bs && aid > bid);
-}
 
 fn push(r: u32, id: i32, s: f32) {
   let k = p.k;
@@ -36,7 +30,7 @@ fn push(r: u32, id: i32, s: f32) {
       let parent = (i - 1u) / 2u;
       let ps = heapScores[b + parent];
       let pid = heapIds[b + parent];
-      if (worse(ps, pid, s, id)) { break; }
+      if (ranksBelow(ps, pid, s, id)) { break; }
       heapScores[b + i] = ps;
       heapIds[b + i] = pid;
       i = parent;
@@ -45,17 +39,17 @@ fn push(r: u32, id: i32, s: f32) {
     heapIds[b + i] = id;
     return;
   }
-  if (!worse(heapScores[b], heapIds[b], s, id)) { return; }
+  if (!ranksBelow(heapScores[b], heapIds[b], s, id)) { return; }
   var i = 0u;
   loop {
     let l = 2u * i + 1u;
     if (l >= k) { break; }
     var c = l;
     let rr = l + 1u;
-    if (rr < k && worse(heapScores[b + rr], heapIds[b + rr], heapScores[b + l], heapIds[b + l])) { c = rr; }
+    if (rr < k && ranksBelow(heapScores[b + rr], heapIds[b + rr], heapScores[b + l], heapIds[b + l])) { c = rr; }
     let cs = heapScores[b + c];
     let cid = heapIds[b + c];
-    if (worse(s, id, cs, cid)) { break; }
+    if (ranksBelow(s, id, cs, cid)) { break; }
     heapScores[b + i] = cs;
     heapIds[b + i] = cid;
     i = c;

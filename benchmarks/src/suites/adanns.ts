@@ -1,4 +1,4 @@
-import { AdannsIndex, dimsLadder, formatSpec, parseParams, recallAtK, selectQuantizedDim, type BuildOptions, type SearchParams } from '@adanns/core';
+import { AdannsIndex, dimsLadder, formatSpec, parseParams, recallAtK, selectQuantizedDim, type BuildOptions, type IndexSizes, type SearchParams } from '@adanns/core';
 import { createRng, sampleIndices } from '@adanns/compute';
 import { listCount, nprobeSweep, type BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
@@ -33,6 +33,7 @@ export async function measureIndex(
   const k = ctx.k;
   const q = queries.rows;
   const result = await index.search(queries.data, q, k, params);
+  const sizes = index.sizes();
   const batchMs = await medianMs(() => index.search(queries.data, q, k, params), ctx.repeats);
   const single = Math.min(ctx.latencyQueries, q);
   const dim = queries.dim;
@@ -54,11 +55,19 @@ export async function measureIndex(
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
     buildSeconds,
-    indexBytes: index.bytes,
+    indexBytes: sizes.resident,
+    indexBytesByKind: byKind(sizes),
+    diskBytes: sizes.rerankDisk,
     rssBytes: peakRssBytes(),
     ...(note ? { note } : {}),
     ...extra,
   });
+}
+
+/** Resident bytes of each kind an index holds (the kinds it has none of left out). */
+function byKind(sizes: IndexSizes): Record<string, number> {
+  const kinds = ['lists', 'codes', 'norms', 'ids', 'centroids', 'rotation', 'codebooks', 'rerank'] as const;
+  return Object.fromEntries(kinds.filter((kind) => sizes[kind] > 0).map((kind) => [kind, sizes[kind]]));
 }
 
 const prefix = (ctx: BenchContext) => (ctx.transform === 'pca' ? 'pca,' : '');
@@ -66,6 +75,8 @@ const prefix = (ctx: BenchContext) => (ctx.transform === 'pca' ? 'pca,' : '');
 export async function exactSuite(ctx: BenchContext): Promise<void> {
   const { index, seconds } = await buildTimed(ctx, 'flat');
   await measureIndex(ctx, 'exact', index, {}, seconds);
+  // every suite gives its indexes back, so later suites run on the arena, not the heap fallback
+  index.release();
 }
 
 export async function ivfSuite(ctx: BenchContext): Promise<void> {
@@ -73,6 +84,7 @@ export async function ivfSuite(ctx: BenchContext): Promise<void> {
   const lists = listCount(base.rows);
   const { index, seconds } = await buildTimed(ctx, `ivf${lists}@${base.dim},flat@${base.dim}`);
   for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'ivf', index, { nprobe }, seconds);
+  index.release();
 }
 
 /** AdANNS-IVF: d_c from the short end of the ladder, d_s swept at query time, nprobe swept, exact re-rank at D. */
@@ -94,6 +106,7 @@ export async function adannsIvfSuite(ctx: BenchContext): Promise<void> {
     for (const scanDim of scanDims) {
       for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'adanns-ivf', index, { nprobe, scanDim, shortlist: 10 * ctx.k }, seconds);
     }
+    index.release();
   }
 }
 
@@ -116,6 +129,7 @@ export async function opqSuite(ctx: BenchContext): Promise<void> {
   for (const m of budgets(ctx)) {
     const { index, seconds } = await buildTimed(ctx, `opq${m}@${D}`);
     await measureIndex(ctx, 'opq', index, {}, seconds);
+    index.release();
   }
 }
 
@@ -134,6 +148,7 @@ export async function adannsOpqSuite(ctx: BenchContext): Promise<void> {
     });
     const note = `best d = ${chosen.best.dim} for ${m} bytes (calibration recall ${chosen.candidates.map((c) => `${c.dim}:${c.recall.toFixed(3)}`).join(' ')})`;
     await measureIndex(ctx, 'adanns-opq', chosen.index, {}, (performance.now() - started) / 1000, note);
+    chosen.index.release();
   }
 }
 
@@ -143,6 +158,7 @@ export async function ivfOpqSuite(ctx: BenchContext): Promise<void> {
   for (const m of budgets(ctx)) {
     const { index, seconds } = await buildTimed(ctx, `ivf${lists}@${base.dim},opq${m}@${base.dim}`);
     for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'ivf-opq', index, { nprobe }, seconds);
+    index.release();
   }
 }
 
@@ -166,6 +182,7 @@ export async function adannsIvfOpqSuite(ctx: BenchContext): Promise<void> {
     });
     const seconds = (performance.now() - started) / 1000;
     for (const nprobe of sweep) await measureIndex(ctx, 'adanns-ivf-opq', chosen.index, { nprobe }, seconds, `best d = ${chosen.best.dim} for ${m} bytes at nprobe ${probe}`);
+    chosen.index.release();
   }
 }
 
@@ -173,4 +190,5 @@ export async function adannsIvfOpqSuite(ctx: BenchContext): Promise<void> {
 export async function singleRow(ctx: BenchContext, spec: string, params: string): Promise<void> {
   const { index, seconds } = await buildTimed(ctx, spec);
   await measureIndex(ctx, 'adanns', index, parseParams(params), seconds);
+  index.release();
 }

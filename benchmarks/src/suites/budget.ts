@@ -25,6 +25,7 @@ export async function budgetSuite(ctx: BenchContext): Promise<void> {
       expectedRecall: plan.expectedRecall,
     });
   }
+  index.release();
 }
 
 export const DEFAULT_BUDGETS: Budget[] = [{ recall: 0.8 }, { recall: 0.9 }, { recall: 0.95 }, { mflops: 0.5 }];

@@ -3,15 +3,25 @@ import { buildCommand, buildUsage } from './commands/build.js';
 import { demoCommand, demoUsage } from './commands/demo.js';
 import { groundtruthCommand, groundtruthUsage } from './commands/groundtruth.js';
 import { importCommand, importUsage } from './commands/import.js';
+import { infoCommand, infoUsage } from './commands/info.js';
 import { searchCommand, searchUsage } from './commands/search.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
-import { runCli, type Command } from './run.js';
+import { runCli, UsageError, type Command } from '@adanns/cli-kit';
 
 /**
- * `adanns bench` lives in the benchmarks workspace, which sits above the CLI;
- * it is loaded by name at run time so the CLI does not depend on it at build time.
+ * `adanns bench` is the benchmark harness, @adanns/benchmarks: an optional
+ * dependency of the CLI (an install without it has every other command),
+ * loaded only when asked for.
  */
-const loadBench = async () => (await import('@adanns/benchmarks' as string)) as { benchCommand: Command; benchUsage: string };
+async function loadBench(): Promise<typeof import('@adanns/benchmarks')> {
+  try {
+    return await import('@adanns/benchmarks');
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && (e as Error).message.includes("'@adanns/benchmarks'");
+    if (missing) throw new UsageError('adanns bench needs the optional package @adanns/benchmarks, which is not installed');
+    throw e;
+  }
+}
 const bench: Command = async (argv) => (await loadBench()).benchCommand(argv);
 
 const usage = `adanns: adaptive approximate nearest-neighbour search (AdANNS) over Matryoshka embeddings
@@ -25,6 +35,8 @@ ${buildUsage}
 ${searchUsage}
 
 ${groundtruthUsage}
+
+${infoUsage}
 
 ${demoUsage}
 
@@ -42,6 +54,7 @@ process.exitCode = await runCli(
     build: { run: buildCommand, usage: buildUsage },
     search: { run: searchCommand, usage: searchUsage },
     groundtruth: { run: groundtruthCommand, usage: groundtruthUsage },
+    info: { run: infoCommand, usage: infoUsage },
     demo: { run: demoCommand, usage: demoUsage },
     // the bench usage text lives with the harness, loaded only when asked for
     bench: { run: bench, usage: argv[0] === 'bench' ? (await loadBench()).benchUsage : '' },

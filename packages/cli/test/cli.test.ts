@@ -1,27 +1,30 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig, serve } from '@adanns/api';
 import { readIvecs } from '@adanns/datasets';
 
-// The CLI is tested as users run it: the built bin in a child process.
-const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+// The CLI is tested as users run it, a bin in a child process: its source,
+// through the TypeScript loader vitest gives this process (process.execArgv),
+// so no build is needed.
+const bin = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const node = [...process.execArgv, bin];
 const dir = mkdtempSync(join(tmpdir(), 'adanns-cli-'));
 const base = 'synthetic:n=3000,dim=32,clusters=30,queries=50,seed=5';
 const queries = `${base},part=queries`;
 
 function adanns(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [...node, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The CLI without blocking this process (the service under test may run in it or answer it). */
 function adannsAsync(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...node, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -30,9 +33,6 @@ function adannsAsync(...args: string[]): Promise<{ code: number | null; stdout: 
   });
 }
 
-beforeAll(() => {
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build (npm test does) first`);
-});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('adanns CLI', () => {
@@ -74,6 +74,21 @@ describe('adanns CLI', () => {
     expect(strict.stderr).toMatch(/budget mflops=0.000001 cannot be met/);
   });
 
+  it('info prints what a saved index holds by kind, per vector, with the re-rank vectors on disk', () => {
+    const out = join(dir, 'info-index');
+    expect(adanns('build', '--data', base, '--metric', 'l2', '--spec', 'ivf30@8,sq8@16,rerank@32', '--out', out, '--calibrate', 'false').code).toBe(0);
+    const info = adanns('info', '--index', out, '--json');
+    expect(info.code).toBe(0);
+    const r = JSON.parse(info.stdout);
+    expect(r).toMatchObject({ spec: 'ivf30@8,sq8@16,rerank@32', vectors: 3000, dim: 32, formatVersion: 2, diskBytes: 3000 * 32 * 4 });
+    expect(r.bytes.codes).toBeGreaterThanOrEqual(3000 * 16);
+    expect(Object.values(r.bytes as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(r.residentBytes);
+    expect(r.bytesPerVector.disk).toBe(128);
+    const table = adanns('info', '--index', out);
+    expect(table.stdout).toMatch(/^codes\s+[\d,]+\s+\d+\.\d\d$/m);
+    expect(table.stdout).toMatch(/^rerank \(on disk\)\s+384,000\s+128\.00$/m);
+  });
+
   it('prints the offending value and exits 2 on bad input', () => {
     const cases: Array<[string[], RegExp]> = [
       [['build', '--data', base, '--metric', 'hamming', '--spec', 'flat', '--out', join(dir, 'x')], /unknown metric "hamming"/],
@@ -83,6 +98,8 @@ describe('adanns CLI', () => {
       [['build', '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x')], /missing required option --data/],
       [['build', '--data', base, '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x'), '--colour', 'red'], /Unknown option '--colour'/],
       [['search', '--index', join(dir, 'nope'), '--queries', queries, '--k', '10'], /cannot read index manifest/],
+      [['info', '--index', join(dir, 'nope')], /nope\/manifest.json: cannot read index manifest/],
+      [['info'], /missing required option --index/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '0'], /--k must be a positive integer, got "0"/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'nprobe=500'], /nprobe must be at most 30, got 500/],
       [['search', '--index', join(dir, 'index'), '--queries', 'synthetic:n=10,dim=8', '--k', '10'], /queries have dimension 8, the index 32/],
@@ -112,20 +129,12 @@ describe('adanns CLI', () => {
   });
 
   it('imports a data source into a collection of a running service and builds its index', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-    const main = fileURLToPath(new URL('../../../services/api/dist/main.js', import.meta.url));
-    const service = spawn(process.execPath, [main, '--port', String(port), '--threads', '1'], { env: { ...process.env, ADANNS_DATA_DIR: join(dir, 'service'), ADANNS_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
-    const url = `http://127.0.0.1:${port}`;
+    // the service in this process, on a port the OS picks (no probe-then-reuse race);
+    // serve() resolves once it listens, store.opened once every collection is open
+    const config = loadConfig(['--port', '0', '--threads', '1', '--data-dir', join(dir, 'service')], { ADANNS_LOG_LEVEL: 'warn' });
+    const { url, stop, store } = await serve(config);
+    await store.opened;
     try {
-      for (let tries = 0; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); tries++) {
-        if (tries > 100) throw new Error('service did not start');
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const imported = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', base, '--limit', '800', '--index', 'ivf8@16,flat@32', '--build');
       expect(imported.code).toBe(0);
       expect(imported.stdout).toMatch(/imported 800 vectors of dimension 32 into syn/);
@@ -138,7 +147,7 @@ describe('adanns CLI', () => {
       const wrongDim = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', 'synthetic:n=10,dim=8');
       expect([wrongDim.code, wrongDim.stderr]).toEqual([2, expect.stringMatching(/collection syn has dimension 32, synthetic:n=10,dim=8 has 8/)]);
     } finally {
-      service.kill('SIGTERM');
+      await stop();
     }
     const noService = await adannsAsync('import', '--url', 'http://127.0.0.1:1', '--collection', 'x', '--data', base);
     expect([noService.code, noService.stderr]).toEqual([2, expect.stringMatching(/no service at http:\/\/127.0.0.1:1/)]);

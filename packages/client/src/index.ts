@@ -6,77 +6,32 @@ import { Packr } from 'msgpackr';
  * become AdannsError with the HTTP status, the error code and its message.
  */
 
-export type Metric = 'cosine' | 'ip' | 'l2';
-export type PointId = number | string;
-export type Payload = Record<string, unknown>;
-export type Vector = number[] | Float32Array;
+// The wire types come from the service's schemas (@adanns/wire), as types
+// only: nothing of the server is loaded (docs/ARCHITECTURE.md, "Wire types").
+import type {
+  Budget,
+  CollectionList,
+  CollectionStats,
+  CreateCollection,
+  DeleteBody,
+  Hit,
+  IndexStats,
+  Metric,
+  Payload,
+  Point,
+  PointId,
+  PointReply,
+  SearchOptions,
+  SearchParams,
+  SearchReply,
+  Vector,
+  WriteReply,
+} from '@adanns/wire';
 
-export interface SearchParams {
-  coarseDim?: number;
-  nprobe?: number;
-  scanDim?: number;
-  shortlist?: number;
-  rerankDim?: number;
-}
-export type Budget = { mflops: number } | { latencyMs: number } | { recall: number };
-
-export interface IndexStats {
-  state: 'none' | 'building' | 'ready';
-  progress: number | null;
-  stage: string | null;
-  spec: string | null;
-  sequence: number | null;
-  trainedCount: number | null;
-  rebuildAdvised: boolean;
-  lastError: string | null;
-}
-
-export interface CollectionInfo {
-  name: string;
-  dim: number;
-  metric: Metric;
-  dims: number[];
-  count: number;
-  sequence: number;
-  index: IndexStats;
-  frontier?: { params: Required<Omit<SearchParams, 'rerankDim'>> & SearchParams; recall: number; mflops: number }[];
-}
-
-export interface CreateCollection {
-  dim: number;
-  metric?: Metric;
-  dims?: number[];
-  index?: string;
-}
-
-export interface Point {
-  id: PointId;
-  vector: Vector;
-  payload?: Payload;
-}
-
-export interface SearchRequest {
-  k: number;
-  budget?: Budget;
-  params?: SearchParams;
-  strict?: boolean;
-  withPayload?: boolean;
-}
-
-export interface Hit {
-  id: PointId;
-  score: number;
-  payload?: Payload;
-}
-
-export interface SearchResponse {
-  results: Hit[][];
-  params: SearchParams | null;
-  mflops: number;
-  expectedRecall: number | null;
-  budgetMet: boolean | null;
-  tookMs: number;
-}
+export type { Budget, CreateCollection, Hit, IndexStats, Metric, Payload, Point, PointId, PointReply, SearchParams, Vector };
+export type CollectionInfo = CollectionStats;
+export type SearchRequest = SearchOptions;
+export type SearchResponse = SearchReply;
 
 export interface ClientOptions {
   /** Sent as Authorization: Bearer KEY. */
@@ -137,8 +92,8 @@ export class AdannsClient {
     return this.request('PUT', this.path(name), spec);
   }
 
-  async listCollections(): Promise<(CollectionInfo | { name: string; error: string })[]> {
-    return (await this.request<{ collections: (CollectionInfo | { name: string; error: string })[] }>('GET', '/v1/collections')).collections;
+  async listCollections(): Promise<CollectionList['collections']> {
+    return (await this.request<CollectionList>('GET', '/v1/collections')).collections;
   }
 
   getCollection(name: string): Promise<CollectionInfo> {
@@ -150,16 +105,17 @@ export class AdannsClient {
   }
 
   /** Upserts a batch (atomic; resolves once durable). */
-  upsert(name: string, points: Point[]): Promise<{ sequence: number; upserted: number }> {
+  upsert(name: string, points: Point[]): Promise<Required<Pick<WriteReply, 'sequence' | 'upserted'>>> {
     return this.request('POST', this.path(name, '/points'), { points });
   }
 
-  deletePoints(name: string, ids: PointId[]): Promise<{ sequence: number; deleted: number }> {
-    return this.request('DELETE', this.path(name, '/points'), { ids });
+  deletePoints(name: string, ids: PointId[]): Promise<Required<Pick<WriteReply, 'sequence' | 'deleted'>>> {
+    const body: DeleteBody = { ids };
+    return this.request('DELETE', this.path(name, '/points'), body);
   }
 
   /** A point by id; undefined when it does not exist. */
-  async getPoint(name: string, id: PointId): Promise<{ id: PointId; vector: number[]; payload?: Payload } | undefined> {
+  async getPoint(name: string, id: PointId): Promise<PointReply | undefined> {
     const query = typeof id === 'string' && /^[0-9]+$/.test(id) ? '?type=string' : '';
     try {
       return await this.request('GET', this.path(name, `/points/${encodeURIComponent(String(id))}${query}`));

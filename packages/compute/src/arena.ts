@@ -8,7 +8,10 @@ export type ArenaArray = Float32Array | Int32Array | Uint8Array;
  * plain backend uses the JavaScript heap; the WebGPU backend keeps copies on
  * the device. Arrays from an arena are zeroed, must be given back with
  * release() when replaced, and after an in-place write the owner calls
- * touched() so a device copy is refreshed.
+ * touched() so a device copy is refreshed. An arena may refuse a request
+ * (the CPU one: an array larger than one WebAssembly memory, or no memory
+ * left) with an error naming the bytes asked and in use; it never hands
+ * out an array its backend would have to copy on every call instead.
  */
 export interface ArrayArena {
   float32(length: number): Float32Array;

@@ -1,4 +1,5 @@
 import type { ArrayArena } from './arena.js';
+import type { CodedRows } from './coded.js';
 import type { Metric } from './metric.js';
 import type { RowBlock } from './rows.js';
 import type { TopK } from './topk.js';
@@ -28,6 +29,21 @@ export interface Backend {
   scanTopK(
     queries: RowBlock,
     base: RowBlock,
+    dim: number,
+    metric: Metric,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+  ): Promise<void>;
+
+  /**
+   * scanTopK over encoded rows (float16 or 8-bit scalar-quantised): each
+   * row's first `dim` elements are decoded to float32 (coded.ts) and scored
+   * exactly as scanTopK scores float32 rows.
+   */
+  scanCodedTopK(
+    queries: RowBlock,
+    base: CodedRows,
     dim: number,
     metric: Metric,
     best: TopK,

@@ -10,6 +10,8 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export interface BackendOptions {
   /** CPU threads (default ADANNS_THREADS, else all cores). */
   threads?: number;
+  /** CPU: most bytes one WebAssembly memory holds (default ADANNS_WASM_MEMORY_BYTES, else 4 GiB); the arena opens more memories past it. */
+  maxMemoryBytes?: number;
   /** Where `auto` reports what it chose (and why). */
   log?: (line: string) => void;
 }

@@ -2,10 +2,14 @@ export type { Backend } from './backend.js';
 export { allocateLike, heapArena, type ArenaArray, type ArrayArena } from './arena.js';
 export { METRICS, parseMetric, type Metric } from './metric.js';
 export { checkPrefix, rowBlock, type RowBlock } from './rows.js';
+export { checkCoded, codedInvNorms, codedRows, decodedBlock, decodeRows, encodedBytes, floatToHalf, halfToFloatTable, ROW_ENCODINGS, type CodedRows, type RowEncoding } from './coded.js';
 export { TopK } from './topk.js';
 export { ReferenceBackend } from './reference/reference-backend.js';
 export { computeInvNorms } from './reference/kernels.js';
 export { WasmSimdBackend, defaultThreads, type WasmSimdBackendOptions } from './cpu/wasm-simd-backend.js';
+export { WasmArena, type WasmArenaOptions, type WasmLocation } from './cpu/wasm-memory.js';
 export { BACKEND_NAMES, createBackend, type BackendName, type BackendOptions } from './create.js';
 export { WebGpuBackend } from './webgpu/webgpu-backend.js';
-export { createRng, sampleIndices, type Rng } from './random.js';
+// The seeded RNG lives in @adanns/random (datasets uses it without the compute stack).
+export { createRng, sampleIndices, type Rng } from '@adanns/random';
+export { KERNELS_DIR, packageScript, startWorker, type PackageScript } from './package-files.js';

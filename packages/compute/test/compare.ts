@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { ReferenceBackend, rowBlock, type Backend, type TopK } from '../src/index.js';
+import { codedInvNorms, codedRows, encodedBytes, floatToHalf, METRICS, ReferenceBackend, ROW_ENCODINGS, rowBlock, TopK, type Backend, type CodedRows, type RowEncoding } from '../src/index.js';
 import { randomMatrix } from './naive.js';
 
 // Comparisons of a backend against the reference: float32 against float64
@@ -59,4 +59,50 @@ export async function expectCentroidSumsAgree(backend: Backend, relative = 1e-5)
     expectClose(got.sums, want.sums, relative);
   }
   await expect(backend.centroidSums(rowBlock(new Float32Array(4), 1, 4), 4, Int32Array.of(9), 3, new Float32Array(12), new Int32Array(3))).rejects.toThrow(/label 9 of vector 0 is not below k = 3/);
+}
+
+/** Random encoded rows: float16 bits of random values, or random bytes with per-element min and scale (sq8). */
+export function randomCoded(encoding: RowEncoding, rows: number, stride: number, seed: number, withNorms = false): CodedRows {
+  const values = randomMatrix(rows, stride, seed);
+  let codes: Uint8Array;
+  let params: Float32Array | undefined;
+  if (encoding === 'f16') {
+    const halves = Uint16Array.from(values, (v) => floatToHalf(v * 3));
+    codes = new Uint8Array(halves.buffer);
+  } else {
+    codes = Uint8Array.from(values, (v) => Math.floor((v + 0.5) * 255.99));
+    params = Float32Array.from({ length: 2 * stride }, (_, j) => (j < stride ? -0.5 - (j % 5) * 0.1 : 1 / 255 + (j % 3) * 0.001));
+  }
+  const block = codedRows(encoding, codes, rows, stride, params);
+  return withNorms ? { ...block, invNorms: codedInvNorms(block, stride) } : block;
+}
+
+/**
+ * scanCodedTopK of `backend` against the reference's (which scans the decoded
+ * float32 rows): both encodings, every metric, prefixes below the stride,
+ * mapped ids and rows over several calls, norms given or computed.
+ */
+export async function expectCodedScanAgrees(backend: Backend, relative = 1e-5, sizes: { queries: number; rows: number } = { queries: 6, rows: 300 }): Promise<void> {
+  const reference = new ReferenceBackend();
+  for (const encoding of ROW_ENCODINGS) {
+    for (const metric of METRICS) {
+      for (const [stride, dim] of [[1, 1], [7, 3], [20, 17], [40, 40]]) {
+        const { queries: m, rows: n } = sizes;
+        const q = rowBlock(randomMatrix(m, stride, stride + 5), m, stride);
+        const base = randomCoded(encoding, n, stride, stride * 3 + 1, dim === stride);
+        const rows = Int32Array.from({ length: m }, (_, i) => (i * 3) % (m + 2));
+        for (const k of [1, 10, n + 5]) {
+          const want = new TopK(m + 2, k);
+          const got = new TopK(m + 2, k);
+          for (const [from, to] of [[0, Math.floor(n / 3)], [Math.floor(n / 3), n]]) {
+            const part = { ...base, codes: base.codes.subarray(from * stride * encodedBytes(encoding)), rows: to - from, invNorms: base.invNorms?.subarray(from, to) };
+            const ids = Int32Array.from({ length: to - from }, (_, j) => 1000 + from + j);
+            await reference.scanCodedTopK(q, part, dim, metric, want, ids, rows);
+            await backend.scanCodedTopK(q, part, dim, metric, got, ids, rows);
+          }
+          expectSameTopK(got, want, relative);
+        }
+      }
+    }
+  }
 }

@@ -212,7 +212,7 @@ describe('WasmSimdBackend arena', () => {
     const heap = randomMatrix(100, stride, 71);
     const inArena = simd.arena.float32(heap.length);
     inArena.set(heap);
-    expect(simd.arena.addressOf(inArena)).toBeDefined();
+    expect(simd.arena.locate(inArena)).toBeDefined();
     const q = rowBlock(randomMatrix(2, stride, 72), 2, stride);
     const a = await scan(simd, q, rowBlock(heap, 90, stride, 10 * stride), 19, 'cosine', 5);
     const b = await scan(simd, q, rowBlock(inArena, 90, stride, 10 * stride), 19, 'cosine', 5);

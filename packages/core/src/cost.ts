@@ -1,9 +1,11 @@
 /**
- * The cost model of ARCHITECTURE.md, in multiply-adds per query (one
+ * The cost model (docs/ARCHITECTURE.md, "Cost model"), in multiply-adds per query (one
  * multiply-add = 1 FLOP, as in the AdANNS paper). Top-k selection is free.
  *   PCA rotation   D x (largest prefix the query needs in the rotated space)
  *   coarse         lists x coarseDim
  *   flat scan      (vectors in the probed lists) x scanDim; without IVF this is N x dim
+ *   f16/sq8 scan   (vectors in the probed lists) x scanDim x 2: each value is decoded
+ *                  (one multiply or multiply-add) before its multiply-add
  *   PQ/OPQ scan    (opq: scanDim^2) + 256 x scanDim + (vectors in the probed lists) x bytes,
  *                  plus with residuals scanDim per probed list (ip, cosine) or
  *                  256 x scanDim per further probed list (l2: one table per list)
@@ -22,6 +24,8 @@ export interface QueryWork {
   scanDim: number;
   /** PQ bytes per vector (0 for a flat scan, which costs scanDim per vector instead). */
   codeBytes: number;
+  /** Float codecs: multiply-adds per scanned value (1 for float32, 2 for f16 and sq8); default 1. */
+  scanFlopsPerValue?: number;
   /** PQ only: rotation, lookup-table and residual multiply-adds. */
   quantizerFlops: number;
   /** Candidates re-scored in the re-rank stage (0 without re-rank). */
@@ -30,7 +34,7 @@ export interface QueryWork {
 }
 
 export function queryFlops(w: QueryWork): number {
-  const scan = w.codeBytes > 0 ? w.quantizerFlops + w.scanned * w.codeBytes : w.scanned * w.scanDim;
+  const scan = w.codeBytes > 0 ? w.quantizerFlops + w.scanned * w.codeBytes : w.scanned * w.scanDim * (w.scanFlopsPerValue ?? 1);
   return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + scan + w.reranked * w.rerankDim;
 }
 

@@ -1,6 +1,6 @@
 import type { IndexSpec } from './spec.js';
 
-/** What one search uses: the stage settings of ARCHITECTURE.md. */
+/** What one search uses: the stage settings (docs/ARCHITECTURE.md, "Index stages and contracts"). */
 export interface SearchParams {
   coarseDim: number;
   nprobe: number;

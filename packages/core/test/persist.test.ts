@@ -41,17 +41,17 @@ describe('save / load', () => {
     };
     it('truncated', async () => {
       const out = await fresh('truncated');
-      const f = join(out, 'list-data.bin');
+      const f = join(out, 'list-codes.bin');
       truncateSync(f, statSync(f).size - 10);
-      expect(() => loadIndex(backend, out)).toThrow(/list-data.bin: truncated/);
+      expect(() => loadIndex(backend, out)).toThrow(/list-codes.bin: truncated/);
     });
     it('corrupted payload', async () => {
       const out = await fresh('corrupt');
-      const f = join(out, 'originals.bin');
+      const f = join(out, 'slot-ids.bin');
       const bytes = readFileSync(f);
       bytes[200] ^= 0x40;
       writeFileSync(f, bytes);
-      expect(() => loadIndex(backend, out)).toThrow(/originals.bin: checksum mismatch/);
+      expect(() => loadIndex(backend, out)).toThrow(/slot-ids.bin: checksum mismatch/);
     });
     it('foreign file', async () => {
       const out = await fresh('foreign');

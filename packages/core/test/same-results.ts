@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { ReferenceBackend, type Backend, type Metric } from '@adanns/compute';
-import { AdannsIndex, loadIndex, saveIndex, type SearchParams, type SearchResult } from '../src/index.js';
+import { AdannsIndex, loadIndex, saveIndex, type SearchParams, type SearchResult, type VectorReader } from '../src/index.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
 /** Two backends' answers to the same search: equal costs, scores within `relative`, ids equal but for rare float ties. */
@@ -51,8 +51,18 @@ export async function expectBackendsAgree(other: Backend, dir: string, spec: str
     index.remove([0, 5, 1250, 77]);
   }
   expectSameResults(await b.search(queries, 30, 10, params), await a.search(queries, 30, 10, params));
-  const exactA = await a.exactSearch(queries, 30, 5);
-  const exactB = await b.exactSearch(queries, 30, 5);
+  // an index that keeps no full vectors (PQ without re-rank) is given them: ids are rows of `base`
+  const vectorsOf = (index: AdannsIndex): VectorReader | undefined =>
+    index.fullVectors()
+      ? undefined
+      : (slots, out) => {
+          for (let i = 0; i < slots.length; i++) {
+            const row = index.parts().slots.idOf(slots[i]);
+            out.set(base.subarray(row * dim, (row + 1) * dim), i * dim);
+          }
+        };
+  const exactA = await a.exactSearch(queries, 30, 5, vectorsOf(a));
+  const exactB = await b.exactSearch(queries, 30, 5, vectorsOf(b));
   expect(Array.from(exactB.ids)).toEqual(Array.from(exactA.ids));
   b.release();
 }

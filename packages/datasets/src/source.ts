@@ -1,20 +1,23 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { extname } from 'node:path';
 import { readHdf5Dataset } from './hdf5.js';
 import { readFashionMnist } from './idx.js';
-import { readNpy } from './npy.js';
-import { generateSynthetic, type SyntheticOptions } from './synthetic.js';
+import { arrowStream } from './arrow.js';
+import { decodeNpyValues, readFully, readNpy, readNpyHeader } from './npy.js';
+import { checkRange, fixedRowStream, limitStream, memoryStream, readAll, readRowsByScan, type VectorStream } from './stream.js';
+import { checkSynthetic, syntheticChunks, syntheticName, type SyntheticOptions } from './synthetic.js';
 import type { IdMatrix, VectorSet } from './types.js';
-import { readBvecs, readFvecs, readIvecs } from './vecs.js';
+import { readIvecs, vecsShape } from './vecs.js';
 
 /**
  * One string names where vectors come from, so every command takes the same forms:
  *   FILE.fvecs | FILE.bvecs | FILE.npy          a file (bvecs and float16/64 npy become float32)
+ *   FILE.arrow[:COLUMN]                         Arrow IPC (stream or file format), a list-of-floats column (default "embedding")
  *   FILE.hdf5:train | FILE.hdf5:test            an ann-benchmarks dataset
  *   fashion-mnist:train | fashion-mnist:test    Debian's dataset-fashion-mnist
  *   synthetic:n=20000,dim=128[,clusters=64,queries=1000,decay=0.5,noise=0.5,seed=42,part=base|queries]
  */
-export const SOURCE_FORMS = 'FILE.fvecs, FILE.bvecs, FILE.npy, FILE.hdf5:train|test, fashion-mnist:train|test, synthetic:n=N,dim=D[,...,part=base|queries]';
+export const SOURCE_FORMS = 'FILE.fvecs, FILE.bvecs, FILE.npy, FILE.arrow[:column], FILE.hdf5:train|test, fashion-mnist:train|test, synthetic:n=N,dim=D[,...,part=base|queries]';
 
 function splitSuffix(source: string): [string, string | undefined] {
   const at = source.lastIndexOf(':');
@@ -45,52 +48,134 @@ function parseSynthetic(text: string): { options: SyntheticOptions; part: 'base'
   };
 }
 
-function npyVectors(path: string): VectorSet {
-  const npy = readNpy(path);
-  if (npy.shape.length !== 2) throw new Error(`${path}: expected a 2-D array of vectors, got shape (${npy.shape.join(', ')})`);
-  const [rows, dim] = npy.shape;
-  const data = npy.values instanceof Float32Array ? npy.values : Float32Array.from(npy.values);
-  return { name: path, data, rows, dim };
+/** A synthetic part, generated chunk by chunk on every pass (nothing is kept). */
+function syntheticStream(options: SyntheticOptions, part: 'base' | 'queries'): VectorStream {
+  const full = checkSynthetic(options);
+  const stream: VectorStream = {
+    name: part === 'base' ? syntheticName(full) : `${syntheticName(full)}-queries`,
+    rows: part === 'base' ? full.n : full.queries,
+    dim: full.dim,
+    async *chunks(chunkRows, from = 0, to = stream.rows) {
+      checkRange(stream, chunkRows, from, to);
+      // the rows come from one seeded sequence, so every pass regenerates it from the start
+      for (const chunk of syntheticChunks(full, chunkRows)) {
+        if (chunk.part !== part) continue;
+        const a = Math.max(from, chunk.from);
+        const b = Math.min(to, chunk.from + chunk.rows);
+        if (a < b) yield { from: a, rows: b - a, data: chunk.data.subarray((a - chunk.from) * full.dim, (b - chunk.from) * full.dim) };
+        if (chunk.from + chunk.rows >= to) return;
+      }
+    },
+    readRows: (indices) => readRowsByScan(stream, indices),
+    close: async () => {},
+  };
+  return stream;
 }
 
-/** Loads vectors from any source form; `limit` keeps the first rows only. */
-export async function loadVectors(source: string, limit?: number): Promise<VectorSet> {
-  const set = await loadAll(source);
-  if (set.rows === 0) throw new Error(`${source}: holds no vectors`);
-  if (limit === undefined || limit >= set.rows) return set;
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit must be a positive integer, got ${limit}`);
-  return { ...set, rows: limit, data: set.data.slice(0, limit * set.dim), labels: set.labels?.slice(0, limit) };
+function npyStream(path: string): VectorStream {
+  const header = readNpyHeader(path);
+  if (header.shape.length !== 2) throw new Error(`${path}: expected a 2-D array of vectors, got shape (${header.shape.join(', ')})`);
+  if (!header.descr.startsWith('<f') && header.descr !== '|u1' && header.descr !== '<u1') {
+    throw new Error(`${path}: vectors must be float16/32/64 or uint8, got dtype ${header.descr}`);
+  }
+  const [rows, dim] = header.shape;
+  return fixedRowStream({
+    name: path,
+    path,
+    rows,
+    dim,
+    offset: header.offset,
+    rowPrefix: 0,
+    width: header.width,
+    decode: (bytes, count, out, at) => decodeNpyValues(header.descr, bytes, count, out, at, path),
+  });
 }
 
-async function loadAll(source: string): Promise<VectorSet> {
+function vecsStream(path: string, kind: 'fvecs' | 'bvecs'): VectorStream {
+  const head = Buffer.alloc(4);
+  const fd = openSync(path, 'r');
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    if (size >= 4) readFully(fd, head, 4, 0, path);
+  } finally {
+    closeSync(fd);
+  }
+  const { rows, dim } = vecsShape(path, kind, size, size >= 4 ? head.readInt32LE(0) : 0);
+  return fixedRowStream({
+    name: path,
+    path,
+    rows,
+    dim,
+    offset: 0,
+    rowPrefix: 4,
+    width: kind === 'fvecs' ? 4 : 1,
+    decode: (bytes, count, out, at) => decodeNpyValues(kind === 'fvecs' ? '<f4' : '|u1', bytes, count, out, at, path),
+  });
+}
+
+/**
+ * Opens any source form for reading in chunks (`limit`: its first rows only): files are read piecewise with
+ * positioned reads (a build or ground truth over a set larger than memory
+ * holds one chunk at a time); HDF5 and Fashion-MNIST are read whole first.
+ */
+export async function openVectors(source: string, limit?: number): Promise<VectorStream> {
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new Error(`limit must be a positive integer, got ${limit}`);
+  const stream = await openSource(source);
+  if (stream.rows === 0) {
+    await stream.close();
+    throw new Error(`${source}: holds no vectors`);
+  }
+  try {
+    return limitStream(stream, limit);
+  } catch (e) {
+    await stream.close();
+    throw e;
+  }
+}
+
+async function openSource(source: string): Promise<VectorStream> {
   if (source.startsWith('synthetic:')) {
     const { options, part } = parseSynthetic(source.slice('synthetic:'.length));
-    return generateSynthetic(options)[part];
+    return syntheticStream(options, part);
   }
   if (source.startsWith('fashion-mnist:')) {
     const split = source.slice('fashion-mnist:'.length);
     if (split !== 'train' && split !== 'test') throw new Error(`fashion-mnist split must be train or test, got "${split}"`);
-    return readFashionMnist(split);
+    return memoryStream(readFashionMnist(split));
   }
-  const [path, dataset] = splitSuffix(source);
-  const hdf5 = extname(path) === '.hdf5' || extname(path) === '.h5';
-  if (!hdf5 && !['.fvecs', '.bvecs', '.npy'].includes(extname(source))) {
+  const [path, suffix] = splitSuffix(source);
+  const ext = extname(path);
+  const hdf5 = ext === '.hdf5' || ext === '.h5';
+  const arrow = ext === '.arrow' || ext === '.feather';
+  const file = hdf5 || arrow ? path : source;
+  if (!hdf5 && !arrow && !['.fvecs', '.bvecs', '.npy'].includes(extname(source))) {
     throw new Error(`cannot tell the format of "${source}" (expected ${SOURCE_FORMS})`);
   }
-  const file = hdf5 ? path : source;
   if (!existsSync(file)) throw new Error(`${file}: no such file`);
+  if (arrow) return arrowStream(path, suffix);
   if (hdf5) {
-    if (dataset !== 'train' && dataset !== 'test') throw new Error(`${source}: name the HDF5 dataset as ${path}:train or ${path}:test`);
-    const { values, shape } = await readHdf5Dataset(path, dataset);
-    return { name: source, data: values instanceof Float32Array ? values : Float32Array.from(values), rows: shape[0], dim: shape[1] };
+    if (suffix !== 'train' && suffix !== 'test') throw new Error(`${source}: name the HDF5 dataset as ${path}:train or ${path}:test`);
+    const { values, shape } = await readHdf5Dataset(path, suffix);
+    return memoryStream({ name: source, data: values instanceof Float32Array ? values : Float32Array.from(values), rows: shape[0], dim: shape[1] });
   }
   switch (extname(source)) {
     case '.fvecs':
-      return { name: source, ...readFvecs(source) };
+      return vecsStream(source, 'fvecs');
     case '.bvecs':
-      return { name: source, ...readBvecs(source) };
+      return vecsStream(source, 'bvecs');
     default:
-      return npyVectors(source);
+      return npyStream(source);
+  }
+}
+
+/** Loads vectors from any source form into memory; `limit` keeps the first rows only. */
+export async function loadVectors(source: string, limit?: number): Promise<VectorSet> {
+  const stream = await openVectors(source, limit);
+  try {
+    return await readAll(stream);
+  } finally {
+    await stream.close();
   }
 }
 

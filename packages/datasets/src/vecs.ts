@@ -8,16 +8,20 @@ import type { IdMatrix } from './types.js';
 type Kind = 'fvecs' | 'ivecs' | 'bvecs';
 const WIDTH: Record<Kind, number> = { fvecs: 4, ivecs: 4, bvecs: 1 };
 
-function parseVecs(path: string, kind: Kind): { values: Float32Array | Int32Array | Uint8Array; rows: number; dim: number } {
-  const buf = readFileSync(path);
-  if (buf.length < 4) throw new Error(`${path}: empty or truncated ${kind} file`);
-  const dim = buf.readInt32LE(0);
+/** Rows and dimension of a TEXMEX file of `size` bytes whose first row declares `dim` (its first 4 bytes), or an error saying what is wrong. */
+export function vecsShape(path: string, kind: Kind, size: number, dim: number): { rows: number; dim: number; rowBytes: number } {
+  if (size < 4) throw new Error(`${path}: empty or truncated ${kind} file`);
   if (dim < 1 || dim > 1 << 20) throw new Error(`${path}: not a ${kind} file (first row declares dimension ${dim})`);
   const rowBytes = 4 + dim * WIDTH[kind];
-  if (buf.length % rowBytes !== 0) {
-    throw new Error(`${path}: truncated ${kind} file (${buf.length} bytes is not a whole number of ${rowBytes}-byte rows of dimension ${dim})`);
+  if (size % rowBytes !== 0) {
+    throw new Error(`${path}: truncated ${kind} file (${size} bytes is not a whole number of ${rowBytes}-byte rows of dimension ${dim})`);
   }
-  const rows = buf.length / rowBytes;
+  return { rows: size / rowBytes, dim, rowBytes };
+}
+
+function parseVecs(path: string, kind: Kind): { values: Float32Array | Int32Array | Uint8Array; rows: number; dim: number } {
+  const buf = readFileSync(path);
+  const { rows, dim, rowBytes } = vecsShape(path, kind, buf.length, buf.length >= 4 ? buf.readInt32LE(0) : 0);
   const values = kind === 'fvecs' ? new Float32Array(rows * dim) : kind === 'ivecs' ? new Int32Array(rows * dim) : new Uint8Array(rows * dim);
   const bytes = new Uint8Array(values.buffer);
   const w = WIDTH[kind];

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '@adanns/compute';
-import { loadIndex, readArrayFile, saveIndex, writeArrayFile, type AdannsIndex } from '@adanns/core';
+import { loadIndex, readArrayFile, saveIndex, writeArrayFile, type AdannsIndex, type LoadOptions } from '@adanns/core';
 
 /**
  * Index artefacts of a collection: directories `index-<sequence>` written by
@@ -34,14 +34,14 @@ export function publishArtefact(dir: string, name: string): void {
  * Loads the artefact CURRENT names: undefined when there is none, an error
  * (never a half-trusted index) when it is missing, truncated or corrupt.
  */
-export function readArtefact(backend: Backend, dir: string): { index: AdannsIndex; sequence: number } | undefined {
+export function readArtefact(backend: Backend, dir: string, options: LoadOptions = {}): { index: AdannsIndex; sequence: number } | undefined {
   const pointer = join(dir, POINTER);
   if (!existsSync(pointer)) return undefined;
   const name = readFileSync(pointer, 'utf8').trim();
   if (!/^index-[0-9]+-[0-9a-z]+$/.test(name)) throw new Error(`${pointer}: does not name an index artefact`);
   const at = join(dir, name);
   const sequence = readArrayFile(join(at, 'sequence.bin'), 'f64', [1]).array[0];
-  return { index: loadIndex(backend, at), sequence };
+  return { index: loadIndex(backend, at, options), sequence };
 }
 
 /** Forgets every artefact (after one was found corrupt). */

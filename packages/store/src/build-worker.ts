@@ -3,6 +3,8 @@ import { AdannsIndex } from '@adanns/core';
 import { writeArtefact } from './artefacts.js';
 import { PointStore } from './points.js';
 import { defaultSpec } from './schema.js';
+import { collectionRerankStore } from './rerank.js';
+import { indexRowsInPlace } from './vectors.js';
 
 /**
  * Trains and fills an index in a child process, so searches and writes go on
@@ -46,11 +48,23 @@ try {
   const spec = job.spec ?? defaultSpec(count, job.dims);
   const backend = await createBackend(job.backend, job.threads === undefined ? {} : { threads: job.threads });
   let started = performance.now();
-  const index = await AdannsIndex.build(backend, spec, snapshot.data, count, snapshot.data.length / count, {
+  const dim = snapshot.data.length / count;
+  // the same form the server's index holds (unit rows for cosine)
+  const rows = indexRowsInPlace(snapshot.data, count, dim, job.metric);
+  const rowOf = new Map<number, number>();
+  snapshot.iids.forEach((iid, row) => rowOf.set(iid, row));
+  const index = await AdannsIndex.build(backend, spec, rows, count, dim, {
     metric: job.metric,
     ids: snapshot.iids,
     seed: job.seed,
     onProgress: (stage, done, total) => post({ type: 'progress', stage, done, total }),
+    // re-rank (and calibration's ground truth) read the snapshot; the saved index records that the collection keeps the vectors
+    rerankStore: collectionRerankStore((iids, d, out) => {
+      for (let i = 0; i < iids.length; i++) {
+        const row = rowOf.get(iids[i])!;
+        out.set(rows.subarray(row * dim, row * dim + d), i * d);
+      }
+    }),
   });
   const buildSeconds = (performance.now() - started) / 1000;
   started = performance.now();

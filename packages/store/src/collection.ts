@@ -1,15 +1,29 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fork, type ChildProcess } from 'node:child_process';
-import type { Backend } from '@adanns/compute';
-import { AdannsIndex, formatSpec, loadIndex, type Budget, type Plan, type SearchParams } from '@adanns/core';
+import { packageScript, type Backend } from '@adanns/compute';
+import { AdannsIndex, formatSpec, loadIndex, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import type { CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, SearchReply } from '@adanns/wire';
 import { discardArtefacts, publishArtefact, readArtefact, writeArtefact } from './artefacts.js';
+import { collectionRerankStore } from './rerank.js';
 import type { BuildJob, BuildMessage } from './build-worker.js';
-import { invalid, StoreError } from './errors.js';
+import { invalid, StoreError, tooLarge } from './errors.js';
 import { probeEnvironment } from './probe.js';
-import { checkId, PointStore, type Payload, type Point, type PointId } from './points.js';
+import { checkId, hasLoneSurrogate, PointStore, type Payload, type Point, type PointId } from './points.js';
 import type { CollectionSchema } from './schema.js';
+import { searchSlices } from './slices.js';
+import { checkVectorForMetric, indexRowsInPlace, showValue, toVector } from './vectors.js';
+import { plannedQueryMflops } from './work.js';
+
+export { toVector } from './vectors.js';
+
+/** Where the store logs: pino's call shape (a pino or Fastify logger fits), fields first. */
+export interface StoreLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
 
 export interface CollectionOptions {
   backend: Backend;
@@ -27,7 +41,8 @@ export interface CollectionOptions {
   /** Largest payload, as JSON bytes (default 64 KiB). */
   maxPayloadBytes?: number;
   seed?: number;
-  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Build, recovery and failure events go here, each with the collection's name. */
+  logger?: StoreLogger;
 }
 
 export interface PointInput {
@@ -43,60 +58,55 @@ export interface SearchRequest {
   /** Refuse a budget the calibration says cannot be met (default: serve the closest). */
   strict?: boolean;
   withPayload?: boolean;
+  /** Bounds on one request's work and answer (none when absent). */
+  limits?: SearchLimits;
+  /** Stops the search at its next slice (the client went away). */
+  signal?: AbortSignal;
 }
 
-export interface Hit {
-  id: PointId;
-  score: number;
-  payload?: Payload;
+export interface SearchLimits {
+  /** Most planned MFLOPs for the whole batch (too_large beyond). */
+  maxMflops?: number;
+  /** Most planned MFLOPs of one query vector, the smallest slice there is. */
+  maxQueryMflops?: number;
+  /** Most hits (query vectors x k) one answer may hold. */
+  maxHits?: number;
+  /** Most payload bytes (as JSON) one answer may carry. */
+  maxPayloadBytes?: number;
+  /**
+   * Target milliseconds per slice: a batch runs as slices of query vectors,
+   * one slice per event-loop turn (process-wide), so other requests are
+   * answered between them. The first slice is sized from the planned
+   * MFLOPs, later ones from the time the previous one took. Absent: one slice.
+   */
+  sliceMs?: number;
 }
 
-export interface SearchAnswer {
-  results: Hit[][];
-  params: SearchParams | null;
-  mflops: number;
-  expectedRecall: number | null;
-  budgetMet: boolean | null;
-  tookMs: number;
+/**
+ * Payloads are stored as their JSON form; what JSON would silently change
+ * (a MessagePack Map, Set, typed array, NaN or Infinity, a lone surrogate
+ * that UTF-8 turns into U+FFFD) is refused instead.
+ */
+function payloadReplacer(key: string, value: unknown): unknown {
+  const at = key ? `the value of ${JSON.stringify(key)}` : 'a value';
+  if (hasLoneSurrogate(key)) throw new Error(`the key ${JSON.stringify(key)} holds a lone UTF-16 surrogate`);
+  if (typeof value === 'string' && hasLoneSurrogate(value)) throw new Error(`${at} holds a lone UTF-16 surrogate`);
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`${at} is ${value}, which JSON cannot represent`);
+  if (value instanceof Map || value instanceof Set || ArrayBuffer.isView(value) || value instanceof ArrayBuffer) throw new Error(`${at} is ${showValue(value)}; payloads hold JSON values (objects, arrays, strings, numbers, booleans, null)`);
+  return value;
 }
 
-export type IndexState = 'none' | 'building' | 'ready';
+/** Planned MFLOPs of a batch's first slice, before its timing sizes the next ones. */
+const FIRST_SLICE_MFLOPS = 2;
+/** Hits mapped to external ids (an LMDB read each) per event-loop turn. */
+const MAP_HITS_PER_TURN = 4096;
 
-export interface CollectionStats {
-  name: string;
-  dim: number;
-  metric: string;
-  dims: number[];
-  count: number;
-  sequence: number;
-  index: {
-    state: IndexState;
-    progress: number | null;
-    stage: string | null;
-    spec: string | null;
-    /** Change sequence the trained index was built from. */
-    sequence: number | null;
-    trainedCount: number | null;
-    rebuildAdvised: boolean;
-    lastError: string | null;
-  };
-}
-
-/** Copies a vector given as an array or typed array, checking its length and that every value is finite. */
-export function toVector(value: unknown, dim: number, what: string): Float32Array {
-  const ok = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
-  if (!ok) throw invalid(`${what}: vector must be an array of ${dim} numbers`);
-  const source = value as ArrayLike<unknown>;
-  if (source.length !== dim) throw invalid(`${what}: vector has ${source.length} values, the collection has dimension ${dim}`);
-  const out = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) {
-    const x = source[i];
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw invalid(`${what}: vector[${i}] is ${JSON.stringify(x) ?? String(x)}, not a finite number`);
-    out[i] = x;
-    if (!Number.isFinite(out[i])) throw invalid(`${what}: vector[${i}] is ${x}, outside the float32 range`);
-  }
-  return out;
-}
+// The answer and stats are the HTTP API's reply types (@adanns/wire), so the
+// service returns them as they are (docs/ARCHITECTURE.md, "Wire types").
+// index.sequence: the change sequence the trained index was built from.
+export type { Hit, IndexState } from '@adanns/wire';
+export type SearchAnswer = SearchReply;
+export type CollectionStats = Omit<WireCollectionStats, 'frontier'>;
 
 /**
  * One collection: points in LMDB (the system of record), and in memory the
@@ -146,15 +156,18 @@ export class Collection {
     return join(this.dir, 'index');
   }
 
-  private log(level: 'info' | 'warn' | 'error', message: string): void {
-    this.options.log?.(level, `collection ${this.schema.name}: ${message}`);
+  /** Indexes re-rank from the collection's LMDB (zero-copy gets) rather than a copy of their own. */
+  private readonly rerankStore = collectionRerankStore((iids, dim, out) => this.points.readVectors(iids, dim, out));
+
+  private log(level: keyof StoreLogger, message: string, fields: object = {}): void {
+    this.options.logger?.[level]({ collection: this.schema.name, ...fields }, `collection ${this.schema.name}: ${message}`);
   }
 
   private async recover(): Promise<void> {
     mkdirSync(this.artefactDir, { recursive: true });
     let rebuild = false;
     try {
-      const artefact = readArtefact(this.options.backend, this.artefactDir);
+      const artefact = readArtefact(this.options.backend, this.artefactDir, { rerankStore: this.rerankStore });
       if (artefact) {
         const touched = this.points.changedSince(artefact.sequence);
         if (artefact.sequence > this.points.sequence || touched === undefined) {
@@ -163,14 +176,18 @@ export class Collection {
         }
         await this.applyChanges(artefact.index, touched);
         this.adopt(artefact.index, artefact.sequence);
+        this.log('info', `recovered: index ${this.spec} from sequence ${artefact.sequence}, ${touched.size} changes replayed`, { sequence: this.points.sequence, replayed: touched.size, count: this.points.count });
       }
     } catch (e) {
-      this.log('warn', `index artefact not used, rebuilding it: ${(e as Error).message}`);
+      this.log('warn', `index artefact not used, rebuilding it: ${(e as Error).message}`, { err: (e as Error).message });
       discardArtefacts(this.artefactDir);
       rebuild = true;
     }
-    if (!this.trained) this.index = await this.exactIndex();
-    if (rebuild && this.points.count > 0) this.startBuild();
+    if (!this.trained) {
+      this.index = await this.exactIndex();
+      this.log('info', `opened without a trained index: ${this.points.count} points, searched exactly`, { count: this.points.count });
+    }
+    if (rebuild && this.points.count > 0) this.startBuild('the artefact was missing or unusable');
   }
 
   private adopt(index: AdannsIndex, sequence: number): void {
@@ -186,7 +203,8 @@ export class Collection {
     const snapshot = this.points.snapshot();
     const n = snapshot.iids.length;
     if (n === 0) return undefined;
-    return AdannsIndex.build(this.options.backend, 'flat', snapshot.data, n, this.schema.dim, { metric: this.schema.metric, ids: snapshot.iids });
+    const data = indexRowsInPlace(snapshot.data, n, this.schema.dim, this.schema.metric);
+    return AdannsIndex.build(this.options.backend, 'flat', data, n, this.schema.dim, { metric: this.schema.metric, ids: snapshot.iids });
   }
 
   /** Brings an index to the stored state of the given internal ids (upserted: current vector; deleted: gone). */
@@ -212,7 +230,7 @@ export class Collection {
     const dim = this.schema.dim;
     const data = new Float32Array(iids.length * dim);
     vectors.forEach((v, i) => data.set(v, i * dim));
-    await index.add(iids, data, iids.length);
+    await index.add(iids, indexRowsInPlace(data, iids.length, dim, this.schema.metric), iids.length);
   }
 
   /** Runs write steps one batch at a time. */
@@ -235,12 +253,13 @@ export class Collection {
       if (p === null || typeof p !== 'object') throw invalid(`points[${i}] must be an object with id and vector`);
       const id = checkId(p.id);
       const vector = toVector(p.vector, this.schema.dim, `points[${i}]`);
+      checkVectorForMetric(vector, this.schema.metric, `points[${i}]`);
       let payload: Payload | undefined;
       if (p.payload !== undefined && p.payload !== null) {
         if (typeof p.payload !== 'object' || Array.isArray(p.payload) || ArrayBuffer.isView(p.payload)) throw invalid(`points[${i}].payload must be an object`);
         let json: string;
         try {
-          json = JSON.stringify(p.payload);
+          json = JSON.stringify(p.payload, payloadReplacer);
         } catch (e) {
           throw invalid(`points[${i}].payload is not JSON-representable: ${(e as Error).message}`);
         }
@@ -296,12 +315,22 @@ export class Collection {
   async search(queries: readonly unknown[], request: SearchRequest): Promise<SearchAnswer> {
     this.checkOpen();
     const started = performance.now();
-    const dim = this.schema.dim;
+    const { dim, metric } = this.schema;
     if (!Array.isArray(queries) || queries.length === 0) throw invalid('give a query vector or a non-empty array of them');
     const rows = queries.length;
     const data = new Float32Array(rows * dim);
-    queries.forEach((q, i) => data.set(toVector(q, dim, rows === 1 ? 'query' : `vectors[${i}]`), i * dim));
-    if (!Number.isInteger(request.k) || request.k < 1) throw invalid(`k must be a positive integer, got ${JSON.stringify(request.k)}`);
+    queries.forEach((q, i) => {
+      const what = rows === 1 ? 'query' : `vectors[${i}]`;
+      const vector = toVector(q, dim, what);
+      checkVectorForMetric(vector, metric, what);
+      data.set(vector, i * dim);
+    });
+    indexRowsInPlace(data, rows, dim, metric);
+    if (!Number.isInteger(request.k) || request.k < 1) throw invalid(`k must be a positive integer, got ${showValue(request.k)}`);
+    const limits = request.limits ?? {};
+    if (limits.maxHits !== undefined && rows * request.k > limits.maxHits) {
+      throw tooLarge(`${rows} query vectors x k = ${request.k} is ${rows * request.k} hits, the limit is ${limits.maxHits}: send fewer query vectors or ask for a smaller k`);
+    }
     const index = this.index;
     if (!index || index.size === 0) {
       return { results: queries.map(() => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, tookMs: performance.now() - started };
@@ -312,46 +341,95 @@ export class Collection {
       // the request's choices are checked first (a 400 when wrong); the search itself then runs unguarded
       let plan: Plan | undefined;
       let params: Partial<SearchParams> | undefined;
+      let resolved: SearchParams;
       try {
         if (request.budget && index.calibration) plan = index.plan(request.budget, k, { strict: request.strict ?? false });
         // before training the search is exact: params for the coming index do not apply yet
-        else if (this.trained && request.params) {
-          params = request.params;
-          index.resolveParams(k, params);
-        }
+        else if (this.trained && request.params) params = request.params;
+        resolved = index.resolveParams(k, plan?.params ?? params);
       } catch (e) {
         throw invalid((e as Error).message);
       }
-      const result = await index.search(data, rows, k, plan?.params ?? params);
+      const perQuery = plannedQueryMflops(index, resolved);
+      const cheaper = this.trained ? 'lower nprobe, shortlist or rerankDim (or ask for a smaller budget)' : `build the index (until then every query scans all ${index.size} points)`;
+      if (limits.maxQueryMflops !== undefined && perQuery > limits.maxQueryMflops) {
+        throw tooLarge(`one query of this search plans ${perQuery.toPrecision(4)} MFLOPs, the limit per query is ${limits.maxQueryMflops}: ${cheaper}`);
+      }
+      if (limits.maxMflops !== undefined && perQuery * rows > limits.maxMflops) {
+        throw tooLarge(`this search plans ${(perQuery * rows).toPrecision(4)} MFLOPs (${rows} query vectors x ${perQuery.toPrecision(4)}), the limit is ${limits.maxMflops}: send fewer query vectors, or ${cheaper}`);
+      }
+      let sliceRows = limits.sliceMs ? Math.max(1, Math.floor(FIRST_SLICE_MFLOPS / perQuery)) : rows;
+      const ids = new Float64Array(rows * k);
+      const scores = new Float32Array(rows * k);
+      const counts = new Int32Array(rows);
+      let mflopsSum = 0;
+      let last: SearchResult | undefined;
+      for (let from = 0, to = 0; from < rows; from = to) {
+        to = Math.min(rows, from + sliceRows);
+        let ms = 0;
+        const part = await searchSlices.run(async () => {
+          // dropped or closed while this batch waited for its turn, or nobody waits for the answer
+          this.checkOpen();
+          if (request.signal?.aborted) throw new StoreError('unavailable', 'search cancelled: the client went away');
+          const t = performance.now();
+          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params);
+          ms = performance.now() - t;
+          return answer;
+        });
+        // the next slice aims at sliceMs by this one's time per query (at most doubling)
+        if (limits.sliceMs) sliceRows = Math.max(1, Math.min(2 * sliceRows, Math.floor(((to - from) * limits.sliceMs) / Math.max(ms, 0.05))));
+        ids.set(part.ids, from * k);
+        scores.set(part.scores, from * k);
+        counts.set(part.counts, from);
+        for (const m of part.mflops) mflopsSum += m;
+        last = part;
+      }
+      const mflops = mflopsSum / rows;
       let budgetMet: boolean | null = plan ? plan.budgetMet : null;
-      const mflops = result.mflops.reduce((a, b) => a + b, 0) / rows;
-      const tookMs = performance.now() - started;
       // an exact (untrained) index meets any budget but a tighter MFLOP or latency one
       if (request.budget && !index.calibration) {
         const b = request.budget;
-        budgetMet = 'mflops' in b ? mflops <= b.mflops : 'latencyMs' in b ? tookMs <= b.latencyMs : true;
+        budgetMet = 'mflops' in b ? mflops <= b.mflops : 'latencyMs' in b ? performance.now() - started <= b.latencyMs : true;
       }
-      const results: Hit[][] = [];
-      for (let q = 0; q < rows; q++) {
-        const hits: Hit[] = [];
-        for (let i = 0; i < result.counts[q]; i++) {
-          const externalId = this.points.externalId(result.ids[q * k + i]);
-          if (externalId === undefined) continue; // deleted while this search ran
-          const hit: Hit = { id: externalId, score: result.scores[q * k + i] };
-          if (request.withPayload) {
-            const payload = this.points.payloadOf(externalId);
-            if (payload) hit.payload = payload;
-          }
-          hits.push(hit);
-        }
-        results.push(hits);
-      }
-      const expectedRecall = plan ? plan.expectedRecall : this.trained ? result.expectedRecall : 1;
-      return { results, params: this.trained ? result.params : null, mflops, expectedRecall, budgetMet, tookMs: performance.now() - started };
+      const results = await this.mapHits(ids, scores, counts, k, request.withPayload ?? false, limits.maxPayloadBytes);
+      const expectedRecall = plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
+      return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, tookMs: performance.now() - started };
     } finally {
       this.inflight--;
       this.releaseRetired();
     }
+  }
+
+  /** Internal ids to external ids (and payloads), a bounded number per event-loop turn. */
+  private async mapHits(ids: Float64Array, scores: Float32Array, counts: Int32Array, k: number, withPayload: boolean, maxPayloadBytes: number | undefined): Promise<Hit[][]> {
+    const results: Hit[][] = [];
+    let payloadBytes = 0;
+    const rowsPerTurn = Math.max(1, Math.floor(MAP_HITS_PER_TURN / k));
+    for (let from = 0; from < counts.length; from += rowsPerTurn) {
+      await searchSlices.run(async () => {
+        this.checkOpen();
+        for (let q = from; q < Math.min(counts.length, from + rowsPerTurn); q++) {
+          const hits: Hit[] = [];
+          for (let i = 0; i < counts[q]; i++) {
+            const externalId = this.points.externalId(ids[q * k + i]);
+            if (externalId === undefined) continue; // deleted while this search ran
+            const hit: Hit = { id: externalId, score: scores[q * k + i] };
+            if (withPayload) {
+              const payload = this.points.payloadOf(externalId);
+              if (payload) {
+                hit.payload = payload;
+                if (maxPayloadBytes !== undefined && (payloadBytes += JSON.stringify(payload).length) > maxPayloadBytes) {
+                  throw tooLarge(`the payloads of this answer exceed ${maxPayloadBytes} bytes: ask for a smaller k, fewer query vectors, or no payloads`);
+                }
+              }
+            }
+            hits.push(hit);
+          }
+          results.push(hits);
+        }
+      });
+    }
+    return results;
   }
 
   private releaseRetired(): void {
@@ -376,8 +454,8 @@ export class Collection {
   private maybeBuild(): void {
     if (this.building || this.closed) return;
     const at = this.options.autoBuildAt ?? 10_000;
-    if (!this.trained && at > 0 && this.points.count >= at) this.startBuild();
-    else if (this.trained && this.options.autoRebuild && this.rebuildAdvised) this.startBuild();
+    if (!this.trained && at > 0 && this.points.count >= at) this.startBuild(`${this.points.count} points reached the automatic build threshold ${at}`);
+    else if (this.trained && this.options.autoRebuild && this.rebuildAdvised) this.startBuild(`the collection went from ${this.trainedCount} points at training to ${this.points.count}`);
   }
 
   /** Starts a background build (or rebuild); refused while one runs. Resolves when it has been swapped in or has failed. */
@@ -385,10 +463,10 @@ export class Collection {
     this.checkOpen();
     if (this.building) throw new StoreError('conflict', `collection ${this.schema.name} is already building its index`);
     if (this.points.count === 0) throw invalid(`collection ${this.schema.name} has no points to index`);
-    return this.startBuild();
+    return this.startBuild('requested');
   }
 
-  private startBuild(): Promise<void> {
+  private startBuild(reason: string): Promise<void> {
     const job: BuildJob = {
       lmdbPath: join(this.dir, 'points'),
       artefactDir: this.artefactDir,
@@ -400,10 +478,12 @@ export class Collection {
       calibrationSeconds: this.options.calibrationSeconds ?? 30,
       ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
     };
-    const worker = fork(fileURLToPath(new URL('../dist/build-worker.js', import.meta.url)), [JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    const script = packageScript(import.meta.url, './build-worker');
+    const worker = fork(script.path, [JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: script.execArgv });
     let stderr = '';
     worker.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    this.log('info', 'index build started');
+    const rebuild = this.trained;
+    this.log('info', `index ${rebuild ? 're' : ''}build started (${reason}) over ${this.points.count} points`, { rebuild, reason, count: this.points.count, pid: worker.pid });
     const started = performance.now();
     const done = new Promise<void>((resolve) => {
       let finished = false;
@@ -413,7 +493,7 @@ export class Collection {
         finished = true;
         if (error) {
           this.lastError = error;
-          this.log('error', `index build failed: ${error}`);
+          this.log('error', `index ${rebuild ? 're' : ''}build failed: ${error}`, { rebuild, err: error });
         }
         this.building = undefined;
         if (worker.exitCode === null) worker.kill('SIGKILL');
@@ -421,6 +501,9 @@ export class Collection {
       };
       worker.on('message', (m: BuildMessage) => {
         if (m.type === 'progress' && this.building) {
+          // one info line per stage; every progress message at debug
+          if (m.stage !== this.building.stage) this.log('info', `index build stage ${m.stage}`, { stage: m.stage, total: m.total });
+          else this.log('debug', `index build stage ${m.stage}: ${m.done}/${m.total}`, { stage: m.stage, done: m.done, total: m.total });
           this.building.stage = m.stage;
           this.building.progress = m.total > 0 ? m.done / m.total : 0;
         } else if (m.type === 'failed') finish(m.message);
@@ -430,7 +513,13 @@ export class Collection {
             .then(() => {
               this.lastError = null;
               this.lastBuild = { seconds: (performance.now() - started) / 1000, trainAndFillSeconds: m.buildSeconds, calibrationSeconds: m.calibrationSeconds };
-              this.log('info', `index ${m.spec} over ${m.count} points ready in ${this.lastBuild.seconds.toFixed(1)} s (train and fill ${m.buildSeconds.toFixed(1)} s, calibration ${m.calibrationSeconds.toFixed(1)} s)`);
+              this.log('info', `index ${m.spec} over ${m.count} points ${rebuild ? 'rebuilt and swapped in' : 'ready'} in ${this.lastBuild.seconds.toFixed(1)} s (train and fill ${m.buildSeconds.toFixed(1)} s, calibration ${m.calibrationSeconds.toFixed(1)} s)`, {
+                rebuild,
+                spec: m.spec,
+                count: m.count,
+                sequence: m.sequence,
+                seconds: this.lastBuild.seconds,
+              });
               finish();
             })
             .catch((e: Error) => finish(e.message));
@@ -449,7 +538,7 @@ export class Collection {
   private swapIn(name: string, sequence: number): Promise<void> {
     return this.serial(async () => {
       if (this.closed) return;
-      const index = loadIndex(this.options.backend, join(this.artefactDir, name));
+      const index = loadIndex(this.options.backend, join(this.artefactDir, name), { rerankStore: this.rerankStore });
       const touched = this.points.changedSince(sequence);
       if (!touched) throw new Error(`change log was pruned past ${sequence} during the build`);
       await this.applyChanges(index, touched);
@@ -484,8 +573,16 @@ export class Collection {
         trainedCount: this.trainedCount,
         rebuildAdvised: this.rebuildAdvised,
         lastError: this.lastError,
+        bytes: this.indexBytes(),
       },
     };
+  }
+
+  /** The trained index's bytes by kind (null before training). */
+  private indexBytes(): IndexBytes | null {
+    if (!this.trained || !this.index) return null;
+    const { lists, codes, norms, ids, centroids, rotation, codebooks, rerank, rerankDisk, resident, vectors } = this.index.sizes();
+    return { lists, codes, norms, ids, centroids, rotation, codebooks, rerank, rerankDisk, resident, residentPerVector: vectors > 0 ? Number((resident / vectors).toFixed(2)) : 0 };
   }
 
   /** The calibrated recall/MFLOPs frontier of the trained index (empty before training). */
@@ -516,7 +613,7 @@ export class Collection {
         publishArtefact(this.artefactDir, writeArtefact(this.index, this.artefactDir, sequence));
         await this.points.pruneChanges(sequence);
       } catch (e) {
-        this.log('warn', `checkpoint on close failed (the change log still covers it): ${(e as Error).message}`);
+        this.log('warn', `checkpoint on close failed (the change log still covers it): ${(e as Error).message}`, { err: (e as Error).message });
       }
     }
     await this.points.close();

@@ -10,6 +10,8 @@ export class StoreError extends Error {
   constructor(
     readonly kind: StoreErrorKind,
     message: string,
+    /** For 'unavailable' that will pass (a collection still opening): when to try again. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -17,3 +19,4 @@ export class StoreError extends Error {
 
 export const invalid = (message: string) => new StoreError('invalid', message);
 export const notFound = (message: string) => new StoreError('not_found', message);
+export const tooLarge = (message: string) => new StoreError('too_large', message);

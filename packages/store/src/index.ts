@@ -1,4 +1,5 @@
-export { Collection, toVector, type CollectionOptions, type CollectionStats, type Hit, type IndexState, type PointInput, type SearchAnswer, type SearchRequest } from './collection.js';
+export { Collection, toVector, type CollectionOptions, type CollectionStats, type Hit, type IndexState, type PointInput, type SearchAnswer, type SearchLimits, type SearchRequest, type StoreLogger } from './collection.js';
+export { MAX_NORM } from './vectors.js';
 export { StoreError, type StoreErrorKind } from './errors.js';
 export { checkId, type Payload, type PointId } from './points.js';
 export { checkName, defaultSpec, makeSchema, MAX_DIM, type CollectionSchema } from './schema.js';

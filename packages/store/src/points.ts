@@ -1,6 +1,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { invalid, StoreError } from './errors.js';
 import type { CollectionSchema } from './schema.js';
+import { showValue } from './vectors.js';
 
 /** A point id: a non-negative safe integer or a non-empty string (1 and "1" are different points). */
 export type PointId = number | string;
@@ -20,10 +21,22 @@ interface PointRecord {
 
 export const MAX_ID_LENGTH = 256;
 
+/** A UTF-16 surrogate without its pair: UTF-8 (LMDB's keys and values, JSON on the wire) cannot carry it. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 export function checkId(id: unknown): PointId {
-  if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return id;
-  if (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) return id;
-  throw invalid(`point id must be a non-negative integer or a string of 1-${MAX_ID_LENGTH} characters, got ${JSON.stringify(id)?.slice(0, 80)}`);
+  // -0 is the integer 0 (JSON writes both as 0)
+  if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return id === 0 ? 0 : id;
+  if (typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) {
+    // stored as UTF-8 it would come back with U+FFFD in its place, an id nobody could use again
+    if (hasLoneSurrogate(id)) throw invalid(`point id ${JSON.stringify(id)} holds a lone UTF-16 surrogate, which UTF-8 cannot represent`);
+    return id;
+  }
+  throw invalid(`point id must be a non-negative integer or a string of 1-${MAX_ID_LENGTH} characters, got ${showValue(id)}`);
 }
 
 /**
@@ -142,6 +155,21 @@ export class PointStore {
     if (bytes.length !== this.dim * 4) throw new Error(`stored vector ${iid} has ${bytes.length} bytes, expected ${this.dim * 4}`);
     // copy: LMDB may hand out a shared or unaligned buffer
     return new Float32Array(Uint8Array.from(bytes).buffer);
+  }
+
+  /**
+   * The first `dim` values of the vectors of `iids` into out (row-major),
+   * read with LMDB's zero-copy gets (the bytes are copied once, into out):
+   * what an index re-ranks with, so it keeps no copy of its own.
+   */
+  readVectors(iids: ArrayLike<number>, dim: number, out: Float32Array): void {
+    const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    for (let i = 0; i < iids.length; i++) {
+      const stored = this.vectors.getBinaryFast(iids[i]);
+      if (!stored) throw new Error(`no stored vector for internal id ${iids[i]}`);
+      if (stored.length !== this.dim * 4) throw new Error(`stored vector ${iids[i]} has ${stored.length} bytes, expected ${this.dim * 4}`);
+      bytes.set(stored.subarray(0, dim * 4), i * dim * 4);
+    }
   }
 
   externalId(iid: number): PointId | undefined {

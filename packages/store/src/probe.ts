@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { packageScript } from '@adanns/compute';
 
 /**
  * LMDB trusts its pages: a corrupt data file can crash the process that
@@ -9,8 +10,8 @@ import { fileURLToPath } from 'node:url';
  * warning, not the server.
  */
 export function probeEnvironment(path: string): void {
-  const script = fileURLToPath(new URL('../dist/probe.js', import.meta.url));
-  const probe = spawnSync(process.execPath, [script, path], { encoding: 'utf8', timeout: 120_000 });
+  const script = packageScript(import.meta.url, './probe');
+  const probe = spawnSync(process.execPath, [...script.execArgv, script.path, path], { encoding: 'utf8', timeout: 120_000 });
   if (probe.status === 0) return;
   const why = probe.error?.message ?? (probe.signal ? `crashed with ${probe.signal}` : `failed: ${probe.stderr.trim().split('\n').pop() ?? ''}`);
   throw new Error(`LMDB environment ${path} is unreadable (the probe ${why})`);

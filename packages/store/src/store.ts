@@ -16,45 +16,85 @@ export function defaultDataDir(): string {
  * reported (and answers 503) while the others serve. Creation and deletion
  * go through a temporary name and one rename, so a crash never leaves half
  * a collection under a real name.
+ *
+ * `Store.start` returns at once and opens the collections in the background,
+ * one after the other (a server listens meanwhile); a collection still
+ * opening answers 'unavailable' with a retry hint. `Store.open` waits for all.
  */
 export class Store {
   private readonly collections = new Map<string, Collection>();
   private readonly failed = new Map<string, string>();
+  private readonly opening = new Set<string>();
+  private closing = false;
+  /** Settles once every collection found at start is open or has failed. */
+  readonly opened: Promise<void>;
 
   private constructor(
     readonly dataDir: string,
     private readonly options: CollectionOptions,
-  ) {}
+  ) {
+    mkdirSync(this.root, { recursive: true });
+    const found: string[] = [];
+    for (const entry of readdirSync(this.root).sort()) {
+      const path = join(this.root, entry);
+      if (entry.startsWith('.')) {
+        rmSync(path, { recursive: true, force: true }); // an interrupted create or drop
+        continue;
+      }
+      found.push(entry);
+      this.opening.add(entry);
+    }
+    this.opened = this.openAll(found);
+  }
 
   private get root(): string {
     return join(this.dataDir, 'collections');
   }
 
+  /** Opens the store's directory and starts opening its collections in the background. */
+  static start(dataDir: string, options: CollectionOptions): Store {
+    return new Store(dataDir, options);
+  }
+
+  /** Opens the store and every collection in it. */
   static async open(dataDir: string, options: CollectionOptions): Promise<Store> {
-    const store = new Store(dataDir, options);
-    mkdirSync(store.root, { recursive: true });
-    for (const entry of readdirSync(store.root)) {
-      const path = join(store.root, entry);
-      if (entry.startsWith('.')) {
-        rmSync(path, { recursive: true, force: true }); // an interrupted create or drop
-        continue;
-      }
-      try {
-        store.collections.set(entry, await Collection.open(path, options));
-      } catch (e) {
-        store.failed.set(entry, (e as Error).message);
-        options.log?.('error', `collection ${entry} failed to open and is not served: ${(e as Error).message}`);
-      }
-    }
+    const store = Store.start(dataDir, options);
+    await store.opened;
     return store;
   }
 
+  private async openAll(names: string[]): Promise<void> {
+    for (const name of names) {
+      // let the caller (a server about to listen) go first, and between collections answer what came in
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.closing) {
+        this.opening.clear();
+        return;
+      }
+      const started = performance.now();
+      try {
+        this.collections.set(name, await Collection.open(join(this.root, name), this.options));
+        this.options.logger?.info({ collection: name, seconds: (performance.now() - started) / 1000 }, `collection ${name}: open`);
+      } catch (e) {
+        this.failed.set(name, (e as Error).message);
+        this.options.logger?.error({ collection: name, err: (e as Error).message }, `collection ${name} failed to open and is not served: ${(e as Error).message}`);
+      } finally {
+        this.opening.delete(name);
+      }
+    }
+  }
+
+  /** Collections still opening (empty once the store is ready). */
+  pending(): string[] {
+    return [...this.opening].sort();
+  }
+
   names(): string[] {
-    return [...this.collections.keys(), ...this.failed.keys()].sort();
+    return [...new Set([...this.collections.keys(), ...this.failed.keys(), ...this.opening])].sort();
   }
 
   list(): (CollectionStats | { name: string; error: string })[] {
-    return this.names().map((name) => this.collections.get(name)?.stats() ?? { name, error: this.failed.get(name)! });
+    return this.names().map((name) => this.collections.get(name)?.stats() ?? { name, error: this.failed.get(name) ?? 'still opening (recovering its index); retry shortly' });
   }
 
   get(name: string): Collection {
@@ -62,12 +102,13 @@ export class Store {
     if (collection) return collection;
     const failure = this.failed.get(name);
     if (failure) throw new StoreError('unavailable', `collection ${name} failed to open: ${failure}`);
+    if (this.opening.has(name)) throw new StoreError('unavailable', `collection ${name} is still opening (recovering its index); retry shortly`, 5);
     throw notFound(`no collection named ${JSON.stringify(name)}`);
   }
 
   async create(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown }): Promise<Collection> {
     checkName(name);
-    if (this.collections.has(name) || this.failed.has(name) || existsSync(join(this.root, name))) throw new StoreError('conflict', `collection ${name} already exists`);
+    if (this.collections.has(name) || this.failed.has(name) || this.opening.has(name) || existsSync(join(this.root, name))) throw new StoreError('conflict', `collection ${name} already exists`);
     const schema = makeSchema(name, input);
     const tmp = join(this.root, `.creating-${name}`);
     rmSync(tmp, { recursive: true, force: true });
@@ -82,6 +123,7 @@ export class Store {
 
   async drop(name: string): Promise<void> {
     checkName(name);
+    if (this.opening.has(name)) throw new StoreError('unavailable', `collection ${name} is still opening; drop it once it is open`, 5);
     const collection = this.collections.get(name);
     if (!collection && !this.failed.has(name)) throw notFound(`no collection named ${JSON.stringify(name)}`);
     this.collections.delete(name);
@@ -93,6 +135,8 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    await this.opened;
     await Promise.all([...this.collections.values()].map((c) => c.close()));
     this.collections.clear();
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crashLoop } from '../src/soak/crash-loop.js';
+import { crashLoop } from './soak/crash-loop.js';
 
 // The short version of `npm run soak:crash -- --iterations 100`: a writer
 // process killed with SIGKILL at random moments, its data directory checked

@@ -13,7 +13,8 @@ let options: CollectionOptions;
 
 beforeAll(async () => {
   backend = await WasmSimdBackend.create({ threads: 1 });
-  options = { backend, backendName: 'cpu', threads: 1, autoBuildAt: 0, log: (level, message) => logs.push(`${level}: ${message}`) };
+  const line = (level: string) => (fields: object, message: string) => logs.push(`${level}: ${message} ${JSON.stringify(fields)}`);
+  options = { backend, backendName: 'cpu', threads: 1, autoBuildAt: 0, logger: { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') } };
 });
 afterAll(async () => {
   await backend.dispose();

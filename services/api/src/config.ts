@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, defaultThreads } from '@adanns/compute';
 import { defaultDataDir } from '@adanns/store';
@@ -12,13 +13,33 @@ export interface ServiceConfig {
   /** Admin key (all routes) and read-only key (searches and reads); no key configured = open. */
   apiKey?: string;
   readKey?: string;
+  /** Serve without any key on a non-loopback address (refused unless set). */
+  allowOpen: boolean;
   /** Largest request body in bytes. */
   maxBodyBytes: number;
+  /** Largest search request body: parsing JSON costs the event loop about 3 ms per MB. */
+  maxSearchBodyBytes: number;
   /** Most points per upsert or ids per delete, and query vectors per search. */
   maxBatch: number;
   maxK: number;
-  /** Searches allowed at once before 429. */
+  /** Searches allowed at once (counted once their body has arrived) before 429. */
   maxInflightSearches: number;
+  /** Most hits (query vectors x k) in one search answer. */
+  maxSearchHits: number;
+  /** Most planned MFLOPs of one search request (all its query vectors). */
+  maxSearchMflops: number;
+  /** Most planned MFLOPs of one query vector (one query cannot be cut into slices). */
+  maxQueryMflops: number;
+  /** Target ms per search slice: searches run slice by slice, one slice per event-loop turn. */
+  searchSliceMs: number;
+  /** Most payload bytes (as JSON) in one search answer. */
+  maxResponsePayloadBytes: number;
+  /** Time for a request (headers and body) to arrive, in ms (408 past it). */
+  requestTimeoutMs: number;
+  /** An idle socket is closed after this many ms. */
+  connectionTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this many ms. */
+  keepAliveTimeoutMs: number;
   /** Unindexed collections start a build at this many points (0 = only on request). */
   autoBuildAt: number;
   /** Rebuild by itself when a collection has doubled (or halved) since its index was trained. */
@@ -26,12 +47,24 @@ export interface ServiceConfig {
   logLevel: string;
 }
 
+/**
+ * Search slices hold the event loop for about this long; one query (which
+ * cannot be sliced) plans at most this many MFLOPs, a few tens of ms on the
+ * CPU backend (benchmarks/src/http-health.ts measures /healthz under load).
+ */
+const DEFAULT_SLICE_MS = 10;
+const DEFAULT_MAX_QUERY_MFLOPS = 200;
+
 export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR] [--backend ${BACKEND_NAMES.join('|')}] [--threads N]
   Serves the HTTP API. Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
   ADANNS_BACKEND (auto), ADANNS_THREADS (all cores), ADANNS_API_KEY (admin), ADANNS_READ_KEY (read-only),
-  ADANNS_MAX_BODY_BYTES (67108864), ADANNS_MAX_BATCH (10000), ADANNS_MAX_K (1000),
-  ADANNS_MAX_INFLIGHT_SEARCHES (64), ADANNS_AUTO_BUILD_AT (10000), ADANNS_AUTO_REBUILD (false),
-  ADANNS_LOG_LEVEL (info).`;
+  ADANNS_ALLOW_OPEN (false: a non-loopback host needs a key), ADANNS_MAX_BODY_BYTES (67108864),
+  ADANNS_MAX_SEARCH_BODY_BYTES (8388608), ADANNS_MAX_BATCH (10000), ADANNS_MAX_K (1000),
+  ADANNS_MAX_INFLIGHT_SEARCHES (64), ADANNS_MAX_SEARCH_HITS (100000), ADANNS_MAX_SEARCH_MFLOPS (20000),
+  ADANNS_MAX_QUERY_MFLOPS (${DEFAULT_MAX_QUERY_MFLOPS}), ADANNS_SEARCH_SLICE_MS (${DEFAULT_SLICE_MS}),
+  ADANNS_MAX_RESPONSE_PAYLOAD_BYTES (16777216), ADANNS_REQUEST_TIMEOUT_MS (30000),
+  ADANNS_CONNECTION_TIMEOUT_MS (60000), ADANNS_KEEP_ALIVE_TIMEOUT_MS (5000), ADANNS_AUTO_BUILD_AT (10000),
+  ADANNS_AUTO_REBUILD (false), ADANNS_LOG_LEVEL (info).`;
 
 /** A configuration error naming the offending setting and value. */
 export class ConfigError extends Error {}
@@ -47,6 +80,15 @@ function flag(name: string, text: string | undefined): boolean {
   if (text === undefined || text === '' || text === 'false' || text === '0') return false;
   if (text === 'true' || text === '1') return true;
   throw new ConfigError(`${name} must be true or false, got "${text}"`);
+}
+
+/** Whether `host` only takes connections from this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^(0:){7}1$/.test(h) || /^::ffff:127\./.test(h);
+  return false;
 }
 
 export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process.env): ServiceConfig {
@@ -70,18 +112,36 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
   const port = positiveInt('port', flags.port ?? env.ADANNS_PORT, 8080, true);
   if (port > 65535) throw new ConfigError(`port must be at most 65535, got ${port}`);
   const dataDir = flags['data-dir'] ?? (env.ADANNS_DATA_DIR || undefined);
+  const host = flags.host ?? (env.ADANNS_HOST || '127.0.0.1');
+  const allowOpen = flag('ADANNS_ALLOW_OPEN', env.ADANNS_ALLOW_OPEN);
+  // safe by default: an address others can reach needs a key, unless openness is asked for by name
+  if (!isLoopback(host) && !env.ADANNS_API_KEY && !env.ADANNS_READ_KEY && !allowOpen) {
+    throw new ConfigError(
+      `host ${host} is reachable from other machines and no ADANNS_API_KEY is set: anyone who can connect could write and drop collections. Set ADANNS_API_KEY (and ADANNS_READ_KEY for read-only clients), or ADANNS_ALLOW_OPEN=true to serve it open on purpose`,
+    );
+  }
   return {
-    host: flags.host ?? (env.ADANNS_HOST || '127.0.0.1'),
+    host,
     port,
     dataDir: dataDir ?? defaultDataDir(),
     backend,
     threads: positiveInt('threads', flags.threads ?? env.ADANNS_THREADS, defaultThreads()),
     ...(env.ADANNS_API_KEY ? { apiKey: env.ADANNS_API_KEY } : {}),
     ...(env.ADANNS_READ_KEY ? { readKey: env.ADANNS_READ_KEY } : {}),
+    allowOpen,
     maxBodyBytes: positiveInt('ADANNS_MAX_BODY_BYTES', env.ADANNS_MAX_BODY_BYTES, 64 * 1024 * 1024),
+    maxSearchBodyBytes: positiveInt('ADANNS_MAX_SEARCH_BODY_BYTES', env.ADANNS_MAX_SEARCH_BODY_BYTES, 8 * 1024 * 1024),
     maxBatch: positiveInt('ADANNS_MAX_BATCH', env.ADANNS_MAX_BATCH, 10_000),
     maxK: positiveInt('ADANNS_MAX_K', env.ADANNS_MAX_K, 1000),
     maxInflightSearches: positiveInt('ADANNS_MAX_INFLIGHT_SEARCHES', env.ADANNS_MAX_INFLIGHT_SEARCHES, 64),
+    maxSearchHits: positiveInt('ADANNS_MAX_SEARCH_HITS', env.ADANNS_MAX_SEARCH_HITS, 100_000),
+    maxSearchMflops: positiveInt('ADANNS_MAX_SEARCH_MFLOPS', env.ADANNS_MAX_SEARCH_MFLOPS, 20_000),
+    maxQueryMflops: positiveInt('ADANNS_MAX_QUERY_MFLOPS', env.ADANNS_MAX_QUERY_MFLOPS, DEFAULT_MAX_QUERY_MFLOPS),
+    searchSliceMs: positiveInt('ADANNS_SEARCH_SLICE_MS', env.ADANNS_SEARCH_SLICE_MS, DEFAULT_SLICE_MS),
+    maxResponsePayloadBytes: positiveInt('ADANNS_MAX_RESPONSE_PAYLOAD_BYTES', env.ADANNS_MAX_RESPONSE_PAYLOAD_BYTES, 16 * 1024 * 1024),
+    requestTimeoutMs: positiveInt('ADANNS_REQUEST_TIMEOUT_MS', env.ADANNS_REQUEST_TIMEOUT_MS, 30_000),
+    connectionTimeoutMs: positiveInt('ADANNS_CONNECTION_TIMEOUT_MS', env.ADANNS_CONNECTION_TIMEOUT_MS, 60_000),
+    keepAliveTimeoutMs: positiveInt('ADANNS_KEEP_ALIVE_TIMEOUT_MS', env.ADANNS_KEEP_ALIVE_TIMEOUT_MS, 5_000),
     autoBuildAt: positiveInt('ADANNS_AUTO_BUILD_AT', env.ADANNS_AUTO_BUILD_AT, 10_000, true),
     autoRebuild: flag('ADANNS_AUTO_REBUILD', env.ADANNS_AUTO_REBUILD),
     logLevel: env.ADANNS_LOG_LEVEL || 'info',

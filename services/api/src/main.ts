@@ -2,43 +2,45 @@ import { fileURLToPath } from 'node:url';
 import { createBackend } from '@adanns/compute';
 import { Store } from '@adanns/store';
 import { ConfigError, CONFIG_USAGE, loadConfig, type ServiceConfig } from './config.js';
-import { buildServer } from './server.js';
+import { createLogger } from './logger.js';
+import { buildServer, drain } from './server.js';
 
 /**
- * Starts the service: backend, store (every collection opened and
- * recovered), then the listener. SIGTERM and SIGINT drain it: readiness goes
- * false, the listener stops accepting, in-flight requests finish, storage
- * closes (indexes checkpointed), then the process exits.
+ * Starts the service: backend, then the listener at once, while the store
+ * opens (and recovers) its collections in the background; /readyz turns
+ * ready when all are open, and a collection still opening answers 503 with
+ * Retry-After. SIGTERM and SIGINT drain it: readiness goes false, the
+ * listener stops accepting, in-flight requests finish, storage closes
+ * (indexes checkpointed), then the process exits.
  */
-export async function serve(config: ServiceConfig): Promise<{ url: string; stop: () => Promise<void> }> {
-  const logs: string[] = [];
-  const backend = await createBackend(config.backend, { threads: config.threads, log: (line) => logs.push(`info\t${line}`) });
+export async function serve(config: ServiceConfig): Promise<{ url: string; stop: () => Promise<void>; store: Store }> {
+  const logger = createLogger(config.logLevel);
+  const backend = await createBackend(config.backend, { threads: config.threads, log: (line) => logger.info(line) });
   const state = { ready: false };
-  const store = await Store.open(config.dataDir, {
+  const store = Store.start(config.dataDir, {
     backend,
     backendName: config.backend,
     threads: config.threads,
     autoBuildAt: config.autoBuildAt,
     autoRebuild: config.autoRebuild,
-    log: (level, message) => logs.push(`${level}\t${message}`),
+    logger,
   });
-  const app = await buildServer(store, config, state);
-  for (const line of logs) {
-    const [level, message] = line.split('\t');
-    app.log[level as 'info' | 'warn' | 'error'](message);
-  }
+  const app = await buildServer(store, config, state, logger);
   const url = await app.listen({ host: config.host, port: config.port });
-  app.log.info(`backend ${backend.name} (asked for ${config.backend}), data in ${config.dataDir}`);
+  logger.info({ backend: backend.name, dataDir: config.dataDir, collections: store.pending().length }, `backend ${backend.name} (asked for ${config.backend}), data in ${config.dataDir}; opening ${store.pending().length} collection(s)`);
+  if (!config.apiKey && !config.readKey) logger.warn(`no API key is set: anyone who can connect to ${url} may write and drop collections`);
   state.ready = true;
+  void store.opened.then(() => logger.info({ collections: store.names().length }, 'every collection opened; ready'));
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       state.ready = false;
-      await app.close();
+      // a body still arriving gets as long as a request may take to arrive
+      await drain(app, config.requestTimeoutMs + 1000);
       await store.close();
       await backend.dispose();
     })());
-  return { url, stop };
+  return { url, stop, store };
 }
 
 /** Serves until SIGTERM or SIGINT, then drains and exits (0, or 1 if closing failed). */

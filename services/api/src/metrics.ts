@@ -20,6 +20,8 @@ export class ServiceMetrics {
     buckets: [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300],
     registers: [this.registry],
   });
+  readonly inFlight = new Gauge({ name: 'adanns_http_requests_in_flight', help: 'HTTP requests received (head parsed) whose answer has not started', registers: [this.registry] });
+  readonly searchesInFlight = new Gauge({ name: 'adanns_searches_in_flight', help: 'Searches admitted (body arrived) and not yet answered', registers: [this.registry] });
   readonly ingested = new Counter({ name: 'adanns_ingested_points_total', help: 'Points upserted, by collection', labelNames: ['collection'], registers: [this.registry] });
 
   constructor(store: Store) {
@@ -47,7 +49,22 @@ export class ServiceMetrics {
   }
 
   register(app: FastifyInstance): void {
+    const counted = new WeakSet<object>();
+    const done = (request: object) => {
+      if (counted.delete(request)) this.inFlight.dec();
+    };
+    app.addHook('onRequest', async (request) => {
+      counted.add(request);
+      this.inFlight.inc();
+    });
+    app.addHook('onRequestAbort', async (request) => done(request));
+    // counted out before the answer is written: a client that has its answer never sees its request counted
+    app.addHook('onSend', async (request, _reply, payload) => {
+      done(request);
+      return payload;
+    });
     app.addHook('onResponse', async (request, reply) => {
+      done(request);
       const route = request.routeOptions.url ?? 'unmatched';
       this.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
       this.latency.observe({ route, method: request.method }, reply.elapsedTime / 1000);

@@ -1,13 +1,41 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Packr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 
 export const MSGPACK = 'application/msgpack';
 
-// moreTypes: Float32Array and other typed arrays travel as themselves
-const packr = new Packr({ moreTypes: true, useRecords: false });
+// moreTypes: Float32Array and other typed arrays travel as themselves.
+// int64AsType 'auto' (msgpackr supports it, its typings do not list it):
+// int64-encoded integers within 2^53 (some encoders always use int64) decode
+// as numbers; larger ones stay BigInt and are refused by validation with a 400.
+const INT64 = { int64AsType: 'auto' as unknown as 'number' };
+const packr = new Packr({ moreTypes: true, useRecords: false, ...INT64 });
+// maps as Map objects: shows keys msgpackr would otherwise rename (__proto__)
+const mapReader = new Unpackr({ moreTypes: true, useRecords: false, mapsAsObjects: false, ...INT64 });
+const PROTO = Buffer.from('__proto__');
+
+function hasProtoKey(value: unknown, depth = 0): boolean {
+  if (depth > 64 || value === null || typeof value !== 'object') return false;
+  if (value instanceof Map) {
+    for (const [key, v] of value) if (key === '__proto__' || hasProtoKey(v, depth + 1)) return true;
+    return false;
+  }
+  return Array.isArray(value) && value.some((v) => hasProtoKey(v, depth + 1));
+}
 
 export const packMsgpack = (value: unknown): Buffer => packr.pack(value);
-export const unpackMsgpack = (bytes: Uint8Array): unknown => packr.unpack(bytes);
+
+/**
+ * Decodes a body. msgpackr renames a `__proto__` key to `__proto_`; such a
+ * body is refused, as the JSON parser refuses it, rather than stored renamed.
+ */
+export function unpackMsgpack(bytes: Uint8Array): unknown {
+  const value = packr.unpack(bytes);
+  // the byte string appears in every body with such a key; decode again as Maps only then
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(PROTO) && hasProtoKey(mapReader.unpack(bytes))) {
+    throw new Error('a map holds the key "__proto__", which is not accepted');
+  }
+  return value;
+}
 
 function wantsMsgpack(request: FastifyRequest): boolean {
   const accept = request.headers.accept ?? '';

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AdannsClient, AdannsError } from '@adanns/client';
-import { loadConfig, serve, type ServiceConfig } from '../src/index.js';
+import { loadConfig, packMsgpack, serve, type ServiceConfig } from '../src/index.js';
 import { randomMatrix } from '../../../packages/compute/test/naive.js';
 
 // Every test talks to a real server over a loopback socket through the typed client.
@@ -53,29 +53,32 @@ async function raw(url: string, method: string, path: string, body: string | Uin
 }
 
 /**
- * Opens `count` connections, sends every request head and half its body,
- * waits, then sends the rest: the requests are all in flight at once.
+ * Opens a connection and sends a request head and part of its body, never
+ * the rest; resolves with the socket and a promise of everything the server
+ * sent back by the time it closed the connection.
  */
-async function slowRequests(url: string, path: string, body: string, count: number): Promise<{ status: number; head: string; body: string }[]> {
+async function stalledRequest(url: string, path: string, body: string, headers = ''): Promise<{ socket: Socket; reply: Promise<string> }> {
   const { hostname, port } = new URL(url);
-  const half = Math.floor(body.length / 2);
-  const sockets = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof connect>>((resolve) => {
-      const socket = connect(Number(port), hostname, () => resolve(socket));
-    })),
-  );
-  const replies = sockets.map((socket) => {
-    let text = '';
-    socket.on('data', (chunk) => (text += chunk.toString()));
-    return new Promise<string>((resolve) => socket.on('close', () => resolve(text)));
+  const socket = await new Promise<Socket>((resolve) => {
+    const s = connect(Number(port), hostname, () => resolve(s));
   });
-  for (const socket of sockets) socket.write(`POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, half)}`);
-  await new Promise((r) => setTimeout(r, 300));
-  for (const socket of sockets) if (!socket.destroyed) socket.end(body.slice(half));
-  return (await Promise.all(replies)).map((text) => {
-    const [head, rest = ''] = text.split('\r\n\r\n');
-    return { status: Number(head.split(' ')[1]), head: `${head}\r\n`, body: rest };
-  });
+  let text = '';
+  socket.on('data', (chunk) => (text += chunk.toString()));
+  socket.on('error', () => undefined);
+  const reply = new Promise<string>((resolve) => socket.on('close', () => resolve(text)));
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: ${hostname}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n${headers}\r\n${body.slice(0, Math.floor(body.length / 2))}`);
+  return { socket, reply };
+}
+
+/** Polls `probe` until it returns a value, or fails at the deadline. */
+async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 20_000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 describe('HTTP API over a socket', () => {
@@ -204,21 +207,101 @@ describe('HTTP API over a socket', () => {
     expect((await client.getCollection('e')).count).toBe(1); // nothing from the bad batches was applied
   });
 
-  it('sheds searches past the in-flight limit with 429 and Retry-After', async () => {
-    const server = await start({ maxInflightSearches: 1 });
+  it('sheds searches past the in-flight limit with 429 and Retry-After, counting only searches whose body has arrived', async () => {
+    const server = await start({ maxInflightSearches: 1, searchSliceMs: 1 });
     const client = new AdannsClient(server.url);
     await client.createCollection('busy', { dim, metric: 'cosine' });
     for (let i = 0; i < 2000; i += 1000) await client.upsert('busy', Array.from({ length: 1000 }, (_, j) => ({ id: i + j, vector: vec(i + j) })));
-    // requests whose bodies are still arriving are in flight: send every head first, bodies later
-    const body = JSON.stringify({ vector: vec(0), k: 10 });
-    const answers = await slowRequests(server.url, '/v1/collections/busy/search', body, 4);
-    expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
-    expect(answers.filter((a) => a.status === 429)).toHaveLength(3);
-    const shed = answers.find((a) => a.status === 429)!;
-    expect(shed.head).toMatch(/\r\nretry-after: 1\r\n/i);
-    expect(shed.body).toMatch(/"error":"too_many_requests"/);
+    // requests whose bodies are still arriving hold no slot
+    const stalled = await Promise.all(Array.from({ length: 3 }, () => stalledRequest(server.url, '/v1/collections/busy/search', JSON.stringify({ vector: vec(0), k: 10 }))));
+    expect((await client.search('busy', vec(1), { k: 1 })).results[0][0].id).toBe(1);
+    // a long batch (many slices) in flight: a search arriving meanwhile is shed
+    const heavy = Array.from({ length: 3000 }, (_, i) => vec(i % 2000));
+    let running: Promise<unknown> | undefined;
+    const shed = await until('a 429 while a batch runs', async () => {
+      running ??= client.searchBatch('busy', heavy, { k: 10 }).finally(() => (running = undefined));
+      const answer = await raw(server.url, 'POST', '/v1/collections/busy/search', JSON.stringify({ vector: vec(2), k: 1 }));
+      return answer.status === 429 ? answer : undefined;
+    });
+    expect(shed.headers.get('retry-after')).toBe('1');
+    expect(shed.json).toMatchObject({ error: 'too_many_requests', message: expect.stringMatching(/the limit is 1/) });
+    await running;
     // the limit frees up again
     expect((await client.search('busy', vec(1), { k: 1 })).results[0][0].id).toBe(1);
+    for (const { socket } of stalled) socket.destroy();
+  });
+
+  it('times out a request whose body does not arrive, with 408 and {error, message}', async () => {
+    const server = await start({ requestTimeoutMs: 300, maxInflightSearches: 1 });
+    const client = new AdannsClient(server.url);
+    await client.createCollection('t', { dim: 4, metric: 'l2' });
+    await client.upsert('t', [{ id: 1, vector: [1, 2, 3, 4] }]);
+    const stalled = await Promise.all(Array.from({ length: 5 }, () => stalledRequest(server.url, '/v1/collections/t/search', JSON.stringify({ vector: [1, 2, 3, 4], k: 1 }))));
+    expect((await client.search('t', [1, 2, 3, 4], { k: 1 })).results[0][0].id).toBe(1);
+    for (const { reply } of stalled) {
+      const text = await reply; // the server closes it
+      expect(text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(JSON.parse(text.split('\r\n\r\n')[1])).toEqual({ error: 'request_timeout', message: 'the request (headers and body) did not arrive within 300 ms' });
+    }
+    expect(await client.health()).toEqual({ status: 'ok' });
+  });
+
+  it('refuses searches over the work limits with 413 saying what to reduce', async () => {
+    const server = await start({ maxSearchHits: 1000, maxQueryMflops: 0.01, maxSearchMflops: 0.1 });
+    const client = new AdannsClient(server.url);
+    await client.createCollection('w', { dim, metric: 'l2', index: 'ivf8@16,flat@16' });
+    await client.upsert('w', Array.from({ length: 1000 }, (_, i) => ({ id: i, vector: vec(i) })));
+    await expectError(client.searchBatch('w', [vec(0), vec(1)], { k: 600 }), 413, 'too_large', /2 query vectors x k = 600 is 1200 hits, the limit is 1000/);
+    // untrained: every query scans all 1000 points (0.016 MFLOPs)
+    await expectError(client.search('w', vec(0), { k: 1 }), 413, 'too_large', /plans 0.01600 MFLOPs, the limit per query is 0.01: build the index/);
+    await client.buildIndex('w');
+    await client.waitForIndex('w');
+    await expectError(client.search('w', vec(0), { k: 1, params: { nprobe: 8 } }), 413, 'too_large', /lower nprobe, shortlist or rerankDim/);
+    const one = await client.search('w', vec(0), { k: 1, params: { nprobe: 1 } });
+    expect(one.results[0]).toHaveLength(1);
+    await expectError(client.searchBatch('w', Array.from({ length: 200 }, (_, i) => vec(i)), { k: 1, params: { nprobe: 1 } }), 413, 'too_large', /the limit is 0.1: send fewer query vectors/);
+  });
+
+  it('answers findings of the outside probe with 4xx, not 500, and scores cosine edge vectors', async () => {
+    const server = await start({ apiKey: 'admin', readKey: 'reader' });
+    const admin = new AdannsClient(server.url, { apiKey: 'admin' });
+    // the scheme is case-insensitive
+    const lower = await raw(server.url, 'GET', '/v1/collections', '', 'application/json', { authorization: 'bearer reader' });
+    expect(lower.status).toBe(200);
+    expect((await raw(server.url, 'GET', '/v1/collections', '', 'application/json', { authorization: 'BEARER admin' })).status).toBe(200);
+    expect((await raw(server.url, 'GET', '/v1/collections', '', 'application/json', { authorization: 'Bearer admi' })).status).toBe(401);
+    await admin.createCollection('bi', { dim: 1, metric: 'l2' });
+    await admin.upsert('bi', [{ id: 1, vector: [1] }]);
+    const search = (bytes: Uint8Array) => raw(server.url, 'POST', '/v1/collections/bi/search', bytes, 'application/msgpack', { authorization: 'Bearer reader' });
+    // {vector: [int64 2^60], k: 1}, then int64 1: the issue's repro
+    const big = Uint8Array.of(0x82, 0xa6, ...Buffer.from('vector'), 0x91, 0xd3, 0x10, 0, 0, 0, 0, 0, 0, 0, 0xa1, 0x6b, 0x01);
+    const bigAnswer = await search(big);
+    expect([bigAnswer.status, bigAnswer.json?.message]).toEqual([400, expect.stringMatching(/vector\[0\] is 1152921504606846976n \(a 64-bit integer\), not a finite number/)]);
+    const small = Uint8Array.of(0x82, 0xa6, ...Buffer.from('vector'), 0x91, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1, 0xa1, 0x6b, 0x01);
+    expect((await search(small)).status).toBe(200);
+    // a msgpack __proto__ key is refused, not renamed
+    const proto = packMsgpack({ points: [{ id: 2, vector: [1], payload: { ['__proto__']: { polluted: true } } }] });
+    const protoAnswer = await raw(server.url, 'POST', '/v1/collections/bi/points', proto, 'application/msgpack', { authorization: 'Bearer admin' });
+    expect([protoAnswer.status, protoAnswer.json?.message]).toEqual([400, expect.stringMatching(/__proto__/)]);
+    const jsonProto = await raw(server.url, 'POST', '/v1/collections/bi/points', '{"points":[{"id":2,"vector":[1],"payload":{"__proto__":{"x":1}}}]}', 'application/json', { authorization: 'Bearer admin' });
+    expect([jsonProto.status, jsonProto.json?.message]).toEqual([400, expect.stringMatching(/__proto__/)]);
+    // a lone surrogate id is refused (it would come back as U+FFFD)
+    const lone = await raw(server.url, 'POST', '/v1/collections/bi/points', '{"points":[{"id":"a\\ud800","vector":[1]}]}', 'application/json', { authorization: 'Bearer admin' });
+    expect([lone.status, lone.json?.message]).toEqual([400, expect.stringMatching(/lone UTF-16 surrogate/)]);
+    // URLs Fastify refuses before routing answer in the same shape
+    const badUrl = await raw(server.url, 'GET', '/v1/collections/bi/points/%E0%A4%A', '', 'application/json', { authorization: 'Bearer admin' });
+    expect([badUrl.status, badUrl.json]).toEqual([400, { error: 'invalid', message: expect.stringMatching(/does not decode/) }]);
+    const long = await raw(server.url, 'GET', `/v1/collections/bi/points/${'x'.repeat(600)}`, '', 'application/json', { authorization: 'Bearer admin' });
+    expect([long.status, long.json]).toEqual([414, { error: 'uri_too_long', message: expect.stringMatching(/too long/) }]);
+    // cosine: tiny, huge and ordinary vectors score finitely, and n >= k points give k hits
+    await admin.createCollection('cos', { dim: 2, metric: 'cosine' });
+    await admin.upsert('cos', [{ id: 'a', vector: [0, 1] }, { id: 'tiny', vector: [1e-40, 0] }, { id: 'b', vector: [1, 1] }, { id: 'huge', vector: [3e38, 3e38] }]);
+    const answer = await admin.search('cos', [0.1, 1], { k: 4 });
+    expect(answer.results[0].map((h) => h.id)).toEqual(['a', expect.stringMatching(/^(b|huge)$/), expect.stringMatching(/^(b|huge)$/), 'tiny']);
+    expect(answer.results[0].map((h) => h.score)).toEqual([expect.closeTo(0.99504, 4), expect.closeTo(0.77396, 4), expect.closeTo(0.77396, 4), expect.closeTo(0.0995, 4)]);
+    expect((await admin.search('cos', [0, 1], { k: 3 })).results[0]).toHaveLength(3);
+    expect((await admin.search('cos', [3e38, 3e38], { k: 2 })).results[0].map((h) => h.id).sort()).toEqual(['b', 'huge']);
+    await expectError(admin.upsert('cos', [{ id: 'z', vector: [0, 0] }]), 400, 'invalid', /all zeros/);
   });
 
   it('takes concurrent ingest and search without losing writes', async () => {
@@ -246,5 +329,16 @@ describe('configuration', () => {
     expect(() => loadConfig(['--bogus'], {})).toThrow(/bogus/);
     expect(loadConfig([], { ADANNS_AUTO_REBUILD: 'true' }).autoRebuild).toBe(true);
     expect(() => loadConfig([], { ADANNS_AUTO_REBUILD: 'sometimes' })).toThrow(/ADANNS_AUTO_REBUILD must be true or false, got "sometimes"/);
+    expect(loadConfig([], { ADANNS_REQUEST_TIMEOUT_MS: '1500', ADANNS_SEARCH_SLICE_MS: '4' })).toMatchObject({ requestTimeoutMs: 1500, searchSliceMs: 4, maxSearchHits: 100_000 });
+  });
+
+  it('refuses to listen beyond loopback without a key unless told to serve open', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.com']) {
+      expect(() => loadConfig(['--host', host], {})).toThrow(new RegExp(`host ${host.replace(/\./g, '\\.')} is reachable from other machines and no ADANNS_API_KEY is set`));
+      expect(loadConfig(['--host', host], { ADANNS_API_KEY: 'k' }).host).toBe(host);
+      expect(loadConfig(['--host', host], { ADANNS_ALLOW_OPEN: 'true' })).toMatchObject({ host, allowOpen: true });
+    }
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) expect(loadConfig(['--host', host], {}).host).toBe(host);
+    expect(() => loadConfig(['--host', '0.0.0.0'], { ADANNS_ALLOW_OPEN: 'yes' })).toThrow(/ADANNS_ALLOW_OPEN must be true or false, got "yes"/);
   });
 });

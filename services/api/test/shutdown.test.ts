@@ -13,13 +13,22 @@ const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'adanns-shutdown-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
+/** Polls `probe` until it returns true, or fails at the deadline. */
+async function until(what: string, probe: () => Promise<boolean>, deadlineMs = 20_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function startProcess(): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [main, '--port', '0', '--threads', '1'], { env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [main, '--port', '0', '--threads', '1'], { env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: process.env.SHOW ? 'debug' : 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
+      out += chunk.toString(); if (process.env.SHOW) process.stderr.write(chunk);
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (match) resolve(match[1]);
     });
@@ -45,11 +54,15 @@ describe('graceful shutdown', () => {
     socket.on('data', (chunk) => (reply += chunk.toString()));
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
     socket.write(`POST /v1/collections/keep/search HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.slice(0, 10)}`);
-    await new Promise((r) => setTimeout(r, 200));
+    // the server has its head: the /metrics request itself and the search are in flight
+    await until('the search to be in flight', async () => /^adanns_http_requests_in_flight 2$/m.test(await client.metrics()));
     first.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
+    // draining: the listener is closed, new connections are refused
+    await until('the server to drain', () => fetch(`${first.url}/healthz`).then(() => false, () => true));
+    console.error('drained; closed?', socket.destroyed, reply);
     socket.end(body.slice(10));
     await closed;
+    console.error('REPLY', JSON.stringify(reply), await first.exited);
     expect(reply).toMatch(/^HTTP\/1\.1 200/);
     expect(reply).toContain('"id":"a"');
     expect(await first.exited).toBe(0);

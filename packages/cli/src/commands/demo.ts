@@ -1,9 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AdannsIndex, formatParams, recallAtK, type SearchParams } from '@adanns/core';
 import { generateSynthetic } from '@adanns/datasets';
-import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
-import { intOption, parseOrUsage } from '../args.js';
-import { progressBars } from '../progress.js';
+import { BACKEND_FLAGS, backendOptions, openBackend, intOption, parseOrUsage, progressBars } from '@adanns/cli-kit';
 
 export const demoUsage = `adanns demo [--n N] [--dim D] [--queries Q] ${BACKEND_FLAGS}
   Builds an AdANNS-IVF index on the synthetic Matryoshka set and searches it at

@@ -1,10 +1,8 @@
 import { parseArgs } from 'node:util';
 import { parseMetric } from '@adanns/compute';
-import { exactNeighbours } from '@adanns/core';
-import { loadVectors, writeIvecs } from '@adanns/datasets';
-import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
-import { intOption, parseOrUsage, required, UsageError } from '../args.js';
-import { progressBars } from '../progress.js';
+import { exactNeighboursOf } from '@adanns/core';
+import { loadVectors, openVectors, writeIvecs } from '@adanns/datasets';
+import { BACKEND_FLAGS, backendOptions, openBackend, intOption, parseOrUsage, required, UsageError, progressBars } from '@adanns/cli-kit';
 
 export const groundtruthUsage = `adanns groundtruth --base SOURCE --queries SOURCE --metric cosine|ip|l2 --k K --out FILE.ivecs
              [--limit-base N] [--limit-queries N] ${BACKEND_FLAGS}
@@ -25,13 +23,15 @@ export async function groundtruthCommand(argv: string[]): Promise<void> {
   const k = intOption(o.k, 'k');
   const out = required(o.out, 'out');
   if (!out.endsWith('.ivecs')) throw new UsageError(`--out must name an .ivecs file, got "${out}"`);
-  const base = await loadVectors(required(o.base, 'base'), o['limit-base'] === undefined ? undefined : intOption(o['limit-base'], 'limit-base'));
+  // the base is streamed in chunks: it may be larger than memory
+  const base = await openVectors(required(o.base, 'base'), o['limit-base'] === undefined ? undefined : intOption(o['limit-base'], 'limit-base'));
   const queries = await loadVectors(required(o.queries, 'queries'), o['limit-queries'] === undefined ? undefined : intOption(o['limit-queries'], 'limit-queries'));
   if (queries.dim !== base.dim) throw new UsageError(`queries have dimension ${queries.dim}, base has ${base.dim}`);
   const backend = await openBackend(o);
   const bars = progressBars();
-  const { ids } = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, metric, k, (d, t) => bars.update('groundtruth', d, t));
+  const { ids } = await exactNeighboursOf(backend, base.chunks(65536), base.rows, queries.data, queries.rows, base.dim, metric, k, (d, t) => bars.update('groundtruth', d, t));
   bars.stop();
+  await base.close();
   writeIvecs(out, ids, queries.rows, k);
   console.log(`wrote ${queries.rows} x ${k} exact neighbours to ${out}`);
 }

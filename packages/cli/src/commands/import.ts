@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AdannsClient, AdannsError, type Metric } from '@adanns/client';
 import { loadVectors } from '@adanns/datasets';
-import { intOption, parseOrUsage, required, UsageError } from '../args.js';
-import { progressBars } from '../progress.js';
+import { intOption, parseOrUsage, required, UsageError, progressBars } from '@adanns/cli-kit';
 
 export const importUsage = `adanns import --collection NAME --data SOURCE [--url http://127.0.0.1:8080] [--api-key KEY]
              [--metric cosine|ip|l2] [--index SPEC] [--limit N] [--first-id N] [--batch 1000] [--build]

@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { formatBudget, formatParams, loadIndex, parseBudget, parseParams, recallAtK, type Budget, type SearchParams } from '@adanns/core';
 import { loadIds, loadVectors, writeIvecs } from '@adanns/datasets';
-import { BACKEND_FLAGS, backendOptions, openBackend } from '../backend.js';
-import { intOption, parseOrUsage, required, UsageError } from '../args.js';
+import { BACKEND_FLAGS, backendOptions, openBackend, intOption, parseOrUsage, required, UsageError } from '@adanns/cli-kit';
 
 export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--params k=v,...]... [--budget B]... [--strict]
              [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json] ${BACKEND_FLAGS}

@@ -1,5 +1,5 @@
 import { ConfigError, CONFIG_USAGE, loadConfig, serveUntilSignal } from '@adanns/api';
-import { UsageError } from '../args.js';
+import { UsageError } from '@adanns/cli-kit';
 
 export const serveUsage = CONFIG_USAGE;
 

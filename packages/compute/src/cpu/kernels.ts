@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { KERNELS_DIR } from '../package-files.js';
 
 /**
  * The exports of kernels/cpu/simd.ts. Every address is a byte offset into the
@@ -18,6 +19,12 @@ export interface SimdKernels {
     q: number, qRows: number, qStride: number, qInv: number, b: number, bStride: number, bInv: number,
     cand: number, candK: number, candSizes: number, dim: number, metric: number, hIds: number, hScores: number, hSizes: number, k: number,
   ): void;
+  codedChunkRows(dim: number): number;
+  scanCodedTopK(
+    q: number, qFrom: number, qTo: number, qStride: number, qInv: number,
+    b: number, bFrom: number, bTo: number, bStride: number, bInv: number, ids: number,
+    dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number,
+  ): void;
   adcScanTopK(
     tables: number, qFrom: number, qTo: number, m: number, codes: number, from: number, to: number, ids: number, bias: number,
     hIds: number, hScores: number, hSizes: number, k: number,
@@ -31,20 +38,20 @@ export interface SimdKernels {
 }
 
 /** Kernels a worker thread can be asked to run, by op code. */
-export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign'] as const;
+export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK'] as const;
 export type PoolOp = (typeof POOL_OPS)[number];
 /** Most arguments any pooled kernel takes. */
-export const MAX_ARGS = 18;
+export const MAX_ARGS = 19;
 
-/** Built by `npm run build` (kernels/cpu/build is not committed). */
-export const KERNELS_WASM = fileURLToPath(new URL('../../../../kernels/cpu/build/simd.wasm', import.meta.url));
+/** Compiled from kernels/cpu into the package by `npm run build:kernels` (dist is not committed). */
+export const KERNELS_WASM = fileURLToPath(new URL('simd.wasm', KERNELS_DIR));
 
 export async function compileKernels(): Promise<WebAssembly.Module> {
   let bytes: Buffer;
   try {
     bytes = await readFile(KERNELS_WASM);
   } catch {
-    throw new Error(`WebAssembly kernels not found at ${KERNELS_WASM}: run "npm run build" first (it compiles kernels/cpu)`);
+    throw new Error(`WebAssembly kernels not found at ${KERNELS_WASM}: run "npm run build:kernels" first (it compiles kernels/cpu)`);
   }
   return WebAssembly.compile(bytes);
 }
@@ -57,5 +64,5 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
 /** Calls a pooled kernel with its arguments from `args` (extra arguments are ignored by WebAssembly). */
 export function callKernel(kernels: SimdKernels, op: number, a: Int32Array, at: number): void {
   const fn = kernels[POOL_OPS[op]] as unknown as (...x: number[]) => void;
-  fn(a[at], a[at + 1], a[at + 2], a[at + 3], a[at + 4], a[at + 5], a[at + 6], a[at + 7], a[at + 8], a[at + 9], a[at + 10], a[at + 11], a[at + 12], a[at + 13], a[at + 14], a[at + 15], a[at + 16], a[at + 17]);
+  fn(a[at], a[at + 1], a[at + 2], a[at + 3], a[at + 4], a[at + 5], a[at + 6], a[at + 7], a[at + 8], a[at + 9], a[at + 10], a[at + 11], a[at + 12], a[at + 13], a[at + 14], a[at + 15], a[at + 16], a[at + 17], a[at + 18]);
 }

@@ -2,31 +2,48 @@ import type { ArenaArray, ArrayArena } from '../arena.js';
 
 const PAGE = 65536;
 /** wasm32 addresses 4 GiB; the maximum is reserved address space, not memory. */
-const MAX_PAGES = 65536;
+export const MAX_PAGES = 65536;
 const ALIGN = 64;
+/** Staging room kept free in every memory for the copies a kernel call makes (see WasmArena). */
+const MAX_STAGING_RESERVE = 64 << 20;
 
 /**
- * The shared WebAssembly memory every kernel instance (main thread and
- * workers) runs on, with a first-fit allocator (free blocks kept sorted and
- * coalesced). Growing a shared memory never detaches earlier views, so arrays
- * handed out stay valid. When the 4 GiB address space is exhausted the arena
- * falls back to the JavaScript heap and the backend copies such arrays in per
- * call: slower, never wrong.
+ * One shared WebAssembly memory with a first-fit allocator (free blocks kept
+ * sorted and coalesced). Growing a shared memory never detaches earlier views,
+ * so arrays handed out stay valid. `maxPages` caps how far it grows.
  */
-export class WasmMemory implements ArrayArena {
+export class WasmMemory {
   readonly memory: WebAssembly.Memory;
   private top = ALIGN; // address 0 stays unused so 0 can mean "none" in kernel arguments
+  /** Bytes at or above this address were never handed out, so they are still zero. */
+  private clean = ALIGN;
+  private used = 0;
   private readonly free: { start: number; size: number }[] = [];
   private readonly sizes = new Map<number, number>();
   private readonly buffers = new WeakSet<ArrayBufferLike>();
 
-  constructor(initialPages = 256) {
-    this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
+  constructor(
+    initialPages = 256,
+    readonly maxPages = MAX_PAGES,
+  ) {
+    if (!Number.isInteger(maxPages) || maxPages < 1 || maxPages > MAX_PAGES) throw new Error(`wasm memory: maximum of ${maxPages} pages is not between 1 and ${MAX_PAGES}`);
+    this.memory = new WebAssembly.Memory({ initial: Math.min(initialPages, maxPages), maximum: maxPages, shared: true });
     this.buffers.add(this.memory.buffer);
   }
 
+  /** Bytes the memory spans now. */
   get bytes(): number {
     return this.memory.buffer.byteLength;
+  }
+
+  /** Bytes it may grow to. */
+  get capacity(): number {
+    return this.maxPages * PAGE;
+  }
+
+  /** Bytes handed out and not yet released. */
+  get inUse(): number {
+    return this.used;
   }
 
   /** Byte address of an array's first element if it lives in this memory. */
@@ -34,25 +51,31 @@ export class WasmMemory implements ArrayArena {
     return this.buffers.has(array.buffer) ? array.byteOffset : undefined;
   }
 
-  /** Allocates `bytes` (aligned); undefined when the address space is exhausted. */
-  allocate(bytes: number): number | undefined {
+  /**
+   * Allocates `bytes` (aligned) ending at or below address `limit`; undefined
+   * when that does not fit (the memory cannot grow far enough). Blocks are
+   * zeroed unless `zero` is false (staging, which is always written first).
+   */
+  allocate(bytes: number, limit = this.capacity, zero = true): number | undefined {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
     for (let i = 0; i < this.free.length; i++) {
       const block = this.free[i];
       if (block.size < size) continue;
       const start = block.start;
+      if (start + size > limit) break; // blocks are sorted: later ones end higher
       if (block.size === size) this.free.splice(i, 1);
       else {
         block.start += size;
         block.size -= size;
       }
-      return this.record(start, size);
+      return this.record(start, size, zero);
     }
     const start = this.top;
+    if (start + size > Math.min(limit, this.capacity)) return undefined;
     if (start + size > this.bytes) {
       const pages = Math.ceil((start + size - this.bytes) / PAGE);
       // grow by at least a quarter so a run of appends does not grow page by page
-      const ahead = Math.min(MAX_PAGES - this.bytes / PAGE, Math.ceil(this.bytes / PAGE / 4));
+      const ahead = Math.min(this.maxPages - this.bytes / PAGE, Math.ceil(this.bytes / PAGE / 4));
       try {
         this.memory.grow(Math.max(pages, ahead));
       } catch {
@@ -65,12 +88,15 @@ export class WasmMemory implements ArrayArena {
       this.buffers.add(this.memory.buffer);
     }
     this.top = start + size;
-    return this.record(start, size);
+    return this.record(start, size, zero);
   }
 
-  private record(start: number, size: number): number {
+  private record(start: number, size: number, zero: boolean): number {
     this.sizes.set(start, size);
-    new Uint8Array(this.memory.buffer, start, size).fill(0);
+    this.used += size;
+    // fresh pages are zero already: only reused bytes are cleared (and so not touched into residence)
+    if (zero && start < this.clean) new Uint8Array(this.memory.buffer, start, Math.min(size, this.clean - start)).fill(0);
+    this.clean = Math.max(this.clean, start + size);
     return start;
   }
 
@@ -79,6 +105,7 @@ export class WasmMemory implements ArrayArena {
     const size = this.sizes.get(start);
     if (size === undefined) throw new Error(`wasm memory: address ${start} was not allocated`);
     this.sizes.delete(start);
+    this.used -= size;
     let i = 0;
     while (i < this.free.length && this.free[i].start < start) i++;
     this.free.splice(i, 0, { start, size });
@@ -97,27 +124,150 @@ export class WasmMemory implements ArrayArena {
       this.free.pop();
     }
   }
+}
+
+export interface WasmArenaOptions {
+  /**
+   * Most bytes one WebAssembly memory holds (a multiple of 64 KiB, at most
+   * 4 GiB, the default); default ADANNS_WASM_MEMORY_BYTES. Tests force it
+   * small so that a small index spans several memories.
+   */
+  maxMemoryBytes?: number;
+  /** Most memories the arena opens (default: as many as the engine grants). */
+  maxMemories?: number;
+}
+
+/** Where an arena array lives: memory number and byte address in it. */
+export interface WasmLocation {
+  memory: number;
+  address: number;
+}
+
+/** The per-memory cap from an option or ADANNS_WASM_MEMORY_BYTES, checked. */
+function memoryPages(bytes: number | undefined): number {
+  const env = process.env.ADANNS_WASM_MEMORY_BYTES;
+  const value = bytes ?? (env !== undefined && env !== '' ? Number(env) : MAX_PAGES * PAGE);
+  const what = bytes === undefined ? `ADANNS_WASM_MEMORY_BYTES "${env}"` : `maxMemoryBytes ${bytes}`;
+  if (!Number.isInteger(value) || value < PAGE || value > MAX_PAGES * PAGE || value % PAGE !== 0) {
+    throw new Error(`${what} must be a multiple of 65536 between 65536 and 4294967296 (4 GiB, one wasm32 memory)`);
+  }
+  return value / PAGE;
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * The CPU backend's arena: shared WebAssembly memories that every kernel
+ * instance (main thread and workers) runs on. An array lives wholly in one
+ * memory; when no memory has room for a request a new memory is opened, so
+ * an index may exceed one wasm32 memory's 4 GiB (memory64 does not help on
+ * Node 20: docs/ARCHITECTURE.md, "Kernels"). Each memory keeps a staging reserve that
+ * arena arrays do not use: the room a kernel call running on that memory
+ * needs for copies of operands that live elsewhere (queries, heaps, ids).
+ * When no further memory can be opened the request fails with an error
+ * naming the bytes asked and in use; arrays never fall back to the heap.
+ */
+export class WasmArena implements ArrayArena {
+  readonly memories: WasmMemory[] = [];
+  readonly memoryPages: number;
+  readonly maxMemories: number;
+  /** Bytes of each memory kept for per-call staging. */
+  readonly stagingReserve: number;
+
+  constructor(options: WasmArenaOptions = {}) {
+    this.memoryPages = memoryPages(options.maxMemoryBytes);
+    this.maxMemories = options.maxMemories ?? Infinity;
+    if (!(this.maxMemories >= 1)) throw new Error(`maxMemories must be at least 1, got ${options.maxMemories}`);
+    // small memories (tests) keep half for staging, since a call's copies do not shrink with the memory
+    this.stagingReserve = Math.min(MAX_STAGING_RESERVE, (this.memoryPages * PAGE) / 2);
+    this.open();
+  }
+
+  /** Most bytes one memory holds. */
+  get memoryBytes(): number {
+    return this.memoryPages * PAGE;
+  }
+
+  /** Largest single array the arena hands out. */
+  get maxArrayBytes(): number {
+    return this.memoryBytes - this.stagingReserve - ALIGN;
+  }
+
+  /** Bytes handed out over all memories (arrays and staging). */
+  get inUse(): number {
+    return this.memories.reduce((sum, m) => sum + m.inUse, 0);
+  }
+
+  /** Whether another memory may be opened. */
+  get canOpen(): boolean {
+    return this.memories.length < this.maxMemories;
+  }
+
+  /** Opens one more memory; undefined when the limit is reached or the engine refuses (address space or memory exhausted). */
+  open(): WasmMemory | undefined {
+    if (!this.canOpen) return undefined;
+    let memory: WasmMemory;
+    try {
+      memory = new WasmMemory(Math.min(256, this.memoryPages), this.memoryPages);
+    } catch (e) {
+      if (this.memories.length === 0) throw e;
+      return undefined;
+    }
+    this.memories.push(memory);
+    return memory;
+  }
+
+  /** The memory an array lives in and its address there; undefined for arrays outside the arena. */
+  locate(array: ArrayBufferView): WasmLocation | undefined {
+    for (let i = 0; i < this.memories.length; i++) {
+      const address = this.memories[i].addressOf(array);
+      if (address !== undefined) return { memory: i, address };
+    }
+    return undefined;
+  }
+
+  /** Allocates an array's bytes in the first memory with room, opening a new memory when none has. */
+  allocate(bytes: number): WasmLocation {
+    if (bytes > this.maxArrayBytes) {
+      throw new Error(
+        `WebAssembly arena: an array of ${bytes} bytes does not fit in one memory (at most ${this.maxArrayBytes} bytes: ` +
+          `${this.memoryBytes} per memory less ${this.stagingReserve} kept for per-call staging); split it into smaller arrays`,
+      );
+    }
+    const limit = this.memoryBytes - this.stagingReserve;
+    for (let i = 0; i < this.memories.length; i++) {
+      const address = this.memories[i].allocate(bytes, limit);
+      if (address !== undefined) return { memory: i, address };
+    }
+    const fresh = this.open();
+    const address = fresh?.allocate(bytes, limit);
+    if (fresh && address !== undefined) return { memory: this.memories.length - 1, address };
+    throw new Error(
+      `out of WebAssembly memory: asked for ${bytes} bytes (${mib(bytes)}); ${this.memories.length} memories of at most ${mib(this.memoryBytes)} ` +
+        `hold ${this.inUse} bytes (${mib(this.inUse)}) in use, and ${this.canOpen ? 'the engine refused another memory' : `the limit is ${this.maxMemories} memories`}`,
+    );
+  }
 
   float32(length: number): Float32Array {
     const at = this.allocate(length * 4);
-    return at === undefined ? new Float32Array(length) : new Float32Array(this.memory.buffer, at, length);
+    return new Float32Array(this.memories[at.memory].memory.buffer, at.address, length);
   }
 
   int32(length: number): Int32Array {
     const at = this.allocate(length * 4);
-    return at === undefined ? new Int32Array(length) : new Int32Array(this.memory.buffer, at, length);
+    return new Int32Array(this.memories[at.memory].memory.buffer, at.address, length);
   }
 
   uint8(length: number): Uint8Array {
     const at = this.allocate(length);
-    return at === undefined ? new Uint8Array(length) : new Uint8Array(this.memory.buffer, at, length);
+    return new Uint8Array(this.memories[at.memory].memory.buffer, at.address, length);
   }
 
-  /** The kernels read this memory directly: nothing to refresh. */
+  /** The kernels read these memories directly: nothing to refresh. */
   touched(): void {}
 
   release(array: ArenaArray): void {
-    const at = this.addressOf(array);
-    if (at !== undefined) this.releaseAddress(at);
+    const at = this.locate(array);
+    if (at) this.memories[at.memory].releaseAddress(at.address);
   }
 }

@@ -1,5 +1,6 @@
 import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
+import { checkCoded, codedInvNorms, decodeRows, type CodedRows } from '../coded.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
@@ -98,6 +99,23 @@ export class ReferenceBackend implements Backend {
           }
         }
       }
+    }
+  }
+
+  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+    checkPrefix(queries, dim, 'scan queries');
+    checkCoded(base, dim, 'scan base');
+    if (base.rows === 0 || queries.rows === 0) return;
+    if (baseIds && baseIds.length < base.rows) throw new Error(`scan: ${baseIds.length} base ids for ${base.rows} rows`);
+    // decode a cache block of rows at a time and score it as float32 rows
+    const inv = metric === 'cosine' ? (base.invNorms ?? codedInvNorms(base, dim)) : undefined;
+    const step = blockRows(dim);
+    const decoded = new Float32Array(Math.min(step, base.rows) * dim);
+    for (let from = 0; from < base.rows; from += step) {
+      const to = Math.min(base.rows, from + step);
+      decodeRows(base, from, to, dim, decoded);
+      const block = { data: decoded, rows: to - from, stride: dim, offset: 0, ...(inv ? { invNorms: inv.subarray(from, to) } : {}) };
+      await this.scanTopK(queries, block, dim, metric, best, baseIds ? baseIds.subarray(from, to) : Int32Array.from({ length: to - from }, (_, j) => from + j), queryRows);
     }
   }
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageScript } from '../package-files.js';
 import { openWebGpu } from './device.js';
 
 const LOADER_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
@@ -19,8 +20,8 @@ function vulkanLoader(): boolean {
  */
 export function probeHardwareWebGpu(): { hardware: boolean; why: string } {
   if (!vulkanLoader()) return { hardware: false, why: 'no Vulkan loader (libvulkan1) for a hardware WebGPU adapter' };
-  const script = fileURLToPath(new URL('../../dist/webgpu/probe.js', import.meta.url));
-  const probe = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30_000 });
+  const script = packageScript(import.meta.url, './probe');
+  const probe = spawnSync(process.execPath, [...script.execArgv, script.path], { encoding: 'utf8', timeout: 30_000 });
   if (probe.status !== 0) return { hardware: false, why: `WebGPU probe failed (${probe.signal ?? `exit ${probe.status}`})` };
   try {
     const found = JSON.parse(probe.stdout.trim().split('\n').pop() ?? '') as { description: string; software: boolean };

@@ -1,17 +1,16 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
+import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
+import { kernelSource } from './wgsl.js';
 
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, ip: 1, l2: 2 };
-const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums'] as const;
+const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode'] as const;
 type Kernel = (typeof KERNELS)[number];
-const KERNEL_DIR = new URL('../../../../kernels/wgsl/', import.meta.url);
 const SCORE_TILE = 8;
 const GROUP = 64;
 const MAX_GROUPS = 65535;
@@ -121,7 +120,7 @@ export class WebGpuBackend implements Backend {
   private pipeline(kernel: Kernel): GPUComputePipeline {
     let pipeline = this.pipelines.get(kernel);
     if (!pipeline) {
-      const code = readFileSync(fileURLToPath(new URL(`${kernel}.wgsl`, KERNEL_DIR)), 'utf8');
+      const code = kernelSource(kernel);
       pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module: this.device.createShaderModule({ code }), entryPoint: 'main' } });
       this.pipelines.set(kernel, pipeline);
     }
@@ -329,6 +328,42 @@ export class WebGpuBackend implements Backend {
       const u1 = this.dispatch(encoder, 'score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, base.stride, qInv.offset, bInv.offset, 0, rows], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
       const u2 = this.topk(encoder, m, rows, best.k, scores, rows, ids, ids ? 1 : 0, 0, from, undefined, heaps);
       await this.submit(encoder, [u1, u2]);
+    }
+    await this.readHeaps(best, m, queryRows, heaps);
+  }
+
+  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+    checkPrefix(queries, dim, 'scan queries');
+    checkCoded(base, dim, 'scan base');
+    const m = queries.rows, n = base.rows;
+    if (m === 0 || n === 0) return;
+    if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
+    await this.ready();
+    const q = this.bindRows('q', queries, dim, 0, m);
+    const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
+    const heaps = this.bindHeaps(best, m, queryRows);
+    const bytes = encodedBytes(base.encoding);
+    const inv = metric === 'cosine' ? (base.invNorms ?? codedInvNorms(base, dim)) : new Float32Array(4);
+    const params = this.bind('params', base.params ?? new Float32Array(4));
+    const resident = this.bindsInPlace(base.codes);
+    const whole = resident ? this.bind('codes', base.codes) : undefined;
+    // each chunk is decoded on the device into float32 rows, then scored and merged like scanTopK
+    const step = this.chunkRows(n, Math.max(base.stride * bytes, dim * 4), m * 4, SCORE_TILE);
+    for (let from = 0; from < n; from += step) {
+      const to = Math.min(n, from + step);
+      const rows = to - from;
+      const codes = whole ?? this.bind('codes', base.codes.subarray(from * base.stride * bytes, ((to - 1) * base.stride + dim) * bytes));
+      const codeOffset = whole ? whole.offset / bytes + from * base.stride : 0;
+      const decoded = this.scratchBuffer('decoded', rows * dim * 4);
+      const bInv = metric === 'cosine' ? this.bind('bInv', inv.subarray(from, to)) : this.bind('bInv', inv);
+      const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
+      const scores = this.scratchBuffer('scores', m * rows * 4);
+      const encoder = this.device.createCommandEncoder();
+      const groups = Math.ceil((rows * dim) / GROUP);
+      const u0 = this.dispatch(encoder, 'decode', [rows, dim, base.stride, base.encoding === 'f16' ? 0 : 1, codeOffset, params.offset, 0, 0], [codes.buffer, params.buffer, decoded], Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS));
+      const u1 = this.dispatch(encoder, 'score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, 0, dim, qInv.offset, bInv.offset, 0, rows], [q.buffer, decoded, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
+      const u2 = this.topk(encoder, m, rows, best.k, scores, rows, ids, ids ? 1 : 0, 0, from, undefined, heaps);
+      await this.submit(encoder, [u0, u1, u2]);
     }
     await this.readHeaps(best, m, queryRows, heaps);
   }

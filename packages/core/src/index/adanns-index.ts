@@ -1,44 +1,47 @@
-import { computeInvNorms, createRng, rowBlock, sampleIndices, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import { createRng, rowBlock, sampleIndices, TopK, type Backend, type Metric } from '@adanns/compute';
+import type { ByteKind, HeldArray, ListCodec } from '../codecs/codec.js';
+import { decodedInvNorms } from '../codecs/float-codec.js';
 import { queryMflops } from '../cost.js';
 import { defaultParams, formatParams, type SearchParams } from '../params.js';
-import { dimsLadder } from '../prefixes.js';
-import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
-import { rotateRows } from '../quant/opq.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { planBudget, type Budget, type Plan } from '../planner/plan.js';
-import { probeLists } from '../stages/coarse.js';
-import { scanPqLists, scanVectorsOf, type PqScanCodec } from '../stages/scan-pq.js';
-import { rerank, rerankStored } from '../stages/rerank.js';
-import { scanFlatLists } from '../stages/scan-flat.js';
+import { dimsLadder } from '../prefixes.js';
+import { createRerankStore, type RerankStore } from '../rerank/store.js';
+import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
+import type { CoarseQuantizer } from '../stages/coarse.js';
+import { rerankGathered, rerankStored } from '../stages/rerank.js';
 import { transformQueries } from '../stages/transform.js';
 import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
-import { grow, toArena } from './growable.js';
+import { toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
-import { trainQuantizers } from './training.js';
+import { SlotStore } from './slots.js';
+import { trainStages, type StageTrainOptions } from './training.js';
 
-export type ProgressFn = (stage: string, done: number, total: number) => void;
+export type { ProgressFn } from './training.js';
 
-export interface BuildOptions {
-  metric: Metric;
+/** How an empty index is trained (AdannsIndex.train); build() takes these too. */
+export interface TrainOptions extends StageTrainOptions {
+  /**
+   * File the re-rank vectors are written to as they are added, for a spec
+   * that re-ranks from disk (default: an anonymous temporary file; saving
+   * copies it into the index directory). A streaming build points it at
+   * `<out>/rerank.f32`, so the save copies nothing.
+   */
+  rerankFile?: string;
+  /**
+   * Supplies the re-rank store instead of the spec's storage (e.g. an
+   * ExternalRerankStore over a collection's LMDB); undefined = the spec's.
+   */
+  rerankStore?: (spec: IndexSpec, dim: number) => RerankStore | undefined;
+}
+
+export interface BuildOptions extends TrainOptions {
   /** One id per vector (non-negative safe integers, unique); default 0..n-1. */
   ids?: ArrayLike<number>;
-  seed?: number;
-  /** Vectors sampled to fit PCA (default 10,000). */
-  pcaSampleSize?: number;
-  kmeansIterations?: number;
-  maxPointsPerCentroid?: number;
-  kmeansInit?: 'kmeans++' | 'random';
-  /** PQ/OPQ with IVF: encode residuals against each list's reference (default true, as FAISS's IVFPQ). */
-  residual?: boolean;
-  /** Vectors sampled to train PQ codebooks (default 32,768). */
-  pqTrainSize?: number;
-  /** OPQ rotation iterations (default 8). */
-  opqIterations?: number;
   /** Calibrate for budgets once built (default off in the library; the CLI turns it on). */
   calibrate?: boolean | CalibrateOptions;
-  onProgress?: ProgressFn;
 }
 
 export interface SearchResult {
@@ -50,7 +53,7 @@ export interface SearchResult {
   scores: Float32Array;
   /** Results found per query (below k only when the probed lists hold fewer vectors). */
   counts: Int32Array;
-  /** Modelled MFLOPs of each query (ARCHITECTURE.md cost model, real probed list sizes). */
+  /** Modelled MFLOPs of each query (docs/ARCHITECTURE.md, "Cost model": real probed list sizes). */
   mflops: Float64Array;
   params: SearchParams;
   /** Calibrated recall@k of these params (null when the index has no calibration point for them). */
@@ -61,30 +64,64 @@ export interface SearchResult {
   tookMs: number;
 }
 
-/** The parts a built index consists of (what save/load moves). */
+/** Full-dimension vectors by slot: gathers the rows of `slots` into out (slots.length x D). */
+export type VectorReader = (slots: ArrayLike<number>, out: Float32Array) => void | Promise<void>;
+
+/** The parts a built index consists of: its stages (what save/load moves). */
 export interface IndexParts {
   spec: IndexSpec;
   metric: Metric;
   dim: number;
+  /** Stage 1: the transform (PCA), absent without one. */
   pca?: PcaTransform;
-  /** lists x d_c, row-major (normalised for cosine/ip, as spherical k-means leaves them). */
-  centroids?: Float32Array;
+  /** Stage 2: the coarse quantiser (IVF), absent without one. */
+  coarse?: CoarseQuantizer;
+  /** Stage 3: what the lists hold per member and how they are scanned. */
+  codec: ListCodec;
   lists: InvertedLists;
-  /** PQ/OPQ codec of the scan stage (codebooks, OPQ rotation, residual references). */
-  codec?: PqScanCodec;
-  /** slotCount x dim original vectors (the re-rank source at the full dimension). */
-  originals: Float32Array;
-  /** id of each slot; NaN for a free slot. */
-  slotIds: Float64Array;
-  slotCount: number;
+  /** Stage 4: the re-rank vectors, absent without a re-rank stage. */
+  rerank?: RerankStore;
+  slots: SlotStore;
+}
+
+/** Bytes an index holds, by kind (every array counted at its allocated length). */
+export interface IndexSizes {
+  /** float32 list members (flat codec). */
+  lists: number;
+  /** Encoded list members (f16, sq8, PQ/OPQ codes). */
+  codes: number;
+  /** Cosine inverse norms kept per list member and prefix. */
+  norms: number;
+  /** Slot numbers in the lists, slot ids and the slot map. */
+  ids: number;
+  /** IVF centroids (and their cached prefix norms). */
+  centroids: number;
+  /** PCA components, mean and variances; OPQ rotation. */
+  rotation: number;
+  /** PQ codebooks and residual references, sq8 ranges. */
+  codebooks: number;
+  /** Re-rank vectors held in memory (a disk store's write buffer and unsaved changes). */
+  rerank: number;
+  /** Re-rank vectors on disk. */
+  rerankDisk: number;
+  /** Everything held in memory (the sum of the kinds above but rerankDisk). */
+  resident: number;
+  /** Of `resident`, what lives in the backend's arena. */
+  arena: number;
+  /** Live vectors. */
+  vectors: number;
 }
 
 const CHUNK = 4096;
 
 /**
- * AdANNS index: optional PCA, optional IVF (centroids at d_c), a flat scan at
- * d_s over list-contiguous prefixes, optional exact re-rank at d_r. Rigid IVF
- * is d_c = d_s = D; a flat exact index is no IVF with d_s = D.
+ * AdANNS index, composed of stages with one job each: a transform (PCA), a
+ * coarse quantiser (IVF centroids at d_c), a list codec (what the lists hold
+ * per member at d_s: float32, float16, sq8, PQ or OPQ codes) scanned over
+ * list-contiguous members, a re-rank store (vectors at d_r on disk or in
+ * memory) and a slot store (ids). Search composes them and adds up their
+ * modelled cost. Rigid IVF is d_c = d_s = D; a flat exact index is no IVF
+ * with flat@D, whose lists are the vectors.
  */
 export class AdannsIndex {
   readonly spec: IndexSpec;
@@ -92,17 +129,12 @@ export class AdannsIndex {
   readonly dim: number;
   readonly ladder: number[];
   private readonly pca?: PcaTransform;
-  private readonly centroids?: Float32Array;
+  private readonly coarse?: CoarseQuantizer;
+  private readonly codec: ListCodec;
   private readonly lists: InvertedLists;
-  private readonly codec?: PqScanCodec;
-  private originals: Float32Array;
-  private originalInvNorms: Float32Array;
-  private slotIds: Float64Array;
-  private slotCount: number;
-  private readonly idToSlot = new Map<number, number>();
-  private readonly freeSlots: number[] = [];
-  private readonly centroidInvNorms = new Map<number, Float32Array>();
-  /** Calibrated configurations for budgets (ARCHITECTURE.md: compute-aware search). */
+  private readonly rerankStore?: RerankStore;
+  private readonly slots: SlotStore;
+  /** Calibrated configurations for budgets (docs/ARCHITECTURE.md, "Calibration and planning"). */
   calibration?: Calibration;
   /** This machine's latency relative to the calibrating one (set by probeLatency). */
   latencyScale = 1;
@@ -117,91 +149,86 @@ export class AdannsIndex {
     this.ladder = dimsLadder(parts.dim);
     // everything a query reads lives in the backend's arena, so kernels read it in place
     this.pca = parts.pca && new PcaTransform(parts.pca.dim, toArena(backend.arena, parts.pca.components), parts.pca.variances, parts.pca.mean);
-    this.centroids = parts.centroids && toArena(backend.arena, parts.centroids);
-    this.lists = parts.lists;
+    this.coarse = parts.coarse;
     this.codec = parts.codec;
-    this.originals = toArena(backend.arena, parts.originals);
-    this.slotIds = parts.slotIds;
-    this.slotCount = parts.slotCount;
-    this.originalInvNorms = backend.arena.float32(this.slotCount);
-    for (let s = 0; s < this.slotCount; s++) {
-      const id = this.slotIds[s];
-      if (Number.isNaN(id)) {
-        this.freeSlots.push(s);
-        continue;
-      }
-      if (this.idToSlot.has(id)) throw new Error(`index holds id ${id} twice`);
-      this.idToSlot.set(id, s);
-    }
-    if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, this.slotCount, this.dim), this.dim, this.originalInvNorms);
+    this.lists = parts.lists;
+    this.rerankStore = parts.rerank;
+    this.slots = parts.slots;
+    this.rerankStore?.bind?.((slot) => this.slots.idOf(slot));
+  }
+
+  /** Prefixes whose cosine inverse norms the lists keep: the ladder up to d_s and d_s itself (decoding codecs). */
+  static normDims(metric: Metric, spec: IndexSpec): number[] {
+    if (metric !== 'cosine') return [];
+    return [...new Set([...dimsLadder(spec.scan.dim), spec.scan.dim])].sort((a, b) => a - b);
   }
 
   /**
-   * Float prefix stored in the lists: for a flat scan the scan dim (or a
-   * larger re-rank dim below D, which must come from the lists' space); for
-   * PQ only a re-rank dim below D (0 when none: the lists hold codes).
+   * Trains an empty index on a sample of its vectors (rows x dim; the whole
+   * data set works too: training draws its own seeded samples from it). Add
+   * vectors with add(), chunk by chunk; build() is train() then add().
    */
-  static listDim(spec: IndexSpec, dim: number): number {
-    const r = spec.rerank?.dim;
-    const rerankFromLists = r !== undefined && r < dim ? r : 0;
-    return spec.scan.codec === 'flat' ? Math.max(spec.scan.dim, rerankFromLists) : rerankFromLists;
-  }
-
-  /** Prefixes whose cosine norms the lists keep: the ladder up to the list dim, plus a flat scan's dim. */
-  static normDims(metric: Metric, spec: IndexSpec, listDim: number): number[] {
-    if (metric !== 'cosine' || listDim === 0) return [];
-    const dims = dimsLadder(listDim);
-    if (spec.scan.codec === 'flat') dims.push(spec.scan.dim);
-    return [...new Set(dims)].sort((a, b) => a - b);
-  }
-
-  static codeBytes(spec: IndexSpec): number {
-    return spec.scan.codec === 'flat' ? 0 : spec.scan.bytes;
+  static async train(backend: Backend, spec: IndexSpec | string, sample: Float32Array, rows: number, dim: number, options: TrainOptions): Promise<AdannsIndex> {
+    checkVectors(sample, rows, dim, 'training vectors');
+    const parsed = typeof spec === 'string' ? parseSpec(spec, dim) : spec;
+    validateSpec(parsed, dim, rows);
+    const { pca, coarse, codec } = await trainStages(backend, parsed, sample, rows, dim, options);
+    const normDims = codec.decodes ? AdannsIndex.normDims(options.metric, parsed) : [];
+    const lists = new InvertedLists(parsed.coarse?.lists ?? 1, codec.codeBytes, normDims, backend.arena, parsed.scan.codec === 'flat' ? 'lists' : 'codes');
+    const rerank = parsed.rerank ? (options.rerankStore?.(parsed, dim) ?? createRerankStore(parsed.rerank.storage ?? 'disk', parsed.rerank.dim, options.metric, backend.arena, options.rerankFile)) : undefined;
+    const index = new AdannsIndex(backend, { spec: parsed, metric: options.metric, dim, pca, coarse, codec, lists, rerank, slots: new SlotStore() });
+    return index;
   }
 
   static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {
     checkVectors(data, rows, dim, 'build vectors');
-    const parsed = typeof spec === 'string' ? parseSpec(spec, dim) : spec;
-    validateSpec(parsed, dim, rows);
     const progress = options.onProgress ?? (() => {});
-    const seed = options.seed ?? 1;
-    let pca: PcaTransform | undefined;
-    if (parsed.transform === 'pca') {
-      progress('pca', 0, 1);
-      pca = PcaTransform.fit(data, rows, dim, options.metric, { sampleSize: options.pcaSampleSize, seed });
-      progress('pca', 1, 1);
-    }
-    const { centroids, codec } = await trainQuantizers(backend, parsed, data, rows, dim, pca, options, progress);
-    const listDim = AdannsIndex.listDim(parsed, dim);
-    const index = new AdannsIndex(backend, {
-      spec: parsed,
-      metric: options.metric,
-      dim,
-      pca,
-      centroids,
-      lists: new InvertedLists(parsed.coarse?.lists ?? 1, listDim, AdannsIndex.normDims(options.metric, parsed, listDim), AdannsIndex.codeBytes(parsed), backend.arena),
-      codec,
-      originals: new Float32Array(0),
-      slotIds: new Float64Array(0),
-      slotCount: 0,
-    });
+    const index = await AdannsIndex.train(backend, spec, data, rows, dim, options);
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
     await index.add(ids, data, rows, (done, total) => progress('add', done, total));
     if (options.calibrate) {
       const given = options.calibrate === true ? {} : options.calibrate;
-      await index.calibrate({ seed, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
+      // the data is at hand: exact ground truth reads it when the index keeps no full vectors (slot = row in a fresh build)
+      const vectors: VectorReader | undefined = index.fullVectors() ? undefined : (slots, out) => {
+        for (let i = 0; i < slots.length; i++) out.set(data.subarray(slots[i] * dim, (slots[i] + 1) * dim), i * dim);
+      };
+      await index.calibrate({ seed: options.seed ?? 1, vectors, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
     }
     return index;
   }
 
   get size(): number {
-    return this.idToSlot.size;
+    return this.slots.size;
   }
 
-  /** Memory held by the index's arrays, in bytes. */
+  /** Every array the index holds, by kind. */
+  arrays(): HeldArray[] {
+    const out: HeldArray[] = [];
+    if (this.pca) {
+      out.push({ kind: 'rotation', array: this.pca.components, arena: true }, { kind: 'rotation', array: this.pca.variances, arena: false });
+      if (this.pca.mean) out.push({ kind: 'rotation', array: this.pca.mean, arena: false });
+    }
+    if (this.coarse) out.push(...this.coarse.arrays());
+    out.push(...this.codec.arrays(), ...this.lists.arrays(), ...this.slots.arrays());
+    if (this.rerankStore) out.push(...this.rerankStore.arrays());
+    return out;
+  }
+
+  /** Bytes held, by kind (the bench's index size and `adanns info`). */
+  sizes(): IndexSizes {
+    const sizes: IndexSizes = { lists: 0, codes: 0, norms: 0, ids: 0, centroids: 0, rotation: 0, codebooks: 0, rerank: 0, rerankDisk: 0, resident: 0, arena: 0, vectors: this.size };
+    for (const { kind, array, arena } of this.arrays()) {
+      sizes[kind satisfies ByteKind] += array.byteLength;
+      sizes.resident += array.byteLength;
+      if (arena) sizes.arena += array.byteLength;
+    }
+    sizes.rerankDisk = this.rerankStore?.diskBytes() ?? 0;
+    return sizes;
+  }
+
+  /** Memory held by the index's arrays, in bytes (sizes().resident; re-rank vectors on disk not included). */
   get bytes(): number {
-    const lists = this.lists.total * (this.lists.dim * 4 + 4 + 4 * AdannsIndex.normDims(this.metric, this.spec, this.lists.dim).length);
-    return this.slotCount * (this.dim * 4 + 8) + lists + (this.centroids?.byteLength ?? 0) + (this.pca ? this.pca.components.byteLength : 0);
+    return this.sizes().resident;
   }
 
   /** Current size of every inverted list (one list without IVF). */
@@ -210,10 +237,14 @@ export class AdannsIndex {
   }
 
   has(id: number): boolean {
-    return this.idToSlot.has(id);
+    return this.slots.has(id);
   }
 
-  /** Adds vectors with new ids (rows x dim) to a trained index: assigned to lists at d_c and stored. */
+  /**
+   * Adds vectors with new ids (rows x dim) to a trained index: assigned to
+   * lists at d_c, encoded by the list codec, and written to the re-rank store.
+   * Call it once for everything or chunk by chunk (a streaming build).
+   */
   async add(ids: ArrayLike<number>, data: Float32Array, rows: number, onProgress?: (done: number, total: number) => void): Promise<void> {
     checkVectors(data, rows, this.dim, 'add vectors');
     if (ids.length !== rows) throw new Error(`add: ${ids.length} ids for ${rows} vectors`);
@@ -222,29 +253,29 @@ export class AdannsIndex {
       const id = ids[i];
       if (!Number.isSafeInteger(id) || id < 0) throw new Error(`add: id at position ${i} must be a non-negative safe integer, got ${id}`);
       if (batch.has(id)) throw new Error(`add: id ${id} appears twice in one batch`);
-      if (this.idToSlot.has(id)) throw new Error(`add: id ${id} is already in the index (remove it first to replace it)`);
+      if (this.slots.has(id)) throw new Error(`add: id ${id} is already in the index (remove it first to replace it)`);
       batch.add(id);
     }
     const dc = this.spec.coarse?.dim ?? 0;
-    const prefix = Math.max(dc, this.lists.dim, this.spec.scan.dim);
+    const store = this.rerankStore;
+    const storeRaw = store !== undefined && store.dim === this.dim;
+    const prefix = Math.max(dc, this.spec.scan.dim, store && !storeRaw ? store.dim : 0);
     const labels = new Int32Array(Math.min(CHUNK, rows));
     const scores = new Float32Array(labels.length);
+    const normDims = this.lists.normDims;
     for (let from = 0; from < rows; from += CHUNK) {
       const n = Math.min(CHUNK, rows - from);
       const chunk = data.subarray(from * this.dim, (from + n) * this.dim);
       const space = await transformQueries(this.backend, this.pca, chunk, n, this.dim, prefix);
-      if (this.centroids) {
-        await this.backend.assign(space, this.coarseBlock(dc), dc, this.metric, labels, scores);
-      }
-      const codes = this.codec ? await this.encode(space, n, labels) : undefined;
+      if (this.coarse) await this.coarse.assign(space, labels, scores);
+      const codes = await this.codec.encode(this.backend, space, this.coarse ? labels : undefined);
+      const norms = normDims.length > 0 ? decodedInvNorms(this.codec, codes, n, normDims) : undefined;
+      const so = space.offset ?? 0;
       for (let i = 0; i < n; i++) {
-        const slot = this.allocateSlot(ids[from + i]);
-        this.originals.set(chunk.subarray(i * this.dim, (i + 1) * this.dim), slot * this.dim);
-        if (this.metric === 'cosine') computeInvNorms(rowBlock(this.originals, 1, this.dim, slot * this.dim), this.dim, this.originalInvNorms.subarray(slot, slot + 1));
-        this.lists.append(this.centroids ? labels[i] : 0, slot, space.data, (space.offset ?? 0) + i * space.stride, codes, i * this.lists.codeBytes);
+        const slot = this.slots.allocate(ids[from + i]);
+        this.lists.append(this.coarse ? labels[i] : 0, slot, codes, i * this.codec.codeBytes, norms, i * normDims.length);
+        if (store) store.write(slot, storeRaw ? chunk : space.data, storeRaw ? i * this.dim : so + i * space.stride);
       }
-      this.backend.arena.touched(this.originals);
-      this.backend.arena.touched(this.originalInvNorms);
       onProgress?.(from + n, rows);
     }
   }
@@ -253,12 +284,9 @@ export class AdannsIndex {
   remove(ids: ArrayLike<number>): number {
     let removed = 0;
     for (let i = 0; i < ids.length; i++) {
-      const slot = this.idToSlot.get(ids[i]);
+      const slot = this.slots.free(ids[i]);
       if (slot === undefined) continue;
       this.lists.remove(slot);
-      this.idToSlot.delete(ids[i]);
-      this.slotIds[slot] = NaN;
-      this.freeSlots.push(slot);
       removed++;
     }
     return removed;
@@ -278,14 +306,17 @@ export class AdannsIndex {
       p.nprobe = 0;
     }
     checkPositiveInt(p.scanDim, 'scanDim', this.spec.scan.dim);
-    if (this.codec && p.scanDim !== this.spec.scan.dim) {
+    if (!this.codec.decodes && p.scanDim !== this.spec.scan.dim) {
       throw new Error(`scanDim ${p.scanDim}: a ${this.spec.scan.codec} scan runs at the built d_s = ${this.spec.scan.dim} (codes cannot be sliced)`);
     }
     checkPositiveInt(p.shortlist, 'shortlist');
     if (p.rerankDim !== undefined) {
-      checkPositiveInt(p.rerankDim, 'rerankDim', this.dim);
-      if (p.rerankDim !== this.dim && p.rerankDim > this.lists.dim) {
-        throw new Error(`rerankDim ${p.rerankDim}: this index re-ranks at the full dimension ${this.dim} or at prefixes up to ${this.lists.dim}`);
+      const store = this.rerankStore;
+      if (!store) throw new Error(`rerankDim ${p.rerankDim}: index "${formatSpec(this.spec)}" has no re-rank stage`);
+      checkPositiveInt(p.rerankDim, 'rerankDim', store.dim);
+      // full-dimension vectors are in the input space: with PCA their prefixes are not the index's prefixes
+      if (this.pca && store.dim === this.dim && p.rerankDim !== this.dim) {
+        throw new Error(`rerankDim ${p.rerankDim}: this index re-ranks PCA-rotated queries only at the full dimension ${this.dim}`);
       }
       if (p.shortlist < k) throw new Error(`shortlist ${p.shortlist} must be at least k = ${k} when re-ranking`);
     }
@@ -301,33 +332,32 @@ export class AdannsIndex {
     if (k > this.size) throw new Error(`k = ${k} exceeds the ${this.size} vectors in the index`);
     const p = this.resolveParams(k, given);
     const rerankDim = p.rerankDim;
-    const rerankFromLists = rerankDim !== undefined && rerankDim < this.dim;
-    const prefix = Math.max(p.coarseDim, p.scanDim, rerankFromLists ? rerankDim : 0);
+    const storeRaw = this.rerankStore !== undefined && this.rerankStore.dim === this.dim;
+    const rerankInSpace = rerankDim !== undefined && !storeRaw;
+    const prefix = Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0);
     const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, prefix);
 
-    const nprobe = this.centroids ? p.nprobe : 1;
-    const probes = this.centroids ? await probeLists(this.backend, space, this.coarseBlock(p.coarseDim), p.coarseDim, nprobe, this.metric) : new Int32Array(rows);
+    const nprobe = this.coarse ? p.nprobe : 1;
+    const probes = this.coarse ? await this.coarse.probe(space, p.coarseDim, nprobe) : new Int32Array(rows);
     const scanK = rerankDim !== undefined ? p.shortlist : k;
-    let best: TopK;
-    let scanned: Float64Array;
-    let quantizerFlops: Float64Array | undefined;
-    if (this.codec) {
-      const vectors = scanVectorsOf(space.data, rows, space.stride, space.offset ?? 0, p.scanDim, this.metric);
-      ({ best, scanned, quantizerFlops } = await scanPqLists(this.backend, vectors, rows, probes, nprobe, this.lists, this.codec, this.metric, scanK));
-    } else {
-      ({ best, scanned } = await scanFlatLists(this.backend, space, probes, nprobe, this.lists, p.scanDim, this.metric, scanK));
-    }
+    const { best, scanned, quantizerFlops } = await this.codec.scan({
+      backend: this.backend,
+      queries: space,
+      probes,
+      nprobe,
+      lists: this.lists,
+      scanDim: p.scanDim,
+      metric: this.metric,
+      shortlist: scanK,
+    });
 
     let final: TopK = best;
     if (rerankDim !== undefined) {
-      if (rerankFromLists) {
-        best.sort();
-        final = await rerank(this.backend, space, best, (slot) => this.lists.locate(slot)!, rerankDim, this.metric, k);
-      } else {
-        // full-dimension re-rank reads the stored vectors in place, by slot
-        const stored = rowBlock(this.originals, this.slotCount, this.dim, 0, this.metric === 'cosine' ? this.originalInvNorms : undefined);
-        final = await rerankStored(this.backend, rowBlock(queries, rows, this.dim), best, stored, this.metric, k);
-      }
+      const store = this.rerankStore!;
+      const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
+      const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
+      // resident float32 rows are rescored where they lie; other stores gather the shortlist
+      final = inPlace ? await rerankStored(this.backend, q, best, inPlace, this.metric, k) : await rerankGathered(this.backend, q, best.sort(), store, rerankDim, this.metric, k);
     }
     final.sort();
 
@@ -339,17 +369,18 @@ export class AdannsIndex {
       const n = Math.min(final.sizes[q], k);
       counts[q] = n;
       for (let i = 0; i < n; i++) {
-        ids[q * k + i] = this.slotIds[final.ids[q * final.k + i]];
+        ids[q * k + i] = this.slots.idOf(final.ids[q * final.k + i]);
         scores[q * k + i] = final.scores[q * final.k + i];
       }
       mflops[q] = queryMflops({
         fullDim: this.dim,
         rotatedDims: this.pca ? prefix : 0,
-        lists: this.centroids ? this.spec.coarse!.lists : 0,
+        lists: this.coarse ? this.coarse.lists : 0,
         coarseDim: p.coarseDim,
         scanned: scanned[q],
         scanDim: p.scanDim,
-        codeBytes: this.lists.codeBytes,
+        codeBytes: this.codec.decodes ? 0 : this.codec.codeBytes,
+        scanFlopsPerValue: this.codec.flopsPerValue,
         quantizerFlops: quantizerFlops ? quantizerFlops[q] : 0,
         reranked: rerankDim !== undefined ? best.sizes[q] : 0,
         rerankDim: rerankDim ?? 0,
@@ -387,13 +418,14 @@ export class AdannsIndex {
 
   /**
    * Measures how fast this machine runs a calibrated point compared with the
-   * calibrating machine, so latency budgets plan with local timings.
+   * calibrating machine, so latency budgets plan with local timings. An index
+   * that keeps no full vectors has no queries to time and keeps its scale.
    */
   async probeLatency(queries = 16): Promise<number> {
     const front = this.frontier();
-    if (front.length === 0) return this.latencyScale;
+    if (front.length === 0 || !this.fullVectors()) return this.latencyScale;
     const point = front[Math.floor(front.length / 2)];
-    const sample = this.sampleStored(queries, 11);
+    const sample = await this.sampleStored(queries, 11);
     const n = sample.ids.length;
     const k = Math.min(this.calibration!.k, this.size);
     await this.search(sample.vectors.subarray(0, this.dim), 1, k, point.params);
@@ -404,18 +436,42 @@ export class AdannsIndex {
     return this.latencyScale;
   }
 
-  /** `count` stored vectors (and their ids), sampled with a seed. */
-  sampleStored(count: number, seed: number): { vectors: Float32Array; ids: Float64Array } {
-    const live = Int32Array.from(this.idToSlot.values()).sort();
+  /**
+   * Where this index reads its vectors at the full dimension (input space):
+   * a re-rank store at D, else float32 lists at D without PCA (the lists are
+   * the vectors); undefined when it keeps neither.
+   */
+  fullVectors(): VectorReader | undefined {
+    const store = this.rerankStore;
+    if (store && store.dim === this.dim) return (slots, out) => store.read(slots, out);
+    if (!this.pca && this.spec.scan.codec === 'flat' && this.spec.scan.dim === this.dim) {
+      return (slots, out) => {
+        for (let i = 0; i < slots.length; i++) {
+          const at = this.lists.locate(slots[i])!;
+          this.codec.decode!(at.codes.subarray(at.offset, at.offset + this.codec.codeBytes), 1, this.dim, out.subarray(i * this.dim, (i + 1) * this.dim));
+        }
+      };
+    }
+    return undefined;
+  }
+
+  private requireFullVectors(given: VectorReader | undefined, what: string): VectorReader {
+    const reader = given ?? this.fullVectors();
+    if (!reader) {
+      throw new Error(`${what} needs the vectors at the full dimension ${this.dim}, and index "${formatSpec(this.spec)}" keeps none: build it with rerank@${this.dim} (or flat@${this.dim} without PCA), or pass the vectors`);
+    }
+    return reader;
+  }
+
+  /** `count` stored vectors (and their ids), sampled with a seed; `vectors` reads them when the index keeps none. */
+  async sampleStored(count: number, seed: number, vectors?: VectorReader): Promise<{ vectors: Float32Array; ids: Float64Array }> {
+    const read = this.requireFullVectors(vectors, 'sampling stored vectors');
+    const live = this.slots.liveSlots();
     const picked = sampleIndices(live.length, count, createRng(seed));
-    const vectors = new Float32Array(picked.length * this.dim);
-    const ids = new Float64Array(picked.length);
-    picked.forEach((i, j) => {
-      const slot = live[i];
-      vectors.set(this.originals.subarray(slot * this.dim, (slot + 1) * this.dim), j * this.dim);
-      ids[j] = this.slotIds[slot];
-    });
-    return { vectors, ids };
+    const slots = Int32Array.from(picked, (i) => live[i]);
+    const out = new Float32Array(slots.length * this.dim);
+    await read(slots, out);
+    return { vectors: out, ids: Float64Array.from(slots, (slot) => this.slots.idOf(slot)) };
   }
 
   private calibratedRecall(p: SearchParams): number | null {
@@ -426,98 +482,51 @@ export class AdannsIndex {
 
   /**
    * Exact k nearest ids at the full dimension over the stored vectors (brute
-   * force): the ground-truth oracle for this index's contents.
+   * force, reading them chunk by chunk from where the index keeps them, or
+   * from `vectors`): the ground-truth oracle for this index's contents.
    */
-  async exactSearch(queries: Float32Array, rows: number, k: number): Promise<{ ids: Float64Array; scores: Float32Array }> {
+  async exactSearch(queries: Float32Array, rows: number, k: number, vectors?: VectorReader): Promise<{ ids: Float64Array; scores: Float32Array }> {
     checkVectors(queries, rows, this.dim, 'exact search queries');
     checkPositiveInt(k, 'k', this.size);
-    // scan the stored vectors in place when no slot is free, else a compact copy of the live ones
-    let base = this.originals;
-    let live: Int32Array | undefined;
-    if (this.freeSlots.length > 0) {
-      live = Int32Array.from(this.idToSlot.values()).sort();
-      base = new Float32Array(live.length * this.dim);
-      live.forEach((slot, i) => base.set(this.originals.subarray(slot * this.dim, (slot + 1) * this.dim), i * this.dim));
-    }
+    const read = this.requireFullVectors(vectors, 'exact search');
     const best = new TopK(rows, k);
-    const block = rowBlock(base, this.size, this.dim, 0, live ? undefined : this.originalInvNorms);
-    await this.backend.scanTopK(rowBlock(queries, rows, this.dim), block, this.dim, this.metric, best, live);
+    const q = rowBlock(queries, rows, this.dim);
+    const inPlace = vectors === undefined && this.rerankStore?.dim === this.dim ? this.rerankStore.inPlace?.() : undefined;
+    if (inPlace && !this.slots.hasFree) {
+      await this.backend.scanTopK(q, inPlace, this.dim, this.metric, best);
+    } else {
+      const live = this.slots.liveSlots();
+      const buffer = new Float32Array(Math.min(CHUNK, live.length) * this.dim);
+      for (let from = 0; from < live.length; from += CHUNK) {
+        const slots = live.subarray(from, Math.min(live.length, from + CHUNK));
+        await read(slots, buffer);
+        await this.backend.scanTopK(q, rowBlock(buffer, slots.length, this.dim), this.dim, this.metric, best, slots);
+      }
+    }
     best.sort();
-    return { ids: Float64Array.from(best.ids, (slot) => this.slotIds[slot]), scores: best.scores };
+    return { ids: Float64Array.from(best.ids, (slot) => this.slots.idOf(slot)), scores: best.scores };
   }
 
   /**
-   * Gives the index's arrays back to the backend's arena. Call it when the
-   * index is dropped and no search on it is still running; the index is
-   * unusable afterwards.
+   * Gives the index's arrays back to the backend's arena (and closes a disk
+   * re-rank store). Call it when the index is dropped and no search on it is
+   * still running; the index is unusable afterwards.
    */
   release(): void {
     this.lists.release();
-    const arena = this.backend.arena;
-    if (this.centroids) arena.release(this.centroids);
-    if (this.pca) arena.release(this.pca.components);
-    for (const inv of this.centroidInvNorms.values()) arena.release(inv);
-    this.centroidInvNorms.clear();
-    this.backend.arena.release(this.originals);
-    this.backend.arena.release(this.originalInvNorms);
-    this.originals = new Float32Array(0);
-    this.originalInvNorms = new Float32Array(0);
-    this.idToSlot.clear();
-    this.slotCount = 0;
+    this.coarse?.release();
+    if (this.pca) this.backend.arena.release(this.pca.components);
+    this.codec.release();
+    this.rerankStore?.release();
+    this.slots.clear();
   }
 
-  /** The parts, for saving (live views, not copies). */
+  /** The parts, for saving (live, not copies). */
   parts(): IndexParts {
-    return {
-      spec: this.spec,
-      metric: this.metric,
-      dim: this.dim,
-      pca: this.pca,
-      centroids: this.centroids,
-      lists: this.lists,
-      codec: this.codec,
-      originals: this.originals.subarray(0, this.slotCount * this.dim),
-      slotIds: this.slotIds.subarray(0, this.slotCount),
-      slotCount: this.slotCount,
-    };
+    return { spec: this.spec, metric: this.metric, dim: this.dim, pca: this.pca, coarse: this.coarse, codec: this.codec, lists: this.lists, rerank: this.rerankStore, slots: this.slots };
   }
 
   describe(k = 10): string {
     return `${formatSpec(this.spec)} (${this.metric}, ${this.size} vectors of dim ${this.dim}; default params ${formatParams(this.resolveParams(k))})`;
   }
-
-  /** PQ codes of a chunk in the index space: scan prefix (normalised for cosine), minus its list's reference, rotated, encoded. */
-  private async encode(space: RowBlock, rows: number, labels: Int32Array): Promise<Uint8Array> {
-    const { pq, rotation, refs } = this.codec!;
-    const ds = this.spec.scan.dim;
-    let vectors = scanVectorsOf(space.data, rows, space.stride, space.offset ?? 0, ds, this.metric);
-    if (refs) for (let i = 0; i < rows; i++) for (let j = 0; j < ds; j++) vectors[i * ds + j] -= refs[labels[i] * ds + j];
-    if (rotation) vectors = await rotateRows(this.backend, rotation, ds, vectors, rows);
-    return pq.encode(this.backend, vectors, rows);
-  }
-
-  /** Centroids sliced to `coarseDim` (stride d_c), with cosine norms of that prefix, cached per prefix. */
-  private coarseBlock(coarseDim: number): RowBlock {
-    const { lists, dim } = this.spec.coarse!;
-    let inv: Float32Array | undefined;
-    if (this.metric === 'cosine') {
-      inv = this.centroidInvNorms.get(coarseDim);
-      if (!inv) {
-        inv = toArena(this.backend.arena, computeInvNorms(rowBlock(this.centroids!, lists, dim), coarseDim));
-        this.centroidInvNorms.set(coarseDim, inv);
-      }
-    }
-    return rowBlock(this.centroids!, lists, dim, 0, inv);
-  }
-
-  private allocateSlot(id: number): number {
-    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.slotCount++;
-    this.originals = grow(this.originals, (slot + 1) * this.dim, this.backend.arena);
-    this.originalInvNorms = grow(this.originalInvNorms, slot + 1, this.backend.arena);
-    this.slotIds = grow(this.slotIds, slot + 1);
-    this.slotIds[slot] = id;
-    this.idToSlot.set(id, slot);
-    return slot;
-  }
 }
-

@@ -1,103 +1,97 @@
-import { createRng, rowBlock, sampleIndices, type Backend } from '@adanns/compute';
+import { createRng, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import type { ListCodec, TrainOptions } from '../codecs/codec.js';
+import { codecDefinition } from '../codecs/registry.js';
 import { kmeans } from '../kmeans.js';
 import { normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
-import { trainOpq } from '../quant/opq.js';
-import { ProductQuantizer } from '../quant/product-quantizer.js';
 import type { IndexSpec } from '../spec.js';
-import { scanVectorsOf, type PqScanCodec } from '../stages/scan-pq.js';
-import type { PcaTransform } from '../transform/pca.js';
-import type { BuildOptions, ProgressFn } from './adanns-index.js';
+import { CoarseQuantizer } from '../stages/coarse.js';
+import { PcaTransform } from '../transform/pca.js';
+
+export type ProgressFn = (stage: string, done: number, total: number) => void;
+
+/** How the stages are trained (a subset of BuildOptions). */
+export interface StageTrainOptions {
+  metric: Metric;
+  seed?: number;
+  /** Vectors sampled to fit PCA (default 10,000). */
+  pcaSampleSize?: number;
+  kmeansIterations?: number;
+  maxPointsPerCentroid?: number;
+  kmeansInit?: 'kmeans++' | 'random';
+  /** PQ/OPQ with IVF: encode residuals against each list's reference (default true, as FAISS's IVFPQ). */
+  residual?: boolean;
+  /** Vectors sampled to train codecs (PQ codebooks, sq8 ranges; default 32,768). */
+  pqTrainSize?: number;
+  /** OPQ rotation iterations (default 8). */
+  opqIterations?: number;
+  onProgress?: ProgressFn;
+}
+
+export interface TrainedStages {
+  pca?: PcaTransform;
+  coarse?: CoarseQuantizer;
+  codec: ListCodec;
+}
 
 /**
- * Trains what an index learns besides PCA: the IVF centroids at d_c
- * (spherical k-means for cosine and ip) and the PQ/OPQ codec at d_s (on
- * residuals against per-list references by default). One seeded sample
- * serves both, and only it is rotated into the PCA space.
+ * Trains everything an index learns from a sample of its vectors: PCA, the
+ * IVF centroids at d_c (spherical k-means for cosine and ip) and the list
+ * codec at d_s (PQ/OPQ on residuals against per-list references by default,
+ * sq8 ranges). `data` may be the whole data set or a sample of it: k-means
+ * and the codec each draw a seeded sample from it, and only those samples are
+ * rotated into the PCA space.
  */
-export async function trainQuantizers(
-  backend: Backend,
-  spec: IndexSpec,
-  data: Float32Array,
-  rows: number,
-  dim: number,
-  pca: PcaTransform | undefined,
-  options: BuildOptions,
-  progress: ProgressFn,
-): Promise<{ centroids?: Float32Array; codec?: PqScanCodec }> {
+export async function trainStages(backend: Backend, spec: IndexSpec, data: Float32Array, rows: number, dim: number, options: StageTrainOptions): Promise<TrainedStages> {
+  const progress = options.onProgress ?? (() => {});
   const seed = options.seed ?? 1;
+  const metric = options.metric;
+  let pca: PcaTransform | undefined;
+  if (spec.transform === 'pca') {
+    progress('pca', 0, 1);
+    pca = PcaTransform.fit(data, rows, dim, metric, { sampleSize: options.pcaSampleSize, seed });
+    progress('pca', 1, 1);
+  }
+  const codecOptions: TrainOptions = { seed, trainSize: options.pqTrainSize ?? 32_768, residual: options.residual ?? true, opqIterations: options.opqIterations, onProgress: progress };
+  const definition = codecDefinition(spec.scan.codec);
   const perCentroid = options.maxPointsPerCentroid ?? 256;
-  const pqTrainSize = options.pqTrainSize ?? 32_768;
-  const quantised = spec.scan.codec !== 'flat';
-  const sampleSize = Math.max(spec.coarse ? spec.coarse.lists * perCentroid : 0, quantised ? pqTrainSize : 0);
-  if (sampleSize === 0) return {};
-
-  const sample = sampleIndices(rows, sampleSize, createRng(seed));
-  const n = sample.length;
+  const lists = spec.coarse?.lists ?? 1;
+  const context = { backend, metric, spec: spec.scan, lists };
   const prefix = Math.max(spec.coarse?.dim ?? 0, spec.scan.dim);
-  const raw = new Float32Array(n * dim);
-  sample.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
-  const space = pca ? await pca.apply(backend, raw, n, prefix) : raw;
   const stride = pca ? prefix : dim;
+  // a seeded sample, rotated into the index space (only the prefix the stages use)
+  const draw = async (size: number, sampleSeed: number): Promise<{ space: Float32Array; n: number }> => {
+    const picked = sampleIndices(rows, size, createRng(sampleSeed));
+    const n = picked.length;
+    const raw = new Float32Array(n * dim);
+    picked.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+    return { space: pca ? await pca.apply(backend, raw, n, prefix) : raw, n };
+  };
 
-  let centroids: Float32Array | undefined;
-  let labels: Int32Array | undefined;
+  let coarse: CoarseQuantizer | undefined;
   if (spec.coarse) {
-    const { lists, dim: dc } = spec.coarse;
+    // the k-means sample does not depend on the codec, so indexes that differ only in their codec share centroids
+    const { space, n } = await draw(lists * perCentroid, seed);
+    const { dim: dc } = spec.coarse;
     const train = slicePrefix(space, n, stride, dc);
-    if (options.metric === 'cosine') normalizePrefixInPlace(train, n, dc, dc);
-    ({ centroids } = await kmeans(backend, train, n, dc, lists, {
+    if (metric === 'cosine') normalizePrefixInPlace(train, n, dc, dc);
+    const { centroids } = await kmeans(backend, train, n, dc, lists, {
       seed,
       iterations: options.kmeansIterations,
       maxPointsPerCentroid: perCentroid,
       init: options.kmeansInit,
-      spherical: options.metric !== 'l2',
+      spherical: metric !== 'l2',
       onProgress: (done, total) => progress('kmeans', done, total),
-    }));
-    if (quantised) {
-      labels = new Int32Array(n);
-      await backend.assign(rowBlock(space, n, stride), rowBlock(centroids, lists, dc), dc, options.metric, labels, new Float32Array(n));
-    }
-  }
-  if (spec.scan.codec === 'flat') return { centroids };
-
-  const ds = spec.scan.dim;
-  let train = scanVectorsOf(space, n, stride, 0, ds, options.metric);
-  let refs: Float32Array | undefined;
-  if (labels && (options.residual ?? true)) {
-    refs = listMeans(train, n, ds, labels, spec.coarse!.lists);
-    for (let i = 0; i < n; i++) for (let j = 0; j < ds; j++) train[i * ds + j] -= refs[labels[i] * ds + j];
-  }
-  // the shared sample may be larger than the PQ training budget (it also fed k-means)
-  const pqRows = Math.min(n, pqTrainSize);
-  if (pqRows < n) {
-    const keep = sampleIndices(n, pqRows, createRng(seed + 1));
-    const sub = new Float32Array(pqRows * ds);
-    keep.forEach((r, i) => sub.set(train.subarray(r * ds, (r + 1) * ds), i * ds));
-    train = sub;
-  }
-  if (spec.scan.codec === 'opq') {
-    const { rotation, pq } = await trainOpq(backend, train, pqRows, ds, spec.scan.bytes, {
-      seed,
-      iterations: options.opqIterations,
-      onProgress: (done, total) => progress('opq', done, total),
     });
-    return { centroids, codec: { pq, rotation, refs } };
+    coarse = CoarseQuantizer.of(backend, centroids, lists, dc, metric);
   }
-  progress('pq', 0, 1);
-  const pq = await ProductQuantizer.train(backend, train, pqRows, ds, spec.scan.bytes, { seed });
-  progress('pq', 1, 1);
-  return { centroids, codec: { pq, refs } };
-}
-
-/** Mean of the rows of each list (lists x dim; zero for a list with no rows). */
-function listMeans(data: Float32Array, rows: number, dim: number, labels: Int32Array, lists: number): Float32Array {
-  const sums = new Float64Array(lists * dim);
-  const counts = new Float64Array(lists);
-  for (let i = 0; i < rows; i++) {
-    counts[labels[i]]++;
-    for (let j = 0; j < dim; j++) sums[labels[i] * dim + j] += data[i * dim + j];
+  const codecSize = definition.sampleSize(codecOptions);
+  if (codecSize === 0) return { pca, coarse, codec: await definition.train(context, { data: new Float32Array(0), rows: 0, stride, lists }, codecOptions) };
+  const { space, n } = await draw(codecSize, seed + 1);
+  let labels: Int32Array | undefined;
+  if (coarse) {
+    labels = new Int32Array(n);
+    await coarse.assign(rowBlock(space, n, stride), labels, new Float32Array(n));
   }
-  const means = new Float32Array(lists * dim);
-  for (let l = 0; l < lists; l++) if (counts[l] > 0) for (let j = 0; j < dim; j++) means[l * dim + j] = sums[l * dim + j] / counts[l];
-  return means;
+  const codec = await definition.train(context, { data: space, rows: n, stride, labels, lists }, codecOptions);
+  return { pca, coarse, codec };
 }

@@ -1,14 +1,26 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMetric, type Backend } from '@adanns/compute';
+import { parseMetric, type Backend, type Metric } from '@adanns/compute';
+import { decodedInvNorms } from '../codecs/float-codec.js';
+import type { ListCodec } from '../codecs/codec.js';
+import { codecDefinition } from '../codecs/registry.js';
 import { AdannsIndex } from '../index/adanns-index.js';
 import { InvertedLists } from '../index/inverted-lists.js';
+import { SlotStore } from '../index/slots.js';
 import type { Calibration } from '../planner/calibrate.js';
-import { formatSpec, parseSpec, validateSpec } from '../spec.js';
-import { ProductQuantizer } from '../quant/product-quantizer.js';
-import type { PqScanCodec } from '../stages/scan-pq.js';
+import { createRerankStore, loadRerankStore, type RerankManifest, type RerankStore } from '../rerank/store.js';
+import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
+import { CoarseQuantizer } from '../stages/coarse.js';
 import { PcaTransform } from '../transform/pca.js';
-import { FORMAT_VERSION, readArrayFile, writeArrayFile } from './binary-file.js';
+import { readArrayFile, writeArrayFile } from './binary-file.js';
+
+/**
+ * Layout version of an index directory. 2: lists hold only their codec's
+ * codes (list-codes.bin), re-rank vectors are a store of their own. 1 (read,
+ * migrated in memory): float32 list prefixes (list-data.bin) and every
+ * vector's full-dimension original (originals.bin).
+ */
+export const INDEX_FORMAT_VERSION = 2;
 
 interface Manifest {
   format: 'adanns-index';
@@ -18,48 +30,59 @@ interface Manifest {
   dim: number;
   slotCount: number;
   lists: number;
-  listDim: number;
-  /** PQ/OPQ: whether codes encode residuals against list references. */
-  residual: boolean;
+  /** v2: bytes per list member. */
+  codeBytes?: number;
+  /** v2: what the codec recorded (e.g. PQ's residual flag). */
+  codec?: Record<string, unknown>;
+  /** v2: the re-rank store. */
+  rerank?: RerankManifest;
+  /** v1: float32 prefix length stored in the lists. */
+  listDim?: number;
+  /** v1: PQ/OPQ codes encode residuals against list references. */
+  residual?: boolean;
+}
+
+/** Where a loaded index's re-rank vectors come from, when the caller supplies them (a collection's LMDB). */
+export interface LoadOptions {
+  /** A store for the spec's re-rank stage, used instead of the saved one (null/undefined: load the saved one). */
+  rerankStore?: (spec: IndexSpec, dim: number) => RerankStore | undefined;
 }
 
 /**
  * An index directory: manifest.json (written last, so a half-written
- * directory has none) and one checksummed binary file per array.
+ * directory has none), one checksummed binary file per array, and the
+ * re-rank store's file.
  */
 export function saveIndex(index: AdannsIndex, dir: string): void {
   mkdirSync(dir, { recursive: true });
   const p = index.parts();
-  writeArrayFile(join(dir, 'originals.bin'), p.originals, [p.slotCount, p.dim]);
-  writeArrayFile(join(dir, 'slot-ids.bin'), p.slotIds, [p.slotCount]);
+  const slotIds = p.slots.slotIds();
+  const slotCount = slotIds.length;
+  writeArrayFile(join(dir, 'slot-ids.bin'), slotIds, [slotCount]);
   const lists = p.lists.export();
   writeArrayFile(join(dir, 'list-sizes.bin'), lists.sizes, [lists.sizes.length]);
   writeArrayFile(join(dir, 'list-slots.bin'), lists.slots, [lists.slots.length]);
-  writeArrayFile(join(dir, 'list-data.bin'), lists.data, [lists.slots.length, p.lists.dim]);
   writeArrayFile(join(dir, 'list-codes.bin'), lists.codes, [lists.slots.length, p.lists.codeBytes]);
-  if (p.codec) {
-    const ds = p.codec.pq.dim;
-    writeArrayFile(join(dir, 'pq-codebooks.bin'), p.codec.pq.codebooks, [256, ds]);
-    if (p.codec.rotation) writeArrayFile(join(dir, 'opq-rotation.bin'), p.codec.rotation, [ds, ds]);
-    if (p.codec.refs) writeArrayFile(join(dir, 'residual-refs.bin'), p.codec.refs, [p.lists.count, ds]);
-  }
-  if (p.centroids) writeArrayFile(join(dir, 'centroids.bin'), p.centroids, [p.spec.coarse!.lists, p.spec.coarse!.dim]);
+  p.codec.save(dir);
+  if (p.coarse) writeArrayFile(join(dir, 'centroids.bin'), p.coarse.centroids, [p.coarse.lists, p.coarse.dim]);
   if (p.pca) {
     writeArrayFile(join(dir, 'pca-components.bin'), p.pca.components, [p.dim, p.dim]);
     writeArrayFile(join(dir, 'pca-variances.bin'), p.pca.variances, [p.dim]);
     if (p.pca.mean) writeArrayFile(join(dir, 'pca-mean.bin'), p.pca.mean, [p.dim]);
   }
+  const rerank = p.rerank?.save(dir, slotCount);
   const manifest: Manifest = {
     format: 'adanns-index',
-    version: FORMAT_VERSION,
+    version: INDEX_FORMAT_VERSION,
     spec: formatSpec(p.spec),
     metric: p.metric,
     dim: p.dim,
-    slotCount: p.slotCount,
+    slotCount,
     lists: p.lists.count,
-    listDim: p.lists.dim,
-    residual: p.codec?.refs !== undefined,
+    codeBytes: p.lists.codeBytes,
+    codec: p.codec.manifest?.() ?? {},
   };
+  if (rerank) manifest.rerank = rerank;
   if (index.calibration) writeJsonAtomically(join(dir, 'calibration.json'), index.calibration);
   else rmSync(join(dir, 'calibration.json'), { force: true });
   const tmp = join(dir, `manifest.json.tmp-${process.pid}`);
@@ -67,7 +90,8 @@ export function saveIndex(index: AdannsIndex, dir: string): void {
   renameSync(tmp, join(dir, 'manifest.json'));
 }
 
-export function loadIndex(backend: Backend, dir: string): AdannsIndex {
+/** Reads an index directory's manifest (checked), e.g. for `adanns info`. */
+export function readIndexManifest(dir: string): Manifest & { path: string } {
   const manifestPath = join(dir, 'manifest.json');
   let m: Manifest;
   try {
@@ -76,34 +100,46 @@ export function loadIndex(backend: Backend, dir: string): AdannsIndex {
     throw new Error(`${manifestPath}: cannot read index manifest (${(e as Error).message})`);
   }
   if (m.format !== 'adanns-index') throw new Error(`${manifestPath}: not an adanns index manifest`);
-  if (m.version !== FORMAT_VERSION) throw new Error(`${manifestPath}: format version ${m.version}, this build reads version ${FORMAT_VERSION}`);
-  for (const key of ['dim', 'slotCount', 'lists', 'listDim'] as const) {
+  if (m.version !== INDEX_FORMAT_VERSION && m.version !== 1) throw new Error(`${manifestPath}: format version ${m.version}, this build reads versions 1 and ${INDEX_FORMAT_VERSION}`);
+  for (const key of ['dim', 'slotCount', 'lists'] as const) {
     if (!Number.isInteger(m[key]) || m[key] < 0) throw new Error(`${manifestPath}: field ${key} is not a non-negative integer`);
   }
+  return { ...m, path: manifestPath };
+}
+
+export function loadIndex(backend: Backend, dir: string, options: LoadOptions = {}): AdannsIndex {
+  const m = readIndexManifest(dir);
+  const manifestPath = m.path;
   const metric = parseMetric(m.metric);
   const spec = parseSpec(m.spec, m.dim);
   validateSpec(spec, m.dim, Math.max(m.slotCount, spec.coarse?.lists ?? 1));
-  const listDim = AdannsIndex.listDim(spec, m.dim);
-  if (listDim !== m.listDim || (spec.coarse?.lists ?? 1) !== m.lists) throw new Error(`${manifestPath}: list shape does not match spec ${m.spec}`);
+  if ((spec.coarse?.lists ?? 1) !== m.lists) throw new Error(`${manifestPath}: list shape does not match spec ${m.spec}`);
   const file = (name: string) => join(dir, name);
-  const originals = readArrayFile(file('originals.bin'), 'f32', [m.slotCount, m.dim]).array;
   const slotIds = readArrayFile(file('slot-ids.bin'), 'f64', [m.slotCount]).array;
   const sizes = readArrayFile(file('list-sizes.bin'), 'i32', [m.lists]).array;
   const slots = readArrayFile(file('list-slots.bin'), 'i32', [-1]).array;
-  const data = readArrayFile(file('list-data.bin'), 'f32', [slots.length, listDim]).array;
-  const codeBytes = AdannsIndex.codeBytes(spec);
-  const codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codeBytes]).array;
   for (const s of slots) if (s < 0 || s >= m.slotCount || Number.isNaN(slotIds[s])) throw new Error(`${file('list-slots.bin')}: refers to slot ${s}, which holds no vector`);
-  const lists = InvertedLists.import(listDim, AdannsIndex.normDims(metric, spec, listDim), codeBytes, sizes, slots, data, codes, backend.arena);
-  let codec: PqScanCodec | undefined;
-  if (spec.scan.codec !== 'flat') {
-    const ds = spec.scan.dim;
-    const pq = new ProductQuantizer(ds, spec.scan.bytes, readArrayFile(file('pq-codebooks.bin'), 'f32', [256, ds]).array);
-    const rotation = spec.scan.codec === 'opq' ? readArrayFile(file('opq-rotation.bin'), 'f32', [ds, ds]).array : undefined;
-    const refs = m.residual && spec.coarse ? readArrayFile(file('residual-refs.bin'), 'f32', [m.lists, ds]).array : undefined;
-    codec = { pq, rotation, refs };
+  const codecManifest = m.version === 1 ? { residual: m.residual === true } : (m.codec ?? {});
+  const codec = codecDefinition(spec.scan.codec).load({ backend, metric, spec: spec.scan, lists: m.lists }, dir, codecManifest);
+
+  let codes: Uint8Array;
+  let rerank: RerankStore | undefined = spec.rerank ? options.rerankStore?.(spec, m.dim) : undefined;
+  if (m.version === 1) {
+    const migrated = migrateV1(dir, m, spec, metric, codec, slots, backend, rerank === undefined);
+    codes = migrated.codes;
+    rerank ??= migrated.rerank;
+  } else {
+    if (m.codeBytes !== codec.codeBytes) throw new Error(`${manifestPath}: ${m.codeBytes} code bytes per member, spec ${m.spec} makes ${codec.codeBytes}`);
+    codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codec.codeBytes]).array;
+    if (spec.rerank && !rerank) {
+      if (!m.rerank || m.rerank.dim !== spec.rerank.dim) throw new Error(`${manifestPath}: the re-rank store does not match spec ${m.spec}`);
+      rerank = loadRerankStore(dir, m.rerank, m.slotCount, metric, backend.arena);
+    }
   }
-  const centroids = spec.coarse ? readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array : undefined;
+  const normDims = codec.decodes ? AdannsIndex.normDims(metric, spec) : [];
+  const normsOf = normDims.length > 0 ? (c: Uint8Array, rows: number) => decodedInvNorms(codec, c, rows, normDims) : undefined;
+  const lists = InvertedLists.import(codec.codeBytes, normDims, sizes, slots, codes, normsOf, backend.arena, spec.scan.codec === 'flat' ? 'lists' : 'codes');
+  const coarse = spec.coarse ? CoarseQuantizer.of(backend, readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array, spec.coarse.lists, spec.coarse.dim, metric) : undefined;
   let pca: PcaTransform | undefined;
   if (spec.transform === 'pca') {
     const components = readArrayFile(file('pca-components.bin'), 'f32', [m.dim, m.dim]).array;
@@ -111,9 +147,42 @@ export function loadIndex(backend: Backend, dir: string): AdannsIndex {
     const mean = metric === 'l2' ? readArrayFile(file('pca-mean.bin'), 'f32', [m.dim]).array : undefined;
     pca = new PcaTransform(m.dim, components, variances, mean);
   }
-  const index = new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, centroids, lists, codec, originals, slotIds, slotCount: m.slotCount });
+  const index = new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, coarse, codec, lists, rerank, slots: new SlotStore(slotIds, m.slotCount) });
   if (existsSync(file('calibration.json'))) index.calibration = readCalibration(file('calibration.json'));
   return index;
+}
+
+/**
+ * A version 1 directory in the version 2 layout, in memory: flat lists keep
+ * their first d_s floats (as bytes), PQ/OPQ lists their codes; the re-rank
+ * store is filled from originals.bin (d_r = D) or from the stored list
+ * prefixes (d_r < D). Full-dimension originals of an index that does not
+ * re-rank at D are not kept (version 2 holds only what the spec asks for).
+ */
+function migrateV1(dir: string, m: Manifest, spec: IndexSpec, metric: Metric, codec: ListCodec, slots: Int32Array, backend: Backend, needRerank: boolean): { codes: Uint8Array; rerank?: RerankStore } {
+  const file = (name: string) => join(dir, name);
+  const listDim = m.listDim ?? 0;
+  const data = readArrayFile(file('list-data.bin'), 'f32', [slots.length, listDim]).array;
+  let codes: Uint8Array;
+  if (spec.scan.codec === 'flat') {
+    const ds = spec.scan.dim;
+    const values = new Float32Array(slots.length * ds);
+    for (let i = 0; i < slots.length; i++) values.set(data.subarray(i * listDim, i * listDim + ds), i * ds);
+    codes = new Uint8Array(values.buffer);
+  } else {
+    codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codec.codeBytes]).array;
+  }
+  if (!spec.rerank || !needRerank) return { codes };
+  const dr = spec.rerank.dim;
+  const rerank = createRerankStore(spec.rerank.storage ?? 'disk', dr, metric, backend.arena);
+  if (dr === m.dim) {
+    const originals = readArrayFile(file('originals.bin'), 'f32', [m.slotCount, m.dim]).array;
+    for (let s = 0; s < m.slotCount; s++) rerank.write(s, originals, s * m.dim);
+  } else {
+    if (dr > listDim) throw new Error(`${file('list-data.bin')}: holds prefixes of ${listDim}, re-rank at ${dr} needs more`);
+    for (let i = 0; i < slots.length; i++) rerank.write(slots[i], data, i * listDim);
+  }
+  return { codes, rerank };
 }
 
 function writeJsonAtomically(path: string, value: unknown): void {

@@ -1,4 +1,4 @@
-import type { AdannsIndex } from '../index/adanns-index.js';
+import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
 import type { SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import type { FrontierPoint } from './frontier.js';
@@ -15,6 +15,11 @@ export interface CalibrateOptions {
   /** Queries timed one at a time per point for its latency (default 20). */
   latencyQueries?: number;
   seed?: number;
+  /**
+   * The stored vectors at the full dimension by slot, for an index that keeps
+   * none (no rerank@D, no flat@D lists): build() passes its input here.
+   */
+  vectors?: VectorReader;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -85,7 +90,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     queries = options.queries;
     rows = options.queryRows ?? options.queries.length / dim;
   } else {
-    const sample = index.sampleStored(options.sampleSize ?? 300, options.seed ?? 7);
+    const sample = await index.sampleStored(options.sampleSize ?? 300, options.seed ?? 7, options.vectors);
     queries = sample.vectors;
     rows = sample.ids.length;
     ownIds = sample.ids;
@@ -103,7 +108,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     }
     return out;
   };
-  const truth = dropOwn((await index.exactSearch(queries, rows, k + extra)).ids, k + extra);
+  const truth = dropOwn((await index.exactSearch(queries, rows, k + extra, options.vectors)).ids, k + extra);
   const grid = calibrationGrid(index, k + extra);
   const maxMs = (options.maxSeconds ?? 120) * 1000;
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);

@@ -41,8 +41,8 @@ export async function selectQuantizedDim(
   options: SelectDimOptions,
 ): Promise<{ best: DimChoice; index: AdannsIndex; candidates: DimChoice[] }> {
   const spec = typeof template === 'string' ? parseSpec(template, dim) : template;
-  if (spec.scan.codec === 'flat') throw new Error(`selectQuantizedDim: spec "${formatSpec(spec)}" has no pq/opq stage`);
   const bytes = spec.scan.bytes;
+  if (bytes === undefined) throw new Error(`selectQuantizedDim: spec "${formatSpec(spec)}" has no pq/opq stage`);
   const k = options.k ?? 10;
   const dims = (options.dims ?? dimsLadder(dim)).filter((d) => d >= bytes && d <= dim);
   if (dims.length === 0) throw new Error(`selectQuantizedDim: no prefix of the ladder holds M = ${bytes} sub-quantisers`);
@@ -51,7 +51,7 @@ export async function selectQuantizedDim(
   const candidates: DimChoice[] = [];
   for (const d of dims) {
     const candidate: IndexSpec = { ...spec, scan: { ...spec.scan, dim: d } };
-    if (candidate.rerank && candidate.rerank.dim < d) candidate.rerank = { dim: d };
+    if (candidate.rerank && candidate.rerank.dim < d) candidate.rerank = { ...candidate.rerank, dim: d };
     const index = await AdannsIndex.build(backend, candidate, data, rows, dim, options);
     const result = await index.search(options.queries, options.queryRows, k, options.params);
     const choice: DimChoice = {
@@ -61,7 +61,13 @@ export async function selectQuantizedDim(
     };
     candidates.push(choice);
     options.onCandidate?.(choice, formatSpec(candidate));
-    if (!best || choice.recall > best.choice.recall) best = { choice, index };
+    if (!best || choice.recall > best.choice.recall) {
+      // a dropped candidate gives its arrays back, so later builds and timings do not run on the heap fallback
+      best?.index.release();
+      best = { choice, index };
+    } else {
+      index.release();
+    }
   }
   return { best: best!.choice, index: best!.index, candidates };
 }

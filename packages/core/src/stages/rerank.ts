@@ -1,43 +1,40 @@
 import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
-
-/** Where the re-rank reads a candidate's vector: a buffer and the offset of its first value. */
-export type VectorSource = (slot: number) => { data: Float32Array; offset: number };
+import type { RerankStore } from '../rerank/store.js';
 
 /**
- * Stage 4 at a prefix below the full dimension: exact scores of each query's
- * shortlist at `rerankDim`, read through `source` (the rotated prefixes
- * stored in the lists, gathered per query), keeping the best k.
+ * Stage 4 from a re-rank store: exact scores of each query's shortlist at
+ * `rerankDim` (a prefix of the store's rows), the shortlist's rows gathered
+ * from the store (by slot, ascending, so a disk store reads in file order),
+ * keeping the best k.
  */
-export async function rerank(
+export async function rerankGathered(
   backend: Backend,
   queries: RowBlock,
   shortlist: TopK,
-  source: VectorSource,
+  store: RerankStore,
   rerankDim: number,
   metric: Metric,
   k: number,
 ): Promise<TopK> {
   const final = new TopK(queries.rows, k);
-  const gathered = new Float32Array(shortlist.k * rerankDim);
+  const d = store.dim;
+  const gathered = new Float32Array(shortlist.k * d);
   const row = new Int32Array(1);
   for (let q = 0; q < queries.rows; q++) {
     const m = shortlist.sizes[q];
     if (m === 0) continue;
-    const slots = shortlist.ids.subarray(q * shortlist.k, q * shortlist.k + m);
-    for (let i = 0; i < m; i++) {
-      const { data, offset } = source(slots[i]);
-      gathered.set(data.subarray(offset, offset + rerankDim), i * rerankDim);
-    }
+    const slots = shortlist.ids.slice(q * shortlist.k, q * shortlist.k + m).sort();
+    await store.read(slots, gathered.subarray(0, m * d));
     row[0] = q;
     const query = rowBlock(queries.data, 1, queries.stride, (queries.offset ?? 0) + q * queries.stride);
-    await backend.scanTopK(query, rowBlock(gathered, m, rerankDim), rerankDim, metric, final, slots, row);
+    await backend.scanTopK(query, rowBlock(gathered, m, d), rerankDim, metric, final, slots, row);
   }
   return final;
 }
 
 /**
- * Stage 4 over stored full vectors: exact scores of each query's shortlist
- * (slots = rows of `stored`), read in place by the backend, keeping the best k.
+ * Stage 4 over resident float32 rows (slot = row): exact scores of each
+ * query's shortlist, read in place by the backend, keeping the best k.
  */
 export async function rerankStored(backend: Backend, queries: RowBlock, shortlist: TopK, stored: RowBlock, metric: Metric, k: number): Promise<TopK> {
   const final = new TopK(queries.rows, k);

@@ -1,31 +1,21 @@
-import { computeInvNorms, rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
-import type { InvertedLists } from '../index/inverted-lists.js';
+import { computeInvNorms, rowBlock, TopK, type RowBlock } from '@adanns/compute';
+import type { ScanRequest, ScanResult } from '../codecs/codec.js';
 import { groupQueriesByList } from './probe-groups.js';
 
-export interface ScanResult {
-  /** Per query, the best `shortlist` slots and their scan scores. */
-  best: TopK;
-  /** Per query, how many vectors were scored (for the cost model). */
-  scanned: Float64Array;
-}
+/**
+ * Scans one probed list for a group of queries: `queries` are the gathered
+ * query prefixes (with cosine inverse norms), `which` their rows in `best`.
+ */
+export type ListScan = (queries: RowBlock, list: number, which: Int32Array, best: TopK) => Promise<void>;
 
 /**
- * Stage 3 (flat codec): score the members of each probed list at prefix
- * `scanDim`. Work is grouped by list, so each list is streamed once for all
- * the queries that probe it, as one batched backend call.
- * `probes` is rows x nprobe list numbers (-1 = none); without IVF pass
- * nprobe = 1 and every query probing list 0.
+ * Stage 3 for float codecs (f32, f16, sq8): score the members of each probed
+ * list at prefix `scanDim`. Work is grouped by list, so each list is streamed
+ * once for all the queries that probe it, as one batched backend call made
+ * by `scanList` (float32 rows or encoded rows).
  */
-export async function scanFlatLists(
-  backend: Backend,
-  queries: RowBlock,
-  probes: Int32Array,
-  nprobe: number,
-  lists: InvertedLists,
-  scanDim: number,
-  metric: Metric,
-  shortlist: number,
-): Promise<ScanResult> {
+export async function scanFloatLists(request: ScanRequest, scanList: ListScan): Promise<ScanResult> {
+  const { queries, probes, nprobe, lists, scanDim, metric, shortlist } = request;
   const rows = queries.rows;
   const best = new TopK(rows, shortlist);
   const scanned = new Float64Array(rows);
@@ -46,9 +36,7 @@ export async function scanFlatLists(
       if (queryInv) gatheredInv[i] = queryInv[q];
       scanned[q] += size;
     }
-    const block = rowBlock(gathered, m, scanDim, 0, queryInv ? gatheredInv : undefined);
-    const normDim = metric === 'cosine' && lists.hasNorms(scanDim) ? scanDim : undefined;
-    await backend.scanTopK(block, lists.block(l, normDim), scanDim, metric, best, lists.listSlots(l), which);
+    await scanList(rowBlock(gathered, m, scanDim, 0, queryInv ? gatheredInv : undefined), l, which, best);
   }
   return { best, scanned };
 }

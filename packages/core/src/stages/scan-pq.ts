@@ -1,16 +1,16 @@
 import { TopK, type Backend, type Metric } from '@adanns/compute';
+import type { ScanResult } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import { rotateRows } from '../quant/opq.js';
 import { PQ_CENTROIDS, type ProductQuantizer } from '../quant/product-quantizer.js';
-import type { ScanResult } from './scan-flat.js';
 
 /** What a PQ/OPQ scan needs besides the lists. */
 export interface PqScanCodec {
-  pq: ProductQuantizer;
+  readonly pq: ProductQuantizer;
   /** OPQ rotation (d_s x d_s), applied to scan vectors before encoding. */
-  rotation?: Float32Array;
+  readonly rotation?: Float32Array;
   /** Residual references per list (lists x d_s), when codes encode x - ref (IVF-PQ's default). */
-  refs?: Float32Array;
+  readonly refs?: Float32Array;
 }
 
 export interface PqScanResult extends ScanResult {
@@ -72,7 +72,7 @@ export async function scanPqLists(
       }
       if (size === 0) continue;
       scanned[q] += size;
-      await backend.adcScanTopK(qTables, 1, m, lists.listCodes(l), size, best, lists.listSlots(l), row, bias);
+      await backend.adcScanTopK(qTables, 1, m, lists.codes(l), size, best, lists.slots(l), row, bias);
     }
     quantizerFlops[q] = flops;
   }

@@ -1,12 +1,25 @@
 import type { FastifyInstance } from 'fastify';
+import type { Store } from '@adanns/store';
 import type { ServiceMetrics } from '../metrics.js';
 
-/** Liveness, readiness (false while starting or draining), Prometheus metrics and the OpenAPI document. */
-export function healthRoutes(app: FastifyInstance, state: { ready: boolean }, metrics: ServiceMetrics): void {
+/**
+ * Liveness (answers as soon as the process listens), readiness (false while
+ * starting, while any collection is still opening, or while draining; each
+ * collection answers for itself meanwhile), Prometheus metrics and the
+ * OpenAPI document.
+ */
+export function healthRoutes(app: FastifyInstance, state: { ready: boolean }, store: Store, metrics: ServiceMetrics): void {
   const open = { config: { access: 'open' as const }, schema: { hide: true } };
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async (_request, reply) => {
     if (!state.ready) return reply.status(503).send({ error: 'unavailable', message: 'not ready (starting or shutting down)' });
+    const opening = store.pending();
+    if (opening.length > 0) {
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send({ error: 'unavailable', message: `not ready: ${opening.length} collection(s) still opening (${opening.slice(0, 10).join(', ')}${opening.length > 10 ? ', ...' : ''}); the others serve` });
+    }
     return { status: 'ready' };
   });
   app.get('/metrics', open, async (_request, reply) => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBackend, createRng } from '@adanns/compute';
-import { Store } from '../store.js';
+import { Store } from '@adanns/store';
 import { CRASH_COLLECTION, crashVector } from './crash-model.js';
 
 type State = { batch: number } | 'deleted';
@@ -34,20 +34,21 @@ export interface CrashLoopResult {
 
 /** Runs the writer until killed after `ms`; returns the acknowledged batches and the one in flight. */
 async function runWriter(dataDir: string, seed: number, ms: number): Promise<{ acked: Batch[]; inFlight?: Batch }> {
-  const script = fileURLToPath(new URL('../../dist/soak/crash-writer.js', import.meta.url));
-  const child = spawn(process.execPath, [script, dataDir, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // run from source like this file: the writer gets the same TypeScript loader (process.execArgv)
+  const script = fileURLToPath(new URL('./crash-writer.ts', import.meta.url));
+  const child = spawn(process.execPath, [...process.execArgv, script, dataDir, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => (out += chunk));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  // the clock starts once the writer is ready, so every iteration writes for a while
-  const ready = async () => {
-    while (!out.includes('ready\n')) {
-      if (child.exitCode !== null) throw new Error(`crash writer exited with ${child.exitCode} before it was ready`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  await ready();
+  // the clock starts once the writer is ready (an event, not a poll), so every iteration writes for a while
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      if (out.includes('ready\n')) resolve();
+    });
+    child.once('exit', (code, signal) => reject(new Error(`crash writer exited (${signal ?? `exit ${code}`}) before it was ready`)));
+  });
+  // the kill lands at a random moment of the writer's work: this delay is the point of the test
   await new Promise((r) => setTimeout(r, ms));
   child.kill('SIGKILL');
   await exited;

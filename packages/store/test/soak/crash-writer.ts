@@ -6,7 +6,7 @@
  *   node crash-writer.js DATA_DIR SEED
  */
 import { createBackend, createRng } from '@adanns/compute';
-import { Store } from '../store.js';
+import { Store } from '@adanns/store';
 import { CRASH_COLLECTION, CRASH_DIM, crashVector } from './crash-model.js';
 
 const [dataDir, seedText] = process.argv.slice(2);

@@ -1,0 +1,288 @@
+import type { Metric } from '../metric.js';
+import type { RowBlock } from '../rows.js';
+import type { TopK } from '../topk.js';
+import { instantiateKernels, type SimdKernels } from './kernels.js';
+import type { WasmArena, WasmMemory } from './wasm-memory.js';
+
+/** Staging regions: operands that do not live in a call's memory are copied here per call. */
+export const Stage = {
+  Queries: 0,
+  Base: 1,
+  QueryNorms: 2,
+  BaseNorms: 3,
+  Ids: 4,
+  HeapIds: 5,
+  HeapScores: 6,
+  HeapSizes: 7,
+  Out: 8,
+  Labels: 9,
+  Tables: 10,
+  Codes: 11,
+  Bias: 12,
+  CandidateSizes: 13,
+  Counts: 14,
+  /** Per-thread regions start here: heap ids, heap scores, heap sizes and kernel scratch of thread t. */
+  Threads: 15,
+} as const;
+const PER_THREAD = 4;
+
+/** Something a kernel call reads or writes: rows (with their inverse norms) or any typed array. */
+export type Operand = RowBlock | ArrayBufferView | undefined;
+
+/** Bytes of the rows a block spans at its full stride. */
+function blockBytes(block: RowBlock): number {
+  return block.rows > 0 ? block.rows * block.stride * 4 : 0;
+}
+
+/**
+ * One arena memory as the place a kernel call runs: the main thread's kernel
+ * instance on it, and staging regions in it. Every address a call passes to
+ * a kernel comes from one Space: operands that live in its memory are read in
+ * place, others are copied into its staging regions (reused across calls).
+ * Copies change no value, so results do not depend on where arrays lie.
+ */
+export class Space {
+  private readonly staged = new Map<number, { at: number; bytes: number; call: number }>();
+  /** Number of the call being prepared (bind() starts one): regions it has not used may be given back. */
+  private call = 0;
+  private f32: Float32Array = new Float32Array(0);
+  private i32: Int32Array = new Int32Array(0);
+  private u8: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    /** The memory's number in the arena (what pool threads are told to run on). */
+    readonly index: number,
+    readonly memory: WasmMemory,
+    readonly kernels: SimdKernels,
+  ) {}
+
+  /** Bytes held by staging regions (free for the next call's copies). */
+  get stagingBytes(): number {
+    let sum = 0;
+    for (const region of this.staged.values()) sum += region.bytes;
+    return sum;
+  }
+
+  /** Starts a call: staging regions it does not use stay held, but may be given back for room. */
+  begin(): this {
+    this.call++;
+    return this;
+  }
+
+  /** Address of a reusable staging region of at least `bytes`. */
+  region(stage: number, bytes: number): number {
+    const held = this.staged.get(stage);
+    // reused while it fits and is not far too large (one huge call must not hold room from every later one)
+    if (held && held.bytes >= bytes && held.bytes <= Math.max(4 * bytes, 1 << 16)) {
+      held.call = this.call;
+      return held.at;
+    }
+    if (held) {
+      this.memory.releaseAddress(held.at);
+      this.staged.delete(stage);
+    }
+    // grown by doubling, so a run of growing calls reallocates rarely
+    const preferred = Math.max(bytes, held && held.bytes < bytes ? 2 * held.bytes : 0, 1024);
+    let size = preferred;
+    let at = this.memory.allocate(size, undefined, false);
+    if (at === undefined && preferred > bytes) at = this.memory.allocate((size = bytes), undefined, false);
+    if (at === undefined && this.releaseIdle()) at = this.memory.allocate((size = bytes), undefined, false);
+    if (at === undefined) {
+      throw new Error(
+        `out of WebAssembly memory staging ${bytes} bytes in memory ${this.index} (${this.memory.inUse} of ${this.memory.capacity} bytes in use): ` +
+          'pass fewer queries or rows per call, or allow larger memories (maxMemoryBytes)',
+      );
+    }
+    this.staged.set(stage, { at, bytes: size, call: this.call });
+    return at;
+  }
+
+  /** Gives back the staging regions the current call has not used; whether there were any. */
+  private releaseIdle(): boolean {
+    let released = false;
+    for (const [stage, region] of this.staged) {
+      if (region.call === this.call) continue;
+      this.memory.releaseAddress(region.at);
+      this.staged.delete(stage);
+      released = true;
+    }
+    return released;
+  }
+
+  /** Kernel scratch of thread t, at least `bytes`. */
+  scratch(t: number, bytes: number): number {
+    return this.region(Stage.Threads + PER_THREAD * t + 3, bytes);
+  }
+
+  /** Views of the whole memory, renewed when it has grown. */
+  private views(): void {
+    const buffer = this.memory.memory.buffer;
+    if (this.f32.buffer === buffer) return;
+    this.f32 = new Float32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.u8 = new Uint8Array(buffer);
+  }
+
+  /** Address of a block's first row, staging a copy of its rows when it lives elsewhere. */
+  rows(block: RowBlock, dim: number, stage: number): number {
+    const offset = block.offset ?? 0;
+    const at = this.memory.addressOf(block.data);
+    if (at !== undefined) return at + offset * 4;
+    const length = (block.rows - 1) * block.stride + dim;
+    const to = this.region(stage, length * 4);
+    this.views();
+    this.f32.set(block.data.subarray(offset, offset + length), to >>> 2);
+    return to;
+  }
+
+  /** Address of the first `length` elements of any typed array, staging a copy (of its bytes) when it lives elsewhere. */
+  array(array: ArrayBufferView & { BYTES_PER_ELEMENT: number }, length: number, stage: number): number {
+    const at = this.memory.addressOf(array);
+    if (at !== undefined) return at;
+    const bytes = length * array.BYTES_PER_ELEMENT;
+    const to = this.region(stage, bytes);
+    this.views();
+    this.u8.set(new Uint8Array(array.buffer, array.byteOffset, bytes), to);
+    return to;
+  }
+
+  /** Cosine inverse norms at `dim` (supplied, or computed by the kernel from the rows at `rows`); 0 for other metrics. */
+  norms(block: RowBlock, rows: number, dim: number, metric: Metric, stage: number): number {
+    if (metric !== 'cosine') return 0;
+    if (block.invNorms) {
+      if (block.invNorms.length < block.rows) throw new Error(`invNorms has ${block.invNorms.length} entries for ${block.rows} rows`);
+      return this.array(block.invNorms, block.rows, stage);
+    }
+    const out = this.region(stage, block.rows * 4);
+    this.kernels.invNorms(rows, block.rows, block.stride, dim, out);
+    return out;
+  }
+
+  /** Where a kernel writes `length` values of `array`: in place, or a staging region to copyOut() afterwards. */
+  output(array: Float32Array | Int32Array, length: number, stage: number): number {
+    return this.memory.addressOf(array) ?? this.region(stage, length * 4);
+  }
+
+  copyOut(array: Float32Array | Int32Array, from: number, length: number): void {
+    if (this.memory.addressOf(array) !== undefined) return;
+    this.views();
+    if (array instanceof Float32Array) array.set(this.f32.subarray(from >>> 2, (from >>> 2) + length));
+    else array.set(this.i32.subarray(from >>> 2, (from >>> 2) + length));
+  }
+
+  /** Zeroed staging of `length` floats (Float32) or ints, e.g. sums a kernel accumulates into. */
+  zeroed(stage: number, length: number): number {
+    const at = this.region(stage, length * 4);
+    this.views();
+    this.i32.fill(0, at >>> 2, (at >>> 2) + length);
+    return at;
+  }
+
+  /** Copies the heaps of the call's rows (queryRows, or 0..rows-1) into staging: [ids, scores, sizes] addresses. */
+  gatherHeaps(best: TopK, rows: number, queryRows: Int32Array | undefined): [number, number, number] {
+    const k = best.k;
+    const heaps: [number, number, number] = [this.region(Stage.HeapIds, rows * k * 4), this.region(Stage.HeapScores, rows * k * 4), this.region(Stage.HeapSizes, rows * 4)];
+    this.views();
+    for (let t = 0; t < rows; t++) {
+      const row = queryRows ? queryRows[t] : t;
+      const size = best.sizes[row];
+      this.i32.set(best.ids.subarray(row * k, row * k + size), (heaps[0] >>> 2) + t * k);
+      this.f32.set(best.scores.subarray(row * k, row * k + size), (heaps[1] >>> 2) + t * k);
+      this.i32[(heaps[2] >>> 2) + t] = size;
+    }
+    return heaps;
+  }
+
+  scatterHeaps(best: TopK, rows: number, queryRows: Int32Array | undefined, heaps: [number, number, number]): void {
+    const k = best.k;
+    this.views();
+    for (let t = 0; t < rows; t++) {
+      const row = queryRows ? queryRows[t] : t;
+      const size = this.i32[(heaps[2] >>> 2) + t];
+      best.ids.set(this.i32.subarray((heaps[0] >>> 2) + t * k, (heaps[0] >>> 2) + t * k + size), row * k);
+      best.scores.set(this.f32.subarray((heaps[1] >>> 2) + t * k, (heaps[1] >>> 2) + t * k + size), row * k);
+      best.sizes[row] = size;
+    }
+  }
+
+  /** Thread t's own heaps when a call is split by base rows; emptied unless `reset` is false. */
+  privateHeaps(t: number, rows: number, k: number, reset = true): [number, number, number] {
+    const base = Stage.Threads + PER_THREAD * t;
+    const heaps: [number, number, number] = [this.region(base, rows * k * 4), this.region(base + 1, rows * k * 4), this.region(base + 2, rows * 4)];
+    if (reset) {
+      this.views();
+      this.i32.fill(0, heaps[2] >>> 2, (heaps[2] >>> 2) + rows);
+    }
+    return heaps;
+  }
+
+  /** Pushes every entry of a thread's heaps into `best` (the heap order is total, so merge order does not matter). */
+  mergeHeaps(best: TopK, rows: number, queryRows: Int32Array | undefined, heaps: [number, number, number]): void {
+    const k = best.k;
+    this.views();
+    for (let t = 0; t < rows; t++) {
+      const row = queryRows ? queryRows[t] : t;
+      const size = this.i32[(heaps[2] >>> 2) + t];
+      for (let i = 0; i < size; i++) best.push(row, this.i32[(heaps[0] >>> 2) + t * k + i], this.f32[(heaps[1] >>> 2) + t * k + i]);
+    }
+  }
+}
+
+/**
+ * The Spaces of an arena's memories (made when a call first runs on one),
+ * and the choice of where a call runs.
+ */
+export class Spaces {
+  private readonly spaces: Space[] = [];
+
+  constructor(
+    private readonly arena: WasmArena,
+    private readonly module: WebAssembly.Module,
+  ) {}
+
+  at(index: number): Space {
+    return (this.spaces[index] ??= new Space(index, this.arena.memories[index], instantiateKernels(this.module, this.arena.memories[index].memory)));
+  }
+
+  /**
+   * Where a call over `operands` runs: the memory holding most of their
+   * bytes (the list, codes or base a scan reads in place) among those with
+   * room for copies of the rest plus `extra` bytes of staging it always
+   * needs (heaps, scratch). When none holds any, or none has room, the
+   * memory with the most room, or a new memory when even that lacks room.
+   */
+  bind(operands: readonly Operand[], extra = 0): Space {
+    const memories = this.arena.memories;
+    if (memories.length === 1) return this.at(0).begin();
+    const held = new Array<number>(memories.length).fill(0);
+    let total = extra;
+    const count = (view: ArrayBufferView, bytes: number) => {
+      total += bytes;
+      const at = this.arena.locate(view);
+      if (at) held[at.memory] += bytes;
+    };
+    for (const operand of operands) {
+      if (!operand) continue;
+      if (ArrayBuffer.isView(operand)) count(operand, operand.byteLength);
+      else {
+        count(operand.data, blockBytes(operand));
+        if (operand.invNorms) count(operand.invNorms, operand.rows * 4);
+      }
+    }
+    let best = -1;
+    for (let i = 0; i < memories.length; i++) {
+      if (held[i] > 0 && (best < 0 || held[i] > held[best]) && this.room(i) >= total - held[i]) best = i;
+    }
+    if (best >= 0) return this.at(best).begin();
+    let roomiest = 0;
+    for (let i = 1; i < memories.length; i++) if (this.room(i) > this.room(roomiest)) roomiest = i;
+    if (this.room(roomiest) < total && this.arena.open()) roomiest = memories.length - 1;
+    return this.at(roomiest).begin();
+  }
+
+  /** Bytes a call's copies may take in memory i: what is free, plus staging regions it would reuse. */
+  private room(i: number): number {
+    const memory = this.arena.memories[i];
+    return memory.capacity - memory.inUse + (this.spaces[i]?.stagingBytes ?? 0);
+  }
+}

@@ -1,0 +1,53 @@
+import { codedRows, floatToHalf, halfToFloatTable, type Backend, type Metric, type RowBlock, type TopK } from '@adanns/compute';
+import type { InvertedLists } from '../index/inverted-lists.js';
+import type { ScanSpec } from '../spec.js';
+import { FloatCodec } from './float-codec.js';
+import { registerCodec } from './registry.js';
+
+/**
+ * float16 lists (2 bytes per value, half the float32 lists): values round to
+ * the nearest half (relative error below 2^-11); magnitudes past 65504
+ * saturate. Scans decode in the kernels (exact half to float32) and score as float32.
+ */
+export class F16Codec extends FloatCodec {
+  readonly flopsPerValue = 2;
+
+  constructor(spec: ScanSpec) {
+    super(spec, 2);
+  }
+
+  protected encodeRow(src: Float32Array, from: number, out: Uint8Array, at: number): void {
+    for (let j = 0; j < this.spec.dim; j++) {
+      const h = floatToHalf(src[from + j]);
+      out[at + 2 * j] = h & 0xff;
+      out[at + 2 * j + 1] = h >> 8;
+    }
+  }
+
+  decode(codes: Uint8Array, rows: number, dim: number, out: Float32Array): void {
+    const table = halfToFloatTable();
+    const d = this.spec.dim;
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < dim; j++) {
+        const at = 2 * (r * d + j);
+        out[r * dim + j] = table[codes[at] | (codes[at + 1] << 8)];
+      }
+    }
+  }
+
+  protected scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void> {
+    const rows = codedRows('f16', lists.codes(list), lists.size(list), this.spec.dim, undefined, lists.invNorms(list, scanDim));
+    return backend.scanCodedTopK(queries, rows, scanDim, metric, best, lists.slots(list), which);
+  }
+}
+
+registerCodec({
+  name: 'f16',
+  token: 'f16@d',
+  parse: (head) => (head === 'f16' ? {} : undefined),
+  format: (spec) => `f16@${spec.dim}`,
+  exact: false,
+  sampleSize: () => 0,
+  train: async ({ spec }) => new F16Codec(spec),
+  load: ({ spec }) => new F16Codec(spec),
+});

@@ -1,0 +1,70 @@
+import type { Backend, Metric, RowBlock, TopK } from '@adanns/compute';
+import { computeInvNorms, rowBlock } from '@adanns/compute';
+import type { InvertedLists } from '../index/inverted-lists.js';
+import type { ScanSpec } from '../spec.js';
+import { scanFloatLists } from '../stages/scan-flat.js';
+import type { HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
+
+/**
+ * Shared part of the codecs whose members decode to the vector's prefix at
+ * d_s (f32, f16, sq8): encoding row by row, list-grouped scans at any prefix
+ * up to d_s, and inverse norms of the decoded prefixes.
+ */
+export abstract class FloatCodec implements ListCodec {
+  readonly decodes = true;
+  abstract readonly flopsPerValue: number;
+  readonly codeBytes: number;
+
+  constructor(
+    readonly spec: ScanSpec,
+    bytesPerValue: number,
+  ) {
+    this.codeBytes = spec.dim * bytesPerValue;
+  }
+
+  /** Encodes spec.dim values of `src` from `from` into `out` at byte `at`. */
+  protected abstract encodeRow(src: Float32Array, from: number, out: Uint8Array, at: number): void;
+
+  abstract decode(codes: Uint8Array, rows: number, dim: number, out: Float32Array): void;
+
+  /** Scores one list's members (codes in place) for a group of queries, merging into `best`. */
+  protected abstract scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void>;
+
+  async encode(_backend: Backend, space: RowBlock, _labels: Int32Array | undefined): Promise<Uint8Array> {
+    const out = new Uint8Array(space.rows * this.codeBytes);
+    for (let r = 0; r < space.rows; r++) this.encodeRow(space.data, (space.offset ?? 0) + r * space.stride, out, r * this.codeBytes);
+    return out;
+  }
+
+  scan(request: ScanRequest): Promise<ScanResult> {
+    const { backend, lists, scanDim, metric } = request;
+    return scanFloatLists(request, (queries, list, which, best) => this.scanList(backend, queries, lists, list, which, best, scanDim, metric));
+  }
+
+  arrays(): HeldArray[] {
+    return [];
+  }
+
+  save(_dir: string): void {}
+
+  release(): void {}
+}
+
+/** Inverse norms of decoded members at each of `dims`: rows x dims.length, row-major. */
+export function decodedInvNorms(codec: ListCodec, codes: Uint8Array, rows: number, dims: readonly number[]): Float32Array {
+  const d = codec.spec.dim;
+  const decoded = new Float32Array(rows * d);
+  codec.decode!(codes, rows, d, decoded);
+  const out = new Float32Array(rows * dims.length);
+  const one = new Float32Array(rows);
+  dims.forEach((dim, n) => {
+    computeInvNorms(rowBlock(decoded, rows, d), dim, one);
+    for (let r = 0; r < rows; r++) out[r * dims.length + n] = one[r];
+  });
+  return out;
+}
+
+/** A float32 view of bytes that hold float32 values (offset a multiple of 4). */
+export function floatView(bytes: Uint8Array, from = 0, length = (bytes.length - from) >> 2): Float32Array {
+  return new Float32Array(bytes.buffer, bytes.byteOffset + from, length);
+}

@@ -1,0 +1,166 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * The HTTP API's wire format, one source for every side
+ * (docs/ARCHITECTURE.md, "Wire types"): the service validates requests and
+ * serialises replies with these schemas (and @fastify/swagger turns them into
+ * /openapi.json); the store's answer and stats types and the client's types
+ * are their Static<> types (the client imports them as types only). Vectors
+ * are left open (an array of numbers in JSON, also a Float32Array in
+ * MessagePack) and are checked by the collection: length, and every value finite.
+ */
+export const Vector = Type.Unsafe<number[] | Float32Array>({ description: 'array of numbers (JSON) or Float32Array (MessagePack)' });
+export const PointId = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 256 })]);
+export const Payload = Type.Record(Type.String(), Type.Unknown());
+
+export const MetricName = Type.Union([Type.Literal('cosine'), Type.Literal('ip'), Type.Literal('l2')]);
+
+export const ErrorReply = Type.Object({ error: Type.String(), message: Type.String() });
+
+export const CollectionName = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' }) });
+
+export const IndexSpecObject = Type.Object(
+  {
+    transform: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('pca')])),
+    coarse: Type.Optional(Type.Object({ dim: Type.Integer({ minimum: 1 }), lists: Type.Integer({ minimum: 1 }) })),
+    scan: Type.Object({ dim: Type.Integer({ minimum: 1 }), codec: Type.Union([Type.Literal('flat'), Type.Literal('pq'), Type.Literal('opq')]), bytes: Type.Optional(Type.Integer({ minimum: 1 })) }),
+    rerank: Type.Optional(Type.Object({ dim: Type.Integer({ minimum: 1 }) })),
+  },
+  { additionalProperties: false },
+);
+
+export const CreateCollection = Type.Object(
+  {
+    dim: Type.Integer({ minimum: 1, maximum: 65536 }),
+    metric: Type.Optional(MetricName),
+    dims: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 64 })),
+    index: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), IndexSpecObject])),
+  },
+  { additionalProperties: false },
+);
+
+/** Bytes the trained index holds, by kind (adanns info prints the same), and per vector. */
+export const IndexBytes = Type.Object({
+  lists: Type.Integer(),
+  codes: Type.Integer(),
+  norms: Type.Integer(),
+  ids: Type.Integer(),
+  centroids: Type.Integer(),
+  rotation: Type.Integer(),
+  codebooks: Type.Integer(),
+  /** Re-rank vectors held in memory by the index (a collection re-ranks from its LMDB: 0). */
+  rerank: Type.Integer(),
+  /** Re-rank vectors in a file of the index's own. */
+  rerankDisk: Type.Integer(),
+  resident: Type.Integer(),
+  residentPerVector: Type.Number(),
+});
+
+export const IndexStats = Type.Object({
+  state: Type.Union([Type.Literal('none'), Type.Literal('building'), Type.Literal('ready')]),
+  progress: Type.Union([Type.Number(), Type.Null()]),
+  stage: Type.Union([Type.String(), Type.Null()]),
+  spec: Type.Union([Type.String(), Type.Null()]),
+  sequence: Type.Union([Type.Integer(), Type.Null()]),
+  trainedCount: Type.Union([Type.Integer(), Type.Null()]),
+  rebuildAdvised: Type.Boolean(),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  /** null until an index is trained. */
+  bytes: Type.Union([IndexBytes, Type.Null()]),
+});
+
+export const SearchParams = Type.Object(
+  {
+    coarseDim: Type.Optional(Type.Integer({ minimum: 1 })),
+    nprobe: Type.Optional(Type.Integer({ minimum: 1 })),
+    scanDim: Type.Optional(Type.Integer({ minimum: 1 })),
+    shortlist: Type.Optional(Type.Integer({ minimum: 1 })),
+    rerankDim: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const FrontierPoint = Type.Object({ params: SearchParams, recall: Type.Number(), mflops: Type.Number() });
+
+export const CollectionStats = Type.Object({
+  name: Type.String(),
+  dim: Type.Integer(),
+  metric: MetricName,
+  dims: Type.Array(Type.Integer()),
+  count: Type.Integer(),
+  sequence: Type.Integer(),
+  index: IndexStats,
+  frontier: Type.Optional(Type.Array(FrontierPoint)),
+});
+
+export const CollectionList = Type.Object({
+  collections: Type.Array(Type.Union([CollectionStats, Type.Object({ name: Type.String(), error: Type.String() })])),
+});
+
+export const UpsertBody = Type.Object(
+  {
+    points: Type.Array(Type.Object({ id: PointId, vector: Vector, payload: Type.Optional(Type.Union([Payload, Type.Null()])) }, { additionalProperties: false }), { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+export const WriteReply = Type.Object({ sequence: Type.Integer(), upserted: Type.Optional(Type.Integer()), deleted: Type.Optional(Type.Integer()) });
+export const DeleteBody = Type.Object({ ids: Type.Array(PointId, { minItems: 1 }) }, { additionalProperties: false });
+export const PointPath = Type.Object({ name: CollectionName.properties.name, id: Type.String({ minLength: 1, maxLength: 256 }) });
+export const PointQuery = Type.Object({ type: Type.Optional(Type.Union([Type.Literal('int'), Type.Literal('string')])) });
+export const PointReply = Type.Object({ id: PointId, vector: Type.Array(Type.Number()), payload: Type.Optional(Payload) });
+
+export const Budget = Type.Union([
+  Type.Object({ mflops: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false }),
+  Type.Object({ latencyMs: Type.Number({ exclusiveMinimum: 0 }) }, { additionalProperties: false }),
+  Type.Object({ recall: Type.Number({ exclusiveMinimum: 0, maximum: 1 }) }, { additionalProperties: false }),
+]);
+
+export const SearchBody = Type.Object(
+  {
+    vector: Type.Optional(Vector),
+    vectors: Type.Optional(Type.Unsafe<unknown[]>({ type: 'array', minItems: 1, description: 'query vectors' })),
+    k: Type.Integer({ minimum: 1 }),
+    budget: Type.Optional(Budget),
+    params: Type.Optional(SearchParams),
+    strict: Type.Optional(Type.Boolean()),
+    withPayload: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const Hit = Type.Object({ id: PointId, score: Type.Number(), payload: Type.Optional(Payload) });
+export const SearchReply = Type.Object({
+  results: Type.Array(Type.Array(Hit)),
+  params: Type.Union([SearchParams, Type.Null()]),
+  mflops: Type.Number(),
+  expectedRecall: Type.Union([Type.Number(), Type.Null()]),
+  budgetMet: Type.Union([Type.Boolean(), Type.Null()]),
+  tookMs: Type.Number(),
+});
+
+export type SearchBodyType = Static<typeof SearchBody>;
+
+// The types of the above, for code that builds or reads these messages.
+export type Vector = Static<typeof Vector>;
+export type PointId = Static<typeof PointId>;
+export type Payload = Static<typeof Payload>;
+export type Metric = Static<typeof MetricName>;
+export type ErrorReply = Static<typeof ErrorReply>;
+export type CreateCollection = Static<typeof CreateCollection>;
+export type IndexStats = Static<typeof IndexStats>;
+export type IndexBytes = Static<typeof IndexBytes>;
+export type IndexState = IndexStats['state'];
+export type SearchParams = Static<typeof SearchParams>;
+export type FrontierPoint = Static<typeof FrontierPoint>;
+export type CollectionStats = Static<typeof CollectionStats>;
+export type CollectionList = Static<typeof CollectionList>;
+export type UpsertBody = Static<typeof UpsertBody>;
+export type Point = UpsertBody['points'][number];
+export type WriteReply = Static<typeof WriteReply>;
+export type DeleteBody = Static<typeof DeleteBody>;
+export type PointReply = Static<typeof PointReply>;
+export type Budget = Static<typeof Budget>;
+/** A search request without its query vector(s). */
+export type SearchOptions = Omit<SearchBodyType, 'vector' | 'vectors'>;
+export type Hit = Static<typeof Hit>;
+export type SearchReply = Static<typeof SearchReply>;

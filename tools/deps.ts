@@ -7,7 +7,8 @@
  * - a relative import that leaves the package's src (src must not reach into
  *   another package or the repository);
  * - a cycle among the workspace packages, declared or imported;
- * - a declared workspace dependency without a tsconfig reference (tsc -b order);
+ * - a declared workspace dependency without a tsconfig reference (tsc -b order),
+ *   or one its src never imports (a stale edge in the graph);
  * - a value import of a package that may only be imported for its types.
  *
  *   npm run check:deps      prints the package graph, exits 1 on a problem
@@ -179,6 +180,7 @@ export function checkDependencies(repo = REPO): DepReport {
       }
     }
 
+    for (const dep of declared) if (!imported.has(dep)) problems.push(`${dir}/package.json: declares ${dep}, which its src never imports`);
     const tsconfig = readJson<{ references?: { path: string }[] }>(join(pkgDir, 'tsconfig.json'));
     const referenced = new Set((tsconfig.references ?? []).map((r) => resolve(pkgDir, r.path)));
     for (const dep of declared) {

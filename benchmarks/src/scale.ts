@@ -85,6 +85,7 @@ await buildBackend.dispose();
 // searches on one thread, from the saved index
 const backend = await createBackend('cpu', { threads: 1 });
 const index = await loadIndex(backend, indexDir);
+const serving = index.sizes();
 const searches = [];
 for (const params of paramSets) {
   const one = async (): Promise<{ seconds: number; ids: Float64Array; mflops: number }> => {
@@ -128,6 +129,8 @@ console.log(
     // every kind the index holds, per vector (rerankDisk is on disk, not resident)
     bytesPerVector: Object.fromEntries(Object.entries(sizes).filter(([kind]) => kind !== 'vectors').map(([kind, bytes]) => [kind, Number((bytes / rows).toFixed(2))])),
     diskBytes,
+    // the loaded index holds its lists at their exact sizes (a build's lists carry growth headroom)
+    servingBytesPerVector: Number((serving.resident / rows).toFixed(2)),
     searchThreads: 1,
     searches,
   }),

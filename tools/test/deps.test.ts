@@ -34,7 +34,7 @@ describe('the dependency check', () => {
     pkg('a', '@adanns/a', { '@adanns/b': '1' }, ['../b']);
     pkg('b', '@adanns/b', { '@adanns/a': '1' }, []);
     pkg('client', '@adanns/client', { '@adanns/wire': '1' }, ['../wire']);
-    pkg('wire', '@adanns/wire', {}, []);
+    pkg('wire', '@adanns/wire', { '@adanns/b': '1' }, ['../b']);
     write('a/src/index.ts', "import { b } from '@adanns/b';\nimport x from 'left-pad';\nimport '../../wire/src/index.js';\nexport const a = b;\n");
     write('a/test/a.test.ts', "import { it } from 'vitest';\nimport { a } from '@adanns/a';\nimport { w } from '@adanns/wire';\n");
     write('b/src/index.ts', "export const b = 1;\nexport const lazy = () => import('@adanns/a' as string);\n");
@@ -50,9 +50,10 @@ describe('the dependency check', () => {
         'client/src/index.ts: @adanns/client may import "@adanns/wire" for types only (import type)',
         'cycle among declared dependencies: @adanns/a -> @adanns/b -> @adanns/a',
         'cycle among imported dependencies: @adanns/a -> @adanns/b -> @adanns/a',
+        'wire/package.json: declares @adanns/b, which its src never imports',
       ]),
     );
-    expect(problems).toHaveLength(7);
+    expect(problems).toHaveLength(8);
   });
 
   it('reads type-only, dynamic and re-exported imports', () => {

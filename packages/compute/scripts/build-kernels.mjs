@@ -7,7 +7,7 @@
 // Usage: node packages/compute/scripts/build-kernels.mjs [--force] [--cpu DIR --wgsl DIR --out DIR]
 // (the folders default to the repository's kernels/cpu, kernels/wgsl and this package's dist/kernels)
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,13 +44,27 @@ if (upToDate()) {
 } else {
   const started = Date.now();
   rmSync(stampFile, { force: true });
-  const asc = spawnSync(process.execPath, [`${repo}node_modules/assemblyscript/bin/asc.js`, `${cpuDir}simd.ts`, '-o', wasm, ...ASC_FLAGS], { stdio: 'inherit', cwd: repo });
+  // compiled beside and renamed into place, so a process loading simd.wasm meanwhile never reads half a file
+  const tmp = `${wasm}.tmp-${process.pid}.wasm`;
+  const asc = spawnSync(process.execPath, [`${repo}node_modules/assemblyscript/bin/asc.js`, `${cpuDir}simd.ts`, '-o', tmp, ...ASC_FLAGS], { stdio: 'inherit', cwd: repo });
   if (asc.status !== 0) {
+    rmSync(tmp, { force: true });
     console.error(`kernels: asc failed (${asc.signal ?? `exit ${asc.status}`})`);
     process.exit(1);
   }
+  renameSync(tmp, wasm);
   writeFileSync(stampFile, stamp);
   console.log(`kernels: compiled simd.wasm in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
-rmSync(`${out}wgsl`, { recursive: true, force: true });
-cpSync(wgslDir, `${out}wgsl`, { recursive: true, filter: (src) => statSync(src).isDirectory() || src.endsWith('.wgsl') });
+// Mirrored file by file (each replaced by rename, stale ones removed), never by deleting the
+// folder, so tests or a service reading the kernels meanwhile always find every file whole.
+const wgslOut = `${out}wgsl/`;
+mkdirSync(wgslOut, { recursive: true });
+const wgslFiles = readdirSync(wgslDir).filter((f) => f.endsWith('.wgsl'));
+for (const file of wgslFiles) {
+  const text = readFileSync(`${wgslDir}${file}`);
+  if (existsSync(`${wgslOut}${file}`) && readFileSync(`${wgslOut}${file}`).equals(text)) continue;
+  writeFileSync(`${wgslOut}${file}.tmp-${process.pid}`, text);
+  renameSync(`${wgslOut}${file}.tmp-${process.pid}`, `${wgslOut}${file}`);
+}
+for (const file of readdirSync(wgslOut)) if (!wgslFiles.includes(file) && file.endsWith('.wgsl')) rmSync(`${wgslOut}${file}`);

@@ -185,6 +185,18 @@ describe('WasmArena limits', () => {
     expect(again.every((v) => v === 0)).toBe(true);
   });
 
+  it('knows its arrays in a memory after another memory grew (V8 then renews every shared buffer object)', async () => {
+    const arena = new WasmArena({ maxMemoryBytes: 64 << 20 }); // 32 MiB for arrays; memories start at 16 MiB and grow
+    const a = arena.uint8(20 << 20); // never written: reserved, not resident
+    const b = arena.uint8(20 << 20);
+    expect([arena.locate(a)!.memory, arena.locate(b)!.memory]).toEqual([0, 1]);
+    expect(arena.memories[1].bytes).toBeGreaterThan(16 << 20); // the second memory grew
+    const c = arena.float32(100);
+    expect(arena.locate(c)).toEqual({ memory: 0, address: expect.any(Number) });
+    arena.release(c);
+    expect(arena.inUse).toBe((20 << 20) * 2);
+  });
+
   it('still runs calls once the arena is exhausted: copies go to the staging reserve, or fail with a clear error', async () => {
     const backend = await WasmSimdBackend.create({ threads: 1, maxMemoryBytes: CAP, maxMemories: 1 });
     try {
@@ -198,11 +210,37 @@ describe('WasmArena limits', () => {
       expectIdentical(a, b);
       // heap rows too large for the staging room: an error that says so, not a crash
       const big = rowBlock(randomMatrix(3000, stride, 11), 3000, stride);
-      await expect(backend.scanTopK(q, big, dim, 'l2', new TopK(4, 5))).rejects.toThrow(/out of WebAssembly memory staging 57\d+ bytes in memory 0/);
+      await expect(backend.scanTopK(q, big, dim, 'l2', new TopK(4, 5))).rejects.toThrow(/out of WebAssembly memory: a kernel call needs 5\d{5} bytes of staging and no memory has room \(1 memory of at most/);
       // and nothing was left half-done: the next call still works
       await backend.scanTopK(q, rowBlock(data, rows, stride), dim, 'l2', new TopK(4, 5));
     } finally {
       await backend.dispose();
+    }
+  });
+
+  it('holds more than 4 GiB at the default cap: lists in both memories scan as on the heap', async () => {
+    const big = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
+    try {
+      // pads never written (reserved, not resident): the first fills the first memory but for two lists
+      const listBytes = 500 * stride * 4;
+      big.arena.uint8(big.arena.maxArrayBytes - 2 * listBytes - 1024);
+      const list = (seed: number) => copyInto(big.arena.float32(500 * stride), randomMatrix(500, stride, seed));
+      const lists = [list(20), list(21)];
+      big.arena.uint8(1e8);
+      lists.push(list(22));
+      expect(big.arena.memories.length).toBe(2);
+      expect(big.arena.inUse).toBeGreaterThan(2 ** 32);
+      expect(lists.map((l) => big.arena.locate(l)!.memory)).toEqual([0, 0, 1]);
+      expect(() => big.arena.uint8(2 ** 32)).toThrow(/array of 4294967296 bytes does not fit in one memory \(at most 4227858368 bytes/);
+      const q = rowBlock(randomMatrix(3, stride, 23), 3, stride);
+      for (const l of lists) {
+        const [a, b] = [new TopK(3, 10), new TopK(3, 10)];
+        await big.scanTopK(q, rowBlock(l, 500, stride), dim, 'cosine', a);
+        await one.scanTopK(q, rowBlock(Float32Array.from(l), 500, stride), dim, 'cosine', b);
+        expectIdentical(a, b);
+      }
+    } finally {
+      await big.dispose();
     }
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, TopK, WebGpuBackend, rowBlock, type Backend, type RowBlock } from '../src/index.js';
-import { expectCentroidSumsAgree, expectClose, expectSameTopK, tolerance } from './compare.js';
+import { expectCentroidSumsAgree, expectClose, expectCodedScanAgrees, expectSameTopK, randomCoded, tolerance } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // WGSL kernels against the reference on small, awkward inputs. Without a GPU
@@ -95,6 +95,21 @@ describe.skipIf(!gpu)('WebGpuBackend equals the reference backend', () => {
   }
 
   it('centroidSums: labelled sums and counts, empty clusters, prefixes not a multiple of 4', () => expectCentroidSumsAgree(g, REL));
+
+  it('scanCodedTopK: float16 and sq8 rows decoded on the device, every metric, mapped ids and rows', () => expectCodedScanAgrees(g, REL, { queries: 3, rows: 60 }));
+
+  it('scanCodedTopK reads encoded rows resident in its arena', async () => {
+    const base = randomCoded('sq8', 50, 12, 3, true);
+    const codes = g.arena.uint8(base.codes.length);
+    codes.set(base.codes);
+    const q = rowBlock(randomMatrix(2, 12, 4), 2, 12);
+    const want = new TopK(2, 5);
+    const got = new TopK(2, 5);
+    await reference.scanCodedTopK(q, base, 10, 'cosine', want);
+    await g.scanCodedTopK(q, { ...base, codes }, 10, 'cosine', got);
+    expectSameTopK(got, want, REL);
+    g.arena.release(codes);
+  });
 
   it('8-bit ADC with bias, mapped rows, m of 1, 3 and 8 (codes not a multiple of 4 bytes)', async () => {
     for (const m of [1, 3, 8]) {

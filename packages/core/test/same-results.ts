@@ -19,13 +19,16 @@ export function expectSameResults(actual: SearchResult, expected: SearchResult, 
   expect(differentIds).toBeLessThanOrEqual(expected.ids.length / 100);
 }
 
-/** IVF-flat (with PCA and prefix re-rank), IVF-OPQ, IVF-PQ and exact indexes, with search params that exercise each stage. */
+/** IVF-flat (with PCA and prefix re-rank), IVF-OPQ, IVF-PQ, exact, IVF-sq8 and IVF-f16 indexes, with search params that exercise each stage. */
 export const AGREEMENT_CASES: [string, Metric, Partial<SearchParams>][] = [
   ['ivf16@24,flat@24', 'l2', { nprobe: 4 }],
   ['pca,ivf16@8,flat@16,rerank@24', 'cosine', { nprobe: 5, coarseDim: 8, scanDim: 8, shortlist: 40 }],
   ['ivf8@16,opq8@16,rerank@24', 'ip', { nprobe: 3, shortlist: 30 }],
   ['pca,ivf8@8,pq4@16', 'l2', { nprobe: 8 }],
   ['flat', 'cosine', {}],
+  // encoded lists: sq8 at a scan prefix below d_s with a disk re-rank, f16 over every list
+  ['pca,ivf8@8,sq8@16,rerank@24', 'cosine', { nprobe: 4, scanDim: 8, shortlist: 30 }],
+  ['ivf8@8,f16@24', 'l2', { nprobe: 8 }],
 ];
 
 const dim = 24;

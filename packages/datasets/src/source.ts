@@ -62,7 +62,10 @@ function syntheticStream(options: SyntheticOptions, part: 'base' | 'queries'): V
         if (chunk.part !== part) continue;
         const a = Math.max(from, chunk.from);
         const b = Math.min(to, chunk.from + chunk.rows);
-        if (a < b) yield { from: a, rows: b - a, data: chunk.data.subarray((a - chunk.from) * full.dim, (b - chunk.from) * full.dim) };
+        if (a < b) {
+          const at = a - chunk.from;
+          yield { from: a, rows: b - a, data: chunk.data.subarray(at * full.dim, (b - chunk.from) * full.dim), labels: chunk.labels.subarray(at, b - chunk.from) };
+        }
         if (chunk.from + chunk.rows >= to) return;
       }
     },

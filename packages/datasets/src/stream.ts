@@ -7,6 +7,8 @@ export interface VectorChunk {
   from: number;
   rows: number;
   data: Float32Array;
+  /** The rows' class labels, for a source that makes them as it goes (synthetic). */
+  labels?: Int32Array;
 }
 
 /**
@@ -192,6 +194,10 @@ export function limitStream(stream: VectorStream, rows: number | undefined): Vec
 export async function readAll(stream: VectorStream, limit = stream.rows): Promise<VectorSet> {
   const rows = Math.min(limit, stream.rows);
   const data = new Float32Array(rows * stream.dim);
-  for await (const chunk of stream.chunks(65536, 0, rows)) data.set(chunk.data, chunk.from * stream.dim);
-  return { name: stream.name, data, rows, dim: stream.dim, labels: stream.labels?.slice(0, rows) };
+  let labels = stream.labels?.slice(0, rows);
+  for await (const chunk of stream.chunks(65536, 0, rows)) {
+    data.set(chunk.data, chunk.from * stream.dim);
+    if (chunk.labels) (labels ??= new Int32Array(rows)).set(chunk.labels, chunk.from);
+  }
+  return { name: stream.name, data, rows, dim: stream.dim, labels };
 }

@@ -118,6 +118,7 @@ describe('streams over files', () => {
     expect((await collect(base, 7)).data).toEqual(Array.from(set.base.data));
     expect((await collect(base, 7, 20, 31)).data).toEqual(Array.from(set.base.data.subarray(20 * 6, 31 * 6)));
     expect(Array.from(await base.readRows([1, 49]))).toEqual([...set.base.data.subarray(6, 12), ...set.base.data.subarray(49 * 6)]);
+    expect(Array.from((await loadVectors('synthetic:n=50,dim=6,queries=9,seed=3', 20)).labels!)).toEqual(Array.from(set.base.labels!.subarray(0, 20)));
     const queries = await openVectors('synthetic:n=50,dim=6,queries=9,seed=3,part=queries');
     expect((await collect(queries, 4)).data).toEqual(Array.from(set.queries.data));
   });

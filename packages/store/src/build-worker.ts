@@ -1,5 +1,5 @@
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex } from '@adanns/core';
+import { AdannsIndex, type VectorReader } from '@adanns/core';
 import { writeArtefact } from './artefacts.js';
 import { PointStore } from './points.js';
 import { defaultSpec } from './schema.js';
@@ -68,7 +68,11 @@ try {
   });
   const buildSeconds = (performance.now() - started) / 1000;
   started = performance.now();
-  await index.calibrate({ maxSeconds: job.calibrationSeconds, seed: job.seed, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
+  // exact ground truth: the snapshot's rows when the index keeps no full vectors (slot = row in a fresh build)
+  const vectors: VectorReader | undefined = index.fullVectors() ? undefined : (slots, out) => {
+    for (let i = 0; i < slots.length; i++) out.set(rows.subarray(slots[i] * dim, (slots[i] + 1) * dim), i * dim);
+  };
+  await index.calibrate({ maxSeconds: job.calibrationSeconds, seed: job.seed, vectors, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
   const calibrationSeconds = (performance.now() - started) / 1000;
   const name = writeArtefact(index, job.artefactDir, snapshot.sequence);
   await backend.dispose();

@@ -1,5 +1,6 @@
 export { Collection, toVector, type CollectionOptions, type CollectionStats, type Hit, type IndexState, type PointInput, type SearchAnswer, type SearchLimits, type SearchRequest, type StoreLogger } from './collection.js';
 export { MAX_NORM } from './vectors.js';
+export { searchSlices, SliceQueue } from './slices.js';
 export { StoreError, type StoreErrorKind } from './errors.js';
 export { checkId, type Payload, type PointId } from './points.js';
 export { checkName, defaultSpec, makeSchema, MAX_DIM, type CollectionSchema } from './schema.js';

@@ -1,11 +1,11 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
+import type { Payload, PointId } from '@adanns/wire';
 import { invalid, StoreError } from './errors.js';
 import type { CollectionSchema } from './schema.js';
 import { showValue } from './vectors.js';
 
-/** A point id: a non-negative safe integer or a non-empty string (1 and "1" are different points). */
-export type PointId = number | string;
-export type Payload = Record<string, unknown>;
+/** A point id: a non-negative safe integer or a non-empty string (1 and "1" are different points); wire types (docs/ARCHITECTURE.md, "Wire types"). */
+export type { PointId, Payload };
 
 export interface Point {
   id: PointId;

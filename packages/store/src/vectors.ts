@@ -25,16 +25,26 @@ export function showValue(x: unknown): string {
 
 /** Copies a vector given as an array or typed array, checking its length and that every value is a finite float32. */
 export function toVector(value: unknown, dim: number, what: string): Float32Array {
+  return writeVector(value, dim, what, new Float32Array(dim), 0);
+}
+
+/** toVector into out[offset, offset + dim) (a batch's rows, without a copy per vector). */
+export function writeVector(value: unknown, dim: number, what: string, out: Float32Array, offset: number): Float32Array {
   const ok = Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
   if (!ok) throw invalid(`${what}: vector must be an array of ${dim} numbers, got ${showValue(value)}`);
   const source = value as ArrayLike<unknown>;
   if (source.length !== dim) throw invalid(`${what}: vector has ${source.length} values, the collection has dimension ${dim}`);
-  const out = new Float32Array(dim);
+  if (value instanceof Float32Array) {
+    // already float32: only NaN and infinities to refuse
+    for (let i = 0; i < dim; i++) if (!Number.isFinite(value[i])) throw invalid(`${what}: vector[${i}] is ${value[i]}, not a finite number`);
+    out.set(value, offset);
+    return out;
+  }
   for (let i = 0; i < dim; i++) {
     const x = source[i];
     if (typeof x !== 'number' || !Number.isFinite(x)) throw invalid(`${what}: vector[${i}] is ${showValue(x)}, not a finite number`);
-    out[i] = x;
-    if (!Number.isFinite(out[i])) throw invalid(`${what}: vector[${i}] is ${x}, outside the float32 range`);
+    out[offset + i] = x;
+    if (!Number.isFinite(out[offset + i])) throw invalid(`${what}: vector[${i}] is ${x}, outside the float32 range`);
   }
   return out;
 }
@@ -52,8 +62,8 @@ function norm(data: Float32Array, offset: number, dim: number): number {
  * ip or l2 collection. Any other finite float32 vector is accepted; cosine
  * collections hand the index unit vectors (see unitRowsInPlace).
  */
-export function checkVectorForMetric(vector: Float32Array, metric: Metric, what: string): void {
-  const n = norm(vector, 0, vector.length);
+export function checkVectorForMetric(vector: Float32Array, metric: Metric, what: string, offset = 0, dim = vector.length - offset): void {
+  const n = norm(vector, offset, dim);
   if (metric === 'cosine') {
     if (n === 0) throw invalid(`${what}: vector is all zeros, which has no cosine similarity to anything`);
   } else if (n > MAX_NORM) {

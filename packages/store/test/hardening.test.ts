@@ -130,6 +130,24 @@ describe('cosine at the edges of float32', () => {
     await store.close();
   }, 60_000);
 
+  it('re-ranks tiny and huge vectors read back from the collection finitely and correctly', async () => {
+    const store = await Store.open(dataDir(), options);
+    const c = await store.create('rr', { dim: 2, metric: 'cosine', index: 'ivf2@1,flat@1,rerank@2' });
+    await c.upsert(points);
+    await c.upsert(Array.from({ length: 60 }, (_, i) => ({ id: `r${i}`, vector: [Math.cos(i) + 2, Math.sin(i)] })));
+    await c.build();
+    expect(c.stats().index).toMatchObject({ state: 'ready', lastError: null });
+    const answer = await c.search(queries, { k: 65, params: { nprobe: 2, shortlist: 65 } });
+    for (const [i, hits] of answer.results.entries()) {
+      expect(hits).toHaveLength(65);
+      for (const hit of hits) expect(Number.isFinite(hit.score)).toBe(true);
+      for (const hit of hits.filter((h) => points.some((p) => p.id === h.id))) {
+        expect(hit.score).toBeCloseTo(cosine(queries[i].map(Math.fround), points.find((p) => p.id === hit.id)!.vector.map(Math.fround)), 5);
+      }
+    }
+    await store.close();
+  }, 60_000);
+
   it('refuses ip and l2 vectors whose scores would overflow float32', async () => {
     const store = await Store.open(dataDir(), options);
     for (const metric of ['ip', 'l2'] as const) {

@@ -159,7 +159,7 @@ describe('collections', () => {
       await c.build();
       await store.close();
       const indexDir = join(dir, 'collections', 'fragile', 'index');
-      const artefact = join(indexDir, readFileSync(join(indexDir, 'CURRENT'), 'utf8').trim(), 'list-data.bin');
+      const artefact = join(indexDir, readFileSync(join(indexDir, 'CURRENT'), 'utf8').trim(), 'list-codes.bin');
       const bytes = readFileSync(artefact);
       if (damage === 'flip') bytes[bytes.length - 5] ^= 0x40;
       writeFileSync(artefact, damage === 'flip' ? bytes : bytes.subarray(0, bytes.length - 100));

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Packr, Unpackr } from 'msgpackr';
+import { searchSlices } from '@adanns/store';
 
 export const MSGPACK = 'application/msgpack';
 
@@ -42,21 +43,41 @@ function wantsMsgpack(request: FastifyRequest): boolean {
   return accept.includes(MSGPACK) || accept.includes('application/x-msgpack');
 }
 
+/** Bodies up to this size are decoded at once; larger ones wait for their event-loop turn. */
+const DECODE_AT_ONCE_BYTES = 64 * 1024;
+
 /**
  * MessagePack beside JSON: bodies are parsed by Content-Type, replies are
  * MessagePack when Accept asks for it (errors included), JSON otherwise.
+ * Large bodies are decoded one per event-loop turn, in the queue search
+ * slices take turns in (a 4 MB body of 10,000 vectors takes ~50 ms to
+ * decode): a burst of big requests does not hold /healthz behind all of
+ * their decoding at once.
  */
 export function registerMsgpack(app: FastifyInstance): void {
+  const inTurn = (bytes: number, decode: () => void) => {
+    if (bytes <= DECODE_AT_ONCE_BYTES) decode();
+    else void searchSlices.run(async () => decode());
+  };
   const parse = (_request: FastifyRequest, body: Buffer, done: (err: Error | null, value?: unknown) => void) => {
-    try {
-      done(null, unpackMsgpack(body));
-    } catch (e) {
-      const error = new Error(`MessagePack body does not decode: ${(e as Error).message}`) as Error & { statusCode: number };
-      error.statusCode = 400;
-      done(error);
-    }
+    inTurn(body.length, () => {
+      let value: unknown;
+      try {
+        value = unpackMsgpack(body);
+      } catch (e) {
+        const error = new Error(`MessagePack body does not decode: ${(e as Error).message}`) as Error & { statusCode: number };
+        error.statusCode = 400;
+        done(error);
+        return;
+      }
+      done(null, value);
+    });
   };
   app.addContentTypeParser([MSGPACK, 'application/x-msgpack'], { parseAs: 'buffer' }, parse);
+  // Fastify's own JSON parser (with its __proto__ checks), taking its turn like MessagePack
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => inTurn(body.length, () => json(request, body as string, done)));
   app.addHook('preSerialization', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     if (wantsMsgpack(request) && payload !== null && typeof payload === 'object') {
       reply.type(MSGPACK);

@@ -47,12 +47,13 @@ function trackRequests(app: FastifyInstance): void {
     if (open.delete(request)) inFlight--;
   };
   app.decorate('requestsInFlight', () => inFlight);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     open.add(request);
     inFlight++;
+    // answered, or its connection gone (no hook runs when a client half-closes mid-request)
+    reply.raw.once('close', () => void done(request));
   });
   app.addHook('onResponse', done);
-  app.addHook('onRequestAbort', done);
 }
 
 /**

@@ -36,15 +36,21 @@ function blockBytes(block: RowBlock): number {
 
 /**
  * One arena memory as the place a kernel call runs: the main thread's kernel
- * instance on it, and staging regions in it. Every address a call passes to
- * a kernel comes from one Space: operands that live in its memory are read in
- * place, others are copied into its staging regions (reused across calls).
+ * instance on it, and a staging slab in it. Every address a call passes to a
+ * kernel comes from one Space: operands that live in its memory are read in
+ * place, others are copied into regions carved from the slab. The slab is
+ * sized for the call before anything is copied (begin()), so a call either
+ * gets all its room or none and goes elsewhere; it is kept for later calls.
  * Copies change no value, so results do not depend on where arrays lie.
  */
 export class Space {
-  private readonly staged = new Map<number, { at: number; bytes: number; call: number }>();
-  /** Number of the call being prepared (bind() starts one): regions it has not used may be given back. */
-  private call = 0;
+  private slab: { at: number; bytes: number } | undefined;
+  /** Bytes of the slab handed out in the current call. */
+  private used = 0;
+  /** The current call's regions by stage. */
+  private readonly regions = new Map<number, { at: number; bytes: number }>();
+  /** Blocks beyond the slab (only when a call asks more than it reserved), given back at the next call. */
+  private readonly overflow: number[] = [];
   private f32: Float32Array = new Float32Array(0);
   private i32: Int32Array = new Int32Array(0);
   private u8: Uint8Array = new Uint8Array(0);
@@ -56,57 +62,59 @@ export class Space {
     readonly kernels: SimdKernels,
   ) {}
 
-  /** Bytes held by staging regions (free for the next call's copies). */
+  /** Bytes the staging slab holds (free for the next call's copies). */
   get stagingBytes(): number {
-    let sum = 0;
-    for (const region of this.staged.values()) sum += region.bytes;
-    return sum;
+    return this.slab?.bytes ?? 0;
   }
 
-  /** Starts a call: staging regions it does not use stay held, but may be given back for room. */
-  begin(): this {
-    this.call++;
-    return this;
+  /**
+   * Starts a call that copies at most `bytes` into this memory: makes the
+   * slab at least that large. False, with nothing handed out, when the
+   * memory has no such room.
+   */
+  begin(bytes: number): boolean {
+    for (const at of this.overflow) this.memory.releaseAddress(at);
+    this.overflow.length = 0;
+    this.regions.clear();
+    this.used = 0;
+    // kept while large enough and not far too large (one huge call must not hold its room from the arena)
+    if (this.slab && this.slab.bytes >= bytes && this.slab.bytes <= Math.max(4 * bytes, 16 << 20)) return true;
+    // grown by at least half (64 KiB at first), so a run of growing calls reallocates rarely
+    const size = Math.max(bytes, this.slab && this.slab.bytes < bytes ? Math.floor(1.5 * this.slab.bytes) : 0, 1 << 16);
+    const allocate = () => this.memory.allocate(size, undefined, false) ?? this.memory.allocate(bytes, undefined, false);
+    let at = allocate();
+    if (this.slab) {
+      this.memory.releaseAddress(this.slab.at);
+      this.slab = undefined;
+      // no room beside the old slab: its own room, joined with free neighbours, may do
+      at ??= allocate();
+    }
+    if (at === undefined) return false;
+    this.slab = { at, bytes: this.memory.sizeOf(at) };
+    return true;
   }
 
-  /** Address of a reusable staging region of at least `bytes`. */
+  /** Address of the current call's staging region for `stage`, at least `bytes`. */
   region(stage: number, bytes: number): number {
-    const held = this.staged.get(stage);
-    // reused while it fits and is not far too large (one huge call must not hold room from every later one)
-    if (held && held.bytes >= bytes && held.bytes <= Math.max(4 * bytes, 1 << 16)) {
-      held.call = this.call;
-      return held.at;
+    const held = this.regions.get(stage);
+    if (held && held.bytes >= bytes) return held.at;
+    const size = Math.ceil(bytes / 64) * 64;
+    let at: number | undefined;
+    if (this.slab && this.used + size <= this.slab.bytes) {
+      at = this.slab.at + this.used;
+      this.used += size;
+    } else {
+      at = this.memory.allocate(size, undefined, false);
+      if (at === undefined) {
+        throw new Error(
+          `out of WebAssembly memory staging ${bytes} bytes in memory ${this.index} (${this.memory.inUse} of ${this.memory.capacity} bytes in use): ` +
+            'pass fewer queries or rows per call, or allow larger memories (maxMemoryBytes)',
+        );
+      }
+      this.overflow.push(at);
     }
-    if (held) {
-      this.memory.releaseAddress(held.at);
-      this.staged.delete(stage);
-    }
-    // grown by doubling, so a run of growing calls reallocates rarely
-    const preferred = Math.max(bytes, held && held.bytes < bytes ? 2 * held.bytes : 0, 1024);
-    let size = preferred;
-    let at = this.memory.allocate(size, undefined, false);
-    if (at === undefined && preferred > bytes) at = this.memory.allocate((size = bytes), undefined, false);
-    if (at === undefined && this.releaseIdle()) at = this.memory.allocate((size = bytes), undefined, false);
-    if (at === undefined) {
-      throw new Error(
-        `out of WebAssembly memory staging ${bytes} bytes in memory ${this.index} (${this.memory.inUse} of ${this.memory.capacity} bytes in use): ` +
-          'pass fewer queries or rows per call, or allow larger memories (maxMemoryBytes)',
-      );
-    }
-    this.staged.set(stage, { at, bytes: size, call: this.call });
+    this.regions.set(stage, { at, bytes: size });
     return at;
-  }
-
-  /** Gives back the staging regions the current call has not used; whether there were any. */
-  private releaseIdle(): boolean {
-    let released = false;
-    for (const [stage, region] of this.staged) {
-      if (region.call === this.call) continue;
-      this.memory.releaseAddress(region.at);
-      this.staged.delete(stage);
-      released = true;
-    }
-    return released;
   }
 
   /** Kernel scratch of thread t, at least `bytes`. */
@@ -238,6 +246,8 @@ export class Spaces {
   constructor(
     private readonly arena: WasmArena,
     private readonly module: WebAssembly.Module,
+    /** Threads a call may use: per-thread regions bound the slack for region alignment. */
+    private readonly threads: number,
   ) {}
 
   at(index: number): Space {
@@ -245,17 +255,18 @@ export class Spaces {
   }
 
   /**
-   * Where a call over `operands` runs: the memory holding most of their
-   * bytes (the list, codes or base a scan reads in place) among those with
-   * room for copies of the rest plus `extra` bytes of staging it always
-   * needs (heaps, scratch). When none holds any, or none has room, the
-   * memory with the most room, or a new memory when even that lacks room.
+   * Where a call over `operands` runs, with staging room for copies of the
+   * operands that live elsewhere plus `extra` bytes it always stages (heaps,
+   * scratch): the memory holding most of their bytes (the list, codes or base
+   * a scan reads in place) that has that room; else the memory with the most
+   * room; else a new memory. Fails, before anything is copied, only when no
+   * memory has room and no new one can be opened.
    */
   bind(operands: readonly Operand[], extra = 0): Space {
     const memories = this.arena.memories;
-    if (memories.length === 1) return this.at(0).begin();
     const held = new Array<number>(memories.length).fill(0);
-    let total = extra;
+    // every region is rounded up to 64 bytes
+    let total = extra + 64 * (Stage.Threads + PER_THREAD * this.threads);
     const count = (view: ArrayBufferView, bytes: number) => {
       total += bytes;
       const at = this.arena.locate(view);
@@ -267,20 +278,25 @@ export class Spaces {
       else {
         count(operand.data, blockBytes(operand));
         if (operand.invNorms) count(operand.invNorms, operand.rows * 4);
+        else total += operand.rows * 4; // cosine norms the kernel computes into staging
       }
     }
-    let best = -1;
-    for (let i = 0; i < memories.length; i++) {
-      if (held[i] > 0 && (best < 0 || held[i] > held[best]) && this.room(i) >= total - held[i]) best = i;
-    }
-    if (best >= 0) return this.at(best).begin();
+    const holders = memories.map((_, i) => i).filter((i) => held[i] > 0).sort((a, b) => held[b] - held[a] || a - b);
+    for (const i of holders) if (this.at(i).begin(total - held[i])) return this.at(i);
     let roomiest = 0;
     for (let i = 1; i < memories.length; i++) if (this.room(i) > this.room(roomiest)) roomiest = i;
-    if (this.room(roomiest) < total && this.arena.open()) roomiest = memories.length - 1;
-    return this.at(roomiest).begin();
+    if (!holders.includes(roomiest) && this.at(roomiest).begin(total - held[roomiest])) return this.at(roomiest);
+    if (this.arena.open()) {
+      const fresh = this.at(memories.length - 1);
+      if (fresh.begin(total)) return fresh;
+    }
+    throw new Error(
+      `out of WebAssembly memory: a kernel call needs ${total - Math.max(0, ...held)} bytes of staging and no memory has room ` +
+        `(${memories.length} ${memories.length === 1 ? 'memory' : 'memories'} of at most ${this.arena.memoryBytes} bytes hold ${this.arena.inUse} bytes in use): pass fewer queries or rows per call`,
+    );
   }
 
-  /** Bytes a call's copies may take in memory i: what is free, plus staging regions it would reuse. */
+  /** Bytes a call's copies may take in memory i: what is free, plus the staging slab it would reuse. */
   private room(i: number): number {
     const memory = this.arena.memories[i];
     return memory.capacity - memory.inUse + (this.spaces[i]?.stagingBytes ?? 0);

@@ -28,7 +28,6 @@ export class WasmMemory {
   ) {
     if (!Number.isInteger(maxPages) || maxPages < 1 || maxPages > MAX_PAGES) throw new Error(`wasm memory: maximum of ${maxPages} pages is not between 1 and ${MAX_PAGES}`);
     this.memory = new WebAssembly.Memory({ initial: Math.min(initialPages, maxPages), maximum: maxPages, shared: true });
-    this.buffers.add(this.memory.buffer);
   }
 
   /** Bytes the memory spans now. */
@@ -46,7 +45,19 @@ export class WasmMemory {
     return this.used;
   }
 
-  /** Byte address of an array's first element if it lives in this memory. */
+  /**
+   * The memory's current buffer, remembered as this memory's. V8 hands out a
+   * new SharedArrayBuffer object not only when this memory grows but also
+   * when another shared memory does, so views must be made on this buffer
+   * for addressOf() to know them.
+   */
+  buffer(): ArrayBufferLike {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    return buffer;
+  }
+
+  /** Byte address of an array's first element if it lives in this memory (a view made on buffer()). */
   addressOf(array: ArrayBufferView): number | undefined {
     return this.buffers.has(array.buffer) ? array.byteOffset : undefined;
   }
@@ -85,7 +96,6 @@ export class WasmMemory {
           return undefined;
         }
       }
-      this.buffers.add(this.memory.buffer);
     }
     this.top = start + size;
     return this.record(start, size, zero);
@@ -98,6 +108,13 @@ export class WasmMemory {
     if (zero && start < this.clean) new Uint8Array(this.memory.buffer, start, Math.min(size, this.clean - start)).fill(0);
     this.clean = Math.max(this.clean, start + size);
     return start;
+  }
+
+  /** Bytes of a block from allocate() (its request rounded up). */
+  sizeOf(start: number): number {
+    const size = this.sizes.get(start);
+    if (size === undefined) throw new Error(`wasm memory: address ${start} was not allocated`);
+    return size;
   }
 
   /** Returns a block from allocate() to the free list, merging neighbours. */
@@ -243,24 +260,24 @@ export class WasmArena implements ArrayArena {
     const address = fresh?.allocate(bytes, limit);
     if (fresh && address !== undefined) return { memory: this.memories.length - 1, address };
     throw new Error(
-      `out of WebAssembly memory: asked for ${bytes} bytes (${mib(bytes)}); ${this.memories.length} memories of at most ${mib(this.memoryBytes)} ` +
+      `out of WebAssembly memory: asked for ${bytes} bytes (${mib(bytes)}); ${this.memories.length} ${this.memories.length === 1 ? 'memory' : 'memories'} of at most ${mib(this.memoryBytes)} ` +
         `hold ${this.inUse} bytes (${mib(this.inUse)}) in use, and ${this.canOpen ? 'the engine refused another memory' : `the limit is ${this.maxMemories} memories`}`,
     );
   }
 
   float32(length: number): Float32Array {
     const at = this.allocate(length * 4);
-    return new Float32Array(this.memories[at.memory].memory.buffer, at.address, length);
+    return new Float32Array(this.memories[at.memory].buffer(), at.address, length);
   }
 
   int32(length: number): Int32Array {
     const at = this.allocate(length * 4);
-    return new Int32Array(this.memories[at.memory].memory.buffer, at.address, length);
+    return new Int32Array(this.memories[at.memory].buffer(), at.address, length);
   }
 
   uint8(length: number): Uint8Array {
     const at = this.allocate(length);
-    return new Uint8Array(this.memories[at.memory].memory.buffer, at.address, length);
+    return new Uint8Array(this.memories[at.memory].buffer(), at.address, length);
   }
 
   /** The kernels read these memories directly: nothing to refresh. */

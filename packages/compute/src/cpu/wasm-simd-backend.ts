@@ -65,7 +65,7 @@ export class WasmSimdBackend implements Backend {
     private readonly pool: KernelPool,
     private readonly parallelMinWork: number,
   ) {
-    this.spaces = new Spaces(arena, module);
+    this.spaces = new Spaces(arena, module, pool.threads);
   }
 
   static async create(options: WasmSimdBackendOptions = {}): Promise<WasmSimdBackend> {

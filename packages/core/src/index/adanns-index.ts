@@ -186,6 +186,7 @@ export class AdannsIndex {
     const index = await AdannsIndex.train(backend, spec, data, rows, dim, options);
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
     await index.add(ids, data, rows, (done, total) => progress('add', done, total));
+    index.trim();
     if (options.calibrate) {
       const given = options.calibrate === true ? {} : options.calibrate;
       // the data is at hand: exact ground truth reads it when the index keeps no full vectors (slot = row in a fresh build)
@@ -278,6 +279,12 @@ export class AdannsIndex {
       }
       onProgress?.(from + n, rows);
     }
+  }
+
+  /** Shrinks the lists and the slot map to what they hold, after a bulk of adds (build() does). */
+  trim(): void {
+    this.lists.trim();
+    this.slots.trim();
   }
 
   /** Removes ids; returns how many were present. Removed vectors leave their lists at once. */

@@ -1,4 +1,4 @@
-import { heapArena, type ArrayArena } from '@adanns/compute';
+import { allocateLike, heapArena, type ArrayArena } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from './growable.js';
 
@@ -149,6 +149,29 @@ export class InvertedLists {
     return { sizes: this.sizes.slice(), slots, codes };
   }
 
+  /**
+   * Shrinks every array to what its list holds (appends grow them by
+   * doubling, a third more on average): call it when a bulk of adds is done.
+   * Later adds grow them again.
+   */
+  trim(): void {
+    const exact = <T extends Uint8Array | Int32Array | Float32Array>(array: T, length: number): T => {
+      if (array.length === length) return array;
+      const next = allocateLike(this.arena, array, length);
+      next.set(array.subarray(0, length));
+      this.arena.release(array);
+      return next;
+    };
+    for (let l = 0; l < this.count; l++) {
+      const n = this.sizes[l];
+      this.codeArrays[l] = exact(this.codeArrays[l], n * this.codeBytes);
+      this.slotArrays[l] = exact(this.slotArrays[l], n);
+      for (const perList of this.norms.values()) perList[l] = exact(perList[l], n);
+    }
+    this.slotList = this.slotList.slice(0, this.slotListFilled);
+    this.slotPos = this.slotPos.slice(0, this.slotListFilled);
+  }
+
   /** Gives every list's arrays back to the arena; the lists are empty afterwards. */
   release(): void {
     const all = [...this.codeArrays, ...this.slotArrays, ...[...this.norms.values()].flat()];
@@ -185,6 +208,7 @@ export class InvertedLists {
       for (let i = 0; i < sizes[l]; i++, at++) lists.append(l, slots[at], codes, at * codeBytes, norms, i * normDims.length);
     }
     if (at !== slots.length) throw new Error('inverted list sizes do not match the stored members');
+    lists.trim();
     return lists;
   }
 }

@@ -82,6 +82,11 @@ export class SlotStore {
     return this.ids.subarray(0, this.used);
   }
 
+  /** Shrinks the id array to the slots in use (it grows by doubling). */
+  trim(): void {
+    if (this.ids.length > this.used) this.ids = this.ids.slice(0, this.used);
+  }
+
   arrays(): HeldArray[] {
     return [{ kind: 'ids', array: this.ids, arena: false }];
   }

@@ -51,6 +51,7 @@ export async function buildFromStream(backend: Backend, spec: IndexSpec | string
     await index.add(ids, chunk.data, chunk.rows);
     progress('add', chunk.from + chunk.rows, source.rows);
   }
+  index.trim();
   if (options.calibrate) {
     const given = options.calibrate === true ? {} : options.calibrate;
     // slot i holds row i (ids are row numbers, added in order)

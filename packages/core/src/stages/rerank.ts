@@ -1,4 +1,4 @@
-import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import { computeInvNorms, rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { RerankStore } from '../rerank/store.js';
 
 /**
@@ -20,6 +20,7 @@ export async function rerankGathered(
   const d = store.dim;
   const gathered = new Float32Array(shortlist.k * d);
   const row = new Int32Array(1);
+  const norms = new Float32Array(shortlist.k);
   for (let q = 0; q < queries.rows; q++) {
     const m = shortlist.sizes[q];
     if (m === 0) continue;
@@ -27,7 +28,9 @@ export async function rerankGathered(
     await store.read(slots, gathered.subarray(0, m * d));
     row[0] = q;
     const query = rowBlock(queries.data, 1, queries.stride, (queries.offset ?? 0) + q * queries.stride);
-    await backend.scanTopK(query, rowBlock(gathered, m, d), rerankDim, metric, final, slots, row);
+    // cosine norms of the rows as a resident store computes them, so every store scores bit-identically
+    const inv = metric === 'cosine' ? computeInvNorms(rowBlock(gathered, m, d), rerankDim, norms) : undefined;
+    await backend.scanTopK(query, rowBlock(gathered, m, d, 0, inv), rerankDim, metric, final, slots, row);
   }
   return final;
 }

@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
-"""FAISS baseline for `adanns bench`.
+"""FAISS peers for `adanns bench`.
 
-Builds IVF{n},Flat and OPQ{M},IVF{n},PQ{M}np on the files the harness wrote,
-sweeps nprobe and prints one JSON row per configuration (the results.json row
+Builds IVF{L},Flat (system "faiss") and, with --bytes, the quantised peers of
+the opq suites: OPQ{M}_{D'},PQ{M}np (rigid OPQ, "faiss-opq") and
+OPQ{M},IVF{L},PQ{M}np (IVF-OPQ, "faiss-ivf-opq"), on the files the harness
+wrote. Prints one JSON line describing how FAISS runs (threads, version,
+compile options), then one row per configuration (the results.json row
 schema). MFLOPs are modelled with the adanns cost model from FAISS's own count
-of scanned codes (indexIVF_stats.ndis), so the two systems are charged alike.
+of scanned codes (indexIVF_stats.ndis), so the systems are charged alike.
+Speeds are medians over --passes timed passes.
 """
 import argparse
 import json
+import os
 import resource
 import sys
 import time
 
 import faiss
 import numpy as np
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def read_vecs(path, dtype):
@@ -42,6 +49,53 @@ def quality(ids, gt, k, labels_base, labels_queries):
     return recall, top1, total / ids.shape[0]
 
 
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(np.ceil(p / 100 * len(s))) - 1))]
+
+
+def timed(index, xq, k, passes, n_lat):
+    """Batched QPS and one-query-at-a-time QPS, p50, p99: each the median over the passes."""
+    index.search(xq, k)  # warm-up
+    batch = []
+    for _ in range(passes):
+        t = time.perf_counter()
+        index.search(xq, k)
+        batch.append(xq.shape[0] / (time.perf_counter() - t))
+    for i in range(min(10, n_lat)):
+        index.search(xq[i : i + 1], k)
+    qps, p50, p99 = [], [], []
+    for _ in range(passes):
+        lat = []
+        for i in range(n_lat):
+            t = time.perf_counter()
+            index.search(xq[i : i + 1], k)
+            lat.append((time.perf_counter() - t) * 1000)
+        qps.append(1000 * len(lat) / sum(lat))
+        p50.append(percentile(lat, 50))
+        p99.append(percentile(lat, 99))
+    return {"qps": float(np.median(qps)), "batchQps": float(np.median(batch)), "p50Ms": float(np.median(p50)), "p99Ms": float(np.median(p99))}
+
+
+def peers(d, lists, byte_budgets):
+    """(system, factory, M, D') per configuration; skips (as JSON lines) the budgets FAISS cannot build."""
+    out = [("faiss", f"IVF{lists},Flat", 0, d)]
+    for m in byte_budgets:
+        if d % m:
+            print(json.dumps({"skip": f"OPQ{m},IVF{lists},PQ{m}np: FAISS needs the dimension {d} divisible by {m}"}), flush=True)
+        else:
+            out.append(("faiss-ivf-opq", f"OPQ{m},IVF{lists},PQ{m}np", m, d))
+        # the rotation may drop dimensions: D' rounded down to a multiple of 64 (and of M), the shape
+        # of issue 16's reference OPQ16_768,PQ16 on 784-d data; else the largest multiple of M
+        step = np.lcm(m, 64)
+        d_out = int(d - d % step if d >= step else d - d % m)
+        if d_out == 0:
+            print(json.dumps({"skip": f"OPQ{m}: dimension {d} is below M = {m}"}), flush=True)
+        else:
+            out.append(("faiss-opq", f"OPQ{m}_{d_out},PQ{m}np", m, d_out))
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--base", required=True)
@@ -54,83 +108,70 @@ def main():
     p.add_argument("--lists", type=int, required=True)
     p.add_argument("--nprobes", required=True)
     p.add_argument("--bytes", default="")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, required=True)
     p.add_argument("--latency-queries", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--passes", type=int, default=3)
     a = p.parse_args()
+
+    # the harness also sets the BLAS/OpenMP variables in this process's environment, so that
+    # OpenBLAS (OPQ's products and SVD) cannot start its own threads beside OpenMP's
+    faiss.omp_set_num_threads(a.threads)
+    print(json.dumps({"system": {
+        "threads": faiss.omp_get_max_threads(),
+        "version": faiss.__version__,
+        "compileOptions": faiss.get_compile_options(),
+        "env": {v: os.environ.get(v, "") for v in THREAD_VARIABLES},
+    }}), flush=True)
 
     xb = read_vecs(a.base, np.float32)
     xq = read_vecs(a.queries, np.float32)
     gt = read_vecs(a.gt, np.int32)
     labels_base = read_vecs(a.labels_base, np.int32)[:, 0] if a.labels_base else None
     labels_queries = read_vecs(a.labels_queries, np.int32)[:, 0] if a.labels_queries else None
-    d = xb.shape[1]
+    n, d = xb.shape
     metric = faiss.METRIC_L2 if a.metric == "l2" else faiss.METRIC_INNER_PRODUCT
     if a.metric == "cosine":
         faiss.normalize_L2(xb)
         faiss.normalize_L2(xq)
-    faiss.omp_set_num_threads(a.threads)
+    n_lat = min(a.latency_queries, xq.shape[0])
 
-    factories = [(f"IVF{a.lists},Flat", 0)]
-    for m in [int(x) for x in a.bytes.split(",") if x]:
-        if d % m:
-            print(json.dumps({"skip": f"OPQ{m},IVF{a.lists},PQ{m}np: FAISS needs the dimension {d} divisible by {m}"}), flush=True)
-            continue
-        factories.append((f"OPQ{m},IVF{a.lists},PQ{m}np", m))
-
-    for factory, m in factories:
+    for system, factory, m, d_out in peers(d, a.lists, [int(x) for x in a.bytes.split(",") if x]):
         index = faiss.index_factory(d, factory, metric)
         started = time.perf_counter()
         index.train(xb)
+        trained = time.perf_counter()
         index.add(xb)
         build = time.perf_counter() - started
         size = faiss.serialize_index(index).size
-        ivf = faiss.extract_index_ivf(index)
-        for nprobe in [int(x) for x in a.nprobes.split(",")]:
-            ivf.nprobe = nprobe
+        ivf = faiss.try_extract_index_ivf(index)
+        for nprobe in [int(x) for x in a.nprobes.split(",")] if ivf else [0]:
+            if ivf:
+                ivf.nprobe = nprobe
             faiss.cvar.indexIVF_stats.reset()
             _, ids = index.search(xq, a.k)
-            ndis = faiss.cvar.indexIVF_stats.ndis / xq.shape[0]
+            # codes scanned per query; a flat PQ scans all n
+            ndis = faiss.cvar.indexIVF_stats.ndis / xq.shape[0] if ivf else n
             recall, top1, mean_ap = quality(ids, gt, a.k, labels_base, labels_queries)
-            index.search(xq, a.k)  # warm-up
-            times = []
-            for _ in range(a.repeats):
-                t = time.perf_counter()
-                index.search(xq, a.k)
-                times.append(time.perf_counter() - t)
-            batch = float(np.median(times))
-            faiss.omp_set_num_threads(1)
-            n_lat = min(a.latency_queries, xq.shape[0])
-            for i in range(min(10, n_lat)):
-                index.search(xq[i : i + 1], a.k)
-            lat = []
-            for i in range(n_lat):
-                t = time.perf_counter()
-                index.search(xq[i : i + 1], a.k)
-                lat.append((time.perf_counter() - t) * 1000)
-            faiss.omp_set_num_threads(a.threads)
-            lat.sort()
-            if m:
+            if not ivf:  # rigid OPQ: rotation, tables, ADC over every code
+                flops = d * d_out + 256 * d_out + ndis * m
+            elif m:
                 flops = d * d + a.lists * d + 256 * d + nprobe * d + ndis * m
             else:
                 flops = a.lists * d + ndis * d
             print(json.dumps({
-                "system": "faiss",
+                "system": system,
                 "spec": factory,
-                "params": {"nprobe": nprobe},
+                "params": {"nprobe": nprobe} if ivf else {},
                 "k": a.k,
                 "recall": recall,
                 "top1": top1,
                 "map": mean_ap,
                 "mflops": flops / 1e6,
-                "qps": 1000 / (sum(lat) / len(lat)),
-                "batchQps": xq.shape[0] / batch,
-                "p50Ms": lat[max(0, int(np.ceil(0.5 * len(lat))) - 1)],
-                "p99Ms": lat[max(0, int(np.ceil(0.99 * len(lat))) - 1)],
+                **timed(index, xq, a.k, a.passes, n_lat),
                 "buildSeconds": build,
                 "indexBytes": int(size),
                 "rssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                "note": f"FAISS {faiss.__version__}, {a.threads} thread(s) batched",
+                "note": f"FAISS {faiss.__version__}: train {trained - started:.1f} s of the build",
             }), flush=True)
 
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Backend, Metric } from '@adanns/compute';
+import { ReferenceBackend, type Metric } from '@adanns/compute';
 import { exactNeighbours } from '@adanns/core';
 import { loadIds, loadVectors, readHdf5Metric, readIvecs, readNpy, writeIvecs, type IdMatrix, type VectorSet } from '@adanns/datasets';
 
@@ -52,8 +52,36 @@ function limit(set: VectorSet, rows: number | undefined): VectorSet {
   return { ...set, rows, data: set.data.slice(0, rows * set.dim), labels: set.labels?.slice(0, rows) };
 }
 
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * The ground-truth cache key: a hash of the vectors themselves (not the data
+ * set's name, which stays the same when its files or --limit change), their
+ * shape, the metric and k.
+ */
+export function groundTruthKey(base: VectorSet, queries: VectorSet, metric: Metric, k: number): string {
+  const h = createHash('sha256').update(JSON.stringify([base.rows, queries.rows, base.dim, metric, k]));
+  h.update(bytesOf(base.data.subarray(0, base.rows * base.dim)));
+  h.update(bytesOf(queries.data.subarray(0, queries.rows * queries.dim)));
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Exact top-k of the queries in the base, cached in `dir` as gt-<groundTruthKey>.ivecs.
+ * Computed by the reference backend (plain TypeScript kernels), so that a bug in a
+ * fast backend under test cannot shape the yardstick it is measured against.
+ */
+export async function cachedGroundTruth(base: VectorSet, queries: VectorSet, metric: Metric, k: number, dir: string, onProgress?: (done: number, total: number) => void): Promise<IdMatrix> {
+  mkdirSync(dir, { recursive: true });
+  const cache = join(dir, `gt-${groundTruthKey(base, queries, metric, k)}.ivecs`);
+  if (existsSync(cache)) return readIvecs(cache);
+  const { ids } = await exactNeighbours(new ReferenceBackend(), base.data, base.rows, queries.data, queries.rows, base.dim, metric, k, onProgress);
+  writeIvecs(cache, ids, queries.rows, k);
+  return { ids, rows: queries.rows, k };
+}
+
 /** Resolves the data-set flags to base, queries, labels and exact ground truth (computed and cached in `out` when absent). */
-export async function loadBenchData(backend: Backend, o: BenchInputs, onProgress?: (done: number, total: number) => void): Promise<BenchData> {
+export async function loadBenchData(o: BenchInputs, onProgress?: (done: number, total: number) => void): Promise<BenchData> {
   const sources = [o.synthetic, o.hdf5, o.adannsImagenet, o.base].filter((s) => s !== undefined);
   if (sources.length > 1) throw new Error('give one data set: --synthetic, --hdf5, --adanns-imagenet or --base/--queries');
   let base: VectorSet;
@@ -87,23 +115,14 @@ export async function loadBenchData(backend: Backend, o: BenchInputs, onProgress
   queries = limit(queries, o.limitQueries);
   metric ??= 'cosine';
 
-  let truth: IdMatrix | undefined;
+  let truth: IdMatrix;
   if (gtSource !== undefined && o.limitBase === undefined) {
     const gt = await loadIds(gtSource);
     if (gt.k < o.k) throw new Error(`ground truth ${gtSource} has ${gt.k} neighbours per query, fewer than k = ${o.k}`);
     if (gt.rows < queries.rows) throw new Error(`ground truth ${gtSource} has ${gt.rows} rows for ${queries.rows} queries`);
     truth = { ids: gt.ids.slice(0, queries.rows * gt.k), rows: queries.rows, k: gt.k };
   } else {
-    // exact truth, cached next to the output under a key of everything it depends on
-    const key = createHash('sha256').update(JSON.stringify([base.name, base.rows, queries.name, queries.rows, base.dim, metric, o.k])).digest('hex').slice(0, 16);
-    mkdirSync(o.out, { recursive: true });
-    const cache = join(o.out, `gt-${key}.ivecs`);
-    if (existsSync(cache)) truth = readIvecs(cache);
-    else {
-      const { ids } = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, metric, o.k, onProgress);
-      writeIvecs(cache, ids, queries.rows, o.k);
-      truth = { ids, rows: queries.rows, k: o.k };
-    }
+    truth = await cachedGroundTruth(base, queries, metric, o.k, o.out, onProgress);
   }
   const name = o.hdf5 ?? (o.synthetic ? `synthetic:${o.synthetic}` : o.adannsImagenet ? `adanns-imagenet-${o.dim}` : base.name);
   return { name, metric, base, queries, truth, baseLabels: base.labels, queryLabels: queries.labels };

@@ -6,14 +6,15 @@ import { defaultThreads, parseMetric } from '@adanns/compute';
 import { formatBudget, parseBudget } from '@adanns/core';
 import { BACKEND_FLAGS, backendOptions, intOption, openBackend, parseOrUsage, progressBars, UsageError } from '@adanns/cli-kit';
 import { loadBenchData } from './bench-data.js';
-import { DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
+import { backendThreads, DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
 import { recallPlot } from './report/plots.js';
 import { summaryMarkdown } from './report/summary.js';
-import type { ResultRow, Results } from './row.js';
+import type { ResultRow, Results, SystemInfo } from './row.js';
 import { adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
 import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
 import { faissSuite } from './suites/faiss.js';
 import { hnswlibSuite } from './suites/hnswlib.js';
+import { MIN_PASSES } from './timing.js';
 
 const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   exact: exactSuite,
@@ -39,7 +40,9 @@ export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [
   --budgets recall=0.8,recall=0.9,recall=0.95,mflops=0.5   budgets of the budget suite
   --suite ${Object.keys(SUITES).join(',')} or all (default ${DEFAULT_SUITES.join(',')})
   --spec SPEC --params k=v,...   exactly one configuration (one row)
-  --latency-queries N (200)  --repeats N (3)  --out DIR (bench-out)
+  --threads N   threads of every system (ours, FAISS; hnswlib-node is always 1); read back and recorded
+  --latency-queries N (200)  --passes N (3, at least ${MIN_PASSES}: every speed is the median of N timed passes)  --out DIR (bench-out)
+  Exact ground truth is computed by the reference backend and cached in DIR under a hash of the data, metric and k.
   Writes DIR/results.json, DIR/recall-vs-mflops.svg, DIR/recall-vs-qps.svg and DIR/summary.md.`;
 
 export async function benchCommand(argv: string[]): Promise<void> {
@@ -69,7 +72,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         bytes: { type: 'string', default: DEFAULT_BYTE_BUDGETS.join(',') },
         budgets: { type: 'string', default: DEFAULT_BUDGETS.map(formatBudget).join(',') },
         'latency-queries': { type: 'string', default: '200' },
-        repeats: { type: 'string', default: '3' },
+        passes: { type: 'string', default: String(MIN_PASSES) },
         out: { type: 'string', default: 'bench-out' },
       },
     }).values,
@@ -83,7 +86,11 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const synthetic = o.synthetic ?? (anyData ? undefined : DEFAULT_SYNTHETIC);
   const threads = o.threads === undefined ? defaultThreads() : intOption(o.threads, 'threads');
   const k = intOption(o.k, 'k');
+  const passes = intOption(o.passes, 'passes');
+  if (passes < MIN_PASSES) throw new UsageError(`--passes must be at least ${MIN_PASSES} (each reported speed is the median of the passes), got ${passes}`);
   const backend = await openBackend({ backend: o.backend, threads: String(threads) });
+  // enforced, not assumed: a pooled backend must run on exactly the threads asked for
+  if ('threads' in backend && backendThreads(backend) !== threads) throw new Error(`--threads ${threads}: the ${backend.name} backend runs ${backendThreads(backend)} threads`);
   const bars = progressBars();
   const log = (line: string) => {
     bars.stop();
@@ -91,7 +98,6 @@ export async function benchCommand(argv: string[]): Promise<void> {
   };
 
   const data = await loadBenchData(
-    backend,
     {
       base: o.base,
       queries: o.queries,
@@ -114,6 +120,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   log(`bench: ${data.name}: ${data.base.rows} x ${data.base.dim} base, ${data.queries.rows} queries, ${data.metric}, k = ${k}`);
 
   const rows: ResultRow[] = [];
+  const systems: Record<string, SystemInfo> = {};
   const ctx: BenchContext = {
     backend,
     data,
@@ -121,7 +128,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     threads,
     seed: intOption(o.seed, 'seed'),
     latencyQueries: intOption(o['latency-queries'], 'latency-queries'),
-    repeats: intOption(o.repeats, 'repeats'),
+    passes,
     transform: o.transform,
     out: o.out,
     suites,
@@ -140,6 +147,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
       const p = Object.entries(row.params).map(([key, v]) => `${key}=${v}`).join(',');
       log(`  ${row.system.padEnd(15)} ${row.spec} ${p}: recall ${row.recall.toFixed(4)}, ${row.mflops === null ? '-' : row.mflops.toFixed(4)} MFLOPs, ${row.qps.toFixed(0)} QPS`);
     },
+    describe: (system, info) => {
+      systems[system] = info;
+    },
   };
   if (o.spec !== undefined) await singleRow(ctx, o.spec, o.params);
   else for (const s of suites) await SUITES[s](ctx);
@@ -147,14 +157,15 @@ export async function benchCommand(argv: string[]): Promise<void> {
 
   const results: Results = {
     dataset: { name: data.name, n: data.base.rows, dim: data.base.dim, queries: data.queries.rows, metric: data.metric },
-    machine: { cpus: cpus().length, node: process.version, backend: backend.name, threads },
+    machine: { cpus: cpus().length, node: process.version, backend: backend.name, threads, passes, systems },
     command: `adanns bench ${argv.join(' ')}`.trim(),
     rows,
   };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(o.out, 'recall-vs-mflops.svg'), await recallPlot(rows, 'mflops', `${data.name}: recall@${k} against modelled MFLOPs`, k));
-  writeFileSync(join(o.out, 'recall-vs-qps.svg'), await recallPlot(rows, 'qps', `${data.name}: recall@${k} against single-thread QPS`, k));
+  const qpsThreads = [...new Set(Object.values(systems).map((s) => s.threads))];
+  writeFileSync(join(o.out, 'recall-vs-qps.svg'), await recallPlot(rows, 'qps', `${data.name}: recall@${k} against QPS (one query at a time, ${qpsThreads.join(' or ')} thread(s))`, k));
   const summary = summaryMarkdown(results);
   writeFileSync(join(o.out, 'summary.md'), summary);
   console.log(summary);

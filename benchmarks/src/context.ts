@@ -1,7 +1,7 @@
 import type { Backend } from '@adanns/compute';
 import type { Budget } from '@adanns/core';
 import type { BenchData } from './bench-data.js';
-import type { ResultRow } from './row.js';
+import type { ResultRow, SystemInfo } from './row.js';
 
 /** What every suite gets: the data, the measuring settings and where rows go. */
 export interface BenchContext {
@@ -12,8 +12,8 @@ export interface BenchContext {
   seed: number;
   /** Queries timed one at a time for latency percentiles and single-thread QPS. */
   latencyQueries: number;
-  /** Repeats of the batched run (median taken). */
-  repeats: number;
+  /** Timed passes behind every speed figure (the median is reported; at least MIN_PASSES). */
+  passes: number;
   /** 'pca,' or '' before AdANNS specs. */
   transform: 'pca' | 'none';
   out: string;
@@ -26,6 +26,13 @@ export interface BenchContext {
   progress: (stage: string, done: number, total: number) => void;
   log: (line: string) => void;
   add: (row: ResultRow) => void;
+  /** Records how a system ran (results.json machine.systems); every suite describes the systems it adds rows for. */
+  describe: (system: string, info: SystemInfo) => void;
+}
+
+/** The threads a backend actually runs on (the CPU backend's pool; the others compute on the calling thread or a device). */
+export function backendThreads(backend: Backend): number {
+  return 'threads' in backend && typeof backend.threads === 'number' ? backend.threads : 1;
 }
 
 /** IVF list count: the power of two nearest sqrt(N). */

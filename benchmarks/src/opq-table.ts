@@ -28,7 +28,7 @@ const byteBudgets = o.bytes.split(',').map((b) => intOption(b, 'bytes'));
 const lists = intOption(o.lists, 'lists');
 const nprobe = intOption(o.nprobe, 'nprobe');
 const backend = await createBackend('cpu');
-const { base, queries, truth } = await fashionMnist(backend, queryCount, k, o.cache);
+const { base, queries, truth } = await fashionMnist(queryCount, k, o.cache);
 // calibration queries: the last 500 test images, disjoint from the evaluated ones
 const test = await loadVectors('fashion-mnist:test');
 const calibration = test.data.subarray((test.rows - 500) * test.dim);

@@ -11,10 +11,11 @@ export interface ResultRow {
   map: number | null;
   /** Modelled MFLOPs per query (null where a system has no cost model, e.g. HNSW). */
   mflops: number | null;
-  /** Single-thread QPS, queries one at a time (1000 / mean latency in ms). */
+  /** QPS with queries one at a time (on the system's threads, machine.systems): median over the timed passes. */
   qps: number;
-  /** Batched QPS: all queries in one call, median of repeats. */
+  /** Batched QPS: all queries in one call, median of the timed passes. */
   batchQps: number;
+  /** Median over the passes of each pass's p50 and p99 latency. */
   p50Ms: number;
   p99Ms: number;
   buildSeconds: number;
@@ -33,9 +34,20 @@ export interface ResultRow {
   expectedRecall?: number | null;
 }
 
+/** How a system ran: the threads it actually used (read back from it, not the request), and what else identifies the build. */
+export interface SystemInfo {
+  threads: number;
+  version?: string;
+  /** FAISS: faiss.get_compile_options() (e.g. "OPTIMIZE GENERIC" or "AVX2"). */
+  compileOptions?: string;
+  /** FAISS: the thread variables its subprocess ran with. */
+  env?: Record<string, string>;
+}
+
 export interface Results {
   dataset: { name: string; n: number; dim: number; queries: number; metric: string };
-  machine: { cpus: number; node: string; backend: string; threads: number };
+  /** threads: --threads as given; systems: each system's own record of how it ran; passes: timed passes per figure (median reported). */
+  machine: { cpus: number; node: string; backend: string; threads: number; passes: number; systems: Record<string, SystemInfo> };
   command: string;
   rows: ResultRow[];
 }

@@ -38,7 +38,7 @@ const params = { nprobe: intOption(o.nprobe, 'nprobe'), shortlist: intOption(o.s
 const passes = intOption(o.passes, 'passes');
 const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'adanns-storage-'));
 const build = await createBackend('cpu');
-const { base, queries, truth } = await fashionMnist(build, intOption(o.queries, 'queries'), k, o.cache);
+const { base, queries, truth } = await fashionMnist(intOption(o.queries, 'queries'), k, o.cache);
 const D = base.dim;
 const spec = (codec: string, rerank = '') => `pca,ivf${lists}@32,${codec},rerank@${D}${rerank}`;
 

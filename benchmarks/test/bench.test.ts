@@ -6,10 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { writeIvecs, writeNpy } from '@adanns/datasets';
 import { benchCommand } from '../src/index.js';
-import { readLabels } from '../src/bench-data.js';
+import { generateSynthetic, type VectorSet } from '@adanns/datasets';
+import { groundTruthKey, readLabels } from '../src/bench-data.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../src/quality.js';
 import { atRecall, paretoFront } from '../src/report/summary.js';
-import { faissUnavailable } from '../src/suites/faiss.js';
+import { faissEnv, faissUnavailable } from '../src/suites/faiss.js';
+import { singleQueryFigures } from '../src/timing.js';
 import type { ResultRow, Results } from '../src/row.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'adanns-bench-'));
@@ -21,7 +23,7 @@ async function bench(args: string[]): Promise<Results> {
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
-    await benchCommand([...args, '--out', out, '--latency-queries', '5', '--repeats', '1']);
+    await benchCommand([...args, '--out', out, '--latency-queries', '5']);
   } finally {
     log.mockRestore();
     err.mockRestore();
@@ -29,7 +31,7 @@ async function bench(args: string[]): Promise<Results> {
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results;
   expect(readFileSync(join(out, 'recall-vs-mflops.svg'), 'utf8')).toMatch(/^<svg/);
   expect(readFileSync(join(out, 'recall-vs-qps.svg'), 'utf8')).toMatch(/^<svg/);
-  expect(readFileSync(join(out, 'summary.md'), 'utf8')).toMatch(/## At recall@10 >= 0.9/);
+  expect(readFileSync(join(out, 'summary.md'), 'utf8')).toMatch(/\| system \| threads \| QPS at >= 0.9 \| recall \| spec and params \| QPS at >= 0.95 /);
   return results;
 }
 
@@ -56,6 +58,43 @@ describe('quality measures', () => {
   });
 });
 
+describe('timing', () => {
+  it('reports the median of the passes, not a mean over them or the best one', () => {
+    // pass QPS: 1000, 500, 100 (one slow pass); pooling the latencies would give 3000 / 13 = 231
+    const figures = singleQueryFigures([[1, 1], [2, 2, 2, 2], [10, 10]]);
+    expect(figures.qps).toBe(500);
+    expect(figures.p50Ms).toBe(2);
+    expect(figures.p99Ms).toBe(2);
+    expect(singleQueryFigures([[4, 1, 1], [3, 3, 3], [5, 5, 5]]).p99Ms).toBe(4);
+  });
+  it('refuses fewer than three passes', () => {
+    expect(() => singleQueryFigures([[1], [1]])).toThrow(/at least 3 timed passes/);
+  });
+});
+
+describe('ground-truth cache key', () => {
+  const { base, queries } = generateSynthetic({ n: 50, dim: 8, queries: 4, seed: 5 });
+  const key = groundTruthKey(base, queries, 'cosine', 10);
+  it('is the same for the same vectors under another name', () => {
+    expect(groundTruthKey({ ...base, name: 'renamed' }, { ...queries, data: queries.data.slice() }, 'cosine', 10)).toBe(key);
+  });
+  it('changes with one value of the base or the queries, the metric, k or the rows used', () => {
+    const changed = (set: VectorSet, at: number): VectorSet => {
+      const data = set.data.slice();
+      data[at] += 1e-3;
+      return { ...set, data };
+    };
+    const others = [
+      groundTruthKey(changed(base, 123), queries, 'cosine', 10),
+      groundTruthKey(base, changed(queries, 7), 'cosine', 10),
+      groundTruthKey(base, queries, 'l2', 10),
+      groundTruthKey(base, queries, 'cosine', 5),
+      groundTruthKey({ ...base, rows: 49 }, queries, 'cosine', 10),
+    ];
+    expect(new Set([key, ...others]).size).toBe(others.length + 1);
+  });
+});
+
 describe('summary', () => {
   const row = (system: string, recall: number, mflops: number | null, qps: number): ResultRow => ({
     system, spec: 's', params: {}, k: 10, recall, top1: null, map: null, mflops, qps, batchQps: qps, p50Ms: 1, p99Ms: 1, buildSeconds: 0, indexBytes: 0, rssBytes: 0,
@@ -67,6 +106,21 @@ describe('summary', () => {
     expect(at.find((x) => x.system === 'a')!.mflops!.mflops).toBe(5);
     expect(at.find((x) => x.system === 'b')!.mflops).toBeUndefined();
     expect(at.find((x) => x.system === 'b')!.qps!.qps).toBe(700);
+  });
+  it('takes the best QPS at a recall target from the recall-QPS frontier', () => {
+    const rows = [
+      row('a', 0.95, 2, 800), // as fast as the row below, lower recall: dominated, never picked
+      row('a', 0.97, 3, 800),
+      row('a', 0.93, 2, 700), // slower and less accurate than the first: dominated
+      row('a', 0.91, 1, 900),
+      row('a', 0.5, 1, 2000),
+    ];
+    expect(paretoFront(rows, (r) => -r.qps).map((r) => r.recall)).toEqual([0.5, 0.91, 0.97]);
+    const pick = (target: number) => atRecall(rows, target)[0].qps;
+    expect(pick(0.9)!.recall).toBe(0.91);
+    expect(pick(0.92)).toBe(rows[1]);
+    expect(pick(0.95)).toBe(rows[1]);
+    expect(pick(0.98)).toBeUndefined();
   });
 });
 
@@ -82,7 +136,10 @@ describe('adanns bench', () => {
       expect(typeof r.budgetMet).toBe('boolean');
       expect(r.expectedRecall).toBeGreaterThan(0);
     }
-    expect(systems.has('faiss')).toBe(faissUnavailable() === undefined);
+    for (const s of ['faiss', 'faiss-opq', 'faiss-ivf-opq']) expect(systems.has(s), s).toBe(faissUnavailable() === undefined);
+    // every system says how it ran
+    for (const s of systems) expect(results.machine.systems[s]?.threads, s).toBeGreaterThanOrEqual(1);
+    expect(results.machine.passes).toBe(3);
     const exact = results.rows.find((r) => r.system === 'exact')!;
     expect(exact.recall).toBe(1);
     expect(exact.mflops).toBeCloseTo((600 * 16) / 1e6, 10);
@@ -108,9 +165,36 @@ describe('adanns bench', () => {
     expect(JSON.parse(searched.stdout).recall).toBe(results.rows[0].recall);
   });
 
+  it('runs every system on one thread with --threads 1, and records it', async () => {
+    const before = process.env.OMP_NUM_THREADS;
+    process.env.OMP_NUM_THREADS = '2'; // the subprocess must not inherit it
+    let results: Results;
+    try {
+      results = await bench(['--synthetic', tiny, '--suite', 'exact,hnswlib,faiss', '--threads', '1']);
+    } finally {
+      if (before === undefined) delete process.env.OMP_NUM_THREADS;
+      else process.env.OMP_NUM_THREADS = before;
+    }
+    const { systems } = results.machine;
+    expect(systems.exact.threads).toBe(1);
+    expect(systems.hnswlib.threads).toBe(1);
+    if (faissUnavailable() === undefined) {
+      // read back from FAISS itself (omp_get_max_threads) and its environment
+      expect(systems.faiss).toMatchObject({ threads: 1, env: { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' } });
+      expect(systems.faiss.compileOptions).toEqual(expect.any(String));
+      expect(systems.faiss.version).toMatch(/^\d+\.\d+/);
+    }
+  }, 120_000);
+
+  it('caps FAISS\'s OpenMP and BLAS threads in its environment', () => {
+    const env = faissEnv(1, { PATH: '/bin', OMP_NUM_THREADS: '8', OPENBLAS_NUM_THREADS: '8' });
+    expect(env).toEqual({ PATH: '/bin', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' });
+  });
+
   it('rejects unknown suites and stray params', async () => {
     await expect(benchCommand(['--synthetic', tiny, '--suite', 'annoy', '--out', dir])).rejects.toThrow(/unknown suite "annoy"/);
     await expect(benchCommand(['--synthetic', tiny, '--params', 'nprobe=2', '--out', dir])).rejects.toThrow(/--params goes with --spec/);
     await expect(benchCommand(['--base', 'fashion-mnist:train', '--out', dir])).rejects.toThrow(/give a data set/);
+    await expect(benchCommand(['--synthetic', tiny, '--passes', '2', '--out', dir])).rejects.toThrow(/--passes must be at least 3/);
   });
 });

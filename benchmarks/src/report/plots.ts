@@ -15,7 +15,7 @@ export async function recallPlot(rows: ResultRow[], field: 'mflops' | 'qps', tit
     data: { values },
     mark: { type: 'point', filled: true, size: 40 },
     encoding: {
-      x: { field: 'x', type: 'quantitative', scale: { type: 'log' }, title: field === 'mflops' ? 'MFLOPs per query (modelled, log scale)' : 'queries per second, one thread (log scale)' },
+      x: { field: 'x', type: 'quantitative', scale: { type: 'log' }, title: field === 'mflops' ? 'MFLOPs per query (modelled, log scale)' : 'queries per second, one query at a time (log scale)' },
       y: { field: 'recall', type: 'quantitative', title: `recall@${k}`, scale: { zero: false } },
       color: { field: 'system', type: 'nominal' },
       shape: { field: 'system', type: 'nominal' },

@@ -17,47 +17,74 @@ export function paretoFront(rows: ResultRow[], cost: (r: ResultRow) => number | 
 const mflopsCost = (r: ResultRow) => r.mflops;
 const qpsCost = (r: ResultRow) => -r.qps;
 
-/** Per system at a recall target: the cheapest modelled MFLOPs and the best single-thread QPS among rows that reach it. */
+/**
+ * Per system at a recall target, read off that system's Pareto frontiers: the
+ * frontier point with the fewest modelled MFLOPs and the one with the most QPS
+ * among those that reach the target. A row another row beats or matches on
+ * both recall and cost is never picked (ties on cost go to the higher recall).
+ */
 export function atRecall(rows: ResultRow[], target: number): Array<{ system: string; mflops: ResultRow | undefined; qps: ResultRow | undefined }> {
   const systems = [...new Set(rows.map((r) => r.system))];
   return systems.map((system) => {
-    const ok = rows.filter((r) => r.system === system && r.recall >= target);
-    const withCost = ok.filter((r) => r.mflops !== null);
-    return {
-      system,
-      mflops: withCost.sort((a, b) => a.mflops! - b.mflops!)[0],
-      qps: [...ok].sort((a, b) => b.qps - a.qps)[0],
-    };
+    const mine = rows.filter((r) => r.system === system);
+    // a frontier is sorted by rising cost and rising recall: the first point at the target is the cheapest
+    const first = (cost: (r: ResultRow) => number | null) => paretoFront(mine, cost).find((r) => r.recall >= target);
+    return { system, mflops: first(mflopsCost), qps: first(qpsCost) };
   });
 }
 
 const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '-' : v.toFixed(digits));
 const params = (r: ResultRow) => Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ');
 
+const TARGETS = [0.9, 0.95];
+
 export function summaryMarkdown(results: Results): string {
   const { dataset, machine, rows } = results;
   const k = rows[0]?.k ?? 10;
+  const systems = [...new Set(rows.map((r) => r.system))];
+  const threadsOf = (system: string) => machine.systems[system]?.threads;
   const out: string[] = [];
   out.push(`# Benchmark summary: ${dataset.name}`);
   out.push('');
-  out.push(`${dataset.n} base vectors of dimension ${dataset.dim}, ${dataset.queries} queries, ${dataset.metric}; ${machine.cpus} CPUs, Node ${machine.node}, backend ${machine.backend}, ${machine.threads} thread(s).`);
+  out.push(`${dataset.n} base vectors of dimension ${dataset.dim}, ${dataset.queries} queries, ${dataset.metric}; ${machine.cpus} CPUs, Node ${machine.node}, backend ${machine.backend}, --threads ${machine.threads}. Every speed is the median of ${machine.passes} timed passes.`);
   out.push(`Command: \`${results.command}\``);
   out.push('');
-  for (const target of [0.9, 0.95]) {
-    out.push(`## At recall@${k} >= ${target}`);
-    out.push('');
-    out.push('| system | cheapest MFLOPs/query | its spec and params | best single-thread QPS | its spec and params | its recall |');
-    out.push('|---|---|---|---|---|---|');
-    for (const { system, mflops, qps } of atRecall(rows, target)) {
-      out.push(`| ${system} | ${mflops ? fmt(mflops.mflops, 4) : 'not reached'} | ${mflops ? `\`${mflops.spec}\` ${params(mflops)}` : '-'} | ${qps ? fmt(qps.qps, 0) : 'not reached'} | ${qps ? `\`${qps.spec}\` ${params(qps)}` : '-'} | ${qps ? fmt(qps.recall, 4) : '-'} |`);
-    }
-    out.push('');
+  out.push('## How each system ran');
+  out.push('');
+  out.push('| system | threads | version | compile options | thread variables |');
+  out.push('|---|---|---|---|---|');
+  for (const system of systems) {
+    const info = machine.systems[system];
+    const env = info?.env ? Object.entries(info.env).map(([key, v]) => `${key}=${v}`).join(' ') : '-';
+    out.push(`| ${system} | ${info?.threads ?? '?'} | ${info?.version ?? '-'} | ${info?.compileOptions ?? '-'} | ${env} |`);
   }
+  out.push('');
+  const at = TARGETS.map((t) => atRecall(rows, t));
+  const pick = (r: ResultRow | undefined, value: string) => (r ? [value, fmt(r.recall, 4), `\`${r.spec}\` ${params(r)}`] : ['not reached', '-', '-']);
+  out.push(`## Best QPS at recall@${k} (queries one at a time, on each system's recall-QPS Pareto frontier)`);
+  out.push('');
+  out.push(`| system | threads | ${TARGETS.map((t) => `QPS at >= ${t} | recall | spec and params`).join(' | ')} |`);
+  out.push(`|---|---|${TARGETS.map(() => '---|---|---|').join('')}`);
+  systems.forEach((system, i) => {
+    const cells = at.flatMap((a) => pick(a[i].qps, fmt(a[i].qps?.qps, 0)));
+    out.push(`| ${system} | ${threadsOf(system) ?? '?'} | ${cells.join(' | ')} |`);
+  });
+  out.push('');
+  out.push(`## Cheapest modelled MFLOPs/query at recall@${k} (on each system's recall-MFLOPs Pareto frontier)`);
+  out.push('');
+  out.push(`| system | ${TARGETS.map((t) => `MFLOPs at >= ${t} | recall | spec and params`).join(' | ')} |`);
+  out.push(`|---|${TARGETS.map(() => '---|---|---|').join('')}`);
+  systems.forEach((system, i) => {
+    if (rows.every((r) => r.system !== system || r.mflops === null)) return; // no cost model (HNSW)
+    const cells = at.flatMap((a) => pick(a[i].mflops, fmt(a[i].mflops?.mflops, 4)));
+    out.push(`| ${system} | ${cells.join(' | ')} |`);
+  });
+  out.push('');
   const budgetRows = rows.filter((r) => r.budget);
   if (budgetRows.length) {
     out.push('## Budgets: requested against achieved');
     out.push('');
-    out.push(`| budget | params chosen | met | expected recall@${k} | achieved recall@${k} | achieved MFLOPs/query | QPS (1 thread) | p50 ms |`);
+    out.push(`| budget | params chosen | met | expected recall@${k} | achieved recall@${k} | achieved MFLOPs/query | QPS (one at a time) | p50 ms |`);
     out.push('|---|---|---|---|---|---|---|---|');
     for (const r of budgetRows) {
       const budget = Object.entries(r.budget!).map(([key, v]) => `${key}=${v}`).join(' ');
@@ -67,9 +94,8 @@ export function summaryMarkdown(results: Results): string {
   }
   out.push('## Pareto points per system');
   out.push('');
-  out.push(`| system | spec | params | recall@${k} | top-1 | mAP@${k} | MFLOPs/query | QPS (1 thread) | batched QPS | p50 ms | p99 ms | build s | index MB |`);
+  out.push(`| system | spec | params | recall@${k} | top-1 | mAP@${k} | MFLOPs/query | QPS (one at a time) | batched QPS | p50 ms | p99 ms | build s | index MB |`);
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  const systems = [...new Set(rows.map((r) => r.system))];
   for (const system of systems) {
     const mine = rows.filter((r) => r.system === system);
     const front = new Set([...paretoFront(mine, mflopsCost), ...paretoFront(mine, qpsCost)]);
@@ -85,6 +111,6 @@ export function summaryMarkdown(results: Results): string {
     for (const note of [...new Set(notes.map((r) => `${r.system}: ${r.note}`))]) out.push(`- ${note}`);
   }
   out.push('');
-  out.push('MFLOPs are modelled per query (one multiply-add = 1 FLOP, real probed list sizes); HNSW has no such model (-). Peak RSS is the measuring process\'s peak so far.');
+  out.push(`MFLOPs are modelled per query (one multiply-add = 1 FLOP, real probed list sizes); HNSW has no such model (-). QPS, batched QPS, p50 and p99 are medians over ${machine.passes} timed passes, each system on the threads listed above. Peak RSS is the measuring process's peak so far.`);
   return out.join('\n') + '\n';
 }

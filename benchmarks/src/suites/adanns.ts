@@ -1,9 +1,9 @@
 import { AdannsIndex, dimsLadder, formatSpec, parseParams, recallAtK, selectQuantizedDim, type BuildOptions, type IndexSizes, type SearchParams } from '@adanns/core';
 import { createRng, sampleIndices } from '@adanns/compute';
-import { listCount, nprobeSweep, type BenchContext } from '../context.js';
+import { backendThreads, listCount, nprobeSweep, type BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
 import type { ResultRow } from '../row.js';
-import { latencies, medianMs, peakRssBytes, percentile } from '../timing.js';
+import { medianMs, peakRssBytes, timeSingleQueries } from '../timing.js';
 
 /** Builds an index with progress and returns it with its build time in seconds. */
 export async function buildTimed(ctx: BenchContext, spec: string, extra: Partial<BuildOptions> = {}): Promise<{ index: AdannsIndex; seconds: number }> {
@@ -34,11 +34,10 @@ export async function measureIndex(
   const q = queries.rows;
   const result = await index.search(queries.data, q, k, params);
   const sizes = index.sizes();
-  const batchMs = await medianMs(() => index.search(queries.data, q, k, params), ctx.repeats);
-  const single = Math.min(ctx.latencyQueries, q);
+  const batchMs = await medianMs(() => index.search(queries.data, q, k, params), ctx.passes);
   const dim = queries.dim;
-  const lat = await latencies(single, (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), 1, k, params));
-  const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
+  const single = await timeSingleQueries(Math.min(ctx.latencyQueries, q), ctx.passes, (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), 1, k, params));
+  ctx.describe(system, { threads: backendThreads(ctx.backend) });
   const labelled = baseLabels !== undefined && queryLabels !== undefined;
   ctx.add({
     system,
@@ -50,10 +49,8 @@ export async function measureIndex(
     top1: labelled ? top1Accuracy(result.ids, k, baseLabels, queryLabels) : null,
     map: labelled ? meanAveragePrecisionAtK(result.ids, k, baseLabels, queryLabels) : null,
     mflops: result.mflops.reduce((a, b) => a + b, 0) / q,
-    qps: 1000 / mean,
+    ...single,
     batchQps: (q * 1000) / batchMs,
-    p50Ms: percentile(lat, 50),
-    p99Ms: percentile(lat, 99),
     buildSeconds,
     indexBytes: sizes.resident,
     indexBytesByKind: byKind(sizes),

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFvecs, writeIvecs } from '@adanns/datasets';
 import { listCount, nprobeSweep, type BenchContext } from '../context.js';
 import { budgets } from './adanns.js';
-import type { ResultRow } from '../row.js';
+import type { ResultRow, SystemInfo } from '../row.js';
 
 const RUNNER = fileURLToPath(new URL('../../faiss/runner.py', import.meta.url));
 
@@ -22,10 +22,17 @@ export function faissUnavailable(): string | undefined {
   return undefined;
 }
 
+/** The subprocess's environment: OpenMP and every BLAS FAISS may link capped at `threads` (OPQ training calls BLAS). */
+export function faissEnv(threads: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const t = String(threads);
+  return { ...env, OMP_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, MKL_NUM_THREADS: t };
+}
+
 /**
- * FAISS 1.7.3 (python3-faiss) on the same files, as a subprocess: IVF{n},Flat
- * over an nprobe sweep, and OPQ{M},IVF{n},PQ{M}np when the run also has a
- * quantised suite to compare with.
+ * FAISS (Debian's python3-faiss) on the same files, as a subprocess with
+ * --threads threads: IVF{n},Flat over an nprobe sweep, and when the run has a
+ * quantised suite, rigid OPQ (OPQ{M}_{D'},PQ{M}np) and IVF-OPQ
+ * (OPQ{M},IVF{n},PQ{M}np) at each --bytes budget.
  */
 export async function faissSuite(ctx: BenchContext): Promise<void> {
   const reason = faissUnavailable();
@@ -55,11 +62,23 @@ export async function faissSuite(ctx: BenchContext): Promise<void> {
     '--bytes', ctx.suites.some((s) => s.includes('opq')) ? budgets(ctx).join(',') : '',
     '--threads', String(ctx.threads),
     '--latency-queries', String(ctx.latencyQueries),
-    '--repeats', String(ctx.repeats),
+    '--passes', String(ctx.passes),
   );
   ctx.log(`faiss: ${python()} ${args.slice(1).join(' ')}`);
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(python(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: faissEnv(ctx.threads) });
+    let info: SystemInfo | undefined;
+    const take = (parsed: ResultRow | { skip: string } | { system: SystemInfo }) => {
+      if ('skip' in parsed) ctx.log(`faiss: ${parsed.skip}`);
+      else if (typeof parsed.system !== 'string') {
+        info = parsed.system;
+        if (info.threads !== ctx.threads) throw new Error(`faiss runner: asked for ${ctx.threads} thread(s), OpenMP runs ${info.threads}`);
+      } else {
+        if (!info) throw new Error('faiss runner: a row came before the line describing how FAISS runs');
+        ctx.describe(parsed.system, info);
+        ctx.add(parsed as ResultRow);
+      }
+    };
     let pending = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -69,9 +88,13 @@ export async function faissSuite(ctx: BenchContext): Promise<void> {
         const line = pending.slice(0, nl).trim();
         pending = pending.slice(nl + 1);
         if (!line) continue;
-        const parsed = JSON.parse(line) as ResultRow | { skip: string };
-        if ('skip' in parsed) ctx.log(`faiss: ${parsed.skip}`);
-        else ctx.add(parsed);
+        try {
+          take(JSON.parse(line) as ResultRow | { skip: string } | { system: SystemInfo });
+        } catch (e) {
+          child.kill();
+          reject(e);
+          return;
+        }
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { recallAtK } from '@adanns/core';
 import type { BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
-import { latencies, medianMs, peakRssBytes, percentile } from '../timing.js';
+import { medianMs, peakRssBytes, timeSingleQueries } from '../timing.js';
 
+const HNSWLIB_VERSION = (createRequire(import.meta.url)('hnswlib-node/package.json') as { version: string }).version;
 const M = 16;
 const EF_CONSTRUCTION = 200;
 
@@ -26,6 +28,9 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
     if (i % 1000 === 999 || i === base.rows - 1) ctx.progress('hnswlib', i + 1, base.rows);
   }
   const buildSeconds = (performance.now() - started) / 1000;
+  // the addon's addPoint and searchKnn run synchronously on the calling thread (it has no parallel
+  // entry point such as hnswlib's Python addItems(num_threads)), so every figure here is one thread
+  ctx.describe('hnswlib', { threads: 1, version: HNSWLIB_VERSION });
   const dir = mkdtempSync(join(tmpdir(), 'adanns-hnsw-'));
   index.writeIndexSync(join(dir, 'index.bin'));
   const indexBytes = statSync(join(dir, 'index.bin')).size;
@@ -46,9 +51,8 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
     const top1 = labelled ? top1Accuracy(ids, k, baseLabels, queryLabels) : null;
     const map = labelled ? meanAveragePrecisionAtK(ids, k, baseLabels, queryLabels) : null;
     // no batch API: the batched figure is the same one-at-a-time loop over all queries
-    const batchMs = await medianMs(searchAll, ctx.repeats);
-    const lat = await latencies(Math.min(ctx.latencyQueries, queries.rows), (q) => index.searchKnn(queryRows[q], k));
-    const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
+    const batchMs = await medianMs(searchAll, ctx.passes);
+    const single = await timeSingleQueries(Math.min(ctx.latencyQueries, queries.rows), ctx.passes, (q) => index.searchKnn(queryRows[q], k));
     ctx.add({
       system: 'hnswlib',
       spec: `hnsw M=${M} efConstruction=${EF_CONSTRUCTION}`,
@@ -58,10 +62,8 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
       top1,
       map,
       mflops: null,
-      qps: 1000 / mean,
+      ...single,
       batchQps: (queries.rows * 1000) / batchMs,
-      p50Ms: percentile(lat, 50),
-      p99Ms: percentile(lat, 99),
       buildSeconds,
       indexBytes,
       rssBytes: peakRssBytes(),

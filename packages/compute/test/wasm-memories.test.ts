@@ -7,13 +7,15 @@ import { randomMatrix } from './naive.js';
 // bit-identical results to the same arrays in one memory, on 1 and 2 threads.
 
 const CAP = 1 << 20; // 16 pages: 512 KiB for arrays, 512 KiB kept for staging
+/** One full wasm32 memory, the default, given explicitly so that ADANNS_WASM_MEMORY_BYTES cannot change these tests. */
+const FULL = 2 ** 32;
 const stride = 48, dim = 40, rows = 2600;
 
 let one: WasmSimdBackend;
 let many: WasmSimdBackend;
 
 beforeAll(async () => {
-  one = await WasmSimdBackend.create({ threads: 1 });
+  one = await WasmSimdBackend.create({ threads: 1, maxMemoryBytes: FULL });
   // every call split across two threads, however small, so workers run on every memory
   many = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: CAP });
 });
@@ -219,7 +221,7 @@ describe('WasmArena limits', () => {
   });
 
   it('holds more than 4 GiB at the default cap: lists in both memories scan as on the heap', async () => {
-    const big = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
+    const big = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: FULL });
     try {
       // pads never written (reserved, not resident): the first fills the first memory but for two lists
       const listBytes = 500 * stride * 4;
@@ -245,7 +247,7 @@ describe('WasmArena limits', () => {
   });
 
   it('reads and stages arrays that lie above 2 GiB in a memory, on the calling thread and on workers', async () => {
-    const two = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
+    const two = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: FULL });
     // the pad is never written, so these pages are reserved, not resident
     const pad = two.arena.uint8(2 ** 31 + 4096);
     const high = two.arena.float32(300 * stride);

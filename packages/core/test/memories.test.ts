@@ -22,7 +22,7 @@ const queries = randomMatrix(30, dim, 82);
 const MEMORY_BYTES = 512 * 1024;
 
 beforeAll(async () => {
-  one = await WasmSimdBackend.create({ threads: 1 });
+  one = await WasmSimdBackend.create({ threads: 1, maxMemoryBytes: 2 ** 32 }); // one memory, whatever ADANNS_WASM_MEMORY_BYTES says
 });
 afterAll(async () => {
   await one.dispose();

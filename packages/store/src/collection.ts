@@ -344,9 +344,11 @@ export class Collection {
       if (rowsPerTurn < rows) await searchSlices.run(async () => check());
       else check();
     }
+    // the decoded vectors (up to 10,000 small arrays) are copied: let them go while the search runs
+    queries = [];
     const index = this.index;
     if (!index || index.size === 0) {
-      return { results: queries.map(() => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, tookMs: performance.now() - started };
+      return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, tookMs: performance.now() - started };
     }
     this.inflight++;
     try {

@@ -92,7 +92,7 @@ export function registerErrors(app: FastifyInstance): void {
     }
     // 503s are states (a collection opening or failed, a search whose client left), not faults
     if (status === 500) request.log.error({ err: error }, 'request failed');
-    else if (status >= 500) request.log.info({ statusCode: status, reason: message }, 'request unavailable');
+    else if (status >= 500) request.log.debug({ statusCode: status, reason: message }, 'request unavailable');
     if (status === 500) message = 'internal error (logged on the server)';
     void reply.status(status).send({ error: code, message });
   });

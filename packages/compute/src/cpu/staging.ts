@@ -47,8 +47,11 @@ export class Space {
   private slab: { at: number; bytes: number } | undefined;
   /** Bytes of the slab handed out in the current call. */
   private used = 0;
-  /** The current call's regions by stage. */
-  private readonly regions = new Map<number, { at: number; bytes: number }>();
+  /** The current call's regions by stage: address, bytes, and the call that made each (plain arrays: this runs on every call). */
+  private readonly regionAt: number[] = [];
+  private readonly regionBytes: number[] = [];
+  private readonly regionCall: number[] = [];
+  private call = 0;
   /** Blocks beyond the slab (only when a call asks more than it reserved), given back at the next call. */
   private readonly overflow: number[] = [];
   private f32: Float32Array = new Float32Array(0);
@@ -75,7 +78,7 @@ export class Space {
   begin(bytes: number): boolean {
     for (const at of this.overflow) this.memory.releaseAddress(at);
     this.overflow.length = 0;
-    this.regions.clear();
+    this.call++;
     this.used = 0;
     // kept while large enough and not far too large (one huge call must not hold its room from the arena)
     if (this.slab && this.slab.bytes >= bytes && this.slab.bytes <= Math.max(4 * bytes, 16 << 20)) return true;
@@ -96,8 +99,7 @@ export class Space {
 
   /** Address of the current call's staging region for `stage`, at least `bytes`. */
   region(stage: number, bytes: number): number {
-    const held = this.regions.get(stage);
-    if (held && held.bytes >= bytes) return held.at;
+    if (this.regionCall[stage] === this.call && this.regionBytes[stage] >= bytes) return this.regionAt[stage];
     const size = Math.ceil(bytes / 64) * 64;
     let at: number | undefined;
     if (this.slab && this.used + size <= this.slab.bytes) {
@@ -113,7 +115,9 @@ export class Space {
       }
       this.overflow.push(at);
     }
-    this.regions.set(stage, { at, bytes: size });
+    this.regionAt[stage] = at;
+    this.regionBytes[stage] = size;
+    this.regionCall[stage] = this.call;
     return at;
   }
 
@@ -264,36 +268,53 @@ export class Spaces {
    */
   bind(operands: readonly Operand[], extra = 0): Space {
     const memories = this.arena.memories;
-    const held = new Array<number>(memories.length).fill(0);
+    if (this.held.length < memories.length) this.held = new Float64Array(2 * memories.length);
+    const held = this.held.fill(0, 0, memories.length);
     // every region is rounded up to 64 bytes
-    let total = extra + 64 * (Stage.Threads + PER_THREAD * this.threads);
-    const count = (view: ArrayBufferView, bytes: number) => {
-      total += bytes;
-      const at = this.arena.locate(view);
-      if (at) held[at.memory] += bytes;
-    };
+    this.total = extra + 64 * (Stage.Threads + PER_THREAD * this.threads);
     for (const operand of operands) {
       if (!operand) continue;
-      if (ArrayBuffer.isView(operand)) count(operand, operand.byteLength);
+      if (ArrayBuffer.isView(operand)) this.count(operand, operand.byteLength);
       else {
-        count(operand.data, blockBytes(operand));
-        if (operand.invNorms) count(operand.invNorms, operand.rows * 4);
-        else total += operand.rows * 4; // cosine norms the kernel computes into staging
+        this.count(operand.data, blockBytes(operand));
+        if (operand.invNorms) this.count(operand.invNorms, operand.rows * 4);
+        else this.total += operand.rows * 4; // cosine norms the kernel computes into staging
       }
     }
-    const holders = memories.map((_, i) => i).filter((i) => held[i] > 0).sort((a, b) => held[b] - held[a] || a - b);
-    for (const i of holders) if (this.at(i).begin(total - held[i])) return this.at(i);
+    const total = this.total;
+    let most = 0;
+    for (let i = 0; i < memories.length; i++) most = Math.max(most, held[i]);
+    // the holders of the call's bytes, most first
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < memories.length; i++) if (held[i] > 0 && (best < 0 || held[i] > held[best])) best = i;
+      if (best < 0) break;
+      if (this.at(best).begin(total - held[best])) return this.at(best);
+      held[best] = -1; // tried
+    }
     let roomiest = 0;
     for (let i = 1; i < memories.length; i++) if (this.room(i) > this.room(roomiest)) roomiest = i;
-    if (!holders.includes(roomiest) && this.at(roomiest).begin(total - held[roomiest])) return this.at(roomiest);
+    if (held[roomiest] === 0 && this.at(roomiest).begin(total)) return this.at(roomiest);
+    // nothing in place has room: a new memory takes copies of everything
     if (this.arena.open()) {
       const fresh = this.at(memories.length - 1);
       if (fresh.begin(total)) return fresh;
     }
     throw new Error(
-      `out of WebAssembly memory: a kernel call needs ${total - Math.max(0, ...held)} bytes of staging and no memory has room ` +
-        `(${memories.length} ${memories.length === 1 ? 'memory' : 'memories'} of at most ${this.arena.memoryBytes} bytes hold ${this.arena.inUse} bytes in use): pass fewer queries or rows per call`,
+      `out of WebAssembly memory: a kernel call needs ${total - most} bytes of staging and no memory has room ` +
+        `(${memories.length} ${memories.length === 1 ? 'memory' : 'memories'} of at most ${this.arena.memoryBytes} bytes hold ${this.arena.inUse} bytes in use): ` +
+        'pass fewer queries or rows per call',
     );
+  }
+
+  /** Bytes of the call so far and, per memory, the bytes of it that memory holds (reused between calls). */
+  private total = 0;
+  private held = new Float64Array(4);
+
+  private count(view: ArrayBufferView, bytes: number): void {
+    this.total += bytes;
+    const memory = this.arena.memoryOf(view);
+    if (memory >= 0) this.held[memory] += bytes;
   }
 
   /** Bytes a call's copies may take in memory i: what is free, plus the staging slab it would reuse. */

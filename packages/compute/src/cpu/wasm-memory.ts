@@ -234,6 +234,12 @@ export class WasmArena implements ArrayArena {
     return memory;
   }
 
+  /** Number of the memory an array lives in; -1 outside the arena. */
+  memoryOf(array: ArrayBufferView): number {
+    for (let i = 0; i < this.memories.length; i++) if (this.memories[i].addressOf(array) !== undefined) return i;
+    return -1;
+  }
+
   /** The memory an array lives in and its address there; undefined for arrays outside the arena. */
   locate(array: ArrayBufferView): WasmLocation | undefined {
     for (let i = 0; i < this.memories.length; i++) {

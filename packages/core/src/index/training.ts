@@ -62,8 +62,9 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   const draw = async (size: number, sampleSeed: number): Promise<{ space: Float32Array; n: number }> => {
     const picked = sampleIndices(rows, size, createRng(sampleSeed));
     const n = picked.length;
-    const raw = new Float32Array(n * dim);
-    picked.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+    // a sample of every row is the data itself: no copy (a streaming build passes exactly its sample)
+    const raw = n === rows ? data.subarray(0, rows * dim) : new Float32Array(n * dim);
+    if (n < rows) picked.forEach((r, i) => raw.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
     return { space: pca ? await pca.apply(backend, raw, n, prefix) : raw, n };
   };
 

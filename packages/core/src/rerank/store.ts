@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, fsyncSync, mkdtempSync, openSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { computeInvNorms, floatToHalf, halfToFloatTable, heapArena, rowBlock, type ArrayArena, type Metric, type RowBlock } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from '../index/growable.js';
@@ -202,7 +202,10 @@ export class DiskF32Store implements RerankStore {
 
   /** A new, empty store writing to `path` (created or truncated), or to an anonymous temporary file. */
   static create(dim: number, path?: string): DiskF32Store {
-    if (path !== undefined) return new DiskF32Store(dim, openSync(path, 'w+'), path, true, 0);
+    if (path !== undefined) {
+      mkdirSync(dirname(path), { recursive: true });
+      return new DiskF32Store(dim, openSync(path, 'w+'), path, true, 0);
+    }
     const dir = mkdtempSync(join(tmpdir(), 'adanns-rerank-'));
     const file = join(dir, DISK_FILE);
     const fd = openSync(file, 'w+');

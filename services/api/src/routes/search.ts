@@ -60,7 +60,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<{ store: Store; limits: Sea
         if (!reply.raw.writableFinished) gone.abort();
       });
       if (queries.length > limits.maxBatch) throw new ApiError(413, 'too_large', `${queries.length} query vectors in one request, the limit is ${limits.maxBatch}`);
-      const answer = await store.get(request.params.name).search(queries, {
+      const searching = store.get(request.params.name).search(queries, {
         k: body.k,
         ...(body.params ? { params: body.params } : {}),
         ...(body.budget ? { budget: body.budget as Budget } : {}),
@@ -69,6 +69,9 @@ export const searchRoutes: FastifyPluginAsyncTypebox<{ store: Store; limits: Sea
         limits: limits.work,
         signal: gone.signal,
       });
+      // the collection copies the vectors it needs; the decoded body need not live as long as the search
+      (request as { body: unknown }).body = undefined;
+      const answer = await searching;
       metrics.searchMflops.observe({ collection: request.params.name }, answer.mflops);
       return answer;
     },

@@ -104,6 +104,21 @@ export function floatToHalf(value: number): number {
   return sign | Math.min(half, 0x7bff);
 }
 
+/** Writes `count` values of `values` from `from` as float16 bytes (little-endian) into out at byte `at`. */
+export function writeHalves(values: Float32Array, from: number, count: number, out: Uint8Array, at: number): void {
+  for (let j = 0; j < count; j++) {
+    const h = floatToHalf(values[from + j]);
+    out[at + 2 * j] = h & 0xff;
+    out[at + 2 * j + 1] = h >> 8;
+  }
+}
+
+/** Reads `count` float16 values (little-endian bytes from byte `at`) into out from `outAt`. */
+export function readHalves(bytes: Uint8Array, at: number, count: number, out: Float32Array, outAt: number): void {
+  const table = halfToFloatTable();
+  for (let j = 0; j < count; j++) out[outAt + j] = table[bytes[at + 2 * j] | (bytes[at + 2 * j + 1] << 8)];
+}
+
 /**
  * Decodes rows [from, to) of a block, first `dim` elements each, into out
  * (row-major, stride dim), with the float32 arithmetic every backend uses.

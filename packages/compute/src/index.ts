@@ -2,7 +2,7 @@ export type { Backend } from './backend.js';
 export { allocateLike, heapArena, type ArenaArray, type ArrayArena } from './arena.js';
 export { METRICS, parseMetric, type Metric } from './metric.js';
 export { checkPrefix, rowBlock, type RowBlock } from './rows.js';
-export { checkCoded, codedInvNorms, codedRows, decodedBlock, decodeRows, encodedBytes, floatToHalf, halfToFloatTable, ROW_ENCODINGS, type CodedRows, type RowEncoding } from './coded.js';
+export { checkCoded, codedInvNorms, codedRows, decodedBlock, decodeRows, encodedBytes, floatToHalf, halfToFloatTable, readHalves, ROW_ENCODINGS, writeHalves, type CodedRows, type RowEncoding } from './coded.js';
 export { TopK } from './topk.js';
 export { ReferenceBackend } from './reference/reference-backend.js';
 export { computeInvNorms } from './reference/kernels.js';

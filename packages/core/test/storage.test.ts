@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend, WasmSimdBackend, type ArenaArray, type ArrayArena, type Backend } from '@adanns/compute';
 import { FASHION_MNIST_DIR, readFashionMnist } from '@adanns/datasets';
-import { AdannsIndex, exactNeighbours, loadIndex, readIndexManifest, recallAtK, saveIndex, selectQuantizedDim, type SearchResult } from '../src/index.js';
+import { AdannsIndex, buildFromStream, exactNeighbours, loadIndex, readIndexManifest, recallAtK, saveIndex, selectQuantizedDim, type SearchResult } from '../src/index.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
 // The storage layout (issue 15): list codecs, the re-rank store, honest sizes
@@ -181,6 +181,43 @@ describe('re-rank store', () => {
     const small = await AdannsIndex.build(reference, 'ivf8@8,flat@8', base.subarray(0, 500 * dim), 500, dim, { metric: 'l2', calibrate: { sampleSize: 20, maxSeconds: 5 } });
     expect(small.calibration!.points.length).toBeGreaterThan(0); // build passes its input as the ground truth
     await expect(small.exactSearch(queries, 20, 5)).rejects.toThrow(/needs the vectors at the full dimension 24, and index "ivf8@8,flat@8" keeps none: build it with rerank@24/);
+  });
+});
+
+describe('streaming build', () => {
+  it('train then add chunk by chunk equals build, and a disk re-rank store writes straight into the output directory', async () => {
+    const rows = 1000;
+    const data = base.subarray(0, rows * dim);
+    const source = {
+      rows,
+      dim,
+      async *chunks(chunkRows: number) {
+        for (let from = 0; from < rows; from += chunkRows) {
+          const n = Math.min(chunkRows, rows - from);
+          yield { from, rows: n, data: data.slice(from * dim, (from + n) * dim) };
+        }
+      },
+      readRows: async (indices: ArrayLike<number>) => {
+        const out = new Float32Array(indices.length * dim);
+        for (let i = 0; i < indices.length; i++) out.set(data.subarray(indices[i] * dim, (indices[i] + 1) * dim), i * dim);
+        return out;
+      },
+    };
+    const spec = 'pca,ivf8@8,sq8@16,rerank@24';
+    const out = join(dir, 'streamed');
+    // a training sample of every row: the same training as build()
+    const streamed = await buildFromStream(reference, spec, source, { metric: 'cosine', seed: 4, chunkRows: 128, trainRows: rows, rerankDir: out });
+    expect(statSync(join(out, 'rerank.f32')).size).toBe(rows * dim * 4); // written as the rows were added
+    const built = await AdannsIndex.build(reference, spec, data, rows, dim, { metric: 'cosine', seed: 4 });
+    expectIdentical(await streamed.search(queries, 20, 10, { nprobe: 3 }), await built.search(queries, 20, 10, { nprobe: 3 }));
+    expect(streamed.sizes()).toEqual(built.sizes());
+    const inode = statSync(join(out, 'rerank.f32')).ino;
+    saveIndex(streamed, out);
+    expect(statSync(join(out, 'rerank.f32')).ino).toBe(inode); // nothing copied
+    expectIdentical(await loadIndex(reference, out).search(queries, 20, 10, { nprobe: 3 }), await built.search(queries, 20, 10, { nprobe: 3 }));
+    // calibration without full vectors in the index reads them from the source
+    const bare = await buildFromStream(reference, 'ivf8@8,flat@8', source, { metric: 'l2', trainRows: rows, calibrate: { sampleSize: 20, maxSeconds: 5 } });
+    expect(bare.calibration!.points.length).toBeGreaterThan(0);
   });
 });
 

@@ -142,7 +142,7 @@ export class Collection {
 
   /** Opens a collection directory: loads its artefact (or rebuilds it) and replays the changes after it. */
   static async open(dir: string, options: CollectionOptions): Promise<Collection> {
-    probeEnvironment(join(dir, 'points'));
+    await probeEnvironment(join(dir, 'points'));
     const { store, schema } = PointStore.open(join(dir, 'points'));
     const collection = new Collection(dir, schema, store, options);
     try {

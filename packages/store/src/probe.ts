@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { packageScript } from '@adanns/compute';
 
@@ -7,14 +7,18 @@ import { packageScript } from '@adanns/compute';
  * opens it instead of raising an error. So each environment is first opened
  * and walked by a short-lived child process (this file's main below); only if
  * that succeeds is it opened here. One damaged collection then costs a
- * warning, not the server.
+ * warning, not the server. The probe is awaited, not run synchronously: a
+ * server answers health checks while its collections are probed at start.
  */
-export function probeEnvironment(path: string): void {
+export function probeEnvironment(path: string): Promise<void> {
   const script = packageScript(import.meta.url, './probe');
-  const probe = spawnSync(process.execPath, [...script.execArgv, script.path, path], { encoding: 'utf8', timeout: 120_000 });
-  if (probe.status === 0) return;
-  const why = probe.error?.message ?? (probe.signal ? `crashed with ${probe.signal}` : `failed: ${probe.stderr.trim().split('\n').pop() ?? ''}`);
-  throw new Error(`LMDB environment ${path} is unreadable (the probe ${why})`);
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...script.execArgv, script.path, path], { encoding: 'utf8', timeout: 120_000 }, (error, _stdout, stderr) => {
+      if (!error) return resolve();
+      const why = error.killed ? 'took over 120 s' : error.signal ? `crashed with ${error.signal}` : typeof error.code === 'number' ? `failed: ${stderr.trim().split('\n').pop() ?? ''}` : error.message;
+      reject(new Error(`LMDB environment ${path} is unreadable (the probe ${why})`));
+    });
+  });
 }
 
 async function main(path: string): Promise<void> {

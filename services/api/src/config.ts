@@ -49,11 +49,12 @@ export interface ServiceConfig {
 
 /**
  * Search slices hold the event loop for about this long; one query (which
- * cannot be sliced) plans at most this many MFLOPs, a few tens of ms on the
- * CPU backend (benchmarks/src/http-health.ts measures /healthz under load).
+ * cannot be sliced) plans at most this many MFLOPs: an exact 100 MFLOPs
+ * query (130,000 x 768) took 55 ms on one busy core of the 2-core dev machine
+ * (benchmarks/src/http-health.ts measures /healthz under load).
  */
 const DEFAULT_SLICE_MS = 10;
-const DEFAULT_MAX_QUERY_MFLOPS = 200;
+const DEFAULT_MAX_QUERY_MFLOPS = 100;
 
 export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR] [--backend ${BACKEND_NAMES.join('|')}] [--threads N]
   Serves the HTTP API. Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),

@@ -35,8 +35,9 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
   const stop = () =>
     (stopping ??= (async () => {
       state.ready = false;
-      // a body still arriving gets as long as a request may take to arrive
-      await drain(app, config.requestTimeoutMs + 1000);
+      // a body still arriving gets as long as a request may take to arrive, within the
+      // 30 s a container stop allows (docker-compose.yml stop_grace_period) before SIGKILL
+      await drain(app, Math.min(config.requestTimeoutMs + 1000, 25_000));
       await store.close();
       await backend.dispose();
     })());

@@ -295,8 +295,8 @@ export class Spaces {
     let roomiest = 0;
     for (let i = 1; i < memories.length; i++) if (this.room(i) > this.room(roomiest)) roomiest = i;
     if (held[roomiest] === 0 && this.at(roomiest).begin(total)) return this.at(roomiest);
-    // nothing in place has room: a new memory takes copies of everything
-    if (this.arena.open()) {
+    // nothing in place has room: a new memory takes copies of everything (if they can fit one)
+    if (total <= this.arena.memoryBytes && this.arena.open()) {
       const fresh = this.at(memories.length - 1);
       if (fresh.begin(total)) return fresh;
     }

@@ -1,4 +1,4 @@
-import { codedRows, floatToHalf, halfToFloatTable, type Backend, type Metric, type RowBlock, type TopK } from '@adanns/compute';
+import { codedRows, readHalves, writeHalves, type Backend, type Metric, type RowBlock, type TopK } from '@adanns/compute';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import type { ScanSpec } from '../spec.js';
 import { FloatCodec } from './float-codec.js';
@@ -17,22 +17,11 @@ export class F16Codec extends FloatCodec {
   }
 
   protected encodeRow(src: Float32Array, from: number, out: Uint8Array, at: number): void {
-    for (let j = 0; j < this.spec.dim; j++) {
-      const h = floatToHalf(src[from + j]);
-      out[at + 2 * j] = h & 0xff;
-      out[at + 2 * j + 1] = h >> 8;
-    }
+    writeHalves(src, from, this.spec.dim, out, at);
   }
 
   decode(codes: Uint8Array, rows: number, dim: number, out: Float32Array): void {
-    const table = halfToFloatTable();
-    const d = this.spec.dim;
-    for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < dim; j++) {
-        const at = 2 * (r * d + j);
-        out[r * dim + j] = table[codes[at] | (codes[at + 1] << 8)];
-      }
-    }
+    for (let r = 0; r < rows; r++) readHalves(codes, 2 * r * this.spec.dim, dim, out, r * dim);
   }
 
   protected scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void> {

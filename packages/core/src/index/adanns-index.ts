@@ -281,10 +281,11 @@ export class AdannsIndex {
     }
   }
 
-  /** Shrinks the lists and the slot map to what they hold, after a bulk of adds (build() does). */
+  /** Shrinks the lists, the slot map and a resident re-rank store to what they hold, after a bulk of adds (build() does). */
   trim(): void {
     this.lists.trim();
     this.slots.trim();
+    this.rerankStore?.trim?.();
   }
 
   /** Removes ids; returns how many were present. Removed vectors leave their lists at once. */

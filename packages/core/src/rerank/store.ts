@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { computeInvNorms, floatToHalf, halfToFloatTable, heapArena, rowBlock, type ArrayArena, type Metric, type RowBlock } from '@adanns/compute';
+import { computeInvNorms, heapArena, readHalves, writeHalves, rowBlock, type ArrayArena, type Metric, type RowBlock } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from '../index/growable.js';
 import { readArrayFile, writeArrayFile } from '../persist/binary-file.js';
@@ -29,6 +29,8 @@ export interface RerankStore {
   diskBytes(): number;
   /** Writes the vectors of slots [0, slotCount) into an index directory; returns the manifest entry. */
   save(dir: string, slotCount: number): RerankManifest;
+  /** Shrinks resident arrays to the slots written (they grow by doubling), after a bulk of writes. */
+  trim?(): void;
   /** Called by the index that uses the store, with its slot-to-id map (a store keyed by ids needs it). */
   bind?(idOf: (slot: number) => number): void;
   release(): void;
@@ -46,8 +48,8 @@ const DISK_FILE = 'rerank.f32';
 /** Resident float32 rows in the backend's arena (kernels rescore them in place), with cosine norms. */
 export class MemoryF32Store implements RerankStore {
   readonly storage = 'f32';
-  private rows = new Float32Array(0);
-  private inv = new Float32Array(0);
+  private rows: Float32Array = new Float32Array(0);
+  private inv: Float32Array = new Float32Array(0);
   private count = 0;
 
   constructor(
@@ -78,6 +80,18 @@ export class MemoryF32Store implements RerankStore {
     return rowBlock(this.rows, this.count, this.dim, 0, this.metric === 'cosine' ? this.inv : undefined);
   }
 
+  trim(): void {
+    const exact = (array: Float32Array, length: number): Float32Array => {
+      if (array.length <= length) return array;
+      const next = this.arena.float32(length);
+      next.set(array.subarray(0, length));
+      this.arena.release(array);
+      return next;
+    };
+    this.rows = exact(this.rows, this.count * this.dim);
+    if (this.metric === 'cosine') this.inv = exact(this.inv, this.count);
+  }
+
   arrays(): HeldArray[] {
     return [{ kind: 'rerank', array: this.rows, arena: true }, { kind: 'rerank', array: this.inv, arena: true }];
   }
@@ -95,6 +109,7 @@ export class MemoryF32Store implements RerankStore {
     const rows = readArrayFile(join(dir, 'rerank-f32.bin'), 'f32', [slotCount, dim]).array;
     const store = new MemoryF32Store(dim, metric, arena);
     for (let s = 0; s < slotCount; s++) store.write(s, rows, s * dim);
+    store.trim();
     return store;
   }
 
@@ -111,27 +126,24 @@ export class MemoryF32Store implements RerankStore {
 export class MemoryF16Store implements RerankStore {
   readonly storage = 'f16';
   private halves = new Uint8Array(0);
+  private count = 0;
 
   constructor(readonly dim: number) {}
 
   write(slot: number, data: Float32Array, offset: number): void {
     const d = this.dim;
     this.halves = grow(this.halves, (slot + 1) * d * 2);
-    const at = slot * d * 2;
-    for (let j = 0; j < d; j++) {
-      const h = floatToHalf(data[offset + j]);
-      this.halves[at + 2 * j] = h & 0xff;
-      this.halves[at + 2 * j + 1] = h >> 8;
-    }
+    writeHalves(data, offset, d, this.halves, slot * d * 2);
+    this.count = Math.max(this.count, slot + 1);
   }
 
   read(slots: ArrayLike<number>, out: Float32Array): void {
-    const table = halfToFloatTable();
     const d = this.dim;
-    for (let i = 0; i < slots.length; i++) {
-      const at = slots[i] * d * 2;
-      for (let j = 0; j < d; j++) out[i * d + j] = table[this.halves[at + 2 * j] | (this.halves[at + 2 * j + 1] << 8)];
-    }
+    for (let i = 0; i < slots.length; i++) readHalves(this.halves, slots[i] * d * 2, d, out, i * d);
+  }
+
+  trim(): void {
+    if (this.halves.length > this.count * this.dim * 2) this.halves = this.halves.slice(0, this.count * this.dim * 2);
   }
 
   arrays(): HeldArray[] {
@@ -150,6 +162,7 @@ export class MemoryF16Store implements RerankStore {
   static load(dir: string, dim: number, slotCount: number): MemoryF16Store {
     const store = new MemoryF16Store(dim);
     store.halves = readArrayFile(join(dir, 'rerank-f16.bin'), 'u8', [slotCount, dim * 2]).array;
+    store.count = slotCount;
     return store;
   }
 
@@ -247,6 +260,11 @@ export class DiskF32Store implements RerankStore {
     Buffer.from(values.buffer, values.byteOffset, this.rowBytes).copy(this.pending, this.pendingRows * this.rowBytes);
     this.pendingRows++;
     this.rows = Math.max(this.rows, slot + 1);
+  }
+
+  /** Writes out the buffered rows (and frees the buffer) once a bulk of adds is done. */
+  trim(): void {
+    this.flush();
   }
 
   private flush(): void {

@@ -25,4 +25,5 @@ export type { PqScanCodec } from './stages/scan-pq.js';
 export { selectQuantizedDim, type DimChoice, type SelectDimOptions } from './quant/select-dim.js';
 export { calibrate, calibrationGrid, type Calibration, type CalibrateOptions } from './planner/calibrate.js';
 export { paretoFrontier, type FrontierPoint } from './planner/frontier.js';
-export { formatBudget, parseBudget, planBudget, type Budget, type Plan } from './planner/plan.js';
+export { formatBudget, parseBudget, planBudget, type Budget, type Plan, type PointCost } from './planner/plan.js';
+export { judgeBudget, pricePoint, probedMass, type BudgetVerdict, type PointPrice, type ProbeCounts, type ProbeStatistics } from './planner/pricing.js';

@@ -11,15 +11,41 @@ import { loadIndex, readArrayFile, saveIndex, writeArrayFile, type AdannsIndex, 
  * ever named by CURRENT once completely written.
  */
 const POINTER = 'CURRENT';
+/** Present while a build is wanted and has not finished: a build a crash or a stop interrupted restarts on open. */
+const BUILD_REQUEST = 'BUILD_REQUESTED';
 
-export function writeArtefact(index: AdannsIndex, dir: string, sequence: number): string {
+/** `trainedCount`: the points the index was trained on (kept in `trained.json`; catch-up adds do not count). */
+export function writeArtefact(index: AdannsIndex, dir: string, sequence: number, trainedCount: number): string {
   const name = `index-${sequence}-${Date.now().toString(36)}`;
   const tmp = join(dir, `${name}.tmp`);
   rmSync(tmp, { recursive: true, force: true });
   saveIndex(index, tmp);
   writeArrayFile(join(tmp, 'sequence.bin'), Float64Array.of(sequence), [1]);
+  writeFileSync(join(tmp, 'trained.json'), `${JSON.stringify({ trainedCount })}\n`);
   renameSync(tmp, join(dir, name));
   return name;
+}
+
+/** Records that a build is wanted (atomic write), with why. */
+export function requestBuild(dir: string, reason: string): void {
+  const tmp = join(dir, `${BUILD_REQUEST}.tmp`);
+  writeFileSync(tmp, `${JSON.stringify({ reason, at: new Date().toISOString() })}\n`);
+  renameSync(tmp, join(dir, BUILD_REQUEST));
+}
+
+/** Why a build was requested and has not finished, or undefined. */
+export function pendingBuild(dir: string): string | undefined {
+  const path = join(dir, BUILD_REQUEST);
+  if (!existsSync(path)) return undefined;
+  try {
+    return String((JSON.parse(readFileSync(path, 'utf8')) as { reason?: unknown }).reason ?? 'requested');
+  } catch {
+    return 'requested'; // torn by a crash: still a request
+  }
+}
+
+export function clearBuildRequest(dir: string): void {
+  rmSync(join(dir, BUILD_REQUEST), { force: true });
 }
 
 /** Points CURRENT at an artefact directory (atomic rename) and removes every other one. */
@@ -34,14 +60,30 @@ export function publishArtefact(dir: string, name: string): void {
  * Loads the artefact CURRENT names: undefined when there is none, an error
  * (never a half-trusted index) when it is missing, truncated or corrupt.
  */
-export function readArtefact(backend: Backend, dir: string, options: LoadOptions = {}): { index: AdannsIndex; sequence: number } | undefined {
+export function readArtefact(backend: Backend, dir: string, options: LoadOptions = {}): { index: AdannsIndex; sequence: number; trainedCount: number } | undefined {
   const pointer = join(dir, POINTER);
   if (!existsSync(pointer)) return undefined;
   const name = readFileSync(pointer, 'utf8').trim();
   if (!/^index-[0-9]+-[0-9a-z]+$/.test(name)) throw new Error(`${pointer}: does not name an index artefact`);
   const at = join(dir, name);
   const sequence = readArrayFile(join(at, 'sequence.bin'), 'f64', [1]).array[0];
-  return { index: loadIndex(backend, at, options), sequence };
+  const index = loadIndex(backend, at, options);
+  // artefacts written before trained.json was kept: the size they were saved with
+  let trainedCount = index.size;
+  if (existsSync(join(at, 'trained.json'))) {
+    let value: unknown;
+    try {
+      value = (JSON.parse(readFileSync(join(at, 'trained.json'), 'utf8')) as { trainedCount?: unknown }).trainedCount;
+    } catch {
+      value = undefined;
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      index.release();
+      throw new Error(`${join(at, 'trained.json')}: malformed`);
+    }
+    trainedCount = value;
+  }
+  return { index, sequence, trainedCount };
 }
 
 /** Forgets every artefact (after one was found corrupt). */

@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex, type VectorReader } from '@adanns/core';
 import { writeArtefact } from './artefacts.js';
 import { PointStore } from './points.js';
-import { defaultSpec } from './schema.js';
+import { CALIBRATION_K, defaultSpec } from './schema.js';
 import { collectionRerankStore } from './rerank.js';
 import { indexRowsInPlace } from './vectors.js';
 
@@ -35,9 +36,39 @@ export type BuildMessage =
   | { type: 'failed'; message: string };
 
 const job = JSON.parse(process.argv[2]) as BuildJob;
-const post = (m: BuildMessage) => process.send!(m);
-// the server is gone (crashed or killed): nobody will adopt the result
+const parent = process.ppid;
+
+/**
+ * Whether the server that started this build still runs. Linux reports the
+ * live parent in /proc/self/stat (an orphan is re-parented at once); elsewhere
+ * the parent pid is probed.
+ */
+function parentAlive(): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+  } catch {
+    try {
+      process.kill(parent, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+// The server is gone (crashed or killed): nobody will adopt the result, and
+// it restarts the build itself when it comes back. The IPC disconnect arrives
+// only when the event loop polls, which a build's compute may not let it do for
+// long, so every progress report checks the parent too.
 process.on('disconnect', () => process.exit(0));
+setInterval(() => {
+  if (!parentAlive()) process.exit(0);
+}, 1000).unref();
+const post = (m: BuildMessage) => {
+  if (!process.connected || !parentAlive()) process.exit(0);
+  process.send!(m);
+};
 
 try {
   const { store } = PointStore.open(job.lmdbPath);
@@ -72,9 +103,9 @@ try {
   const vectors: VectorReader | undefined = index.fullVectors() ? undefined : (slots, out) => {
     for (let i = 0; i < slots.length; i++) out.set(rows.subarray(slots[i] * dim, (slots[i] + 1) * dim), i * dim);
   };
-  await index.calibrate({ maxSeconds: job.calibrationSeconds, seed: job.seed, vectors, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
+  await index.calibrate({ k: CALIBRATION_K, maxSeconds: job.calibrationSeconds, seed: job.seed, vectors, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
   const calibrationSeconds = (performance.now() - started) / 1000;
-  const name = writeArtefact(index, job.artefactDir, snapshot.sequence);
+  const name = writeArtefact(index, job.artefactDir, snapshot.sequence, count);
   await backend.dispose();
   post({ type: 'done', name, sequence: snapshot.sequence, count, spec, buildSeconds, calibrationSeconds });
 } catch (e) {

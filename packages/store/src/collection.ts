@@ -2,15 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, formatSpec, loadIndex, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
-import type { CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, SearchReply } from '@adanns/wire';
-import { discardArtefacts, publishArtefact, readArtefact, writeArtefact } from './artefacts.js';
+import { AdannsIndex, formatSpec, judgeBudget, loadIndex, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import type { CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, PlannedCost, SearchReply } from '@adanns/wire';
+import { clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
 import type { BuildJob, BuildMessage } from './build-worker.js';
 import { invalid, StoreError, tooLarge } from './errors.js';
 import { probeEnvironment } from './probe.js';
 import { checkId, hasLoneSurrogate, PointStore, type Payload, type Point, type PointId } from './points.js';
-import type { CollectionSchema } from './schema.js';
+import { indexProblem, type CollectionSchema } from './schema.js';
 import { searchSlices } from './slices.js';
 import { checkVectorForMetric, indexRowsInPlace, showValue, toVector, writeVector } from './vectors.js';
 import { plannedQueryMflops } from './work.js';
@@ -32,9 +32,15 @@ export interface CollectionOptions {
   threads?: number;
   /** Start a build by itself once an unindexed collection holds this many points (0 = never; default 10,000). */
   autoBuildAt?: number;
+  /**
+   * An automatic build or rebuild waits until no write has come for this long
+   * (ms, default 3,000), so it does not start in the middle of an import and
+   * train on part of it.
+   */
+  autoBuildQuietMs?: number;
   /** Advise a rebuild when the collection has grown (or shrunk) by this factor since training (default 2). */
   rebuildFactor?: number;
-  /** Rebuild by itself when advised (default false). */
+  /** Rebuild by itself when advised (default true). */
   autoRebuild?: boolean;
   /** Time bound of the calibration that follows each build (default 30 s). */
   calibrationSeconds?: number;
@@ -126,6 +132,11 @@ export class Collection {
   private trainedCount: number | null = null;
   private building: { worker: ChildProcess; stage: string; progress: number; done: Promise<void> } | undefined;
   private lastError: string | null = null;
+  /** Why this collection has no index and searches exactly, once a build found it too small. */
+  private exactReason: string | null = null;
+  /** When the last write came, and the timer that looks again once writes have been quiet (automatic builds). */
+  private lastWrite = 0;
+  private quietTimer: NodeJS.Timeout | undefined;
   /** Timings of the last build swapped in. */
   lastBuild: { seconds: number; trainAndFillSeconds: number; calibrationSeconds: number } | undefined;
   private writes: Promise<unknown> = Promise.resolve();
@@ -181,7 +192,7 @@ export class Collection {
           throw new Error(`artefact covers sequence ${artefact.sequence}, the change log cannot bring it to ${this.points.sequence}`);
         }
         await this.applyChanges(artefact.index, touched);
-        this.adopt(artefact.index, artefact.sequence);
+        this.adopt(artefact.index, artefact.sequence, artefact.trainedCount);
         this.log('info', `recovered: index ${this.spec} from sequence ${artefact.sequence}, ${touched.size} changes replayed`, { sequence: this.points.sequence, replayed: touched.size, count: this.points.count });
       }
     } catch (e) {
@@ -193,15 +204,21 @@ export class Collection {
       this.index = await this.exactIndex();
       this.log('info', `opened without a trained index: ${this.points.count} points, searched exactly`, { count: this.points.count });
     }
-    if (rebuild && this.points.count > 0) this.startBuild('the artefact was missing or unusable');
+    // a build a crash or a stop interrupted starts again
+    const pending = pendingBuild(this.artefactDir);
+    if (pending !== undefined && this.points.count > 0) this.log('info', `a build was interrupted (${pending}): starting it again`, { reason: pending });
+    if (pending !== undefined && this.points.count === 0) clearBuildRequest(this.artefactDir);
+    if ((rebuild || pending !== undefined) && this.points.count > 0) this.buildIfBigEnough(pending === undefined ? 'the artefact was missing or unusable' : pending.startsWith('resumed') ? pending : `resumed after a restart: ${pending}`);
   }
 
-  private adopt(index: AdannsIndex, sequence: number): void {
+  /** `trainedCount`: the points the index was trained on (not counting the changes replayed into it since). */
+  private adopt(index: AdannsIndex, sequence: number, trainedCount: number): void {
     this.index = index;
     this.trained = true;
     this.spec = formatSpec(index.spec);
     this.trainedSequence = sequence;
-    this.trainedCount = index.size;
+    this.trainedCount = trainedCount;
+    this.exactReason = null;
   }
 
   /** An exact index over every stored point (undefined while there are none). */
@@ -290,6 +307,7 @@ export class Collection {
       else await this.replace(this.index, Array.from(iids), batch.map((p) => p.vector));
       return { sequence, upserted: batch.length };
     });
+    this.lastWrite = performance.now();
     this.maybeBuild();
     return result;
   }
@@ -302,6 +320,7 @@ export class Collection {
     return this.serial(async () => {
       const { sequence, iids } = await this.points.delete(checked);
       this.index?.remove(iids);
+      this.lastWrite = performance.now();
       return { sequence, deleted: iids.length };
     });
   }
@@ -348,7 +367,7 @@ export class Collection {
     queries = [];
     const index = this.index;
     if (!index || index.size === 0) {
-      return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, tookMs: performance.now() - started };
+      return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, planned: null, note: 'the collection is empty', tookMs: performance.now() - started };
     }
     this.inflight++;
     try {
@@ -358,7 +377,7 @@ export class Collection {
       let params: Partial<SearchParams> | undefined;
       let resolved: SearchParams;
       try {
-        if (request.budget && index.calibration) plan = index.plan(request.budget, k, { strict: request.strict ?? false });
+        if (request.budget && index.calibration) plan = index.plan(request.budget, k, { strict: request.strict ?? false, rows });
         // before training the search is exact: params for the coming index do not apply yet
         else if (this.trained && request.params) params = request.params;
         resolved = index.resolveParams(k, plan?.params ?? params);
@@ -378,6 +397,7 @@ export class Collection {
       const scores = new Float32Array(rows * k);
       const counts = new Int32Array(rows);
       let mflopsSum = 0;
+      let maxMflops = 0;
       let last: SearchResult | undefined;
       for (let from = 0, to = 0; from < rows; from = to) {
         to = Math.min(rows, from + sliceRows);
@@ -396,19 +416,30 @@ export class Collection {
         ids.set(part.ids, from * k);
         scores.set(part.scores, from * k);
         counts.set(part.counts, from);
-        for (const m of part.mflops) mflopsSum += m;
+        for (const m of part.mflops) {
+          mflopsSum += m;
+          maxMflops = Math.max(maxMflops, m);
+        }
         last = part;
       }
       const mflops = mflopsSum / rows;
-      let budgetMet: boolean | null = plan ? plan.budgetMet : null;
-      // an exact (untrained) index meets any budget but a tighter MFLOP or latency one
-      if (request.budget && !index.calibration) {
-        const b = request.budget;
-        budgetMet = 'mflops' in b ? mflops <= b.mflops : 'latencyMs' in b ? performance.now() - started <= b.latencyMs : true;
-      }
       const results = await this.mapHits(ids, scores, counts, k, request.withPayload ?? false, limits.maxPayloadBytes);
       const expectedRecall = plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
-      return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, tookMs: performance.now() - started };
+      const tookMs = performance.now() - started;
+      // budgetMet describes this answer: judged on what it measured (an exact search's recall is 1 at any k)
+      let budgetMet: boolean | null = null;
+      let planned: PlannedCost | null = null;
+      const notes: string[] = [];
+      if (!this.trained) notes.push(`exact search over all ${index.size} points: ${this.exactReason ?? 'no index has been built yet'}`);
+      if (request.budget) {
+        const calibration = plan ? index.calibration! : undefined;
+        const verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: calibration.k } : { lowerBound: this.trained ? null : 1, calibratedK: null });
+        budgetMet = verdict.met;
+        if (verdict.note) notes.push(verdict.note);
+        if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs, k: calibration!.k };
+        else if (!this.trained) planned = { mflops: perQuery, recall: 1, latencyMs: null, k: null };
+      }
+      return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, planned, note: notes.length > 0 ? notes.join('; ') : null, tookMs };
     } finally {
       this.inflight--;
       this.releaseRetired();
@@ -466,22 +497,60 @@ export class Collection {
     return count >= this.trainedCount * factor || count * factor <= this.trainedCount;
   }
 
-  private maybeBuild(): void {
-    if (this.building || this.closed) return;
+  /** Why an automatic build or rebuild is due now, if one is. */
+  private autoBuildReason(): string | undefined {
     const at = this.options.autoBuildAt ?? 10_000;
-    if (!this.trained && at > 0 && this.points.count >= at) this.startBuild(`${this.points.count} points reached the automatic build threshold ${at}`);
-    else if (this.trained && this.options.autoRebuild && this.rebuildAdvised) this.startBuild(`the collection went from ${this.trainedCount} points at training to ${this.points.count}`);
+    if (!this.trained && at > 0 && this.points.count >= at) return `${this.points.count} points reached the automatic build threshold ${at}`;
+    if (this.trained && (this.options.autoRebuild ?? true) && this.rebuildAdvised) return `the collection went from ${this.trainedCount} points at training to ${this.points.count}`;
+    return undefined;
   }
 
-  /** Starts a background build (or rebuild); refused while one runs. Resolves when it has been swapped in or has failed. */
+  /** Starts an automatic build once it is due and writes have been quiet for autoBuildQuietMs; until then looks again after each quiet spell. */
+  private maybeBuild(): void {
+    if (this.building || this.closed) return;
+    const reason = this.autoBuildReason();
+    if (!reason || indexProblem(this.schema, this.points.count)) return;
+    const quiet = this.options.autoBuildQuietMs ?? 3000;
+    const waited = performance.now() - this.lastWrite;
+    if (waited >= quiet) {
+      this.startBuild(reason);
+      return;
+    }
+    if (this.quietTimer) return;
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = undefined;
+      this.maybeBuild();
+    }, quiet - waited + 1);
+    this.quietTimer.unref(); // a pending automatic build keeps no process alive
+  }
+
+  /**
+   * Starts a background build (or rebuild); refused while one runs. Resolves
+   * when it has been swapped in or has failed. A collection too small for an
+   * index keeps searching exactly and says why (stats: state "exact").
+   */
   build(): Promise<void> {
     this.checkOpen();
     if (this.building) throw new StoreError('conflict', `collection ${this.schema.name} is already building its index`);
     if (this.points.count === 0) throw invalid(`collection ${this.schema.name} has no points to index`);
-    return this.startBuild('requested');
+    return this.buildIfBigEnough('requested');
+  }
+
+  private buildIfBigEnough(reason: string): Promise<void> {
+    const problem = indexProblem(this.schema, this.points.count);
+    if (!problem) return this.startBuild(reason);
+    clearBuildRequest(this.artefactDir);
+    this.exactReason = problem;
+    this.log('info', `no index built (${reason}): ${problem}`, { reason, count: this.points.count });
+    return Promise.resolve();
   }
 
   private startBuild(reason: string): Promise<void> {
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    this.exactReason = null;
+    // on disk first: a build that a crash or a stop interrupts starts again on open
+    requestBuild(this.artefactDir, reason);
     const job: BuildJob = {
       lmdbPath: join(this.dir, 'points'),
       artefactDir: this.artefactDir,
@@ -510,6 +579,8 @@ export class Collection {
           this.lastError = error;
           this.log('error', `index ${rebuild ? 're' : ''}build failed: ${error}`, { rebuild, err: error });
         }
+        // done or failed for good; a build stopped by close stays requested and resumes on the next open
+        if (!this.closed) clearBuildRequest(this.artefactDir);
         this.building = undefined;
         if (worker.exitCode === null) worker.kill('SIGKILL');
         resolve();
@@ -524,7 +595,7 @@ export class Collection {
         } else if (m.type === 'failed') finish(m.message);
         else if (m.type === 'done') {
           result = true;
-          this.swapIn(m.name, m.sequence)
+          this.swapIn(m.name, m.sequence, m.count)
             .then(() => {
               this.lastError = null;
               this.lastBuild = { seconds: (performance.now() - started) / 1000, trainAndFillSeconds: m.buildSeconds, calibrationSeconds: m.calibrationSeconds };
@@ -550,7 +621,7 @@ export class Collection {
   }
 
   /** Loads a finished artefact, replays the changes made since its snapshot and swaps it in, all within one write turn. */
-  private swapIn(name: string, sequence: number): Promise<void> {
+  private swapIn(name: string, sequence: number, trainedCount: number): Promise<void> {
     return this.serial(async () => {
       if (this.closed) return;
       const index = loadIndex(this.options.backend, join(this.artefactDir, name), { rerankStore: this.rerankStore });
@@ -560,7 +631,7 @@ export class Collection {
       publishArtefact(this.artefactDir, name);
       await this.points.pruneChanges(sequence);
       const old = this.index;
-      this.adopt(index, sequence);
+      this.adopt(index, sequence, trainedCount);
       this.retire(old);
     });
   }
@@ -571,7 +642,8 @@ export class Collection {
   }
 
   stats(): CollectionStats {
-    const state: IndexState = this.building ? 'building' : this.trained ? 'ready' : 'none';
+    const state: IndexState = this.building ? 'building' : this.trained ? 'ready' : this.exactReason ? 'exact' : 'none';
+    const waiting = this.quietTimer && !this.building ? `an automatic ${this.trained ? 're' : ''}build starts once writes have been quiet for ${(this.options.autoBuildQuietMs ?? 3000) / 1000} s` : null;
     return {
       name: this.schema.name,
       dim: this.schema.dim,
@@ -581,6 +653,7 @@ export class Collection {
       sequence: this.points.sequence,
       index: {
         state,
+        note: this.exactReason ?? waiting,
         progress: this.building ? this.building.progress : null,
         stage: this.building ? this.building.stage : null,
         spec: this.spec,
@@ -613,6 +686,7 @@ export class Collection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.quietTimer);
     if (this.building) {
       const { worker } = this.building;
       if (worker.exitCode === null && worker.signalCode === null) {
@@ -625,7 +699,7 @@ export class Collection {
     if (this.trained && this.index && this.trainedSequence !== this.points.sequence) {
       try {
         const sequence = this.points.sequence;
-        publishArtefact(this.artefactDir, writeArtefact(this.index, this.artefactDir, sequence));
+        publishArtefact(this.artefactDir, writeArtefact(this.index, this.artefactDir, sequence, this.trainedCount ?? this.index.size));
         await this.points.pruneChanges(sequence);
       } catch (e) {
         this.log('warn', `checkpoint on close failed (the change log still covers it): ${(e as Error).message}`, { err: (e as Error).message });

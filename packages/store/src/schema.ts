@@ -68,3 +68,23 @@ export function defaultSpec(n: number, dims: readonly number[]): string {
   const scan = below(128);
   return `pca,ivf${lists}@${coarse},flat@${scan}${scan < dim ? `,rerank@${dim}` : ''}`;
 }
+
+/** The k collections' indexes are calibrated at (budgets at other k are planned from it and say so). */
+export const CALIBRATION_K = 10;
+
+/**
+ * Why a collection of `count` points gets no index (its searches stay exact),
+ * or undefined when it can have one: the spec must be trainable on that many
+ * points, and calibration needs more than CALIBRATION_K (each sampled query
+ * is left out of its own neighbours).
+ */
+export function indexProblem(schema: CollectionSchema, count: number): string | undefined {
+  if (count <= CALIBRATION_K) return `too few points (${count}) for an index: calibrating one needs at least ${CALIBRATION_K + 1}; searches are exact`;
+  const spec = schema.index ?? defaultSpec(count, schema.dims);
+  try {
+    validateSpec(parseSpec(spec, schema.dim), schema.dim, count);
+  } catch (e) {
+    return `too few points (${count}) for index ${spec}: ${(e as Error).message}; searches are exact`;
+  }
+  return undefined;
+}

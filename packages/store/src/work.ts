@@ -1,20 +1,17 @@
 import type { AdannsIndex, SearchParams } from '@adanns/core';
 
-const sameParams = (a: SearchParams, p: SearchParams) =>
-  a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
-
 /**
  * Planned MFLOPs of one query on `index` with resolved params `p`, before
  * anything runs, in the cost model of packages/core (cost.ts, one
  * multiply-add = 1 FLOP): the
- * calibrated mean when the calibration measured these params (a budget's
- * plan always is one of them), else a bound from the index's shape, with the
+ * calibrated mean priced on the current list sizes when the calibration
+ * measured these params (a budget's plan always is one of them), else a bound from the index's shape, with the
  * scan taken at its worst (the `nprobe` largest lists). A search refused or
  * sliced on this figure is refused or sliced on the planner's own numbers.
  */
 export function plannedQueryMflops(index: AdannsIndex, p: SearchParams): number {
-  const calibrated = index.calibration?.points.find((point) => sameParams(point.params, p));
-  if (calibrated) return calibrated.mflops;
+  const predicted = index.predictMflops(p);
+  if (predicted !== undefined) return predicted;
   const spec = index.spec;
   const rerankDim = p.rerankDim;
   const prefix = Math.max(p.coarseDim, p.scanDim, rerankDim !== undefined && rerankDim < index.dim ? rerankDim : 0);

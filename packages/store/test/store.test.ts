@@ -132,21 +132,75 @@ describe('collections', () => {
     await store.close();
   });
 
-  it('builds by itself at the threshold and rebuilds once the collection has doubled', async () => {
-    const store = await Store.open(dataDir(), { ...options, autoBuildAt: 300, autoRebuild: true, calibrationSeconds: 2 });
+  it('builds by itself once ingest past the threshold has gone quiet, and rebuilds (by default) once the collection has doubled', async () => {
+    // autoRebuild left at its default (on)
+    const store = await Store.open(dataDir(), { ...options, autoBuildAt: 300, autoBuildQuietMs: 1000, calibrationSeconds: 2 });
     const c = await store.create('auto', { dim, metric: 'l2', index: 'ivf4@16,flat@16' });
+    /** Writes `to - from` points in batches of 20, 50 ms apart (an import), each followed by no build. */
+    const ingest = async (from: number, to: number) => {
+      for (let i = from; i < to; i += 20) {
+        await c.upsert(pointsFrom(i, Math.min(to, i + 20)));
+        expect(c.stats().index.state).not.toBe('building');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const building = async () => {
+      for (let waited = 0; c.stats().index.state !== 'building'; waited += 20) {
+        if (waited > 10_000) throw new Error('no automatic build started');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     await c.upsert(pointsFrom(0, 299));
-    expect(c.stats().index.state).toBe('none');
-    await c.upsert(pointsFrom(299, 300));
-    expect(c.stats().index.state).toBe('building');
+    expect(c.stats().index).toMatchObject({ state: 'none', note: null });
+    // the threshold is reached in the middle of the import: the build waits until the writes stop
+    await ingest(299, 500);
+    expect(c.stats().index).toMatchObject({ state: 'none', note: expect.stringMatching(/once writes have been quiet for 1 s/) });
+    await building();
     await c.whenBuilt();
-    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 300, rebuildAdvised: false });
-    await c.upsert(pointsFrom(300, 599));
-    expect(c.stats().index).toMatchObject({ state: 'ready', rebuildAdvised: false });
-    await c.upsert(pointsFrom(599, 600));
-    expect(c.stats().index.state).toBe('building');
+    // trained on all of them
+    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 500, rebuildAdvised: false });
+    await ingest(500, 999);
+    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 500, rebuildAdvised: false });
+    await ingest(999, 1100);
+    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 500, rebuildAdvised: true });
+    await building();
     await c.whenBuilt();
-    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 600, rebuildAdvised: false });
+    expect(c.stats().index).toMatchObject({ state: 'ready', trainedCount: 1100, rebuildAdvised: false });
+    await store.close();
+  });
+
+  it('keeps what the index was trained on, not the points replayed into it since', async () => {
+    const dir = dataDir();
+    let store = await Store.open(dir, options);
+    const c = await store.create('counted', { dim, metric: 'l2', index: 'ivf4@16,flat@16' });
+    await c.upsert(pointsFrom(0, 400));
+    await c.build();
+    await c.upsert(pointsFrom(400, 700));
+    expect(c.stats().index).toMatchObject({ trainedCount: 400, rebuildAdvised: false });
+    await store.close(); // checkpoints 700 points into the artefact
+    store = await Store.open(dir, options);
+    expect(store.get('counted').stats()).toMatchObject({ count: 700, index: { state: 'ready', trainedCount: 400 } });
+    await store.close();
+  });
+
+  it('searches a collection too small for an index exactly, and says so', async () => {
+    const store = await Store.open(dataDir(), options);
+    const c = await store.create('tiny', { dim, metric: 'cosine' });
+    await c.upsert(pointsFrom(0, 2));
+    const before = await c.search([vectorOf(0)], { k: 2 });
+    expect(before.note).toBe('exact search over all 2 points: no index has been built yet');
+    await c.build();
+    expect(c.stats().index).toMatchObject({ state: 'exact', note: expect.stringMatching(/too few points \(2\) for an index.*searches are exact/), lastError: null, spec: null });
+    const answer = await c.search([vectorOf(0)], { k: 2, budget: { recall: 0.99 } });
+    expect(answer.results[0].map((h) => h.id)).toEqual(['p0', 'p1']);
+    expect(answer).toMatchObject({ params: null, expectedRecall: 1, budgetMet: true, planned: { recall: 1, latencyMs: null, k: null } });
+    expect(answer.note).toMatch(/^exact search over all 2 points: too few points \(2\)/);
+    expect(logs.some((l) => l.startsWith('info') && /tiny: no index built \(requested\): too few points/.test(l))).toBe(true);
+    // big enough (the smallest collection that gets an index): the next request builds
+    await c.upsert(pointsFrom(2, 11));
+    await c.build();
+    expect(c.stats().index).toMatchObject({ state: 'ready', note: null, trainedCount: 11, lastError: null });
+    expect((await c.search([vectorOf(3)], { k: 1 })).results[0][0].id).toBe('p3');
     await store.close();
   });
 

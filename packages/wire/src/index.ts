@@ -57,7 +57,14 @@ export const IndexBytes = Type.Object({
 });
 
 export const IndexStats = Type.Object({
-  state: Type.Union([Type.Literal('none'), Type.Literal('building'), Type.Literal('ready')]),
+  /**
+   * none: no index yet (searches are exact; one is built at ADANNS_AUTO_BUILD_AT points or on request);
+   * building; ready; exact: a build was asked for but the collection has too few points for an index
+   * (searches stay exact, `note` says why).
+   */
+  state: Type.Union([Type.Literal('none'), Type.Literal('building'), Type.Literal('ready'), Type.Literal('exact')]),
+  /** Why the collection searches exactly, or that a build waits for ingest to go quiet; null otherwise. */
+  note: Type.Union([Type.String(), Type.Null()]),
   progress: Type.Union([Type.Number(), Type.Null()]),
   stage: Type.Union([Type.String(), Type.Null()]),
   spec: Type.Union([Type.String(), Type.Null()]),
@@ -129,12 +136,29 @@ export const SearchBody = Type.Object(
 );
 
 export const Hit = Type.Object({ id: PointId, score: Type.Number(), payload: Type.Optional(Payload) });
+/** What the plan for a budget predicted, next to what the answer measured (mflops, tookMs). */
+export const PlannedCost = Type.Object({
+  /** Predicted mean modelled MFLOPs per query, priced on the index's lists as they are now. */
+  mflops: Type.Number(),
+  /** Calibrated recall@k of the plan (1 for an exact search). */
+  recall: Type.Number(),
+  /** Predicted time of the search in ms on this machine (null for an exact search: not calibrated). */
+  latencyMs: Type.Union([Type.Number(), Type.Null()]),
+  /** The k the recall was calibrated at (null for an exact search: any k). */
+  k: Type.Union([Type.Integer(), Type.Null()]),
+});
 export const SearchReply = Type.Object({
   results: Type.Array(Type.Array(Hit)),
   params: Type.Union([SearchParams, Type.Null()]),
+  /** Mean modelled MFLOPs per query, counted on the lists actually probed. */
   mflops: Type.Number(),
   expectedRecall: Type.Union([Type.Number(), Type.Null()]),
+  /** Whether this answer met its budget: every query's MFLOPs, the measured tookMs, or the calibrated recall lower bound at this k (null without a budget). */
   budgetMet: Type.Union([Type.Boolean(), Type.Null()]),
+  /** The plan's predictions (null without a budget). */
+  planned: Type.Union([PlannedCost, Type.Null()]),
+  /** Why a budget was not met or cannot be claimed, or that the search was exact and why; null otherwise. */
+  note: Type.Union([Type.String(), Type.Null()]),
   tookMs: Type.Number(),
 });
 
@@ -164,3 +188,4 @@ export type Budget = Static<typeof Budget>;
 export type SearchOptions = Omit<SearchBodyType, 'vector' | 'vectors'>;
 export type Hit = Static<typeof Hit>;
 export type SearchReply = Static<typeof SearchReply>;
+export type PlannedCost = Static<typeof PlannedCost>;

@@ -42,6 +42,8 @@ export interface ServiceConfig {
   keepAliveTimeoutMs: number;
   /** Unindexed collections start a build at this many points (0 = only on request). */
   autoBuildAt: number;
+  /** Automatic builds and rebuilds wait until a collection has had no write for this many ms. */
+  autoBuildQuietMs: number;
   /** Rebuild by itself when a collection has doubled (or halved) since its index was trained. */
   autoRebuild: boolean;
   logLevel: string;
@@ -65,7 +67,7 @@ export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR]
   ADANNS_MAX_QUERY_MFLOPS (${DEFAULT_MAX_QUERY_MFLOPS}), ADANNS_SEARCH_SLICE_MS (${DEFAULT_SLICE_MS}),
   ADANNS_MAX_RESPONSE_PAYLOAD_BYTES (16777216), ADANNS_REQUEST_TIMEOUT_MS (30000),
   ADANNS_CONNECTION_TIMEOUT_MS (60000), ADANNS_KEEP_ALIVE_TIMEOUT_MS (5000), ADANNS_AUTO_BUILD_AT (10000),
-  ADANNS_AUTO_REBUILD (false), ADANNS_LOG_LEVEL (info).`;
+  ADANNS_AUTO_BUILD_QUIET_MS (3000), ADANNS_AUTO_REBUILD (true), ADANNS_LOG_LEVEL (info).`;
 
 /** A configuration error naming the offending setting and value. */
 export class ConfigError extends Error {}
@@ -77,8 +79,9 @@ function positiveInt(name: string, text: string | undefined, fallback: number, a
   return n;
 }
 
-function flag(name: string, text: string | undefined): boolean {
-  if (text === undefined || text === '' || text === 'false' || text === '0') return false;
+function flag(name: string, text: string | undefined, fallback = false): boolean {
+  if (text === undefined || text === '') return fallback;
+  if (text === 'false' || text === '0') return false;
   if (text === 'true' || text === '1') return true;
   throw new ConfigError(`${name} must be true or false, got "${text}"`);
 }
@@ -144,7 +147,8 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
     connectionTimeoutMs: positiveInt('ADANNS_CONNECTION_TIMEOUT_MS', env.ADANNS_CONNECTION_TIMEOUT_MS, 60_000),
     keepAliveTimeoutMs: positiveInt('ADANNS_KEEP_ALIVE_TIMEOUT_MS', env.ADANNS_KEEP_ALIVE_TIMEOUT_MS, 5_000),
     autoBuildAt: positiveInt('ADANNS_AUTO_BUILD_AT', env.ADANNS_AUTO_BUILD_AT, 10_000, true),
-    autoRebuild: flag('ADANNS_AUTO_REBUILD', env.ADANNS_AUTO_REBUILD),
+    autoBuildQuietMs: positiveInt('ADANNS_AUTO_BUILD_QUIET_MS', env.ADANNS_AUTO_BUILD_QUIET_MS, 3000, true),
+    autoRebuild: flag('ADANNS_AUTO_REBUILD', env.ADANNS_AUTO_REBUILD, true),
     logLevel: env.ADANNS_LOG_LEVEL || 'info',
   };
 }

@@ -22,6 +22,7 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
     backendName: config.backend,
     threads: config.threads,
     autoBuildAt: config.autoBuildAt,
+    autoBuildQuietMs: config.autoBuildQuietMs,
     autoRebuild: config.autoRebuild,
     logger,
   });

@@ -43,7 +43,7 @@ export class ServiceMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const c of store.list()) if ('index' in c) for (const state of ['none', 'building', 'ready']) this.set({ collection: c.name, state }, c.index.state === state ? 1 : 0);
+        for (const c of store.list()) if ('index' in c) for (const state of ['none', 'building', 'ready', 'exact']) this.set({ collection: c.name, state }, c.index.state === state ? 1 : 0);
       },
     });
   }

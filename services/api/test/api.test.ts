@@ -22,8 +22,10 @@ async function start(overrides: Partial<ServiceConfig> = {}, dataDir?: string): 
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'adanns-api-'));
   if (!dataDir) dirs.push(dir);
   const config = { ...loadConfig([], {}), host: '127.0.0.1', port: 0, dataDir: dir, threads: 1, logLevel: 'silent', autoBuildAt: 0, ...overrides };
-  const { url, stop } = await serve(config);
+  const { url, stop, store } = await serve(config);
   stops.push(stop);
+  // it listens at once; the tests start once its collections are open (/readyz)
+  await store.opened;
   return { url, dataDir: dir, stop };
 }
 

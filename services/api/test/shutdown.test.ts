@@ -67,6 +67,8 @@ describe('graceful shutdown', () => {
     expect(await first.exited).toBe(0);
 
     const second = await startProcess();
+    // it listens at once and opens its collections in the background: ready once they are
+    await until('the restarted service to be ready', () => fetch(`${second.url}/readyz`).then((r) => r.ok));
     const again = new AdannsClient(second.url);
     expect(await again.getPoint('keep', 'a')).toEqual({ id: 'a', vector: [1, 2, 3, 4], payload: { v: 1 } });
     second.child.kill('SIGTERM');

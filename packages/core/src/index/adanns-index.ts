@@ -6,6 +6,8 @@ import { defaultParams, formatParams, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { planBudget, type Budget, type Plan } from '../planner/plan.js';
+import { judgeBudget, pricePoint, probedMass, type PointPrice } from '../planner/pricing.js';
+import type { FrontierPoint } from '../planner/frontier.js';
 import { dimsLadder } from '../prefixes.js';
 import { createRerankStore, type RerankStore } from '../rerank/store.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
@@ -58,8 +60,10 @@ export interface SearchResult {
   params: SearchParams;
   /** Calibrated recall@k of these params (null when the index has no calibration point for them). */
   expectedRecall: number | null;
-  /** Whether the requested budget was met (null when no budget was given). */
+  /** Whether this answer met the requested budget (null when no budget was given): judgeBudget on what it measured. */
   budgetMet: boolean | null;
+  /** Why the budget was not met (or cannot be claimed); null otherwise. */
+  budgetNote: string | null;
   /** Wall time of the search in milliseconds. */
   tookMs: number;
 }
@@ -113,6 +117,11 @@ export interface IndexSizes {
 }
 
 const CHUNK = 4096;
+
+/** Same search params (the shortlist counts only when re-ranking). */
+function sameParams(a: SearchParams, p: SearchParams): boolean {
+  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
+}
 
 /**
  * AdANNS index, composed of stages with one job each: a transform (PCA), a
@@ -394,22 +403,80 @@ export class AdannsIndex {
         rerankDim: rerankDim ?? 0,
       });
     }
-    return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p), budgetMet: null, tookMs: performance.now() - started };
+    return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p), budgetMet: null, budgetNote: null, tookMs: performance.now() - started };
   }
 
-  /** Searches with the params the planner picks for a budget (one plan for the whole batch). */
+  /**
+   * Searches with the params the planner picks for a budget (one plan for the
+   * whole batch); budgetMet says whether this answer met it (judgeBudget).
+   */
   async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean } = {}): Promise<SearchResult & { plan: Plan }> {
-    const plan = this.plan(budget, k, options);
+    const plan = this.plan(budget, k, { ...options, rows });
     const result = await this.search(queries, rows, k, plan.params);
-    return { ...result, expectedRecall: plan.expectedRecall, budgetMet: plan.budgetMet, plan };
+    let maxMflops = 0;
+    for (const m of result.mflops) maxMflops = Math.max(maxMflops, m);
+    const verdict = judgeBudget(budget, { k, maxMflops, tookMs: result.tookMs }, { lowerBound: plan.recallLowerBound, calibratedK: this.calibration!.k });
+    return { ...result, expectedRecall: plan.expectedRecall, budgetMet: verdict.met, budgetNote: verdict.note, plan };
   }
 
-  /** The params a budget buys, from the calibrated points. */
-  plan(budget: Budget, k: number, options: { strict?: boolean } = {}): Plan {
+  /**
+   * The params a budget buys, from the calibrated points priced on the lists
+   * as they are now (docs/ARCHITECTURE.md, "Calibration and planning"): an
+   * MFLOPs budget on each point's predicted largest query, a latency budget on
+   * the predicted time of `rows` queries (default 1) on this machine.
+   */
+  plan(budget: Budget, k: number, options: { strict?: boolean; rows?: number } = {}): Plan {
     if (!this.calibration) throw new Error('this index has no calibration: build it with calibration or run calibrate first');
-    const plan = planBudget(this.calibration.points, budget, { strict: options.strict, latencyScale: this.latencyScale });
+    const price = this.pricer(k);
+    const rows = options.rows ?? 1;
+    const plan = planBudget(this.calibration.points, budget, {
+      strict: options.strict,
+      latencyScale: this.latencyScale,
+      price: (p) => {
+        const priced = price(p);
+        return { budgetMflops: priced.mflopsMax, mflops: priced.mflops, latencyMs: priced.latencyMs * rows };
+      },
+    });
     if (plan.params.rerankDim !== undefined) plan.params.shortlist = Math.max(plan.params.shortlist, k);
     return plan;
+  }
+
+  /**
+   * Predicted mean MFLOPs per query of calibrated params on the lists as they
+   * are now (undefined when calibration did not measure them): what work
+   * limits are checked on.
+   */
+  predictMflops(p: SearchParams): number | undefined {
+    const point = this.calibration?.points.find((c) => sameParams(c.params, p));
+    return point && this.pricer(p.shortlist)(point).mflops;
+  }
+
+  /** Prices calibrated points for a search at k on the current list sizes (probed mass computed once per coarseDim and nprobe). */
+  private pricer(k: number): (p: FrontierPoint) => PointPrice {
+    const stats = this.calibration?.probeStats;
+    const now = this.listSizes();
+    const memo = new Map<string, number | undefined>();
+    const mass = (coarseDim: number, nprobe: number, sizes: ArrayLike<number>) => {
+      const key = `${sizes === now ? 'now' : 'then'}/${coarseDim}/${nprobe}`;
+      if (!memo.has(key)) memo.set(key, stats && probedMass(stats, sizes, coarseDim, nprobe));
+      return memo.get(key);
+    };
+    return (p) => {
+      // the scan's multiply-adds per vector in the cost model (cost.ts): code bytes, or scanDim x the codec's flops per value
+      const perVector = this.codec.decodes ? p.params.scanDim * this.codec.flopsPerValue : this.codec.codeBytes;
+      const shortlist = p.params.rerankDim !== undefined ? Math.max(p.params.shortlist, k) : p.params.shortlist;
+      return pricePoint(p, stats, now, perVector, shortlist, mass);
+    };
+  }
+
+  /** Scores the centroids at coarseDim for each query (rows x dim, input space) and returns the nprobe best lists, best first (rows x nprobe). */
+  async probeLists(queries: Float32Array, rows: number, coarseDim: number, nprobe: number): Promise<Int32Array> {
+    checkVectors(queries, rows, this.dim, 'probe queries');
+    if (!this.coarse) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage to probe`);
+    checkPositiveInt(coarseDim, 'coarseDim', this.spec.coarse!.dim);
+    checkPositiveInt(nprobe, 'nprobe', this.coarse.lists);
+    const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, coarseDim);
+    return this.coarse.probe(space, coarseDim, nprobe);
   }
 
   /** Calibrates on demand (or again, e.g. after the index has grown). */
@@ -483,9 +550,7 @@ export class AdannsIndex {
   }
 
   private calibratedRecall(p: SearchParams): number | null {
-    const same = (a: SearchParams) =>
-      a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
-    return this.calibration?.points.find((point) => same(point.params))?.recall ?? null;
+    return this.calibration?.points.find((point) => sameParams(point.params, p))?.recall ?? null;
   }
 
   /**

@@ -2,6 +2,7 @@ import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
 import type { SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import type { FrontierPoint } from './frontier.js';
+import type { ProbeCounts, ProbeStatistics } from './pricing.js';
 
 export interface CalibrateOptions {
   /** Calibration queries (rows x dim); default: a seeded sample of the stored vectors, each excluded from its own results. */
@@ -33,6 +34,36 @@ export interface Calibration {
   seconds: number;
   /** False when the time bound cut the grid short. */
   complete: boolean;
+  /** Which lists the queries probed, and the list sizes then: prices the points on later list sizes (absent in older calibrations). */
+  probeStats?: ProbeStatistics;
+}
+
+/**
+ * For each coarseDim and nprobe of the grid, how often the queries probed
+ * each list: one full ranking of the lists per query and coarseDim (top-n is
+ * a prefix of it, the order being total), counted at every nprobe.
+ */
+async function probeStatistics(index: AdannsIndex, queries: Float32Array, rows: number, grid: SearchParams[]): Promise<ProbeStatistics> {
+  const listSizes = Array.from(index.listSizes());
+  const probes: ProbeCounts[] = [];
+  const lists = listSizes.length;
+  for (const coarseDim of new Set(grid.filter((p) => p.nprobe > 0).map((p) => p.coarseDim))) {
+    const ranking = await index.probeLists(queries, rows, coarseDim, lists);
+    const nprobes = [...new Set(grid.filter((p) => p.coarseDim === coarseDim).map((p) => p.nprobe))].sort((a, b) => a - b);
+    const counts = new Array<number>(lists).fill(0);
+    let done = 0;
+    for (const nprobe of nprobes) {
+      for (let q = 0; q < rows; q++) {
+        for (let i = done; i < nprobe; i++) {
+          const list = ranking[q * lists + i];
+          if (list >= 0) counts[list]++;
+        }
+      }
+      done = nprobe;
+      probes.push({ coarseDim, nprobe, counts: [...counts] });
+    }
+  }
+  return { queries: rows, listSizes, probes };
 }
 
 function geometric(max: number): number[] {
@@ -110,6 +141,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   };
   const truth = dropOwn((await index.exactSearch(queries, rows, k + extra, options.vectors)).ids, k + extra);
   const grid = calibrationGrid(index, k + extra);
+  const probeStats = await probeStatistics(index, queries, rows, grid);
   const maxMs = (options.maxSeconds ?? 120) * 1000;
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);
   const points: FrontierPoint[] = [];
@@ -136,14 +168,16 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     }
     const [recall, recallStdErr] = meanAndStdErr(perQuery);
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
+    let mflopsMax = 0;
+    for (const m of result.mflops) mflopsMax = Math.max(mflopsMax, m);
     let latency = 0;
     for (let q = 0; q < latencyQueries; q++) {
       const t = performance.now();
       await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, k + extra, params);
       latency += performance.now() - t;
     }
-    points.push({ params: result.params, recall, recallStdErr, mflops, mflopsStdErr, latencyMs: latency / latencyQueries });
+    points.push({ params: result.params, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries });
     options.onProgress?.(g + 1, grid.length);
   }
-  return { k, queries: rows, selfExcluded: ownIds !== undefined, points, seconds: (performance.now() - started) / 1000, complete };
+  return { k, queries: rows, selfExcluded: ownIds !== undefined, points, seconds: (performance.now() - started) / 1000, complete, probeStats };
 }

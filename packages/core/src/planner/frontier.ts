@@ -9,6 +9,8 @@ export interface FrontierPoint {
   /** Mean modelled MFLOPs per query, and its standard error. */
   mflops: number;
   mflopsStdErr: number;
+  /** Largest MFLOPs of one calibration query (absent in calibrations saved before it was kept). */
+  mflopsMax?: number;
   /** Mean single-query latency (ms) on the calibrating machine. */
   latencyMs: number;
 }

@@ -5,12 +5,23 @@ export type Budget = { mflops: number } | { latencyMs: number } | { recall: numb
 
 export interface Plan {
   params: SearchParams;
-  /** Calibrated mean recall@k of the chosen point. */
+  /** Calibrated mean recall@k of the chosen point (at the calibration's k). */
   expectedRecall: number;
-  /** Calibrated mean modelled MFLOPs of the chosen point. */
+  /** Calibrated recall less two standard errors: what a recall budget is judged on. */
+  recallLowerBound: number;
+  /** Predicted mean modelled MFLOPs per query of the chosen point (priced on the lists as they are now when the index plans). */
   expectedMflops: number;
+  /** Predicted time of the search (ms; the whole batch when the index plans), rescaled to this machine. */
+  expectedLatencyMs: number;
+  /** Whether the prediction meets the budget; the answer's own budgetMet is judged on what it measured (judgeBudget). */
   budgetMet: boolean;
 }
+
+/**
+ * A point's predicted cost: `budgetMflops` is compared with an MFLOPs budget,
+ * `mflops` is the predicted mean, `latencyMs` the latency before rescaling.
+ */
+export type PointCost = (p: FrontierPoint) => { budgetMflops: number; mflops: number; latencyMs: number };
 
 /** Standard errors kept between the calibrated mean and the budget, so the plan holds on other queries too. */
 const CONFIDENCE = 2;
@@ -33,16 +44,27 @@ export function formatBudget(b: Budget): string {
 
 /**
  * Picks the configuration for a budget from calibrated points:
- *  - {mflops}: the highest recall whose cost (mean + 2 standard errors) fits;
+ *  - {mflops}: the highest recall whose per-query cost fits (`price`; by
+ *    default the mean + 2 standard errors; an index prices its points on the
+ *    current list sizes, at their largest query);
  *  - {recall}: the cheapest point whose recall (mean - 2 standard errors) reaches it;
- *  - {latencyMs}: the highest recall whose latency, rescaled by `latencyScale`, fits.
+ *  - {latencyMs}: the highest recall whose latency (`price`), rescaled by `latencyScale`, fits.
  * When nothing meets the budget, the cheapest point (mflops, latency) or the
  * most accurate one (recall) is returned with budgetMet false, or, with
  * `strict`, the request is refused.
  */
-export function planBudget(points: FrontierPoint[], budget: Budget, options: { strict?: boolean; latencyScale?: number } = {}): Plan {
+export function planBudget(points: FrontierPoint[], budget: Budget, options: { strict?: boolean; latencyScale?: number; price?: PointCost } = {}): Plan {
   if (points.length === 0) throw new Error('this index has no calibration: build it with calibration or run calibrate first');
-  const plan = (p: FrontierPoint, budgetMet: boolean): Plan => ({ params: { ...p.params }, expectedRecall: p.recall, expectedMflops: p.mflops, budgetMet });
+  const scale = options.latencyScale ?? 1;
+  const price: PointCost = options.price ?? ((p) => ({ budgetMflops: p.mflops + CONFIDENCE * p.mflopsStdErr, mflops: p.mflops, latencyMs: p.latencyMs }));
+  const plan = (p: FrontierPoint, budgetMet: boolean): Plan => ({
+    params: { ...p.params },
+    expectedRecall: p.recall,
+    recallLowerBound: p.recall - CONFIDENCE * p.recallStdErr,
+    expectedMflops: price(p).mflops,
+    expectedLatencyMs: price(p).latencyMs * scale,
+    budgetMet,
+  });
   const refuse = (what: string) => {
     throw new Error(`budget ${formatBudget(budget)} cannot be met: ${what} (strict)`);
   };
@@ -54,8 +76,7 @@ export function planBudget(points: FrontierPoint[], budget: Budget, options: { s
     if (options.strict) refuse(`the best calibrated recall is ${best.recall.toFixed(4)}`);
     return plan(best, false);
   }
-  const scale = options.latencyScale ?? 1;
-  const cost = 'mflops' in budget ? (p: FrontierPoint) => p.mflops + CONFIDENCE * p.mflopsStdErr : (p: FrontierPoint) => p.latencyMs * scale;
+  const cost = 'mflops' in budget ? (p: FrontierPoint) => price(p).budgetMflops : (p: FrontierPoint) => price(p).latencyMs * scale;
   const limit = 'mflops' in budget ? budget.mflops : budget.latencyMs;
   const ok = points.filter((p) => cost(p) <= limit).sort(byRecall);
   if (ok.length > 0) return plan(ok[0], true);

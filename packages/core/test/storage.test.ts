@@ -207,13 +207,16 @@ describe('streaming build', () => {
     const out = join(dir, 'streamed');
     // a training sample of every row: the same training as build()
     const streamed = await buildFromStream(reference, spec, source, { metric: 'cosine', seed: 4, chunkRows: 128, trainRows: rows, rerankDir: out });
-    expect(statSync(join(out, 'rerank.f32')).size).toBe(rows * dim * 4); // written as the rows were added
+    // written as the rows were added, beside rerank.f32 until saved (a saved index there keeps its own until then)
+    const building = join(out, 'rerank.f32.building');
+    expect(statSync(building).size).toBe(rows * dim * 4);
+    expect(existsSync(join(out, 'rerank.f32'))).toBe(false);
     const built = await AdannsIndex.build(reference, spec, data, rows, dim, { metric: 'cosine', seed: 4 });
     expectIdentical(await streamed.search(queries, 20, 10, { nprobe: 3 }), await built.search(queries, 20, 10, { nprobe: 3 }));
     expect(streamed.sizes()).toEqual(built.sizes());
-    const inode = statSync(join(out, 'rerank.f32')).ino;
+    const inode = statSync(building).ino;
     saveIndex(streamed, out);
-    expect(statSync(join(out, 'rerank.f32')).ino).toBe(inode); // nothing copied
+    expect(statSync(join(out, 'rerank.f32')).ino).toBe(inode); // renamed, nothing copied
     expectIdentical(await loadIndex(reference, out).search(queries, 20, 10, { nprobe: 3 }), await built.search(queries, 20, 10, { nprobe: 3 }));
     // calibration without full vectors in the index reads them from the source
     const bare = await buildFromStream(reference, 'ivf8@8,flat@8', source, { metric: 'l2', trainRows: rows, calibrate: { sampleSize: 20, maxSeconds: 5 } });

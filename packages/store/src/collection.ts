@@ -137,6 +137,12 @@ export class Collection {
   /** When the last write came, and the timer that looks again once writes have been quiet (automatic builds). */
   private lastWrite = 0;
   private quietTimer: NodeJS.Timeout | undefined;
+  /**
+   * What an answer takes beyond its index searches (checking the queries,
+   * waiting for slice turns, mapping hits), in ms, averaged over recent
+   * answers: latency budgets are planned on what remains of them.
+   */
+  private overheadMs = 0;
   /** Timings of the last build swapped in. */
   lastBuild: { seconds: number; trainAndFillSeconds: number; calibrationSeconds: number } | undefined;
   private writes: Promise<unknown> = Promise.resolve();
@@ -377,7 +383,10 @@ export class Collection {
       let params: Partial<SearchParams> | undefined;
       let resolved: SearchParams;
       try {
-        if (request.budget && index.calibration) plan = index.plan(request.budget, k, { strict: request.strict ?? false, rows });
+        if (request.budget && index.calibration) {
+          const b = request.budget;
+          plan = index.plan('latencyMs' in b ? { latencyMs: Math.max(1e-6, b.latencyMs - this.overheadMs) } : b, k, { strict: request.strict ?? false, rows });
+        }
         // before training the search is exact: params for the coming index do not apply yet
         else if (this.trained && request.params) params = request.params;
         resolved = index.resolveParams(k, plan?.params ?? params);
@@ -398,6 +407,7 @@ export class Collection {
       const counts = new Int32Array(rows);
       let mflopsSum = 0;
       let maxMflops = 0;
+      let searchMs = 0;
       let last: SearchResult | undefined;
       for (let from = 0, to = 0; from < rows; from = to) {
         to = Math.min(rows, from + sliceRows);
@@ -409,6 +419,7 @@ export class Collection {
           const t = performance.now();
           const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params);
           ms = performance.now() - t;
+          searchMs += ms;
           return answer;
         });
         // the next slice aims at sliceMs by this one's time per query (at most doubling)
@@ -426,6 +437,7 @@ export class Collection {
       const results = await this.mapHits(ids, scores, counts, k, request.withPayload ?? false, limits.maxPayloadBytes);
       const expectedRecall = plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
       const tookMs = performance.now() - started;
+      this.overheadMs = this.overheadMs === 0 ? tookMs - searchMs : 0.8 * this.overheadMs + 0.2 * (tookMs - searchMs);
       // budgetMet describes this answer: judged on what it measured (an exact search's recall is 1 at any k)
       let budgetMet: boolean | null = null;
       let planned: PlannedCost | null = null;
@@ -436,7 +448,7 @@ export class Collection {
         const verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: calibration.k } : { lowerBound: this.trained ? null : 1, calibratedK: null });
         budgetMet = verdict.met;
         if (verdict.note) notes.push(verdict.note);
-        if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs, k: calibration!.k };
+        if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: calibration!.k };
         else if (!this.trained) planned = { mflops: perQuery, recall: 1, latencyMs: null, k: null };
       }
       return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, planned, note: notes.length > 0 ? notes.join('; ') : null, tookMs };

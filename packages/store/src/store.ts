@@ -25,6 +25,8 @@ export class Store {
   private readonly collections = new Map<string, Collection>();
   private readonly failed = new Map<string, string>();
   private readonly opening = new Set<string>();
+  /** Names being created: reserved from the checks to the rename, so a second create of one is a conflict. */
+  private readonly creating = new Set<string>();
   private closing = false;
   /** Settles once every collection found at start is open or has failed. */
   readonly opened: Promise<void>;
@@ -108,17 +110,22 @@ export class Store {
 
   async create(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown }): Promise<Collection> {
     checkName(name);
-    if (this.collections.has(name) || this.failed.has(name) || this.opening.has(name) || existsSync(join(this.root, name))) throw new StoreError('conflict', `collection ${name} already exists`);
+    if (this.collections.has(name) || this.failed.has(name) || this.opening.has(name) || this.creating.has(name) || existsSync(join(this.root, name))) throw new StoreError('conflict', `collection ${name} already exists`);
     const schema = makeSchema(name, input);
-    const tmp = join(this.root, `.creating-${name}`);
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
-    const { store } = PointStore.open(join(tmp, 'points'), schema);
-    await store.close();
-    renameSync(tmp, join(this.root, name));
-    const collection = await Collection.open(join(this.root, name), this.options);
-    this.collections.set(name, collection);
-    return collection;
+    this.creating.add(name);
+    try {
+      const tmp = join(this.root, `.creating-${name}`);
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp, { recursive: true });
+      const { store } = PointStore.open(join(tmp, 'points'), schema);
+      await store.close();
+      renameSync(tmp, join(this.root, name));
+      const collection = await Collection.open(join(this.root, name), this.options);
+      this.collections.set(name, collection);
+      return collection;
+    } finally {
+      this.creating.delete(name);
+    }
   }
 
   async drop(name: string): Promise<void> {

@@ -89,6 +89,16 @@ describe('collections', () => {
     await store.close();
   });
 
+  it('creates a name once when two creates race: the other is a conflict, and the schema is the winner\'s', async () => {
+    const store = await Store.open(dataDir(), options);
+    // neither awaited before the other starts: both pass the existence checks in the same turn
+    const [first, second] = await Promise.allSettled([store.create('twice', { dim: 4 }), store.create('twice', { dim: 8 })]);
+    expect(first.status).toBe('fulfilled');
+    expect(second.status === 'rejected' && (second.reason as Error).message).toMatch(/already exists/);
+    expect(store.get('twice').stats().dim).toBe(4);
+    await store.close();
+  });
+
   it('builds in the background, keeps serving and writing meanwhile, and never brings deletes back', async () => {
     const dir = dataDir();
     let store = await Store.open(dir, options);

@@ -14,7 +14,9 @@ describe('wire schemas', () => {
     expect(valid(SearchBody, { vector: [1, 0.1, 0, 0], k: 2, withPayload: true })).toBe(true);
     expect(valid(SearchBody, { vector: [1], k: 0 })).toBe(false);
     expect(valid(SearchBody, { vector: [1], k: 1, budget: { speed: 1 } })).toBe(false);
-    const reply: SearchReplyType = { results: [[{ id: 1, score: 0.995, payload: { title: 'a' } }, { id: 'two', score: 0.0995 }]], params: null, mflops: 0.000008, expectedRecall: 1, budgetMet: null, tookMs: 1.2 };
+    const reply: SearchReplyType = { results: [[{ id: 1, score: 0.995, payload: { title: 'a' } }, { id: 'two', score: 0.0995 }]], params: null, mflops: 0.000008, expectedRecall: 1, budgetMet: null, planned: null, note: 'exact search over all 2 points: no index has been built yet', tookMs: 1.2 };
     expect(valid(SearchReply, reply)).toBe(true);
+    expect(valid(SearchReply, { ...reply, budgetMet: true, planned: { mflops: 0.000008, recall: 1, latencyMs: null, k: null } })).toBe(true);
+    expect(valid(SearchReply, { ...reply, planned: { mflops: 0.1 } })).toBe(false);
   });
 });

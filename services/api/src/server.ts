@@ -6,6 +6,7 @@ import { registerAuth } from './auth.js';
 import type { ServiceConfig } from './config.js';
 import { clientErrorHandler, frameworkErrors, registerErrors } from './errors.js';
 import { createLogger } from './logger.js';
+import { PointPath } from './schemas.js';
 import { ServiceMetrics } from './metrics.js';
 import { registerMsgpack } from './msgpack.js';
 import { collectionRoutes } from './routes/collections.js';
@@ -94,6 +95,8 @@ export async function buildServer(store: Store, config: ServerConfig, state = { 
     loggerInstance: logger,
     logController: new OneLinePerRequest(),
     bodyLimit: config.maxBodyBytes,
+    // a point id may be as long as the schema allows (Fastify's default, 100, made longer ids unreadable)
+    maxParamLength: PointPath.properties.id.maxLength,
     // ids may be integers or strings: keep what the client sent
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     return503OnClosing: true,

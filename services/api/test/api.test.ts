@@ -211,6 +211,19 @@ describe('HTTP API over a socket', () => {
     expect((await client.getCollection('e')).count).toBe(1); // nothing from the bad batches was applied
   });
 
+  it('reads back a point by any id an upsert accepts, up to the 256-character limit', async () => {
+    const server = await start();
+    const client = new AdannsClient(server.url);
+    await client.createCollection('long-ids', { dim: 2 });
+    for (const id of ['x'.repeat(256), 'é'.repeat(256)]) {
+      await client.upsert('long-ids', [{ id, vector: [1, 2] }]);
+      expect((await client.getPoint('long-ids', id))?.id).toBe(id);
+    }
+    // one character more is refused, in {error, message} form
+    const tooLong = await raw(server.url, 'GET', `/v1/collections/long-ids/points/${'x'.repeat(257)}`, '');
+    expect([tooLong.status, tooLong.json?.error]).toEqual([414, 'uri_too_long']);
+  });
+
   it('sheds searches past the in-flight limit with 429 and Retry-After, counting only searches whose body has arrived', async () => {
     const server = await start({ maxInflightSearches: 1, searchSliceMs: 1 });
     const client = new AdannsClient(server.url);

@@ -59,7 +59,7 @@ export async function importCommand(argv: string[]): Promise<void> {
       const index = await client.waitForIndex(name, 500);
       if (index.state === 'exact') console.log(`no index for ${name}: ${index.note}`);
       else if (index.state !== 'ready') throw new UsageError(`index build of ${name} failed: ${index.lastError}`);
-      else console.log(`index ${index.spec} ready, trained on ${index.trainedCount} points`);
+      else console.log(`index ${index.spec} ready over ${index.trainedCount} points`);
     }
   } catch (e) {
     if (e instanceof AdannsError) throw new UsageError(`${o.url}: ${e.message} (HTTP ${e.status})`);

@@ -318,7 +318,8 @@ export class AdannsIndex {
       checkPositiveInt(p.coarseDim, 'coarseDim', this.spec.coarse.dim);
       checkPositiveInt(p.nprobe, 'nprobe', this.spec.coarse.lists);
     } else {
-      if (given.coarseDim !== undefined || given.nprobe !== undefined) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim and nprobe do not apply`);
+      // 0 is what this index reports for them (calibration points, plans): accepted back
+      if ((given.coarseDim ?? 0) !== 0 || (given.nprobe ?? 0) !== 0) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim and nprobe do not apply`);
       p.coarseDim = 0;
       p.nprobe = 0;
     }

@@ -201,13 +201,18 @@ export class InvertedLists {
     const lists = new InvertedLists(sizes.length, codeBytes, normDims, arena, kind);
     if (codes.length !== slots.length * codeBytes) throw new Error('inverted list codes do not match the stored members');
     let at = 0;
-    for (let l = 0; l < sizes.length; l++) {
-      if (sizes[l] < 0 || at + sizes[l] > slots.length) throw new Error(`inverted list ${l} overruns the stored members`);
-      const listCodes = codes.subarray(at * codeBytes, (at + sizes[l]) * codeBytes);
-      const norms = normDims.length > 0 && normsOf ? normsOf(listCodes, sizes[l]) : undefined;
-      for (let i = 0; i < sizes[l]; i++, at++) lists.append(l, slots[at], codes, at * codeBytes, norms, i * normDims.length);
+    try {
+      for (let l = 0; l < sizes.length; l++) {
+        if (sizes[l] < 0 || at + sizes[l] > slots.length) throw new Error(`inverted list ${l} overruns the stored members`);
+        const listCodes = codes.subarray(at * codeBytes, (at + sizes[l]) * codeBytes);
+        const norms = normDims.length > 0 && normsOf ? normsOf(listCodes, sizes[l]) : undefined;
+        for (let i = 0; i < sizes[l]; i++, at++) lists.append(l, slots[at], codes, at * codeBytes, norms, i * normDims.length);
+      }
+      if (at !== slots.length) throw new Error('inverted list sizes do not match the stored members');
+    } catch (e) {
+      lists.release(); // the lists already filled go back to the arena
+      throw e;
     }
-    if (at !== slots.length) throw new Error('inverted list sizes do not match the stored members');
     lists.trim();
     return lists;
   }

@@ -124,32 +124,46 @@ export function loadIndex(backend: Backend, dir: string, options: LoadOptions = 
 
   let codes: Uint8Array;
   let rerank: RerankStore | undefined = spec.rerank ? options.rerankStore?.(spec, m.dim) : undefined;
-  if (m.version === 1) {
-    const migrated = migrateV1(dir, m, spec, metric, codec, slots, backend, rerank === undefined);
-    codes = migrated.codes;
-    rerank ??= migrated.rerank;
-  } else {
-    if (m.codeBytes !== codec.codeBytes) throw new Error(`${manifestPath}: ${m.codeBytes} code bytes per member, spec ${m.spec} makes ${codec.codeBytes}`);
-    codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codec.codeBytes]).array;
-    if (spec.rerank && !rerank) {
-      if (!m.rerank || m.rerank.dim !== spec.rerank.dim) throw new Error(`${manifestPath}: the re-rank store does not match spec ${m.spec}`);
-      rerank = loadRerankStore(dir, m.rerank, m.slotCount, metric, backend.arena);
+  const supplied = rerank !== undefined;
+  let lists: InvertedLists | undefined;
+  let coarse: CoarseQuantizer | undefined;
+  try {
+    if (m.version === 1) {
+      const migrated = migrateV1(dir, m, spec, metric, codec, slots, backend, rerank === undefined);
+      codes = migrated.codes;
+      rerank ??= migrated.rerank;
+    } else {
+      if (m.codeBytes !== codec.codeBytes) throw new Error(`${manifestPath}: ${m.codeBytes} code bytes per member, spec ${m.spec} makes ${codec.codeBytes}`);
+      codes = readArrayFile(file('list-codes.bin'), 'u8', [slots.length, codec.codeBytes]).array;
+      if (spec.rerank && !rerank) {
+        if (!m.rerank || m.rerank.dim !== spec.rerank.dim) throw new Error(`${manifestPath}: the re-rank store does not match spec ${m.spec}`);
+        rerank = loadRerankStore(dir, m.rerank, m.slotCount, metric, backend.arena);
+      }
     }
+    const normDims = codec.decodes ? AdannsIndex.normDims(metric, spec) : [];
+    const normsOf = normDims.length > 0 ? (c: Uint8Array, rows: number) => decodedInvNorms(codec, c, rows, normDims) : undefined;
+    lists = InvertedLists.import(codec.codeBytes, normDims, sizes, slots, codes, normsOf, backend.arena, spec.scan.codec === 'flat' ? 'lists' : 'codes');
+    coarse = spec.coarse ? CoarseQuantizer.of(backend, readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array, spec.coarse.lists, spec.coarse.dim, metric) : undefined;
+    let pca: PcaTransform | undefined;
+    if (spec.transform === 'pca') {
+      const components = readArrayFile(file('pca-components.bin'), 'f32', [m.dim, m.dim]).array;
+      const variances = readArrayFile(file('pca-variances.bin'), 'f64', [m.dim]).array;
+      const mean = metric === 'l2' ? readArrayFile(file('pca-mean.bin'), 'f32', [m.dim]).array : undefined;
+      pca = new PcaTransform(m.dim, components, variances, mean);
+    }
+    const slotStore = new SlotStore(slotIds, m.slotCount);
+    const calibration = existsSync(file('calibration.json')) ? readCalibration(file('calibration.json')) : undefined;
+    const index = new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, coarse, codec, lists, rerank, slots: slotStore });
+    if (calibration) index.calibration = calibration;
+    return index;
+  } catch (e) {
+    // a failed load (say a corrupt file) gives back what it took: arena arrays and the re-rank file
+    lists?.release();
+    coarse?.release();
+    codec.release();
+    if (!supplied) rerank?.release();
+    throw e;
   }
-  const normDims = codec.decodes ? AdannsIndex.normDims(metric, spec) : [];
-  const normsOf = normDims.length > 0 ? (c: Uint8Array, rows: number) => decodedInvNorms(codec, c, rows, normDims) : undefined;
-  const lists = InvertedLists.import(codec.codeBytes, normDims, sizes, slots, codes, normsOf, backend.arena, spec.scan.codec === 'flat' ? 'lists' : 'codes');
-  const coarse = spec.coarse ? CoarseQuantizer.of(backend, readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array, spec.coarse.lists, spec.coarse.dim, metric) : undefined;
-  let pca: PcaTransform | undefined;
-  if (spec.transform === 'pca') {
-    const components = readArrayFile(file('pca-components.bin'), 'f32', [m.dim, m.dim]).array;
-    const variances = readArrayFile(file('pca-variances.bin'), 'f64', [m.dim]).array;
-    const mean = metric === 'l2' ? readArrayFile(file('pca-mean.bin'), 'f32', [m.dim]).array : undefined;
-    pca = new PcaTransform(m.dim, components, variances, mean);
-  }
-  const index = new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, coarse, codec, lists, rerank, slots: new SlotStore(slotIds, m.slotCount) });
-  if (existsSync(file('calibration.json'))) index.calibration = readCalibration(file('calibration.json'));
-  return index;
 }
 
 /**

@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { computeInvNorms, heapArena, readHalves, writeHalves, rowBlock, type ArrayArena, type Metric, type RowBlock } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from '../index/growable.js';
@@ -177,12 +177,14 @@ const WRITE_BUFFER_BYTES = 1 << 20;
 /**
  * float32 rows in a file (row = slot, no header), read by row with
  * positioned reads, so the vectors stay out of the arena and the heap: only
- * the page cache holds them. A fresh store writes to `path` as vectors are
- * added (a streaming build points it into the output directory), or to an
- * anonymous temporary file (unlinked at once; gone when the process ends).
- * A store opened on a saved index never writes that file: later writes stay
+ * the page cache holds them. A fresh store writes as vectors are added to a
+ * temporary file beside `path` (a streaming build points it into the output
+ * directory) that saving renames to `path`, or to an anonymous temporary file
+ * (unlinked at once; gone when the process ends). A store opened on a saved
+ * index, or saved in place, never writes that file again: later writes stay
  * in memory (counted as resident) until the index is saved again, so a saved
- * index is never changed under a reader.
+ * index is never changed under a reader, nor by a new build into its
+ * directory before that build is saved.
  */
 export class DiskF32Store implements RerankStore {
   readonly storage = 'disk';
@@ -199,10 +201,12 @@ export class DiskF32Store implements RerankStore {
     readonly dim: number,
     private readonly fd: number,
     /** The file's path, or undefined for an anonymous one. */
-    readonly path: string | undefined,
+    private path: string | undefined,
     /** Whether writes may go to the file (false for a saved index's file). */
-    private readonly writable: boolean,
+    private writable: boolean,
     rows: number,
+    /** The name `path` (a temporary file) takes when saved into its directory. */
+    private readonly target?: string,
   ) {
     this.rowBytes = dim * 4;
     this.rows = rows;
@@ -216,8 +220,11 @@ export class DiskF32Store implements RerankStore {
   /** A new, empty store writing to `path` (created or truncated), or to an anonymous temporary file. */
   static create(dim: number, path?: string): DiskF32Store {
     if (path !== undefined) {
+      // not `path` itself: a saved index there (maybe being served) keeps its rows until this one is saved;
+      // one fixed name, so the next build truncates what a crashed one left rather than leaving another copy
       mkdirSync(dirname(path), { recursive: true });
-      return new DiskF32Store(dim, openSync(path, 'w+'), path, true, 0);
+      const building = `${path}.building`;
+      return new DiskF32Store(dim, openSync(building, 'w+'), building, true, 0, path);
     }
     const dir = mkdtempSync(join(tmpdir(), 'adanns-rerank-'));
     const file = join(dir, DISK_FILE);
@@ -306,10 +313,14 @@ export class DiskF32Store implements RerankStore {
     this.flush();
     const target = join(dir, DISK_FILE);
     const bytes = slotCount * this.rowBytes;
-    if (this.path === target && this.writable && this.overlay.size === 0) {
+    if (this.target !== undefined && resolve(this.target) === resolve(target) && this.writable && this.overlay.size === 0 && fstatSync(this.fd).size <= bytes) {
       // trailing slots freed before they were written leave the file short of the size load checks
       if (fstatSync(this.fd).size < bytes) writeSync(this.fd, Buffer.alloc(1), 0, 1, bytes - 1);
       fsyncSync(this.fd);
+      renameSync(this.path!, target);
+      // the file is the saved index's now: later writes go to the overlay
+      this.path = target;
+      this.writable = false;
       return { storage: this.storage, dim: this.dim, file: DISK_FILE };
     }
     // copy the rows (and any changed ones) into the directory: temp file, fsync, rename
@@ -341,6 +352,8 @@ export class DiskF32Store implements RerankStore {
     this.overlay.clear();
     this.pendingRows = 0;
     closeSync(this.fd);
+    // a build's file never saved into its directory
+    if (this.writable && this.path !== undefined) rmSync(this.path, { force: true });
   }
 }
 

@@ -1,0 +1,121 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ReferenceBackend, type ArenaArray, type ArrayArena, type Backend } from '@adanns/compute';
+import { AdannsIndex, buildFromStream, loadIndex, saveIndex, type StreamSource } from '../src/index.js';
+import { writeArrayFile } from '../src/persist/binary-file.js';
+import { randomMatrix } from '../../compute/test/naive.js';
+
+// A disk re-rank file belongs to the saved index that names it: a new build
+// into the same directory, or later changes to the index that wrote it, must
+// not change it under that index (or under a process serving it).
+
+const reference = new ReferenceBackend();
+const dir = mkdtempSync(join(tmpdir(), 'adanns-rerank-disk-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dim = 16;
+const rows = 400;
+const spec = 'ivf4@8,flat@8,rerank@16';
+const queries = randomMatrix(8, dim, 3);
+
+function source(data: Float32Array): StreamSource {
+  return {
+    rows,
+    dim,
+    async *chunks(chunkRows: number) {
+      for (let from = 0; from < rows; from += chunkRows) {
+        const n = Math.min(chunkRows, rows - from);
+        yield { from, rows: n, data: data.slice(from * dim, (from + n) * dim) };
+      }
+    },
+    readRows: async (indices: ArrayLike<number>) => {
+      const out = new Float32Array(indices.length * dim);
+      for (let i = 0; i < indices.length; i++) out.set(data.subarray(indices[i] * dim, (indices[i] + 1) * dim), i * dim);
+      return out;
+    },
+  };
+}
+
+const answer = async (index: AdannsIndex) => {
+  const r = await index.search(queries, 8, 5, { nprobe: 2 });
+  return { ids: Array.from(r.ids), scores: Array.from(r.scores) };
+};
+
+describe('disk re-rank file of a saved index', () => {
+  it('a new build into the directory leaves the saved index (and a reader of it) intact until the new one is saved', async () => {
+    const out = join(dir, 'rebuild');
+    const first = await buildFromStream(reference, spec, source(randomMatrix(rows, dim, 1)), { metric: 'l2', trainRows: rows, rerankDir: out });
+    saveIndex(first, out);
+    first.release();
+    const serving = loadIndex(reference, out);
+    const before = await answer(serving);
+    // a second build into the same directory (not saved: e.g. interrupted)
+    const second = await buildFromStream(reference, spec, source(randomMatrix(rows, dim, 2)), { metric: 'l2', trainRows: rows, rerankDir: out });
+    expect(await answer(serving)).toEqual(before);
+    expect(await answer(loadIndex(reference, out))).toEqual(before);
+    second.release();
+    serving.release();
+    expect(readdirSync(out).filter((f) => f.includes('tmp') || f.includes('building'))).toEqual([]);
+  });
+
+  it('adds and removes after saving in place do not change the saved file', async () => {
+    const out = join(dir, 'edit');
+    const data = randomMatrix(rows, dim, 5);
+    const index = await buildFromStream(reference, spec, source(data), { metric: 'l2', trainRows: rows, rerankDir: out });
+    saveIndex(index, out);
+    const saved = await answer(index);
+    // a removal frees a slot the next add reuses; one more add grows past the saved rows
+    index.remove([0, 1]);
+    await index.add([1000, 1001, 1002], randomMatrix(3, dim, 6), 3);
+    const changed = await answer(index);
+    expect(await answer(loadIndex(reference, out))).toEqual(saved);
+    // the live index answers from its changed vectors
+    const live = loadIndex(reference, out);
+    live.remove([0, 1]);
+    await live.add([1000, 1001, 1002], randomMatrix(3, dim, 6), 3);
+    expect(await answer(live)).toEqual(changed);
+    index.release();
+    live.release();
+  });
+});
+
+/** The reference backend on an arena that counts the bytes handed out and not yet released. */
+function countingBackend(): { backend: Backend; live: () => number } {
+  const held = new Map<ArrayBufferLike, number>();
+  const track = <T extends ArenaArray>(array: T): T => (held.set(array.buffer, array.byteLength), array);
+  const arena: ArrayArena = {
+    float32: (n) => track(new Float32Array(n)),
+    int32: (n) => track(new Int32Array(n)),
+    uint8: (n) => track(new Uint8Array(n)),
+    release: (array) => void held.delete(array.buffer),
+    touched: () => {},
+  };
+  const backend = Object.assign(Object.create(reference) as Backend, { arena });
+  return { backend, live: () => [...held.values()].reduce((a, b) => a + b, 0) };
+}
+
+describe('a load that fails', () => {
+  it('gives back the arena bytes and closes the re-rank file it opened before failing', async () => {
+    const out = join(dir, 'corrupt');
+    const index = await AdannsIndex.build(reference, 'ivf4@8,sq8@8,rerank@16', randomMatrix(rows, dim, 7), rows, dim, { metric: 'cosine', rerankFile: join(out, 'rerank.f32') });
+    saveIndex(index, out);
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const { backend, live } = countingBackend();
+    expect(() => loadIndex(backend, out)).not.toThrow(); // the counting backend loads a sound index
+    // list sizes that overrun the members after three lists are filled
+    const overrun = () => writeArrayFile(join(out, 'list-sizes.bin'), Int32Array.of(1, 1, 1, rows), [4]);
+    for (const [file, corrupt] of [['centroids.bin', 'garbage'], ['calibration.json', '{'], ['list-sizes.bin', overrun]] as const) {
+      saveIndex(index, out);
+      if (typeof corrupt === 'string') writeFileSync(join(out, file), corrupt);
+      else corrupt();
+      const { backend, live } = countingBackend();
+      const before = fds();
+      expect(() => loadIndex(backend, out)).toThrow(file === 'list-sizes.bin' ? 'overruns' : file);
+      expect(live(), file).toBe(0);
+      expect(fds(), file).toBe(before);
+    }
+    expect(live()).toBeGreaterThan(0);
+    index.release();
+  });
+});

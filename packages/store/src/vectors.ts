@@ -7,8 +7,14 @@ import { invalid } from './errors.js';
  * (and every partial sum a float32 kernel forms) stays finite.
  */
 export const MAX_NORM = 1e18;
-/** Smallest normal float32: values below it are subnormal. */
-const FLT_MIN = 1.1754943508222875e-38;
+/**
+ * Components of a unit vector below this are flushed to zero: sqrt of the smallest normal
+ * float32 (1.18e-38). Every Matryoshka prefix of an index row is then zero or has a norm of at
+ * least this, so the float32 kernels' products (a prefix's squared terms, query x row values,
+ * and the two inverse norms multiplied, each at most 1 / 1.08e-19) are all normal and finite.
+ * What is flushed weighs under 1e-19 of the vector: nothing at float32 precision.
+ */
+const FLUSH_BELOW = Math.sqrt(1.1754943508222875e-38);
 
 /** A decoded value as an error message shows it: JSON.stringify throws on BigInt and hides undefined. */
 export function showValue(x: unknown): string {
@@ -73,11 +79,12 @@ export function checkVectorForMetric(vector: Float32Array, metric: Metric, what:
 
 /**
  * The form the index holds for a cosine collection: every row scaled to unit
- * length in float64, with subnormal components flushed to zero. Cosine is
- * scale-invariant, so scores are unchanged, but the float32 kernels (and
- * their inverse norms, at every prefix) then only ever see values in
- * [FLT_MIN, 1]: a vector of 1e-40s or of 3e38s scores like any other instead
- * of as Infinity or NaN. The stored (returned) vector stays as given.
+ * length in float64, with components below FLUSH_BELOW (~1e-19) flushed to
+ * zero. Cosine is scale-invariant, so scores are unchanged, but the float32
+ * kernels (and their inverse norms, at every prefix) then only ever see values
+ * in [FLUSH_BELOW, 1]: a vector of 1e-40s or of 3e38s, or one whose prefix is
+ * tiny (a prefix of norm < FLUSH_BELOW becomes a zero prefix, which scores 0),
+ * scores finitely instead of as Infinity or NaN. The stored (returned) vector stays as given.
  * Other metrics are left as they are. Zero rows stay zero.
  */
 export function indexRowsInPlace(data: Float32Array, rows: number, dim: number, metric: Metric): Float32Array {
@@ -87,7 +94,7 @@ export function indexRowsInPlace(data: Float32Array, rows: number, dim: number, 
     if (n === 0) continue;
     for (let i = o; i < o + dim; i++) {
       const x = data[i] / n;
-      data[i] = Math.abs(x) < FLT_MIN ? 0 : x;
+      data[i] = Math.abs(x) < FLUSH_BELOW ? 0 : x;
     }
   }
   return data;

@@ -130,6 +130,35 @@ describe('cosine at the edges of float32', () => {
     await store.close();
   }, 60_000);
 
+  it('scores a prefix scan finitely and returns every point when a Matryoshka prefix is tiny but not zero', async () => {
+    // the kernels score a prefix as dot x (query inverse norm x row inverse norm) in float32: two
+    // prefixes of norm ~1e-20 overflow that product (+Infinity), and ~1e-25 underflows the dot (NaN, dropped)
+    const store = await Store.open(dataDir(), options);
+    const c = await store.create('prefix', { dim: 4, metric: 'cosine', dims: [2, 4], index: 'ivf4@2,flat@2' });
+    const tiny = [
+      { id: 't25', vector: [1e-25, 0, 1, 0] },
+      { id: 't20', vector: [1e-20, 1e-20, 1, 0] },
+      { id: 'tneg', vector: [-1e-25, 1e-25, 0, 1] },
+    ];
+    const ordinary = Array.from({ length: 80 }, (_, i) => ({ id: `o${i}`, vector: [Math.sin(i), Math.cos(i), Math.sin(2 * i), Math.cos(3 * i)] }));
+    await c.upsert([...ordinary, ...tiny]);
+    await c.build();
+    expect(c.stats().index).toMatchObject({ state: 'ready', lastError: null });
+    const n = ordinary.length + tiny.length;
+    for (const query of [[1e-25, 0, 1, 0], [1e-30, 1e-30, 0, 1], [1, 1, 0, 0]]) {
+      const hits = (await c.search([query], { k: n, params: { nprobe: 4 } })).results[0];
+      expect(hits).toHaveLength(n);
+      for (const hit of hits) expect(Number.isFinite(hit.score)).toBe(true);
+    }
+    // ordinary prefixes still score their prefix cosine
+    const hits = (await c.search([[1, 1, 0, 0]], { k: n, params: { nprobe: 4 } })).results[0];
+    for (const hit of hits.filter((h) => String(h.id).startsWith('o'))) {
+      const v = ordinary.find((p) => p.id === hit.id)!.vector;
+      expect(hit.score).toBeCloseTo(cosine([1, 1], v.slice(0, 2).map(Math.fround)), 5);
+    }
+    await store.close();
+  }, 60_000);
+
   it('re-ranks tiny and huge vectors read back from the collection finitely and correctly', async () => {
     const store = await Store.open(dataDir(), options);
     const c = await store.create('rr', { dim: 2, metric: 'cosine', index: 'ivf2@1,flat@1,rerank@2' });

@@ -14,13 +14,21 @@ const packr = new Packr({ moreTypes: true, useRecords: false, ...INT64 });
 const mapReader = new Unpackr({ moreTypes: true, useRecords: false, mapsAsObjects: false, ...INT64 });
 const PROTO = Buffer.from('__proto__');
 
-function hasProtoKey(value: unknown, depth = 0): boolean {
-  if (depth > 64 || value === null || typeof value !== 'object') return false;
-  if (value instanceof Map) {
-    for (const [key, v] of value) if (key === '__proto__' || hasProtoKey(v, depth + 1)) return true;
-    return false;
+/** Whether any map, at any depth, holds the key (iterative: a body may nest as deep as the decoder allowed). */
+function hasProtoKey(root: unknown): boolean {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (value instanceof Map) {
+      for (const [key, v] of value) {
+        if (key === '__proto__') return true;
+        if (v !== null && typeof v === 'object') pending.push(v);
+      }
+    } else if (Array.isArray(value)) {
+      for (const v of value) if (v !== null && typeof v === 'object') pending.push(v);
+    }
   }
-  return Array.isArray(value) && value.some((v) => hasProtoKey(v, depth + 1));
+  return false;
 }
 
 export const packMsgpack = (value: unknown): Buffer => packr.pack(value);

@@ -301,6 +301,11 @@ describe('HTTP API over a socket', () => {
     const proto = packMsgpack({ points: [{ id: 2, vector: [1], payload: { ['__proto__']: { polluted: true } } }] });
     const protoAnswer = await raw(server.url, 'POST', '/v1/collections/bi/points', proto, 'application/msgpack', { authorization: 'Bearer admin' });
     expect([protoAnswer.status, protoAnswer.json?.message]).toEqual([400, expect.stringMatching(/__proto__/)]);
+    // however deep it is nested
+    const deepPayload = JSON.parse(`${'{"a":'.repeat(100)}{"__proto__":{"x":1}}${'}'.repeat(100)}`) as Record<string, unknown>;
+    const deepProto = packMsgpack({ points: [{ id: 2, vector: [1], payload: deepPayload }] });
+    const deepAnswer = await raw(server.url, 'POST', '/v1/collections/bi/points', deepProto, 'application/msgpack', { authorization: 'Bearer admin' });
+    expect([deepAnswer.status, deepAnswer.json?.message]).toEqual([400, expect.stringMatching(/__proto__/)]);
     const jsonProto = await raw(server.url, 'POST', '/v1/collections/bi/points', '{"points":[{"id":2,"vector":[1],"payload":{"__proto__":{"x":1}}}]}', 'application/json', { authorization: 'Bearer admin' });
     expect([jsonProto.status, jsonProto.json?.message]).toEqual([400, expect.stringMatching(/__proto__/)]);
     // a lone surrogate id is refused (it would come back as U+FFFD)

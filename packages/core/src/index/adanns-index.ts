@@ -26,10 +26,11 @@ export type { ProgressFn } from './training.js';
 /** How an empty index is trained (AdannsIndex.train); build() takes these too. */
 export interface TrainOptions extends StageTrainOptions {
   /**
-   * File the re-rank vectors are written to as they are added, for a spec
-   * that re-ranks from disk (default: an anonymous temporary file; saving
-   * copies it into the index directory). A streaming build points it at
-   * `<out>/rerank.f32`, so the save copies nothing.
+   * File the re-rank vectors end up in, for a spec that re-ranks from disk:
+   * they are written as they are added to `<file>.building`, which saving
+   * into the file's directory renames to it (default: an anonymous temporary
+   * file; saving copies it into the index directory). A streaming build
+   * points it at `<out>/rerank.f32`, so the save copies nothing.
    */
   rerankFile?: string;
   /**

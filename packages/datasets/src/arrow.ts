@@ -178,13 +178,18 @@ export function arrowStream(path: string, column = DEFAULT_ARROW_COLUMN): Vector
   };
 
   let dim = DataType.isFixedSizeList(type) ? type.listSize : 0;
-  if (dim === 0) {
-    const first = layout.batches.find((b) => b.rows > 0);
-    if (first) {
-      const data = readBatch(first);
-      const offsets = data.valueOffsets as ArrayLike<number | bigint>;
-      dim = Number(offsets[data.offset + 1]) - Number(offsets[data.offset]);
+  const first = layout.batches.find((b) => b.rows > 0);
+  if (dim === 0 && first) {
+    // a variable list's dimension is its first row's length
+    let data: Data;
+    try {
+      data = readBatch(first);
+    } catch (e) {
+      closeSync(fd!);
+      throw e;
     }
+    const offsets = data.valueOffsets as ArrayLike<number | bigint>;
+    dim = Number(offsets[data.offset + 1]) - Number(offsets[data.offset]);
   }
   if (layout.rows === 0) fail('holds no rows');
   if (dim < 1) fail(`column "${column}" has empty rows`);

@@ -112,7 +112,10 @@ export function fixedRowStream(layout: FixedRowLayout): VectorStream {
   const rowBytes = rowPrefix + dim * width;
   let fd: number | undefined = openSync(path, 'r');
   const size = fstatSync(fd).size;
-  if (size < offset + layout.rows * rowBytes) throw new Error(`${path}: truncated (${size} bytes, ${layout.rows} rows of ${rowBytes} bytes need ${offset + layout.rows * rowBytes})`);
+  if (size < offset + layout.rows * rowBytes) {
+    closeSync(fd);
+    throw new Error(`${path}: truncated (${size} bytes, ${layout.rows} rows of ${rowBytes} bytes need ${offset + layout.rows * rowBytes})`);
+  }
   const handle = (): number => {
     if (fd === undefined) throw new Error(`${path}: read after close`);
     return fd;

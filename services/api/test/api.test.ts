@@ -383,7 +383,7 @@ describe('configuration', () => {
     expect(() => loadConfig(['--bogus'], {})).toThrow(/bogus/);
     expect(loadConfig([], { ADANNS_AUTO_REBUILD: 'true' }).autoRebuild).toBe(true);
     expect(() => loadConfig([], { ADANNS_AUTO_REBUILD: 'sometimes' })).toThrow(/ADANNS_AUTO_REBUILD must be true or false, got "sometimes"/);
-    expect(loadConfig([], { ADANNS_REQUEST_TIMEOUT_MS: '1500', ADANNS_SEARCH_SLICE_MS: '4' })).toMatchObject({ requestTimeoutMs: 1500, searchSliceMs: 4, maxSearchHits: 100_000 });
+    expect(loadConfig([], { ADANNS_REQUEST_TIMEOUT_MS: '1500', ADANNS_SEARCH_SLICE_MS: '4' })).toMatchObject({ requestTimeoutMs: 1500, searchSliceMs: 4, maxSearchHits: 25_000 });
   });
 
   it('refuses to listen beyond loopback without a key unless told to serve open', () => {

@@ -233,7 +233,7 @@ describe('HTTP API over a socket', () => {
     const stalled = await Promise.all(Array.from({ length: 3 }, () => stalledRequest(server.url, '/v1/collections/busy/search', JSON.stringify({ vector: vec(0), k: 10 }))));
     expect((await client.search('busy', vec(1), { k: 1 })).results[0][0].id).toBe(1);
     // a long batch (many slices) admitted and running: a search arriving meanwhile is shed
-    const heavy = JSON.stringify({ vectors: Array.from({ length: 3000 }, (_, i) => vec(i % 2000)), k: 10 });
+    const heavy = JSON.stringify({ vectors: Array.from({ length: 2400 }, (_, i) => vec(i % 2000)), k: 10 }); // 24,000 hits: within the default limit
     let running: Promise<{ status: number }> | undefined;
     const shed = await until('a 429 while a batch runs', async () => {
       running ??= raw(server.url, 'POST', '/v1/collections/busy/search', heavy).finally(() => (running = undefined));

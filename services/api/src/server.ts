@@ -96,7 +96,7 @@ export async function buildServer(store: Store, config: ServerConfig, state = { 
     logController: new OneLinePerRequest(),
     bodyLimit: config.maxBodyBytes,
     // a point id may be as long as the schema allows (Fastify's default, 100, made longer ids unreadable)
-    maxParamLength: PointPath.properties.id.maxLength,
+    routerOptions: { maxParamLength: PointPath.properties.id.maxLength },
     // ids may be integers or strings: keep what the client sent
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     return503OnClosing: true,

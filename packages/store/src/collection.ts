@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, formatSpec, judgeBudget, loadIndex, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import { AdannsIndex, formatSpec, judgeBudget, loadIndex, parseSpec, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
 import type { CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, PlannedCost, SearchReply } from '@adanns/wire';
 import { clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
@@ -278,11 +278,12 @@ export class Collection {
     if (!Array.isArray(input) || input.length === 0) throw invalid('points must be a non-empty array');
     const max = this.options.maxPayloadBytes ?? 65536;
     const byId = new Map<PointId, Point>();
+    const halfLists = this.schema.index !== undefined && parseSpec(this.schema.index, this.schema.dim).scan.codec === 'f16';
     input.forEach((p, i) => {
       if (p === null || typeof p !== 'object') throw invalid(`points[${i}] must be an object with id and vector`);
       const id = checkId(p.id);
       const vector = toVector(p.vector, this.schema.dim, `points[${i}]`);
-      checkVectorForMetric(vector, this.schema.metric, `points[${i}]`);
+      checkVectorForMetric(vector, this.schema.metric, `points[${i}]`, 0, vector.length, halfLists);
       let payload: Payload | undefined;
       if (p.payload !== undefined && p.payload !== null) {
         if (typeof p.payload !== 'object' || Array.isArray(p.payload) || ArrayBuffer.isView(p.payload)) throw invalid(`points[${i}].payload must be an object`);

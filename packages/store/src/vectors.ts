@@ -68,14 +68,24 @@ function norm(data: Float32Array, offset: number, dim: number): number {
  * ip or l2 collection. Any other finite float32 vector is accepted; cosine
  * collections hand the index unit vectors (see unitRowsInPlace).
  */
-export function checkVectorForMetric(vector: Float32Array, metric: Metric, what: string, offset = 0, dim = vector.length - offset): void {
+export function checkVectorForMetric(vector: Float32Array, metric: Metric, what: string, offset = 0, dim = vector.length - offset, halfLists = false): void {
   const n = norm(vector, offset, dim);
   if (metric === 'cosine') {
     if (n === 0) throw invalid(`${what}: vector is all zeros, which has no cosine similarity to anything`);
   } else if (n > MAX_NORM) {
     throw invalid(`${what}: vector norm ${n.toPrecision(3)} is above ${MAX_NORM.toExponential()}; ${metric} scores of such vectors overflow float32 (scale the vectors down)`);
+  } else if (halfLists && n > F16_MAX_NORM) {
+    throw invalid(`${what}: vector norm ${n.toPrecision(3)} is above ${F16_MAX_NORM}, which float16 lists (an f16@d index) cannot hold: they would saturate and rank wrongly (scale the vectors down, or use sq8@d or flat@d lists)`);
   }
 }
+
+/**
+ * Largest vector norm an ip or l2 collection with float16 lists takes: the
+ * lists hold (PCA-rotated, for l2 centred) components, each at most the
+ * norm (centred: twice it), and float16 saturates at 65504. Cosine
+ * collections hand the index unit vectors, so they take any norm.
+ */
+export const F16_MAX_NORM = 65504 / 2;
 
 /**
  * The form the index holds for a cosine collection: every row scaled to unit

@@ -189,6 +189,23 @@ describe('cosine at the edges of float32', () => {
     }
     await store.close();
   });
+
+  it('refuses ip and l2 vectors that float16 lists would saturate, and ranks what it takes correctly', async () => {
+    const store = await Store.open(dataDir(), options);
+    const half = await store.create('half', { dim: 2, metric: 'ip', index: 'ivf2@2,f16@2' });
+    expect((await rejection(half.upsert([{ id: 1, vector: [1e5, 1e5] }]))).message).toMatch(/norm 1.41e\+5 is above 32752, which float16 lists .* cannot hold/);
+    // the same vector in a collection with float32 lists, and in a cosine one with float16 lists, is fine
+    await (await store.create('full', { dim: 2, metric: 'ip', index: 'ivf2@2,flat@2' })).upsert([{ id: 1, vector: [1e5, 1e5] }]);
+    await (await store.create('unit', { dim: 2, metric: 'cosine', index: 'ivf2@2,f16@2' })).upsert([{ id: 1, vector: [1e5, 1e5] }]);
+    // within the bound, trained float16 lists rank by the true inner product
+    const points = Array.from({ length: 40 }, (_, i) => ({ id: i, vector: [(i - 20) * 1000, (i % 7) * 3000] }));
+    await half.upsert(points);
+    await half.build();
+    const answer = await half.search([[1, 1]], { k: 3, params: { nprobe: 2 } });
+    const want = [...points].sort((a, b) => b.vector[0] + b.vector[1] - (a.vector[0] + a.vector[1]) || a.id - b.id).slice(0, 3).map((p) => p.id);
+    expect(answer.results[0].map((h) => h.id)).toEqual(want);
+    await store.close();
+  });
 });
 
 describe('search work', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ReferenceBackend, TopK } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, loadIndex, ProductQuantizer, recallAtK, rotateRows, saveIndex, selectQuantizedDim, subspaceBounds, trainOpq, writeArrayFile } from '../src/index.js';
@@ -201,6 +201,23 @@ describe('IVF-PQ and OPQ indexes', () => {
     expect(r.index.spec.scan.dim).toBe(r.best.dim);
     expect(r.candidates[0].recall).toBeLessThan(r.best.recall);
     await expect(selectQuantizedDim(backend, 'flat@8', base.data, 4000, 32, { metric: 'ip', queries: calibration.data, queryRows: 40 })).rejects.toThrow(/has no pq\/opq stage/);
+  });
+
+  it('IVF-OPQ with l2 residuals rotates its list references once, not on every search', async () => {
+    const index = await AdannsIndex.build(backend, 'ivf8@8,opq8@16', base.data, 4000, 32, { metric: 'l2', pqTrainSize: 2000, opqIterations: 2 });
+    const score = vi.spyOn(backend, 'score');
+    try {
+      const first = await index.search(queries.data, 50, 10, { nprobe: 3 });
+      // the references: 8 lists scored against the 16 x 16 rotation
+      const rotations = () => score.mock.calls.filter(([q, b]) => q.rows === 8 && b.rows === 16).length;
+      expect(rotations()).toBe(1);
+      const again = await index.search(queries.data, 50, 10, { nprobe: 3 });
+      expect(rotations()).toBe(1);
+      expect(Array.from(again.ids)).toEqual(Array.from(first.ids));
+      expect(Array.from(again.scores)).toEqual(Array.from(first.scores));
+    } finally {
+      score.mockRestore();
+    }
   });
 
   describe('save / load', () => {

@@ -30,6 +30,20 @@ export class PqCodec implements ListCodec {
     this.codeBytes = pq.m;
   }
 
+  private rotatedRefsOnce?: Promise<Float32Array>;
+  private rotatedRefsHeld?: Float32Array;
+
+  /**
+   * The residual references in the OPQ space (l2 lookup tables are built on
+   * R q - R ref), rotated on first use and kept: rotating them on every
+   * search cost lists x d_s^2 per call.
+   */
+  rotatedRefs(backend: Backend): Promise<Float32Array> | undefined {
+    if (!this.rotation || !this.refs) return undefined;
+    this.rotatedRefsOnce ??= rotateRows(backend, this.rotation, this.spec.dim, this.refs, this.refs.length / this.spec.dim).then((rotated) => (this.rotatedRefsHeld = rotated));
+    return this.rotatedRefsOnce;
+  }
+
   async encode(backend: Backend, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array> {
     const ds = this.spec.dim;
     const rows = space.rows;
@@ -53,6 +67,7 @@ export class PqCodec implements ListCodec {
     const out: HeldArray[] = [{ kind: 'codebooks', array: this.pq.codebooks, arena: false }];
     if (this.rotation) out.push({ kind: 'rotation', array: this.rotation, arena: false });
     if (this.refs) out.push({ kind: 'codebooks', array: this.refs, arena: false });
+    if (this.rotatedRefsHeld) out.push({ kind: 'codebooks', array: this.rotatedRefsHeld, arena: false });
     return out;
   }
 

@@ -11,6 +11,8 @@ export interface PqScanCodec {
   readonly rotation?: Float32Array;
   /** Residual references per list (lists x d_s), when codes encode x - ref (IVF-PQ's default). */
   readonly refs?: Float32Array;
+  /** The references rotated by the OPQ rotation, computed once (undefined without both). */
+  rotatedRefs(backend: Backend): Promise<Float32Array> | undefined;
 }
 
 export interface PqScanResult extends ScanResult {
@@ -46,7 +48,7 @@ export async function scanPqLists(
   const rotated = rotation ? await rotateRows(backend, rotation, dim, scanVectors, rows) : scanVectors;
   const perListTables = refs !== undefined && lutMetric === 'l2';
   const tables = perListTables ? new Float32Array(m * PQ_CENTROIDS) : await pq.lookupTables(backend, rotated, rows, lutMetric);
-  const rotatedRefs = perListTables && rotation ? await rotateRows(backend, rotation, dim, refs, lists.count) : refs;
+  const rotatedRefs = perListTables && rotation ? await codec.rotatedRefs(backend) : refs;
   const diff = new Float32Array(dim);
   const bias = new Float32Array(1);
   const row = new Int32Array(1);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend, type ArenaArray, type ArrayArena, type Backend } from '@adanns/compute';
-import { AdannsIndex, buildFromStream, loadIndex, saveIndex, type StreamSource } from '../src/index.js';
+import { memoryStream } from '@adanns/datasets';
+import { AdannsIndex, buildFromStream, loadIndex, saveIndex } from '../src/index.js';
 import { writeArrayFile } from '../src/persist/binary-file.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
@@ -19,23 +20,7 @@ const rows = 400;
 const spec = 'ivf4@8,flat@8,rerank@16';
 const queries = randomMatrix(8, dim, 3);
 
-function source(data: Float32Array): StreamSource {
-  return {
-    rows,
-    dim,
-    async *chunks(chunkRows: number) {
-      for (let from = 0; from < rows; from += chunkRows) {
-        const n = Math.min(chunkRows, rows - from);
-        yield { from, rows: n, data: data.slice(from * dim, (from + n) * dim) };
-      }
-    },
-    readRows: async (indices: ArrayLike<number>) => {
-      const out = new Float32Array(indices.length * dim);
-      for (let i = 0; i < indices.length; i++) out.set(data.subarray(indices[i] * dim, (indices[i] + 1) * dim), i * dim);
-      return out;
-    },
-  };
-}
+const source = (data: Float32Array) => memoryStream({ name: 'rows', data, rows, dim });
 
 const answer = async (index: AdannsIndex) => {
   const r = await index.search(queries, 8, 5, { nprobe: 2 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend, WasmSimdBackend, type ArenaArray, type ArrayArena, type Backend } from '@adanns/compute';
-import { FASHION_MNIST_DIR, readFashionMnist } from '@adanns/datasets';
+import { FASHION_MNIST_DIR, memoryStream, readFashionMnist } from '@adanns/datasets';
 import { AdannsIndex, buildFromStream, exactNeighbours, loadIndex, readIndexManifest, recallAtK, saveIndex, selectQuantizedDim, type SearchResult } from '../src/index.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
@@ -188,21 +188,7 @@ describe('streaming build', () => {
   it('train then add chunk by chunk equals build, and a disk re-rank store writes straight into the output directory', async () => {
     const rows = 1000;
     const data = base.subarray(0, rows * dim);
-    const source = {
-      rows,
-      dim,
-      async *chunks(chunkRows: number) {
-        for (let from = 0; from < rows; from += chunkRows) {
-          const n = Math.min(chunkRows, rows - from);
-          yield { from, rows: n, data: data.slice(from * dim, (from + n) * dim) };
-        }
-      },
-      readRows: async (indices: ArrayLike<number>) => {
-        const out = new Float32Array(indices.length * dim);
-        for (let i = 0; i < indices.length; i++) out.set(data.subarray(indices[i] * dim, (indices[i] + 1) * dim), i * dim);
-        return out;
-      },
-    };
+    const source = memoryStream({ name: 'rows', data, rows, dim });
     const spec = 'pca,ivf8@8,sq8@16,rerank@24';
     const out = join(dir, 'streamed');
     // a training sample of every row: the same training as build()

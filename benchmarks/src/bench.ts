@@ -10,7 +10,7 @@ import { backendThreads, DEFAULT_BYTE_BUDGETS, type BenchContext } from './conte
 import { recallPlot } from './report/plots.js';
 import { summaryMarkdown } from './report/summary.js';
 import type { ResultRow, Results, SystemInfo } from './row.js';
-import { adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
+import { adannsIvfDiskSuite, adannsIvfFastScanSuite, adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
 import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
 import { faissSuite } from './suites/faiss.js';
 import { hnswlibSuite } from './suites/hnswlib.js';
@@ -20,10 +20,12 @@ const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   exact: exactSuite,
   ivf: ivfSuite,
   'adanns-ivf': adannsIvfSuite,
+  'adanns-ivf-disk': adannsIvfDiskSuite,
   opq: opqSuite,
   'adanns-opq': adannsOpqSuite,
   'ivf-opq': ivfOpqSuite,
   'adanns-ivf-opq': adannsIvfOpqSuite,
+  'adanns-ivf-fastscan': adannsIvfFastScanSuite,
   hnswlib: hnswlibSuite,
   faiss: faissSuite,
   budget: budgetSuite,

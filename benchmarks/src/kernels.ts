@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
-import { computeInvNorms, createRng, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '@adanns/compute';
+import { computeInvNorms, createRng, fastScanBytes, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '@adanns/compute';
 
 const { values: o } = parseArgs({
   options: {
@@ -123,6 +123,21 @@ await scoring('kmeans-assign', 4096, 256, (b, v, c) => b.assign(v, c, dim, 'l2',
   const refMcodes = n / (await secondsPerCall(() => run(reference, tables.slice(), codes.slice()), seconds / 2)) / 1e6;
   // one table add per byte: m FLOPs per code, against the multiply-add peak
   report('adc-8bit', { mcodesPerSec: mcodes, vsReference: mcodes / refMcodes, vsPeak: (mcodes * m) / 1e3 / peak, threads: 1, shape: `${n} codes x ${m} bytes, top-100` });
+}
+
+// 4-bit fast scan at the same 16 bytes per code: 32 sub-quantisers of 16 centroids, byte tables, blocks of 32 codes
+{
+  const m = 32;
+  const n = 200_000;
+  const tables = Uint8Array.from(randomFloats(m * 16, 7), (x) => Math.floor((x + 0.5) * 255.99));
+  const codes = one.arena.uint8(fastScanBytes(m, n));
+  codes.set(Uint8Array.from(randomFloats(codes.length, 8), (x) => Math.floor((x + 0.5) * 255.99)));
+  const scales = Float32Array.of(0.01), bias = Float32Array.of(0);
+  const run = (b: Backend, c: Uint8Array) => b.fastScanTopK(tables, 1, m, c, n, scales, bias, new TopK(1, 100));
+  const mcodes = n / (await secondsPerCall(() => run(one, codes))) / 1e6;
+  const refMcodes = n / (await secondsPerCall(() => run(reference, codes.slice()), seconds / 2)) / 1e6;
+  // one byte lookup-add per sub-quantiser: m integer adds per code, against the float multiply-add peak
+  report('fastscan-4bit', { mcodesPerSec: mcodes, vsReference: mcodes / refMcodes, vsPeak: (mcodes * m) / 1e3 / peak, threads: 1, shape: `${n} codes x ${m} sub-quantisers (16 bytes), top-100` });
 }
 
 // Two threads against one on a large batch

@@ -435,40 +435,7 @@ export function adcScanTopK(
 ): void {
   const um = <usize>m;
   for (let q = qFrom; q < qTo; q++) {
-    const t = tables + ((<usize>q * um) << 10);
-    const add: f32 = bias ? load<f32>(bias + (<usize>q << 2)) : 0;
-    let limit = threshold(hScores, hSizes, k, q);
-    let j = from;
-    for (; j < to; j += 4) {
-      const n = min(4, to - j);
-      const c0 = codes + <usize>j * um;
-      let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
-      if (n == 4) {
-        const c1 = c0 + um, c2 = c1 + um, c3 = c2 + um;
-        for (let s: usize = 0; s < um; s++) {
-          const ts = t + (s << 10);
-          s0 += load<f32>(ts + (<usize>load<u8>(c0 + s) << 2));
-          s1 += load<f32>(ts + (<usize>load<u8>(c1 + s) << 2));
-          s2 += load<f32>(ts + (<usize>load<u8>(c2 + s) << 2));
-          s3 += load<f32>(ts + (<usize>load<u8>(c3 + s) << 2));
-        }
-      } else {
-        for (let u = 0; u < n; u++) {
-          const c = c0 + <usize>u * um;
-          let acc: f32 = 0;
-          for (let s: usize = 0; s < um; s++) acc += load<f32>(t + (s << 10) + (<usize>load<u8>(c + s) << 2));
-          if (u == 0) s0 = acc; else if (u == 1) s1 = acc; else s2 = acc;
-        }
-      }
-      for (let u = 0; u < n; u++) {
-        const sc = (u == 0 ? s0 : u == 1 ? s1 : u == 2 ? s2 : s3) + add;
-        if (sc >= limit) {
-          const jj = j + u;
-          heapPush(hIds, hScores, hSizes, k, q, ids ? load<i32>(ids + (<usize>jj << 2)) : jj, sc);
-          limit = threshold(hScores, hSizes, k, q);
-        }
-      }
-    }
+    adcRows(tables + ((<usize>q * um) << 10), um, codes, from, to, ids, bias ? load<f32>(bias + (<usize>q << 2)) : 0, hIds, hScores, hSizes, k, q);
   }
 }
 
@@ -552,4 +519,302 @@ export function peak(iterations: i32, seed: f32): f32 {
     a6 = f32x4.add(f32x4.mul(a6, y), x); a7 = f32x4.add(f32x4.mul(a7, y), x);
   }
   return hsum(f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7))));
+}
+
+// ---- 4-bit fast-scan PQ (packages/compute/src/fastscan.ts: the block layout and the score) ----
+// Block b of 32 members holds 16 bytes per sub-quantiser s at b * 16 * m + 16 * s: byte j has member
+// 32 b + j in its low nibble and member 32 b + 16 + j in its high nibble. A query's table for s is 16
+// unsigned bytes, so one i8x16.swizzle looks up 16 members. The byte results are summed in 16-bit lanes
+// as FAISS does: added as u16 lanes (even byte + 256 x odd byte, wrapping) and, shifted right by 8, as the
+// odd bytes alone; even = total - (odd << 8) mod 2^16. Runs of at most 256 sub-quantisers cannot exceed
+// 255 x 256 < 2^16, so longer codes are summed run by run into 32-bit totals. The sums are exact integers,
+// which is what lets every backend agree on ids and scores.
+
+/** Smallest integer sum whose score fround(sum * scale) + bias reaches `limit` (scores grow with the sum); maxSum + 1 when none does. */
+function fastScanFloor(limit: f32, scale: f32, bias: f32, maxSum: i32): i32 {
+  if (limit == -Infinity) return 0;
+  const e = (limit - bias) / scale;
+  let t: i32 = !(e > 0) ? 0 : e >= <f32>maxSum ? maxSum : <i32>e;
+  while (t > 0 && <f32>(t - 1) * scale + bias >= limit) t--;
+  while (t <= maxSum && <f32>t * scale + bias < limit) t++;
+  return t;
+}
+
+/**
+ * Fast-scan top-k for queries [qFrom, qTo) over members [from, to) (from a
+ * multiple of 32): tables hold m x 16 bytes per query, scales and bias one
+ * float per query. Each block's 32 sums are compared with the integer floor
+ * of the query's heap threshold in SIMD; only blocks with a lane at or above
+ * it reach the heap. scratch holds 192 bytes.
+ */
+export function fastScanTopK(
+  tables: usize, qFrom: i32, qTo: i32, m: i32,
+  codes: usize, from: i32, to: i32, ids: usize, scales: usize, bias: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  const um = <usize>m;
+  const blockBytes = um << 4;
+  const low = i8x16.splat(0x0f);
+  const maxSum = 255 * m;
+  const totals = scratch + 64;
+  for (let q = qFrom; q < qTo; q++) {
+    const t = tables + <usize>q * blockBytes;
+    const scale = load<f32>(scales + (<usize>q << 2));
+    const add = load<f32>(bias + (<usize>q << 2));
+    let limit = threshold(hScores, hSizes, k, q);
+    let floor = fastScanFloor(limit, scale, add, maxSum);
+    for (let j = from; j < to && floor <= maxSum; j += 32) {
+      const block = codes + <usize>(j >> 5) * blockBytes;
+      if (m <= 256) {
+        let ea = i16x8.splat(0), oa = ea, eb = ea, ob = ea;
+        for (let s: usize = 0; s < um; s++) {
+          const c = v128.load(block + (s << 4));
+          const lut = v128.load(t + (s << 4));
+          const a = i8x16.swizzle(lut, v128.and(c, low));
+          const b = i8x16.swizzle(lut, v128.and(i16x8.shr_u(c, 4), low));
+          ea = i16x8.add(ea, a); oa = i16x8.add(oa, i16x8.shr_u(a, 8));
+          eb = i16x8.add(eb, b); ob = i16x8.add(ob, i16x8.shr_u(b, 8));
+        }
+        ea = i16x8.sub(ea, i16x8.shl(oa, 8));
+        eb = i16x8.sub(eb, i16x8.shl(ob, 8));
+        const f = i16x8.splat(<i16>floor);
+        if (!v128.any_true(v128.or(v128.or(i16x8.ge_u(ea, f), i16x8.ge_u(oa, f)), v128.or(i16x8.ge_u(eb, f), i16x8.ge_u(ob, f))))) continue;
+        // lane sums by member, for the few blocks that reach the heap
+        v128.store(scratch, ea); v128.store(scratch, oa, 16); v128.store(scratch, eb, 32); v128.store(scratch, ob, 48);
+        for (let u = 0; u < 32; u++) store<u32>(totals + (<usize>u << 2), load<u16>(scratch + (<usize>(((u >> 4) << 4) + ((u & 1) << 3) + ((u & 15) >> 1)) << 1)));
+      } else {
+        for (let u = 0; u < 32; u++) store<u32>(totals + (<usize>u << 2), 0);
+        for (let r: usize = 0; r < um; r += 256) {
+          const end = min(um, r + 256);
+          let ea = i16x8.splat(0), oa = ea, eb = ea, ob = ea;
+          for (let s = r; s < end; s++) {
+            const c = v128.load(block + (s << 4));
+            const lut = v128.load(t + (s << 4));
+            const a = i8x16.swizzle(lut, v128.and(c, low));
+            const b = i8x16.swizzle(lut, v128.and(i16x8.shr_u(c, 4), low));
+            ea = i16x8.add(ea, a); oa = i16x8.add(oa, i16x8.shr_u(a, 8));
+            eb = i16x8.add(eb, b); ob = i16x8.add(ob, i16x8.shr_u(b, 8));
+          }
+          ea = i16x8.sub(ea, i16x8.shl(oa, 8));
+          eb = i16x8.sub(eb, i16x8.shl(ob, 8));
+          v128.store(scratch, ea); v128.store(scratch, oa, 16); v128.store(scratch, eb, 32); v128.store(scratch, ob, 48);
+          for (let u = 0; u < 32; u++) {
+            const at = totals + (<usize>u << 2);
+            store<u32>(at, load<u32>(at) + <u32>load<u16>(scratch + (<usize>(((u >> 4) << 4) + ((u & 1) << 3) + ((u & 15) >> 1)) << 1)));
+          }
+        }
+      }
+      const n = min(32, to - j);
+      for (let u = 0; u < n; u++) {
+        const sum = load<i32>(totals + (<usize>u << 2));
+        if (sum < floor) continue;
+        const sc = <f32>sum * scale + add;
+        if (sc >= limit) {
+          const jj = j + u;
+          heapPush(hIds, hScores, hSizes, k, q, ids ? load<i32>(ids + (<usize>jj << 2)) : jj, sc);
+          limit = threshold(hScores, hSizes, k, q);
+          floor = fastScanFloor(limit, scale, add, maxSum);
+        }
+      }
+    }
+  }
+}
+
+// ---- fused list scans: a whole scan stage for a block of queries in one call (packages/compute/src/lists.ts) ----
+// The host passes a directory of the probed lists: entry e is 8 i32 words at dir + 32 e:
+//   codes address, ids address, inverse norms address (0: computed here for cosine), members,
+//   first and end index into `members` (the queries probing it, ascending), list number, unused.
+// Scores are computed exactly as scanTopK / scanCodedTopK / adcScanTopK compute them, so a fused scan
+// gives the per-list calls' results bit for bit.
+
+const ENC_F32: i32 = 2;
+
+/** Queries gathered per pass over a list's blocks: up to 64, fewer for wide prefixes. */
+export function listGroupRows(dim: i32): i32 {
+  const g = 16384 / (dim + 1);
+  return g < 4 ? 4 : g > 64 ? 64 : g;
+}
+
+/** Bytes of scratch scanListsTopK needs at prefix `dim`: scores of four queries, a decoded block, row norms, gathered queries and their norms. */
+export function listScanScratch(dim: i32, coded: i32): i32 {
+  const step = coded ? codedChunkRows(dim) : chunkRows(dim);
+  return (4 * step + (coded ? step * dim : 0) + step + listGroupRows(dim) * (dim + 1)) * 4 + 64;
+}
+
+/**
+ * Scans directory entries [eFrom, eTo) for the queries in [qFrom, qTo) that
+ * probe them: each list's blocks are scored against up to listGroupRows
+ * gathered queries at a time and pushed into heap row = query number.
+ * mode = metric + 4 * encoding (0 f16, 1 sq8, 2 float32); bStride: elements
+ * per member; params: sq8 min then scale.
+ */
+export function scanListsTopK(
+  q: usize, qStride: i32, qInv: usize,
+  dir: usize, eFrom: i32, eTo: i32, members: usize, qFrom: i32, qTo: i32,
+  bStride: i32, dim: i32, mode: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, params: usize,
+): void {
+  const metric = mode & 3, encoding = mode >> 2;
+  const coded = encoding != ENC_F32;
+  const step = coded ? codedChunkRows(dim) : chunkRows(dim);
+  const scores = scratch;
+  const decoded = scores + (<usize>(4 * step) << 2);
+  const norms = decoded + (coded ? <usize>(step * dim) << 2 : 0);
+  const group = norms + (<usize>step << 2);
+  const most = listGroupRows(dim);
+  const groupInv = group + (<usize>(most * dim) << 2);
+  const qs = <usize>qStride << 2;
+  const rowBytes = <usize>dim << 2;
+  for (let e = eFrom; e < eTo; e++) {
+    const entry = dir + (<usize>e << 5);
+    const codes = <usize>load<u32>(entry);
+    const ids = <usize>load<u32>(entry, 4);
+    const bInv = <usize>load<u32>(entry, 8);
+    const size = load<i32>(entry, 12);
+    const mTo = load<i32>(entry, 20);
+    if (size <= 0) continue;
+    // this thread's queries of the list: members are ascending, so a contiguous run
+    let a = load<i32>(entry, 16);
+    while (a < mTo && load<i32>(members + (<usize>a << 2)) < qFrom) a++;
+    let z = a;
+    while (z < mTo && load<i32>(members + (<usize>z << 2)) < qTo) z++;
+    for (let g0 = a; g0 < z; g0 += most) {
+      const n = min(z - g0, most);
+      for (let i = 0; i < n; i++) {
+        const t = <usize>load<i32>(members + (<usize>(g0 + i) << 2));
+        memory.copy(group + <usize>i * rowBytes, q + t * qs, rowBytes);
+        if (metric == COSINE) store<f32>(groupInv + (<usize>i << 2), load<f32>(qInv + (t << 2)));
+      }
+      for (let from = 0; from < size; from += step) {
+        const to = min(size, from + step);
+        // rows [rFrom, rTo) of `rows` (stride rStride) are this block; inv is indexed like them
+        let rows = codes, rFrom = from, rStride = bStride, inv: usize = 0;
+        if (coded) {
+          decodeRows(codes, from, to, bStride, dim, encoding, params, decoded);
+          rows = decoded; rFrom = 0; rStride = dim;
+        }
+        if (metric == COSINE) {
+          if (bInv) inv = coded ? bInv + (<usize>from << 2) : bInv;
+          else {
+            invNorms(rows + <usize>rFrom * (<usize>rStride << 2), to - from, rStride, dim, norms);
+            inv = norms - (<usize>rFrom << 2);
+          }
+        }
+        for (let t = 0; t < n; t += 4) {
+          const tEnd = min(n, t + 4);
+          scoreBlock(group, t, tEnd, dim, groupInv, rows, rFrom, rFrom + (to - from), rStride, inv, dim, metric, scores, step);
+          for (let u = t; u < tEnd; u++) {
+            pushScores(scores + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
+          }
+        }
+      }
+    }
+  }
+}
+
+/** ADC of codes [from, to) (m bytes each) on one query's tables `t` plus `add`, into heap row `row`; ids[j] names code j (j when ids is 0). */
+function adcRows(t: usize, um: usize, codes: usize, from: i32, to: i32, ids: usize, add: f32, hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32): void {
+  let limit = threshold(hScores, hSizes, k, row);
+  for (let j = from; j < to; j += 4) {
+    const n = min(4, to - j);
+    const c0 = codes + <usize>j * um;
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    if (n == 4) {
+      const c1 = c0 + um, c2 = c1 + um, c3 = c2 + um;
+      for (let s: usize = 0; s < um; s++) {
+        const ts = t + (s << 10);
+        s0 += load<f32>(ts + (<usize>load<u8>(c0 + s) << 2));
+        s1 += load<f32>(ts + (<usize>load<u8>(c1 + s) << 2));
+        s2 += load<f32>(ts + (<usize>load<u8>(c2 + s) << 2));
+        s3 += load<f32>(ts + (<usize>load<u8>(c3 + s) << 2));
+      }
+    } else {
+      for (let u = 0; u < n; u++) {
+        const c = c0 + <usize>u * um;
+        let acc: f32 = 0;
+        for (let s: usize = 0; s < um; s++) acc += load<f32>(t + (s << 10) + (<usize>load<u8>(c + s) << 2));
+        if (u == 0) s0 = acc; else if (u == 1) s1 = acc; else s2 = acc;
+      }
+    }
+    for (let u = 0; u < n; u++) {
+      const sc = (u == 0 ? s0 : u == 1 ? s1 : u == 2 ? s2 : s3) + add;
+      if (sc >= limit) {
+        const jj = j + u;
+        heapPush(hIds, hScores, hSizes, k, row, ids ? load<i32>(ids + (<usize>jj << 2)) : jj, sc);
+        limit = threshold(hScores, hSizes, k, row);
+      }
+    }
+  }
+}
+
+/**
+ * PQ lookup tables of vector v (dim values): out[s * 256 + c] = score of
+ * v's sub-space s against centroid c (codebooks: 256 rows of dim values),
+ * four centroids per pass as score() computes them.
+ */
+function pqTables(v: usize, codebooks: usize, bounds: usize, m: i32, dim: i32, l2: bool, out: usize): void {
+  const cs = <usize>dim << 2;
+  for (let s = 0; s < m; s++) {
+    const from = load<i32>(bounds + (<usize>s << 2));
+    const sub = load<i32>(bounds + (<usize>(s + 1) << 2)) - from;
+    const vs = v + (<usize>from << 2);
+    const cb = codebooks + (<usize>from << 2);
+    const o = out + (<usize>(s << 8) << 2);
+    for (let c = 0; c < 256; c += 4) tile1x4(vs, cb + <usize>c * cs, cs, sub, l2, o + (<usize>c << 2));
+  }
+}
+
+/** Scratch bytes pqScanListsTopK needs: the rotated query, a residual and M x 256 tables. */
+export function pqScanScratch(dim: i32, m: i32): i32 {
+  return (2 * ((dim + 3) & ~3) + m * 256) * 4 + 64;
+}
+
+/**
+ * PQ/OPQ list scan for queries [qFrom, qTo), probe positions [pFrom, pTo)
+ * of each: x (stride xStride) is the query, rotated (y = R x) and turned into
+ * tables in the kernel; entries[q * nprobe + p] names the directory entry
+ * scanned (-1: none). cfg holds 8 i32 words: dim, m, codebooks, bounds,
+ * rotation (0: none), refs (0: none), per-list references for l2 tables
+ * (0: one table per query; refs then give ip biases x . ref), metric.
+ */
+export function pqScanListsTopK(
+  x: usize, xStride: i32, qFrom: i32, qTo: i32,
+  entries: usize, nprobe: i32, pFrom: i32, pTo: i32, dir: usize, cfg: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  const dim = load<i32>(cfg), m = load<i32>(cfg, 4);
+  const codebooks = <usize>load<u32>(cfg, 8), bounds = <usize>load<u32>(cfg, 12);
+  const rotation = <usize>load<u32>(cfg, 16), refs = <usize>load<u32>(cfg, 20), listRefs = <usize>load<u32>(cfg, 24);
+  const l2 = load<i32>(cfg, 28) == L2;
+  const um = <usize>m;
+  const padded = <usize>((dim + 3) & ~3) << 2;
+  const rotated = scratch, diff = scratch + padded, tables = scratch + 2 * padded;
+  const rowBytes = <usize>dim << 2;
+  for (let q = qFrom; q < qTo; q++) {
+    const xq = x + <usize>q * (<usize>xStride << 2);
+    let y = xq;
+    if (rotation) {
+      for (let i = 0; i < dim; i++) store<f32>(rotated + (<usize>i << 2), pair(xq, rotation + <usize>i * rowBytes, dim, false));
+      y = rotated;
+    }
+    if (!listRefs) pqTables(y, codebooks, bounds, m, dim, l2, tables);
+    for (let p = pFrom; p < pTo; p++) {
+      const e = load<i32>(entries + (<usize>(q * nprobe + p) << 2));
+      if (e < 0) continue;
+      const entry = dir + (<usize>e << 5);
+      const size = load<i32>(entry, 12);
+      if (size <= 0) continue;
+      const list = <usize>load<i32>(entry, 24);
+      let add: f32 = 0;
+      if (listRefs) {
+        // tables on y - ref: the residual the codes encode
+        const r = listRefs + list * rowBytes;
+        for (let i = 0; i < dim; i++) store<f32>(diff + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) - load<f32>(r + (<usize>i << 2)));
+        pqTables(diff, codebooks, bounds, m, dim, l2, tables);
+      } else if (refs) {
+        add = pair(xq, refs + list * rowBytes, dim, false);
+      }
+      adcRows(tables, um, <usize>load<u32>(entry), 0, size, <usize>load<u32>(entry, 4), add, hIds, hScores, hSizes, k, q);
+    }
+  }
 }

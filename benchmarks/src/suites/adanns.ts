@@ -84,8 +84,21 @@ export async function ivfSuite(ctx: BenchContext): Promise<void> {
   index.release();
 }
 
-/** AdANNS-IVF: d_c from the short end of the ladder, d_s swept at query time, nprobe swept, exact re-rank at D. */
-export async function adannsIvfSuite(ctx: BenchContext): Promise<void> {
+/**
+ * AdANNS-IVF: d_c from the short end of the ladder, d_s swept at query time,
+ * nprobe swept, exact re-rank at D from float32 vectors in memory (the
+ * footing hnswlib and rigid IVF are measured on).
+ */
+export function adannsIvfSuite(ctx: BenchContext): Promise<void> {
+  return adannsIvf(ctx, 'adanns-ivf', ':f32');
+}
+
+/** AdANNS-IVF with the re-rank vectors read from disk (`rerank@D`): a fraction of the memory, a read per candidate. */
+export function adannsIvfDiskSuite(ctx: BenchContext): Promise<void> {
+  return adannsIvf(ctx, 'adanns-ivf-disk', '');
+}
+
+async function adannsIvf(ctx: BenchContext, system: string, rerankStorage: '' | ':f32'): Promise<void> {
   const { base } = ctx.data;
   const D = base.dim;
   const lists = listCount(base.rows);
@@ -94,16 +107,40 @@ export async function adannsIvfSuite(ctx: BenchContext): Promise<void> {
   const coarseDims = ladder.filter((d) => d < D && d <= 32).slice(-2);
   const scanDims = ladder.filter((d) => d < D && d <= 128).slice(-3);
   if (coarseDims.length === 0) {
-    ctx.log(`adanns-ivf: dimension ${D} has no shorter prefix to adapt over; skipped`);
+    ctx.log(`${system}: dimension ${D} has no shorter prefix to adapt over; skipped`);
     return;
   }
   const builtScan = Math.max(...scanDims);
   for (const dc of coarseDims) {
-    const { index, seconds } = await buildTimed(ctx, `${prefix(ctx)}ivf${lists}@${dc},flat@${builtScan},rerank@${D}`);
+    const { index, seconds } = await buildTimed(ctx, `${prefix(ctx)}ivf${lists}@${dc},flat@${builtScan},rerank@${D}${rerankStorage}`);
     for (const scanDim of scanDims) {
-      for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'adanns-ivf', index, { nprobe, scanDim, shortlist: 10 * ctx.k }, seconds);
+      for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, system, index, { nprobe, scanDim, shortlist: 10 * ctx.k }, seconds);
     }
     index.release();
+  }
+}
+
+/**
+ * AdANNS-IVF over 4-bit fast-scan codes: per byte budget M, pq{2M}x4 codes
+ * of the shortest ladder prefix with two dimensions per sub-quantiser, the
+ * shortlist (10k) re-ranked exactly at D from float32 rows in memory, nprobe
+ * swept. `pq{M}` at the same bytes and prefix, same IVF and re-rank, is
+ * measured beside it (system adanns-ivf-pq8) for the comparison.
+ */
+export async function adannsIvfFastScanSuite(ctx: BenchContext): Promise<void> {
+  const { base } = ctx.data;
+  const D = base.dim;
+  const lists = listCount(base.rows);
+  const ladder = dimsLadder(D);
+  const dc = ladder.filter((d) => d < D && d <= 32).slice(-1)[0] ?? D;
+  for (const m of budgets(ctx)) {
+    const ds = ladder.find((d) => d >= 4 * m) ?? D;
+    if (2 * m > ds) continue; // each of the 2M sub-quantisers needs a dimension
+    for (const [system, codec] of [['adanns-ivf-fastscan', `pq${2 * m}x4`], ['adanns-ivf-pq8', `pq${m}`]]) {
+      const { index, seconds } = await buildTimed(ctx, `${prefix(ctx)}ivf${lists}@${dc},${codec}@${ds},rerank@${D}:f32`);
+      for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, system, index, { nprobe, shortlist: 10 * ctx.k }, seconds, `${m} bytes per vector`);
+      index.release();
+    }
   }
 }
 

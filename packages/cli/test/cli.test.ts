@@ -57,6 +57,11 @@ describe('adanns CLI', () => {
     expect(rows[0].recall).toBeLessThan(rows[1].recall);
     expect(rows[0].mflops).toBeLessThan(rows[1].mflops);
 
+    // adaptive probing from --params: the margin round-trips into the answer's params
+    const adaptive = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', gt, '--json', '--params', 'nprobe=30,shortlist=100,probeMargin=0.05');
+    expect(adaptive.code).toBe(0);
+    expect(JSON.parse(adaptive.stdout.trim()).params).toMatchObject({ nprobe: 30, shortlist: 100, probeMargin: 0.05 });
+
     const exact = adanns('search', '--index', out, '--queries', queries, '--k', '10', '--gt', 'exact', '--json', '--params', 'nprobe=30,shortlist=3000');
     expect(JSON.parse(exact.stdout).recall).toBe(1);
 
@@ -89,10 +94,24 @@ describe('adanns CLI', () => {
     expect(table.stdout).toMatch(/^rerank \(on disk\)\s+384,000\s+128\.00$/m);
   });
 
+  it('build --spec auto (the default) chooses the spec, says why, and info shows it', () => {
+    const out = join(dir, 'auto');
+    const built = adanns('build', '--data', base, '--metric', 'cosine', '--out', out, '--calibrate', 'false');
+    expect(built.code).toBe(0);
+    const chosen = /auto chose (\S+): (.+)/.exec(built.stdout);
+    expect(chosen, built.stdout + built.stderr).not.toBeNull();
+    expect(chosen![2]).toMatch(/PCA components hold half the variance.*trial/);
+    const info = JSON.parse(adanns('info', '--index', out, '--json').stdout);
+    expect(info.spec).toBe(chosen![1]);
+    expect(info.specReason).toBe(chosen![2]);
+    expect(adanns('info', '--index', out).stdout).toMatch(/chosen by auto: /);
+  });
+
   it('prints the offending value and exits 2 on bad input', () => {
     const cases: Array<[string[], RegExp]> = [
       [['build', '--data', base, '--metric', 'hamming', '--spec', 'flat', '--out', join(dir, 'x')], /unknown metric "hamming"/],
       [['build', '--data', base, '--metric', 'l2', '--spec', 'ivf10@64,flat@16', '--out', join(dir, 'x')], /coarse dim d_c 64 exceeds the vector dimension 32/],
+      [['build', '--data', base, '--metric', 'l2', '--spec', 'automatic', '--out', join(dir, 'x')], /unknown token "automatic"/],
       [['build', '--data', base, '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x'), '--limit', 'ten'], /--limit must be a positive integer, got "ten"/],
       [['build', '--data', 'missing.fvecs', '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x')], /missing.fvecs.*no such file/i],
       [['build', '--metric', 'l2', '--spec', 'flat', '--out', join(dir, 'x')], /missing required option --data/],
@@ -102,6 +121,7 @@ describe('adanns CLI', () => {
       [['info'], /missing required option --index/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '0'], /--k must be a positive integer, got "0"/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'nprobe=500'], /nprobe must be at most 30, got 500/],
+      [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'nprobe=4,probeMargin=-1'], /probeMargin must be a finite number >= 0, got "-1"/],
       [['search', '--index', join(dir, 'index'), '--queries', 'synthetic:n=10,dim=8', '--k', '10'], /queries have dimension 8, the index 32/],
       [['frobnicate'], /unknown command "frobnicate"/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--budget', 'speed=fast'], /--budget "speed=fast": budget "speed=fast" is not mflops=X/],

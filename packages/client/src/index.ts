@@ -134,6 +134,27 @@ export class AdannsClient {
     return this.request('GET', this.path(name, '/index'));
   }
 
+  /**
+   * Re-calibrates the collection's index on sample queries like the ones it
+   * will serve (at least 2, each of the collection's dimension), in the
+   * background: poll waitForCalibration. The queries are kept for later
+   * builds and re-calibrations.
+   */
+  calibrate(name: string, vectors: Vector[]): Promise<IndexStats> {
+    return this.request('POST', this.path(name, '/calibrate'), { vectors });
+  }
+
+  /** Polls until no calibration is running; returns the index state (its `calibration` says what was calibrated, or why it failed). */
+  async waitForCalibration(name: string, pollMs = 100, timeoutMs = 600_000): Promise<IndexStats> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await this.indexStatus(name);
+      if (!status.calibration?.running) return status;
+      if (Date.now() > deadline) throw new Error(`index of ${name} still calibrating after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
   /** Polls until no build is running; returns the final index state. */
   async waitForIndex(name: string, pollMs = 100, timeoutMs = 600_000): Promise<IndexStats> {
     const deadline = Date.now() + timeoutMs;

@@ -1,5 +1,6 @@
 import type { ArrayArena } from './arena.js';
 import type { CodedRows } from './coded.js';
+import type { ListSet, PqQuantizer } from './lists.js';
 import type { Metric } from './metric.js';
 import type { RowBlock } from './rows.js';
 import type { TopK } from './topk.js';
@@ -76,6 +77,48 @@ export interface Backend {
     bias?: Float32Array,
   ): Promise<void>;
 
+  /**
+   * 4-bit fast-scan PQ (fastscan.ts): `codes` hold `rows` members in the
+   * block layout, `tables` per query m x 16 unsigned 8-bit entries. Member j
+   * scores, for query q of this call, fround(fround(sum * scales[q]) + bias[q])
+   * with sum the integer sum over s of tables[(q * m + s) * 16 + code(j, s)];
+   * results merge into `best` as in scanTopK. Integer sums are exact, so every
+   * backend returns identical ids and scores.
+   */
+  fastScanTopK(
+    tables: Uint8Array,
+    queries: number,
+    m: number,
+    codes: Uint8Array,
+    rows: number,
+    scales: Float32Array,
+    bias: Float32Array,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+  ): Promise<void>;
+
+  /**
+   * A whole list-scan stage in one call: query q (row q of `queries`, row q
+   * of `best`) scores the members of the lists probes[q * nprobe + p]
+   * (entries of -1 are skipped) at prefix `dim`, reading float32, float16 or
+   * sq8 members where they lie (lists.encoding) exactly as scanTopK /
+   * scanCodedTopK score them, and merges them into its row of `best` under
+   * their ids. Equivalent to one scanTopK / scanCodedTopK per probed list
+   * (lists.ts, composedScanListsTopK, is that definition); the CPU backend
+   * runs it as one kernel call per block of queries.
+   */
+  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void>;
+
+  /**
+   * The PQ/OPQ list-scan stage in one call: each query's vector (its first
+   * pq.dim values) is rotated, turned into lookup tables (per probed list
+   * for l2 residuals) and scored against the codes of its probed lists
+   * (-1 skipped) by ADC as defined by PqQuantizer; results merge into row q
+   * of `best`. metric is ip or l2 (cosine queries come normalised as ip).
+   */
+  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void>;
+
   /** Nearest centroid of each vector: labels[i] and its score (ties: lower centroid index). */
   assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void>;
 
@@ -85,6 +128,14 @@ export interface Backend {
    * host divides and splits empty clusters.
    */
   centroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): Promise<void>;
+
+  /**
+   * Optional: told of multiply-adds a search ran on the host in plain
+   * TypeScript rather than in an op (PQ residual terms, cosine norms of
+   * gathered re-rank rows), so a counting wrapper sees all the work the cost
+   * model charges (packages/core/test/cost-count.test.ts). Backends ignore it.
+   */
+  tally?(multiplyAdds: number): void;
 
   dispose(): Promise<void>;
 }

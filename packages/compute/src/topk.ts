@@ -72,26 +72,52 @@ export class TopK {
 
   /**
    * Sorts every row best first in place (the heaps are consumed) and returns
-   * this. Rows with fewer than k candidates keep their count in `sizes`.
+   * this. Rows with fewer than k candidates keep their count in `sizes`. A
+   * heapsort on the typed arrays (the order is total, so it is deterministic):
+   * each row is made a heap first, so sorting a sorted row again is harmless.
    */
   sort(): this {
-    const k = this.k;
-    const order: number[] = [];
-    const tmpIds = new Int32Array(k);
-    const tmpScores = new Float32Array(k);
     for (let row = 0; row < this.rows; row++) {
-      const base = row * k;
+      const base = row * this.k;
       const n = this.sizes[row];
-      order.length = 0;
-      for (let i = 0; i < n; i++) order.push(i);
-      order.sort((a, b) => this.scores[base + b] - this.scores[base + a] || this.ids[base + a] - this.ids[base + b]);
-      for (let i = 0; i < n; i++) {
-        tmpIds[i] = this.ids[base + order[i]];
-        tmpScores[i] = this.scores[base + order[i]];
+      for (let i = (n >> 1) - 1; i >= 0; i--) this.siftDown(base, i, n);
+      // the worst of the heap's first `end` entries goes to the end: the row ends best first
+      for (let end = n - 1; end > 0; end--) {
+        const id = this.ids[base + end];
+        const score = this.scores[base + end];
+        this.ids[base + end] = this.ids[base];
+        this.scores[base + end] = this.scores[base];
+        this.ids[base] = id;
+        this.scores[base] = score;
+        this.siftDown(base, 0, end);
       }
-      this.ids.set(tmpIds.subarray(0, n), base);
-      this.scores.set(tmpScores.subarray(0, n), base);
     }
     return this;
+  }
+
+  /** Restores the heap order (worst at the root) below position i of a row's first n entries. */
+  private siftDown(base: number, i: number, n: number): void {
+    const ids = this.ids;
+    const scores = this.scores;
+    const id = ids[base + i];
+    const score = scores[base + i];
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l;
+      const r = l + 1;
+      if (r < n) {
+        const ls = scores[base + l];
+        const rsc = scores[base + r];
+        if (rsc < ls || (rsc === ls && ids[base + r] > ids[base + l])) c = r;
+      }
+      const cs = scores[base + c];
+      if (score < cs || (score === cs && id > ids[base + c])) break;
+      scores[base + i] = cs;
+      ids[base + i] = ids[base + c];
+      i = c;
+    }
+    scores[base + i] = score;
+    ids[base + i] = id;
   }
 }

@@ -35,6 +35,22 @@ describe('TopK', () => {
     }
   });
 
+  it('sorts again to the same rows, and sorts rows written in any order', () => {
+    const t = new TopK(2, 6);
+    for (const [id, s] of [[4, 1], [2, 3], [9, 3], [1, -2], [7, 0.5], [3, 3], [8, 3]]) t.push(0, id, s);
+    t.sort();
+    const once = [Array.from(t.ids.subarray(0, 6)), Array.from(t.scores.subarray(0, 6))];
+    expect(once[0]).toEqual([2, 3, 8, 9, 4, 7]);
+    t.sort();
+    expect([Array.from(t.ids.subarray(0, 6)), Array.from(t.scores.subarray(0, 6))]).toEqual(once);
+    // a row filled worst first (not a heap) still sorts best first
+    t.ids.set([5, 6, 7, 1], 6);
+    t.scores.set([-1, 0, 2, 2], 6);
+    t.sizes[1] = 4;
+    t.sort();
+    expect(Array.from(t.ids.subarray(6, 10))).toEqual([1, 7, 6, 5]);
+  });
+
   it('rejects k < 1', () => {
     expect(() => new TopK(1, 0)).toThrow(/k must be a positive integer/);
   });

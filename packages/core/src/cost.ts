@@ -9,7 +9,19 @@
  *   PQ/OPQ scan    (opq: scanDim^2) + 256 x scanDim + (vectors in the probed lists) x bytes,
  *                  plus with residuals scanDim per probed list (ip, cosine) or
  *                  256 x scanDim per further probed list (l2: one table per list)
- *   re-rank        (shortlist actually re-ranked) x rerankDim
+ *   4-bit fast scan (opq: scanDim^2) + 16 x scanDim + 16 M (quantising the tables) + (vectors in
+ *                  the probed lists) x M (one byte lookup-add per sub-quantiser), plus with
+ *                  residuals scanDim per probed list (ip, cosine) or 32 M + scanDim (l2: the
+ *                  list's precomputed terms subtracted, the table re-quantised)
+ *   re-rank        (shortlist actually re-ranked) x rerankDim, x2 for cosine when the rows are
+ *                  gathered (disk, float16, a collection's store, a prefix of the stored rows):
+ *                  their norms at rerankDim are computed per search
+ * A cosine float scan at a prefix whose norms the lists do not keep (off the dims ladder) also
+ * computes the members' norms: one more multiply-add per value (two for decoding codecs).
+ * Not counted: preparing the query itself (normalising its prefixes, subtracting the PCA mean,
+ * q - ref differences), which is O(d) per query whatever the index holds.
+ * packages/core/test/cost-count.test.ts checks these terms against the multiply-adds a counting
+ * backend sees for every index shape.
  */
 export interface QueryWork {
   /** Full dimension D of the stored vectors. */
@@ -22,7 +34,7 @@ export interface QueryWork {
   /** Vectors scored in the scan stage (real sizes of the probed lists). */
   scanned: number;
   scanDim: number;
-  /** PQ bytes per vector (0 for a flat scan, which costs scanDim per vector instead). */
+  /** PQ table lookup-adds per vector: M (bytes for 8-bit codes, twice the bytes for 4-bit fast scan); 0 for a flat scan, which costs scanDim per vector instead. */
   codeBytes: number;
   /** Float codecs: multiply-adds per scanned value (1 for float32, 2 for f16 and sq8); default 1. */
   scanFlopsPerValue?: number;
@@ -31,11 +43,13 @@ export interface QueryWork {
   /** Candidates re-scored in the re-rank stage (0 without re-rank). */
   reranked: number;
   rerankDim: number;
+  /** Multiply-adds per re-ranked value: 1, or 2 when cosine norms of gathered rows are computed; default 1. */
+  rerankFlopsPerValue?: number;
 }
 
 export function queryFlops(w: QueryWork): number {
   const scan = w.codeBytes > 0 ? w.quantizerFlops + w.scanned * w.codeBytes : w.scanned * w.scanDim * (w.scanFlopsPerValue ?? 1);
-  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + scan + w.reranked * w.rerankDim;
+  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + scan + w.reranked * w.rerankDim * (w.rerankFlopsPerValue ?? 1);
 }
 
 export function queryMflops(w: QueryWork): number {

@@ -8,9 +8,21 @@ export interface SearchParams {
   shortlist: number;
   /** Exact re-rank prefix; omitted = no re-rank. */
   rerankDim?: number;
+  /**
+   * Adaptive probing (stages/adaptive-probe.ts): each query probes its lists in
+   * centroid order while a centroid's score is within this margin of its best
+   * centroid's (score units of the metric), at most `nprobe` of them; omitted =
+   * every query probes `nprobe` lists.
+   */
+  probeMargin?: number;
 }
 
-export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim'] as const;
+export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin'] as const;
+
+/** Why a probe margin is unusable, or undefined when it is a finite number >= 0. */
+export function probeMarginError(value: unknown): string | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? undefined : `probeMargin must be a finite number >= 0, got ${String(value)}`;
+}
 
 /** Parses `nprobe=8,shortlist=100,...` (the CLI form) into a partial params object. */
 export function parseParams(text: string): Partial<SearchParams> {
@@ -23,7 +35,9 @@ export function parseParams(text: string): Partial<SearchParams> {
       throw new Error(`unknown search param "${key}" (expected ${PARAM_NAMES.join(', ')})`);
     }
     const n = Number(value);
-    if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`search param ${key} must be a positive integer, got "${value}"`);
+    if (key === 'probeMargin') {
+      if (value === '' || probeMarginError(n)) throw new Error(`search param probeMargin must be a finite number >= 0, got "${value}"`);
+    } else if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`search param ${key} must be a positive integer, got "${value}"`);
     out[key as keyof SearchParams] = n;
   }
   return out;
@@ -32,6 +46,7 @@ export function parseParams(text: string): Partial<SearchParams> {
 export function formatParams(p: SearchParams): string {
   const parts = [`coarseDim=${p.coarseDim}`, `nprobe=${p.nprobe}`, `scanDim=${p.scanDim}`, `shortlist=${p.shortlist}`];
   if (p.rerankDim !== undefined) parts.push(`rerankDim=${p.rerankDim}`);
+  if (p.probeMargin !== undefined) parts.push(`probeMargin=${p.probeMargin}`);
   return parts.join(',');
 }
 

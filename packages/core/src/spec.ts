@@ -6,6 +6,8 @@
  *   flat@{d_s}     exact scan of list members at prefix d_s (float32 lists)
  *   f16@{d_s}      float16 lists (2 bytes per value), sq8@{d_s} 8-bit scalar-quantised lists
  *   pq{M}@{d_s}, opq{M}@{d_s}   product-quantised scan, M bytes per vector
+ *   pq{M}x4@{d_s}, opq{M}x4@{d_s}   4-bit fast-scan PQ (FAISS's PQ{M}x4fs): M sub-quantisers of
+ *                  16 centroids, M/2 bytes per vector; needs a re-rank stage
  *   rerank@{d_r}   exact re-rank of the shortlist at prefix d_r from float32 rows on disk;
  *                  rerank@{d_r}:f32 / :f16 keep them in memory
  * A stage without `@d` uses the full dimension. Scan tokens come from the codec
@@ -16,7 +18,7 @@ import { codecDefinition, codecTokens, parseCodecHead } from './codecs/registry.
 
 export type Codec = string;
 
-/** The scan stage: a list codec (codecs/registry.ts) at prefix d_s; PQ/OPQ also give M bytes. */
+/** The scan stage: a list codec (codecs/registry.ts) at prefix d_s; PQ/OPQ also give M (sub-quantisers: bytes for 8-bit codes). */
 export interface ScanSpec {
   codec: Codec;
   dim: number;
@@ -35,7 +37,8 @@ export interface IndexSpec {
   rerank?: { dim: number; storage?: RerankStorage };
 }
 
-const TOKEN = /^([a-z]+[0-9]*)(?:@(\d+))?(?::([a-z0-9]+))?$/;
+// a head is letters and digits, with an optional x{bits} (pq32x4)
+const TOKEN = /^([a-z]+[0-9]*(?:x[0-9]+)?)(?:@(\d+))?(?::([a-z0-9]+))?$/;
 
 /** Parses the string form. `fullDim` resolves stages written without `@d`. */
 export function parseSpec(text: string, fullDim?: number): IndexSpec {
@@ -112,7 +115,7 @@ export function validateSpec(spec: IndexSpec, fullDim: number, count: number): v
   }
   checkDim(spec.scan.dim, 'scan dim d_s');
   const codec = codecDefinition(spec.scan.codec);
-  const problem = codec.validate?.(spec.scan, fullDim, count);
+  const problem = codec.validate?.(spec.scan, fullDim, count, spec);
   if (problem) throw new Error(`index spec "${name}": ${problem}`);
   if (spec.rerank) {
     checkDim(spec.rerank.dim, 're-rank dim d_r');

@@ -122,6 +122,8 @@ describe('budgets on an index that grew after calibration', () => {
     expect(recallAtK(r.ids, 10, truth, 10, queries.rows, 10)).toBeGreaterThanOrEqual(0.78);
     const other = await index.searchWithBudget(queries.data, queries.rows, 20, { recall: 0.8 });
     expect(other.budgetMet).toBe(false);
-    expect(other.budgetNote).toMatch(/calibrated at k = 10, not at k = 20/);
+    // k = 20 lies between the calibrated 10 and 100: planned on the lower of their recalls, less a margin, and not claimed
+    expect(other.budgetNote).toMatch(/recall at k = 20 is not calibrated \(calibrated k: 1, 10, 100\): planned on the lower of the recalls at k = 10 and 100 less 0.02/);
+    expect(other.plan.recallFrom).toEqual([10, 100]);
   });
 });

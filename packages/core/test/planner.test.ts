@@ -71,7 +71,7 @@ describe('calibrated index', () => {
   let truth: Float64Array;
 
   it('calibrates at build time on held-out samples of its own vectors', async () => {
-    index = await AdannsIndex.build(backend, 'ivf64@16,flat@32,rerank@64', base.data, base.rows, base.dim, { metric: 'cosine', calibrate: { sampleSize: 400 } });
+    index = await AdannsIndex.build(backend, 'ivf64@16,flat@32,rerank@64', base.data, base.rows, base.dim, { metric: 'cosine', calibrate: { sampleSize: 400, ks: [10] } });
     const c = index.calibration!;
     expect(c.selfExcluded).toBe(true);
     expect(c.complete).toBe(true);

@@ -60,7 +60,7 @@ export function publishArtefact(dir: string, name: string): void {
  * Loads the artefact CURRENT names: undefined when there is none, an error
  * (never a half-trusted index) when it is missing, truncated or corrupt.
  */
-export function readArtefact(backend: Backend, dir: string, options: LoadOptions = {}): { index: AdannsIndex; sequence: number; trainedCount: number } | undefined {
+export function readArtefact(backend: Backend, dir: string, options: LoadOptions = {}): { index: AdannsIndex; name: string; sequence: number; trainedCount: number } | undefined {
   const pointer = join(dir, POINTER);
   if (!existsSync(pointer)) return undefined;
   const name = readFileSync(pointer, 'utf8').trim();
@@ -83,7 +83,21 @@ export function readArtefact(backend: Backend, dir: string, options: LoadOptions
     }
     trainedCount = value;
   }
-  return { index, sequence, trainedCount };
+  return { index, name, sequence, trainedCount };
+}
+
+/** Queries a user gave to calibrate on (POST .../calibrate): kept so rebuilds and re-calibrations use them too. */
+const CALIBRATION_QUERIES = 'calibration-queries.bin';
+
+export function calibrationQueriesPath(dir: string): string | undefined {
+  const path = join(dir, CALIBRATION_QUERIES);
+  return existsSync(path) ? path : undefined;
+}
+
+export function writeCalibrationQueries(dir: string, queries: Float32Array, rows: number, dim: number): string {
+  const path = join(dir, CALIBRATION_QUERIES);
+  writeArrayFile(path, queries, [rows, dim]);
+  return path;
 }
 
 /** Forgets every artefact (after one was found corrupt). */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex, type VectorReader } from '@adanns/core';
-import { writeArtefact } from './artefacts.js';
+import { AdannsIndex, AUTO_SPEC, formatSpec, readArrayFile, type Calibration } from '@adanns/core';
+import { readArtefact, writeArtefact } from './artefacts.js';
+import { applyChanges } from './catch-up.js';
 import { PointStore } from './points.js';
-import { CALIBRATION_K, defaultSpec } from './schema.js';
 import { collectionRerankStore } from './rerank.js';
 import { indexRowsInPlace } from './vectors.js';
 
@@ -19,7 +19,7 @@ import { indexRowsInPlace } from './vectors.js';
 export interface BuildJob {
   lmdbPath: string;
   artefactDir: string;
-  /** Index spec; null = defaultSpec for the snapshot's size. */
+  /** Index spec; null = `auto` (chosen for the snapshot: core planner/auto.ts). */
   spec: string | null;
   dims: number[];
   metric: 'cosine' | 'ip' | 'l2';
@@ -28,11 +28,22 @@ export interface BuildJob {
   seed: number;
   /** Time bound of the calibration sweep that makes budgets work. */
   calibrationSeconds: number;
+  /** The k values calibrated (default 1, 10, 100). */
+  calibrationKs?: number[];
+  /** An array file of calibration queries the user gave (index form: unit rows for cosine); absent: held-out points. */
+  calibrationQueries?: string;
+  /**
+   * Re-calibrate the live index instead of building one: load this artefact
+   * (CURRENT's), replay the change log into it, calibrate, and report the
+   * calibration (the server adopts it if that artefact is still live).
+   */
+  recalibrate?: { artefact: string };
 }
 
 export type BuildMessage =
   | { type: 'progress'; stage: string; done: number; total: number }
-  | { type: 'done'; name: string; sequence: number; count: number; spec: string; buildSeconds: number; calibrationSeconds: number }
+  | { type: 'done'; name: string; sequence: number; count: number; spec: string; reason: string | null; buildSeconds: number; calibrationSeconds: number }
+  | { type: 'calibrated'; artefact: string; calibration: Calibration; sequence: number }
   | { type: 'failed'; message: string };
 
 const job = JSON.parse(process.argv[2]) as BuildJob;
@@ -70,15 +81,59 @@ const post = (m: BuildMessage) => {
   process.send!(m);
 };
 
-try {
+/** The calibration queries the user gave, if any (the sweep leaves out the ks the index is too small for). */
+function givenQueries(): { queries: Float32Array; queryRows: number } | undefined {
+  if (!job.calibrationQueries) return undefined;
+  const { array, shape } = readArrayFile(job.calibrationQueries, 'f32', [-1, -1]);
+  return { queries: array, queryRows: shape[0] };
+}
+
+/**
+ * Re-calibration without a rebuild: the live index as the server holds it
+ * (its artefact brought up to date from the change log), on the user's
+ * queries, else on the held-out points of its build still stored (never
+ * trained on), else a sample of stored vectors.
+ */
+async function recalibrate(artefact: string): Promise<void> {
+  const { store } = PointStore.open(job.lmdbPath);
+  try {
+    const backend = await createBackend(job.backend, job.threads === undefined ? {} : { threads: job.threads });
+    const rerankStore = collectionRerankStore((iids, d, out) => {
+      store.readVectors(iids, d, out);
+      indexRowsInPlace(out, iids.length, d, job.metric);
+    });
+    const found = readArtefact(backend, job.artefactDir, { rerankStore });
+    if (!found || found.name !== artefact) throw new Error(`the live index changed (artefact ${found?.name ?? 'none'}, not ${artefact}) before re-calibration started`);
+    const { index } = found;
+    const touched = store.changedSince(found.sequence);
+    if (!touched) throw new Error(`the change log was pruned past ${found.sequence}`);
+    const sequence = store.sequence;
+    await applyChanges(index, store, touched, index.dim, job.metric);
+    let queries: { queries: Float32Array; queryRows: number; queryIds?: Float64Array } | undefined = givenQueries();
+    const held = index.calibration?.queryIds?.filter((id) => index.has(id)) ?? [];
+    if (!queries && held.length >= 2) {
+      const data = new Float32Array(held.length * index.dim);
+      store.readVectors(held, index.dim, data);
+      queries = { queries: indexRowsInPlace(data, held.length, index.dim, job.metric), queryRows: held.length, queryIds: Float64Array.from(held) };
+    }
+    const calibration = await index.calibrate({ ks: job.calibrationKs, maxSeconds: job.calibrationSeconds, seed: job.seed, ...queries, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
+    index.release();
+    await backend.dispose();
+    post({ type: 'calibrated', artefact, calibration, sequence });
+  } finally {
+    await store.close();
+  }
+}
+
+async function build(): Promise<void> {
   const { store } = PointStore.open(job.lmdbPath);
   const snapshot = store.snapshot();
   await store.close();
   const count = snapshot.iids.length;
   if (count === 0) throw new Error('the collection has no points to build an index from');
-  const spec = job.spec ?? defaultSpec(count, job.dims);
+  const spec = job.spec ?? AUTO_SPEC;
   const backend = await createBackend(job.backend, job.threads === undefined ? {} : { threads: job.threads });
-  let started = performance.now();
+  const started = performance.now();
   const dim = snapshot.data.length / count;
   // the same form the server's index holds (unit rows for cosine)
   const rows = indexRowsInPlace(snapshot.data, count, dim, job.metric);
@@ -88,6 +143,7 @@ try {
     metric: job.metric,
     ids: snapshot.iids,
     seed: job.seed,
+    autoDims: job.dims,
     onProgress: (stage, done, total) => post({ type: 'progress', stage, done, total }),
     // re-rank (and calibration's ground truth) read the snapshot; the saved index records that the collection keeps the vectors
     rerankStore: collectionRerankStore((iids, d, out) => {
@@ -96,18 +152,20 @@ try {
         out.set(rows.subarray(row * dim, row * dim + d), i * d);
       }
     }),
+    // on the user's queries, else on points drawn before training and left out of it (still indexed);
+    // ground truth reads the snapshot's rows when the index keeps no full vectors
+    calibrate: { ks: job.calibrationKs, maxSeconds: job.calibrationSeconds, ...givenQueries() },
   });
-  const buildSeconds = (performance.now() - started) / 1000;
-  started = performance.now();
-  // exact ground truth: the snapshot's rows when the index keeps no full vectors (slot = row in a fresh build)
-  const vectors: VectorReader | undefined = index.fullVectors() ? undefined : (slots, out) => {
-    for (let i = 0; i < slots.length; i++) out.set(rows.subarray(slots[i] * dim, (slots[i] + 1) * dim), i * dim);
-  };
-  await index.calibrate({ k: CALIBRATION_K, maxSeconds: job.calibrationSeconds, seed: job.seed, vectors, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
-  const calibrationSeconds = (performance.now() - started) / 1000;
+  const calibrationSeconds = index.calibration?.seconds ?? 0;
+  const buildSeconds = (performance.now() - started) / 1000 - calibrationSeconds;
   const name = writeArtefact(index, job.artefactDir, snapshot.sequence, count);
   await backend.dispose();
-  post({ type: 'done', name, sequence: snapshot.sequence, count, spec, buildSeconds, calibrationSeconds });
+  post({ type: 'done', name, sequence: snapshot.sequence, count, spec: formatSpec(index.spec), reason: index.choice?.reason ?? null, buildSeconds, calibrationSeconds });
+}
+
+try {
+  if (job.recalibrate) await recalibrate(job.recalibrate.artefact);
+  else await build();
 } catch (e) {
   post({ type: 'failed', message: (e as Error).message });
 }

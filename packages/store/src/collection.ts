@@ -2,10 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, formatSpec, judgeBudget, loadIndex, parseSpec, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
-import type { CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, PlannedCost, SearchReply } from '@adanns/wire';
-import { clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact } from './artefacts.js';
+import { AdannsIndex, calibrationLevels, formatSpec, isAutoSpec, judgeBudget, listSizeDrift, loadIndex, parseSpec, saveCalibration, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import type { CalibrationStats, CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, PlannedCost, SearchReply } from '@adanns/wire';
+import { calibrationQueriesPath, clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact, writeCalibrationQueries } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
+import { applyChanges, replaceVectors } from './catch-up.js';
 import type { BuildJob, BuildMessage } from './build-worker.js';
 import { invalid, StoreError, tooLarge } from './errors.js';
 import { probeEnvironment } from './probe.js';
@@ -44,6 +45,12 @@ export interface CollectionOptions {
   autoRebuild?: boolean;
   /** Time bound of the calibration that follows each build (default 30 s). */
   calibrationSeconds?: number;
+  /**
+   * Re-calibrate (in the background, no rebuild) once the list-size shares
+   * have moved this far from calibration's, in total variation distance
+   * (default 0.2; 0 = never). Checked after writes, started once they are quiet.
+   */
+  recalibrateDrift?: number;
   /** Largest payload, as JSON bytes (default 64 KiB). */
   maxPayloadBytes?: number;
   seed?: number;
@@ -128,9 +135,16 @@ export class Collection {
   private index: AdannsIndex | undefined;
   private trained = false;
   private spec: string | null = null;
+  /** Why `auto` chose the live index's spec (null for a spec given). */
+  private specReason: string | null = null;
   private trainedSequence: number | null = null;
   private trainedCount: number | null = null;
   private building: { worker: ChildProcess; stage: string; progress: number; done: Promise<void> } | undefined;
+  /** The artefact the live index was loaded from (what a re-calibration loads and brings up to date). */
+  private artefactName: string | null = null;
+  /** A re-calibration of the live index, running in a child process. */
+  private calibrating: { worker: ChildProcess; progress: number; done: Promise<void> } | undefined;
+  private calibrationError: string | null = null;
   private lastError: string | null = null;
   /** Why this collection has no index and searches exactly, once a build found it too small. */
   private exactReason: string | null = null;
@@ -199,6 +213,7 @@ export class Collection {
         }
         await this.applyChanges(artefact.index, touched);
         this.adopt(artefact.index, artefact.sequence, artefact.trainedCount);
+        this.artefactName = artefact.name;
         this.log('info', `recovered: index ${this.spec} from sequence ${artefact.sequence}, ${touched.size} changes replayed`, { sequence: this.points.sequence, replayed: touched.size, count: this.points.count });
       }
     } catch (e) {
@@ -222,6 +237,7 @@ export class Collection {
     this.index = index;
     this.trained = true;
     this.spec = formatSpec(index.spec);
+    this.specReason = index.choice?.reason ?? null;
     this.trainedSequence = sequence;
     this.trainedCount = trainedCount;
     this.exactReason = null;
@@ -237,29 +253,13 @@ export class Collection {
   }
 
   /** Brings an index to the stored state of the given internal ids (upserted: current vector; deleted: gone). */
-  private async applyChanges(index: AdannsIndex, touched: Iterable<number>): Promise<void> {
-    const present: number[] = [];
-    const vectors: Float32Array[] = [];
-    const deleted: number[] = [];
-    for (const iid of touched) {
-      const vector = this.points.vectorOf(iid);
-      if (vector) {
-        present.push(iid);
-        vectors.push(vector);
-      } else deleted.push(iid);
-    }
-    index.remove(deleted);
-    await this.replace(index, present, vectors);
+  private applyChanges(index: AdannsIndex, touched: Iterable<number>): Promise<void> {
+    return applyChanges(index, this.points, touched, this.schema.dim, this.schema.metric);
   }
 
   /** Puts these vectors into the index under these internal ids, replacing what it held under them. */
-  private async replace(index: AdannsIndex, iids: number[], vectors: Float32Array[]): Promise<void> {
-    index.remove(iids.filter((iid) => index.has(iid)));
-    if (iids.length === 0) return;
-    const dim = this.schema.dim;
-    const data = new Float32Array(iids.length * dim);
-    vectors.forEach((v, i) => data.set(v, i * dim));
-    await index.add(iids, indexRowsInPlace(data, iids.length, dim, this.schema.metric), iids.length);
+  private replace(index: AdannsIndex, iids: number[], vectors: Float32Array[]): Promise<void> {
+    return replaceVectors(index, iids, vectors, this.schema.dim, this.schema.metric);
   }
 
   /** Runs write steps one batch at a time. */
@@ -278,7 +278,7 @@ export class Collection {
     if (!Array.isArray(input) || input.length === 0) throw invalid('points must be a non-empty array');
     const max = this.options.maxPayloadBytes ?? 65536;
     const byId = new Map<PointId, Point>();
-    const halfLists = this.schema.index !== undefined && parseSpec(this.schema.index, this.schema.dim).scan.codec === 'f16';
+    const halfLists = this.schema.index !== undefined && !isAutoSpec(this.schema.index) && parseSpec(this.schema.index, this.schema.dim).scan.codec === 'f16';
     input.forEach((p, i) => {
       if (p === null || typeof p !== 'object') throw invalid(`points[${i}] must be an object with id and vector`);
       const id = checkId(p.id);
@@ -324,12 +324,15 @@ export class Collection {
     this.checkOpen();
     if (!Array.isArray(ids) || ids.length === 0) throw invalid('ids must be a non-empty array');
     const checked = ids.map(checkId);
-    return this.serial(async () => {
+    const result = await this.serial(async () => {
       const { sequence, iids } = await this.points.delete(checked);
       this.index?.remove(iids);
       this.lastWrite = performance.now();
       return { sequence, deleted: iids.length };
     });
+    // shrinking to half of what the index was trained on rebuilds it, as doubling does; lists that drift re-calibrate
+    this.maybeBuild();
+    return result;
   }
 
   get(id: unknown): { id: PointId; vector: number[]; payload?: Payload } | undefined {
@@ -446,10 +449,11 @@ export class Collection {
       if (!this.trained) notes.push(`exact search over all ${index.size} points: ${this.exactReason ?? 'no index has been built yet'}`);
       if (request.budget) {
         const calibration = plan ? index.calibration! : undefined;
-        const verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: calibration.k } : { lowerBound: this.trained ? null : 1, calibratedK: null });
+        const verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: plan!.calibratedK ?? calibration.k, estimate: plan!.recallNote } : { lowerBound: this.trained ? null : 1, calibratedK: null });
         budgetMet = verdict.met;
         if (verdict.note) notes.push(verdict.note);
-        if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: calibration!.k };
+        // k: the calibrated k the recall comes from (the nearest above an uncalibrated one, when there is one)
+        if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
         else if (!this.trained) planned = { mflops: perQuery, recall: 1, latencyMs: null, k: null };
       }
       return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, planned, note: notes.length > 0 ? notes.join('; ') : null, tookMs };
@@ -521,12 +525,15 @@ export class Collection {
   /** Starts an automatic build once it is due and writes have been quiet for autoBuildQuietMs; until then looks again after each quiet spell. */
   private maybeBuild(): void {
     if (this.building || this.closed) return;
-    const reason = this.autoBuildReason();
-    if (!reason || indexProblem(this.schema, this.points.count)) return;
+    const build = this.autoBuildReason();
+    if (build && indexProblem(this.schema, this.points.count)) return;
+    const reason = build ?? this.recalibrationReason();
+    if (!reason) return;
     const quiet = this.options.autoBuildQuietMs ?? 3000;
     const waited = performance.now() - this.lastWrite;
     if (waited >= quiet) {
-      this.startBuild(reason);
+      if (build) this.startBuild(build);
+      else void this.startCalibration(reason);
       return;
     }
     if (this.quietTimer) return;
@@ -562,6 +569,8 @@ export class Collection {
     clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     this.exactReason = null;
+    // the build calibrates the index it makes: a re-calibration of the old one is moot
+    void this.stopCalibration();
     // on disk first: a build that a crash or a stop interrupts starts again on open
     requestBuild(this.artefactDir, reason);
     const job: BuildJob = {
@@ -572,13 +581,10 @@ export class Collection {
       metric: this.schema.metric,
       backend: this.options.backendName,
       seed: this.options.seed ?? 42,
-      calibrationSeconds: this.options.calibrationSeconds ?? 30,
+      ...this.calibrationJob(),
       ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
     };
-    const script = packageScript(import.meta.url, './build-worker');
-    const worker = fork(script.path, [JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: script.execArgv });
-    let stderr = '';
-    worker.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+    const { worker, stderr } = forkWorker(job);
     const rebuild = this.trained;
     this.log('info', `index ${rebuild ? 're' : ''}build started (${reason}) over ${this.points.count} points`, { rebuild, reason, count: this.points.count, pid: worker.pid });
     const started = performance.now();
@@ -612,9 +618,10 @@ export class Collection {
             .then(() => {
               this.lastError = null;
               this.lastBuild = { seconds: (performance.now() - started) / 1000, trainAndFillSeconds: m.buildSeconds, calibrationSeconds: m.calibrationSeconds };
-              this.log('info', `index ${m.spec} over ${m.count} points ${rebuild ? 'rebuilt and swapped in' : 'ready'} in ${this.lastBuild.seconds.toFixed(1)} s (train and fill ${m.buildSeconds.toFixed(1)} s, calibration ${m.calibrationSeconds.toFixed(1)} s)`, {
+              this.log('info', `index ${m.spec} over ${m.count} points ${rebuild ? 'rebuilt and swapped in' : 'ready'} in ${this.lastBuild.seconds.toFixed(1)} s (train and fill ${m.buildSeconds.toFixed(1)} s, calibration ${m.calibrationSeconds.toFixed(1)} s)${this.specReason ? `; auto chose it: ${this.specReason}` : ''}`, {
                 rebuild,
                 spec: m.spec,
+                specReason: this.specReason,
                 count: m.count,
                 sequence: m.sequence,
                 seconds: this.lastBuild.seconds,
@@ -626,7 +633,7 @@ export class Collection {
       });
       worker.on('error', (e) => finish(e.message));
       worker.on('exit', (code, signal) => {
-        if (!result) finish(`build process exited (${signal ?? `code ${code}`}) without a result${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`);
+        if (!result) finish(`build process exited (${signal ?? `code ${code}`}) without a result${stderr() ? `: ${stderr().trim().split('\n').pop()}` : ''}`);
       });
     });
     this.building = { worker, stage: 'starting', progress: 0, done };
@@ -645,8 +652,148 @@ export class Collection {
       await this.points.pruneChanges(sequence);
       const old = this.index;
       this.adopt(index, sequence, trainedCount);
+      this.artefactName = name;
       this.retire(old);
     });
+  }
+
+  /** The calibration part of a build or re-calibration job: the collection's ks, the time bound, the user's queries if given. */
+  private calibrationJob(): Pick<BuildJob, 'calibrationSeconds' | 'calibrationKs' | 'calibrationQueries'> {
+    const queries = calibrationQueriesPath(this.artefactDir);
+    return {
+      calibrationSeconds: this.options.calibrationSeconds ?? 30,
+      ...(this.schema.calibrationK ? { calibrationKs: this.schema.calibrationK } : {}),
+      ...(queries ? { calibrationQueries: queries } : {}),
+    };
+  }
+
+  /** How far the live index's list-size shares have moved since its calibration (listSizeDrift; null before training). */
+  private calibrationDrift(): number | null {
+    const stats = this.trained ? this.index?.calibration?.probeStats : undefined;
+    return stats ? listSizeDrift(stats.listSizes, this.index!.listSizes()) : null;
+  }
+
+  /** Why the live index is due a re-calibration, if it is. */
+  private recalibrationReason(): string | undefined {
+    const threshold = this.options.recalibrateDrift ?? 0.2;
+    if (!this.trained || this.calibrating || threshold <= 0) return undefined;
+    const drift = this.calibrationDrift();
+    if (drift === null || drift <= threshold) return undefined;
+    return `the list sizes drifted ${drift.toFixed(3)} (total variation of their shares) from calibration's, past ${threshold}`;
+  }
+
+  /**
+   * Re-calibrates the live index in the background, on these query vectors
+   * (kept: later builds and re-calibrations use them too) or on the index's
+   * held-out points. Refused before an index is trained and while a build or
+   * a calibration runs; resolves when the calibration is adopted or failed.
+   */
+  calibrate(queries?: readonly unknown[]): Promise<void> {
+    this.checkOpen();
+    if (this.building) throw new StoreError('conflict', `collection ${this.schema.name} is building its index, which calibrates it; calibrate once it is ready`);
+    if (this.calibrating) throw new StoreError('conflict', `collection ${this.schema.name} is already calibrating its index`);
+    if (!this.trained) throw invalid(`collection ${this.schema.name} has no trained index to calibrate (${this.exactReason ?? 'build it first: POST .../index'})`);
+    if (queries !== undefined) {
+      const { dim, metric } = this.schema;
+      if (!Array.isArray(queries) || queries.length < 2 || queries.length > MAX_CALIBRATION_QUERIES) throw invalid(`give 2 to ${MAX_CALIBRATION_QUERIES} query vectors to calibrate on, got ${Array.isArray(queries) ? queries.length : showValue(queries)}`);
+      const data = new Float32Array(queries.length * dim);
+      queries.forEach((q, i) => {
+        writeVector(q, dim, `vectors[${i}]`, data, i * dim);
+        checkVectorForMetric(data, metric, `vectors[${i}]`, i * dim, dim);
+      });
+      // kept in the index's form (unit rows for cosine), as searches see them
+      writeCalibrationQueries(this.artefactDir, indexRowsInPlace(data, queries.length, dim, metric), queries.length, dim);
+    }
+    return this.startCalibration(queries ? `${queries.length} query vectors given` : 'requested');
+  }
+
+  private startCalibration(reason: string): Promise<void> {
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    const artefact = this.artefactName;
+    if (!artefact) return Promise.resolve();
+    const job: BuildJob = {
+      lmdbPath: join(this.dir, 'points'),
+      artefactDir: this.artefactDir,
+      spec: null,
+      dims: this.schema.dims,
+      metric: this.schema.metric,
+      backend: this.options.backendName,
+      seed: this.options.seed ?? 42,
+      ...this.calibrationJob(),
+      recalibrate: { artefact },
+      ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
+    };
+    const { worker, stderr } = forkWorker(job);
+    this.calibrationError = null;
+    this.log('info', `re-calibration started (${reason})`, { reason, pid: worker.pid });
+    const started = performance.now();
+    const done = new Promise<void>((resolve) => {
+      let finished = false;
+      const finish = (error?: string) => {
+        if (finished) return;
+        finished = true;
+        if (error) {
+          this.calibrationError = error;
+          this.log('error', `re-calibration failed: ${error}`, { err: error });
+        }
+        this.calibrating = undefined;
+        if (worker.exitCode === null) worker.kill('SIGKILL');
+        resolve();
+      };
+      worker.on('message', (m: BuildMessage) => {
+        if (m.type === 'progress' && this.calibrating) this.calibrating.progress = m.total > 0 ? m.done / m.total : 0;
+        else if (m.type === 'failed') finish(m.message);
+        else if (m.type === 'calibrated') {
+          // adopted only by the index it was made for (a build may have swapped another in meanwhile)
+          if (this.closed || !this.trained || !this.index || this.artefactName !== m.artefact) return finish('the live index changed while it was re-calibrated');
+          this.index.calibration = m.calibration;
+          this.index.latencyScale = 1;
+          try {
+            saveCalibration(join(this.artefactDir, m.artefact), m.calibration);
+          } catch (e) {
+            this.log('warn', `re-calibration adopted but not saved (the next checkpoint saves it): ${(e as Error).message}`, { err: (e as Error).message });
+          }
+          const seconds = (performance.now() - started) / 1000;
+          this.log('info', `re-calibrated at k = ${calibrationLevels(m.calibration).map((l) => l.k).join(', ')} on ${m.calibration.queries} ${m.calibration.source ?? ''} queries in ${seconds.toFixed(1)} s`, { seconds, queries: m.calibration.queries, source: m.calibration.source });
+          finish();
+        }
+      });
+      worker.on('error', (e) => finish(e.message));
+      worker.on('exit', (code, signal) => finish(`calibration process exited (${signal ?? `code ${code}`}) without a result${stderr() ? `: ${stderr().trim().split('\n').pop()}` : ''}`));
+    });
+    this.calibrating = { worker, progress: 0, done };
+    return done;
+  }
+
+  /** Stops a running re-calibration (a build supersedes it; close). */
+  private stopCalibration(): Promise<void> {
+    const running = this.calibrating;
+    if (!running) return Promise.resolve();
+    const { worker } = running;
+    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    return running.done;
+  }
+
+  /** What stats report of the live index's calibration (null before training). */
+  private calibrationStats(): CalibrationStats | null {
+    const c = this.trained ? this.index?.calibration : undefined;
+    if (!c) return null;
+    return {
+      ks: calibrationLevels(c).map((l) => l.k),
+      queries: c.queries,
+      source: c.source ?? null,
+      complete: c.complete,
+      drift: this.calibrationDrift(),
+      running: this.calibrating !== undefined,
+      progress: this.calibrating ? this.calibrating.progress : null,
+      lastError: this.calibrationError,
+    };
+  }
+
+  /** Waits for a running re-calibration, if any. */
+  async whenCalibrated(): Promise<void> {
+    await this.calibrating?.done;
   }
 
   /** Waits for a running build, if any. */
@@ -656,7 +803,8 @@ export class Collection {
 
   stats(): CollectionStats {
     const state: IndexState = this.building ? 'building' : this.trained ? 'ready' : this.exactReason ? 'exact' : 'none';
-    const waiting = this.quietTimer && !this.building ? `an automatic ${this.trained ? 're' : ''}build starts once writes have been quiet for ${(this.options.autoBuildQuietMs ?? 3000) / 1000} s` : null;
+    const quietFor = `once writes have been quiet for ${(this.options.autoBuildQuietMs ?? 3000) / 1000} s`;
+    const waiting = this.quietTimer && !this.building ? (this.autoBuildReason() ? `an automatic ${this.trained ? 're' : ''}build starts ${quietFor}` : `a re-calibration starts ${quietFor}`) : null;
     return {
       name: this.schema.name,
       dim: this.schema.dim,
@@ -670,11 +818,13 @@ export class Collection {
         progress: this.building ? this.building.progress : null,
         stage: this.building ? this.building.stage : null,
         spec: this.spec,
+        specReason: this.specReason,
         sequence: this.trainedSequence,
         trainedCount: this.trainedCount,
         rebuildAdvised: this.rebuildAdvised,
         lastError: this.lastError,
         bytes: this.indexBytes(),
+        calibration: this.calibrationStats(),
       },
     };
   }
@@ -700,6 +850,7 @@ export class Collection {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.quietTimer);
+    await this.stopCalibration();
     if (this.building) {
       const { worker } = this.building;
       if (worker.exitCode === null && worker.signalCode === null) {
@@ -720,4 +871,16 @@ export class Collection {
     }
     await this.points.close();
   }
+}
+
+/** Most query vectors one POST .../calibrate may give. */
+const MAX_CALIBRATION_QUERIES = 10_000;
+
+/** Starts a build or re-calibration process (build-worker.ts); `stderr()` is the tail of what it wrote there. */
+function forkWorker(job: BuildJob): { worker: ChildProcess; stderr: () => string } {
+  const script = packageScript(import.meta.url, './build-worker');
+  const worker = fork(script.path, [JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: script.execArgv });
+  let stderr = '';
+  worker.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  return { worker, stderr: () => stderr };
 }

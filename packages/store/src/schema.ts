@@ -1,5 +1,5 @@
 import { parseMetric, type Metric } from '@adanns/compute';
-import { dimsLadder, formatSpec, parseSpec, validateSpec } from '@adanns/core';
+import { AUTO_SPEC, autoLists, dimsLadder, formatSpec, isAutoSpec, parseSpec, validateSpec } from '@adanns/core';
 import { invalid } from './errors.js';
 
 /** What a collection is: fixed at creation. */
@@ -9,8 +9,10 @@ export interface CollectionSchema {
   metric: Metric;
   /** Matryoshka prefix ladder the index may use (default 8, 16, ..., dim). */
   dims: number[];
-  /** Index spec string; absent = chosen from the size and dimension at build time. */
+  /** Index spec string, or `auto`; absent = `auto`: chosen for the data at build time (core planner/auto.ts). */
   index?: string;
+  /** The k values budgets are calibrated at; absent = 1, 10, 100 (core DEFAULT_CALIBRATION_KS). */
+  calibrationK?: number[];
   createdAt: string;
 }
 
@@ -23,7 +25,7 @@ export function checkName(name: unknown): string {
 }
 
 /** Validates a create request into a schema. */
-export function makeSchema(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown }): CollectionSchema {
+export function makeSchema(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown; calibrationK?: unknown }): CollectionSchema {
   checkName(name);
   const dim = input.dim;
   if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1 || dim > MAX_DIM) throw invalid(`dim must be an integer from 1 to ${MAX_DIM}, got ${JSON.stringify(dim)}`);
@@ -42,7 +44,8 @@ export function makeSchema(name: string, input: { dim: unknown; metric?: unknown
     if (dims[dims.length - 1] !== dim) dims.push(dim);
   }
   let index: string | undefined;
-  if (input.index !== undefined && input.index !== null) {
+  if (isAutoSpec(input.index)) index = AUTO_SPEC;
+  else if (input.index !== undefined && input.index !== null) {
     try {
       const spec = typeof input.index === 'string' ? parseSpec(input.index) : parseSpec(formatSpec(input.index as never));
       validateSpec(spec, dim, Number.MAX_SAFE_INTEGER); // the list count is checked against the points at build time
@@ -51,19 +54,26 @@ export function makeSchema(name: string, input: { dim: unknown; metric?: unknown
       throw invalid(`index: ${(e as Error).message}`);
     }
   }
-  return { name, dim, metric, dims, ...(index ? { index } : {}), createdAt: new Date().toISOString() };
+  let calibrationK: number[] | undefined;
+  if (input.calibrationK !== undefined) {
+    const given = input.calibrationK as unknown[];
+    if (!Array.isArray(given) || given.length === 0 || given.length > 8) throw invalid('calibrationK must be an array of 1 to 8 k values');
+    for (const k of given) if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 10_000) throw invalid(`calibrationK entries must be integers from 1 to 10000, got ${JSON.stringify(k)}`);
+    calibrationK = [...new Set(given as number[])].sort((a, b) => a - b);
+  }
+  return { name, dim, metric, dims, ...(index ? { index } : {}), ...(calibrationK ? { calibrationK } : {}), createdAt: new Date().toISOString() };
 }
 
 /**
- * The spec a collection without one gets at build time: PCA (harmless for
- * Matryoshka embeddings, essential for others), about 4 sqrt(n) lists
- * clustered at a short prefix, a flat scan at a middle prefix, and an exact
- * re-rank at full dimension, the AdANNS-IVF shape that won on Fashion-MNIST.
+ * The fixed spec collections got before `auto` (which is now their default):
+ * PCA, about 4 sqrt(n) lists clustered at a short prefix, a flat scan at a
+ * middle prefix, and an exact re-rank at full dimension, the AdANNS-IVF shape
+ * that won on Fashion-MNIST. Kept for comparisons (benchmarks/src/auto-choice.ts).
  */
 export function defaultSpec(n: number, dims: readonly number[]): string {
   const dim = dims[dims.length - 1];
   const below = (limit: number) => [...dims].reverse().find((d) => d <= limit) ?? dims[0];
-  const lists = Math.max(1, Math.min(65536, Math.round(4 * Math.sqrt(n)), Math.floor(n / 39) || 1));
+  const lists = autoLists(n);
   const coarse = below(32);
   const scan = below(128);
   return `pca,ivf${lists}@${coarse},flat@${scan}${scan < dim ? `,rerank@${dim}` : ''}`;
@@ -80,7 +90,9 @@ export const CALIBRATION_K = 10;
  */
 export function indexProblem(schema: CollectionSchema, count: number): string | undefined {
   if (count <= CALIBRATION_K) return `too few points (${count}) for an index: calibrating one needs at least ${CALIBRATION_K + 1}; searches are exact`;
-  const spec = schema.index ?? defaultSpec(count, schema.dims);
+  const spec = schema.index ?? AUTO_SPEC;
+  // auto chooses a spec trainable on `count` points (an exact scan when few)
+  if (isAutoSpec(spec)) return undefined;
   try {
     validateSpec(parseSpec(spec, schema.dim), schema.dim, count);
   } catch (e) {

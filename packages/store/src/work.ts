@@ -23,12 +23,14 @@ export function plannedQueryMflops(index: AdannsIndex, p: SearchParams): number 
   }
   // PQ scans cost its bytes per vector plus (O)PQ tables; float lists scanDim per vector
   // (decoding codecs such as f16 or sq8 at most twice that)
-  const bytes = spec.scan.codec === 'pq' || spec.scan.codec === 'opq' ? (spec.scan as { bytes?: number }).bytes ?? 0 : 0;
+  // M table lookup-adds per vector: 8-bit PQ's bytes, the sub-quantisers of 4-bit fast scan (pq4, opq4)
+  const bytes = ['pq', 'opq', 'pq4', 'opq4'].includes(spec.scan.codec) ? (spec.scan as { bytes?: number }).bytes ?? 0 : 0;
   const probes = spec.coarse ? p.nprobe : 1;
-  const quantizerFlops = bytes > 0 ? (spec.scan.codec === 'opq' ? p.scanDim * p.scanDim : 0) + 256 * p.scanDim * probes : 0;
+  const quantizerFlops = bytes > 0 ? (spec.scan.codec === 'opq' || spec.scan.codec === 'opq4' ? p.scanDim * p.scanDim : 0) + 256 * p.scanDim * probes : 0;
   const floatScan = bytes > 0 ? 0 : scanned * p.scanDim * (spec.scan.codec === 'flat' ? 1 : 2);
-  // the terms of queryFlops (packages/core/src/cost.ts), with the scan bounded as above
+  // the terms of queryFlops (packages/core/src/cost.ts), with the scan bounded as above; a collection's
+  // re-rank gathers its rows from LMDB, so for cosine their norms count too
   const scan = bytes > 0 ? quantizerFlops + scanned * bytes : floatScan;
-  const flops = index.dim * (spec.transform === 'pca' ? prefix : 0) + (spec.coarse ? spec.coarse.lists * p.coarseDim : 0) + scan + (rerankDim !== undefined ? p.shortlist * rerankDim : 0);
+  const flops = index.dim * (spec.transform === 'pca' ? prefix : 0) + (spec.coarse ? spec.coarse.lists * p.coarseDim : 0) + scan + (rerankDim !== undefined ? p.shortlist * rerankDim * (index.metric === 'cosine' ? 2 : 1) : 0);
   return flops / 1e6;
 }

@@ -99,6 +99,24 @@ describe('collections', () => {
     await store.close();
   });
 
+  it('chooses the spec with auto by default, says why, and keeps the reason across a restart', async () => {
+    const dir = dataDir();
+    let store = await Store.open(dir, options);
+    await expect(store.create('bad', { dim, metric: 'cosine', index: 'automatic' })).rejects.toThrow(/unknown token "automatic"/);
+    const c = await store.create('auto', { dim, metric: 'l2', index: 'auto' });
+    await c.upsert(pointsFrom(0, 2500));
+    await c.build();
+    const stats = c.stats().index;
+    expect(stats).toMatchObject({ state: 'ready', lastError: null });
+    expect(stats.spec).toMatch(/^(pca,)?ivf\d+@\d+,flat@\d+/);
+    expect(stats.specReason).toMatch(/PCA components hold half the variance/);
+    expect(logs.some((l) => l.includes('auto chose it: '))).toBe(true);
+    await store.close();
+    store = await Store.open(dir, options);
+    expect(store.get('auto').stats().index).toMatchObject({ spec: stats.spec, specReason: stats.specReason });
+    await store.close();
+  });
+
   it('builds in the background, keeps serving and writing meanwhile, and never brings deletes back', async () => {
     const dir = dataDir();
     let store = await Store.open(dir, options);

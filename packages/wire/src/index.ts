@@ -35,6 +35,8 @@ export const CreateCollection = Type.Object(
     metric: Type.Optional(MetricName),
     dims: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 64 })),
     index: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), IndexSpecObject])),
+    /** The k values budgets are calibrated at (default 1, 10, 100); a budget at another k is planned from these and says so. */
+    calibrationK: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 10000 }), { minItems: 1, maxItems: 8 })),
   },
   { additionalProperties: false },
 );
@@ -56,6 +58,32 @@ export const IndexBytes = Type.Object({
   residentPerVector: Type.Number(),
 });
 
+/** The live index's calibration: what budgets are planned on. */
+export const CalibrationStats = Type.Object({
+  /** The k values calibrated. */
+  ks: Type.Array(Type.Integer()),
+  queries: Type.Integer(),
+  /** held-out: points drawn before training and never trained on; given: by POST .../calibrate; stored: a sample of stored points (in-sample). */
+  source: Type.Union([Type.Literal('held-out'), Type.Literal('given'), Type.Literal('stored'), Type.Null()]),
+  /** False when the time bound cut the sweep short. */
+  complete: Type.Boolean(),
+  /** Total variation distance between the list-size shares at calibration and now (re-calibrated past ADANNS_RECALIBRATE_DRIFT). */
+  drift: Type.Union([Type.Number(), Type.Null()]),
+  /** A re-calibration is running (in the background; searches go on with the current one). */
+  running: Type.Boolean(),
+  progress: Type.Union([Type.Number(), Type.Null()]),
+  /** Why the last re-calibration failed, if it did. */
+  lastError: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** POST /v1/collections/{name}/calibrate: sample queries like the ones the collection will serve. */
+export const CalibrateBody = Type.Object(
+  {
+    vectors: Type.Unsafe<unknown[]>({ type: 'array', minItems: 2, maxItems: 10000, description: 'query vectors (arrays of numbers; Float32Array in MessagePack)' }),
+  },
+  { additionalProperties: false },
+);
+
 export const IndexStats = Type.Object({
   /**
    * none: no index yet (searches are exact; one is built at ADANNS_AUTO_BUILD_AT points or on request);
@@ -68,12 +96,16 @@ export const IndexStats = Type.Object({
   progress: Type.Union([Type.Number(), Type.Null()]),
   stage: Type.Union([Type.String(), Type.Null()]),
   spec: Type.Union([Type.String(), Type.Null()]),
+  /** Why `auto` (the default) chose this spec: the spectrum and the trial's predicted costs; null for a spec given. */
+  specReason: Type.Union([Type.String(), Type.Null()]),
   sequence: Type.Union([Type.Integer(), Type.Null()]),
   trainedCount: Type.Union([Type.Integer(), Type.Null()]),
   rebuildAdvised: Type.Boolean(),
   lastError: Type.Union([Type.String(), Type.Null()]),
   /** null until an index is trained. */
   bytes: Type.Union([IndexBytes, Type.Null()]),
+  /** null until an index is trained. */
+  calibration: Type.Union([CalibrationStats, Type.Null()]),
 });
 
 export const SearchParams = Type.Object(
@@ -83,6 +115,8 @@ export const SearchParams = Type.Object(
     scanDim: Type.Optional(Type.Integer({ minimum: 1 })),
     shortlist: Type.Optional(Type.Integer({ minimum: 1 })),
     rerankDim: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Adaptive probing: lists within this centroid-score margin of a query's best, at most nprobe (packages/core params.ts). */
+    probeMargin: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -173,6 +207,8 @@ export type ErrorReply = Static<typeof ErrorReply>;
 export type CreateCollection = Static<typeof CreateCollection>;
 export type IndexStats = Static<typeof IndexStats>;
 export type IndexBytes = Static<typeof IndexBytes>;
+export type CalibrationStats = Static<typeof CalibrationStats>;
+export type CalibrateBody = Static<typeof CalibrateBody>;
 export type IndexState = IndexStats['state'];
 export type SearchParams = Static<typeof SearchParams>;
 export type FrontierPoint = Static<typeof FrontierPoint>;

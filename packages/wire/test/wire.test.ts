@@ -19,4 +19,15 @@ describe('wire schemas', () => {
     expect(valid(SearchReply, { ...reply, budgetMet: true, planned: { mflops: 0.000008, recall: 1, latencyMs: null, k: null } })).toBe(true);
     expect(valid(SearchReply, { ...reply, planned: { mflops: 0.1 } })).toBe(false);
   });
+
+  it('carry an adaptive probe margin in params both ways', () => {
+    const params = { coarseDim: 16, nprobe: 64, scanDim: 64, shortlist: 100, rerankDim: 784, probeMargin: 0.0123456789 };
+    expect(valid(SearchBody, { vector: [1], k: 1, params })).toBe(true);
+    expect(valid(SearchBody, { vector: [1], k: 1, params: { nprobe: 8, probeMargin: 0 } })).toBe(true);
+    expect(valid(SearchBody, { vector: [1], k: 1, params: { probeMargin: -0.1 } })).toBe(false);
+    expect(valid(SearchBody, { vector: [1], k: 1, params: { probeMargin: '0.1' } })).toBe(false);
+    const reply: SearchReplyType = { results: [[]], params, mflops: 0.5, expectedRecall: 0.9, budgetMet: null, planned: null, note: null, tookMs: 1 };
+    expect(valid(SearchReply, reply)).toBe(true);
+    expect(JSON.parse(JSON.stringify(reply)).params).toEqual(params);
+  });
 });

@@ -120,6 +120,11 @@ describe('HTTP API over a socket', () => {
     const explicit = await client.searchBatch('docs', [vec(10), vec(11)], { k: 2, params: { nprobe: 16 } });
     expect(explicit.results.map((r) => r[0].id)).toEqual([10, 11]);
     expect(explicit.params).toMatchObject({ nprobe: 16 });
+    // adaptive probing over HTTP: the margin comes back in the params, a bad one is a 400 naming it
+    const adaptive = await client.search('docs', vec(11), { k: 2, params: { nprobe: 16, probeMargin: 0.05 } });
+    expect(adaptive.params).toMatchObject({ nprobe: 16, probeMargin: 0.05 });
+    expect(adaptive.results[0][0].id).toBe(11);
+    await expectError(client.search('docs', vec(11), { k: 2, params: { probeMargin: -1 } }), 400, 'invalid', /probeMargin/);
 
     expect(await client.deletePoints('docs', [10, 's3', 'never'])).toMatchObject({ deleted: 2 });
     expect((await client.search('docs', vec(10), { k: 3, params: { nprobe: 16 } })).results[0].map((h) => h.id)).not.toContain(10);

@@ -2,13 +2,17 @@ import { parseArgs } from 'node:util';
 import { AdannsClient, AdannsError, type Metric } from '@adanns/client';
 import { loadVectors } from '@adanns/datasets';
 import { intOption, parseOrUsage, required, UsageError, progressBars } from '@adanns/cli-kit';
+import { parseCalibrationKs } from '../calibration-flags.js';
 
 export const importUsage = `adanns import --collection NAME --data SOURCE [--url http://127.0.0.1:8080] [--api-key KEY]
              [--metric cosine|ip|l2] [--index SPEC] [--limit N] [--first-id N] [--batch 1000] [--build]
+             [--calibration-k 1,10,100] [--calibration-queries SOURCE]
   Uploads vectors into a collection of a running service (created with --metric and --index when it
   does not exist), in MessagePack batches, each acknowledged once durable. Point ids are row numbers
   from --first-id (default 0); labels, when the source has them, go into the payload as {label}.
-  --build then starts the index build and waits for it. The key defaults to ADANNS_API_KEY.`;
+  --build then starts the index build and waits for it; with --calibration-queries it then re-calibrates the index
+  on those queries (kept by the collection for later builds) and waits. --calibration-k sets the k values a new
+  collection's budgets are calibrated at. The key defaults to ADANNS_API_KEY.`;
 
 export async function importCommand(argv: string[]): Promise<void> {
   const o = parseOrUsage(() => parseArgs({ args: argv, options: {
@@ -22,7 +26,11 @@ export async function importCommand(argv: string[]): Promise<void> {
     'first-id': { type: 'string', default: '0' },
     batch: { type: 'string', default: '1000' },
     build: { type: 'boolean', default: false },
+    'calibration-k': { type: 'string' },
+    'calibration-queries': { type: 'string' },
   } }).values);
+  const calibrationK = parseCalibrationKs(o['calibration-k']);
+  if (o['calibration-queries'] !== undefined && !o.build) throw new UsageError('--calibration-queries calibrates the index --build makes: give --build too');
   const name = required(o.collection, 'collection');
   if (!['cosine', 'ip', 'l2'].includes(o.metric)) throw new UsageError(`--metric must be cosine, ip or l2, got "${o.metric}"`);
   const batch = intOption(o.batch, 'batch');
@@ -37,7 +45,7 @@ export async function importCommand(argv: string[]): Promise<void> {
       if (existing.dim !== set.dim) throw new UsageError(`collection ${name} has dimension ${existing.dim}, ${o.data} has ${set.dim}`);
     } catch (e) {
       if (!(e instanceof AdannsError && e.status === 404)) throw e;
-      await client.createCollection(name, { dim: set.dim, metric: o.metric as Metric, ...(o.index ? { index: o.index } : {}) });
+      await client.createCollection(name, { dim: set.dim, metric: o.metric as Metric, ...(o.index ? { index: o.index } : {}), ...(calibrationK ? { calibrationK } : {}) });
     }
     const bars = progressBars();
     const started = performance.now();
@@ -60,6 +68,14 @@ export async function importCommand(argv: string[]): Promise<void> {
       if (index.state === 'exact') console.log(`no index for ${name}: ${index.note}`);
       else if (index.state !== 'ready') throw new UsageError(`index build of ${name} failed: ${index.lastError}`);
       else console.log(`index ${index.spec} ready over ${index.trainedCount} points`);
+      if (o['calibration-queries'] !== undefined && index.state === 'ready') {
+        const given = await loadVectors(o['calibration-queries']);
+        if (given.dim !== set.dim) throw new UsageError(`--calibration-queries ${o['calibration-queries']} has dimension ${given.dim}, the collection ${set.dim}`);
+        await client.calibrate(name, Array.from({ length: given.rows }, (_, i) => given.data.subarray(i * given.dim, (i + 1) * given.dim)));
+        const done = await client.waitForCalibration(name, 500);
+        if (done.calibration?.lastError) throw new UsageError(`calibration of ${name} failed: ${done.calibration.lastError}`);
+        console.log(`calibrated at k = ${done.calibration?.ks.join(', ')} on ${done.calibration?.queries} queries from ${o['calibration-queries']}`);
+      }
     }
   } catch (e) {
     if (e instanceof AdannsError) throw new UsageError(`${o.url}: ${e.message} (HTTP ${e.status})`);

@@ -4,7 +4,7 @@ import { formatSpec, loadIndex, readIndexManifest, type IndexSizes } from '@adan
 import { parseOrUsage, required } from '@adanns/cli-kit';
 
 export const infoUsage = `adanns info --index DIR [--json]
-  What a saved index holds: spec, metric, vectors, format version, and its bytes by kind
+  What a saved index holds: spec (and why, when auto chose it), metric, vectors, format version, and its bytes by kind
   (lists, codes, norms, ids, centroids, rotation, codebooks, re-rank vectors in memory and on
   disk) with bytes per vector. --json prints one JSON object instead of the table.`;
 
@@ -27,6 +27,7 @@ export async function infoCommand(argv: string[]): Promise<void> {
       console.log(JSON.stringify({
         index: dir,
         spec: formatSpec(index.spec),
+        specReason: index.choice?.reason ?? null,
         metric: index.metric,
         dim: index.dim,
         vectors: sizes.vectors,
@@ -39,6 +40,7 @@ export async function infoCommand(argv: string[]): Promise<void> {
       return;
     }
     console.log(`${dir}: ${index.describe()}, format version ${manifest.version}`);
+    if (index.choice) console.log(`chosen by auto: ${index.choice.reason}`);
     console.log(`${'kind'.padEnd(22)}${'bytes'.padStart(16)}${'bytes/vector'.padStart(16)}`);
     const line = (label: string, bytes: number) => console.log(`${label.padEnd(22)}${bytes.toLocaleString('en-US').padStart(16)}${perVector(bytes).toFixed(2).padStart(16)}`);
     for (const kind of KINDS) if (sizes[kind] > 0) line(kind === 'rerank' ? 'rerank (in memory)' : kind, sizes[kind]);

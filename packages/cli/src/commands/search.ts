@@ -5,8 +5,9 @@ import { BACKEND_FLAGS, backendOptions, openBackend, intOption, parseOrUsage, re
 
 export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--params k=v,...]... [--budget B]... [--strict]
              [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json] ${BACKEND_FLAGS}
-  Searches a saved index once per --params (coarseDim, nprobe, scanDim, shortlist, rerankDim;
-  omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
+  Searches a saved index once per --params (coarseDim, nprobe, scanDim, shortlist, rerankDim,
+  probeMargin: adaptive probing, lists within that centroid-score margin of the best, at most
+  nprobe; omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
   the planner picks the params from the index's calibration; --strict refuses budgets it cannot
   meet). Prints recall@k (with --gt), modelled MFLOPs per query, expected recall and time.
   --gt exact computes the truth by brute force over the index.`;

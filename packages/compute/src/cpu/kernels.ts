@@ -34,11 +34,26 @@ export interface SimdKernels {
     dim: number, metric: number, labels: number, scores: number, scratch: number,
   ): void;
   centroidSums(v: number, n: number, vStride: number, dim: number, labels: number, sums: number, counts: number): void;
+  fastScanTopK(
+    tables: number, qFrom: number, qTo: number, m: number, codes: number, from: number, to: number, ids: number, scales: number, bias: number,
+    hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+  ): void;
+  listGroupRows(dim: number): number;
+  listScanScratch(dim: number, coded: number): number;
+  scanListsTopK(
+    q: number, qStride: number, qInv: number, dir: number, eFrom: number, eTo: number, members: number, qFrom: number, qTo: number,
+    bStride: number, dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number,
+  ): void;
+  pqScanScratch(dim: number, m: number): number;
+  pqScanListsTopK(
+    x: number, xStride: number, qFrom: number, qTo: number, entries: number, nprobe: number, pFrom: number, pTo: number, dir: number, cfg: number,
+    hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+  ): void;
   peak(iterations: number, seed: number): number;
 }
 
 /** Kernels a worker thread can be asked to run, by op code. */
-export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK'] as const;
+export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK'] as const;
 export type PoolOp = (typeof POOL_OPS)[number];
 /** Most arguments any pooled kernel takes. */
 export const MAX_ARGS = 19;

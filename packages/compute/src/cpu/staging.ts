@@ -135,6 +135,18 @@ export class Space {
     this.u8 = new Uint8Array(buffer);
   }
 
+  /** The memory as int32 words (renewed when it has grown): for directories the host writes for a kernel. */
+  words(): Int32Array {
+    this.views();
+    return this.i32;
+  }
+
+  /** Copies the first `bytes` of an array to address `at` of this memory. */
+  copyTo(array: ArrayBufferView, bytes: number, at: number): void {
+    this.views();
+    this.u8.set(new Uint8Array(array.buffer, array.byteOffset, bytes), at);
+  }
+
   /** Address of a block's first row, staging a copy of its rows when it lives elsewhere. */
   rows(block: RowBlock, dim: number, stage: number): number {
     const offset = block.offset ?? 0;

@@ -1,9 +1,12 @@
 import { cpus } from 'node:os';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
+import { checkFastScan, fastScanBytes } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
+import { checkListScan, checkPqScan, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { directoryBytes, groupArrays, groupProbeEntries, planListScan, writeDirectory } from './list-scan.js';
 import { compileKernels, type PoolOp, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
 import { Spaces, Stage, type Space } from './staging.js';
@@ -189,6 +192,104 @@ export class WasmSimdBackend implements Backend {
     ]);
   }
 
+  async fastScanTopK(
+    tables: Uint8Array,
+    queries: number,
+    m: number,
+    codes: Uint8Array,
+    rows: number,
+    scales: Float32Array,
+    bias: Float32Array,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+  ): Promise<void> {
+    checkFastScan(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+    if (queries === 0 || rows === 0) return;
+    const scratch = 192; // a block's 32 lane sums (kernels/cpu/simd.ts, fastScanTopK)
+    const s = this.spaces.bind([codes, tables, baseIds, scales, bias], this.topKStaging(queries, best.k, scratch));
+    const t0 = s.array(tables, queries * m * 16, Stage.Tables);
+    const c = s.array(codes, fastScanBytes(m, rows), Stage.Codes);
+    const ids = baseIds ? s.array(baseIds, rows, Stage.Ids) : 0;
+    const sc = s.array(scales, queries, Stage.QueryNorms);
+    const bi = s.array(bias, queries, Stage.Bias);
+    // rows split in multiples of 64, so every thread starts on a block of 32
+    this.splitTopK('fastScanTopK', s, best, queries, rows, queryRows, (queries * rows * m) / 8, 1, (t, qFrom, qTo, from, to, h) => [
+      t0, qFrom, qTo, m, c, from, to, ids, sc, bi, h[0], h[1], h[2], best.k, s.scratch(t, scratch),
+    ]);
+  }
+
+  /**
+   * One kernel call per memory holding probed lists (one in all but indexes
+   * past 4 GiB): the lists are named by a directory of their addresses, the
+   * queries probing each are gathered in the kernel, heaps stay in the kernel.
+   */
+  async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+    checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan');
+    if (lists.encoding === 'pq') throw new Error('list scan: PQ codes are scanned by pqScanListsTopK');
+    const coded = lists.encoding !== 'f32';
+    if (coded && dim > MAX_CODED_DIM) throw new Error(`scan of encoded rows: prefix ${dim} exceeds the CPU kernels' limit of ${MAX_CODED_DIM}`);
+    const rows = queries.rows;
+    if (rows === 0 || nprobe === 0) return;
+    const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);
+    const scratch = this.rawKernels.listScanScratch(dim, coded ? 1 : 0);
+    const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
+    for (const { entries } of plan.groups) {
+      const operands = [queries, lists.params, plan.members, ...groupArrays(plan, entries)];
+      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length));
+      const q = s.rows(queries, dim, Stage.Queries);
+      const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
+      const params = lists.encoding === 'sq8' ? s.array(lists.params!, 2 * lists.stride, Stage.Tables) : 0;
+      const members = s.array(plan.members, plan.members.length, Stage.Ids);
+      const dir = writeDirectory(s, lists, plan, entries);
+      const work = (plan.scanned * dim * entries.length) / plan.lists.length;
+      // by queries when each thread gets a few (their heap rows are theirs), else by list with private heaps merged after
+      this.splitTopK('scanListsTopK', s, best, rows, entries.length, undefined, work, 4, (t, qFrom, qTo, from, to, h) => [
+        q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch), params,
+      ], 1);
+    }
+  }
+
+  /**
+   * PQ/OPQ lists in one kernel call per memory holding them: the rotation,
+   * the lookup tables (per probed list for l2 residuals) and the ADC with
+   * its heaps all run in the kernel; split by queries, or by probe for few.
+   */
+  async pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+    checkListScan(queries, lists, probes, nprobe, pq.dim, best, 'PQ list scan');
+    checkPqScan(queries, pq, lists, metric, 'PQ list scan');
+    const rows = queries.rows;
+    if (rows === 0 || nprobe === 0) return;
+    const { dim, m } = pq;
+    const plan = planListScan(this.arena, lists, probes, rows, nprobe);
+    const perList = pq.refs !== undefined && metric === 'l2';
+    const listRefs = perList ? (pq.rotation ? pq.rotatedRefs : pq.refs) : undefined;
+    const ipRefs = perList ? undefined : pq.refs;
+    const scratch = this.rawKernels.pqScanScratch(dim, m);
+    for (const { entries } of plan.groups) {
+      const operands = [queries, pq.codebooks, pq.bounds, pq.rotation, ipRefs, listRefs, ...groupArrays(plan, entries)];
+      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length) + rows * nprobe * 4 + 64);
+      const x = s.rows(queries, dim, Stage.Queries);
+      const cfg = s.region(Stage.Bias, 32);
+      const config = [
+        dim, m, s.array(pq.codebooks, PQ_TABLE * dim, Stage.Tables), s.array(pq.bounds, m + 1, Stage.Labels),
+        pq.rotation ? s.array(pq.rotation, dim * dim, Stage.BaseNorms) : 0,
+        ipRefs ? s.array(ipRefs, lists.count * dim, Stage.QueryNorms) : 0,
+        listRefs ? s.array(listRefs, lists.count * dim, Stage.Out) : 0,
+        METRIC_CODE[metric],
+      ];
+      const probeEntries = groupProbeEntries(plan, entries);
+      const pe = s.array(probeEntries, rows * nprobe, Stage.CandidateSizes);
+      const dir = writeDirectory(s, lists, plan, entries);
+      s.words().set(config, cfg >>> 2);
+      const tables = (perList ? rows * nprobe : rows) * PQ_TABLE * dim;
+      const work = tables + (plan.scanned * m * entries.length) / plan.lists.length;
+      this.splitTopK('pqScanListsTopK', s, best, rows, nprobe, undefined, work, 1, (t, qFrom, qTo, from, to, h) => [
+        x, queries.stride, qFrom, qTo, pe, nprobe, from, to, dir, cfg, h[0], h[1], h[2], best.k, s.scratch(t, scratch),
+      ], 1);
+    }
+  }
+
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
     checkAssign(vectors, centroids, dim, labels, scores);
     const n = vectors.rows;
@@ -247,10 +348,11 @@ export class WasmSimdBackend implements Backend {
    * `best`. With at least `queryAlign` queries per thread the queries are
    * split (each thread owns its heap rows); otherwise the rows are, each
    * thread filling private heaps that are merged afterwards. `args` gives a
-   * thread's kernel arguments from its query range, row range and heaps.
+   * thread's kernel arguments from its query range, row range and heaps;
+   * row ranges are multiples of `rowAlign` (list scans split by probed list).
    */
   private splitTopK(
-    op: 'scanTopK' | 'adcScanTopK' | 'scanCodedTopK',
+    op: 'scanTopK' | 'adcScanTopK' | 'scanCodedTopK' | 'fastScanTopK' | 'scanListsTopK' | 'pqScanListsTopK',
     s: Space,
     best: TopK,
     queries: number,
@@ -259,13 +361,14 @@ export class WasmSimdBackend implements Backend {
     work: number,
     queryAlign: number,
     args: (t: number, qFrom: number, qTo: number, from: number, to: number, heaps: [number, number, number]) => number[],
+    rowAlign = 64,
   ): void {
     const heaps = s.gatherHeaps(best, queries, queryRows);
     const byQueries = queries >= queryAlign * this.pool.threads;
-    const threads = this.threadsFor(work, byQueries ? Math.ceil(queries / queryAlign) : Math.ceil(rows / 64));
+    const threads = this.threadsFor(work, byQueries ? Math.ceil(queries / queryAlign) : Math.ceil(rows / rowAlign));
     for (let t = 0; t < threads; t++) {
       const [qFrom, qTo] = byQueries ? share(queries, threads, t, queryAlign) : [0, queries];
-      const [from, to] = byQueries ? [0, rows] : share(rows, threads, t, 64);
+      const [from, to] = byQueries ? [0, rows] : share(rows, threads, t, rowAlign);
       this.pool.args(t).set(args(t, qFrom, qTo, from, to, byQueries || t === 0 ? heaps : s.privateHeaps(t, queries, best.k)));
     }
     this.run(op, threads, s);

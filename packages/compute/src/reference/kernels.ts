@@ -11,7 +11,24 @@ import type { RowBlock } from '../rows.js';
 export function computeInvNorms(block: RowBlock, dim: number, out: Float32Array = new Float32Array(block.rows)): Float32Array {
   const { data, stride } = block;
   let o = block.offset ?? 0;
-  for (let r = 0; r < block.rows; r++, o += stride) {
+  let r = 0;
+  // four rows side by side: independent sums keep the adder busy, each row summed in the same order as alone
+  for (; r + 4 <= block.rows; r += 4, o += 4 * stride) {
+    const o1 = o + stride, o2 = o1 + stride, o3 = o2 + stride;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let i = 0; i < dim; i++) {
+      const x0 = data[o + i], x1 = data[o1 + i], x2 = data[o2 + i], x3 = data[o3 + i];
+      s0 += x0 * x0;
+      s1 += x1 * x1;
+      s2 += x2 * x2;
+      s3 += x3 * x3;
+    }
+    out[r] = s0 > 0 ? 1 / Math.sqrt(s0) : 0;
+    out[r + 1] = s1 > 0 ? 1 / Math.sqrt(s1) : 0;
+    out[r + 2] = s2 > 0 ? 1 / Math.sqrt(s2) : 0;
+    out[r + 3] = s3 > 0 ? 1 / Math.sqrt(s3) : 0;
+  }
+  for (; r < block.rows; r++, o += stride) {
     let s = 0;
     for (let i = 0; i < dim; i++) s += data[o + i] * data[o + i];
     out[r] = s > 0 ? 1 / Math.sqrt(s) : 0;

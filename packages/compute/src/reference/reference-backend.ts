@@ -1,9 +1,11 @@
 import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, decodeRows, type CodedRows } from '../coded.js';
+import { checkFastScan, fastScanScore } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
+import { composedPqScanListsTopK, composedScanListsTopK, type ListSet, type PqQuantizer } from '../lists.js';
 import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
 
 /** Base rows per cache block: about 64 KiB of vector data, at least 16 rows. */
@@ -162,6 +164,48 @@ export class ReferenceBackend implements Backend {
         }
       }
     }
+  }
+
+  async fastScanTopK(
+    tables: Uint8Array,
+    queries: number,
+    m: number,
+    codes: Uint8Array,
+    rows: number,
+    scales: Float32Array,
+    bias: Float32Array,
+    best: TopK,
+    baseIds?: Int32Array,
+    queryRows?: Int32Array,
+  ): Promise<void> {
+    checkFastScan(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+    for (let q = 0; q < queries; q++) {
+      const row = queryRows ? queryRows[q] : q;
+      const t = q * m * 16;
+      let threshold = best.threshold(row);
+      for (let j = 0; j < rows; j++) {
+        // the block layout of fastscan.ts: block j >> 5, byte j & 15 of each sub-quantiser's 16, high nibble for lanes 16-31
+        const at = (j >> 5) * 16 * m + (j & 15);
+        const shift = j & 16 ? 4 : 0;
+        let sum = 0;
+        for (let s = 0; s < m; s++) sum += tables[t + s * 16 + ((codes[at + 16 * s] >> shift) & 15)];
+        const score = fastScanScore(sum, scales[q], bias[q]);
+        if (score >= threshold) {
+          best.push(row, baseIds ? baseIds[j] : j, score);
+          threshold = best.threshold(row);
+        }
+      }
+    }
+  }
+
+  /** One scanTopK / scanCodedTopK per probed list (the contract's definition, lists.ts). */
+  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+    return composedScanListsTopK(this, queries, lists, probes, nprobe, dim, metric, best);
+  }
+
+  /** Rotation and tables through score(), one adcScanTopK per (query, probed list) (lists.ts). */
+  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+    return composedPqScanListsTopK(this, queries, pq, lists, probes, nprobe, metric, best);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

@@ -1,24 +1,59 @@
 import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
+import { checkFastScan, FASTSCAN_BLOCK, fastScanBytes } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
-import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
-import type { TopK } from '../topk.js';
+import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, rowBlock, type RowBlock } from '../rows.js';
+import { TopK } from '../topk.js';
+import { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, listBytesPerElement, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
 import { kernelSource } from './wgsl.js';
 
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, ip: 1, l2: 2 };
-const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode'] as const;
+const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode', 'fastscan', 'list-scan', 'pq-tables', 'pq-scan'] as const;
 type Kernel = (typeof KERNELS)[number];
 const SCORE_TILE = 8;
 const GROUP = 64;
 const MAX_GROUPS = 65535;
+/** topk.wgsl: candidates one workgroup sorts, and its invocations. */
+const TOPK_TILE = 512;
+const TOPK_GROUP = 128;
+/** Lists left for topk.wgsl's merge pass, which does a binary search per list and entry. */
+const MERGE_LISTS = 4;
+/** Bytes of one dispatch's Params (16 words at most), and dispatches per submit sharing the uniform ring. */
+const UNIFORM_BYTES = 64;
+const UNIFORM_SLOTS = 64;
+/** Read-back buffers kept for reuse, and bind groups kept (oldest dropped first). */
+const STAGING_KEPT = 2;
+const GROUPS_KEPT = 4096;
 
 /** Where a kernel finds an array: a device buffer and the element offset of the array in it. */
 interface Bound {
   buffer: GPUBuffer;
   offset: number;
+}
+
+/**
+ * Per-query heaps of one call on the device, in one buffer (topk.wgsl's
+ * layout: ids, score bits, sizes), so they go up in one write and come back in
+ * one read. maxSize bounds the entries any row holds, host-side.
+ */
+interface Heaps {
+  buffer: GPUBuffer;
+  rows: number;
+  k: number;
+  maxSize: number;
+}
+
+const align4 = (bytes: number) => Math.ceil(bytes / 4) * 4;
+const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+/** list-scan.wgsl: a list without kept norms (computed in the kernel). */
+const NO_NORMS = 0xffffffff;
+
+/** Workgroup grid (y, z) covering `rows` rows (y + z * 65535 in the kernels). */
+function rowGrid(rows: number): [number, number] {
+  return [Math.min(rows, MAX_GROUPS), Math.ceil(rows / MAX_GROUPS)];
 }
 
 /**
@@ -29,6 +64,9 @@ interface Bound {
 class ResidentArena implements ArrayArena {
   readonly resident = new WeakSet<ArrayBufferLike>();
   mirrors = new WeakMap<ArrayBufferLike, GPUBuffer>();
+
+  /** `drop` destroys a device copy (through the backend, which forgets what it cached on it). */
+  constructor(private readonly drop: (buffer: GPUBuffer) => void) {}
 
   private track<T extends ArenaArray>(array: T): T {
     this.resident.add(array.buffer);
@@ -48,7 +86,8 @@ class ResidentArena implements ArrayArena {
   }
 
   touched(array: ArenaArray): void {
-    this.mirrors.get(array.buffer)?.destroy();
+    const mirror = this.mirrors.get(array.buffer);
+    if (mirror) this.drop(mirror);
     this.mirrors.delete(array.buffer);
   }
 
@@ -62,23 +101,54 @@ class ResidentArena implements ArrayArena {
  * The WebGPU backend: WGSL kernels (kernels/wgsl) run through Dawn. Index
  * arrays from its arena stay on the device until touched; everything else is
  * uploaded per call into reusable scratch buffers. Work larger than the
- * adapter's binding size is split into chunks of base rows. Heaps are merged
- * on the device with the same total order as the CPU backends, so results
- * agree with them up to float rounding.
+ * adapter's binding size is split into chunks of base rows.
+ *
+ * A call encodes its dispatches without waiting between them (chunks are
+ * submitted as they go: queue order keeps each chunk's uploads and
+ * dispatches together) and ends with one copy of all its results into one
+ * pooled read-back buffer, mapped once. Pipelines, the uniform ring (one
+ * 256-byte-aligned slot per dispatch of a submit) and bind groups (per
+ * kernel, slot and buffer set) are created once and reused; a destroyed
+ * buffer takes its bind groups with it. Top-k runs in parallel on the device
+ * (topk.wgsl) with the same total order as the CPU backends, so results agree
+ * with them up to float rounding. Calls run one at a time (they share the
+ * scratch buffers).
  */
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
-  readonly arena = new ResidentArena();
-  private readonly pipelines = new Map<Kernel, GPUComputePipeline>();
+  readonly arena = new ResidentArena((buffer) => this.destroyBuffer(buffer));
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly scratch = new Map<string, GPUBuffer>();
+  /** Every buffer this backend created and has not destroyed, with its id (bind-group keys). */
+  private readonly live = new Map<GPUBuffer, number>();
+  private nextId = 1;
+  private readonly groups = new Map<string, { group: GPUBindGroup; ids: number[] }>();
+  private readonly groupsOf = new Map<number, Set<string>>();
+  private readonly staging: GPUBuffer[] = [];
+  private ring: GPUBuffer | undefined;
+  private zeros: GPUBuffer | undefined;
+  private uniformData = new Uint32Array(0);
+  private encoder: GPUCommandEncoder | undefined;
+  private slots = 0;
+  private locked: Promise<void> = Promise.resolve();
   private lost: string | undefined;
+  private failure: string | undefined;
+  private disposed = false;
+  /** Read-back buffers a call holds (given back at its end if it failed before mapping them). */
+  private readonly taken = new Set<GPUBuffer>();
 
-  private constructor(private gpu: WebGpuDevice) {
+  private constructor(
+    private gpu: WebGpuDevice,
+    private readonly bindingCap: number,
+  ) {
     this.watch();
   }
 
-  static async create(): Promise<WebGpuBackend> {
-    return new WebGpuBackend(await openWebGpu());
+  /** maxBindingBytes caps the bytes one binding may hold below the adapter's limit, so tests can reach the chunked paths with small inputs. */
+  static async create(options: { maxBindingBytes?: number } = {}): Promise<WebGpuBackend> {
+    const cap = options.maxBindingBytes ?? Infinity;
+    if (!(cap >= 1024)) throw new Error(`maxBindingBytes must be at least 1024, got ${options.maxBindingBytes}`);
+    return new WebGpuBackend(await openWebGpu(), cap);
   }
 
   /** What the backend runs on, for logs. */
@@ -90,11 +160,28 @@ export class WebGpuBackend implements Backend {
     return this.gpu.software;
   }
 
+  /** Device buffers alive (scratch, resident mirrors, read-back, uniforms), buffers created so far, bind groups cached: what reuse keeps bounded. */
+  get resources(): { buffers: number; created: number; bindGroups: number } {
+    return { buffers: this.live.size, created: this.nextId - 1, bindGroups: this.groups.size };
+  }
+
   private watch(): void {
     const device = this.gpu.device;
     void device.lost.then((info) => {
       if (this.gpu.device === device && info.reason !== 'destroyed') this.lost = info.message || String(info.reason);
     });
+    // a validation error (a kernel that does not compile, a bad binding) would otherwise leave results silently stale
+    device.onuncapturederror = (event) => {
+      this.failure ??= event.error.message;
+    };
+  }
+
+  /** Throws the first device error since the last check. */
+  private checkErrors(): void {
+    if (this.lost !== undefined) throw new Error(`WebGPU device lost during the call: ${this.lost}`);
+    const failure = this.failure;
+    this.failure = undefined;
+    if (failure !== undefined) throw new Error(`WebGPU error: ${failure}`);
   }
 
   private get device(): GPUDevice {
@@ -111,24 +198,123 @@ export class WebGpuBackend implements Backend {
       throw new Error(`WebGPU device lost (${reason}) and could not be recreated: ${(e as Error).message}`);
     }
     this.lost = undefined;
-    this.pipelines.clear();
-    this.scratch.clear();
-    this.arena.mirrors = new WeakMap();
+    this.forget();
     this.watch();
   }
 
-  private pipeline(kernel: Kernel): GPUComputePipeline {
-    let pipeline = this.pipelines.get(kernel);
+  /** Drops every cache of device objects (after a loss, or on dispose). */
+  private forget(): void {
+    this.pipelines.clear();
+    this.scratch.clear();
+    this.live.clear();
+    this.groups.clear();
+    this.groupsOf.clear();
+    this.staging.length = 0;
+    this.taken.clear();
+    this.ring = undefined;
+    this.zeros = undefined;
+    this.encoder = undefined;
+    this.slots = 0;
+    this.arena.mirrors = new WeakMap();
+  }
+
+  /** Waits for the calls before this one (they share scratch buffers and the encoder); returns the release. */
+  private async lock(): Promise<() => void> {
+    const before = this.locked;
+    let release!: () => void;
+    this.locked = new Promise((resolve) => (release = resolve));
+    await before;
+    try {
+      if (this.disposed) throw new Error('the WebGPU backend was disposed');
+      await this.ready();
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
+  }
+
+  private async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const release = await this.lock();
+    try {
+      return await work();
+    } finally {
+      // a failed call may leave work encoded: drop it rather than submit it with the next call
+      this.encoder = undefined;
+      this.slots = 0;
+      for (const staging of this.taken) this.giveStaging(staging);
+      release();
+    }
+  }
+
+  private pipeline(kernel: Kernel, entryPoint: string): GPUComputePipeline {
+    const key = `${kernel}:${entryPoint}`;
+    let pipeline = this.pipelines.get(key);
     if (!pipeline) {
       const code = kernelSource(kernel);
-      pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module: this.device.createShaderModule({ code }), entryPoint: 'main' } });
-      this.pipelines.set(kernel, pipeline);
+      pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module: this.device.createShaderModule({ code }), entryPoint } });
+      this.pipelines.set(key, pipeline);
     }
     return pipeline;
   }
 
   private get maxBinding(): number {
-    return Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
+    return Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize, this.bindingCap);
+  }
+
+  /** Uniform slots are this far apart in the ring (the adapter's offset alignment). */
+  private get slotBytes(): number {
+    return Math.max(UNIFORM_BYTES, this.gpu.limits.minUniformBufferOffsetAlignment);
+  }
+
+  private createBuffer(size: number, usage: number): GPUBuffer {
+    const buffer = this.device.createBuffer({ size, usage });
+    this.live.set(buffer, this.nextId++);
+    return buffer;
+  }
+
+  /** Destroys a buffer and the bind groups that name it. */
+  private destroyBuffer(buffer: GPUBuffer): void {
+    const id = this.live.get(buffer);
+    if (id !== undefined) {
+      for (const key of this.groupsOf.get(id) ?? []) this.dropGroup(key);
+      this.groupsOf.delete(id);
+      this.live.delete(buffer);
+    }
+    buffer.destroy();
+  }
+
+  private dropGroup(key: string): void {
+    for (const id of this.groups.get(key)?.ids ?? []) this.groupsOf.get(id)?.delete(key);
+    this.groups.delete(key);
+  }
+
+  /** The command encoder of the work not yet submitted. */
+  private get pending(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  /** Submits what is encoded, after writing its dispatches' uniforms; nothing waits. */
+  private flush(): void {
+    if (!this.encoder) return;
+    if (this.slots > 0) this.device.queue.writeBuffer(this.uniformRing(), 0, this.uniformData.buffer, 0, this.slots * this.slotBytes);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = undefined;
+    this.slots = 0;
+    if (this.lost !== undefined) throw new Error(`WebGPU device lost during the call: ${this.lost}`);
+  }
+
+  private uniformRing(): GPUBuffer {
+    if (!this.ring) {
+      this.ring = this.createBuffer(UNIFORM_SLOTS * this.slotBytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      this.uniformData = new Uint32Array((UNIFORM_SLOTS * this.slotBytes) / 4);
+    }
+    return this.ring;
+  }
+
+  /** A zero-filled buffer for bindings a dispatch does not read. */
+  private unused(): GPUBuffer {
+    return (this.zeros ??= this.createBuffer(16, GPUBufferUsage.STORAGE));
   }
 
   /** A reusable device buffer of at least `bytes` for `slot`. */
@@ -136,14 +322,19 @@ export class WebGpuBackend implements Backend {
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     const held = this.scratch.get(slot);
     if (held && held.size >= size) return held;
-    held?.destroy();
+    if (held) {
+      this.flush(); // encoded work may still name the old buffer
+      this.destroyBuffer(held);
+    }
     // grow by doubling (within the binding limit) so a run of growing calls reallocates rarely
-    const buffer = this.device.createBuffer({ size: Math.max(size, Math.min(this.maxBinding, (held?.size ?? 0) * 2)), usage });
+    const buffer = this.createBuffer(Math.max(size, Math.min(this.maxBinding, (held?.size ?? 0) * 2)), usage);
     this.scratch.set(slot, buffer);
     return buffer;
   }
 
   private write(buffer: GPUBuffer, view: ArrayBufferView): void {
+    // queue writes run before the next submit: work encoded with the old contents goes first
+    this.flush();
     // writeBuffer takes whole 4-byte words
     if (view.byteLength % 4 === 0) {
       this.device.queue.writeBuffer(buffer, 0, view.buffer, view.byteOffset, view.byteLength);
@@ -160,12 +351,12 @@ export class WebGpuBackend implements Backend {
   }
 
   /** The array on the device: its resident mirror when it has one that fits a binding, else a scratch copy. */
-  private bind(slot: string, view: Float32Array | Int32Array | Uint8Array): Bound {
+  private bind(slot: string, view: Float32Array | Int32Array | Uint8Array | Uint32Array): Bound {
     const whole = view.buffer;
     if (this.bindsInPlace(view)) {
       let mirror = this.arena.mirrors.get(whole);
       if (!mirror) {
-        mirror = this.device.createBuffer({ size: Math.max(16, Math.ceil(whole.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+        mirror = this.createBuffer(Math.max(16, Math.ceil(whole.byteLength / 16) * 16), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
         this.write(mirror, new Uint8Array(whole));
         this.arena.mirrors.set(whole, mirror);
       }
@@ -189,7 +380,7 @@ export class WebGpuBackend implements Backend {
 
   /** Cosine inverse norms of rows [from, to) (given, or computed here); an unused dummy otherwise. */
   private bindNorms(slot: string, block: RowBlock, dim: number, metric: Metric, from: number, to: number): Bound {
-    if (metric !== 'cosine') return this.bind(slot, new Float32Array(4));
+    if (metric !== 'cosine') return { buffer: this.unused(), offset: 0 };
     if (block.invNorms) {
       if (block.invNorms.length < block.rows) throw new Error(`invNorms has ${block.invNorms.length} entries for ${block.rows} rows`);
       if (!this.bindsInPlace(block.invNorms)) return this.bind(slot, block.invNorms.subarray(from, to));
@@ -200,45 +391,86 @@ export class WebGpuBackend implements Backend {
     return this.bind(slot, computeInvNorms(part, dim));
   }
 
-  private uniform(values: number[]): GPUBuffer {
-    const data = new Uint32Array(Math.ceil(values.length / 4) * 4);
-    data.set(values);
-    const buffer = this.device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.device.queue.writeBuffer(buffer, 0, data);
+  /** The bind group of (kernel entry, uniform slot, buffers), created on first use. Buffer i binds at i + 1; undefined skips it. */
+  private bindGroup(kernel: Kernel, entryPoint: string, pipeline: GPUComputePipeline, slot: number, buffers: (GPUBuffer | undefined)[]): GPUBindGroup {
+    const ids = buffers.map((b) => (b ? this.live.get(b) ?? -1 : 0));
+    const key = `${kernel}:${entryPoint}:${slot}:${ids.join(',')}`;
+    const held = this.groups.get(key);
+    if (held && !ids.includes(-1)) return held.group;
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing(), offset: slot * this.slotBytes, size: UNIFORM_BYTES } }];
+    buffers.forEach((buffer, i) => {
+      if (buffer) entries.push({ binding: i + 1, resource: { buffer } });
+    });
+    const group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    // a buffer created elsewhere (not tracked) cannot invalidate a cached group: don't cache those
+    if (ids.includes(-1)) return group;
+    const named = ids.filter((id) => id > 0);
+    if (this.groups.size >= GROUPS_KEPT) this.dropGroup(this.groups.keys().next().value!);
+    this.groups.set(key, { group, ids: named });
+    for (const id of named) {
+      let keys = this.groupsOf.get(id);
+      if (!keys) this.groupsOf.set(id, (keys = new Set()));
+      keys.add(key);
+    }
+    return group;
+  }
+
+  /** Encodes one dispatch; its params go to the next slot of the uniform ring (a full ring submits first). */
+  private dispatch(kernel: Kernel, params: number[], buffers: (GPUBuffer | undefined)[], x: number, y = 1, z = 1, entryPoint = 'main'): void {
+    if (params.length > UNIFORM_BYTES / 4) throw new Error(`${kernel}: ${params.length} params exceed the ${UNIFORM_BYTES / 4}-word uniform slot`);
+    if (this.slots === UNIFORM_SLOTS) this.flush();
+    this.uniformRing();
+    const slot = this.slots++;
+    const at = (slot * this.slotBytes) / 4;
+    this.uniformData.fill(0, at, at + UNIFORM_BYTES / 4);
+    this.uniformData.set(params, at);
+    const pipeline = this.pipeline(kernel, entryPoint);
+    const pass = this.pending.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, this.bindGroup(kernel, entryPoint, pipeline, slot, buffers));
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+  }
+
+  /** A pooled read-back buffer of at least `bytes`. */
+  private takeStaging(bytes: number): GPUBuffer {
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(align4(bytes))));
+    if (size > this.gpu.limits.maxBufferSize) throw new Error(`a read-back of ${bytes} bytes exceeds the adapter's buffer size limit (${this.gpu.limits.maxBufferSize})`);
+    const at = this.staging.findIndex((b) => b.size >= size);
+    const buffer = at >= 0 ? this.staging.splice(at, 1)[0] : this.createBuffer(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.taken.add(buffer);
     return buffer;
   }
 
-  private dispatch(encoder: GPUCommandEncoder, kernel: Kernel, params: number[], buffers: GPUBuffer[], x: number, y = 1): GPUBuffer {
-    const pipeline = this.pipeline(kernel);
-    const uniform = this.uniform(params);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }, ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } }))];
-    const pass = encoder.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-    pass.dispatchWorkgroups(x, y);
-    pass.end();
-    return uniform;
+  private giveStaging(buffer: GPUBuffer): void {
+    this.taken.delete(buffer);
+    if (buffer.mapState !== 'unmapped') {
+      this.destroyBuffer(buffer); // a failed map: not reusable
+      return;
+    }
+    this.staging.push(buffer);
+    this.staging.sort((a, b) => b.size - a.size);
+    while (this.staging.length > STAGING_KEPT) this.destroyBuffer(this.staging.pop()!);
   }
 
-  private async submit(encoder: GPUCommandEncoder, uniforms: GPUBuffer[]): Promise<void> {
-    this.device.queue.submit([encoder.finish()]);
-    await this.device.queue.onSubmittedWorkDone();
-    for (const u of uniforms) u.destroy();
-    if (this.lost !== undefined) throw new Error(`WebGPU device lost during the call: ${this.lost}`);
+  /** Encodes a copy of `bytes` of `source` into a read-back buffer at `at`. */
+  private copyOut(source: GPUBuffer, sourceOffset: number, staging: GPUBuffer, at: number, bytes: number): void {
+    if (bytes > 0) this.pending.copyBufferToBuffer(source, sourceOffset, staging, at, align4(bytes));
   }
 
-  /** Copies `bytes` of a device buffer back to the host. */
-  private async readBack(source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const encoder = this.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(source, 0, staging, 0, size);
-    this.device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const copy = staging.getMappedRange().slice(0, bytes);
-    staging.unmap();
-    staging.destroy();
-    return copy;
+  /** Submits the encoded work and maps the read-back buffer once: its first `bytes`. */
+  private async mapStaging(staging: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    try {
+      this.flush();
+      const size = Math.max(4, align4(bytes));
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      const copy = staging.getMappedRange(0, size).slice(0, bytes);
+      staging.unmap();
+      this.checkErrors();
+      return copy;
+    } finally {
+      this.giveStaging(staging);
+    }
   }
 
   /** Base rows per chunk so that `perRowBytes` of output per row and the rows themselves fit one binding and one dispatch. */
@@ -253,45 +485,58 @@ export class WebGpuBackend implements Backend {
     const m = queries.rows, n = base.rows;
     if (out.length < m * n) throw new Error(`score output holds ${out.length} values, needs ${m * n}`);
     if (m === 0 || n === 0) return;
-    await this.ready();
-    const q = this.bindRows('q', queries, dim, 0, m);
-    const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
-    const step = this.chunkRows(n, base.stride * 4, m * 4, SCORE_TILE);
-    for (let from = 0; from < n; from += step) {
-      const to = Math.min(n, from + step);
-      const rows = to - from;
-      const b = this.bindRows('b', base, dim, from, to);
-      const bInv = this.bindNorms('bInv', base, dim, metric, from, to);
-      const scores = this.scratchBuffer('scores', m * rows * 4);
-      const encoder = this.device.createCommandEncoder();
-      const u = this.dispatch(encoder, 'score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, base.stride, qInv.offset, bInv.offset, 0, rows], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
-      await this.submit(encoder, [u]);
-      const result = new Float32Array(await this.readBack(scores, m * rows * 4));
-      for (let t = 0; t < m; t++) out.set(result.subarray(t * rows, (t + 1) * rows), t * n + from);
-    }
+    return this.exclusive(async () => {
+      const q = this.bindRows('q', queries, dim, 0, m);
+      const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
+      const step = this.chunkRows(n, base.stride * 4, m * 4, SCORE_TILE);
+      // every chunk's scores are copied into one read-back buffer (chunk after chunk), mapped once
+      const staging = this.takeStaging(m * n * 4);
+      for (let from = 0; from < n; from += step) {
+        const to = Math.min(n, from + step);
+        const rows = to - from;
+        const b = this.bindRows('b', base, dim, from, to);
+        const bInv = this.bindNorms('bInv', base, dim, metric, from, to);
+        const scores = this.scratchBuffer('scores', m * rows * 4);
+        this.dispatch('score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, base.stride, qInv.offset, bInv.offset, 0, rows], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
+        this.copyOut(scores, 0, staging, m * from * 4, m * rows * 4);
+      }
+      const result = new Float32Array(await this.mapStaging(staging, m * n * 4));
+      for (let from = 0; from < n; from += step) {
+        const rows = Math.min(n, from + step) - from;
+        for (let t = 0; t < m; t++) out.set(result.subarray(m * from + t * rows, m * from + (t + 1) * rows), t * n + from);
+      }
+    });
   }
 
-  /** Heaps of the call's rows on the device (copied from `best`), for the topk kernel. */
-  private bindHeaps(best: TopK, rows: number, queryRows?: Int32Array): { ids: GPUBuffer; scores: GPUBuffer; sizes: GPUBuffer } {
+  /** Heaps of the call's rows on the device (copied from `best`), for topk(). */
+  private bindHeaps(best: TopK, rows: number, queryRows?: Int32Array): Heaps {
     const k = best.k;
-    const ids = new Int32Array(rows * k);
-    const scores = new Float32Array(rows * k);
-    const sizes = new Int32Array(rows);
+    const words = new Uint32Array(rows * k * 2 + rows);
+    const ids = new Int32Array(words.buffer, 0, rows * k);
+    const scores = new Float32Array(words.buffer, rows * k * 4, rows * k);
+    const sizes = new Int32Array(words.buffer, rows * k * 8, rows);
+    let maxSize = 0;
     for (let t = 0; t < rows; t++) {
       const row = queryRows ? queryRows[t] : t;
       const size = best.sizes[row];
       ids.set(best.ids.subarray(row * k, row * k + size), t * k);
       scores.set(best.scores.subarray(row * k, row * k + size), t * k);
       sizes[t] = size;
+      maxSize = Math.max(maxSize, size);
     }
-    return { ids: this.bind('heapIds', ids).buffer, scores: this.bind('heapScores', scores).buffer, sizes: this.bind('heapSizes', sizes).buffer };
+    return { buffer: this.bind('heaps', words).buffer, rows, k, maxSize };
   }
 
-  private async readHeaps(best: TopK, rows: number, queryRows: Int32Array | undefined, heaps: { ids: GPUBuffer; scores: GPUBuffer; sizes: GPUBuffer }): Promise<void> {
-    const k = best.k;
-    const ids = new Int32Array(await this.readBack(heaps.ids, rows * k * 4));
-    const scores = new Float32Array(await this.readBack(heaps.scores, rows * k * 4));
-    const sizes = new Int32Array(await this.readBack(heaps.sizes, rows * 4));
+  /** Reads the heaps back (one copy, one map) into their rows of `best`. */
+  private async readHeaps(best: TopK, queryRows: Int32Array | undefined, heaps: Heaps): Promise<void> {
+    const { rows, k } = heaps;
+    const bytes = (rows * k * 2 + rows) * 4;
+    const staging = this.takeStaging(bytes);
+    this.copyOut(heaps.buffer, 0, staging, 0, bytes);
+    const words = await this.mapStaging(staging, bytes);
+    const ids = new Int32Array(words, 0, rows * k);
+    const scores = new Float32Array(words, rows * k * 4, rows * k);
+    const sizes = new Int32Array(words, rows * k * 8, rows);
     for (let t = 0; t < rows; t++) {
       const row = queryRows ? queryRows[t] : t;
       best.ids.set(ids.subarray(t * k, t * k + sizes[t]), row * k);
@@ -300,10 +545,40 @@ export class WebGpuBackend implements Backend {
     }
   }
 
-  private topk(encoder: GPUCommandEncoder, rows: number, n: number, k: number, scores: GPUBuffer, scoreStride: number, ids: Bound | undefined, idsMode: number, idsStride: number, idBase: number, counts: GPUBuffer | undefined, heaps: { ids: GPUBuffer; scores: GPUBuffer; sizes: GPUBuffer }): GPUBuffer {
-    const idBuffer = ids?.buffer ?? this.bind('noIds', new Int32Array(4)).buffer;
-    const countBuffer = counts ?? this.bind('noCounts', new Int32Array(4)).buffer;
-    return this.dispatch(encoder, 'topk', [rows, n, k, idsMode, 0, scoreStride, ids?.offset ?? 0, idsStride, idBase, counts ? 1 : 0], [scores, idBuffer, countBuffer, heaps.ids, heaps.scores, heaps.sizes], Math.ceil(rows / GROUP));
+  /** A top-k list buffer (topk.wgsl) of `tiles` lists of `kp` entries per row. */
+  private listsBuffer(slot: string, rows: number, tiles: number, kp: number): GPUBuffer {
+    const bytes = (rows * tiles * kp * 2 + rows * tiles) * 4;
+    if (bytes > this.maxBinding) throw new Error(`top-k of ${rows} rows (k = ${kp}) needs ${bytes} bytes of device lists, above the adapter's binding limit (${this.maxBinding})`);
+    return this.scratchBuffer(slot, bytes);
+  }
+
+  /**
+   * Encodes the parallel merge of `n` candidates per row (scores[scoreOffset
+   * + r * scoreStride + j]; ids by idsMode, see topk.wgsl; counts[r] of them
+   * when given) into the heaps: a tile pass over the candidates and the old
+   * heap entries, reduce passes while they shrink the lists, one merge pass.
+   */
+  private topk(rows: number, n: number, scores: GPUBuffer, scoreOffset: number, scoreStride: number, ids: Bound | undefined, idsMode: number, idsStride: number, idBase: number, counts: GPUBuffer | undefined, heaps: Heaps): void {
+    const k = heaps.k;
+    const kp = Math.min(k, TOPK_TILE);
+    const scoreTiles = Math.ceil(n / TOPK_TILE);
+    let tiles = scoreTiles + Math.ceil(heaps.maxSize / TOPK_TILE);
+    const [y, z] = rowGrid(rows);
+    const head = [rows, n, k, idsMode, scoreOffset, scoreStride, ids?.offset ?? 0, idsStride, idBase, counts ? 1 : 0, scoreTiles];
+    let lists = this.listsBuffer('topkA', rows, tiles, kp);
+    this.dispatch('topk', [...head, 0, 0, tiles, kp, heaps.maxSize], [scores, ids?.buffer ?? this.unused(), counts ?? this.unused(), heaps.buffer, undefined, lists], tiles, y, z, 'tile');
+    let other = 'topkB';
+    // each reduce pass keeps kp of every TOPK_TILE entries: worth it while that shrinks the lists
+    while (tiles > MERGE_LISTS && kp * 2 <= TOPK_TILE) {
+      const next = Math.ceil((tiles * kp) / TOPK_TILE);
+      const out = this.listsBuffer(other, rows, next, kp);
+      this.dispatch('topk', [rows, 0, k, 0, 0, 0, 0, 0, 0, 0, 0, tiles, kp, next, kp], [undefined, undefined, undefined, undefined, lists, out], next, y, z, 'reduce');
+      other = other === 'topkA' ? 'topkB' : 'topkA';
+      lists = out;
+      tiles = next;
+    }
+    this.dispatch('topk', [rows, 0, k, 0, 0, 0, 0, 0, 0, 0, 0, tiles, kp, 0, 0], [undefined, undefined, undefined, heaps.buffer, lists, undefined], Math.ceil((tiles * kp) / TOPK_GROUP), y, z, 'merge');
+    heaps.maxSize = Math.min(k, heaps.maxSize + n);
   }
 
   async scanTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
@@ -312,24 +587,24 @@ export class WebGpuBackend implements Backend {
     const m = queries.rows, n = base.rows;
     if (m === 0 || n === 0) return;
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
-    await this.ready();
-    const q = this.bindRows('q', queries, dim, 0, m);
-    const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
-    const heaps = this.bindHeaps(best, m, queryRows);
-    const step = this.chunkRows(n, base.stride * 4, m * 4, SCORE_TILE);
-    for (let from = 0; from < n; from += step) {
-      const to = Math.min(n, from + step);
-      const rows = to - from;
-      const b = this.bindRows('b', base, dim, from, to);
-      const bInv = this.bindNorms('bInv', base, dim, metric, from, to);
-      const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
-      const scores = this.scratchBuffer('scores', m * rows * 4);
-      const encoder = this.device.createCommandEncoder();
-      const u1 = this.dispatch(encoder, 'score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, base.stride, qInv.offset, bInv.offset, 0, rows], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
-      const u2 = this.topk(encoder, m, rows, best.k, scores, rows, ids, ids ? 1 : 0, 0, from, undefined, heaps);
-      await this.submit(encoder, [u1, u2]);
-    }
-    await this.readHeaps(best, m, queryRows, heaps);
+    return this.exclusive(async () => {
+      const q = this.bindRows('q', queries, dim, 0, m);
+      const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
+      const heaps = this.bindHeaps(best, m, queryRows);
+      // per candidate: its score and up to 8 bytes of top-k lists
+      const step = this.chunkRows(n, base.stride * 4, m * 12, SCORE_TILE);
+      for (let from = 0; from < n; from += step) {
+        const to = Math.min(n, from + step);
+        const rows = to - from;
+        const b = this.bindRows('b', base, dim, from, to);
+        const bInv = this.bindNorms('bInv', base, dim, metric, from, to);
+        const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
+        const scores = this.scratchBuffer('scores', m * rows * 4);
+        this.dispatch('score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, base.stride, qInv.offset, bInv.offset, 0, rows], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
+        this.topk(m, rows, scores, 0, rows, ids, ids ? 1 : 0, 0, from, undefined, heaps);
+      }
+      await this.readHeaps(best, queryRows, heaps);
+    });
   }
 
   async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
@@ -338,161 +613,439 @@ export class WebGpuBackend implements Backend {
     const m = queries.rows, n = base.rows;
     if (m === 0 || n === 0) return;
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
-    await this.ready();
-    const q = this.bindRows('q', queries, dim, 0, m);
-    const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
-    const heaps = this.bindHeaps(best, m, queryRows);
-    const bytes = encodedBytes(base.encoding);
-    const inv = metric === 'cosine' ? (base.invNorms ?? codedInvNorms(base, dim)) : new Float32Array(4);
-    const params = this.bind('params', base.params ?? new Float32Array(4));
-    const resident = this.bindsInPlace(base.codes);
-    const whole = resident ? this.bind('codes', base.codes) : undefined;
-    // each chunk is decoded on the device into float32 rows, then scored and merged like scanTopK
-    const step = this.chunkRows(n, Math.max(base.stride * bytes, dim * 4), m * 4, SCORE_TILE);
-    for (let from = 0; from < n; from += step) {
-      const to = Math.min(n, from + step);
-      const rows = to - from;
-      const codes = whole ?? this.bind('codes', base.codes.subarray(from * base.stride * bytes, ((to - 1) * base.stride + dim) * bytes));
-      const codeOffset = whole ? whole.offset / bytes + from * base.stride : 0;
-      const decoded = this.scratchBuffer('decoded', rows * dim * 4);
-      const bInv = metric === 'cosine' ? this.bind('bInv', inv.subarray(from, to)) : this.bind('bInv', inv);
-      const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
-      const scores = this.scratchBuffer('scores', m * rows * 4);
-      const encoder = this.device.createCommandEncoder();
-      const groups = Math.ceil((rows * dim) / GROUP);
-      const u0 = this.dispatch(encoder, 'decode', [rows, dim, base.stride, base.encoding === 'f16' ? 0 : 1, codeOffset, params.offset, 0, 0], [codes.buffer, params.buffer, decoded], Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS));
-      const u1 = this.dispatch(encoder, 'score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, 0, dim, qInv.offset, bInv.offset, 0, rows], [q.buffer, decoded, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
-      const u2 = this.topk(encoder, m, rows, best.k, scores, rows, ids, ids ? 1 : 0, 0, from, undefined, heaps);
-      await this.submit(encoder, [u0, u1, u2]);
-    }
-    await this.readHeaps(best, m, queryRows, heaps);
+    return this.exclusive(async () => {
+      const q = this.bindRows('q', queries, dim, 0, m);
+      const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
+      const heaps = this.bindHeaps(best, m, queryRows);
+      const bytes = encodedBytes(base.encoding);
+      const inv = metric === 'cosine' ? (base.invNorms ?? codedInvNorms(base, dim)) : undefined;
+      const params = this.bind('params', base.params ?? new Float32Array(4));
+      const resident = this.bindsInPlace(base.codes);
+      const whole = resident ? this.bind('codes', base.codes) : undefined;
+      // each chunk is decoded on the device into float32 rows, then scored and merged like scanTopK
+      const step = this.chunkRows(n, Math.max(base.stride * bytes, dim * 4), m * 12, SCORE_TILE);
+      for (let from = 0; from < n; from += step) {
+        const to = Math.min(n, from + step);
+        const rows = to - from;
+        const codes = whole ?? this.bind('codes', base.codes.subarray(from * base.stride * bytes, ((to - 1) * base.stride + dim) * bytes));
+        const codeOffset = whole ? whole.offset / bytes + from * base.stride : 0;
+        const decoded = this.scratchBuffer('decoded', rows * dim * 4);
+        const bInv = inv ? this.bind('bInv', inv.subarray(from, to)) : { buffer: this.unused(), offset: 0 };
+        const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
+        const scores = this.scratchBuffer('scores', m * rows * 4);
+        const groups = Math.ceil((rows * dim) / GROUP);
+        this.dispatch('decode', [rows, dim, base.stride, base.encoding === 'f16' ? 0 : 1, codeOffset, params.offset, 0, 0], [codes.buffer, params.buffer, decoded], Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS));
+        this.dispatch('score', [m, rows, dim, METRIC_CODE[metric], q.offset, queries.stride, 0, dim, qInv.offset, bInv.offset, 0, rows], [q.buffer, decoded, qInv.buffer, bInv.buffer, scores], Math.ceil(rows / SCORE_TILE), Math.ceil(m / SCORE_TILE));
+        this.topk(m, rows, scores, 0, rows, ids, ids ? 1 : 0, 0, from, undefined, heaps);
+      }
+      await this.readHeaps(best, queryRows, heaps);
+    });
   }
 
   async rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void> {
     checkRescore(queries, base, dim, candidates, best);
     const m = queries.rows;
     if (m === 0 || base.rows === 0) return;
-    await this.ready();
-    const ck = candidates.k;
-    const q = this.bindRows('q', queries, dim, 0, m);
-    const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
-    const counts = this.bind('counts', candidates.sizes.subarray(0, m));
-    let b: Bound, bInv: Bound, rowsOf: Bound, stride: number;
-    if (this.bindsInPlace(base.data)) {
-      // rows read in place on the device
-      b = this.bindRows('b', base, dim, 0, base.rows);
-      bInv = this.bindNorms('bInv', base, dim, metric, 0, base.rows);
-      rowsOf = this.bind('cand', candidates.ids.subarray(0, m * ck));
-      stride = base.stride;
-    } else {
-      // too large to bind (or not resident): gather the candidates' rows
-      const gathered = new Float32Array(m * ck * dim);
-      const inv = new Float32Array(m * ck);
-      const norms = metric === 'cosine' ? (base.invNorms ?? computeInvNorms(base, dim)) : undefined;
-      const at = new Int32Array(m * ck);
-      for (let t = 0; t < m; t++) {
-        for (let i = 0; i < candidates.sizes[t]; i++) {
-          const row = candidates.ids[t * ck + i];
-          const from = (base.offset ?? 0) + row * base.stride;
-          gathered.set(base.data.subarray(from, from + dim), (t * ck + i) * dim);
-          if (norms) inv[t * ck + i] = norms[row];
-          at[t * ck + i] = t * ck + i;
+    return this.exclusive(async () => {
+      const ck = candidates.k;
+      const q = this.bindRows('q', queries, dim, 0, m);
+      const qInv = this.bindNorms('qInv', queries, dim, metric, 0, m);
+      const counts = this.bind('counts', candidates.sizes.subarray(0, m));
+      let b: Bound, bInv: Bound, rowsOf: Bound, stride: number;
+      if (this.bindsInPlace(base.data)) {
+        // rows read in place on the device
+        b = this.bindRows('b', base, dim, 0, base.rows);
+        bInv = this.bindNorms('bInv', base, dim, metric, 0, base.rows);
+        rowsOf = this.bind('cand', candidates.ids.subarray(0, m * ck));
+        stride = base.stride;
+      } else {
+        // too large to bind (or not resident): gather the candidates' rows
+        const gathered = new Float32Array(m * ck * dim);
+        const inv = new Float32Array(m * ck);
+        const norms = metric === 'cosine' ? (base.invNorms ?? computeInvNorms(base, dim)) : undefined;
+        const at = new Int32Array(m * ck);
+        for (let t = 0; t < m; t++) {
+          for (let i = 0; i < candidates.sizes[t]; i++) {
+            const row = candidates.ids[t * ck + i];
+            const from = (base.offset ?? 0) + row * base.stride;
+            gathered.set(base.data.subarray(from, from + dim), (t * ck + i) * dim);
+            if (norms) inv[t * ck + i] = norms[row];
+            at[t * ck + i] = t * ck + i;
+          }
         }
+        b = this.bind('b', gathered);
+        bInv = this.bind('bInv', inv);
+        rowsOf = this.bind('cand', at);
+        stride = dim;
       }
-      b = this.bind('b', gathered);
-      bInv = this.bind('bInv', inv);
-      rowsOf = this.bind('cand', at);
-      stride = dim;
-    }
-    const ids = this.bind('ids', candidates.ids.subarray(0, m * ck));
-    const heaps = this.bindHeaps(best, m);
-    const scores = this.scratchBuffer('scores', m * ck * 4);
-    const encoder = this.device.createCommandEncoder();
-    const u1 = this.dispatch(encoder, 'rescore', [m, ck, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, stride, qInv.offset, bInv.offset], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, rowsOf.buffer, counts.buffer, scores], Math.ceil(ck / GROUP), m);
-    const u2 = this.topk(encoder, m, ck, best.k, scores, ck, ids, 2, ck, 0, counts.buffer, heaps);
-    await this.submit(encoder, [u1, u2]);
-    await this.readHeaps(best, m, undefined, heaps);
+      const ids = this.bind('ids', candidates.ids.subarray(0, m * ck));
+      const heaps = this.bindHeaps(best, m);
+      const scores = this.scratchBuffer('scores', m * ck * 4);
+      this.dispatch('rescore', [m, ck, dim, METRIC_CODE[metric], q.offset, queries.stride, b.offset, stride, qInv.offset, bInv.offset], [q.buffer, b.buffer, qInv.buffer, bInv.buffer, rowsOf.buffer, counts.buffer, scores], Math.ceil(ck / GROUP), m);
+      this.topk(m, ck, scores, 0, ck, ids, 2, ck, 0, counts.buffer, heaps);
+      await this.readHeaps(best, undefined, heaps);
+    });
   }
 
   async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array): Promise<void> {
     checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
     if (queries === 0 || rows === 0) return;
-    await this.ready();
-    const t = this.bind('tables', tables.subarray(0, queries * m * 256));
-    const biasBound = this.bind('bias', bias ? bias.subarray(0, queries) : new Float32Array(4));
-    const heaps = this.bindHeaps(best, queries, queryRows);
-    const step = this.chunkRows(rows, m, queries * 4, GROUP);
-    for (let from = 0; from < rows; from += step) {
-      const to = Math.min(rows, from + step);
-      const n = to - from;
-      const c = this.bind('codes', codes.subarray(from * m, to * m));
-      const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
-      const scores = this.scratchBuffer('scores', queries * n * 4);
-      const encoder = this.device.createCommandEncoder();
-      const u1 = this.dispatch(encoder, 'adc', [queries, n, m, bias ? 1 : 0, 0, t.offset, biasBound.offset], [t.buffer, c.buffer, biasBound.buffer, scores], Math.ceil(n / GROUP), queries);
-      const u2 = this.topk(encoder, queries, n, best.k, scores, n, ids, ids ? 1 : 0, 0, from, undefined, heaps);
-      await this.submit(encoder, [u1, u2]);
+    return this.exclusive(async () => {
+      const t = this.bind('tables', tables.subarray(0, queries * m * 256));
+      const biasBound = bias ? this.bind('bias', bias.subarray(0, queries)) : { buffer: this.unused(), offset: 0 };
+      const heaps = this.bindHeaps(best, queries, queryRows);
+      const step = this.chunkRows(rows, m, queries * 12, GROUP);
+      for (let from = 0; from < rows; from += step) {
+        const to = Math.min(rows, from + step);
+        const n = to - from;
+        const c = this.bind('codes', codes.subarray(from * m, to * m));
+        const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
+        const scores = this.scratchBuffer('scores', queries * n * 4);
+        this.dispatch('adc', [queries, n, m, bias ? 1 : 0, 0, t.offset, biasBound.offset], [t.buffer, c.buffer, biasBound.buffer, scores], Math.ceil(n / GROUP), queries);
+        this.topk(queries, n, scores, 0, n, ids, ids ? 1 : 0, 0, from, undefined, heaps);
+      }
+      await this.readHeaps(best, queryRows, heaps);
+    });
+  }
+
+  /**
+   * One pass per block of queries (the whole batch unless its probed lists or
+   * candidates exceed a binding): the probed lists are packed into one device
+   * buffer (packLists), list-scan.wgsl scores every (query, probed list,
+   * member) in one dispatch, and the parallel top-k merges each query's
+   * candidates; one read-back.
+   */
+  async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+    checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan');
+    if (lists.encoding === 'pq') throw new Error('list scan: PQ codes are scanned by pqScanListsTopK');
+    const bytes = listBytesPerElement(lists.encoding);
+    const norms = metric === 'cosine' ? (l: number) => lists.invNorms?.(l, dim) : undefined;
+    const segment = (l: number) => align16(lists.size(l) * lists.stride * bytes) + align16(lists.size(l) * 4) + (norms?.(l) ? align16(lists.size(l) * 4) : 0);
+    await this.inBlocks(queries.rows, lists, probes, nprobe, best.k, segment, () => true, {
+      block: (q0, q1) => this.scanListBlock(queries, q0, q1, lists, probes, nprobe, dim, metric, best),
+      alone: (q) => this.oneQuery(queries, q, probes, nprobe, best, (one, probesOfOne, row) => composedScanListsTopK(this, one, lists, probesOfOne, nprobe, dim, metric, row)),
+    });
+  }
+
+  /**
+   * The PQ/OPQ list scan in one pass per block of queries: the rotation
+   * (score.wgsl against the rotation's rows), the lookup tables of every query
+   * (or, for l2 residuals, of every probed pair: pq-tables.wgsl), the ADC scan
+   * of every (query, probed list, member) (pq-scan.wgsl) and the parallel
+   * top-k, one read-back. The inner-product residual terms x . ref are summed
+   * on the host as the composition (lists.ts) does.
+   */
+  async pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+    checkListScan(queries, lists, probes, nprobe, pq.dim, best, 'PQ list scan');
+    checkPqScan(queries, pq, lists, metric, 'PQ list scan');
+    const perList = pq.refs !== undefined && metric === 'l2';
+    const tableBytes = pq.m * PQ_TABLE * 4;
+    const segment = (l: number) => align16(lists.size(l) * pq.m) + align16(lists.size(l) * 4);
+    // table sets: one per query, or one per probed pair; and the references of the probed lists
+    const fits = (rows: number, pairs: number, listCount: number) => (perList ? pairs : rows) * tableBytes <= this.maxBinding && listCount * pq.dim * 4 <= this.maxBinding && pairs * 32 <= this.maxBinding;
+    await this.inBlocks(queries.rows, lists, probes, nprobe, best.k, segment, fits, {
+      block: (q0, q1) => this.pqScanBlock(queries, q0, q1, pq, lists, probes, nprobe, metric, best),
+      alone: (q) => this.oneQuery(queries, q, probes, nprobe, best, (one, probesOfOne, row) => composedPqScanListsTopK(this, one, pq, lists, probesOfOne, nprobe, metric, row)),
+    });
+  }
+
+  /**
+   * Runs a list scan over runs of queries whose packed lists (segment(l)
+   * bytes per distinct list), candidates and top-k lists fit one binding each
+   * (and `fits(queries, pairs, distinct lists)`): each run in one exclusive
+   * block call, a query that alone does not fit by `alone` (the per-list
+   * composition of lists.ts, which chunks large lists).
+   */
+  private async inBlocks(
+    rows: number,
+    lists: ListSet,
+    probes: Int32Array,
+    nprobe: number,
+    k: number,
+    segment: (list: number) => number,
+    fits: (queries: number, pairs: number, distinct: number) => boolean,
+    run: { block: (q0: number, q1: number) => Promise<void>; alone: (q: number) => Promise<void> },
+  ): Promise<void> {
+    const limit = this.maxBinding;
+    let q0 = 0;
+    while (q0 < rows) {
+      const seen = new Set<number>();
+      let packBytes = 0, maxCand = 0, pairs = 0, q1 = q0;
+      for (; q1 < rows; q1++) {
+        let cand = 0, add = 0, maxSize = 0, added = 0;
+        const fresh = new Set<number>();
+        for (let p = 0; p < nprobe; p++) {
+          const l = probes[q1 * nprobe + p];
+          if (l < 0 || lists.size(l) === 0) continue;
+          cand += lists.size(l);
+          maxSize = Math.max(maxSize, lists.size(l));
+          added++;
+          if (!seen.has(l) && !fresh.has(l)) {
+            fresh.add(l);
+            add += segment(l);
+          }
+        }
+        const cands = Math.max(maxCand, cand);
+        const n = q1 + 1 - q0;
+        // per query row: scores and ids of its candidates, and the top-k lists (topk())
+        const ok = packBytes + add <= limit && n * (cands + k + 2 * TOPK_TILE) * 9 <= limit && Math.ceil(maxSize / GROUP) <= MAX_GROUPS && fits(n, pairs + added, seen.size + fresh.size);
+        if (!ok) break;
+        for (const l of fresh) seen.add(l);
+        packBytes += add;
+        maxCand = cands;
+        pairs += added;
+      }
+      if (q1 === q0) {
+        await run.alone(q0);
+        q0++;
+      } else {
+        await this.exclusive(() => run.block(q0, q1));
+        q0 = q1;
+      }
     }
-    await this.readHeaps(best, queries, queryRows, heaps);
+  }
+
+  /**
+   * Packs the lists probed by queries [q0, q1) into one device buffer, each
+   * once however many queries probe it, 16-byte aligned: its members
+   * (codeBytes(size) bytes), ids and, when `norms` gives them, inverse norms.
+   * Arrays resident on the device are copied there from their mirrors; the
+   * others go up in one write. Returns per probed (query, list) pair the byte
+   * offsets and the pair's first candidate in its query's row, or undefined
+   * when nothing is probed.
+   */
+  private packLists(lists: ListSet, probes: Int32Array, nprobe: number, q0: number, q1: number, codeBytes: (size: number) => number, norms?: (list: number) => Float32Array | undefined) {
+    const copies: { view: Uint8Array | Int32Array | Float32Array; at: number }[] = [];
+    const placed = new Map<number, { codes: number; ids: number; norms: number }>();
+    const pairs: { q: number; list: number; size: number; codes: number; ids: number; norms: number; cand: number }[] = [];
+    const counts = new Int32Array(q1 - q0);
+    let packBytes = 0, maxCand = 0, maxSize = 0;
+    const place = (view: Uint8Array | Int32Array | Float32Array) => {
+      const at = packBytes;
+      copies.push({ view, at });
+      packBytes += align16(view.byteLength);
+      return at;
+    };
+    for (let q = q0; q < q1; q++) {
+      let cand = 0;
+      for (let p = 0; p < nprobe; p++) {
+        const l = probes[q * nprobe + p];
+        const size = l < 0 ? 0 : lists.size(l);
+        if (size === 0) continue;
+        let at = placed.get(l);
+        if (!at) {
+          const kept = norms?.(l);
+          at = { codes: place(lists.codes(l).subarray(0, codeBytes(size))), ids: place(lists.ids(l).subarray(0, size)), norms: kept ? place(kept.subarray(0, size)) : -1 };
+          placed.set(l, at);
+        }
+        pairs.push({ q: q - q0, list: l, size, ...at, cand });
+        cand += size;
+        maxSize = Math.max(maxSize, size);
+      }
+      counts[q - q0] = cand;
+      maxCand = Math.max(maxCand, cand);
+    }
+    if (pairs.length === 0) return undefined;
+    const onDevice = (view: ArrayBufferView) => this.bindsInPlace(view) && view.byteOffset % 4 === 0;
+    const pack = this.scratchBuffer('pack', packBytes);
+    if (copies.some((c) => !onDevice(c.view))) {
+      const host = new Uint8Array(packBytes);
+      for (const c of copies) if (!onDevice(c.view)) host.set(new Uint8Array(c.view.buffer, c.view.byteOffset, c.view.byteLength), c.at);
+      this.write(pack, host);
+    }
+    for (const c of copies) {
+      if (!onDevice(c.view) || c.view.byteLength === 0) continue;
+      const mirror = this.bind('', c.view);
+      this.pending.copyBufferToBuffer(mirror.buffer, mirror.offset * c.view.BYTES_PER_ELEMENT, pack, c.at, align4(c.view.byteLength));
+    }
+    return { pack, pairs, counts: this.bind('counts', counts).buffer, maxCand, maxSize };
+  }
+
+  /** Queries [q0, q1) of a list scan in one submit and one read-back (scanListsTopK). */
+  private async scanListBlock(queries: RowBlock, q0: number, q1: number, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+    const m = q1 - q0;
+    const bytes = listBytesPerElement(lists.encoding);
+    const packed = this.packLists(lists, probes, nprobe, q0, q1, (size) => size * lists.stride * bytes, metric === 'cosine' ? (l) => lists.invNorms?.(l, dim) : undefined);
+    if (!packed) return;
+    const { pack, pairs, maxCand, maxSize } = packed;
+    const dir = new Uint32Array(pairs.length * 6);
+    pairs.forEach((pair, i) => dir.set([pair.q, pair.size, pair.codes / bytes, pair.ids / 4, pair.norms < 0 ? NO_NORMS : pair.norms / 4, pair.cand], i * 6));
+    const q = this.bindRows('q', queries, dim, q0, q1);
+    const qInv = this.bindNorms('qInv', queries, dim, metric, q0, q1);
+    const directory = this.bind('dir', dir);
+    const params = lists.encoding === 'sq8' ? this.bind('params', lists.params!.subarray(0, 2 * lists.stride)) : { buffer: this.unused(), offset: 0 };
+    const rows = Int32Array.from({ length: m }, (_, i) => q0 + i);
+    const heaps = this.bindHeaps(best, m, rows);
+    const scores = this.scratchBuffer('scores', m * maxCand * 4);
+    const candIds = this.scratchBuffer('candIds', m * maxCand * 4);
+    const encoding = lists.encoding === 'f32' ? 0 : lists.encoding === 'f16' ? 1 : 2;
+    const [y, z] = rowGrid(pairs.length);
+    this.dispatch('list-scan', [pairs.length, dim, lists.stride, METRIC_CODE[metric], encoding, q.offset, queries.stride, qInv.offset, maxCand, params.offset], [q.buffer, qInv.buffer, directory.buffer, pack, params.buffer, scores, candIds], Math.ceil(maxSize / GROUP), y, z);
+    this.topk(m, maxCand, scores, 0, maxCand, { buffer: candIds, offset: 0 }, 2, maxCand, 0, packed.counts, heaps);
+    await this.readHeaps(best, rows, heaps);
+  }
+
+  /** Queries [q0, q1) of a PQ list scan in one submit and one read-back (pqScanListsTopK). */
+  private async pqScanBlock(queries: RowBlock, q0: number, q1: number, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+    const m = q1 - q0;
+    const { dim, m: subs } = pq;
+    const packed = this.packLists(lists, probes, nprobe, q0, q1, (size) => size * subs);
+    if (!packed) return;
+    const { pack, pairs, maxCand, maxSize } = packed;
+    const perList = pq.refs !== undefined && metric === 'l2';
+    // references of the probed lists, gathered (l2 residuals: tables on y - ref)
+    const refRow = new Map<number, number>();
+    if (perList) for (const pair of pairs) if (!refRow.has(pair.list)) refRow.set(pair.list, refRow.size);
+    const refsY = perList ? (pq.rotation ? pq.rotatedRefs! : pq.refs!) : undefined;
+    const gathered = new Float32Array(Math.max(1, refRow.size) * dim);
+    if (refsY) for (const [l, r] of refRow) gathered.set(refsY.subarray(l * dim, (l + 1) * dim), r * dim);
+    const sets = perList ? pairs.length : m;
+    const setDir = new Uint32Array(sets * 2);
+    if (perList) pairs.forEach((pair, i) => setDir.set([pair.q, refRow.get(pair.list)!], 2 * i));
+    else for (let q = 0; q < m; q++) setDir[2 * q] = q;
+    // inner products with residuals add x . ref per pair, summed on the host like the composition
+    const bias = new Float32Array(pairs.length);
+    if (pq.refs && !perList) {
+      const qo = queries.offset ?? 0;
+      pairs.forEach((pair, i) => {
+        let dot = 0;
+        const x = qo + (q0 + pair.q) * queries.stride;
+        for (let d = 0; d < dim; d++) dot += queries.data[x + d] * pq.refs![pair.list * dim + d];
+        bias[i] = dot;
+      });
+    }
+    const biasBits = new Uint32Array(bias.buffer);
+    const dir = new Uint32Array(pairs.length * 8);
+    pairs.forEach((pair, i) => dir.set([pair.q, pair.size, pair.codes, pair.ids / 4, perList ? i : pair.q, pair.cand, biasBits[i], 0], i * 8));
+    const x = this.bindRows('q', queries, dim, q0, q1);
+    const directory = this.bind('dir', dir);
+    const setBound = this.bind('sets', setDir);
+    const refs = this.bind('pqRefs', gathered);
+    const codebooks = this.bind('codebooks', pq.codebooks.subarray(0, PQ_TABLE * dim));
+    const bounds = this.bind('bounds', pq.bounds);
+    const rows = Int32Array.from({ length: m }, (_, i) => q0 + i);
+    const heaps = this.bindHeaps(best, m, rows);
+    let vectors = x, vStride = queries.stride;
+    if (pq.rotation) {
+      // y = R x: each query against the rotation's rows
+      const rotation = this.bind('rotation', pq.rotation.subarray(0, dim * dim));
+      const y = this.scratchBuffer('pqY', m * dim * 4);
+      this.dispatch('score', [m, dim, dim, METRIC_CODE.ip, x.offset, queries.stride, rotation.offset, dim, 0, 0, 0, dim], [x.buffer, rotation.buffer, this.unused(), this.unused(), y], Math.ceil(dim / SCORE_TILE), Math.ceil(m / SCORE_TILE));
+      vectors = { buffer: y, offset: 0 };
+      vStride = dim;
+    }
+    const tables = this.scratchBuffer('pqTables', sets * subs * PQ_TABLE * 4);
+    const [ty, tz] = rowGrid(sets);
+    this.dispatch('pq-tables', [sets, dim, subs, METRIC_CODE[metric === 'l2' ? 'l2' : 'ip'], vectors.offset, vStride, perList ? 1 : 0, 0], [vectors.buffer, codebooks.buffer, bounds.buffer, refs.buffer, setBound.buffer, tables], (PQ_TABLE / GROUP) * subs, ty, tz);
+    const scores = this.scratchBuffer('scores', m * maxCand * 4);
+    const candIds = this.scratchBuffer('candIds', m * maxCand * 4);
+    const [y, z] = rowGrid(pairs.length);
+    this.dispatch('pq-scan', [pairs.length, subs, maxCand, 0], [directory.buffer, pack, tables, scores, candIds], Math.ceil(maxSize / GROUP), y, z);
+    this.topk(m, maxCand, scores, 0, maxCand, { buffer: candIds, offset: 0 }, 2, maxCand, 0, packed.counts, heaps);
+    await this.readHeaps(best, rows, heaps);
+  }
+
+  /** Query q of a list scan on its own, run by `scan` on a one-row copy of its heap (inBlocks' `alone`). */
+  private async oneQuery(queries: RowBlock, q: number, probes: Int32Array, nprobe: number, best: TopK, scan: (one: RowBlock, probes: Int32Array, row: TopK) => Promise<void>): Promise<void> {
+    const k = best.k;
+    const row = new TopK(1, k);
+    row.ids.set(best.ids.subarray(q * k, q * k + best.sizes[q]));
+    row.scores.set(best.scores.subarray(q * k, q * k + best.sizes[q]));
+    row.sizes[0] = best.sizes[q];
+    const one = rowBlock(queries.data, 1, queries.stride, (queries.offset ?? 0) + q * queries.stride, queries.invNorms?.subarray(q, q + 1));
+    await scan(one, probes.subarray(q * nprobe, (q + 1) * nprobe), row);
+    best.ids.set(row.ids.subarray(0, row.sizes[0]), q * k);
+    best.scores.set(row.scores.subarray(0, row.sizes[0]), q * k);
+    best.sizes[q] = row.sizes[0];
+  }
+
+  async fastScanTopK(tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+    checkFastScan(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+    if (queries === 0 || rows === 0) return;
+    return this.exclusive(async () => {
+      const t = this.bind('tables', tables.subarray(0, queries * m * 16));
+      const sc = this.bind('scales', scales.subarray(0, queries));
+      const bi = this.bind('bias', bias.subarray(0, queries));
+      const heaps = this.bindHeaps(best, queries, queryRows);
+      // chunks of whole blocks of 32 members, scored then merged like adcScanTopK
+      const step = Math.max(FASTSCAN_BLOCK, Math.floor(this.chunkRows(rows, m, queries * 12, GROUP) / FASTSCAN_BLOCK) * FASTSCAN_BLOCK);
+      for (let from = 0; from < rows; from += step) {
+        const to = Math.min(rows, from + step);
+        const n = to - from;
+        const c = this.bind('codes', codes.subarray(fastScanBytes(m, from), fastScanBytes(m, to)));
+        const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
+        const scores = this.scratchBuffer('scores', queries * n * 4);
+        this.dispatch('fastscan', [queries, n, m, 0, c.offset, sc.offset, bi.offset, 0], [t.buffer, c.buffer, sc.buffer, bi.buffer, scores], Math.ceil(n / GROUP), queries);
+        this.topk(queries, n, scores, 0, n, ids, ids ? 1 : 0, 0, from, undefined, heaps);
+      }
+      await this.readHeaps(best, queryRows, heaps);
+    });
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
     checkAssign(vectors, centroids, dim, labels, scores);
     const n = vectors.rows;
     if (n === 0) return;
-    await this.ready();
-    const c = this.bindRows('b', centroids, dim, 0, centroids.rows);
-    const cInv = this.bindNorms('bInv', centroids, dim, metric, 0, centroids.rows);
-    const step = this.chunkRows(n, vectors.stride * 4, 8, GROUP * MAX_GROUPS);
-    for (let from = 0; from < n; from += step) {
-      const to = Math.min(n, from + step);
-      const count = to - from;
-      const v = this.bindRows('q', vectors, dim, from, to);
-      const vInv = this.bindNorms('qInv', vectors, dim, metric, from, to);
-      const outLabels = this.scratchBuffer('labels', count * 4);
-      const outScores = this.scratchBuffer('scores', count * 4);
-      const encoder = this.device.createCommandEncoder();
-      const groups = Math.ceil(count / GROUP);
-      const u = this.dispatch(encoder, 'assign', [count, centroids.rows, dim, METRIC_CODE[metric], v.offset, vectors.stride, c.offset, centroids.stride, vInv.offset, cInv.offset], [v.buffer, c.buffer, vInv.buffer, cInv.buffer, outLabels, outScores], Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS));
-      await this.submit(encoder, [u]);
-      labels.set(new Int32Array(await this.readBack(outLabels, count * 4)), from);
-      scores.set(new Float32Array(await this.readBack(outScores, count * 4)), from);
-    }
+    return this.exclusive(async () => {
+      const c = this.bindRows('b', centroids, dim, 0, centroids.rows);
+      const cInv = this.bindNorms('bInv', centroids, dim, metric, 0, centroids.rows);
+      const step = this.chunkRows(n, vectors.stride * 4, 8, GROUP * MAX_GROUPS);
+      // labels then scores, every chunk's, in one read-back
+      const staging = this.takeStaging(n * 8);
+      for (let from = 0; from < n; from += step) {
+        const to = Math.min(n, from + step);
+        const count = to - from;
+        const v = this.bindRows('q', vectors, dim, from, to);
+        const vInv = this.bindNorms('qInv', vectors, dim, metric, from, to);
+        const outLabels = this.scratchBuffer('labels', count * 4);
+        const outScores = this.scratchBuffer('scores', count * 4);
+        const groups = Math.ceil(count / GROUP);
+        this.dispatch('assign', [count, centroids.rows, dim, METRIC_CODE[metric], v.offset, vectors.stride, c.offset, centroids.stride, vInv.offset, cInv.offset], [v.buffer, c.buffer, vInv.buffer, cInv.buffer, outLabels, outScores], Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS));
+        this.copyOut(outLabels, 0, staging, from * 4, count * 4);
+        this.copyOut(outScores, 0, staging, (n + from) * 4, count * 4);
+      }
+      const result = await this.mapStaging(staging, n * 8);
+      labels.set(new Int32Array(result, 0, n));
+      scores.set(new Float32Array(result, n * 4, n));
+    });
   }
 
   async centroidSums(vectors: RowBlock, dim: number, labels: Int32Array, k: number, sums: Float32Array, counts: Int32Array): Promise<void> {
     checkCentroidSums(vectors, dim, labels, k, sums, counts);
-    await this.ready();
-    counts.fill(0, 0, k);
-    const n = vectors.rows;
-    const out = this.scratchBuffer('sums', k * dim * 4);
-    const step = this.chunkRows(n, vectors.stride * 4, 4, Number.MAX_SAFE_INTEGER);
-    for (let from = 0; from < Math.max(n, 1); from += step) {
-      const to = Math.min(n, from + step);
-      // counting sort of this chunk's vectors by label: each cluster's segment is contiguous, in order of vector number
-      const start = new Int32Array(k + 1);
-      for (let i = from; i < to; i++) start[labels[i] + 1]++;
-      for (let c = 0; c < k; c++) start[c + 1] += start[c];
-      const order = new Int32Array(Math.max(1, to - from));
-      const fill = start.slice(0, k);
-      for (let i = from; i < to; i++) order[fill[labels[i]]++] = i - from;
-      for (let c = 0; c < k; c++) counts[c] += start[c + 1] - start[c];
-      const v = this.bindRows('q', vectors, dim, from, to);
-      const orderBound = this.bind('order', order);
-      const startBound = this.bind('start', start);
-      const encoder = this.device.createCommandEncoder();
-      const uniforms: GPUBuffer[] = [];
-      for (let cBase = 0; cBase < k; cBase += MAX_GROUPS) {
-        uniforms.push(this.dispatch(encoder, 'centroid-sums', [k, dim, v.offset, vectors.stride, cBase, from > 0 ? 1 : 0], [v.buffer, orderBound.buffer, startBound.buffer, out], Math.ceil(dim / GROUP), Math.min(MAX_GROUPS, k - cBase)));
+    return this.exclusive(async () => {
+      counts.fill(0, 0, k);
+      const n = vectors.rows;
+      const out = this.scratchBuffer('sums', k * dim * 4);
+      const step = this.chunkRows(n, vectors.stride * 4, 4, Number.MAX_SAFE_INTEGER);
+      for (let from = 0; from < Math.max(n, 1); from += step) {
+        const to = Math.min(n, from + step);
+        // counting sort of this chunk's vectors by label: each cluster's segment is contiguous, in order of vector number
+        const start = new Int32Array(k + 1);
+        for (let i = from; i < to; i++) start[labels[i] + 1]++;
+        for (let c = 0; c < k; c++) start[c + 1] += start[c];
+        const order = new Int32Array(Math.max(1, to - from));
+        const fill = start.slice(0, k);
+        for (let i = from; i < to; i++) order[fill[labels[i]]++] = i - from;
+        for (let c = 0; c < k; c++) counts[c] += start[c + 1] - start[c];
+        const v = this.bindRows('q', vectors, dim, from, to);
+        const orderBound = this.bind('order', order);
+        const startBound = this.bind('start', start);
+        for (let cBase = 0; cBase < k; cBase += MAX_GROUPS) {
+          this.dispatch('centroid-sums', [k, dim, v.offset, vectors.stride, cBase, from > 0 ? 1 : 0], [v.buffer, orderBound.buffer, startBound.buffer, out], Math.ceil(dim / GROUP), Math.min(MAX_GROUPS, k - cBase));
+        }
       }
-      await this.submit(encoder, uniforms);
-    }
-    sums.set(new Float32Array(await this.readBack(out, k * dim * 4)));
+      const staging = this.takeStaging(k * dim * 4);
+      this.copyOut(out, 0, staging, 0, k * dim * 4);
+      sums.set(new Float32Array(await this.mapStaging(staging, k * dim * 4)));
+    });
   }
 
   async dispose(): Promise<void> {
-    for (const buffer of this.scratch.values()) buffer.destroy();
-    this.scratch.clear();
+    if (this.disposed) return;
+    const release = await this.lock();
+    this.disposed = true;
     this.gpu.device.destroy();
+    this.forget();
+    release();
   }
 }

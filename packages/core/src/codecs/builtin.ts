@@ -3,3 +3,4 @@ import './flat.js';
 import './f16.js';
 import './sq8.js';
 import './pq.js';
+import './fastscan.js';

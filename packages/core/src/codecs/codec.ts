@@ -1,6 +1,6 @@
 import type { Backend, Metric, RowBlock, TopK } from '@adanns/compute';
-import type { InvertedLists } from '../index/inverted-lists.js';
-import type { ScanSpec } from '../spec.js';
+import type { CodeLayout, InvertedLists } from '../index/inverted-lists.js';
+import type { IndexSpec, ScanSpec } from '../spec.js';
 
 /** What an index's arrays are, for its size breakdown (AdannsIndex.sizes()). */
 export type ByteKind = 'lists' | 'codes' | 'norms' | 'ids' | 'centroids' | 'rotation' | 'codebooks' | 'rerank';
@@ -64,8 +64,14 @@ export interface ListCodec {
   readonly codeBytes: number;
   /** Whether members decode to float prefixes (cosine norms are then kept per prefix, and any prefix up to d_s scans). */
   readonly decodes: boolean;
-  /** Multiply-adds per scanned value (cost model): 1 for float32, 2 when each value is decoded first. */
+  /**
+   * Multiply-adds per scanned value (cost model): 1 for float32, 2 when each
+   * value is decoded first; for codes (PQ), table lookup-adds per code byte
+   * (1 for 8-bit PQ, 2 for 4-bit fast-scan codes).
+   */
   readonly flopsPerValue: number;
+  /** How the lists lay out member codes, when not codeBytes per member one after another (fast-scan blocks). */
+  readonly layout?: CodeLayout;
   /** Codes of `rows` rows of `space` (index space, prefix >= d_s): rows x codeBytes. labels: list of each row (IVF). */
   encode(backend: Backend, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array>;
   /** Float prefix (first `dim` values) of `rows` codes, row-major into out; decoding codecs only. */
@@ -102,8 +108,8 @@ export interface CodecDefinition {
   format(spec: ScanSpec): string;
   /** Whether scan scores are exact (a re-rank must then exceed d_s rather than reach it). */
   exact: boolean;
-  /** An error message when the spec cannot be built from `count` vectors of dimension fullDim. */
-  validate?(spec: ScanSpec, fullDim: number, count: number): string | undefined;
+  /** An error message when the spec cannot be built from `count` vectors of dimension fullDim (`index`: the whole spec, e.g. for a required re-rank). */
+  validate?(spec: ScanSpec, fullDim: number, count: number, index: IndexSpec): string | undefined;
   /** Training vectors this codec wants (0 = none; it then trains on nothing). */
   sampleSize(options: TrainOptions): number;
   train(context: CodecContext, sample: TrainSample, options: TrainOptions): Promise<ListCodec>;

@@ -1,5 +1,4 @@
-import { codedRows, readHalves, writeHalves, type Backend, type Metric, type RowBlock, type TopK } from '@adanns/compute';
-import type { InvertedLists } from '../index/inverted-lists.js';
+import { readHalves, writeHalves } from '@adanns/compute';
 import type { ScanSpec } from '../spec.js';
 import { FloatCodec } from './float-codec.js';
 import { registerCodec } from './registry.js';
@@ -11,6 +10,7 @@ import { registerCodec } from './registry.js';
  */
 export class F16Codec extends FloatCodec {
   readonly flopsPerValue = 2;
+  protected readonly listEncoding = 'f16';
 
   constructor(spec: ScanSpec) {
     super(spec, 2);
@@ -22,11 +22,6 @@ export class F16Codec extends FloatCodec {
 
   decode(codes: Uint8Array, rows: number, dim: number, out: Float32Array): void {
     for (let r = 0; r < rows; r++) readHalves(codes, 2 * r * this.spec.dim, dim, out, r * dim);
-  }
-
-  protected scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void> {
-    const rows = codedRows('f16', lists.codes(list), lists.size(list), this.spec.dim, undefined, lists.invNorms(list, scanDim));
-    return backend.scanCodedTopK(queries, rows, scanDim, metric, best, lists.slots(list), which);
   }
 }
 

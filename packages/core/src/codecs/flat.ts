@@ -1,5 +1,3 @@
-import { rowBlock, type Backend, type Metric, type RowBlock, type TopK } from '@adanns/compute';
-import type { InvertedLists } from '../index/inverted-lists.js';
 import type { ScanSpec } from '../spec.js';
 import { FloatCodec, floatView } from './float-codec.js';
 import { registerCodec } from './registry.js';
@@ -7,6 +5,7 @@ import { registerCodec } from './registry.js';
 /** float32 lists: the members' prefixes at d_s as they are (exact scores; for d_s = D the lists are the vectors). */
 export class FlatCodec extends FloatCodec {
   readonly flopsPerValue = 1;
+  protected readonly listEncoding = 'f32';
 
   constructor(spec: ScanSpec) {
     super(spec, 4);
@@ -20,12 +19,6 @@ export class FlatCodec extends FloatCodec {
     const d = this.spec.dim;
     const values = floatView(codes, 0, rows * d);
     for (let r = 0; r < rows; r++) out.set(values.subarray(r * d, r * d + dim), r * dim);
-  }
-
-  protected scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void> {
-    const size = lists.size(list);
-    const rows = rowBlock(floatView(lists.codes(list), 0, size * this.spec.dim), size, this.spec.dim, 0, lists.invNorms(list, scanDim));
-    return backend.scanTopK(queries, rows, scanDim, metric, best, lists.slots(list), which);
   }
 }
 

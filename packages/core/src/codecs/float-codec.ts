@@ -1,6 +1,5 @@
-import type { Backend, Metric, RowBlock, TopK } from '@adanns/compute';
+import type { Backend, RowBlock, RowEncoding } from '@adanns/compute';
 import { computeInvNorms, rowBlock } from '@adanns/compute';
-import type { InvertedLists } from '../index/inverted-lists.js';
 import type { ScanSpec } from '../spec.js';
 import { scanFloatLists } from '../stages/scan-flat.js';
 import type { HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
@@ -27,8 +26,11 @@ export abstract class FloatCodec implements ListCodec {
 
   abstract decode(codes: Uint8Array, rows: number, dim: number, out: Float32Array): void;
 
-  /** Scores one list's members (codes in place) for a group of queries, merging into `best`. */
-  protected abstract scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void>;
+  /** How the lists hold members for the backend's scan: float32 values, float16, or sq8 with its min and scale. */
+  protected abstract readonly listEncoding: 'f32' | RowEncoding;
+  protected get listParams(): Float32Array | undefined {
+    return undefined;
+  }
 
   async encode(_backend: Backend, space: RowBlock, _labels: Int32Array | undefined): Promise<Uint8Array> {
     const out = new Uint8Array(space.rows * this.codeBytes);
@@ -37,8 +39,7 @@ export abstract class FloatCodec implements ListCodec {
   }
 
   scan(request: ScanRequest): Promise<ScanResult> {
-    const { backend, lists, scanDim, metric } = request;
-    return scanFloatLists(request, (queries, list, which, best) => this.scanList(backend, queries, lists, list, which, best, scanDim, metric));
+    return scanFloatLists(request, this.listEncoding, this.spec.dim, this.listParams);
   }
 
   arrays(): HeldArray[] {

@@ -28,33 +28,23 @@ export class PqCodec implements ListCodec {
     readonly refs?: Float32Array,
   ) {
     this.codeBytes = pq.m;
+    if (rotation && refs) this.rotatedRefsHeld = rotateRefs(rotation, spec.dim, refs);
   }
-
-  private rotatedRefsOnce?: Promise<Float32Array>;
-  private rotatedRefsHeld?: Float32Array;
 
   /**
    * The residual references in the OPQ space (l2 lookup tables are built on
-   * R q - R ref), rotated on first use and kept: rotating them on every
-   * search cost lists x d_s^2 per call.
+   * R q - R ref), rotated once when the codec is made (trained or loaded):
+   * rotating them on every search cost lists x d_s^2 per call, and lazily on
+   * the first search would charge it to a search the cost model does not.
    */
-  rotatedRefs(backend: Backend): Promise<Float32Array> | undefined {
-    if (!this.rotation || !this.refs) return undefined;
-    this.rotatedRefsOnce ??= rotateRows(backend, this.rotation, this.spec.dim, this.refs, this.refs.length / this.spec.dim).then((rotated) => (this.rotatedRefsHeld = rotated));
-    return this.rotatedRefsOnce;
+  private readonly rotatedRefsHeld?: Float32Array;
+
+  rotatedRefs(_backend: Backend): Promise<Float32Array> | undefined {
+    return this.rotatedRefsHeld && Promise.resolve(this.rotatedRefsHeld);
   }
 
-  async encode(backend: Backend, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array> {
-    const ds = this.spec.dim;
-    const rows = space.rows;
-    let vectors = scanVectorsOf(space.data, rows, space.stride, space.offset ?? 0, ds, this.metric);
-    const refs = this.refs;
-    if (refs) {
-      if (!labels) throw new Error('PQ residual codes need each vector\'s list');
-      for (let i = 0; i < rows; i++) for (let j = 0; j < ds; j++) vectors[i * ds + j] -= refs[labels[i] * ds + j];
-    }
-    if (this.rotation) vectors = await rotateRows(backend, this.rotation, ds, vectors, rows);
-    return this.pq.encode(backend, vectors, rows);
+  encode(backend: Backend, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array> {
+    return encodeScanCodes(backend, this, this.metric, space, labels);
   }
 
   scan(request: ScanRequest): Promise<ScanResult> {
@@ -72,10 +62,7 @@ export class PqCodec implements ListCodec {
   }
 
   save(dir: string): void {
-    const ds = this.spec.dim;
-    writeArrayFile(join(dir, 'pq-codebooks.bin'), this.pq.codebooks, [PQ_CENTROIDS, ds]);
-    if (this.rotation) writeArrayFile(join(dir, 'opq-rotation.bin'), this.rotation, [ds, ds]);
-    if (this.refs) writeArrayFile(join(dir, 'residual-refs.bin'), this.refs, [this.refs.length / ds, ds]);
+    saveScanQuantizer(dir, this);
   }
 
   manifest(): Record<string, unknown> {
@@ -83,6 +70,71 @@ export class PqCodec implements ListCodec {
   }
 
   release(): void {}
+}
+
+/** rows x dim references rotated by R (out[l] = R ref[l]), as rotateRows computes on a backend, in float64. */
+function rotateRefs(rotation: Float32Array, dim: number, refs: Float32Array): Float32Array {
+  const rows = refs.length / dim;
+  const out = new Float32Array(refs.length);
+  for (let l = 0; l < rows; l++) {
+    for (let i = 0; i < dim; i++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += refs[l * dim + j] * rotation[i * dim + j];
+      out[l * dim + i] = s;
+    }
+  }
+  return out;
+}
+
+/** The trained parts of a PQ-family codec: codebooks, OPQ rotation, residual references. */
+export interface ScanQuantizer {
+  readonly pq: ProductQuantizer;
+  readonly rotation?: Float32Array;
+  readonly refs?: Float32Array;
+}
+
+/**
+ * PQ codes (one byte per sub-quantiser) of the scan prefixes of `space`
+ * (normalised for cosine), as residuals against their lists' references
+ * when the quantiser has them, rotated first (OPQ). Shared by the 8-bit and
+ * the 4-bit fast-scan codecs.
+ */
+export async function encodeScanCodes(backend: Backend, quantizer: ScanQuantizer, metric: Metric, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array> {
+  const { pq, rotation, refs } = quantizer;
+  const ds = pq.dim;
+  const rows = space.rows;
+  let vectors = scanVectorsOf(space.data, rows, space.stride, space.offset ?? 0, ds, metric);
+  if (refs) {
+    if (!labels) throw new Error('PQ residual codes need each vector\'s list');
+    for (let i = 0; i < rows; i++) for (let j = 0; j < ds; j++) vectors[i * ds + j] -= refs[labels[i] * ds + j];
+  }
+  if (rotation) vectors = await rotateRows(backend, rotation, ds, vectors, rows);
+  return pq.encode(backend, vectors, rows);
+}
+
+/** Writes a quantiser's parameters into an index directory (read back by loadScanQuantizer). */
+export function saveScanQuantizer(dir: string, { pq, rotation, refs }: ScanQuantizer): void {
+  const ds = pq.dim;
+  writeArrayFile(join(dir, 'pq-codebooks.bin'), pq.codebooks, [pq.centroids, ds]);
+  if (rotation) writeArrayFile(join(dir, 'opq-rotation.bin'), rotation, [ds, ds]);
+  if (refs) writeArrayFile(join(dir, 'residual-refs.bin'), refs, [refs.length / ds, ds]);
+}
+
+export function loadScanQuantizer(opq: boolean, { spec, lists }: CodecContext, dir: string, manifest: Record<string, unknown>, centroids = PQ_CENTROIDS): ScanQuantizer {
+  const ds = spec.dim;
+  const pq = new ProductQuantizer(ds, spec.bytes!, readArrayFile(join(dir, 'pq-codebooks.bin'), 'f32', [centroids, ds]).array, centroids);
+  const rotation = opq ? readArrayFile(join(dir, 'opq-rotation.bin'), 'f32', [ds, ds]).array : undefined;
+  const refs = manifest.residual === true ? readArrayFile(join(dir, 'residual-refs.bin'), 'f32', [lists, ds]).array : undefined;
+  return { pq, rotation, refs };
+}
+
+/** Checks M (spec.bytes: sub-quantisers) and the training set against `centroids` per sub-quantiser; a message or undefined. */
+export function checkPqSpec(spec: ScanSpec, count: number, centroids = PQ_CENTROIDS): string | undefined {
+  const m = spec.bytes;
+  if (m === undefined || !Number.isInteger(m) || m < 1) return `${centroids === PQ_CENTROIDS ? 'byte' : 'sub-quantiser'} count M must be a positive integer, got ${m}`;
+  if (m > spec.dim) return `M = ${m} sub-quantisers exceed the scan dim ${spec.dim} (each needs at least one dimension)`;
+  if (count < centroids) return `PQ training needs at least ${centroids} vectors for ${centroids} centroids per sub-quantiser, got ${count}`;
+  return undefined;
 }
 
 /** Mean of the rows of each list (lists x dim; zero for a list with no rows). */
@@ -99,6 +151,16 @@ function listMeans(data: Float32Array, rows: number, dim: number, labels: Int32A
 }
 
 async function trainPq(opq: boolean, context: CodecContext, sample: TrainSample, options: TrainOptions): Promise<PqCodec> {
+  const { pq, rotation, refs } = await trainScanQuantizer(opq, context, sample, options);
+  return new PqCodec(context.spec, context.metric, pq, rotation, refs);
+}
+
+/**
+ * Trains a PQ-family quantiser on a codec's sample: residual references
+ * (list means) when the sample has lists and options.residual is set, then
+ * OPQ (rotation and codebooks) or plain PQ, `centroids` per sub-quantiser.
+ */
+export async function trainScanQuantizer(opq: boolean, context: CodecContext, sample: TrainSample, options: TrainOptions, centroids = PQ_CENTROIDS): Promise<ScanQuantizer> {
   const { backend, metric, spec } = context;
   const ds = spec.dim;
   const n = sample.rows;
@@ -114,14 +176,15 @@ async function trainPq(opq: boolean, context: CodecContext, sample: TrainSample,
     const { rotation, pq } = await trainOpq(backend, train, pqRows, ds, spec.bytes!, {
       seed: options.seed,
       iterations: options.opqIterations,
+      centroids,
       onProgress: (done, total) => progress('opq', done, total),
     });
-    return new PqCodec(spec, metric, pq, rotation, refs);
+    return { pq, rotation, refs };
   }
   progress('pq', 0, 1);
-  const pq = await ProductQuantizer.train(backend, train, pqRows, ds, spec.bytes!, { seed: options.seed });
+  const pq = await ProductQuantizer.train(backend, train, pqRows, ds, spec.bytes!, { seed: options.seed, centroids });
   progress('pq', 1, 1);
-  return new PqCodec(spec, metric, pq, undefined, refs);
+  return { pq, refs };
 }
 
 function definition(name: 'pq' | 'opq'): CodecDefinition {
@@ -135,21 +198,12 @@ function definition(name: 'pq' | 'opq'): CodecDefinition {
     },
     format: (spec) => `${name}${spec.bytes}@${spec.dim}`,
     exact: false,
-    validate: (spec, _fullDim, count) => {
-      const bytes = spec.bytes;
-      if (bytes === undefined || !Number.isInteger(bytes) || bytes < 1) return `byte count M must be a positive integer, got ${bytes}`;
-      if (bytes > spec.dim) return `M = ${bytes} sub-quantisers exceed the scan dim ${spec.dim} (each needs at least one dimension)`;
-      if (count < PQ_CENTROIDS) return `PQ training needs at least ${PQ_CENTROIDS} vectors for ${PQ_CENTROIDS} centroids per sub-quantiser, got ${count}`;
-      return undefined;
-    },
+    validate: (spec, _fullDim, count) => checkPqSpec(spec, count),
     sampleSize: (options) => options.trainSize,
     train: (context, sample, options) => trainPq(name === 'opq', context, sample, options),
-    load: ({ spec, metric, lists }, dir, manifest) => {
-      const ds = spec.dim;
-      const pq = new ProductQuantizer(ds, spec.bytes!, readArrayFile(join(dir, 'pq-codebooks.bin'), 'f32', [PQ_CENTROIDS, ds]).array);
-      const rotation = name === 'opq' ? readArrayFile(join(dir, 'opq-rotation.bin'), 'f32', [ds, ds]).array : undefined;
-      const refs = manifest.residual === true ? readArrayFile(join(dir, 'residual-refs.bin'), 'f32', [lists, ds]).array : undefined;
-      return new PqCodec(spec, metric, pq, rotation, refs);
+    load: (context, dir, manifest) => {
+      const { pq, rotation, refs } = loadScanQuantizer(name === 'opq', context, dir, manifest);
+      return new PqCodec(context.spec, context.metric, pq, rotation, refs);
     },
   };
 }

@@ -23,6 +23,11 @@ export function parseCodecHead(head: string): { definition: CodecDefinition; byt
   return undefined;
 }
 
+/** Registry names of every codec (ScanSpec.codec values). */
+export function codecNames(): string[] {
+  return [...codecs.keys()];
+}
+
 /** Token forms of every codec, for error messages. */
 export function codecTokens(): string[] {
   return [...codecs.values()].map((c) => c.token);

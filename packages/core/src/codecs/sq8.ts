@@ -1,6 +1,5 @@
-import { codedRows, type ArrayArena, type Backend, type Metric, type RowBlock, type TopK } from '@adanns/compute';
+import type { ArrayArena } from '@adanns/compute';
 import { join } from 'node:path';
-import type { InvertedLists } from '../index/inverted-lists.js';
 import { readArrayFile, writeArrayFile } from '../persist/binary-file.js';
 import type { ScanSpec } from '../spec.js';
 import type { HeldArray, TrainSample } from './codec.js';
@@ -18,6 +17,7 @@ const FILE = 'sq8-params.bin';
  */
 export class Sq8Codec extends FloatCodec {
   readonly flopsPerValue = 2;
+  protected readonly listEncoding = 'sq8';
 
   constructor(
     spec: ScanSpec,
@@ -25,6 +25,10 @@ export class Sq8Codec extends FloatCodec {
     private readonly arena: ArrayArena,
   ) {
     super(spec, 1);
+  }
+
+  protected override get listParams(): Float32Array {
+    return this.params;
   }
 
   /** Per-dimension min and scale over the sample's first d_s values. */
@@ -63,11 +67,6 @@ export class Sq8Codec extends FloatCodec {
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < dim; j++) out[r * dim + j] = Math.fround(p[j] + Math.fround(p[d + j] * codes[r * d + j]));
     }
-  }
-
-  protected scanList(backend: Backend, queries: RowBlock, lists: InvertedLists, list: number, which: Int32Array, best: TopK, scanDim: number, metric: Metric): Promise<void> {
-    const rows = codedRows('sq8', lists.codes(list), lists.size(list), this.spec.dim, this.params, lists.invNorms(list, scanDim));
-    return backend.scanCodedTopK(queries, rows, scanDim, metric, best, lists.slots(list), which);
   }
 
   override arrays(): HeldArray[] {

@@ -2,15 +2,18 @@ import { createRng, rowBlock, sampleIndices, TopK, type Backend, type Metric } f
 import type { ByteKind, HeldArray, ListCodec } from '../codecs/codec.js';
 import { decodedInvNorms } from '../codecs/float-codec.js';
 import { queryMflops } from '../cost.js';
-import { defaultParams, formatParams, type SearchParams } from '../params.js';
+import { defaultParams, formatParams, probeMarginError, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { planBudget, type Budget, type Plan } from '../planner/plan.js';
 import { judgeBudget, pricePoint, probedMass, type PointPrice } from '../planner/pricing.js';
+import { calibrationLevels, pointsAtK } from '../planner/levels.js';
 import type { FrontierPoint } from '../planner/frontier.js';
 import { dimsLadder } from '../prefixes.js';
 import { createRerankStore, type RerankStore } from '../rerank/store.js';
+import { chooseAutoSpec, isAutoSpec, type AutoChoice } from '../planner/auto.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
+import { cutProbes } from '../stages/adaptive-probe.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
 import { rerankGathered, rerankStored } from '../stages/rerank.js';
 import { transformQueries } from '../stages/transform.js';
@@ -19,7 +22,7 @@ import { checkPositiveInt, checkVectors } from '../validate.js';
 import { toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
 import { SlotStore } from './slots.js';
-import { trainStages, type StageTrainOptions } from './training.js';
+import { heldOutRows, trainStages, type StageTrainOptions } from './training.js';
 
 export type { ProgressFn } from './training.js';
 
@@ -38,6 +41,10 @@ export interface TrainOptions extends StageTrainOptions {
    * ExternalRerankStore over a collection's LMDB); undefined = the spec's.
    */
   rerankStore?: (spec: IndexSpec, dim: number) => RerankStore | undefined;
+  /** Spec `auto` (planner/auto.ts): the prefix ladder it may choose from (default dimsLadder(dim)). */
+  autoDims?: readonly number[];
+  /** Spec `auto`: vectors the index will hold, when the rows given are a sample (default: those rows). */
+  count?: number;
 }
 
 export interface BuildOptions extends TrainOptions {
@@ -67,6 +74,13 @@ export interface SearchResult {
   budgetNote: string | null;
   /** Wall time of the search in milliseconds. */
   tookMs: number;
+}
+
+/** What `auto` recorded about its choice (planner/auto.ts). */
+export interface IndexChoice {
+  reason: string;
+  /** Shortlists (multiples of k) calibration tries beyond its own. */
+  shortlistMultiples: number[];
 }
 
 /** Full-dimension vectors by slot: gathers the rows of `slots` into out (slots.length x D). */
@@ -121,7 +135,19 @@ const CHUNK = 4096;
 
 /** Same search params (the shortlist counts only when re-ranking). */
 function sameParams(a: SearchParams, p: SearchParams): boolean {
-  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
+  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
+}
+
+/** Two increasing row lists as one (either may be absent). */
+function mergeRows(a: Int32Array | undefined, b: Int32Array): Int32Array {
+  return a && a.length > 0 ? Int32Array.from(new Set([...a, ...b])).sort() : b;
+}
+
+/** The rows `rows` (increasing) of a row-major array, copied. */
+function gatherRows(data: Float32Array, dim: number, rows: Int32Array): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
+  return out;
 }
 
 /**
@@ -146,6 +172,8 @@ export class AdannsIndex {
   private readonly slots: SlotStore;
   /** Calibrated configurations for budgets (docs/ARCHITECTURE.md, "Calibration and planning"). */
   calibration?: Calibration;
+  /** Why `auto` chose this spec (absent for a spec given), and the longer shortlists its trial asked calibration to try; saved with the index. */
+  choice?: IndexChoice;
   /** This machine's latency relative to the calibrating one (set by probeLatency). */
   latencyScale = 1;
 
@@ -180,30 +208,44 @@ export class AdannsIndex {
    */
   static async train(backend: Backend, spec: IndexSpec | string, sample: Float32Array, rows: number, dim: number, options: TrainOptions): Promise<AdannsIndex> {
     checkVectors(sample, rows, dim, 'training vectors');
-    const parsed = typeof spec === 'string' ? parseSpec(spec, dim) : spec;
+    const choice = isAutoSpec(spec) ? await AdannsIndex.chooseAuto(backend, sample, rows, dim, options) : undefined;
+    const parsed = choice ? parseSpec(choice.spec, dim) : typeof spec === 'string' ? parseSpec(spec, dim) : spec;
     validateSpec(parsed, dim, rows);
     const { pca, coarse, codec } = await trainStages(backend, parsed, sample, rows, dim, options);
     const normDims = codec.decodes ? AdannsIndex.normDims(options.metric, parsed) : [];
-    const lists = new InvertedLists(parsed.coarse?.lists ?? 1, codec.codeBytes, normDims, backend.arena, parsed.scan.codec === 'flat' ? 'lists' : 'codes');
+    const lists = new InvertedLists(parsed.coarse?.lists ?? 1, codec.codeBytes, normDims, backend.arena, parsed.scan.codec === 'flat' ? 'lists' : 'codes', codec.layout);
     const rerank = parsed.rerank ? (options.rerankStore?.(parsed, dim) ?? createRerankStore(parsed.rerank.storage ?? 'disk', parsed.rerank.dim, options.metric, backend.arena, options.rerankFile)) : undefined;
     const index = new AdannsIndex(backend, { spec: parsed, metric: options.metric, dim, pca, coarse, codec, lists, rerank, slots: new SlotStore() });
+    if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
     return index;
+  }
+
+  /** The spec `auto` chooses for these vectors (planner/auto.ts); build(), train() and buildFromStream() call it for spec "auto". */
+  static chooseAuto(backend: Backend, data: Float32Array, rows: number, dim: number, options: TrainOptions): Promise<AutoChoice> {
+    options.onProgress?.('auto', 0, 1);
+    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims }).finally(() => options.onProgress?.('auto', 1, 1));
   }
 
   static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {
     checkVectors(data, rows, dim, 'build vectors');
     const progress = options.onProgress ?? (() => {});
-    const index = await AdannsIndex.train(backend, spec, data, rows, dim, options);
+    const given = options.calibrate === true ? {} : options.calibrate || undefined;
+    // calibration queries are drawn before training and left out of every training sample (still indexed: they are data)
+    const choice = isAutoSpec(spec) ? await AdannsIndex.chooseAuto(backend, data, rows, dim, options) : undefined;
+    const parsed = choice ? parseSpec(choice.spec, dim) : typeof spec === 'string' ? parseSpec(spec, dim) : spec;
+    const heldOut = given && !given.queries ? heldOutRows(rows, (options.seed ?? 1) + 303, given.sampleSize, parsed.coarse?.lists) : new Int32Array(0);
+    const index = await AdannsIndex.train(backend, parsed, data, rows, dim, heldOut.length > 0 ? { ...options, heldOut: mergeRows(options.heldOut, heldOut) } : options);
+    if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
     await index.add(ids, data, rows, (done, total) => progress('add', done, total));
     index.trim();
-    if (options.calibrate) {
-      const given = options.calibrate === true ? {} : options.calibrate;
+    if (given) {
       // the data is at hand: exact ground truth reads it when the index keeps no full vectors (slot = row in a fresh build)
       const vectors: VectorReader | undefined = index.fullVectors() ? undefined : (slots, out) => {
         for (let i = 0; i < slots.length; i++) out.set(data.subarray(slots[i] * dim, (slots[i] + 1) * dim), i * dim);
       };
-      await index.calibrate({ seed: options.seed ?? 1, vectors, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
+      const held = heldOut.length > 0 ? { queries: gatherRows(data, dim, heldOut), queryRows: heldOut.length, queryIds: Float64Array.from(heldOut, (r) => ids[r]) } : {};
+      await index.calibrate({ seed: options.seed ?? 1, vectors, ...held, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
     }
     return index;
   }
@@ -318,9 +360,11 @@ export class AdannsIndex {
     if (this.spec.coarse) {
       checkPositiveInt(p.coarseDim, 'coarseDim', this.spec.coarse.dim);
       checkPositiveInt(p.nprobe, 'nprobe', this.spec.coarse.lists);
+      const marginError = p.probeMargin === undefined ? undefined : probeMarginError(p.probeMargin);
+      if (marginError) throw new Error(marginError);
     } else {
       // 0 is what this index reports for them (calibration points, plans): accepted back
-      if ((given.coarseDim ?? 0) !== 0 || (given.nprobe ?? 0) !== 0) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim and nprobe do not apply`);
+      if ((given.coarseDim ?? 0) !== 0 || (given.nprobe ?? 0) !== 0 || given.probeMargin !== undefined) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim, nprobe and probeMargin do not apply`);
       p.coarseDim = 0;
       p.nprobe = 0;
     }
@@ -357,7 +401,8 @@ export class AdannsIndex {
     const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, prefix);
 
     const nprobe = this.coarse ? p.nprobe : 1;
-    const probes = this.coarse ? await this.coarse.probe(space, p.coarseDim, nprobe) : new Int32Array(rows);
+    // adaptive probing: the ranked lists cut per query by the margin rule (-1 after its last list), nprobe the cap
+    const probes = !this.coarse ? new Int32Array(rows) : p.probeMargin === undefined ? await this.coarse.probe(space, p.coarseDim, nprobe) : await this.coarse.rank(space, p.coarseDim, nprobe).then((r) => (cutProbes(r.lists, r.scores, rows, nprobe, p.probeMargin!), r.lists));
     const scanK = rerankDim !== undefined ? p.shortlist : k;
     const { best, scanned, quantizerFlops } = await this.codec.scan({
       backend: this.backend,
@@ -376,7 +421,7 @@ export class AdannsIndex {
       const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
       const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
       // resident float32 rows are rescored where they lie; other stores gather the shortlist
-      final = inPlace ? await rerankStored(this.backend, q, best, inPlace, this.metric, k) : await rerankGathered(this.backend, q, best.sort(), store, rerankDim, this.metric, k);
+      final = inPlace ? await rerankStored(this.backend, q, best, inPlace, this.metric, k) : await rerankGathered(this.backend, q, best, store, rerankDim, this.metric, k);
     }
     final.sort();
 
@@ -384,6 +429,7 @@ export class AdannsIndex {
     const scores = new Float32Array(rows * k).fill(NaN);
     const counts = new Int32Array(rows);
     const mflops = new Float64Array(rows);
+    const perValue = this.flopsPerValue(p);
     for (let q = 0; q < rows; q++) {
       const n = Math.min(final.sizes[q], k);
       counts[q] = n;
@@ -398,14 +444,16 @@ export class AdannsIndex {
         coarseDim: p.coarseDim,
         scanned: scanned[q],
         scanDim: p.scanDim,
-        codeBytes: this.codec.decodes ? 0 : this.codec.codeBytes,
-        scanFlopsPerValue: this.codec.flopsPerValue,
+        // code scans: table lookup-adds per vector (M: code bytes x lookups per byte)
+        codeBytes: this.codec.decodes ? 0 : this.codec.codeBytes * this.codec.flopsPerValue,
+        scanFlopsPerValue: perValue.scan,
         quantizerFlops: quantizerFlops ? quantizerFlops[q] : 0,
         reranked: rerankDim !== undefined ? best.sizes[q] : 0,
         rerankDim: rerankDim ?? 0,
+        rerankFlopsPerValue: perValue.rerank,
       });
     }
-    return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p), budgetMet: null, budgetNote: null, tookMs: performance.now() - started };
+    return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p, k), budgetMet: null, budgetNote: null, tookMs: performance.now() - started };
   }
 
   /**
@@ -417,7 +465,7 @@ export class AdannsIndex {
     const result = await this.search(queries, rows, k, plan.params);
     let maxMflops = 0;
     for (const m of result.mflops) maxMflops = Math.max(maxMflops, m);
-    const verdict = judgeBudget(budget, { k, maxMflops, tookMs: result.tookMs }, { lowerBound: plan.recallLowerBound, calibratedK: this.calibration!.k });
+    const verdict = judgeBudget(budget, { k, maxMflops, tookMs: result.tookMs }, { lowerBound: plan.recallLowerBound, calibratedK: plan.calibratedK ?? this.calibration!.k, estimate: plan.recallNote });
     return { ...result, expectedRecall: plan.expectedRecall, budgetMet: verdict.met, budgetNote: verdict.note, plan };
   }
 
@@ -431,7 +479,9 @@ export class AdannsIndex {
     if (!this.calibration) throw new Error('this index has no calibration: build it with calibration or run calibrate first');
     const price = this.pricer(k);
     const rows = options.rows ?? 1;
-    const plan = planBudget(this.calibration.points, budget, {
+    // the points at this k, or recall estimated from the calibrated ks around it (levels.ts)
+    const atK = pointsAtK(this.calibration, k);
+    const plan = planBudget(atK.points, budget, {
       strict: options.strict,
       latencyScale: this.latencyScale,
       price: (p) => {
@@ -440,7 +490,7 @@ export class AdannsIndex {
       },
     });
     if (plan.params.rerankDim !== undefined) plan.params.shortlist = Math.max(plan.params.shortlist, k);
-    return plan;
+    return { ...plan, calibratedK: atK.calibratedK, recallFrom: atK.from, recallNote: atK.note };
   }
 
   /**
@@ -449,7 +499,8 @@ export class AdannsIndex {
    * limits are checked on.
    */
   predictMflops(p: SearchParams): number | undefined {
-    const point = this.calibration?.points.find((c) => sameParams(c.params, p));
+    // the cost does not depend on the k a point was calibrated at: any level's point with these params
+    const point = this.calibration && calibrationLevels(this.calibration).flatMap((l) => l.points).find((c) => sameParams(c.params, p));
     return point && this.pricer(p.shortlist)(point).mflops;
   }
 
@@ -458,27 +509,48 @@ export class AdannsIndex {
     const stats = this.calibration?.probeStats;
     const now = this.listSizes();
     const memo = new Map<string, number | undefined>();
-    const mass = (coarseDim: number, nprobe: number, sizes: ArrayLike<number>) => {
-      const key = `${sizes === now ? 'now' : 'then'}/${coarseDim}/${nprobe}`;
-      if (!memo.has(key)) memo.set(key, stats && probedMass(stats, sizes, coarseDim, nprobe));
+    const mass = (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number) => {
+      const key = `${sizes === now ? 'now' : 'then'}/${coarseDim}/${nprobe}/${probeMargin}`;
+      if (!memo.has(key)) memo.set(key, stats && probedMass(stats, sizes, coarseDim, nprobe, probeMargin));
       return memo.get(key);
     };
     return (p) => {
       // the scan's multiply-adds per vector in the cost model (cost.ts): code bytes, or scanDim x the codec's flops per value
-      const perVector = this.codec.decodes ? p.params.scanDim * this.codec.flopsPerValue : this.codec.codeBytes;
+      const perValue = this.flopsPerValue(p.params);
+      const perVector = this.codec.decodes ? p.params.scanDim * perValue.scan : this.codec.codeBytes * this.codec.flopsPerValue;
       const shortlist = p.params.rerankDim !== undefined ? Math.max(p.params.shortlist, k) : p.params.shortlist;
-      return pricePoint(p, stats, now, perVector, shortlist, mass);
+      return pricePoint(p, stats, now, perVector, shortlist, mass, perValue.rerank);
     };
+  }
+
+  /**
+   * Multiply-adds per scanned and per re-ranked value at params p (cost.ts):
+   * the codec's per value, twice that for a cosine float scan at a prefix
+   * whose member norms the lists do not keep (the scan computes them), and 2
+   * per re-ranked value when a cosine re-rank gathers its rows (their norms
+   * are computed per search; resident float32 rows at the store's dim keep theirs).
+   */
+  private flopsPerValue(p: SearchParams): { scan: number; rerank: number } {
+    const cosine = this.metric === 'cosine';
+    const scanNorms = cosine && this.codec.decodes && !this.lists.hasNorms(p.scanDim);
+    const store = this.rerankStore;
+    const inPlace = store !== undefined && p.rerankDim === store.dim && store.inPlace !== undefined;
+    return { scan: this.codec.flopsPerValue * (scanNorms ? 2 : 1), rerank: cosine && p.rerankDim !== undefined && !inPlace ? 2 : 1 };
   }
 
   /** Scores the centroids at coarseDim for each query (rows x dim, input space) and returns the nprobe best lists, best first (rows x nprobe). */
   async probeLists(queries: Float32Array, rows: number, coarseDim: number, nprobe: number): Promise<Int32Array> {
+    return (await this.rankLists(queries, rows, coarseDim, nprobe)).lists;
+  }
+
+  /** probeLists with the centroid scores beside the lists (rows x nprobe each), for adaptive probe rules. */
+  async rankLists(queries: Float32Array, rows: number, coarseDim: number, nprobe: number): Promise<{ lists: Int32Array; scores: Float32Array }> {
     checkVectors(queries, rows, this.dim, 'probe queries');
     if (!this.coarse) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage to probe`);
     checkPositiveInt(coarseDim, 'coarseDim', this.spec.coarse!.dim);
     checkPositiveInt(nprobe, 'nprobe', this.coarse.lists);
     const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, coarseDim);
-    return this.coarse.probe(space, coarseDim, nprobe);
+    return this.coarse.rank(space, coarseDim, nprobe);
   }
 
   /** Calibrates on demand (or again, e.g. after the index has grown). */
@@ -489,8 +561,11 @@ export class AdannsIndex {
   }
 
   /** The recall@k / MFLOPs frontier of the calibration (empty without one). */
-  frontier(): ReturnType<typeof paretoFrontier> {
-    return this.calibration ? paretoFrontier(this.calibration.points, (p) => p.mflops) : [];
+  /** The recall@k / MFLOPs frontier of the calibration at k (default its primary k; empty without one or when k is not calibrated). */
+  frontier(k?: number): ReturnType<typeof paretoFrontier> {
+    if (!this.calibration) return [];
+    const level = k === undefined ? { points: this.calibration.points } : calibrationLevels(this.calibration).find((l) => l.k === k);
+    return level ? paretoFrontier(level.points, (p) => p.mflops) : [];
   }
 
   /**
@@ -551,8 +626,10 @@ export class AdannsIndex {
     return { vectors: out, ids: Float64Array.from(slots, (slot) => this.slots.idOf(slot)) };
   }
 
-  private calibratedRecall(p: SearchParams): number | null {
-    return this.calibration?.points.find((point) => sameParams(point.params, p))?.recall ?? null;
+  /** Calibrated recall at k of these params (null when k or the params were not calibrated). */
+  private calibratedRecall(p: SearchParams, k: number): number | null {
+    const level = this.calibration && calibrationLevels(this.calibration).find((l) => l.k === k);
+    return level?.points.find((point) => sameParams(point.params, p))?.recall ?? null;
   }
 
   /**

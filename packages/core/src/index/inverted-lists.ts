@@ -1,6 +1,26 @@
-import { allocateLike, heapArena, type ArrayArena } from '@adanns/compute';
+import { allocateLike, heapArena, type ArrayArena, type ListSet } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from './growable.js';
+
+/**
+ * How a list's member codes lie in its code array when they are not simply
+ * one after another: 4-bit fast-scan codes interleave 32 members per block
+ * (codecs/fastscan.ts). A member's code keeps fixed places given its
+ * position, so an append writes at the list's end and a removal moves the
+ * last member into the hole, in place, as with the default layout. Codes in
+ * and out of the lists (encode, export, import, saved files) are codeBytes
+ * per member, one after another.
+ */
+export interface CodeLayout {
+  /** Bytes a list of `members` members occupies. */
+  bytes(members: number): number;
+  /** Writes a member's code (codeBytes bytes of `code` from `offset`) at position `pos`. */
+  write(codes: Uint8Array, pos: number, code: Uint8Array, offset: number): void;
+  /** Reads position `pos`'s code into `out` from `offset` (codeBytes bytes). */
+  read(codes: Uint8Array, pos: number, out: Uint8Array, offset: number): void;
+  /** Moves position `from`'s code to position `to`. */
+  move(codes: Uint8Array, from: number, to: number): void;
+}
 
 /**
  * Inverted lists, each list contiguous (list-major) so a scan streams one
@@ -29,6 +49,8 @@ export class InvertedLists {
     private readonly arena: ArrayArena = heapArena,
     /** What the members' bytes are, for the size breakdown. */
     readonly kind: 'lists' | 'codes' = 'codes',
+    /** Where member codes lie in a list's array (default: codeBytes per member, one after another). */
+    readonly layout?: CodeLayout,
   ) {
     this.codeArrays = Array.from({ length: count }, () => new Uint8Array(0));
     this.slotArrays = Array.from({ length: count }, () => new Int32Array(0));
@@ -53,8 +75,9 @@ export class InvertedLists {
   append(list: number, slot: number, codes: Uint8Array, codeOffset: number, invNorms?: Float32Array, normOffset = 0): void {
     const pos = this.sizes[list];
     const b = this.codeBytes;
-    this.codeArrays[list] = grow(this.codeArrays[list], (pos + 1) * b, this.arena);
-    this.codeArrays[list].set(codes.subarray(codeOffset, codeOffset + b), pos * b);
+    this.codeArrays[list] = grow(this.codeArrays[list], this.layout ? this.layout.bytes(pos + 1) : (pos + 1) * b, this.arena);
+    if (this.layout) this.layout.write(this.codeArrays[list], pos, codes, codeOffset);
+    else this.codeArrays[list].set(codes.subarray(codeOffset, codeOffset + b), pos * b);
     this.slotArrays[list] = grow(this.slotArrays[list], pos + 1, this.arena);
     this.slotArrays[list][pos] = slot;
     let n = 0;
@@ -82,7 +105,8 @@ export class InvertedLists {
     if (pos !== last) {
       const moved = this.slotArrays[list][last];
       const b = this.codeBytes;
-      this.codeArrays[list].copyWithin(pos * b, last * b, (last + 1) * b);
+      if (this.layout) this.layout.move(this.codeArrays[list], last, pos);
+      else this.codeArrays[list].copyWithin(pos * b, last * b, (last + 1) * b);
       this.slotArrays[list][pos] = moved;
       for (const perList of this.norms.values()) perList[list][pos] = perList[list][last];
       this.slotPos[moved] = pos;
@@ -100,9 +124,9 @@ export class InvertedLists {
     for (const perList of this.norms.values()) this.arena.touched(perList[list]);
   }
 
-  /** The members' codes, list position after list position (size x codeBytes). */
+  /** The members' codes, list position after list position (size x codeBytes), or in the lists' layout when they have one. */
   codes(list: number): Uint8Array {
-    return this.codeArrays[list].subarray(0, this.sizes[list] * this.codeBytes);
+    return this.codeArrays[list].subarray(0, this.layout ? this.layout.bytes(this.sizes[list]) : this.sizes[list] * this.codeBytes);
   }
 
   slots(list: number): Int32Array {
@@ -118,9 +142,32 @@ export class InvertedLists {
     return this.norms.has(dim);
   }
 
-  /** A slot's code: (bytes, offset), or undefined if the slot is in no list. */
+  /**
+   * The lists as a backend's fused scans read them (Backend.scanListsTopK,
+   * pqScanListsTopK): members of `stride` elements encoded as `encoding`,
+   * reported by slot, with the cosine norms kept per prefix.
+   */
+  scanSet(encoding: ListSet['encoding'], stride: number, params?: Float32Array): ListSet {
+    return {
+      encoding,
+      count: this.count,
+      stride,
+      ...(params ? { params } : {}),
+      size: (list) => this.sizes[list],
+      codes: (list) => this.codes(list),
+      ids: (list) => this.slots(list),
+      invNorms: (list, dim) => this.invNorms(list, dim),
+    };
+  }
+
+  /** A slot's code: (bytes, offset), or undefined if the slot is in no list. With a layout, a copy of the code (offset 0). */
   locate(slot: number): { codes: Uint8Array; offset: number } | undefined {
     if (slot >= this.slotListFilled || this.slotList[slot] < 0) return undefined;
+    if (this.layout) {
+      const code = new Uint8Array(this.codeBytes);
+      this.layout.read(this.codeArrays[this.slotList[slot]], this.slotPos[slot], code, 0);
+      return { codes: code, offset: 0 };
+    }
     return { codes: this.codeArrays[this.slotList[slot]], offset: this.slotPos[slot] * this.codeBytes };
   }
 
@@ -143,7 +190,8 @@ export class InvertedLists {
     let at = 0;
     for (let l = 0; l < this.count; l++) {
       slots.set(this.slots(l), at);
-      codes.set(this.codes(l), at * this.codeBytes);
+      if (this.layout) for (let i = 0; i < this.sizes[l]; i++) this.layout.read(this.codeArrays[l], i, codes, (at + i) * this.codeBytes);
+      else codes.set(this.codes(l), at * this.codeBytes);
       at += this.sizes[l];
     }
     return { sizes: this.sizes.slice(), slots, codes };
@@ -164,7 +212,7 @@ export class InvertedLists {
     };
     for (let l = 0; l < this.count; l++) {
       const n = this.sizes[l];
-      this.codeArrays[l] = exact(this.codeArrays[l], n * this.codeBytes);
+      this.codeArrays[l] = exact(this.codeArrays[l], this.layout ? this.layout.bytes(n) : n * this.codeBytes);
       this.slotArrays[l] = exact(this.slotArrays[l], n);
       for (const perList of this.norms.values()) perList[l] = exact(perList[l], n);
     }
@@ -197,8 +245,9 @@ export class InvertedLists {
     normsOf: ((codes: Uint8Array, rows: number) => Float32Array) | undefined,
     arena: ArrayArena = heapArena,
     kind: 'lists' | 'codes' = 'codes',
+    layout?: CodeLayout,
   ): InvertedLists {
-    const lists = new InvertedLists(sizes.length, codeBytes, normDims, arena, kind);
+    const lists = new InvertedLists(sizes.length, codeBytes, normDims, arena, kind, layout);
     if (codes.length !== slots.length * codeBytes) throw new Error('inverted list codes do not match the stored members');
     let at = 0;
     try {

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
-import { createRng, sampleIndices, type Backend } from '@adanns/compute';
+import type { Backend } from '@adanns/compute';
 import type { CalibrateOptions } from '../planner/calibrate.js';
 import { parseSpec, type IndexSpec } from '../spec.js';
+import { AUTO_TRIAL_ROWS, isAutoSpec } from '../planner/auto.js';
 import { AdannsIndex, type TrainOptions, type VectorReader } from './adanns-index.js';
+import { heldOutRows, sampleRowsExcept } from './training.js';
 
 /** What a streaming build reads (structurally @adanns/datasets' VectorStream). */
 export interface StreamSource {
@@ -35,16 +37,25 @@ export interface StreamBuildOptions extends TrainOptions {
  * AdannsIndex.build on the same rows but for the training sample.
  */
 export async function buildFromStream(backend: Backend, spec: IndexSpec | string, source: StreamSource, options: StreamBuildOptions): Promise<AdannsIndex> {
-  const parsed = typeof spec === 'string' ? parseSpec(spec, source.dim) : spec;
+  // spec "auto" is chosen on a seeded sample of the source (planner/auto.ts) before anything else is read
+  const trial = isAutoSpec(spec) ? sampleRowsExcept(source.rows, AUTO_TRIAL_ROWS, (options.seed ?? 1) + 211).sort() : undefined;
+  const choice = trial ? await AdannsIndex.chooseAuto(backend, await source.readRows(trial), trial.length, source.dim, { ...options, count: source.rows }) : undefined;
+  const parsed = choice ? parseSpec(choice.spec, source.dim) : typeof spec === 'string' ? parseSpec(spec, source.dim) : spec;
   const progress = options.onProgress ?? (() => {});
   const perCentroid = options.maxPointsPerCentroid ?? 256;
   const wanted = options.trainRows ?? Math.max(32_768, options.pcaSampleSize ?? 10_000, (parsed.coarse?.lists ?? 0) * perCentroid, options.pqTrainSize ?? 32_768);
-  const picked = sampleIndices(source.rows, Math.min(wanted, source.rows), createRng((options.seed ?? 1) + 101));
+  const given = options.calibrate === true ? {} : options.calibrate || undefined;
+  // calibration queries are drawn first and never read into the training sample (they are still added: they are data)
+  const heldOut = given && !given.queries ? heldOutRows(source.rows, (options.seed ?? 1) + 303, given.sampleSize, parsed.coarse?.lists) : new Int32Array(0);
+  const picked = sampleRowsExcept(source.rows, Math.min(wanted, source.rows - heldOut.length), (options.seed ?? 1) + 101, heldOut);
   progress('sample', 0, picked.length);
   const sample = await source.readRows(picked);
   progress('sample', picked.length, picked.length);
   const rerankFile = options.rerankFile ?? (options.rerankDir && parsed.rerank && (parsed.rerank.storage ?? 'disk') === 'disk' ? join(options.rerankDir, 'rerank.f32') : undefined);
-  const index = await AdannsIndex.train(backend, parsed, sample, picked.length, source.dim, { ...options, rerankFile });
+  // the stages sample the training sample: report their rows as source rows
+  const onSample = options.onSample && ((stage: 'pca' | 'kmeans' | 'codec', rows: Int32Array) => options.onSample!(stage, rows.map((r) => picked[r])));
+  const index = await AdannsIndex.train(backend, parsed, sample, picked.length, source.dim, { ...options, rerankFile, onSample, heldOut: undefined });
+  if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
   const chunkRows = options.chunkRows ?? 65_536;
   for await (const chunk of source.chunks(chunkRows)) {
     const ids = Float64Array.from({ length: chunk.rows }, (_, i) => chunk.from + i);
@@ -52,8 +63,7 @@ export async function buildFromStream(backend: Backend, spec: IndexSpec | string
     progress('add', chunk.from + chunk.rows, source.rows);
   }
   index.trim();
-  if (options.calibrate) {
-    const given = options.calibrate === true ? {} : options.calibrate;
+  if (given) {
     // slot i holds row i (ids are row numbers, added in order)
     const vectors: VectorReader | undefined = index.fullVectors()
       ? undefined
@@ -67,7 +77,8 @@ export async function buildFromStream(backend: Backend, spec: IndexSpec | string
             out.set(rows.subarray(j * source.dim, (j + 1) * source.dim), i * source.dim);
           }
         };
-    await index.calibrate({ seed: options.seed ?? 1, vectors, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
+    const held = heldOut.length > 0 ? { queries: await source.readRows(heldOut), queryRows: heldOut.length, queryIds: Float64Array.from(heldOut) } : {};
+    await index.calibrate({ seed: options.seed ?? 1, vectors, ...held, ...given, onProgress: (done, total) => progress('calibrate', done, total) });
   }
   return index;
 }

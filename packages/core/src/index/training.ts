@@ -25,6 +25,40 @@ export interface StageTrainOptions {
   /** OPQ rotation iterations (default 8). */
   opqIterations?: number;
   onProgress?: ProgressFn;
+  /**
+   * Rows of the training data no sample may draw (increasing): the held-out
+   * calibration queries, drawn before training so that calibration measures
+   * recall on vectors no stage was fitted to (docs/ARCHITECTURE.md, "Calibration and planning").
+   */
+  heldOut?: Int32Array;
+  /** Called with the rows each stage's sample drew (what tests check held-out rows against). */
+  onSample?: (stage: 'pca' | 'kmeans' | 'codec', rows: Int32Array) => void;
+}
+
+/**
+ * A seeded sample of `size` of `rows` rows, none of `excluded` (increasing);
+ * without exclusions exactly sampleIndices(rows, size, rng).
+ */
+export function sampleRowsExcept(rows: number, size: number, seed: number, excluded?: Int32Array): Int32Array {
+  if (!excluded || excluded.length === 0) return sampleIndices(rows, size, createRng(seed));
+  const pool = new Int32Array(rows - excluded.length);
+  let n = 0;
+  for (let r = 0, e = 0; r < rows; r++) {
+    if (e < excluded.length && excluded[e] === r) e++;
+    else pool[n++] = r;
+  }
+  // the pool is increasing and so is the sample of its positions
+  return sampleIndices(n, size, createRng(seed)).map((i) => pool[i]);
+}
+
+/**
+ * The rows a build holds out of training to calibrate on: `wanted` (default
+ * 300) but at most a tenth of the rows and leaving a row per list; empty when
+ * fewer than 2 remain (the calibration then samples stored vectors).
+ */
+export function heldOutRows(rows: number, seed: number, wanted = 300, lists = 1): Int32Array {
+  const count = Math.min(wanted, Math.floor(rows / 10), rows - lists);
+  return count < 2 ? new Int32Array(0) : sampleIndices(rows, count, createRng(seed));
 }
 
 export interface TrainedStages {
@@ -48,7 +82,9 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   let pca: PcaTransform | undefined;
   if (spec.transform === 'pca') {
     progress('pca', 0, 1);
-    pca = PcaTransform.fit(data, rows, dim, metric, { sampleSize: options.pcaSampleSize, seed });
+    const sample = sampleRowsExcept(rows, options.pcaSampleSize ?? 10_000, seed, options.heldOut);
+    options.onSample?.('pca', sample);
+    pca = PcaTransform.fit(data, rows, dim, metric, { sample });
     progress('pca', 1, 1);
   }
   const codecOptions: TrainOptions = { seed, trainSize: options.pqTrainSize ?? 32_768, residual: options.residual ?? true, opqIterations: options.opqIterations, onProgress: progress };
@@ -59,8 +95,9 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   const prefix = Math.max(spec.coarse?.dim ?? 0, spec.scan.dim);
   const stride = pca ? prefix : dim;
   // a seeded sample, rotated into the index space (only the prefix the stages use)
-  const draw = async (size: number, sampleSeed: number): Promise<{ space: Float32Array; n: number }> => {
-    const picked = sampleIndices(rows, size, createRng(sampleSeed));
+  const draw = async (size: number, sampleSeed: number, stage: 'kmeans' | 'codec'): Promise<{ space: Float32Array; n: number }> => {
+    const picked = sampleRowsExcept(rows, size, sampleSeed, options.heldOut);
+    options.onSample?.(stage, picked);
     const n = picked.length;
     // a sample of every row is the data itself: no copy (a streaming build passes exactly its sample)
     const raw = n === rows ? data.subarray(0, rows * dim) : new Float32Array(n * dim);
@@ -71,7 +108,7 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   let coarse: CoarseQuantizer | undefined;
   if (spec.coarse) {
     // the k-means sample does not depend on the codec, so indexes that differ only in their codec share centroids
-    const { space, n } = await draw(lists * perCentroid, seed);
+    const { space, n } = await draw(lists * perCentroid, seed, 'kmeans');
     const { dim: dc } = spec.coarse;
     const train = slicePrefix(space, n, stride, dc);
     if (metric === 'cosine') normalizePrefixInPlace(train, n, dc, dc);
@@ -87,7 +124,7 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   }
   const codecSize = definition.sampleSize(codecOptions);
   if (codecSize === 0) return { pca, coarse, codec: await definition.train(context, { data: new Float32Array(0), rows: 0, stride, lists }, codecOptions) };
-  const { space, n } = await draw(codecSize, seed + 1);
+  const { space, n } = await draw(codecSize, seed + 1, 'codec');
   let labels: Int32Array | undefined;
   if (coarse) {
     labels = new Int32Array(n);

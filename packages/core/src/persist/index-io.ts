@@ -4,10 +4,11 @@ import { parseMetric, type Backend, type Metric } from '@adanns/compute';
 import { decodedInvNorms } from '../codecs/float-codec.js';
 import type { ListCodec } from '../codecs/codec.js';
 import { codecDefinition } from '../codecs/registry.js';
-import { AdannsIndex } from '../index/adanns-index.js';
+import { AdannsIndex, type IndexChoice } from '../index/adanns-index.js';
 import { InvertedLists } from '../index/inverted-lists.js';
 import { SlotStore } from '../index/slots.js';
 import type { Calibration } from '../planner/calibrate.js';
+import type { FrontierPoint } from '../planner/frontier.js';
 import { createRerankStore, loadRerankStore, type RerankManifest, type RerankStore } from '../rerank/store.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { CoarseQuantizer } from '../stages/coarse.js';
@@ -40,6 +41,8 @@ interface Manifest {
   listDim?: number;
   /** v1: PQ/OPQ codes encode residuals against list references. */
   residual?: boolean;
+  /** Why spec `auto` chose this spec (absent for a spec given): `adanns info` shows it. */
+  choice?: IndexChoice;
 }
 
 /** Where a loaded index's re-rank vectors come from, when the caller supplies them (a collection's LMDB). */
@@ -83,6 +86,7 @@ export function saveIndex(index: AdannsIndex, dir: string): void {
     codec: p.codec.manifest?.() ?? {},
   };
   if (rerank) manifest.rerank = rerank;
+  if (index.choice) manifest.choice = index.choice;
   if (index.calibration) writeJsonAtomically(join(dir, 'calibration.json'), index.calibration);
   else rmSync(join(dir, 'calibration.json'), { force: true });
   const tmp = join(dir, `manifest.json.tmp-${process.pid}`);
@@ -142,7 +146,7 @@ export function loadIndex(backend: Backend, dir: string, options: LoadOptions = 
     }
     const normDims = codec.decodes ? AdannsIndex.normDims(metric, spec) : [];
     const normsOf = normDims.length > 0 ? (c: Uint8Array, rows: number) => decodedInvNorms(codec, c, rows, normDims) : undefined;
-    lists = InvertedLists.import(codec.codeBytes, normDims, sizes, slots, codes, normsOf, backend.arena, spec.scan.codec === 'flat' ? 'lists' : 'codes');
+    lists = InvertedLists.import(codec.codeBytes, normDims, sizes, slots, codes, normsOf, backend.arena, spec.scan.codec === 'flat' ? 'lists' : 'codes', codec.layout);
     coarse = spec.coarse ? CoarseQuantizer.of(backend, readArrayFile(file('centroids.bin'), 'f32', [spec.coarse.lists, spec.coarse.dim]).array, spec.coarse.lists, spec.coarse.dim, metric) : undefined;
     let pca: PcaTransform | undefined;
     if (spec.transform === 'pca') {
@@ -155,6 +159,7 @@ export function loadIndex(backend: Backend, dir: string, options: LoadOptions = 
     const calibration = existsSync(file('calibration.json')) ? readCalibration(file('calibration.json')) : undefined;
     const index = new AdannsIndex(backend, { spec, metric, dim: m.dim, pca, coarse, codec, lists, rerank, slots: slotStore });
     if (calibration) index.calibration = calibration;
+    if (m.choice) index.choice = { reason: String(m.choice.reason), shortlistMultiples: (m.choice.shortlistMultiples ?? []).filter((x) => Number.isInteger(x) && x > 0) };
     return index;
   } catch (e) {
     // a failed load (say a corrupt file) gives back what it took: arena arrays and the re-rank file
@@ -205,7 +210,13 @@ function writeJsonAtomically(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
-function readCalibration(path: string): Calibration {
+/** Replaces the calibration saved in an index directory (atomic): a re-calibration without a rebuild. */
+export function saveCalibration(dir: string, calibration: Calibration): void {
+  writeJsonAtomically(join(dir, 'calibration.json'), calibration);
+}
+
+/** Reads and checks a saved calibration: single-k (older) or with its levels. */
+export function readCalibration(path: string): Calibration {
   let c: Calibration;
   try {
     c = JSON.parse(readFileSync(path, 'utf8')) as Calibration;
@@ -213,8 +224,12 @@ function readCalibration(path: string): Calibration {
     throw new Error(`${path}: cannot read calibration (${(e as Error).message})`);
   }
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  if (!Number.isInteger(c.k) || !Array.isArray(c.points) || !c.points.every((p) => p && typeof p.params === 'object' && finite(p.recall) && finite(p.mflops) && finite(p.latencyMs) && finite(p.recallStdErr) && finite(p.mflopsStdErr))) {
+  const pointOk = (p: FrontierPoint) => p && typeof p.params === 'object' && finite(p.recall) && finite(p.mflops) && finite(p.latencyMs) && finite(p.recallStdErr) && finite(p.mflopsStdErr);
+  if (!Number.isInteger(c.k) || !Array.isArray(c.points) || !c.points.every(pointOk)) {
     throw new Error(`${path}: malformed calibration`);
+  }
+  if (c.levels !== undefined && !(Array.isArray(c.levels) && c.levels.every((l) => l && Number.isInteger(l.k) && l.k > 0 && Array.isArray(l.points) && l.points.every(pointOk)))) {
+    throw new Error(`${path}: malformed calibration levels`);
   }
   return c;
 }

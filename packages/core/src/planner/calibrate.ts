@@ -1,16 +1,26 @@
 import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
 import type { SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
+import { adaptiveGrid } from './adaptive-grid.js';
 import type { FrontierPoint } from './frontier.js';
 import type { ProbeCounts, ProbeStatistics } from './pricing.js';
 
 export interface CalibrateOptions {
-  /** Calibration queries (rows x dim); default: a seeded sample of the stored vectors, each excluded from its own results. */
+  /**
+   * Calibration queries (rows x dim): given by the user, or a build's
+   * held-out rows (with `queryIds`); default: a seeded sample of the stored
+   * vectors, each excluded from its own results.
+   */
   queries?: Float32Array;
   queryRows?: number;
+  /** The stored ids the given queries are (a build's held-out rows, indexed but never trained on): each is excluded from its own results and truth. */
+  queryIds?: ArrayLike<number>;
   /** Stored vectors sampled when no queries are given (default 300). */
   sampleSize?: number;
+  /** Calibrate at this k only (older callers); `ks` wins. */
   k?: number;
+  /** The k values served, each calibrated (default 1, 10, 100); those the index is too small for are left out. */
+  ks?: number[];
   /** Time bound (default 120 s): the grid runs cheapest first and stops when it is spent. */
   maxSeconds?: number;
   /** Queries timed one at a time per point for its latency (default 20). */
@@ -24,13 +34,34 @@ export interface CalibrateOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** The k values calibrated when none are given. */
+export const DEFAULT_CALIBRATION_KS: readonly number[] = [1, 10, 100];
+
+/** Calibrated points at one k: recall@k of each params (re-ranking params all have shortlist >= k). */
+export interface CalibrationLevel {
+  k: number;
+  points: FrontierPoint[];
+}
+
 /** What calibration measured, persisted with the index. */
 export interface Calibration {
+  /** The primary k (10 when calibrated): `points` are at it. Older calibrations have only this one. */
   k: number;
   queries: number;
-  /** True when the queries were sampled from the index (each excluded from its own results and truth). */
+  /** True when the queries are stored vectors (each excluded from its own results and truth). */
   selfExcluded: boolean;
+  /**
+   * Where the queries came from: `held-out` (drawn before training, left out
+   * of every training sample, indexed as points), `given` (by the user),
+   * `stored` (sampled from the index: in-sample). Absent in older calibrations.
+   */
+  source?: 'held-out' | 'given' | 'stored';
+  /** The stored ids of held-out queries: a later re-calibration (no rebuild) reuses those still stored, still never trained on. */
+  queryIds?: number[];
+  /** The points at `k` (the level of `levels` at k). */
   points: FrontierPoint[];
+  /** Every calibrated k with its points, ascending k (absent in older calibrations: `k` and `points` are the only level). */
+  levels?: CalibrationLevel[];
   seconds: number;
   /** False when the time bound cut the grid short. */
   complete: boolean;
@@ -73,14 +104,25 @@ function geometric(max: number): number[] {
   return out;
 }
 
-/** The parameter grid of an index: prefixes from its ladder, nprobe doubling, shortlists in multiples of k. */
-export function calibrationGrid(index: AdannsIndex, k: number): SearchParams[] {
+/**
+ * The parameter grid of an index: prefixes from its ladder, nprobe doubling,
+ * shortlists in multiples of each k (1, 2, 4 and 10 k; the union over
+ * `ks`). Without a re-rank stage the shortlist is the largest k (a scan's
+ * top-k is a prefix of its top-kmax).
+ */
+export function calibrationGrid(index: AdannsIndex, ks: number | readonly number[]): SearchParams[] {
   const { spec } = index;
+  const all = typeof ks === 'number' ? [ks] : [...ks];
+  const kmax = Math.max(...all);
   const coarse = spec.coarse ? dimsLadder(spec.coarse.dim).slice(-3) : [0];
   const nprobes = spec.coarse ? geometric(spec.coarse.lists) : [0];
   const scans = spec.scan.codec === 'flat' ? dimsLadder(spec.scan.dim).slice(-3) : [spec.scan.dim];
   const rerank = spec.rerank?.dim;
-  const shortlists = rerank === undefined ? [k] : [k, 2 * k, 4 * k, 10 * k, 20 * k].filter((s) => s <= Math.max(k, index.size));
+  // `auto` asks for longer shortlists when its trial needed them for recall 0.99 (planner/auto.ts)
+  // 20 k left out: with three ks the long shortlists cost most of the sweep (a k = 100 point at 2,000) and rarely reach the frontier
+  const factors = [1, 2, 4, 10, ...(index.choice?.shortlistMultiples ?? [])];
+  const multiples = all.flatMap((k) => factors.map((f) => f * k).filter((s) => s === k || s <= index.size));
+  const shortlists = rerank === undefined ? [kmax] : [...new Set(multiples)].sort((a, b) => a - b);
   const grid: SearchParams[] = [];
   for (const coarseDim of coarse) {
     for (const nprobe of nprobes) {
@@ -106,78 +148,128 @@ const meanAndStdErr = (values: ArrayLike<number>): [number, number] => {
   return [mean, n > 1 ? Math.sqrt(ss / (n - 1) / n) : 0];
 };
 
+/** The primary k of a calibration: the largest calibrated k up to 10 (the service's default), else the smallest. */
+function primaryK(ks: number[]): number {
+  return ks.filter((k) => k <= 10).at(-1) ?? ks[0];
+}
+
+/**
+ * Grid points ordered for a time bound: each k's points cheapest first (a
+ * point serves every calibrated k up to min(shortlist, largest k)), the
+ * classes interleaved by their share done, so a cut grid keeps the cheap end
+ * at every k rather than all of the small ones.
+ */
+function timeBoundOrder(grid: SearchParams[], searchK: (p: SearchParams) => number, depth: (p: SearchParams) => number = (p) => p.nprobe): SearchParams[] {
+  const cost = (p: SearchParams) => p.coarseDim * p.nprobe + depth(p) * p.scanDim * 64 + p.shortlist * (p.rerankDim ?? 0);
+  const classes = new Map<number, SearchParams[]>();
+  for (const p of grid) classes.set(searchK(p), [...(classes.get(searchK(p)) ?? []), p]);
+  const ranked: { p: SearchParams; share: number; cost: number }[] = [];
+  for (const members of classes.values()) {
+    members.sort((a, b) => cost(a) - cost(b));
+    members.forEach((p, i) => ranked.push({ p, share: (i + 1) / members.length, cost: cost(p) }));
+  }
+  return ranked.sort((a, b) => a.share - b.share || a.cost - b.cost).map((r) => r.p);
+}
+
 /**
  * Sweeps the grid on calibration queries against exact ground truth at the
- * full dimension, recording recall@k, modelled MFLOPs and latency per point.
+ * full dimension, recording recall at every calibrated k, modelled MFLOPs
+ * and latency per point. One search per grid point serves every k up to its
+ * shortlist: the engine's order is total, so the top k of a search at a
+ * larger k with the same params is what a search at k returns.
  */
 export async function calibrate(index: AdannsIndex, options: CalibrateOptions = {}): Promise<Calibration> {
   const started = performance.now();
-  const k = options.k ?? 10;
   const dim = index.dim;
   let queries: Float32Array;
   let rows: number;
-  let ownIds: Float64Array | undefined;
+  let ownIds: ArrayLike<number> | undefined;
+  let source: Calibration['source'];
   if (options.queries) {
     queries = options.queries;
-    rows = options.queryRows ?? options.queries.length / dim;
+    rows = options.queryRows ?? Math.floor(options.queries.length / dim);
+    if (queries.length !== rows * dim) throw new Error(`calibration queries: ${queries.length} values are not ${options.queryRows === undefined ? 'whole' : rows} vectors of dimension ${dim}`);
+    ownIds = options.queryIds;
+    if (ownIds && ownIds.length !== rows) throw new Error(`calibration: ${ownIds.length} query ids for ${rows} queries`);
+    source = ownIds ? 'held-out' : 'given';
   } else {
     const sample = await index.sampleStored(options.sampleSize ?? 300, options.seed ?? 7, options.vectors);
     queries = sample.vectors;
     rows = sample.ids.length;
     ownIds = sample.ids;
+    source = 'stored';
   }
   if (rows < 2) throw new Error(`calibration needs at least 2 queries, got ${rows}`);
-  // with queries drawn from the index, ask for one more result and drop the query itself
+  // with queries that are stored vectors, ask for one more result and drop the query itself
   const extra = ownIds ? 1 : 0;
-  if (k + extra > index.size) throw new Error(`calibration at k = ${k} needs more than ${k + extra - 1} stored vectors`);
-  const dropOwn = (ids: Float64Array, width: number): Float64Array => {
+  const asked = options.ks ?? (options.k !== undefined ? [options.k] : [...DEFAULT_CALIBRATION_KS]);
+  for (const k of asked) if (!Number.isInteger(k) || k < 1) throw new Error(`calibration k must be a positive integer, got ${k}`);
+  const ks = [...new Set(asked)].sort((a, b) => a - b).filter((k) => k + extra <= index.size);
+  if (ks.length === 0) throw new Error(`calibration at k = ${Math.min(...asked)} needs more than ${Math.min(...asked) + extra - 1} stored vectors`);
+  const kmax = ks[ks.length - 1];
+  const dropOwn = (ids: Float64Array, width: number, keep: number): Float64Array => {
     if (!ownIds) return ids;
-    const out = new Float64Array(rows * k);
+    const out = new Float64Array(rows * keep).fill(-1);
     for (let q = 0; q < rows; q++) {
       let w = 0;
-      for (let i = 0; i < width && w < k; i++) if (ids[q * width + i] !== ownIds[q]) out[q * k + w++] = ids[q * width + i];
+      for (let i = 0; i < width && w < keep; i++) if (ids[q * width + i] !== ownIds[q]) out[q * keep + w++] = ids[q * width + i];
     }
     return out;
   };
-  const truth = dropOwn((await index.exactSearch(queries, rows, k + extra, options.vectors)).ids, k + extra);
-  const grid = calibrationGrid(index, k + extra);
-  const probeStats = await probeStatistics(index, queries, rows, grid);
+  const truth = dropOwn((await index.exactSearch(queries, rows, kmax + extra, options.vectors)).ids, kmax + extra, kmax);
+  const reranks = index.spec.rerank !== undefined;
+  // the largest calibrated k a grid point serves: a re-rank returns at most its shortlist
+  const searchK = (p: SearchParams) => (reranks ? ks.filter((k) => k <= p.shortlist).at(-1)! : kmax);
+  // adaptive probing points (planner/adaptive-grid.ts) join the grid, ordered by the lists they probe on average
+  const fixedGrid = calibrationGrid(index, ks);
+  const adaptive = await adaptiveGrid(index, queries, rows, fixedGrid);
+  const grid = timeBoundOrder([...fixedGrid, ...adaptive.points], searchK, (p) => adaptive.meanDepth.get(p) ?? p.nprobe);
+  const probeStats = await probeStatistics(index, queries, rows, fixedGrid);
+  probeStats.probes.push(...adaptive.probes);
   const maxMs = (options.maxSeconds ?? 120) * 1000;
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);
-  const points: FrontierPoint[] = [];
+  const levels: CalibrationLevel[] = ks.map((k) => ({ k, points: [] }));
   const perQuery = new Float64Array(rows);
   const want = new Set<number>();
   let complete = true;
-  // cheapest first, so a time bound keeps the useful low-cost end of the grid
-  const cost = (p: SearchParams) => p.coarseDim * p.nprobe + p.nprobe * p.scanDim * 64 + p.shortlist * (p.rerankDim ?? 0);
-  grid.sort((a, b) => cost(a) - cost(b));
   for (let g = 0; g < grid.length; g++) {
     if (performance.now() - started > maxMs) {
       complete = false;
       break;
     }
-    const params = grid[g];
-    const result = await index.search(queries, rows, k + extra, params);
-    const found = dropOwn(result.ids, k + extra);
-    for (let q = 0; q < rows; q++) {
-      want.clear();
-      for (let i = 0; i < k; i++) want.add(truth[q * k + i]);
-      let hits = 0;
-      for (let i = 0; i < k; i++) if (want.has(found[q * k + i])) hits++;
-      perQuery[q] = hits / k;
-    }
-    const [recall, recallStdErr] = meanAndStdErr(perQuery);
+    const gridPoint = grid[g];
+    const top = searchK(gridPoint);
+    // a query that is a stored vector finds itself too: one more result, and one more candidate to re-rank
+    const params: SearchParams = reranks ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
+    const result = await index.search(queries, rows, top + extra, params);
+    const found = dropOwn(result.ids, top + extra, top);
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
     let mflopsMax = 0;
     for (const m of result.mflops) mflopsMax = Math.max(mflopsMax, m);
     let latency = 0;
     for (let q = 0; q < latencyQueries; q++) {
       const t = performance.now();
-      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, k + extra, params);
+      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, top + extra, params);
       latency += performance.now() - t;
     }
-    points.push({ params: result.params, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries });
+    for (const level of levels) {
+      const k = level.k;
+      if (k > top) continue;
+      for (let q = 0; q < rows; q++) {
+        want.clear();
+        for (let i = 0; i < k; i++) want.add(truth[q * kmax + i]);
+        let hits = 0;
+        for (let i = 0; i < k; i++) if (want.has(found[q * top + i])) hits++;
+        perQuery[q] = hits / k;
+      }
+      const [recall, recallStdErr] = meanAndStdErr(perQuery);
+      // the params as a search at k uses them (the self-excluding extra candidate is not the plan's; the MFLOPs keep it: a slight over-estimate)
+      const recorded: SearchParams = { ...result.params, shortlist: reranks ? gridPoint.shortlist : k };
+      level.points.push({ params: recorded, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries });
+    }
     options.onProgress?.(g + 1, grid.length);
   }
-  return { k, queries: rows, selfExcluded: ownIds !== undefined, points, seconds: (performance.now() - started) / 1000, complete, probeStats };
+  const k = primaryK(ks);
+  const primary = levels.find((l) => l.k === k)!;
+  return { k, queries: rows, selfExcluded: ownIds !== undefined, source, ...(source === 'held-out' ? { queryIds: Array.from(ownIds!) } : {}), points: primary.points, levels, seconds: (performance.now() - started) / 1000, complete, probeStats };
 }

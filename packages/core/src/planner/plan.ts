@@ -15,6 +15,12 @@ export interface Plan {
   expectedLatencyMs: number;
   /** Whether the prediction meets the budget; the answer's own budgetMet is judged on what it measured (judgeBudget). */
   budgetMet: boolean;
+  /** The k the recall is calibrated at: the search's k, or null when it was estimated from other ks (set by AdannsIndex.plan; levels.ts). */
+  calibratedK?: number | null;
+  /** The calibrated ks the recall comes from (the search's k when calibrated). */
+  recallFrom?: number[];
+  /** How recall at an uncalibrated k was estimated (null or absent when calibrated). */
+  recallNote?: string | null;
 }
 
 /**

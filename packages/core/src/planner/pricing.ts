@@ -10,6 +10,8 @@ import type { FrontierPoint } from './frontier.js';
 export interface ProbeCounts {
   coarseDim: number;
   nprobe: number;
+  /** Adaptive probing: the margin the queries probed under, `nprobe` being the cap (absent: every query probed `nprobe` lists). */
+  probeMargin?: number;
   counts: number[];
 }
 
@@ -33,17 +35,18 @@ export interface PointPrice {
 }
 
 /**
- * Vectors one calibration query scans on average at (coarseDim, nprobe) when
- * the lists have these sizes: sum over lists of (times probed) x (size) /
- * queries; without IVF every vector. Undefined when calibration kept no counts for it.
+ * Vectors one calibration query scans on average at (coarseDim, nprobe, and
+ * the probe margin of an adaptive plan) when the lists have these sizes: sum
+ * over lists of (times probed) x (size) / queries; without IVF every vector.
+ * Undefined when calibration kept no counts for it.
  */
-export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coarseDim: number, nprobe: number): number | undefined {
+export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coarseDim: number, nprobe: number, probeMargin?: number): number | undefined {
   if (nprobe === 0) {
     let total = 0;
     for (let l = 0; l < sizes.length; l++) total += sizes[l];
     return total;
   }
-  const entry = stats.probes.find((p) => p.coarseDim === coarseDim && p.nprobe === nprobe);
+  const entry = stats.probes.find((p) => p.coarseDim === coarseDim && p.nprobe === nprobe && p.probeMargin === probeMargin);
   if (!entry || entry.counts.length !== sizes.length) return undefined;
   let mass = 0;
   for (let l = 0; l < sizes.length; l++) mass += entry.counts[l] * sizes[l];
@@ -60,13 +63,15 @@ export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coa
  * (a calibration saved before they were kept) the calibrated figures stand,
  * with the mean plus two standard errors as the largest query.
  */
-export function pricePoint(point: FrontierPoint, stats: ProbeStatistics | undefined, sizes: ArrayLike<number>, perVector: number, shortlist: number, mass?: (coarseDim: number, nprobe: number, sizes: ArrayLike<number>) => number | undefined): PointPrice {
+export function pricePoint(point: FrontierPoint, stats: ProbeStatistics | undefined, sizes: ArrayLike<number>, perVector: number, shortlist: number, mass?: (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number) => number | undefined, rerankPerValue = 1): PointPrice {
   const calibratedMax = point.mflopsMax ?? point.mflops + 2 * point.mflopsStdErr;
   const rerankDim = point.params.rerankDim;
-  const rerank = rerankDim !== undefined ? ((shortlist - point.params.shortlist) * rerankDim) / 1e6 : 0;
-  const massOf = mass ?? ((c: number, n: number, s: ArrayLike<number>) => (stats ? probedMass(stats, s, c, n) : undefined));
-  const then = stats ? massOf(point.params.coarseDim, point.params.nprobe, stats.listSizes) : undefined;
-  const now = stats ? massOf(point.params.coarseDim, point.params.nprobe, sizes) : undefined;
+  // rerankPerValue: 2 when a cosine re-rank computes the gathered rows' norms (cost.ts)
+  const rerank = rerankDim !== undefined ? ((shortlist - point.params.shortlist) * rerankDim * rerankPerValue) / 1e6 : 0;
+  const massOf = mass ?? ((c: number, n: number, s: ArrayLike<number>, m?: number) => (stats ? probedMass(stats, s, c, n, m) : undefined));
+  const { coarseDim, nprobe, probeMargin } = point.params;
+  const then = stats ? massOf(coarseDim, nprobe, stats.listSizes, probeMargin) : undefined;
+  const now = stats ? massOf(coarseDim, nprobe, sizes, probeMargin) : undefined;
   if (then === undefined || now === undefined) return { mflops: point.mflops + rerank, mflopsMax: calibratedMax + rerank, latencyMs: point.latencyMs };
   const mflops = point.mflops + ((now - then) * perVector) / 1e6 + rerank;
   const ratio = then > 0 ? now / then : 1;
@@ -91,16 +96,19 @@ export interface BudgetVerdict {
  * this very k reaches it; calibrated at another k, recall at this one is not
  * known and the budget is not claimed.
  */
-export function judgeBudget(budget: Budget, measured: { k: number; maxMflops: number; tookMs: number }, recall: { lowerBound: number | null; calibratedK: number | null }): BudgetVerdict {
+export function judgeBudget(budget: Budget, measured: { k: number; maxMflops: number; tookMs: number }, recall: { lowerBound: number | null; calibratedK: number | null; estimate?: string | null }): BudgetVerdict {
+  // a plan at an uncalibrated k says how its recall was estimated, whatever the budget
+  const withEstimate = (verdict: BudgetVerdict): BudgetVerdict => (recall.estimate ? { met: verdict.met, note: verdict.note ? `${verdict.note}; ${recall.estimate}` : recall.estimate } : verdict);
   if ('mflops' in budget) {
     const met = measured.maxMflops <= budget.mflops;
-    return { met, note: met ? null : `a query spent ${measured.maxMflops.toPrecision(4)} MFLOPs, over the budget of ${budget.mflops}` };
+    return withEstimate({ met, note: met ? null : `a query spent ${measured.maxMflops.toPrecision(4)} MFLOPs, over the budget of ${budget.mflops}` });
   }
   if ('latencyMs' in budget) {
     const met = measured.tookMs <= budget.latencyMs;
-    return { met, note: met ? null : `the search took ${measured.tookMs.toFixed(3)} ms, over the budget of ${budget.latencyMs} ms` };
+    return withEstimate({ met, note: met ? null : `the search took ${measured.tookMs.toFixed(3)} ms, over the budget of ${budget.latencyMs} ms` });
   }
   if (recall.lowerBound === null) return { met: false, note: 'the index has no calibration: its recall is not known' };
+  if (recall.estimate) return { met: false, note: `${recall.estimate} (estimated lower bound ${recall.lowerBound.toFixed(4)}), so the budget is not claimed` };
   if (recall.calibratedK !== null && recall.calibratedK !== measured.k) {
     return { met: false, note: `the index is calibrated at k = ${recall.calibratedK}, not at k = ${measured.k}: recall at this k is not known` };
   }

@@ -19,17 +19,25 @@ export function subspaceBounds(dim: number, m: number): Int32Array {
   return bounds;
 }
 
+function checkCentroids(k: number): number {
+  if (!Number.isInteger(k) || k < 1 || k > 256) throw new Error(`PQ: centroids per sub-quantiser must be an integer from 1 to 256 (codes are bytes), got ${k}`);
+  return k;
+}
+
 export interface PqTrainOptions {
   seed?: number;
   /** Lloyd iterations per sub-quantiser (default 16). */
   iterations?: number;
   /** Warm start (previous codebooks), as OPQ does between rotation updates. */
   initial?: ProductQuantizer;
+  /** Centroids per sub-quantiser (default 256, 8-bit codes; 16 for 4-bit fast-scan codes). */
+  centroids?: number;
 }
 
 /**
- * Product quantiser: M sub-quantisers of 256 centroids each (M bytes per
- * vector). Codebooks are stored as 256 rows of `dim` values where row c
+ * Product quantiser: M sub-quantisers of `centroids` centroids each (256 by
+ * default: M bytes per vector; at most 256, codes are bytes). Codebooks are
+ * stored as `centroids` rows of `dim` values where row c
  * holds centroid c of every sub-space side by side, so sub-space s of the
  * codebook is a row block at offset bounds[s] with the same stride as the data.
  */
@@ -39,17 +47,20 @@ export class ProductQuantizer {
   constructor(
     readonly dim: number,
     readonly m: number,
-    /** 256 x dim. */
+    /** centroids x dim. */
     readonly codebooks: Float32Array,
+    readonly centroids = PQ_CENTROIDS,
   ) {
     this.bounds = subspaceBounds(dim, m);
-    if (codebooks.length !== PQ_CENTROIDS * dim) throw new Error(`PQ codebooks must be ${PQ_CENTROIDS} x ${dim}`);
+    checkCentroids(centroids);
+    if (codebooks.length !== centroids * dim) throw new Error(`PQ codebooks must be ${centroids} x ${dim}`);
   }
 
   static async train(backend: Backend, data: Float32Array, rows: number, dim: number, m: number, options: PqTrainOptions = {}): Promise<ProductQuantizer> {
     const bounds = subspaceBounds(dim, m);
-    if (rows < PQ_CENTROIDS) throw new Error(`PQ: training needs at least ${PQ_CENTROIDS} vectors for 256 centroids per sub-quantiser, got ${rows}`);
-    const codebooks = new Float32Array(PQ_CENTROIDS * dim);
+    const k = checkCentroids(options.centroids ?? PQ_CENTROIDS);
+    if (rows < k) throw new Error(`PQ: training needs at least ${k} vectors for ${k} centroids per sub-quantiser, got ${rows}`);
+    const codebooks = new Float32Array(k * dim);
     for (let s = 0; s < m; s++) {
       const from = bounds[s];
       const sub = bounds[s + 1] - from;
@@ -57,19 +68,19 @@ export class ProductQuantizer {
       for (let r = 0; r < rows; r++) slice.set(data.subarray(r * dim + from, r * dim + from + sub), r * sub);
       let initialCentroids: Float32Array | undefined;
       if (options.initial) {
-        initialCentroids = new Float32Array(PQ_CENTROIDS * sub);
-        for (let c = 0; c < PQ_CENTROIDS; c++) initialCentroids.set(options.initial.codebooks.subarray(c * dim + from, c * dim + from + sub), c * sub);
+        initialCentroids = new Float32Array(k * sub);
+        for (let c = 0; c < k; c++) initialCentroids.set(options.initial.codebooks.subarray(c * dim + from, c * dim + from + sub), c * sub);
       }
-      const { centroids } = await kmeans(backend, slice, rows, sub, PQ_CENTROIDS, {
+      const { centroids } = await kmeans(backend, slice, rows, sub, k, {
         seed: (options.seed ?? 1) + s,
         iterations: options.iterations ?? 16,
-        maxPointsPerCentroid: Math.ceil(rows / PQ_CENTROIDS),
+        maxPointsPerCentroid: Math.ceil(rows / k),
         init: 'random',
         initialCentroids,
       });
-      for (let c = 0; c < PQ_CENTROIDS; c++) codebooks.set(centroids.subarray(c * sub, (c + 1) * sub), c * dim + from);
+      for (let c = 0; c < k; c++) codebooks.set(centroids.subarray(c * sub, (c + 1) * sub), c * dim + from);
     }
-    return new ProductQuantizer(dim, m, codebooks);
+    return new ProductQuantizer(dim, m, codebooks, k);
   }
 
   /** Codes of rows x dim vectors (read with row stride `stride`): rows x M bytes. */
@@ -80,7 +91,7 @@ export class ProductQuantizer {
     for (let s = 0; s < this.m; s++) {
       const from = this.bounds[s];
       const sub = this.bounds[s + 1] - from;
-      await backend.assign(rowBlock(data, rows, stride, offset + from), rowBlock(this.codebooks, PQ_CENTROIDS, this.dim, from), sub, 'l2', labels, scores);
+      await backend.assign(rowBlock(data, rows, stride, offset + from), rowBlock(this.codebooks, this.centroids, this.dim, from), sub, 'l2', labels, scores);
       for (let r = 0; r < rows; r++) codes[r * this.m + s] = labels[r];
     }
     return codes;
@@ -100,9 +111,9 @@ export class ProductQuantizer {
   }
 
   /**
-   * Lookup tables for ADC: for each query row, M x 256 partial scores
+   * Lookup tables for ADC: for each query row, M x centroids partial scores
    * (inner products, or negated squared distances for l2), so that the score
-   * of a code is the sum of its M table entries. Written to out[q * M * 256 ...].
+   * of a code is the sum of its M table entries. Written to out[q * M * centroids ...].
    */
   async lookupTables(
     backend: Backend,
@@ -111,13 +122,14 @@ export class ProductQuantizer {
     metric: 'ip' | 'l2',
     stride = this.dim,
     offset = 0,
-    out: Float32Array = new Float32Array(rows * this.m * PQ_CENTROIDS),
+    out: Float32Array = new Float32Array(rows * this.m * this.centroids),
   ): Promise<Float32Array> {
-    const tables = new Float32Array(rows * PQ_CENTROIDS);
+    const k = this.centroids;
+    const tables = new Float32Array(rows * k);
     for (let s = 0; s < this.m; s++) {
       const from = this.bounds[s];
-      await backend.score(rowBlock(queries, rows, stride, offset + from), rowBlock(this.codebooks, PQ_CENTROIDS, this.dim, from), this.bounds[s + 1] - from, metric, tables);
-      for (let q = 0; q < rows; q++) out.set(tables.subarray(q * PQ_CENTROIDS, (q + 1) * PQ_CENTROIDS), (q * this.m + s) * PQ_CENTROIDS);
+      await backend.score(rowBlock(queries, rows, stride, offset + from), rowBlock(this.codebooks, k, this.dim, from), this.bounds[s + 1] - from, metric, tables);
+      for (let q = 0; q < rows; q++) out.set(tables.subarray(q * k, (q + 1) * k), (q * this.m + s) * k);
     }
     return out;
   }

@@ -283,18 +283,29 @@ export class DiskF32Store implements RerankStore {
     this.pending = Buffer.alloc(0);
   }
 
+  /** Reads rows with one positioned read per run of consecutive slots (ascending slots, as the re-rank stage asks, make runs of adjacent rows). */
   read(slots: ArrayLike<number>, out: Float32Array): void {
     this.flush();
     const bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-    for (let i = 0; i < slots.length; i++) {
+    const changed = this.overlay.size > 0 ? this.overlay : undefined;
+    for (let i = 0; i < slots.length; ) {
       const slot = slots[i];
-      const changed = this.overlay.get(slot);
-      if (changed) {
-        out.set(changed, i * this.dim);
+      const row = changed?.get(slot);
+      if (row) {
+        out.set(row, i * this.dim);
+        i++;
         continue;
       }
-      const got = readSync(this.fd, bytes, i * this.rowBytes, this.rowBytes, slot * this.rowBytes);
-      if (got !== this.rowBytes) throw new Error(`re-rank vectors${this.path ? ` (${this.path})` : ''}: slot ${slot} is past the end of the file`);
+      let run = 1;
+      while (i + run < slots.length && slots[i + run] === slot + run && !changed?.has(slot + run)) run++;
+      const want = run * this.rowBytes;
+      let got = 0;
+      while (got < want) {
+        const n = readSync(this.fd, bytes, i * this.rowBytes + got, want - got, slot * this.rowBytes + got);
+        if (n === 0) throw new Error(`re-rank vectors${this.path ? ` (${this.path})` : ''}: slot ${slot + Math.floor(got / this.rowBytes)} is past the end of the file`);
+        got += n;
+      }
+      i += run;
     }
   }
 

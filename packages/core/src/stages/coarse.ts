@@ -48,12 +48,25 @@ export class CoarseQuantizer {
    * lists per query: rows x nprobe list numbers, best first (-1 where fewer lists exist).
    */
   async probe(queries: RowBlock, coarseDim: number, nprobe: number): Promise<Int32Array> {
+    return (await this.rank(queries, coarseDim, nprobe)).lists;
+  }
+
+  /**
+   * The `nprobe` best lists per query with their centroid scores (rows x
+   * nprobe, best first; list -1 and score NaN where fewer lists exist): what
+   * an adaptive probe rule (stages/adaptive-probe.ts) cuts short.
+   */
+  async rank(queries: RowBlock, coarseDim: number, nprobe: number): Promise<{ lists: Int32Array; scores: Float32Array }> {
     const best = new TopK(queries.rows, nprobe);
     await this.backend.scanTopK(queries, this.block(coarseDim), coarseDim, this.metric, best);
     best.sort();
-    const probes = new Int32Array(queries.rows * nprobe).fill(-1);
-    for (let q = 0; q < queries.rows; q++) probes.set(best.ids.subarray(q * nprobe, q * nprobe + best.sizes[q]), q * nprobe);
-    return probes;
+    const lists = new Int32Array(queries.rows * nprobe).fill(-1);
+    const scores = new Float32Array(queries.rows * nprobe).fill(NaN);
+    for (let q = 0; q < queries.rows; q++) {
+      lists.set(best.ids.subarray(q * nprobe, q * nprobe + best.sizes[q]), q * nprobe);
+      scores.set(best.scores.subarray(q * nprobe, q * nprobe + best.sizes[q]), q * nprobe);
+    }
+    return { lists, scores };
   }
 
   arrays(): HeldArray[] {

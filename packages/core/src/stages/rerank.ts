@@ -1,11 +1,16 @@
 import { computeInvNorms, rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { RerankStore } from '../rerank/store.js';
 
+/** Gathered re-rank rows per batch slice: bounds the buffer (16 MiB of 1024-d rows) whatever the batch. */
+const GATHER_ROWS = 4096;
+
 /**
  * Stage 4 from a re-rank store: exact scores of each query's shortlist at
- * `rerankDim` (a prefix of the store's rows), the shortlist's rows gathered
- * from the store (by slot, ascending, so a disk store reads in file order),
- * keeping the best k.
+ * `rerankDim` (a prefix of the store's rows), keeping the best k. The
+ * shortlists of a slice of queries are gathered with one read of the store
+ * (their slots once each, ascending, so a disk store reads in file order and
+ * coalesces adjacent rows) and rescored in one backend call. The gathered
+ * rows are numbered in slot order, so ties still break on the lower slot.
  */
 export async function rerankGathered(
   backend: Backend,
@@ -16,23 +21,87 @@ export async function rerankGathered(
   metric: Metric,
   k: number,
 ): Promise<TopK> {
-  const final = new TopK(queries.rows, k);
-  const d = store.dim;
-  const gathered = new Float32Array(shortlist.k * d);
-  const row = new Int32Array(1);
-  const norms = new Float32Array(shortlist.k);
-  for (let q = 0; q < queries.rows; q++) {
-    const m = shortlist.sizes[q];
-    if (m === 0) continue;
-    const slots = shortlist.ids.slice(q * shortlist.k, q * shortlist.k + m).sort();
-    await store.read(slots, gathered.subarray(0, m * d));
-    row[0] = q;
-    const query = rowBlock(queries.data, 1, queries.stride, (queries.offset ?? 0) + q * queries.stride);
-    // cosine norms of the rows as a resident store computes them, so every store scores bit-identically
-    const inv = metric === 'cosine' ? computeInvNorms(rowBlock(gathered, m, d), rerankDim, norms) : undefined;
-    await backend.scanTopK(query, rowBlock(gathered, m, d, 0, inv), rerankDim, metric, final, slots, row);
+  const rows = queries.rows;
+  const final = new TopK(rows, k);
+  for (let from = 0; from < rows; ) {
+    // a slice of queries whose shortlists fit the gather bound (at least one query)
+    let to = from;
+    let members = 0;
+    while (to < rows && (to === from || members + shortlist.sizes[to] <= GATHER_ROWS)) members += shortlist.sizes[to++];
+    const all = new Int32Array(members);
+    for (let q = from, at = 0; q < to; q++) {
+      all.set(shortlist.ids.subarray(q * shortlist.k, q * shortlist.k + shortlist.sizes[q]), at);
+      at += shortlist.sizes[q];
+    }
+    all.sort();
+    let n = 0;
+    for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[n++] = all[i];
+    const slots = all.subarray(0, n);
+    // in the backend's arena, so the rescore reads the rows where the store put them
+    const gathered = backend.arena.float32(Math.max(1, n * store.dim));
+    try {
+      await rescoreSlice(backend, queries, shortlist, store, rerankDim, metric, k, final, from, to, slots, gathered);
+    } finally {
+      backend.arena.release(gathered);
+    }
+    from = to;
   }
   return final;
+}
+
+/** Reads one slice's rows into `gathered` (slots ascending, once each) and rescores the slice's shortlists into rows [from, to) of `final`. */
+async function rescoreSlice(
+  backend: Backend,
+  queries: RowBlock,
+  shortlist: TopK,
+  store: RerankStore,
+  rerankDim: number,
+  metric: Metric,
+  k: number,
+  final: TopK,
+  from: number,
+  to: number,
+  slots: Int32Array,
+  gathered: Float32Array,
+): Promise<void> {
+  const part = to - from;
+  const n = slots.length;
+  const d = store.dim;
+  if (n > 0) await store.read(slots, gathered.subarray(0, n * d));
+  backend.arena.touched(gathered);
+  // candidates as rows of the gathered block
+  const candidates = new TopK(part, shortlist.k);
+  for (let t = 0; t < part; t++) {
+    const q = from + t;
+    const size = shortlist.sizes[q];
+    candidates.sizes[t] = size;
+    for (let i = 0; i < size; i++) candidates.ids[t * shortlist.k + i] = rowOf(slots, shortlist.ids[q * shortlist.k + i]);
+  }
+  // cosine norms of the rows as a resident store computes them, so every store scores bit-identically
+  const inv = metric === 'cosine' ? computeInvNorms(rowBlock(gathered, n, d), rerankDim) : undefined;
+  if (inv) backend.tally?.(n * rerankDim); // host work the cost model charges (cost.ts): a counting backend adds it up
+  const best = new TopK(part, k);
+  const sliceQueries = rowBlock(queries.data, part, queries.stride, (queries.offset ?? 0) + from * queries.stride, queries.invNorms?.subarray(from, to));
+  await backend.rescoreTopK(sliceQueries, rowBlock(gathered, n, d, 0, inv), rerankDim, metric, candidates, best);
+  for (let t = 0; t < part; t++) {
+    const size = best.sizes[t];
+    const q = from + t;
+    final.sizes[q] = size;
+    for (let i = 0; i < size; i++) final.ids[q * k + i] = slots[best.ids[t * k + i]];
+    final.scores.set(best.scores.subarray(t * k, t * k + size), q * k);
+  }
+}
+
+/** Position of `slot` in ascending `slots` (present). */
+function rowOf(slots: Int32Array, slot: number): number {
+  let lo = 0;
+  let hi = slots.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (slots[mid] < slot) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**

@@ -1,42 +1,31 @@
-import { computeInvNorms, rowBlock, TopK, type RowBlock } from '@adanns/compute';
+import { TopK, type RowEncoding } from '@adanns/compute';
 import type { ScanRequest, ScanResult } from '../codecs/codec.js';
-import { groupQueriesByList } from './probe-groups.js';
-
-/**
- * Scans one probed list for a group of queries: `queries` are the gathered
- * query prefixes (with cosine inverse norms), `which` their rows in `best`.
- */
-export type ListScan = (queries: RowBlock, list: number, which: Int32Array, best: TopK) => Promise<void>;
+import type { InvertedLists } from '../index/inverted-lists.js';
 
 /**
  * Stage 3 for float codecs (f32, f16, sq8): score the members of each probed
- * list at prefix `scanDim`. Work is grouped by list, so each list is streamed
- * once for all the queries that probe it, as one batched backend call made
- * by `scanList` (float32 rows or encoded rows).
+ * list at prefix `scanDim`, one backend call for the whole batch
+ * (Backend.scanListsTopK: the CPU backend streams each probed list once for
+ * all the queries that probe it, in one kernel call). `stride` is the values
+ * each member stores (d_s); sq8 lists pass their min and scale.
  */
-export async function scanFloatLists(request: ScanRequest, scanList: ListScan): Promise<ScanResult> {
-  const { queries, probes, nprobe, lists, scanDim, metric, shortlist } = request;
-  const rows = queries.rows;
-  const best = new TopK(rows, shortlist);
+export async function scanFloatLists(request: ScanRequest, encoding: 'f32' | RowEncoding, stride: number, params?: Float32Array): Promise<ScanResult> {
+  const { backend, queries, probes, nprobe, lists, scanDim, metric, shortlist } = request;
+  const best = new TopK(queries.rows, shortlist);
+  await backend.scanListsTopK(queries, lists.scanSet(encoding, stride, params), probes, nprobe, scanDim, metric, best);
+  return { best, scanned: probedMembers(probes, queries.rows, nprobe, lists) };
+}
+
+/** Per query, the members of its probed lists (-1 probes skipped): what a list scan scores, for the cost model. */
+export function probedMembers(probes: Int32Array, rows: number, nprobe: number, lists: InvertedLists): Float64Array {
   const scanned = new Float64Array(rows);
-  const { start, members } = groupQueriesByList(probes, rows, nprobe, lists.count);
-  const queryInv = metric === 'cosine' ? computeInvNorms(queries, scanDim) : undefined;
-  const gathered = new Float32Array(rows * scanDim);
-  const gatheredInv = new Float32Array(rows);
-  const qo = queries.offset ?? 0;
-  for (let l = 0; l < lists.count; l++) {
-    const size = lists.size(l);
-    const m = start[l + 1] - start[l];
-    if (m === 0 || size === 0) continue;
-    const which = members.subarray(start[l], start[l + 1]);
-    for (let i = 0; i < m; i++) {
-      const q = which[i];
-      const from = qo + q * queries.stride;
-      gathered.set(queries.data.subarray(from, from + scanDim), i * scanDim);
-      if (queryInv) gatheredInv[i] = queryInv[q];
-      scanned[q] += size;
+  for (let q = 0; q < rows; q++) {
+    let n = 0;
+    for (let p = 0; p < nprobe; p++) {
+      const l = probes[q * nprobe + p];
+      if (l >= 0) n += lists.size(l);
     }
-    await scanList(rowBlock(gathered, m, scanDim, 0, queryInv ? gatheredInv : undefined), l, which, best);
+    scanned[q] = n;
   }
-  return { best, scanned };
+  return scanned;
 }

@@ -1,8 +1,8 @@
-import { TopK, type Backend, type Metric } from '@adanns/compute';
+import { rowBlock, TopK, type Backend, type Metric, type PqQuantizer } from '@adanns/compute';
 import type { ScanResult } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
-import { rotateRows } from '../quant/opq.js';
 import { PQ_CENTROIDS, type ProductQuantizer } from '../quant/product-quantizer.js';
+import { probedMembers } from './scan-flat.js';
 
 /** What a PQ/OPQ scan needs besides the lists. */
 export interface PqScanCodec {
@@ -21,8 +21,9 @@ export interface PqScanResult extends ScanResult {
 }
 
 /**
- * Stage 3 (PQ/OPQ codecs): asymmetric distance computation. Each query's scan
- * vector (prefix d_s, normalised for cosine) is rotated (OPQ) and turned into
+ * Stage 3 (PQ/OPQ codecs): asymmetric distance computation, one backend call
+ * for the whole batch (Backend.pqScanListsTopK). Each query's scan vector
+ * (prefix d_s, normalised for cosine) is rotated (OPQ) and turned into
  * M x 256 lookup tables; a code's score is the sum of its M table entries.
  * With residuals, inner-product metrics add the per-list term q . ref and keep
  * one table per query; l2 needs a table per (query, probed list) on q - ref.
@@ -40,43 +41,21 @@ export async function scanPqLists(
 ): Promise<PqScanResult> {
   const { pq, rotation, refs } = codec;
   const dim = pq.dim;
-  const m = pq.m;
   const best = new TopK(rows, shortlist);
-  const scanned = new Float64Array(rows);
+  const lut = metric === 'l2' ? 'l2' : 'ip';
+  const perListTables = refs !== undefined && lut === 'l2';
+  const rotatedRefs = perListTables && rotation ? await codec.rotatedRefs(backend) : undefined;
+  const quantizer: PqQuantizer = { dim, m: pq.m, codebooks: pq.codebooks, bounds: pq.bounds, rotation, refs, rotatedRefs };
+  await backend.pqScanListsTopK(rowBlock(scanVectors, rows, dim), quantizer, lists.scanSet('pq', pq.m), probes, nprobe, lut, best);
+  // modelled work (cost.ts): rotation and tables per query, residual terms per probed list
+  const scanned = probedMembers(probes, rows, nprobe, lists);
   const quantizerFlops = new Float64Array(rows);
-  const lutMetric = metric === 'l2' ? 'l2' : 'ip';
-  const rotated = rotation ? await rotateRows(backend, rotation, dim, scanVectors, rows) : scanVectors;
-  const perListTables = refs !== undefined && lutMetric === 'l2';
-  const tables = perListTables ? new Float32Array(m * PQ_CENTROIDS) : await pq.lookupTables(backend, rotated, rows, lutMetric);
-  const rotatedRefs = perListTables && rotation ? await codec.rotatedRefs(backend) : refs;
-  const diff = new Float32Array(dim);
-  const bias = new Float32Array(1);
-  const row = new Int32Array(1);
+  const perQuery = (rotation ? dim * dim : 0) + (perListTables ? 0 : PQ_CENTROIDS * dim);
+  const perProbe = perListTables ? PQ_CENTROIDS * dim : refs ? dim : 0;
   for (let q = 0; q < rows; q++) {
-    row[0] = q;
-    let flops = (rotation ? dim * dim : 0) + (perListTables ? 0 : PQ_CENTROIDS * dim);
-    for (let p = 0; p < nprobe; p++) {
-      const l = probes[q * nprobe + p];
-      if (l < 0) continue;
-      const size = lists.size(l);
-      let qTables = tables.subarray(q * m * PQ_CENTROIDS, (q + 1) * m * PQ_CENTROIDS);
-      bias[0] = 0;
-      if (perListTables) {
-        // table on (R q - R ref): the residual the codes encode
-        for (let i = 0; i < dim; i++) diff[i] = rotated[q * dim + i] - rotatedRefs![l * dim + i];
-        qTables = await pq.lookupTables(backend, diff, 1, 'l2', dim, 0, tables);
-        flops += PQ_CENTROIDS * dim;
-      } else if (refs) {
-        let dot = 0;
-        for (let i = 0; i < dim; i++) dot += scanVectors[q * dim + i] * refs[l * dim + i];
-        bias[0] = dot;
-        flops += dim;
-      }
-      if (size === 0) continue;
-      scanned[q] += size;
-      await backend.adcScanTopK(qTables, 1, m, lists.codes(l), size, best, lists.slots(l), row, bias);
-    }
-    quantizerFlops[q] = flops;
+    let probed = 0;
+    for (let p = 0; p < nprobe; p++) if (probes[q * nprobe + p] >= 0) probed++;
+    quantizerFlops[q] = perQuery + probed * perProbe;
   }
   return { best, scanned, quantizerFlops };
 }

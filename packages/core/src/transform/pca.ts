@@ -5,6 +5,8 @@ export interface PcaOptions {
   /** Vectors used to estimate the covariance (default 10,000). */
   sampleSize?: number;
   seed?: number;
+  /** The rows to fit on (increasing), instead of a seeded sample of sampleSize: a build leaves its held-out calibration rows out. */
+  sample?: Int32Array;
 }
 
 /**
@@ -33,7 +35,7 @@ export class PcaTransform {
 
   static fit(data: Float32Array, rows: number, dim: number, metric: Metric, options: PcaOptions = {}): PcaTransform {
     if (rows < 2) throw new Error(`PCA needs at least 2 vectors, got ${rows}`);
-    const sample = sampleIndices(rows, options.sampleSize ?? 10_000, createRng(options.seed ?? 1));
+    const sample = options.sample ?? sampleIndices(rows, options.sampleSize ?? 10_000, createRng(options.seed ?? 1));
     const centre = metric === 'l2';
     const mean = new Float64Array(dim);
     if (centre) {

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Store } from '@adanns/store';
-import { CollectionList, CollectionName, CollectionStats, CreateCollection, ErrorReply, IndexStats } from '../schemas.js';
+import { CalibrateBody, CollectionList, CollectionName, CollectionStats, CreateCollection, ErrorReply, IndexStats } from '../schemas.js';
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
 
-/** Collections: create, list, inspect (with the calibrated frontier), drop; index builds and their progress. */
+/** Collections: create, list, inspect (with the calibrated frontier), drop; index builds and their progress; calibration on given queries. */
 export const collectionRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = async (app, { store }) => {
   app.put('/v1/collections/:name', { schema: { params: CollectionName, body: CreateCollection, response: { 201: CollectionStats, ...errors } } }, async (request, reply) => {
     const collection = await store.create(request.params.name, request.body);
@@ -27,6 +27,16 @@ export const collectionRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = asy
   app.post('/v1/collections/:name/index', { schema: { params: CollectionName, response: { 202: IndexStats, ...errors } } }, async (request, reply) => {
     const collection = store.get(request.params.name);
     void collection.build().catch((e: Error) => request.log.error({ err: e }, 'index build failed'));
+    return reply.status(202).send(collection.stats().index);
+  });
+
+  // re-calibration in the background on the user's sample queries (kept for later builds and
+  // re-calibrations); 202 with the index's stats, whose `calibration.running` says when it is done
+  app.post('/v1/collections/:name/calibrate', { schema: { params: CollectionName, body: CalibrateBody, response: { 202: IndexStats, ...errors } } }, async (request, reply) => {
+    const collection = store.get(request.params.name);
+    void collection.calibrate(request.body.vectors).catch((e: Error) => request.log.error({ err: e }, 'calibration failed'));
+    // the decoded body need not live as long as the calibration
+    (request as { body: unknown }).body = undefined;
     return reply.status(202).send(collection.stats().index);
   });
 

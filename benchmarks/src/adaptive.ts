@@ -1,0 +1,201 @@
+/**
+ * Adaptive probing against fixed params (issue 17): on held-out queries, the
+ * recall@10 / mean-MFLOPs Pareto frontier of fixed params (nprobe, scanDim,
+ * shortlist) and of adaptive probing (the same with a probe margin under an
+ * nprobe cap), the MFLOPs each frontier needs at recall 0.9 and 0.95
+ * (linear between frontier points) and their ratio; then what the planner
+ * picks for those recall targets once calibrated on other held-out queries.
+ *
+ *   npm run bench:adaptive -- [--data fashion-mnist,synthetic] [--queries 1000] [--calibration-queries 300]
+ *                             [--calibration-seconds 120] [--spec SPEC] [--cache .cache]
+ *
+ * Fashion-MNIST: 60,000 train vectors as the base, the test set's first
+ * queries evaluated and the next ones calibrating (cosine, default spec
+ * pca,ivf256@16,flat@128,rerank@784). Synthetic: generateSynthetic
+ * n=60000, dim=128, 64 clusters, noise 1 (cosine, pca,ivf256@16,flat@64,rerank@128).
+ */
+import { parseArgs } from 'node:util';
+import { intOption } from '@adanns/cli-kit';
+import { createBackend } from '@adanns/compute';
+import { AdannsIndex, dimsLadder, formatParams, marginForMeanDepth, recallAtK, type SearchParams } from '@adanns/core';
+import { generateSynthetic, loadVectors, type VectorSet } from '@adanns/datasets';
+import { cachedGroundTruth } from './bench-data.js';
+import { log } from './fashion-mnist.js';
+
+const { values: o } = parseArgs({
+  options: {
+    data: { type: 'string', default: 'fashion-mnist,synthetic' },
+    queries: { type: 'string', default: '1000' },
+    spec: { type: 'string' },
+    'calibration-seconds': { type: 'string', default: '120' },
+    'calibration-queries': { type: 'string', default: '300' },
+    cache: { type: 'string', default: '.cache' },
+  },
+});
+const queryCount = intOption(o.queries, 'queries');
+const calibrationSeconds = intOption(o['calibration-seconds'], 'calibration-seconds');
+const calibrationQueries = intOption(o['calibration-queries'], 'calibration-queries');
+const k = 10;
+const TARGETS = [0.9, 0.95];
+const backend = await createBackend('cpu');
+
+interface Point {
+  params: SearchParams;
+  recall: number;
+  mflops: number;
+}
+
+/** Points no other beats on both recall and mean MFLOPs, by cost. */
+function frontier(points: Point[]): Point[] {
+  const sorted = [...points].sort((a, b) => a.mflops - b.mflops || b.recall - a.recall);
+  const front: Point[] = [];
+  for (const p of sorted) if (front.length === 0 || p.recall > front[front.length - 1].recall) front.push(p);
+  return front;
+}
+
+/** Mean MFLOPs a frontier needs for a recall: linear between the two frontier points around it (NaN when out of reach). */
+function mflopsAt(front: Point[], recall: number): number {
+  const i = front.findIndex((p) => p.recall >= recall);
+  if (i < 0) return NaN;
+  if (i === 0) return front[0].mflops;
+  const a = front[i - 1];
+  const b = front[i];
+  return a.mflops + ((b.mflops - a.mflops) * (recall - a.recall)) / (b.recall - a.recall);
+}
+
+interface DataSet {
+  name: string;
+  spec: string;
+  base: VectorSet;
+  /** Evaluated queries (never seen by the build or the calibration). */
+  evalQueries: VectorSet;
+  /** Calibration queries for the planner (held out too). */
+  calQueries: VectorSet;
+}
+
+const slice = (set: VectorSet, from: number, rows: number): VectorSet => ({ ...set, rows, data: set.data.slice(from * set.dim, (from + rows) * set.dim) });
+
+async function dataSet(name: string): Promise<DataSet> {
+  if (name === 'fashion-mnist') {
+    const base = await loadVectors('fashion-mnist:train');
+    const test = await loadVectors('fashion-mnist:test', queryCount + calibrationQueries);
+    if (test.rows < queryCount + calibrationQueries) throw new Error(`fashion-mnist has ${test.rows} test vectors, fewer than --queries + --calibration-queries`);
+    return { name, spec: o.spec ?? 'pca,ivf256@16,flat@128,rerank@784', base, evalQueries: slice(test, 0, queryCount), calQueries: slice(test, queryCount, calibrationQueries) };
+  }
+  if (name === 'synthetic') {
+    const { base, queries } = generateSynthetic({ n: 60000, dim: 128, clusters: 64, queries: queryCount + calibrationQueries, noise: 1, seed: 42 });
+    return { name, spec: o.spec ?? 'pca,ivf256@16,flat@64,rerank@128', base, evalQueries: slice(queries, 0, queryCount), calQueries: slice(queries, queryCount, calibrationQueries) };
+  }
+  throw new Error(`--data: unknown data set "${name}" (expected fashion-mnist or synthetic)`);
+}
+
+async function run(name: string): Promise<void> {
+  const ds = await dataSet(name);
+  const { base, evalQueries: queries } = ds;
+  log(`${name}: ${base.rows} base vectors of dim ${base.dim}, ${queries.rows} evaluated queries; exact ground truth (cached in ${o.cache})`);
+  const truth = await cachedGroundTruth(base, queries, 'cosine', k, o.cache);
+  let started = performance.now();
+  const index = await AdannsIndex.build(backend, ds.spec, base.data, base.rows, base.dim, { metric: 'cosine', seed: 1 });
+  log(`built ${ds.spec} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const spec = index.spec;
+  const lists = spec.coarse!.lists;
+  const coarseDim = spec.coarse!.dim;
+  const scanDims = spec.scan.codec === 'flat' ? dimsLadder(spec.scan.dim).slice(-3) : [spec.scan.dim];
+  const shortlists = [20, 40, 100];
+  const nprobes = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128].filter((n) => n <= lists);
+  const caps = [8, 16, 32, 64, 128].filter((c) => c <= lists);
+  const meanDepths = [1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48];
+
+  const measure = async (params: SearchParams): Promise<Point> => {
+    const r = await index.search(queries.data, queries.rows, k, params);
+    let mflops = 0;
+    for (const m of r.mflops) mflops += m;
+    return { params: r.params, recall: recallAtK(r.ids, k, truth.ids, truth.k, queries.rows, k), mflops: mflops / queries.rows };
+  };
+  const fixed: Point[] = [];
+  const adaptive: Point[] = [];
+  // the sweep's margins: those under which these queries probe a given mean number of lists per cap (labels unused)
+  const { scores } = await index.rankLists(queries.data, queries.rows, coarseDim, lists);
+  started = performance.now();
+  for (const scanDim of scanDims) {
+    for (const shortlist of shortlists) {
+      const common = { coarseDim, scanDim, shortlist, rerankDim: spec.rerank?.dim };
+      for (const nprobe of nprobes) fixed.push(await measure({ ...common, nprobe }));
+      for (const cap of caps) {
+        const margins = new Set(meanDepths.filter((d) => d < cap / 1.5).map((d) => marginForMeanDepth(scores, queries.rows, lists, cap, d)));
+        for (const probeMargin of margins) adaptive.push(await measure({ ...common, nprobe: cap, probeMargin }));
+      }
+    }
+  }
+  log(`swept ${fixed.length} fixed and ${adaptive.length} adaptive points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const fixedFront = frontier(fixed);
+  const adaptiveFront = frontier(adaptive);
+  console.log(`\n## ${name}: ${ds.spec} (cosine), recall@${k} on ${queries.rows} held-out queries\n`);
+  console.log('| recall@10 | fixed MFLOPs | adaptive MFLOPs | ratio | fixed point above (params: recall, MFLOPs) | adaptive point above |');
+  console.log('|---|---|---|---|---|---|');
+  const describe = (front: Point[], recall: number) => {
+    const p = front.find((f) => f.recall >= recall);
+    return p ? `${formatParams(p.params)}: ${p.recall.toFixed(4)}, ${p.mflops.toFixed(4)}` : 'out of reach';
+  };
+  for (const target of TARGETS) {
+    const f = mflopsAt(fixedFront, target);
+    const a = mflopsAt(adaptiveFront, target);
+    console.log(`| ${target} | ${f.toFixed(4)} | ${a.toFixed(4)} | ${(f / a).toFixed(3)}x | ${describe(fixedFront, target)} | ${describe(adaptiveFront, target)} |`);
+  }
+
+  // What any per-query depth rule could reach with the scan and re-rank params of the fixed point
+  // at each target: every query searched at every depth up to twice that point's nprobe, then
+  // stopped at the first depth whose recall reaches min(t, its recall at the deepest), over t.
+  console.log('\nper-query depth oracle (each query stops at the first depth with its neighbours; the other params of the fixed point):\n');
+  console.log('| recall@10 | fixed MFLOPs | oracle MFLOPs | fixed / oracle | params |');
+  console.log('|---|---|---|---|---|');
+  for (const target of TARGETS) {
+    const at = fixedFront.find((p) => p.recall >= target);
+    if (!at) continue;
+    const depthMax = Math.min(lists, 2 * at.params.nprobe);
+    const rows = queries.rows;
+    const recall = new Float64Array(rows * (depthMax + 1));
+    const cost = new Float64Array(rows * (depthMax + 1));
+    for (let d = 1; d <= depthMax; d++) {
+      const r = await index.search(queries.data, rows, k, { ...at.params, nprobe: d });
+      for (let q = 0; q < rows; q++) {
+        recall[q * (depthMax + 1) + d] = recallAtK(r.ids.subarray(q * k, (q + 1) * k), k, truth.ids.subarray(q * truth.k, (q + 1) * truth.k), truth.k, 1, k);
+        cost[q * (depthMax + 1) + d] = r.mflops[q];
+      }
+    }
+    const oracle: Point[] = [];
+    for (let t = 0.05; t <= 1.0001; t += 0.01) {
+      let rSum = 0;
+      let mSum = 0;
+      for (let q = 0; q < rows; q++) {
+        const row = q * (depthMax + 1);
+        const want = Math.min(t, recall[row + depthMax]);
+        let d = 1;
+        while (d < depthMax && recall[row + d] < want) d++;
+        rSum += recall[row + d];
+        mSum += cost[row + d];
+      }
+      oracle.push({ params: at.params, recall: rSum / rows, mflops: mSum / rows });
+    }
+    const f = mflopsAt(fixedFront, target);
+    const o = mflopsAt(frontier(oracle), target);
+    console.log(`| ${target} | ${f.toFixed(4)} | ${o.toFixed(4)} | ${(f / o).toFixed(3)}x | ${formatParams({ ...at.params, nprobe: depthMax })} (depths 1..${depthMax}) |`);
+  }
+
+  // the planner: calibrated on other held-out queries (adaptive points join its grid), budgets at the targets
+  started = performance.now();
+  const cal = await index.calibrate({ queries: ds.calQueries.data, queryRows: ds.calQueries.rows, ks: [k], maxSeconds: calibrationSeconds, latencyQueries: 5 });
+  const adaptiveCalibrated = cal.points.filter((p) => p.params.probeMargin !== undefined).length;
+  log(`calibrated ${cal.points.length} points (${adaptiveCalibrated} adaptive) on ${cal.queries} queries in ${((performance.now() - started) / 1000).toFixed(1)} s${cal.complete ? '' : ' (time bound reached)'}`);
+  console.log(`\nplanner (calibrated on ${cal.queries} other held-out queries, ${cal.points.length} points of which ${adaptiveCalibrated} adaptive):\n`);
+  console.log('| budget | planned params | expected recall | achieved recall | planned MFLOPs | achieved MFLOPs |');
+  console.log('|---|---|---|---|---|---|');
+  for (const target of TARGETS) {
+    const plan = index.plan({ recall: target }, k);
+    const achieved = await measure(plan.params);
+    console.log(`| recall=${target} | ${formatParams(plan.params)} | ${plan.expectedRecall.toFixed(4)} | ${achieved.recall.toFixed(4)} | ${plan.expectedMflops.toFixed(4)} | ${achieved.mflops.toFixed(4)} |`);
+  }
+  index.release();
+}
+
+for (const name of o.data.split(',').map((s) => s.trim()).filter(Boolean)) await run(name);

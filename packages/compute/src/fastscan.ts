@@ -1,0 +1,113 @@
+import type { TopK } from './topk.js';
+
+/**
+ * 4-bit fast-scan PQ codes (FAISS's FastScan idea; docs/ARCHITECTURE.md,
+ * "Index stages and contracts"): 16 centroids per sub-quantiser, so a
+ * sub-quantiser's lookup table of one query is 16 bytes (8-bit quantised) and
+ * fits one v128, where `i8x16.swizzle` looks up 16 codes at once.
+ *
+ * Packed layout: members in blocks of FASTSCAN_BLOCK = 32 positions. Block b
+ * holds 16 bytes per sub-quantiser s, at b * 16 * m + 16 * s; byte j of them
+ * holds position 32 b + j in its low nibble and position 32 b + 16 + j in its
+ * high nibble. One v128 load thus gives the codes of 32 members for one
+ * sub-quantiser: `& 0x0f` selects the first 16, `>> 4` the other 16 (FAISS
+ * packs two sub-quantisers of 32 members per 256-bit AVX2 register; with
+ * 128-bit registers one sub-quantiser per register is the same idea with no
+ * lane permutation). A member's nibbles stay at fixed places, so appends and
+ * removals (the last member moves into the hole) work in place, and the
+ * nibbles of positions past the list's size are kept zero.
+ *
+ * A member's code outside the block layout (encode output, saved index) is
+ * ceil(m / 2) bytes: sub-quantiser s in byte s >> 1, low nibble when s is even.
+ */
+export const FASTSCAN_BLOCK = 32;
+/** Centroids per sub-quantiser (4-bit codes). */
+export const FASTSCAN_CENTROIDS = 16;
+
+/** Bytes of one member's code outside the block layout. */
+export function fastScanCodeBytes(m: number): number {
+  return (m + 1) >> 1;
+}
+
+/** Bytes `rows` members occupy in the block layout (whole blocks). */
+export function fastScanBytes(m: number, rows: number): number {
+  return Math.ceil(rows / FASTSCAN_BLOCK) * 16 * m;
+}
+
+/** Byte of the block layout holding position `pos`'s nibble for sub-quantiser s, and the nibble's shift (0 or 4). */
+function place(m: number, pos: number, s: number): [number, number] {
+  const lane = pos & 31;
+  return [(pos >> 5) * 16 * m + 16 * s + (lane & 15), lane & 16 ? 4 : 0];
+}
+
+/** The 4-bit code of position `pos` for sub-quantiser s in the block layout. */
+export function fastScanNibble(packed: Uint8Array, m: number, pos: number, s: number): number {
+  const [at, shift] = place(m, pos, s);
+  return (packed[at] >> shift) & 15;
+}
+
+/** Writes one member's code (ceil(m/2) bytes of `code` from `offset`) at position `pos` of the block layout. */
+export function packFastScan(packed: Uint8Array, m: number, pos: number, code: Uint8Array, offset: number): void {
+  for (let s = 0; s < m; s++) {
+    const [at, shift] = place(m, pos, s);
+    const nibble = (code[offset + (s >> 1)] >> (s & 1 ? 4 : 0)) & 15;
+    packed[at] = (packed[at] & (0xf0 >> shift)) | (nibble << shift);
+  }
+}
+
+/** Reads the code of position `pos` of the block layout into `out` from `offset` (ceil(m/2) bytes). */
+export function unpackFastScan(packed: Uint8Array, m: number, pos: number, out: Uint8Array, offset: number): void {
+  out.fill(0, offset, offset + fastScanCodeBytes(m));
+  for (let s = 0; s < m; s++) out[offset + (s >> 1)] |= fastScanNibble(packed, m, pos, s) << (s & 1 ? 4 : 0);
+}
+
+/** Moves position `from`'s nibbles to position `to` and zeroes those of `from` (a removal's hole filled by the last member). */
+export function moveFastScan(packed: Uint8Array, m: number, from: number, to: number): void {
+  for (let s = 0; s < m; s++) {
+    const [src, ss] = place(m, from, s);
+    const [dst, ds] = place(m, to, s);
+    const nibble = (packed[src] >> ss) & 15;
+    packed[src] &= 0xf0 >> ss;
+    packed[dst] = (packed[dst] & (0xf0 >> ds)) | (nibble << ds);
+  }
+}
+
+/**
+ * Integer table sums above which the kernels stop accumulating in 16 bits: a
+ * sum of at most 256 entries of at most 255 fits, so sub-quantisers are
+ * accumulated in runs of 256 and widened between runs.
+ */
+export const FASTSCAN_RUN = 256;
+
+/** Checks the arguments of a fastScanTopK call (the reference and every backend throw the same messages). */
+export function checkFastScan(
+  tables: Uint8Array,
+  queries: number,
+  m: number,
+  codes: Uint8Array,
+  rows: number,
+  scales: Float32Array,
+  bias: Float32Array,
+  best: TopK,
+  baseIds?: Int32Array,
+  queryRows?: Int32Array,
+): void {
+  if (!Number.isInteger(m) || m < 1) throw new Error(`fast scan: m must be a positive integer, got ${m}`);
+  if (!Number.isInteger(queries) || queries < 0 || !Number.isInteger(rows) || rows < 0) throw new Error(`fast scan: ${queries} queries and ${rows} rows must be non-negative integers`);
+  if (tables.length < queries * m * 16) throw new Error(`fast scan tables hold ${tables.length} bytes, ${queries} queries x ${m} x 16 needed`);
+  if (codes.length < fastScanBytes(m, rows)) throw new Error(`fast scan codes hold ${codes.length} bytes, ${rows} rows in blocks of 32 x ${m} sub-quantisers need ${fastScanBytes(m, rows)}`);
+  if (scales.length < queries || bias.length < queries) throw new Error(`fast scan: ${Math.min(scales.length, bias.length)} scales or biases for ${queries} queries`);
+  if (baseIds && baseIds.length < rows) throw new Error(`fast scan: ${baseIds.length} ids for ${rows} codes`);
+  if (queryRows) {
+    if (queryRows.length < queries) throw new Error(`fast scan: ${queryRows.length} query rows for ${queries} queries`);
+    for (let q = 0; q < queries; q++) if (queryRows[q] < 0 || queryRows[q] >= best.rows) throw new Error(`fast scan: query row ${queryRows[q]} is outside the ${best.rows} rows of the top-k`);
+  } else if (queries > best.rows) throw new Error(`fast scan: ${queries} queries for a top-k of ${best.rows} rows`);
+}
+
+/**
+ * The score of integer table sum `sum` for a query with `scale` and `bias`
+ * (float32 arithmetic, multiply then add, as every backend computes it).
+ */
+export function fastScanScore(sum: number, scale: number, bias: number): number {
+  return Math.fround(Math.fround(sum * scale) + bias);
+}

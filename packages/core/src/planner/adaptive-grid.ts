@@ -1,0 +1,57 @@
+import type { AdannsIndex } from '../index/adanns-index.js';
+import type { SearchParams } from '../params.js';
+import { marginForMeanDepth, probeDepth } from '../stages/adaptive-probe.js';
+import type { ProbeCounts } from './pricing.js';
+
+/** How much further than its mean depth an adaptive point lets a query probe. */
+const CAP_FACTOR = 4;
+
+/** Adaptive points for the calibration grid, with what pricing needs about them. */
+export interface AdaptiveGrid {
+  points: SearchParams[];
+  /** Per (coarseDim, cap, margin): how often the calibration queries probed each list. */
+  probes: ProbeCounts[];
+  /** Mean lists probed per query of each point (what orders the grid cheapest first). */
+  meanDepth: Map<SearchParams, number>;
+}
+
+/**
+ * Adaptive counterparts of a fixed grid (stages/adaptive-probe.ts), fitted on
+ * the calibration queries: at the largest coarseDim of the grid, for every
+ * fixed nprobe n below the list count, the margin under which the queries
+ * probe n lists on average with a cap of 4n; each becomes a copy of the fixed
+ * points at (coarseDim, n) with nprobe = cap and that margin. The sweep then
+ * measures their recall like any point, so a recall budget picks the
+ * margin fitted for its target (the cheapest point that reaches it), adaptive
+ * or fixed.
+ */
+export async function adaptiveGrid(index: AdannsIndex, queries: Float32Array, rows: number, grid: SearchParams[]): Promise<AdaptiveGrid> {
+  const out: AdaptiveGrid = { points: [], probes: [], meanDepth: new Map() };
+  const coarse = index.spec.coarse;
+  if (!coarse || grid.length === 0) return out;
+  const lists = coarse.lists;
+  const coarseDim = Math.max(...grid.map((p) => p.coarseDim));
+  const { lists: ranking, scores } = await index.rankLists(queries, rows, coarseDim, lists);
+  const nprobes = [...new Set(grid.filter((p) => p.coarseDim === coarseDim && p.probeMargin === undefined).map((p) => p.nprobe))].filter((n) => n > 1 && n < lists);
+  for (const n of nprobes) {
+    const cap = Math.min(lists, CAP_FACTOR * n);
+    const margin = marginForMeanDepth(scores, rows, lists, cap, n);
+    const counts = new Array<number>(lists).fill(0);
+    let depths = 0;
+    for (let q = 0; q < rows; q++) {
+      const depth = probeDepth(scores, q * lists, cap, margin);
+      depths += depth;
+      for (let i = 0; i < depth; i++) counts[ranking[q * lists + i]]++;
+    }
+    // two mean depths can fit the same margin (few distinct gaps): keep one point
+    if (out.probes.some((p) => p.nprobe === cap && p.probeMargin === margin)) continue;
+    out.probes.push({ coarseDim, nprobe: cap, probeMargin: margin, counts });
+    for (const fixed of grid) {
+      if (fixed.coarseDim !== coarseDim || fixed.nprobe !== n || fixed.probeMargin !== undefined) continue;
+      const point: SearchParams = { ...fixed, nprobe: cap, probeMargin: margin };
+      out.points.push(point);
+      out.meanDepth.set(point, depths / rows);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { METRICS, ReferenceBackend, type Metric } from '@adanns/compute';
+import { generateSynthetic } from '@adanns/datasets';
+import { AdannsIndex, codecNames, parseSpec, type SearchParams } from '../src/index.js';
+import { CountingBackend } from './counting-backend.js';
+
+// The cost model counts what runs (docs/ARCHITECTURE.md, "Cost model"): for
+// every index shape, the multiply-adds the backend's ops execute (plus the host
+// work a search reports through Backend.tally) equal the MFLOPs the search
+// reports, query by query. A search's batch may share work between its queries
+// (a decoded block serves every query of the call), never add to it.
+
+const dim = 32;
+const n = 1200;
+const { base, queries } = generateSynthetic({ n, dim, clusters: 12, queries: 12, decay: 0.5, seed: 5 });
+const k = 5;
+
+interface Shape {
+  spec: string;
+  /** Params to search with besides the defaults. */
+  params: Partial<SearchParams>[];
+  residual?: boolean;
+}
+
+const shapes: Shape[] = [
+  { spec: 'flat', params: [{}, { scanDim: 16 }, { scanDim: 13 }] },
+  { spec: 'ivf8@16,flat@32', params: [{ nprobe: 1 }, { nprobe: 3, coarseDim: 8, scanDim: 16 }, { nprobe: 2, scanDim: 20 }] },
+  { spec: 'pca,ivf8@16,flat@16,rerank@32', params: [{ nprobe: 2, shortlist: 20 }, { nprobe: 8, shortlist: 40, scanDim: 8 }] },
+  { spec: 'f16@32', params: [{}, { scanDim: 16 }] },
+  { spec: 'ivf8@16,f16@32', params: [{ nprobe: 2 }, { nprobe: 3, scanDim: 12 }] },
+  { spec: 'ivf8@16,sq8@32', params: [{ nprobe: 2 }, { nprobe: 4, scanDim: 16 }] },
+  { spec: 'pq8@32', params: [{}] },
+  { spec: 'opq8@32', params: [{}] },
+  { spec: 'ivf8@16,pq8@32', params: [{ nprobe: 1 }, { nprobe: 4 }] },
+  { spec: 'ivf8@16,pq8@32', residual: false, params: [{ nprobe: 3 }] },
+  { spec: 'ivf8@16,opq8@32', params: [{ nprobe: 1 }, { nprobe: 4 }] },
+  { spec: 'ivf8@16,opq8@32', residual: false, params: [{ nprobe: 3 }] },
+  // re-rank from the lists' shortlist against stored vectors: on disk, resident float32 (rescored in place), resident float16
+  { spec: 'ivf8@16,pq8@32,rerank@32', params: [{ nprobe: 2, shortlist: 30 }] },
+  { spec: 'ivf8@16,flat@16,rerank@32', params: [{ nprobe: 2, shortlist: 25 }, { nprobe: 2, shortlist: 25, rerankDim: 24 }] },
+  { spec: 'ivf8@16,flat@16,rerank@32:f32', params: [{ nprobe: 2, shortlist: 25 }, { nprobe: 3, shortlist: 25, rerankDim: 20 }] },
+  { spec: 'ivf8@16,sq8@16,rerank@32:f16', params: [{ nprobe: 2, shortlist: 25 }] },
+  { spec: 'pca,ivf8@16,opq8@16,rerank@24:f32', params: [{ nprobe: 2, shortlist: 25 }] },
+  { spec: 'pca,ivf8@16,flat@16,rerank@32:f32', params: [{ nprobe: 2, shortlist: 25 }] },
+  // 4-bit fast scan (re-rank required): byte tables quantised on the host, l2 residual tables per probed list
+  { spec: 'pq8x4@32,rerank@32', params: [{ shortlist: 20 }] },
+  { spec: 'ivf8@16,pq9x4@32,rerank@32:f32', params: [{ nprobe: 1, shortlist: 20 }, { nprobe: 4, shortlist: 30 }] },
+  { spec: 'ivf8@16,pq8x4@32,rerank@32', residual: false, params: [{ nprobe: 3, shortlist: 20 }] },
+  { spec: 'pca,ivf8@16,opq8x4@16,rerank@24:f32', params: [{ nprobe: 2, shortlist: 25 }] },
+];
+
+async function build(backend: CountingBackend, shape: Shape, metric: Metric): Promise<AdannsIndex> {
+  const index = await AdannsIndex.build(backend, shape.spec, base.data, n, dim, { metric, seed: 3, residual: shape.residual, opqIterations: 2, kmeansIterations: 4 });
+  backend.reset();
+  return index;
+}
+
+const flopsOf = (mflops: Float64Array) => mflops.reduce((a, m) => a + m * 1e6, 0);
+
+describe('cost model = multiply-adds executed (counting backend)', () => {
+  for (const shape of shapes) {
+    for (const metric of METRICS) {
+      it(`${shape.spec}${shape.residual === false ? ' (no residuals)' : ''}, ${metric}`, async () => {
+        const backend = new CountingBackend();
+        const index = await build(backend, shape, metric);
+        for (const given of shape.params) {
+          // one query at a time: the cost model is the work of a query searched alone
+          for (let q = 0; q < 4; q++) {
+            const r = await index.search(queries.data.subarray(q * dim, (q + 1) * dim), 1, k, given);
+            const ops = [...backend.byOp].map(([op, f]) => `${op} ${f}`).join(', ');
+            expect(backend.reset(), `query ${q}, params ${JSON.stringify(r.params)}: ${ops}`).toBeCloseTo(flopsOf(r.mflops), 3);
+          }
+          // a batch shares work between its queries, never adds any
+          const rows = queries.rows;
+          const r = await index.search(queries.data, rows, k, given);
+          expect(backend.reset()).toBeLessThanOrEqual(flopsOf(r.mflops) + 1e-3);
+        }
+      });
+    }
+  }
+
+  it('covers every registered list codec (a new codec adds its shapes above)', () => {
+    const covered = new Set(shapes.map((s) => parseSpec(s.spec, dim).scan.codec));
+    const registered = codecNames();
+    expect(registered.filter((name) => !covered.has(name))).toEqual([]);
+  });
+
+  it('a float32 scan batch executes exactly the sum of its queries\' MFLOPs (nothing to share)', async () => {
+    const backend = new CountingBackend();
+    const index = await build(backend, { spec: 'pca,ivf8@16,flat@16,rerank@32:f32', params: [] }, 'cosine');
+    const r = await index.search(queries.data, queries.rows, k, { nprobe: 3, shortlist: 20 });
+    expect(backend.reset()).toBeCloseTo(flopsOf(r.mflops), 3);
+  });
+
+  it('the counter refuses an op it does not know, so a new op cannot go uncounted', () => {
+    class WithNewOp extends ReferenceBackend {
+      async fusedScan(): Promise<void> {}
+    }
+    const counting = new CountingBackend(new WithNewOp());
+    expect(() => (counting as unknown as WithNewOp).fusedScan()).toThrow(/not counted/);
+  });
+});

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
-import { computeInvNorms, createRng, fastScanBytes, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '@adanns/compute';
+import { computeInvNorms, createRng, fastScanBytes, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type ListSet, type RowBlock } from '@adanns/compute';
 
 const { values: o } = parseArgs({
   options: {
@@ -89,6 +89,37 @@ await scoring('score-batched', 64, 4096, (b, q, base) => b.score(q, base, dim, '
 await scoring('score-single', 1, 4096, (b, q, base) => b.score(q, base, dim, 'ip', scoreOut), `1 query x 4096 rows x ${dim} (2 MiB, cache-resident)`);
 await scoring('scan-topk-batched', 64, 4096, (b, q, base) => b.scanTopK(q, base, dim, 'cosine', new TopK(64, 10)), `64 queries x 4096 rows x ${dim}, cosine, top-10`);
 await scoring('scan-topk-single', 1, 4096, (b, q, base) => b.scanTopK(q, base, dim, 'cosine', new TopK(1, 10)), `1 query x 4096 rows x ${dim}, cosine, top-10`);
+
+// Fused list scans (scanListsTopK): 64 float32 lists of 256 members, each query probing 16 of them, one call per batch
+{
+  const lists = 64, size = 256, nprobe = 16;
+  const listSet = (backend: Backend | undefined): ListSet => {
+    const rows = block(backend, lists * size, 9);
+    const ids = (backend?.arena ?? heapArena).int32(lists * size);
+    ids.set(Int32Array.from({ length: lists * size }, (_, i) => i));
+    const bytes = new Uint8Array(rows.data.buffer, rows.data.byteOffset, rows.data.byteLength);
+    return {
+      encoding: 'f32', count: lists, stride: dim,
+      size: () => size,
+      codes: (l) => bytes.subarray(l * size * dim * 4, (l + 1) * size * dim * 4),
+      ids: (l) => ids.subarray(l * size, (l + 1) * size),
+      invNorms: (l) => rows.invNorms!.subarray(l * size, (l + 1) * size),
+    };
+  };
+  const probesOf = (m: number) => Int32Array.from({ length: m * nprobe }, (_, i) => (Math.floor(i / nprobe) * 7 + (i % nprobe) * 3) % lists);
+  for (const m of [256, 1]) {
+    const flops = 2 * m * nprobe * size * dim;
+    const probes = probesOf(m);
+    const mine = listSet(one);
+    const q = block(one, m, 10);
+    const gflops = flops / (await secondsPerCall(() => one.scanListsTopK(q, mine, probes, nprobe, dim, 'cosine', new TopK(m, 10)))) / 1e9;
+    const theirs = listSet(undefined);
+    const refQ = block(undefined, m, 10);
+    const refGflops = flops / (await secondsPerCall(() => reference.scanListsTopK(refQ, theirs, probes, nprobe, dim, 'cosine', new TopK(m, 10)), seconds / 2)) / 1e9;
+    report(m > 1 ? 'list-scan-batched' : 'list-scan-single', { gflops, vsReference: gflops / refGflops, vsPeak: gflops / peak, threads: 1, shape: `${m} ${m > 1 ? 'queries' : 'query'} x ${nprobe} of ${lists} lists x ${size} members x ${dim}, cosine, top-10, one call` });
+  }
+}
+
 const labels = new Int32Array(4096);
 const scores = new Float32Array(4096);
 await scoring('kmeans-assign', 4096, 256, (b, v, c) => b.assign(v, c, dim, 'l2', labels, scores), `4096 vectors x 256 centroids x ${dim}, l2`);

@@ -1,7 +1,9 @@
 /**
  * OPQ quality and training time against FAISS's OPQMatrix on the same data,
  * threads and byte budget: recall@10 of an exhaustive ADC search (no IVF, no
- * re-rank, l2) and the training seconds of each side (median of --passes).
+ * re-rank, l2) and the training seconds of each side (median of --passes):
+ * wall and CPU (all threads of the process; on a shared machine CPU seconds
+ * at one thread are the comparison that load does not skew).
  *
  *   npm run bench:opq -- [--data fashion-mnist|synthetic] [--bytes 16] [--dims 784,64]
  *                        [--threads 1] [--passes 1] [--no-faiss] [--iterations N]
@@ -59,24 +61,28 @@ function data(): { base: VectorSet; queries: VectorSet } {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Our OPQ at M bytes on rows x d: training seconds (per pass) and recall@k of exhaustive ADC. */
-async function ours(backend: Backend, base: Float32Array, rows: number, queries: Float32Array, queryRows: number, d: number, truth: Int32Array): Promise<{ recall: number; seconds: number[] }> {
+async function ours(backend: Backend, base: Float32Array, rows: number, queries: Float32Array, queryRows: number, d: number, truth: Int32Array): Promise<{ recall: number; seconds: number[]; cpu: number[] }> {
   const seconds: number[] = [];
+  const cpu: number[] = [];
   let recall = 0;
   for (let p = 0; p < passes; p++) {
     const started = performance.now();
+    const startedCpu = process.cpuUsage();
     const { rotation, pq } = await trainOpq(backend, base, rows, d, m, { iterations });
     seconds.push((performance.now() - started) / 1000);
+    const used = process.cpuUsage(startedCpu);
+    cpu.push((used.user + used.system) / 1e6);
     const codes = await pq.encode(backend, await rotateRows(backend, rotation, d, base, rows), rows);
     const tables = await pq.lookupTables(backend, await rotateRows(backend, rotation, d, queries, queryRows), queryRows, 'l2');
     const best = new TopK(queryRows, k);
     await backend.adcScanTopK(tables, queryRows, m, codes, rows, best);
     recall = recallAtK(best.ids, k, truth, k, queryRows, k);
-    log(`ours d=${d}: recall ${recall.toFixed(4)}, train ${seconds.at(-1)!.toFixed(1)} s`);
+    log(`ours d=${d}: recall ${recall.toFixed(4)}, train ${seconds.at(-1)!.toFixed(1)} s (${cpu.at(-1)!.toFixed(1)} s CPU)`);
   }
-  return { recall, seconds };
+  return { recall, seconds, cpu };
 }
 
-interface FaissRow { factory: string; recall: number; trainSeconds: number[]; faiss: { threads: number; version: string; compileOptions: string } }
+interface FaissRow { factory: string; recall: number; trainSeconds: number[]; trainCpuSeconds: number[]; faiss: { threads: number; version: string; compileOptions: string } }
 
 function faiss(dir: string, base: Float32Array, rows: number, queries: Float32Array, queryRows: number, d: number, truth: Int32Array): FaissRow[] {
   writeFvecs(join(dir, 'base.fvecs'), base, rows, d);
@@ -99,7 +105,7 @@ log(`${o.data}: ${base.rows} base, ${queries.rows} queries, d = ${base.dim}; M =
 const truth = await exactNeighbours(backend, base.data, base.rows, queries.data, queries.rows, base.dim, 'l2', k);
 const skip = o['no-faiss'] ? 'disabled by --no-faiss' : faissUnavailable();
 const dir = mkdtempSync(join(tmpdir(), 'adanns-opq-'));
-const table: string[] = ['| d | system | recall@10 | train s (median) |', '|---|---|---|---|'];
+const table: string[] = ['| d | system | recall@10 | train s wall | train s CPU |', '|---|---|---|---|---|'];
 let faissInfo = '';
 try {
   for (const d of o.dims.split(',').map((x) => intOption(x, 'dims'))) {
@@ -113,13 +119,13 @@ try {
       q = await pca.apply(backend, queries.data, queries.rows, d);
     }
     const r = await ours(backend, b, base.rows, q, queries.rows, d, truth.ids);
-    table.push(`| ${d} | adanns opq${m}@${d} | ${r.recall.toFixed(4)} | ${median(r.seconds).toFixed(1)} |`);
+    table.push(`| ${d} | adanns opq${m}@${d} | ${r.recall.toFixed(4)} | ${median(r.seconds).toFixed(1)} | ${median(r.cpu).toFixed(1)} |`);
     if (skip) continue;
     mkdirSync(dir, { recursive: true });
     for (const f of faiss(dir, b, base.rows, q, queries.rows, d, truth.ids)) {
       faissInfo = `FAISS ${f.faiss.version} (${f.faiss.compileOptions.trim()}), ${f.faiss.threads} thread(s)`;
-      log(`faiss ${f.factory} d=${d}: recall ${f.recall.toFixed(4)}, train ${f.trainSeconds.map((s) => s.toFixed(1)).join(', ')} s`);
-      table.push(`| ${d} | faiss ${f.factory} | ${f.recall.toFixed(4)} | ${median(f.trainSeconds).toFixed(1)} |`);
+      log(`faiss ${f.factory} d=${d}: recall ${f.recall.toFixed(4)}, train ${f.trainSeconds.map((s) => s.toFixed(1)).join(', ')} s (${f.trainCpuSeconds.map((s) => s.toFixed(1)).join(', ')} s CPU)`);
+      table.push(`| ${d} | faiss ${f.factory} | ${f.recall.toFixed(4)} | ${median(f.trainSeconds).toFixed(1)} | ${median(f.trainCpuSeconds).toFixed(1)} |`);
     }
   }
 } finally {

@@ -1,4 +1,4 @@
-import { dimsLadder, formatBudget, type Budget } from '@adanns/core';
+import { calibrationLevels, DEFAULT_CALIBRATION_KS, dimsLadder, formatBudget, type Budget } from '@adanns/core';
 import { listCount, type BenchContext } from '../context.js';
 import { buildTimed, measureIndex } from './adanns.js';
 
@@ -14,9 +14,13 @@ export async function budgetSuite(ctx: BenchContext): Promise<void> {
   const dc = ladder.filter((d) => d < D && d <= 32).at(-1) ?? D;
   const ds = ladder.filter((d) => d < D && d <= 128).at(-1) ?? D;
   const spec = `${ctx.transform === 'pca' ? 'pca,' : ''}ivf${listCount(base.rows)}@${dc},flat@${ds}${ds < D ? `,rerank@${D}` : ''}`;
-  const { index, seconds } = await buildTimed(ctx, spec, { calibrate: { k: ctx.k, onProgress: (d, t) => ctx.progress('calibrate', d, t) } });
+  // calibrated as collections are, at 1, 10 and 100 (and the run's k), on base vectors drawn before
+  // training and left out of every training sample
+  const ks = [...new Set([...DEFAULT_CALIBRATION_KS, ctx.k])];
+  const { index, seconds } = await buildTimed(ctx, spec, { calibrate: { ks, onProgress: (d, t) => ctx.progress('calibrate', d, t) } });
   const cal = index.calibration!;
-  ctx.log(`budget: calibrated on ${cal.queries} held-out base vectors, ${cal.points.length} points in ${cal.seconds.toFixed(1)} s`);
+  const levels = calibrationLevels(cal).map((l) => `${l.points.length} at k = ${l.k}`).join(', ');
+  ctx.log(`budget: calibrated on ${cal.queries} ${cal.source} base vectors (never trained on), ${levels}, in ${cal.seconds.toFixed(1)} s${cal.complete ? '' : ' (cut short by the time bound)'}`);
   const { queries } = ctx.data;
   for (const budget of ctx.budgets) {
     // budgetMet is the service's verdict on an answer to all the queries (each query's MFLOPs within

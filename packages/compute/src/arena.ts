@@ -17,6 +17,12 @@ export interface ArrayArena {
   float32(length: number): Float32Array;
   int32(length: number): Int32Array;
   uint8(length: number): Uint8Array;
+  /**
+   * Optional: a float32 array whose contents are unspecified, for a buffer
+   * the caller overwrites whole before reading (a gather), so reused memory
+   * is not zeroed first. Released like any other.
+   */
+  scratchFloat32?(length: number): Float32Array;
   release(array: ArenaArray): void;
   touched(array: ArenaArray): void;
 }

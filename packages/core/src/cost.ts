@@ -8,7 +8,8 @@
  *                  (one multiply or multiply-add) before its multiply-add
  *   PQ/OPQ scan    (opq: scanDim^2) + 256 x scanDim + (vectors in the probed lists) x bytes,
  *                  plus with residuals scanDim per probed list (ip, cosine) or
- *                  256 x scanDim per further probed list (l2: one table per list)
+ *                  256 x scanDim per further probed list (l2: one table per list);
+ *                  a probed list that is empty costs nothing (no table, no q . ref)
  *   4-bit fast scan (opq: scanDim^2) + 16 x scanDim + 16 M (quantising the tables) + (vectors in
  *                  the probed lists) x M (one byte lookup-add per sub-quantiser), plus with
  *                  residuals scanDim per probed list (ip, cosine) or 32 M + scanDim (l2: the

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '@adanns/compute';
-import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, calibrationGrid, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
+import { generateSynthetic, memoryStream } from '@adanns/datasets';
+import { AdannsIndex, buildFromStream, calibrationGrid, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,16 @@ describe('auto spec', () => {
     const choice = await chooseAutoSpec(backend, base.data, 500, dim, { metric: 'l2' });
     expect(choice.spec).toBe('flat');
     expect(choice.reason).toMatch(/exact scan/);
+  });
+
+  it('a streaming build chooses as the in-memory one does (the trial queries\' neighbours found over the whole source)', async () => {
+    const { base } = sets.decaying;
+    const inMemory = await chooseAutoSpec(backend, base.data, n, dim, { metric: 'l2', seed: 4 });
+    const streamed = await buildFromStream(backend, 'auto', memoryStream({ name: 'decaying', data: base.data, rows: n, dim }), { metric: 'l2', seed: 4, chunkRows: 1000 });
+    expect(streamed.choice?.reason).toMatch(/exact neighbours among all 6000 vectors/);
+    expect(parseSpec(inMemory.spec, dim).scan.dim).toBeLessThanOrEqual(dim / 2);
+    expect(streamed.spec.scan.dim).toBeLessThanOrEqual(dim / 2);
+    expect(streamed.size).toBe(n);
   });
 
   for (const [name, set] of Object.entries(sets)) {

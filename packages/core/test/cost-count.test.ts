@@ -79,6 +79,24 @@ describe('cost model = multiply-adds executed (counting backend)', () => {
     }
   }
 
+  for (const spec of ['ivf8@16,flat@32', 'ivf8@16,sq8@32', 'ivf8@16,pq8@32', 'ivf8@16,opq8@32', 'ivf8@16,opq8x4@32,rerank@32']) {
+    for (const metric of ['l2', 'ip'] as const) {
+      it(`${spec}, ${metric}: a probed list left empty by removals costs nothing`, async () => {
+        const backend = new CountingBackend();
+        const index = await build(backend, { spec, params: [] }, metric);
+        const lists = await index.probeLists(base.data, n, 16, 1);
+        const ids = Array.from({ length: n }, (_, i) => i).filter((i) => lists[i] === lists[0]);
+        expect(index.remove(ids)).toBe(ids.length);
+        expect(Array.from(index.listSizes())).toContain(0);
+        backend.reset();
+        for (let q = 0; q < 3; q++) {
+          const r = await index.search(queries.data.subarray(q * dim, (q + 1) * dim), 1, k, { nprobe: 8, shortlist: 20 });
+          expect(backend.reset(), `query ${q}`).toBeCloseTo(flopsOf(r.mflops), 3);
+        }
+      });
+    }
+  }
+
   it('covers every registered list codec (a new codec adds its shapes above)', () => {
     const covered = new Set(shapes.map((s) => parseSpec(s.spec, dim).scan.codec));
     const registered = codecNames();

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend, type ArenaArray, type ArrayArena, type Backend } from '@adanns/compute';
 import { memoryStream } from '@adanns/datasets';
-import { AdannsIndex, buildFromStream, loadIndex, saveIndex } from '../src/index.js';
+import { AdannsIndex, buildFromStream, DiskF32Store, loadIndex, saveIndex } from '../src/index.js';
 import { writeArrayFile } from '../src/persist/binary-file.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
@@ -102,5 +102,48 @@ describe('a load that fails', () => {
     }
     expect(live()).toBeGreaterThan(0);
     index.release();
+  });
+});
+
+describe('disk re-rank reads', () => {
+  it('read runs of adjacent rows in one go and give what reading row by row gives, changed rows included', () => {
+    const values = randomMatrix(50, dim, 11);
+    const store = DiskF32Store.create(dim);
+    try {
+      for (let slot = 0; slot < 50; slot++) store.write(slot, values, slot * dim);
+      const one = (slot: number) => {
+        const out = new Float32Array(dim);
+        store.read([slot], out);
+        return Array.from(out);
+      };
+      // runs, a repeated slot, descending order, the last row
+      const slots = [3, 4, 5, 6, 9, 10, 10, 30, 29, 49, 0, 1];
+      const check = () => {
+        const out = new Float32Array(slots.length * dim);
+        store.read(slots, out);
+        slots.forEach((slot, i) => expect(Array.from(out.subarray(i * dim, (i + 1) * dim))).toEqual(one(slot)));
+      };
+      check();
+      for (const slot of slots) expect(one(slot)).toEqual(Array.from(values.subarray(slot * dim, (slot + 1) * dim)));
+      // a saved store keeps later writes in memory: a changed row inside a run is read from there
+      const saved = join(dir, 'reads');
+      mkdirSync(saved, { recursive: true });
+      store.save(saved, 50);
+      const opened = DiskF32Store.open(saved, dim, 50);
+      try {
+        const changed = Float32Array.from({ length: dim }, (_, i) => i + 0.5);
+        opened.write(5, changed, 0);
+        const out = new Float32Array(4 * dim);
+        opened.read([4, 5, 6, 7], out);
+        expect(Array.from(out.subarray(dim, 2 * dim))).toEqual(Array.from(changed));
+        expect(Array.from(out.subarray(2 * dim, 3 * dim))).toEqual(Array.from(values.subarray(6 * dim, 7 * dim)));
+        expect(() => opened.read([49, 50], new Float32Array(2 * dim))).toThrow(/slot 50 is past the end of the file/);
+      } finally {
+        opened.release();
+      }
+      check();
+    } finally {
+      store.release();
+    }
   });
 });

@@ -46,6 +46,8 @@ export interface ServiceConfig {
   autoBuildQuietMs: number;
   /** Rebuild by itself when a collection has doubled (or halved) since its index was trained. */
   autoRebuild: boolean;
+  /** Re-calibrate (in the background, no rebuild) once list-size shares drift this far from calibration's (total variation; 0 = never). */
+  recalibrateDrift: number;
   logLevel: string;
 }
 
@@ -67,10 +69,19 @@ export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR]
   ADANNS_MAX_QUERY_MFLOPS (${DEFAULT_MAX_QUERY_MFLOPS}), ADANNS_SEARCH_SLICE_MS (${DEFAULT_SLICE_MS}),
   ADANNS_MAX_RESPONSE_PAYLOAD_BYTES (16777216), ADANNS_REQUEST_TIMEOUT_MS (30000),
   ADANNS_CONNECTION_TIMEOUT_MS (60000), ADANNS_KEEP_ALIVE_TIMEOUT_MS (5000), ADANNS_AUTO_BUILD_AT (10000),
-  ADANNS_AUTO_BUILD_QUIET_MS (3000), ADANNS_AUTO_REBUILD (true), ADANNS_LOG_LEVEL (info).`;
+  ADANNS_AUTO_BUILD_QUIET_MS (3000), ADANNS_AUTO_REBUILD (true), ADANNS_RECALIBRATE_DRIFT (0.2),
+  ADANNS_LOG_LEVEL (info).`;
 
 /** A configuration error naming the offending setting and value. */
 export class ConfigError extends Error {}
+
+/** A number from 0 to 1 (0 turns the behaviour off). */
+function fraction(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`${name} must be a number from 0 to 1, got "${text}"`);
+  return n;
+}
 
 function positiveInt(name: string, text: string | undefined, fallback: number, allowZero = false): number {
   if (text === undefined || text === '') return fallback;
@@ -149,6 +160,7 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
     autoBuildAt: positiveInt('ADANNS_AUTO_BUILD_AT', env.ADANNS_AUTO_BUILD_AT, 10_000, true),
     autoBuildQuietMs: positiveInt('ADANNS_AUTO_BUILD_QUIET_MS', env.ADANNS_AUTO_BUILD_QUIET_MS, 3000, true),
     autoRebuild: flag('ADANNS_AUTO_REBUILD', env.ADANNS_AUTO_REBUILD, true),
+    recalibrateDrift: fraction('ADANNS_RECALIBRATE_DRIFT', env.ADANNS_RECALIBRATE_DRIFT, 0.2),
     logLevel: env.ADANNS_LOG_LEVEL || 'info',
   };
 }

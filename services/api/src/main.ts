@@ -24,6 +24,7 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
     autoBuildAt: config.autoBuildAt,
     autoBuildQuietMs: config.autoBuildQuietMs,
     autoRebuild: config.autoRebuild,
+    recalibrateDrift: config.recalibrateDrift,
     logger,
   });
   const app = await buildServer(store, config, state, logger);

@@ -84,6 +84,12 @@ describe('calibration through the service', () => {
     expect(at50.note).toMatch(/recall at k = 50 is not calibrated \(calibrated k: 1, 10, 100\)/);
   }, 240_000);
 
+  it('reads the drift that re-calibrates from ADANNS_RECALIBRATE_DRIFT and names a bad one', () => {
+    expect(loadConfig([], {}).recalibrateDrift).toBe(0.2);
+    expect(loadConfig([], { ADANNS_RECALIBRATE_DRIFT: '0' }).recalibrateDrift).toBe(0);
+    expect(() => loadConfig([], { ADANNS_RECALIBRATE_DRIFT: '1.5' })).toThrow(/ADANNS_RECALIBRATE_DRIFT must be a number from 0 to 1, got "1.5"/);
+  });
+
   it('refuses a bad calibrationK when a collection is created', async () => {
     const client = new AdannsClient(await start());
     await expectError(client.createCollection('bad', { dim: 4, calibrationK: [] }), 400, /calibrationK/);

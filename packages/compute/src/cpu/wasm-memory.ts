@@ -249,8 +249,8 @@ export class WasmArena implements ArrayArena {
     return undefined;
   }
 
-  /** Allocates an array's bytes in the first memory with room, opening a new memory when none has. */
-  allocate(bytes: number): WasmLocation {
+  /** Allocates an array's bytes in the first memory with room, opening a new memory when none has; `zero` false leaves reused bytes as they were. */
+  allocate(bytes: number, zero = true): WasmLocation {
     if (bytes > this.maxArrayBytes) {
       throw new Error(
         `WebAssembly arena: an array of ${bytes} bytes does not fit in one memory (at most ${this.maxArrayBytes} bytes: ` +
@@ -259,11 +259,11 @@ export class WasmArena implements ArrayArena {
     }
     const limit = this.memoryBytes - this.stagingReserve;
     for (let i = 0; i < this.memories.length; i++) {
-      const address = this.memories[i].allocate(bytes, limit);
+      const address = this.memories[i].allocate(bytes, limit, zero);
       if (address !== undefined) return { memory: i, address };
     }
     const fresh = this.open();
-    const address = fresh?.allocate(bytes, limit);
+    const address = fresh?.allocate(bytes, limit, zero);
     if (fresh && address !== undefined) return { memory: this.memories.length - 1, address };
     throw new Error(
       `out of WebAssembly memory: asked for ${bytes} bytes (${mib(bytes)}); ${this.memories.length} ${this.memories.length === 1 ? 'memory' : 'memories'} of at most ${mib(this.memoryBytes)} ` +
@@ -273,6 +273,11 @@ export class WasmArena implements ArrayArena {
 
   float32(length: number): Float32Array {
     const at = this.allocate(length * 4);
+    return new Float32Array(this.memories[at.memory].buffer(), at.address, length);
+  }
+
+  scratchFloat32(length: number): Float32Array {
+    const at = this.allocate(length * 4, false);
     return new Float32Array(this.memories[at.memory].buffer(), at.address, length);
   }
 

@@ -787,8 +787,9 @@ export class WebGpuBackend implements Backend {
         }
         const cands = Math.max(maxCand, cand);
         const n = q1 + 1 - q0;
-        // per query row: scores and ids of its candidates, and the top-k lists (topk())
-        const ok = packBytes + add <= limit && n * (cands + k + 2 * TOPK_TILE) * 9 <= limit && Math.ceil(maxSize / GROUP) <= MAX_GROUPS && fits(n, pairs + added, seen.size + fresh.size);
+        // per query row: scores and ids of its candidates, and the top-k lists (topk(), whose merge pass spans them in one dispatch row)
+        const row = cands + k + 2 * TOPK_TILE;
+        const ok = packBytes + add <= limit && n * row * 9 <= limit && row <= MAX_GROUPS * TOPK_GROUP && Math.ceil(maxSize / GROUP) <= MAX_GROUPS && fits(n, pairs + added, seen.size + fresh.size);
         if (!ok) break;
         for (const l of fresh) seen.add(l);
         packBytes += add;

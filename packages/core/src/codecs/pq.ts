@@ -4,7 +4,7 @@ import { readArrayFile, writeArrayFile } from '../persist/binary-file.js';
 import { rotateRows, trainOpq } from '../quant/opq.js';
 import { PQ_CENTROIDS, ProductQuantizer } from '../quant/product-quantizer.js';
 import type { ScanSpec } from '../spec.js';
-import { scanPqLists, scanVectorsOf } from '../stages/scan-pq.js';
+import { releaseScanArrays, scanArraysHeld, scanPqLists, scanVectorsOf } from '../stages/scan-pq.js';
 import type { CodecContext, CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult, TrainOptions, TrainSample } from './codec.js';
 import { registerCodec } from './registry.js';
 
@@ -58,6 +58,8 @@ export class PqCodec implements ListCodec {
     if (this.rotation) out.push({ kind: 'rotation', array: this.rotation, arena: false });
     if (this.refs) out.push({ kind: 'codebooks', array: this.refs, arena: false });
     if (this.rotatedRefsHeld) out.push({ kind: 'codebooks', array: this.rotatedRefsHeld, arena: false });
+    // the copies a search made in the backend's arena (scan-pq.ts)
+    out.push(...scanArraysHeld(this));
     return out;
   }
 
@@ -69,7 +71,9 @@ export class PqCodec implements ListCodec {
     return { residual: this.refs !== undefined };
   }
 
-  release(): void {}
+  release(): void {
+    releaseScanArrays(this);
+  }
 }
 
 /** rows x dim references rotated by R (out[l] = R ref[l]), as rotateRows computes on a backend, in float64. */

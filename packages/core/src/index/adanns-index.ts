@@ -11,7 +11,7 @@ import { calibrationLevels, pointsAtK } from '../planner/levels.js';
 import type { FrontierPoint } from '../planner/frontier.js';
 import { dimsLadder } from '../prefixes.js';
 import { createRerankStore, type RerankStore } from '../rerank/store.js';
-import { chooseAutoSpec, isAutoSpec, type AutoChoice } from '../planner/auto.js';
+import { chooseAutoSpec, isAutoSpec, type AutoChoice, type WholeData } from '../planner/auto.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { cutProbes } from '../stages/adaptive-probe.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
@@ -221,9 +221,9 @@ export class AdannsIndex {
   }
 
   /** The spec `auto` chooses for these vectors (planner/auto.ts); build(), train() and buildFromStream() call it for spec "auto". */
-  static chooseAuto(backend: Backend, data: Float32Array, rows: number, dim: number, options: TrainOptions): Promise<AutoChoice> {
+  static chooseAuto(backend: Backend, data: Float32Array, rows: number, dim: number, options: TrainOptions, whole?: WholeData): Promise<AutoChoice> {
     options.onProgress?.('auto', 0, 1);
-    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims }).finally(() => options.onProgress?.('auto', 1, 1));
+    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims, whole }).finally(() => options.onProgress?.('auto', 1, 1));
   }
 
   static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { Backend } from '@adanns/compute';
 import type { CalibrateOptions } from '../planner/calibrate.js';
 import { parseSpec, type IndexSpec } from '../spec.js';
-import { AUTO_TRIAL_ROWS, isAutoSpec } from '../planner/auto.js';
+import { exactNeighboursOf } from '../eval/ground-truth.js';
+import { autoTrialRows, isAutoSpec } from '../planner/auto.js';
 import { AdannsIndex, type TrainOptions, type VectorReader } from './adanns-index.js';
 import { heldOutRows, sampleRowsExcept } from './training.js';
 
@@ -38,8 +39,16 @@ export interface StreamBuildOptions extends TrainOptions {
  */
 export async function buildFromStream(backend: Backend, spec: IndexSpec | string, source: StreamSource, options: StreamBuildOptions): Promise<AdannsIndex> {
   // spec "auto" is chosen on a seeded sample of the source (planner/auto.ts) before anything else is read
-  const trial = isAutoSpec(spec) ? sampleRowsExcept(source.rows, AUTO_TRIAL_ROWS, (options.seed ?? 1) + 211).sort() : undefined;
-  const choice = trial ? await AdannsIndex.chooseAuto(backend, await source.readRows(trial), trial.length, source.dim, { ...options, count: source.rows }) : undefined;
+  const trial = isAutoSpec(spec) ? sampleRowsExcept(source.rows, autoTrialRows(source.rows), (options.seed ?? 1) + 211).sort() : undefined;
+  const choice = trial
+    ? await AdannsIndex.chooseAuto(backend, await source.readRows(trial), trial.length, source.dim, { ...options, count: source.rows }, {
+        rows: source.rows,
+        rowOf: (i) => trial[i],
+        // the trial queries' exact neighbours over the whole source: one streamed pass
+        neighbours: async (queries, count, k) => (await exactNeighboursOf(backend, source.chunks(options.chunkRows ?? 65_536), source.rows, queries, count, source.dim, options.metric, k)).ids,
+        read: (ids) => source.readRows(ids),
+      })
+    : undefined;
   const parsed = choice ? parseSpec(choice.spec, source.dim) : typeof spec === 'string' ? parseSpec(spec, source.dim) : spec;
   const progress = options.onProgress ?? (() => {});
   const perCentroid = options.maxPointsPerCentroid ?? 256;

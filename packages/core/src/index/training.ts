@@ -22,8 +22,14 @@ export interface StageTrainOptions {
   residual?: boolean;
   /** Vectors sampled to train codecs (PQ codebooks, sq8 ranges; default 32,768). */
   pqTrainSize?: number;
-  /** OPQ rotation iterations (default 8). */
+  /** OPQ rotation iterations (default 50, as FAISS). */
   opqIterations?: number;
+  /**
+   * A PCA already fitted to this data by fitPca with these options, used
+   * instead of fitting again (AdANNS-OPQ's prefix selection builds one index
+   * per prefix on the same data and fits once).
+   */
+  pca?: PcaTransform;
   onProgress?: ProgressFn;
   /**
    * Rows of the training data no sample may draw (increasing): the held-out
@@ -61,6 +67,13 @@ export function heldOutRows(rows: number, seed: number, wanted = 300, lists = 1)
   return count < 2 ? new Int32Array(0) : sampleIndices(rows, count, createRng(seed));
 }
 
+/** The PCA trainStages fits for `data` under `options` (seeded sample, held-out rows excluded). */
+export function fitPca(data: Float32Array, rows: number, dim: number, options: StageTrainOptions): PcaTransform {
+  const sample = sampleRowsExcept(rows, options.pcaSampleSize ?? 10_000, options.seed ?? 1, options.heldOut);
+  options.onSample?.('pca', sample);
+  return PcaTransform.fit(data, rows, dim, options.metric, { sample });
+}
+
 export interface TrainedStages {
   pca?: PcaTransform;
   coarse?: CoarseQuantizer;
@@ -82,9 +95,8 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   let pca: PcaTransform | undefined;
   if (spec.transform === 'pca') {
     progress('pca', 0, 1);
-    const sample = sampleRowsExcept(rows, options.pcaSampleSize ?? 10_000, seed, options.heldOut);
-    options.onSample?.('pca', sample);
-    pca = PcaTransform.fit(data, rows, dim, metric, { sample });
+    if (options.pca && options.pca.dim !== dim) throw new Error(`trainStages: the given PCA is fitted to ${options.pca.dim} dimensions, the data has ${dim}`);
+    pca = options.pca ?? fitPca(data, rows, dim, options);
     progress('pca', 1, 1);
   }
   const codecOptions: TrainOptions = { seed, trainSize: options.pqTrainSize ?? 32_768, residual: options.residual ?? true, opqIterations: options.opqIterations, onProgress: progress };

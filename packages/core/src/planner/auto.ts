@@ -1,4 +1,5 @@
 import { createRng, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import { exactNeighbours } from '../eval/ground-truth.js';
 import { kmeans } from '../kmeans.js';
 import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
 import { PcaTransform } from '../transform/pca.js';
@@ -8,17 +9,19 @@ import { PcaTransform } from '../transform/pca.js';
  * build chosen for the data from its PCA spectrum and a small trial, so that
  * recall 0.99 stays reachable and the cheap end is as cheap as possible.
  *
- * The trial holds out a few hundred sampled vectors as queries and emulates
- * the index on a sample of the rest, with as many vectors per list as the
- * real index will have (lists scaled by sample / n): for each candidate d_c it
- * trains the k-means, for each candidate d_s it ranks the sample at that
- * prefix, and for every nprobe it finds the shortlist a re-rank at D needs
- * for a recall target (the rank of each true neighbour among the probed
- * vectors at d_s; a scan at D needs none). The cost model (cost.ts) prices
- * each candidate at the real size n (vectors scanned scaled by n / sample, a
- * shortlist's excess over k too, which errs towards longer prefixes), and the
- * candidate cheapest at recall 0.95 whose trial reaches 0.99 wins. An exact
- * flat scan competes at N x D.
+ * The trial holds out a few hundred sampled vectors as queries and finds
+ * their exact neighbours among all n vectors (a sample's own neighbours lie
+ * much farther out, which makes every index look harder than it is); a random
+ * sample of the rest stands for everything else, each sampled vector counting
+ * n / sample times. For each candidate d_c it trains k-means with the real
+ * list count on 39 sampled vectors a list (so coverage per nprobe is the real
+ * index's) and ranks the centroids per query; for each candidate d_s it scores the neighbours and the sample at
+ * that prefix. For every nprobe the estimated rank of each true neighbour
+ * among the probed vectors at d_s is then a weighted count, and the shortlist
+ * a re-rank at D needs for a target is the rank its quantile reaches (a scan at
+ * D needs none). The cost model (cost.ts) prices each candidate at the real
+ * size n, and the candidate cheapest at recall 0.95 whose trial reaches 0.99
+ * wins; an exact flat scan competes at n x D.
  */
 export const AUTO_SPEC = 'auto';
 
@@ -34,7 +37,7 @@ export interface AutoOptions {
   /** k of the recall targets (default 10). */
   k?: number;
   seed?: number;
-  /** Sampled vectors the trial indexes (default 8,000). */
+  /** Sampled vectors standing for the whole set in the trial's ranks (default 8,000). */
   sampleRows?: number;
   /** Held-out trial queries (default 200). */
   queries?: number;
@@ -71,8 +74,15 @@ export function autoLists(n: number): number {
   return Math.max(1, Math.min(65536, Math.round(4 * Math.sqrt(n)), Math.floor(n / 39) || 1));
 }
 
-/** Rows a streaming build reads for the trial (its default sample and queries, with room). */
-export const AUTO_TRIAL_ROWS = 10_000;
+/** Vectors a trial list is trained on (FAISS's minimum per centroid). */
+const PER_LIST = 39;
+/** At most this many sampled vectors train the trial's k-means (lists beyond it get coarser). */
+const MAX_KMEANS_ROWS = 60_000;
+
+/** Rows the trial samples for n vectors: its queries, then enough to train the real list count (autoLists) at PER_LIST each. */
+export function autoTrialRows(n: number, queries = 200, sample = 8000): number {
+  return Math.min(n, queries + Math.min(MAX_KMEANS_ROWS, Math.max(sample, PER_LIST * autoLists(n))));
+}
 
 /** Below this many vectors an exact scan is cheap and always exact: no trial. */
 const SMALL = 2000;
@@ -80,12 +90,27 @@ const SMALL = 2000;
 const fmt = (m: number | null) => (m === null ? 'unreached' : m.toPrecision(3));
 
 /**
- * Chooses the build for `rows` x `dim` vectors (the data or a sample of it;
- * `count` is the size the index will have).
+ * The whole data set, when the rows given to chooseAutoSpec are a sample of
+ * it (a streaming build): exact neighbours of the trial queries over all of
+ * it, and its rows by number.
  */
-export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows: number, dim: number, options: AutoOptions): Promise<AutoChoice> {
+export interface WholeData {
+  rows: number;
+  /** Row of the whole set that row i of the sample is. */
+  rowOf(i: number): number;
+  /** queries x k row numbers of the exact k nearest rows, best first. */
+  neighbours(queries: Float32Array, count: number, k: number): Promise<Int32Array>;
+  /** The rows numbered by `ids` (strictly increasing), row-major. */
+  read(ids: Int32Array): Promise<Float32Array>;
+}
+
+/**
+ * Chooses the build for `rows` x `dim` vectors (the data, or a sample of it
+ * with `whole` describing the rest; `count` is the size the index will have).
+ */
+export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows: number, dim: number, options: AutoOptions & { whole?: WholeData }): Promise<AutoChoice> {
   const { metric } = options;
-  const n = options.count ?? rows;
+  const n = options.count ?? options.whole?.rows ?? rows;
   const k = options.k ?? 10;
   const ladder = options.dims ? [...options.dims] : dimsLadder(dim);
   if (ladder[ladder.length - 1] !== dim) ladder.push(dim);
@@ -94,70 +119,109 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   if (n < SMALL || rows < 4 * k + 20) {
     return exact(`${n} vectors: an exact scan (${exactMflops.toPrecision(3)} MFLOPs per query) is cheap and always exact`);
   }
-  const rng = createRng((options.seed ?? 1) + 977);
-  const queryCount = Math.max(20, Math.min(options.queries ?? 200, Math.floor(rows / 10)));
-  const picked = sampleIndices(rows, Math.min(rows, queryCount + (options.sampleRows ?? 8000)), rng);
-  const q = queryCount;
-  const m = picked.length - q;
-  const gather = (from: number, count: number) => {
-    const out = new Float32Array(count * dim);
-    for (let i = 0; i < count; i++) out.set(data.subarray(picked[from + i] * dim, (picked[from + i] + 1) * dim), i * dim);
-    return out;
+  const whole: WholeData = options.whole ?? {
+    rows,
+    rowOf: (i) => i,
+    neighbours: async (queries, count, kk) => (await exactNeighbours(backend, data, rows, queries, count, dim, metric, kk)).ids,
+    read: async (ids) => gatherRows(data, dim, ids),
   };
-  const rawQueries = gather(0, q);
-  const rawBase = gather(q, m);
+  const rng = createRng((options.seed ?? 1) + 977);
+  const q = Math.max(20, Math.min(options.queries ?? 200, Math.floor(rows / 10)));
+  // the queries, then the sample standing for the rest (the first m), all of it training the trial's k-means
+  const picked = sampleIndices(rows, Math.min(rows, autoTrialRows(n, q, options.sampleRows ?? 8000)), rng);
+  const kmRows = picked.length - q;
+  const m = Math.min(kmRows, options.sampleRows ?? 8000);
+  const rawQueries = gatherRows(data, dim, picked.subarray(0, q));
+  const rawBase = gatherRows(data, dim, picked.subarray(q, q + m));
+  const rawTraining = gatherRows(data, dim, picked.subarray(q));
+  const sampleRows = Int32Array.from(picked.subarray(q), (i) => whole.rowOf(i));
 
-  // the spectrum, fitted on the trial's base sample only
+  // the true neighbours over the whole set (a sample's own k-NN lie much farther out), the query itself left out
+  const queryRows = Array.from(picked.subarray(0, q), (i) => whole.rowOf(i));
+  const found = await whole.neighbours(rawQueries, q, k + 1);
+  const truthRows = new Int32Array(q * k);
+  for (let i = 0; i < q; i++) {
+    let w = 0;
+    for (let t = 0; t <= k && w < k; t++) if (found[i * (k + 1) + t] !== queryRows[i]) truthRows[i * k + w++] = found[i * (k + 1) + t];
+  }
+  const unique = Int32Array.from(new Set(truthRows)).sort();
+  const rawTruth = await whole.read(unique);
+  const truthAt = new Map<number, number>();
+  unique.forEach((r, i) => truthAt.set(r, i));
+  const truth = Int32Array.from(truthRows, (r) => truthAt.get(r)!);
+  const t = unique.length;
+  // the sample stands for the whole set less the queries' neighbours: each sampled vector counts this many
+  const weight = Math.max(1, (n - 1 - k) / m);
+
+  // the spectrum, fitted on the trial's random sample only
   const pca = PcaTransform.fit(rawBase, m, dim, metric, { sampleSize: Math.min(m, 10_000), seed: options.seed ?? 1 });
   let total = 0;
   for (const v of pca.variances) total += v;
   const shareAt = (d: number) => {
-    let s = 0;
-    for (let i = 0; i < d; i++) s += pca.variances[i];
-    return total > 0 ? s / total : d / dim;
+    let sum = 0;
+    for (let i = 0; i < d; i++) sum += pca.variances[i];
+    return total > 0 ? sum / total : d / dim;
   };
   const spectrum = ladder.map((d) => ({ dim: d, share: shareAt(d) }));
   const base = await pca.apply(backend, rawBase, m, dim);
   const queries = await pca.apply(backend, rawQueries, q, dim);
+  const neighbours = await pca.apply(backend, rawTruth, t, dim);
+  const training = await pca.apply(backend, rawTraining, kmRows, dim);
   const qBlock = rowBlock(queries, q, dim);
-  const bBlock = rowBlock(base, m, dim);
 
-  // exact neighbours at D (the rotation keeps every score)
-  const scores = new Float32Array(q * m);
-  await backend.score(qBlock, bBlock, dim, metric, scores);
-  const truth = new Int32Array(q * k);
-  for (let i = 0; i < q; i++) truth.set(topIndices(scores.subarray(i * m, (i + 1) * m), k), i * k);
-
-  // per scan prefix: for each query, the sample vectors ranked at or above its worst true neighbour, best first
+  // per scan prefix d_s, per query: its neighbours' scores, and the sampled vectors scoring above the worst of them, best first
   const scanDims = ladder.filter((d) => d >= Math.min(16, dim));
-  const ahead = new Map<number, Int32Array[]>();
+  const sampleScores = new Float32Array(q * m);
+  const truthScores = new Float32Array(q * t);
+  const ahead = new Map<number, { own: Float32Array; rivals: Int32Array[]; rivalScores: Float32Array[] }>();
   for (const ds of scanDims) {
-    await backend.score(qBlock, bBlock, ds, metric, scores);
-    const perQuery: Int32Array[] = [];
-    for (let i = 0; i < q; i++) perQuery.push(rankedAhead(scores.subarray(i * m, (i + 1) * m), truth.subarray(i * k, (i + 1) * k)));
-    ahead.set(ds, perQuery);
+    await backend.score(qBlock, rowBlock(base, m, dim), ds, metric, sampleScores);
+    await backend.score(qBlock, rowBlock(neighbours, t, dim), ds, metric, truthScores);
+    const own = new Float32Array(q * k);
+    const rivals: Int32Array[] = [];
+    const rivalScores: Float32Array[] = [];
+    for (let i = 0; i < q; i++) {
+      let worst = Infinity;
+      for (let j = 0; j < k; j++) {
+        own[i * k + j] = truthScores[i * t + truth[i * k + j]];
+        worst = Math.min(worst, own[i * k + j]);
+      }
+      const row = sampleScores.subarray(i * m, (i + 1) * m);
+      const mine = new Set(truthRows.subarray(i * k, (i + 1) * k));
+      const above: number[] = [];
+      // a sampled vector that is one of the query's neighbours counts as that neighbour, not as a rival
+      for (let j = 0; j < m; j++) if (row[j] > worst && !mine.has(sampleRows[j])) above.push(j);
+      above.sort((a, b) => row[b] - row[a] || a - b);
+      rivals.push(Int32Array.from(above));
+      rivalScores.push(Float32Array.from(above, (j) => row[j]));
+    }
+    ahead.set(ds, { own, rivals, rivalScores });
   }
 
   const lists = autoLists(n);
-  const trialLists = Math.max(2, Math.round((lists * m) / n));
-  const coarseDims = [...new Set([...ladder.filter((d) => d >= Math.min(16, dim) && d <= 128), dim])];
-  const scale = n / m;
+  // the real list count when the sample trains it (PER_LIST vectors a list), else the finest the sample supports:
+  // coverage at a given scanned fraction depends on how fine the lists are
+  const trialLists = Math.max(2, Math.min(lists, Math.floor(kmRows / PER_LIST)));
+  // short prefixes, and the full dimension when clustering there is not out of proportion (rigid-like)
+  const coarseDims = [...new Set([...ladder.filter((d) => d >= Math.min(16, dim) && d <= 64), ...(dim <= 256 ? [dim] : [])])];
   const candidates: AutoCandidate[] = [];
-  if (lists >= 2 && trialLists <= m / 4) {
+  if (lists >= 2) {
     for (const dc of coarseDims) {
       // k-means at d_c on the sample, as training does (normalised prefixes, spherical for cosine and ip)
-      const train = slicePrefix(base, m, dim, dc);
-      if (metric === 'cosine') normalizePrefixInPlace(train, m, dc, dc);
-      const { centroids } = await kmeans(backend, train, m, dc, trialLists, { seed: options.seed ?? 1, iterations: 10, spherical: metric !== 'l2' });
+      const train = slicePrefix(training, kmRows, dim, dc);
+      if (metric === 'cosine') normalizePrefixInPlace(train, kmRows, dc, dc);
+      const { centroids } = await kmeans(backend, train, kmRows, dc, trialLists, { seed: options.seed ?? 1, iterations: 6, init: 'random', maxPointsPerCentroid: PER_LIST, spherical: metric !== 'l2' });
       const cBlock = rowBlock(centroids, trialLists, dc);
       const labels = new Int32Array(m);
       await backend.assign(rowBlock(base, m, dim), cBlock, dc, metric, labels, new Float32Array(m));
+      const truthLabels = new Int32Array(t);
+      await backend.assign(rowBlock(neighbours, t, dim), cBlock, dc, metric, truthLabels, new Float32Array(t));
       const sizes = new Int32Array(trialLists);
       for (const l of labels) sizes[l]++;
       const centroidScores = new Float32Array(q * trialLists);
       await backend.score(qBlock, cBlock, dc, metric, centroidScores);
       const nprobes = steps(trialLists);
-      // listRank[i * L + l]: position of list l in query i's centroid order
+      // listRank[i * L + l]: position of list l in query i's centroid order; scanned[b]: sampled vectors probed at nprobes[b], over the queries
       const listRank = new Int32Array(q * trialLists);
       const scanned = new Float64Array(nprobes.length);
       for (let i = 0; i < q; i++) {
@@ -176,22 +240,28 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
         while (nprobes[b] <= r) b++;
         bucketOf[r] = b;
       }
+      const counts = new Float64Array(nprobes.length);
       for (const ds of scanDims) {
-        // ranks[b]: for each true neighbour probed at nprobes[b], its rank among the probed vectors at d_s
+        const { own, rivals, rivalScores } = ahead.get(ds)!;
+        // ranks[b]: for each true neighbour probed at nprobes[b], its estimated rank among the probed vectors at d_s
         const ranks: number[][] = nprobes.map(() => []);
-        const counts = new Int32Array(nprobes.length);
         for (let i = 0; i < q; i++) {
-          const order = ahead.get(ds)![i];
-          const rankOf = (j: number) => listRank[i * trialLists + labels[j]];
-          for (let t = 0; t < k; t++) {
-            const j = truth[i * k + t];
+          const rank = (row: number) => listRank[i * trialLists + row];
+          for (let a = 0; a < k; a++) {
+            const s = own[i * k + a];
             counts.fill(0);
-            for (let a = 0; a < order.length && order[a] !== j; a++) counts[bucketOf[rankOf(order[a])]]++;
-            const own = bucketOf[rankOf(j)];
+            // the query's other neighbours above it count once, sampled vectors above it `weight` times
+            for (let c = 0; c < k; c++) if (own[i * k + c] > s || (own[i * k + c] === s && c < a)) counts[bucketOf[rank(truthLabels[truth[i * k + c]])]]++;
+            const r = rivals[i];
+            const rs = rivalScores[i];
+            // rivals strictly above (beyond float rounding: at D the neighbours are exact, in another space's rounding)
+            const above = s + 1e-6 * Math.abs(s);
+            for (let j = 0; j < r.length && rs[j] > above; j++) counts[bucketOf[rank(labels[r[j]])]] += weight;
+            const mine = bucketOf[rank(truthLabels[truth[i * k + a]])];
             let before = 0;
             for (let b = 0; b < nprobes.length; b++) {
               before += counts[b];
-              if (b >= own) ranks[b].push(before);
+              if (b >= mine) ranks[b].push(before);
             }
           }
         }
@@ -200,16 +270,15 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
           const need = Math.ceil(target * q * k);
           let best: { mflops: number; shortlist: number } | null = null;
           for (let b = 0; b < nprobes.length; b++) {
+            if (ranks[b].length < need) continue;
             const sorted = Float64Array.from(ranks[b]).sort();
-            if (sorted.length < need) continue;
             const rerank = ds < dim;
             // a scan at D keeps the top k; a shorter prefix re-ranks a shortlist reaching the target's rank
             if (!rerank && sorted[need - 1] >= k) continue;
-            const trialShortlist = Math.max(k, sorted[need - 1] + 1);
-            const shortlist = rerank ? Math.ceil(k + (trialShortlist - k) * Math.max(1, scale)) : k;
-            const vectors = (scanned[b] / q) * Math.max(1, scale);
+            const vectors = (scanned[b] / q / m) * n;
+            const shortlist = rerank ? Math.min(Math.max(k, Math.ceil(sorted[need - 1] + 1)), Math.ceil(vectors)) : k;
             const rotates = dc < dim || ds < dim;
-            const flops = (rotates ? dim * Math.max(dc, ds) : 0) + lists * dc + vectors * ds + (rerank ? Math.min(shortlist, vectors) * dim * (metric === 'cosine' ? 2 : 1) : 0);
+            const flops = (rotates ? dim * Math.max(dc, ds) : 0) + lists * dc + vectors * ds + (rerank ? shortlist * dim * (metric === 'cosine' ? 2 : 1) : 0);
             if (!best || flops / 1e6 < best.mflops) best = { mflops: flops / 1e6, shortlist };
           }
           cand.mflops[target] = best?.mflops ?? null;
@@ -223,9 +292,9 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const reachable = candidates.filter((c) => c.mflops[0.99] !== null && c.mflops[0.95] !== null);
   reachable.sort((a, b) => a.mflops[0.95]! - b.mflops[0.95]! || a.mflops[0.99]! - b.mflops[0.99]!);
   const chosen = reachable[0];
-  const firstHalf = spectrum.find((s) => s.share >= 0.5)?.dim ?? dim;
+  const firstHalf = spectrum.find((x) => x.share >= 0.5)?.dim ?? dim;
   const shape = `the first ${firstHalf} of ${dim} PCA components hold half the variance (${firstHalf <= dim / 8 ? 'a decaying, Matryoshka-like spectrum' : firstHalf >= dim / 3 ? 'a flat spectrum' : 'a moderately decaying spectrum'})`;
-  const trial = `trial: ${q} held-out queries against ${m} sampled vectors`;
+  const trial = `trial: ${q} held-out queries, their exact neighbours among all ${n} vectors, ${m} sampled vectors for the rest`;
   if (!chosen || chosen.mflops[0.95]! >= exactMflops) {
     return { spec: 'flat', reason: `${shape}; ${trial}: no IVF build beat an exact scan (${exactMflops.toPrecision(3)} MFLOPs) at recall@${k} 0.95`, spectrum, shortlistMultiples: [], candidates };
   }
@@ -236,9 +305,16 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const prefixBest = rival((c) => c.scanDim < dim);
   const compare = [chosen !== rigid && rigid ? `rigid IVF-Flat (d_c = d_s = ${dim}) ${fmt(rigid.mflops[0.95])}` : '', chosen !== prefixBest && prefixBest ? `the best prefix scan (d_c = ${prefixBest.coarseDim}, d_s = ${prefixBest.scanDim}, re-rank at ${dim}) ${fmt(prefixBest.mflops[0.95])}` : ''].filter(Boolean);
   const scanWhat = ds < dim ? `scanning at d_s = ${ds} and re-ranking at ${dim} (shortlist about ${chosen.shortlist99} for 0.99)` : `scanning at d_s = ${dim} with no re-rank (rigid-like)`;
-  const reason = `${shape}; ${trial}, ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
+  const reason = `${shape}; ${trial}; ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
   const multiple = chosen.shortlist99 !== null && ds < dim ? Math.ceil(chosen.shortlist99 / k) : 0;
   return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates };
+}
+
+/** The rows numbered by `which` of a rows x dim matrix, row-major. */
+function gatherRows(data: Float32Array, dim: number, which: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(which.length * dim);
+  for (let i = 0; i < which.length; i++) out.set(data.subarray(which[i] * dim, (which[i] + 1) * dim), i * dim);
+  return out;
 }
 
 /** nprobe values of the trial: 1, 2, 3, then about x1.25 per step up to max (fine enough that the cheapest reaching a target is not overshot by much). */
@@ -254,23 +330,4 @@ function topIndices(scores: Float32Array, count: number): Int32Array {
   const order = Int32Array.from({ length: scores.length }, (_, i) => i);
   order.sort((a, b) => scores[b] - scores[a] || a - b);
   return order.slice(0, count);
-}
-
-/**
- * The vectors ranked at or above the lowest-ranked true neighbour, best first
- * (ties: lower index): all a true neighbour's rank among any subset depends on.
- */
-function rankedAhead(scores: Float32Array, truth: Int32Array): Int32Array {
-  let worst = Infinity;
-  let worstId = -1;
-  for (const j of truth) {
-    if (scores[j] < worst || (scores[j] === worst && j > worstId)) {
-      worst = scores[j];
-      worstId = j;
-    }
-  }
-  const out: number[] = [];
-  for (let i = 0; i < scores.length; i++) if (scores[i] > worst || (scores[i] === worst && i <= worstId)) out.push(i);
-  out.sort((a, b) => scores[b] - scores[a] || a - b);
-  return Int32Array.from(out);
 }

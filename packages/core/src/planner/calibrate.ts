@@ -148,6 +148,9 @@ const meanAndStdErr = (values: ArrayLike<number>): [number, number] => {
   return [mean, n > 1 ? Math.sqrt(ss / (n - 1) / n) : 0];
 };
 
+/** A recall gain below this from doubling nprobe, at every k, counts as none (under one query's hit in 300 at k = 10 and 100). */
+const SATURATED_GAIN = 0.001;
+
 /** The primary k of a calibration: the largest calibrated k up to 10 (the service's default), else the smallest. */
 function primaryK(ks: number[]): number {
   return ks.filter((k) => k <= 10).at(-1) ?? ks[0];
@@ -231,6 +234,22 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const levels: CalibrationLevel[] = ks.map((k) => ({ k, points: [] }));
   const perQuery = new Float64Array(rows);
   const want = new Set<number>();
+  // Fixed points whose recall stopped rising with nprobe are skipped: for the same coarseDim, scanDim
+  // and shortlist, if doubling nprobe gained nothing at any k, doubling it again only costs more (the
+  // points at large nprobe are the sweep's most expensive; this keeps the time bound for the rest)
+  const nprobeSteps = [...new Set(fixedGrid.map((p) => p.nprobe))].sort((a, b) => a - b);
+  const recallsBy = new Map<string, number[] | 'skipped'>();
+  const fixedKey = (p: SearchParams, nprobe: number) => `${p.coarseDim}/${p.scanDim}/${p.shortlist}/${nprobe}`;
+  const saturated = (p: SearchParams): boolean => {
+    if (p.probeMargin !== undefined) return false;
+    const i = nprobeSteps.indexOf(p.nprobe);
+    if (i < 2) return false;
+    const before = recallsBy.get(fixedKey(p, nprobeSteps[i - 1]));
+    const earlier = recallsBy.get(fixedKey(p, nprobeSteps[i - 2]));
+    if (before === 'skipped') return true;
+    if (!before || !earlier || earlier === 'skipped') return false;
+    return before.every((r, j) => r - earlier[j] < SATURATED_GAIN);
+  };
   let complete = true;
   for (let g = 0; g < grid.length; g++) {
     if (performance.now() - started > maxMs) {
@@ -238,7 +257,13 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       break;
     }
     const gridPoint = grid[g];
+    if (saturated(gridPoint)) {
+      recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), 'skipped');
+      options.onProgress?.(g + 1, grid.length);
+      continue;
+    }
     const top = searchK(gridPoint);
+    const recalls: number[] = [];
     // a query that is a stored vector finds itself too: one more result, and one more candidate to re-rank
     const params: SearchParams = reranks ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
     const result = await index.search(queries, rows, top + extra, params);
@@ -263,10 +288,12 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
         perQuery[q] = hits / k;
       }
       const [recall, recallStdErr] = meanAndStdErr(perQuery);
+      recalls.push(recall);
       // the params as a search at k uses them (the self-excluding extra candidate is not the plan's; the MFLOPs keep it: a slight over-estimate)
       const recorded: SearchParams = { ...result.params, shortlist: reranks ? gridPoint.shortlist : k };
       level.points.push({ params: recorded, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries });
     }
+    if (gridPoint.probeMargin === undefined) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
     options.onProgress?.(g + 1, grid.length);
   }
   const k = primaryK(ks);

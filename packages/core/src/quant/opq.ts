@@ -1,6 +1,9 @@
 import { createRng, rowBlock, sampleIndices, type Backend, type Rng } from '@adanns/compute';
-import { procrustesRotation } from './procrustes.js';
-import { PQ_CENTROIDS, ProductQuantizer } from './product-quantizer.js';
+import { procrustesRotation, symmetricEigen } from './procrustes.js';
+import { PQ_CENTROIDS, ProductQuantizer, subspaceBounds } from './product-quantizer.js';
+
+/** Alternations of a full OPQ training (FAISS's OPQMatrix niter). */
+export const OPQ_ITERATIONS = 50;
 
 export interface OpqTrainOptions {
   seed?: number;
@@ -14,6 +17,18 @@ export interface OpqTrainOptions {
   finalPqIterations?: number;
   /** Training vectors used (default 65,536 = 256 x 256, FAISS's cap). */
   sampleSize?: number;
+  /**
+   * Stop alternating once an alternation lowers the quantisation error by
+   * less than this fraction (default 1e-3; 0 runs every iteration, as FAISS).
+   */
+  tolerance?: number;
+  /**
+   * Starting rotation when none is given: `eigen` (default) is OPQ's
+   * parametric solution, the principal directions dealt to the sub-spaces so
+   * that each gets a similar product of variances (Ge et al.'s eigenvalue
+   * allocation); `random` a random orthogonal matrix (FAISS's start).
+   */
+  init?: 'eigen' | 'random';
   /** Starting rotation (dim x dim, orthogonal), e.g. a neighbouring prefix's; default a random orthogonal matrix. */
   initialRotation?: Float32Array;
   /** Centroids per sub-quantiser (default 256; 16 for 4-bit fast-scan codes). */
@@ -30,8 +45,8 @@ export async function rotateRows(backend: Backend, rotation: Float32Array, dim: 
 
 /**
  * OPQ (Ge et al.; the non-parametric alternating optimisation of FAISS's
- * OPQMatrix, with its defaults): on the centred sample X, starting from a
- * random orthogonal R, alternate between training PQ codebooks on the rotated
+ * OPQMatrix, with its defaults): on the centred sample X, starting from the
+ * eigenvalue allocation (or a random orthogonal R, as FAISS), alternate between training PQ codebooks on the rotated
  * data (40 k-means iterations the first time, then 4 warm-started) and solving
  * the orthogonal Procrustes problem min ||X R^T - Y|| for the reconstructions
  * Y (procrustes.ts). The final codebooks are trained on the uncentred rotated
@@ -51,7 +66,7 @@ export async function trainOpq(
   options: OpqTrainOptions = {},
 ): Promise<{ rotation: Float32Array; pq: ProductQuantizer }> {
   const seed = options.seed ?? 1;
-  const iterations = options.iterations ?? 50;
+  const iterations = options.iterations ?? OPQ_ITERATIONS;
   const centroids = options.centroids ?? PQ_CENTROIDS;
   if (!Number.isInteger(iterations) || iterations < 0) throw new Error(`OPQ: iterations must be a non-negative integer, got ${iterations}`);
   const rng = createRng(seed);
@@ -69,15 +84,26 @@ export async function trainOpq(
   if (options.initialRotation) {
     if (options.initialRotation.length !== dim * dim) throw new Error(`OPQ: initial rotation must be ${dim} x ${dim}`);
     rotation = options.initialRotation.slice();
-  } else {
+  } else if (options.init === 'random') {
     rotation = randomRotation(dim, rng);
+  } else {
+    rotation = await eigenAllocation(backend, x, n, dim, m);
   }
+  const tolerance = options.tolerance ?? 1e-3;
   let pq: ProductQuantizer | undefined;
+  let error = Infinity;
   for (let it = 0; it < iterations; it++) {
     const rotated = await rotateRows(backend, rotation, dim, x, n);
     const pqIterations = pq ? (options.pqIterations ?? 4) : (options.firstPqIterations ?? 40);
     pq = await ProductQuantizer.train(backend, rotated, n, dim, m, { seed: seed + it, iterations: pqIterations, initial: pq, centroids });
     const codes = await pq.encode(backend, rotated, n);
+    // the error of these codebooks under this rotation: it can only fall across alternations
+    const decoded = pq.decode(codes, n);
+    let next = 0;
+    for (let i = 0; i < n * dim; i++) next += (rotated[i] - decoded[i]) ** 2;
+    const converged = error - next < tolerance * error;
+    error = next;
+    if (converged) break;
     rotation = procrustesRotation(await reconstructionProduct(backend, x, n, dim, pq, codes), dim, rotation);
     options.onProgress?.(it + 1, iterations + 1);
   }
@@ -103,6 +129,42 @@ function randomRotation(dim: number, rng: Rng): Float32Array {
   const identity = new Float32Array(dim * dim);
   for (let i = 0; i < dim; i++) identity[i * dim + i] = 1;
   return procrustesRotation(gauss, dim, identity);
+}
+
+/**
+ * Eigenvalue allocation (Ge et al., parametric OPQ): the covariance's
+ * eigenvectors, largest variance first, each dealt to the sub-space (of
+ * those with room) whose product of variances is smallest so far; row p of
+ * the rotation is the direction dealt to output dimension p.
+ */
+async function eigenAllocation(backend: Backend, x: Float32Array, n: number, dim: number, m: number): Promise<Float32Array> {
+  // X^T X on the backend: rows of X^T against themselves (x is centred)
+  const xt = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) xt[j * n + i] = x[i * dim + j];
+  const cov = new Float32Array(dim * dim);
+  await backend.score(rowBlock(xt, dim, n), rowBlock(xt, dim, n), n, 'ip', cov);
+  // symmetrise (float32 sums in two orders) into float64
+  const sym = new Float64Array(dim * dim);
+  for (let i = 0; i < dim; i++) for (let j = 0; j < dim; j++) sym[i * dim + j] = (cov[i * dim + j] + cov[j * dim + i]) / 2;
+  const { values, vectors } = symmetricEigen(sym, dim);
+  const order = Array.from({ length: dim }, (_, i) => i).sort((a, b) => values[b] - values[a] || a - b);
+  const top = Math.max(values[order[0]], Number.MIN_VALUE);
+  const bounds = subspaceBounds(dim, m);
+  const filled = new Int32Array(m);
+  const logProduct = new Float64Array(m);
+  const rotation = new Float32Array(dim * dim);
+  for (const e of order) {
+    let pick = -1;
+    for (let s = 0; s < m; s++) {
+      if (filled[s] === bounds[s + 1] - bounds[s]) continue;
+      if (pick < 0 || logProduct[s] < logProduct[pick]) pick = s;
+    }
+    // variances at the rounding floor (constant inputs) count as a tiny positive value
+    logProduct[pick] += Math.log(Math.max(values[e], top * 1e-12));
+    const row = bounds[pick] + filled[pick]++;
+    for (let j = 0; j < dim; j++) rotation[row * dim + j] = vectors[e * dim + j];
+  }
+  return rotation;
 }
 
 /**

@@ -4,7 +4,9 @@ import { recallAtK } from '../eval/recall.js';
 import { AdannsIndex, type BuildOptions } from '../index/adanns-index.js';
 import type { SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
+import { fitPca } from '../index/training.js';
 import { formatSpec, parseSpec, type IndexSpec } from '../spec.js';
+import { OPQ_ITERATIONS } from './opq.js';
 
 export interface DimChoice {
   dim: number;
@@ -22,6 +24,12 @@ export interface SelectDimOptions extends Omit<BuildOptions, 'metric'> {
   dims?: number[];
   /** Search params used for the comparison (e.g. nprobe for IVF-OPQ). */
   params?: Partial<SearchParams>;
+  /**
+   * OPQ alternations of the screening build at each prefix (default 10); the
+   * chosen prefix is then built again with the full count (opqIterations,
+   * default 50). At or above the full count the screening build is kept.
+   */
+  screenOpqIterations?: number;
   onCandidate?: (choice: DimChoice, spec: string) => void;
 }
 
@@ -31,6 +39,11 @@ export interface SelectDimOptions extends Omit<BuildOptions, 'metric'> {
  * calibration queries (exact ground truth at the full dimension). `template`
  * is a spec whose pq/opq stage gives M (e.g. `pca,opq16@64` or
  * `pca,ivf256@32,opq16@64`); its scan dim is what is varied.
+ *
+ * Work shared across prefixes: the PCA is fitted once (every candidate would
+ * fit the same one), and OPQ candidates are screened with a short rotation
+ * training (screenOpqIterations) before the chosen prefix is trained in
+ * full; the reported best is that final index's recall.
  */
 export async function selectQuantizedDim(
   backend: Backend,
@@ -47,18 +60,29 @@ export async function selectQuantizedDim(
   const dims = (options.dims ?? dimsLadder(dim)).filter((d) => d >= bytes && d <= dim);
   if (dims.length === 0) throw new Error(`selectQuantizedDim: no prefix of the ladder holds M = ${bytes} sub-quantisers`);
   const truth = await exactNeighbours(backend, data, rows, options.queries, options.queryRows, dim, options.metric, k);
-  let best: { choice: DimChoice; index: AdannsIndex } | undefined;
-  const candidates: DimChoice[] = [];
-  for (const d of dims) {
-    const candidate: IndexSpec = { ...spec, scan: { ...spec.scan, dim: d } };
-    if (candidate.rerank && candidate.rerank.dim < d) candidate.rerank = { ...candidate.rerank, dim: d };
-    const index = await AdannsIndex.build(backend, candidate, data, rows, dim, options);
+  // a build that calibrates holds rows out of the PCA sample itself, so only a plain build can take a shared fit
+  const pca = spec.transform === 'pca' && !options.calibrate ? (options.pca ?? fitPca(data, rows, dim, options)) : options.pca;
+  const full = options.opqIterations ?? OPQ_ITERATIONS;
+  const screen = spec.scan.codec === 'opq' ? Math.min(options.screenOpqIterations ?? 10, full) : full;
+  const measure = async (index: AdannsIndex, d: number): Promise<DimChoice> => {
     const result = await index.search(options.queries, options.queryRows, k, options.params);
-    const choice: DimChoice = {
+    return {
       dim: d,
       recall: recallAtK(result.ids, k, truth.ids, k, options.queryRows, k),
       mflops: result.mflops.reduce((a, b) => a + b, 0) / options.queryRows,
     };
+  };
+  const specAt = (d: number): IndexSpec => {
+    const candidate: IndexSpec = { ...spec, scan: { ...spec.scan, dim: d } };
+    if (candidate.rerank && candidate.rerank.dim < d) candidate.rerank = { ...candidate.rerank, dim: d };
+    return candidate;
+  };
+  let best: { choice: DimChoice; index: AdannsIndex } | undefined;
+  const candidates: DimChoice[] = [];
+  for (const d of dims) {
+    const candidate = specAt(d);
+    const index = await AdannsIndex.build(backend, candidate, data, rows, dim, { ...options, pca, opqIterations: screen });
+    const choice = await measure(index, d);
     candidates.push(choice);
     options.onCandidate?.(choice, formatSpec(candidate));
     if (!best || choice.recall > best.choice.recall) {
@@ -68,6 +92,11 @@ export async function selectQuantizedDim(
     } else {
       index.release();
     }
+  }
+  if (screen < full) {
+    best!.index.release();
+    const index = await AdannsIndex.build(backend, specAt(best!.choice.dim), data, rows, dim, { ...options, pca, opqIterations: full });
+    best = { choice: await measure(index, best!.choice.dim), index };
   }
   return { best: best!.choice, index: best!.index, candidates };
 }

@@ -37,8 +37,9 @@ export async function rerankGathered(
     let n = 0;
     for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[n++] = all[i];
     const slots = all.subarray(0, n);
-    // in the backend's arena, so the rescore reads the rows where the store put them
-    const gathered = backend.arena.float32(Math.max(1, n * store.dim));
+    // in the backend's arena, so the rescore reads the rows where the store put them (read whole: no zeroing needed)
+    const length = Math.max(1, n * store.dim);
+    const gathered = backend.arena.scratchFloat32?.(length) ?? backend.arena.float32(length);
     try {
       await rescoreSlice(backend, queries, shortlist, store, rerankDim, metric, k, final, from, to, slots, gathered);
     } finally {

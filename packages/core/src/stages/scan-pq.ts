@@ -1,5 +1,5 @@
 import { rowBlock, TopK, type Backend, type Metric, type PqQuantizer } from '@adanns/compute';
-import type { ScanResult } from '../codecs/codec.js';
+import type { HeldArray, ScanResult } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import { PQ_CENTROIDS, type ProductQuantizer } from '../quant/product-quantizer.js';
 import { probedMembers } from './scan-flat.js';
@@ -44,8 +44,7 @@ export async function scanPqLists(
   const best = new TopK(rows, shortlist);
   const lut = metric === 'l2' ? 'l2' : 'ip';
   const perListTables = refs !== undefined && lut === 'l2';
-  const rotatedRefs = perListTables && rotation ? await codec.rotatedRefs(backend) : undefined;
-  const quantizer: PqQuantizer = { dim, m: pq.m, codebooks: pq.codebooks, bounds: pq.bounds, rotation, refs, rotatedRefs };
+  const quantizer = await quantizerIn(backend, codec);
   await backend.pqScanListsTopK(rowBlock(scanVectors, rows, dim), quantizer, lists.scanSet('pq', pq.m), probes, nprobe, lut, best);
   // modelled work (cost.ts): rotation and tables per query, residual terms per probed list
   const scanned = probedMembers(probes, rows, nprobe, lists);
@@ -54,10 +53,69 @@ export async function scanPqLists(
   const perProbe = perListTables ? PQ_CENTROIDS * dim : refs ? dim : 0;
   for (let q = 0; q < rows; q++) {
     let probed = 0;
-    for (let p = 0; p < nprobe; p++) if (probes[q * nprobe + p] >= 0) probed++;
+    // an empty list builds no table and adds no residual term (lists.ts, composedPqScanListsTopK)
+    for (let p = 0; p < nprobe; p++) if (probes[q * nprobe + p] >= 0 && lists.size(probes[q * nprobe + p]) > 0) probed++;
     quantizerFlops[q] = perQuery + probed * perProbe;
   }
   return { best, scanned, quantizerFlops };
+}
+
+/** Arena copies of each codec's scan parameters, made on its first search on a backend (see quantizerIn). */
+const held = new WeakMap<PqScanCodec, { backend: Backend; quantizer: PqQuantizer; arrays: HeldArray[] }>();
+
+/**
+ * The codec's quantiser as the backend's fused scan reads it: codebooks,
+ * sub-space bounds, rotation and references copied once into the backend's
+ * arena (read in place, not copied per call), kept until the codec is
+ * released (releaseScanArrays) or searched on another backend.
+ */
+async function quantizerIn(backend: Backend, codec: PqScanCodec): Promise<PqQuantizer> {
+  const kept = held.get(codec);
+  if (kept?.backend === backend) return kept.quantizer;
+  if (kept) releaseScanArrays(codec);
+  const { pq, rotation, refs } = codec;
+  const arena = backend.arena;
+  const copy = (array: Float32Array) => {
+    const out = arena.float32(array.length);
+    out.set(array);
+    arena.touched(out);
+    return out;
+  };
+  const rotated = rotation && refs ? await codec.rotatedRefs(backend) : undefined;
+  const bounds = arena.int32(pq.bounds.length);
+  bounds.set(pq.bounds);
+  arena.touched(bounds);
+  const quantizer: PqQuantizer = {
+    dim: pq.dim,
+    m: pq.m,
+    codebooks: copy(pq.codebooks),
+    bounds,
+    ...(rotation ? { rotation: copy(rotation) } : {}),
+    ...(refs ? { refs: copy(refs) } : {}),
+    ...(rotated ? { rotatedRefs: copy(rotated) } : {}),
+  };
+  const arrays: HeldArray[] = [
+    { kind: 'codebooks', array: quantizer.codebooks, arena: true },
+    { kind: 'codebooks', array: bounds, arena: true },
+    ...(quantizer.rotation ? [{ kind: 'rotation' as const, array: quantizer.rotation, arena: true }] : []),
+    ...(quantizer.refs ? [{ kind: 'codebooks' as const, array: quantizer.refs, arena: true }] : []),
+    ...(quantizer.rotatedRefs ? [{ kind: 'codebooks' as const, array: quantizer.rotatedRefs, arena: true }] : []),
+  ];
+  held.set(codec, { backend, quantizer, arrays });
+  return quantizer;
+}
+
+/** The arena copies a codec's searches made (for its size breakdown). */
+export function scanArraysHeld(codec: PqScanCodec): HeldArray[] {
+  return held.get(codec)?.arrays ?? [];
+}
+
+/** Gives a codec's arena copies back (when the codec is released). */
+export function releaseScanArrays(codec: PqScanCodec): void {
+  const kept = held.get(codec);
+  if (!kept) return;
+  for (const { array } of kept.arrays) kept.backend.arena.release(array as Float32Array | Int32Array);
+  held.delete(codec);
 }
 
 /** The rows' first `dim` values as a contiguous matrix, L2-normalised when the metric is cosine. */

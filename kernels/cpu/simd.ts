@@ -541,15 +541,15 @@ function fastScanFloor(limit: f32, scale: f32, bias: f32, maxSum: i32): i32 {
 }
 
 /**
- * Fast-scan top-k for queries [qFrom, qTo) over members [from, to) (from a
- * multiple of 32): tables hold m x 16 bytes per query, scales and bias one
- * float per query. Each block's 32 sums are compared with the integer floor
- * of the query's heap threshold in SIMD; only blocks with a lane at or above
- * it reach the heap. scratch holds 192 bytes.
+ * Fast-scan of members [from, to) (from a multiple of 32) for heap row q:
+ * `t` is the row's m x 16 table bytes, scale and add map a sum to its score.
+ * Each block's 32 sums are compared with the integer floor of the heap's
+ * threshold in SIMD; only blocks with a lane at or above it reach the heap.
+ * scratch holds 192 bytes.
  */
-export function fastScanTopK(
-  tables: usize, qFrom: i32, qTo: i32, m: i32,
-  codes: usize, from: i32, to: i32, ids: usize, scales: usize, bias: usize,
+function fastScanRows(
+  t: usize, scale: f32, add: f32, m: i32,
+  codes: usize, from: i32, to: i32, ids: usize, q: i32,
   hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
 ): void {
   const um = <usize>m;
@@ -557,17 +557,33 @@ export function fastScanTopK(
   const low = i8x16.splat(0x0f);
   const maxSum = 255 * m;
   const totals = scratch + 64;
-  for (let q = qFrom; q < qTo; q++) {
-    const t = tables + <usize>q * blockBytes;
-    const scale = load<f32>(scales + (<usize>q << 2));
-    const add = load<f32>(bias + (<usize>q << 2));
-    let limit = threshold(hScores, hSizes, k, q);
-    let floor = fastScanFloor(limit, scale, add, maxSum);
-    for (let j = from; j < to && floor <= maxSum; j += 32) {
-      const block = codes + <usize>(j >> 5) * blockBytes;
-      if (m <= 256) {
+  let limit = threshold(hScores, hSizes, k, q);
+  let floor = fastScanFloor(limit, scale, add, maxSum);
+  for (let j = from; j < to && floor <= maxSum; j += 32) {
+    const block = codes + <usize>(j >> 5) * blockBytes;
+    if (m <= 256) {
+      let ea = i16x8.splat(0), oa = ea, eb = ea, ob = ea;
+      for (let s: usize = 0; s < um; s++) {
+        const c = v128.load(block + (s << 4));
+        const lut = v128.load(t + (s << 4));
+        const a = i8x16.swizzle(lut, v128.and(c, low));
+        const b = i8x16.swizzle(lut, v128.and(i16x8.shr_u(c, 4), low));
+        ea = i16x8.add(ea, a); oa = i16x8.add(oa, i16x8.shr_u(a, 8));
+        eb = i16x8.add(eb, b); ob = i16x8.add(ob, i16x8.shr_u(b, 8));
+      }
+      ea = i16x8.sub(ea, i16x8.shl(oa, 8));
+      eb = i16x8.sub(eb, i16x8.shl(ob, 8));
+      const f = i16x8.splat(<i16>floor);
+      if (!v128.any_true(v128.or(v128.or(i16x8.ge_u(ea, f), i16x8.ge_u(oa, f)), v128.or(i16x8.ge_u(eb, f), i16x8.ge_u(ob, f))))) continue;
+      // lane sums by member, for the few blocks that reach the heap
+      v128.store(scratch, ea); v128.store(scratch, oa, 16); v128.store(scratch, eb, 32); v128.store(scratch, ob, 48);
+      for (let u = 0; u < 32; u++) store<u32>(totals + (<usize>u << 2), load<u16>(scratch + (<usize>(((u >> 4) << 4) + ((u & 1) << 3) + ((u & 15) >> 1)) << 1)));
+    } else {
+      for (let u = 0; u < 32; u++) store<u32>(totals + (<usize>u << 2), 0);
+      for (let r: usize = 0; r < um; r += 256) {
+        const end = min(um, r + 256);
         let ea = i16x8.splat(0), oa = ea, eb = ea, ob = ea;
-        for (let s: usize = 0; s < um; s++) {
+        for (let s = r; s < end; s++) {
           const c = v128.load(block + (s << 4));
           const lut = v128.load(t + (s << 4));
           const a = i8x16.swizzle(lut, v128.and(c, low));
@@ -577,45 +593,63 @@ export function fastScanTopK(
         }
         ea = i16x8.sub(ea, i16x8.shl(oa, 8));
         eb = i16x8.sub(eb, i16x8.shl(ob, 8));
-        const f = i16x8.splat(<i16>floor);
-        if (!v128.any_true(v128.or(v128.or(i16x8.ge_u(ea, f), i16x8.ge_u(oa, f)), v128.or(i16x8.ge_u(eb, f), i16x8.ge_u(ob, f))))) continue;
-        // lane sums by member, for the few blocks that reach the heap
         v128.store(scratch, ea); v128.store(scratch, oa, 16); v128.store(scratch, eb, 32); v128.store(scratch, ob, 48);
-        for (let u = 0; u < 32; u++) store<u32>(totals + (<usize>u << 2), load<u16>(scratch + (<usize>(((u >> 4) << 4) + ((u & 1) << 3) + ((u & 15) >> 1)) << 1)));
-      } else {
-        for (let u = 0; u < 32; u++) store<u32>(totals + (<usize>u << 2), 0);
-        for (let r: usize = 0; r < um; r += 256) {
-          const end = min(um, r + 256);
-          let ea = i16x8.splat(0), oa = ea, eb = ea, ob = ea;
-          for (let s = r; s < end; s++) {
-            const c = v128.load(block + (s << 4));
-            const lut = v128.load(t + (s << 4));
-            const a = i8x16.swizzle(lut, v128.and(c, low));
-            const b = i8x16.swizzle(lut, v128.and(i16x8.shr_u(c, 4), low));
-            ea = i16x8.add(ea, a); oa = i16x8.add(oa, i16x8.shr_u(a, 8));
-            eb = i16x8.add(eb, b); ob = i16x8.add(ob, i16x8.shr_u(b, 8));
-          }
-          ea = i16x8.sub(ea, i16x8.shl(oa, 8));
-          eb = i16x8.sub(eb, i16x8.shl(ob, 8));
-          v128.store(scratch, ea); v128.store(scratch, oa, 16); v128.store(scratch, eb, 32); v128.store(scratch, ob, 48);
-          for (let u = 0; u < 32; u++) {
-            const at = totals + (<usize>u << 2);
-            store<u32>(at, load<u32>(at) + <u32>load<u16>(scratch + (<usize>(((u >> 4) << 4) + ((u & 1) << 3) + ((u & 15) >> 1)) << 1)));
-          }
+        for (let u = 0; u < 32; u++) {
+          const at = totals + (<usize>u << 2);
+          store<u32>(at, load<u32>(at) + <u32>load<u16>(scratch + (<usize>(((u >> 4) << 4) + ((u & 1) << 3) + ((u & 15) >> 1)) << 1)));
         }
       }
-      const n = min(32, to - j);
-      for (let u = 0; u < n; u++) {
-        const sum = load<i32>(totals + (<usize>u << 2));
-        if (sum < floor) continue;
-        const sc = <f32>sum * scale + add;
-        if (sc >= limit) {
-          const jj = j + u;
-          heapPush(hIds, hScores, hSizes, k, q, ids ? load<i32>(ids + (<usize>jj << 2)) : jj, sc);
-          limit = threshold(hScores, hSizes, k, q);
-          floor = fastScanFloor(limit, scale, add, maxSum);
-        }
+    }
+    const n = min(32, to - j);
+    for (let u = 0; u < n; u++) {
+      const sum = load<i32>(totals + (<usize>u << 2));
+      if (sum < floor) continue;
+      const sc = <f32>sum * scale + add;
+      if (sc >= limit) {
+        const jj = j + u;
+        heapPush(hIds, hScores, hSizes, k, q, ids ? load<i32>(ids + (<usize>jj << 2)) : jj, sc);
+        limit = threshold(hScores, hSizes, k, q);
+        floor = fastScanFloor(limit, scale, add, maxSum);
       }
+    }
+  }
+}
+
+/**
+ * Fast-scan top-k for queries [qFrom, qTo) over members [from, to) (from a
+ * multiple of 32): tables hold m x 16 bytes per query, scales and bias one
+ * float per query. scratch holds 192 bytes.
+ */
+export function fastScanTopK(
+  tables: usize, qFrom: i32, qTo: i32, m: i32,
+  codes: usize, from: i32, to: i32, ids: usize, scales: usize, bias: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  for (let q = qFrom; q < qTo; q++) {
+    fastScanRows(tables + <usize>q * (<usize>m << 4), load<f32>(scales + (<usize>q << 2)), load<f32>(bias + (<usize>q << 2)), m, codes, from, to, ids, q, hIds, hScores, hSizes, k, scratch);
+  }
+}
+
+/**
+ * Fast-scan of every probed list of queries [qFrom, qTo), probes [pFrom,
+ * pTo) of each: dir holds per (query, probe) i = q * nprobe + p the list's
+ * codes and ids addresses and its size (0: skipped). Probe i uses scale and
+ * bias i and the table of query q, or of probe i when perProbe is 1.
+ */
+export function fastScanListsTopK(
+  tables: usize, perProbe: i32, scales: usize, bias: usize, m: i32, dir: usize, nprobe: i32,
+  qFrom: i32, qTo: i32, pFrom: i32, pTo: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  const tableBytes = <usize>m << 4;
+  for (let q = qFrom; q < qTo; q++) {
+    for (let p = pFrom; p < pTo; p++) {
+      const i = q * nprobe + p;
+      const e = dir + <usize>i * 12;
+      const size = load<i32>(e, 8);
+      if (size <= 0) continue;
+      const t = tables + <usize>(perProbe ? i : q) * tableBytes;
+      fastScanRows(t, load<f32>(scales + (<usize>i << 2)), load<f32>(bias + (<usize>i << 2)), m, load<u32>(e), 0, size, load<u32>(e, 4), q, hIds, hScores, hSizes, k, scratch);
     }
   }
 }

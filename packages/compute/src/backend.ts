@@ -1,6 +1,7 @@
 import type { ArrayArena } from './arena.js';
 import type { CodedRows } from './coded.js';
 import type { ListSet, PqQuantizer } from './lists.js';
+import type { FastScanLists } from './fastscan.js';
 import type { Metric } from './metric.js';
 import type { RowBlock } from './rows.js';
 import type { TopK } from './topk.js';
@@ -118,6 +119,26 @@ export interface Backend {
    * of `best`. metric is ip or l2 (cosine queries come normalised as ip).
    */
   pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void>;
+
+  /**
+   * fastScanTopK over all the probed lists of a batch in one call: query q
+   * (row q of `best`) scans list probes[q * nprobe + p] (-1 skipped) with
+   * scale and bias [q * nprobe + p] and the table of query q, or of probe
+   * (q, p) when `perProbe` (l2 residual tables differ per list). Defined as
+   * composedFastScanListsTopK (fastscan.ts); results are identical to it.
+   */
+  fastScanListsTopK(
+    tables: Uint8Array,
+    perProbe: boolean,
+    scales: Float32Array,
+    bias: Float32Array,
+    m: number,
+    lists: FastScanLists,
+    probes: Int32Array,
+    queries: number,
+    nprobe: number,
+    best: TopK,
+  ): Promise<void>;
 
   /** Nearest centroid of each vector: labels[i] and its score (ties: lower centroid index). */
   assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void>;

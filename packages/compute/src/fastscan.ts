@@ -111,3 +111,70 @@ export function checkFastScan(
 export function fastScanScore(sum: number, scale: number, bias: number): number {
   return Math.fround(Math.fround(sum * scale) + bias);
 }
+
+/** The lists a fastScanListsTopK call reads: per list its size, its codes in the block layout and the ids reported for its members. */
+export interface FastScanLists {
+  readonly count: number;
+  size(list: number): number;
+  codes(list: number): Uint8Array;
+  ids(list: number): Int32Array;
+}
+
+/** Checks the arguments of a fastScanListsTopK call. */
+export function checkFastScanLists(
+  tables: Uint8Array,
+  perProbe: boolean,
+  scales: Float32Array,
+  bias: Float32Array,
+  m: number,
+  lists: FastScanLists,
+  probes: Int32Array,
+  queries: number,
+  nprobe: number,
+  best: TopK,
+): void {
+  if (!Number.isInteger(m) || m < 1) throw new Error(`fast scan: m must be a positive integer, got ${m}`);
+  if (!Number.isInteger(queries) || queries < 0 || !Number.isInteger(nprobe) || nprobe < 0) throw new Error(`fast scan: ${queries} queries and nprobe ${nprobe} must be non-negative integers`);
+  if (queries > best.rows) throw new Error(`fast scan: ${queries} queries for a top-k of ${best.rows} rows`);
+  const entries = queries * nprobe;
+  if (probes.length < entries) throw new Error(`fast scan: ${probes.length} probes for ${queries} queries x nprobe ${nprobe}`);
+  if (tables.length < (perProbe ? entries : queries) * m * 16) throw new Error(`fast scan tables hold ${tables.length} bytes, ${perProbe ? entries : queries} tables x ${m} x 16 needed`);
+  if (scales.length < entries || bias.length < entries) throw new Error(`fast scan: ${Math.min(scales.length, bias.length)} scales or biases for ${entries} probes`);
+  for (let i = 0; i < entries; i++) {
+    const l = probes[i];
+    if (l < -1 || l >= lists.count || !Number.isInteger(l)) throw new Error(`fast scan: probe ${i} names list ${l}, not one of the ${lists.count} lists (or -1)`);
+    if (l >= 0 && lists.codes(l).length < fastScanBytes(m, lists.size(l))) throw new Error(`fast scan: list ${l} holds ${lists.codes(l).length} code bytes, ${lists.size(l)} members need ${fastScanBytes(m, lists.size(l))}`);
+  }
+}
+
+/**
+ * fastScanListsTopK as one fastScanTopK per (query, probed list): its
+ * definition, and how the reference and WebGPU backends run it.
+ */
+export async function composedFastScanListsTopK(
+  backend: { fastScanTopK: (tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array) => Promise<void> },
+  tables: Uint8Array,
+  perProbe: boolean,
+  scales: Float32Array,
+  bias: Float32Array,
+  m: number,
+  lists: FastScanLists,
+  probes: Int32Array,
+  queries: number,
+  nprobe: number,
+  best: TopK,
+): Promise<void> {
+  checkFastScanLists(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  const row = new Int32Array(1);
+  const size = m * 16;
+  for (let q = 0; q < queries; q++) {
+    row[0] = q;
+    for (let p = 0; p < nprobe; p++) {
+      const i = q * nprobe + p;
+      const l = probes[i];
+      if (l < 0 || lists.size(l) === 0) continue;
+      const t = perProbe ? i : q;
+      await backend.fastScanTopK(tables.subarray(t * size, (t + 1) * size), 1, m, lists.codes(l), lists.size(l), scales.subarray(i, i + 1), bias.subarray(i, i + 1), best, lists.ids(l), row);
+    }
+  }
+}

@@ -12,6 +12,7 @@ import {
   WasmSimdBackend,
   WebGpuBackend,
   type Backend,
+  type FastScanLists,
 } from '../src/index.js';
 import { expectSameTopK } from './compare.js';
 
@@ -157,6 +158,51 @@ describe('fastScanTopK equals the reference exactly', () => {
   });
 });
 
+/** Lists of random codes (sizes unaligned, one empty), probes with -1 and repeats across queries. */
+function randomLists(m: number, seed: number): FastScanLists & { sizes: number[] } {
+  const sizes = [70, 0, 33, 1, 128, 45];
+  const packed = sizes.map((n, l) => randomCodes(m, n, seed + l).packed);
+  const ids = sizes.map((n, l) => Int32Array.from({ length: n }, (_, j) => 100 * l + j));
+  return { count: sizes.length, sizes, size: (l) => sizes[l], codes: (l) => packed[l], ids: (l) => ids[l] };
+}
+
+async function runLists(backend: Backend, m: number, perProbe: boolean, queries: number, k: number, seed: number): Promise<TopK> {
+  const nprobe = 4;
+  const r = rng(seed);
+  const lists = randomLists(m, seed);
+  const probes = Int32Array.from({ length: queries * nprobe }, (_, i) => [0, 2, 4, -1, 1, 5, 3, 0, 5, 4, 2, 1][(i + seed) % 12]);
+  const tables = Uint8Array.from({ length: (perProbe ? queries * nprobe : queries) * m * 16 }, () => Math.floor(r() * 256));
+  const scales = Float32Array.from({ length: queries * nprobe }, () => 0.001 + r() * 0.01);
+  const bias = Float32Array.from({ length: queries * nprobe }, () => r() * 4 - 2);
+  const best = new TopK(queries, k);
+  await backend.fastScanListsTopK(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  return best;
+}
+
+describe('fastScanListsTopK (every probed list of a batch in one call)', () => {
+  it('equals one fastScanTopK per probe exactly, with per-query and per-probe tables', async () => {
+    for (const m of [3, 16, 32]) {
+      for (const perProbe of [false, true]) {
+        // one query: the pool splits the probes; five: the queries
+        for (const queries of [1, 5]) {
+          for (const k of [1, 10, 300]) {
+            const want = await runLists(reference, m, perProbe, queries, k, m + queries);
+            identical(await runLists(simd, m, perProbe, queries, k, m + queries), want);
+            identical(await runLists(pooled, m, perProbe, queries, k, m + queries), want);
+          }
+        }
+      }
+    }
+  });
+
+  it('checks its arguments', async () => {
+    const lists = randomLists(2, 1);
+    const one = new Float32Array(4);
+    await expect(simd.fastScanListsTopK(new Uint8Array(32), false, one, one, 2, lists, Int32Array.of(9, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/probe 0 names list 9, not one of the 6 lists/);
+    await expect(reference.fastScanListsTopK(new Uint8Array(32), true, one, one, 2, lists, Int32Array.of(0, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/tables hold 32 bytes, 4 tables x 2 x 16 needed/);
+  });
+});
+
 describe('fastScanTopK on WebGPU', () => {
   it('agrees with the reference (small sizes: llvmpipe is slow)', async (ctx) => {
     if (!gpu) ctx.skip();
@@ -166,5 +212,6 @@ describe('fastScanTopK on WebGPU', () => {
         expectSameTopK(await run(gpu!, c, k, c.m + c.rows), await run(reference, c, k, c.m + c.rows), 1e-6);
       }
     }
+    expectSameTopK(await runLists(gpu!, 16, true, 2, 10, 7), await runLists(reference, 16, true, 2, 10, 7), 1e-6);
   });
 });

@@ -173,6 +173,18 @@ describe.skipIf(!gpu)('WebGPU fused list scan equals the reference', () => {
     }
   });
 
+  it('a batch of 1000 queries in one pass', async () => {
+    const lists = makeLists(g.arena, 'f16', 21, false);
+    const rows = 1000, nprobe = 3;
+    const probes = makeProbes(rows, nprobe, 22);
+    const queries = rowBlock(randomMatrix(rows, stride, 23), rows, stride);
+    const want = new TopK(rows, 10);
+    const got = new TopK(rows, 10);
+    await reference.scanListsTopK(queries, lists, probes, nprobe, dim, 'cosine', want);
+    await g.scanListsTopK(queries, lists, probes, nprobe, dim, 'cosine', got);
+    expectSameTopK(got, want, 1e-4);
+  });
+
   it('repeated batches create no device buffers (packed lists, directory, tables and heaps reuse theirs)', async () => {
     const lists = makeLists(g.arena, 'sq8', 11, true);
     const rows = 7, nprobe = 4;

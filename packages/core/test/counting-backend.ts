@@ -1,4 +1,4 @@
-import { composedPqScanListsTopK, composedScanListsTopK, ReferenceBackend, type Backend, type CodedRows, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
+import { composedPqScanListsTopK, composedScanListsTopK, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
 
 /**
  * A Backend that counts the multiply-adds each op executes (one multiply-add =
@@ -14,6 +14,7 @@ import { composedPqScanListsTopK, composedScanListsTopK, ReferenceBackend, type 
  *   rescoreTopK              candidates x dim (+ base norms when missing: every row)
  *   adcScanTopK              queries x rows x M table look-ups
  *   fastScanTopK             queries x rows x M (4-bit table look-ups)
+ *   fastScanListsTopK        M per member of every probed list (one fastScanTopK per probe)
  *   scanListsTopK            the reference's definition, one scanTopK / scanCodedTopK
  *                            per probed list (composed through this counter's ops)
  *   pqScanListsTopK          the reference's definition: rotation and tables through
@@ -36,7 +37,7 @@ export class CountingBackend implements Backend {
   constructor(readonly inner: Backend = new ReferenceBackend()) {
     this.name = `counting(${inner.name})`;
     this.arena = inner.arena;
-    const known = new Set(['name', 'arena', 'score', 'scanTopK', 'scanCodedTopK', 'rescoreTopK', 'adcScanTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK', 'assign', 'centroidSums', 'tally', 'dispose']);
+    const known = new Set(['name', 'arena', 'score', 'scanTopK', 'scanCodedTopK', 'rescoreTopK', 'adcScanTopK', 'fastScanTopK', 'fastScanListsTopK', 'scanListsTopK', 'pqScanListsTopK', 'assign', 'centroidSums', 'tally', 'dispose']);
     for (const op of Object.getOwnPropertyNames(Object.getPrototypeOf(inner))) {
       if (op !== 'constructor' && !known.has(op) && typeof (inner as unknown as Record<string, unknown>)[op] === 'function') {
         (this as unknown as Record<string, unknown>)[op] = () => {
@@ -92,6 +93,13 @@ export class CountingBackend implements Backend {
   fastScanTopK(tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
     this.add('fastScanTopK', queries * rows * m);
     return this.inner.fastScanTopK(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+  }
+
+  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
+    let members = 0;
+    for (let i = 0; i < queries * nprobe; i++) if (probes[i] >= 0) members += lists.size(probes[i]);
+    this.add('fastScanListsTopK', members * m);
+    return this.inner.fastScanListsTopK(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
   }
 
   /** Counted as the reference defines it: its per-list ops, run through this counter (the results are the reference's). */

@@ -38,6 +38,10 @@ export interface SimdKernels {
     tables: number, qFrom: number, qTo: number, m: number, codes: number, from: number, to: number, ids: number, scales: number, bias: number,
     hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
   ): void;
+  fastScanListsTopK(
+    tables: number, perProbe: number, scales: number, bias: number, m: number, dir: number, nprobe: number,
+    qFrom: number, qTo: number, pFrom: number, pTo: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+  ): void;
   listGroupRows(dim: number): number;
   listScanScratch(dim: number, coded: number): number;
   scanListsTopK(
@@ -53,7 +57,7 @@ export interface SimdKernels {
 }
 
 /** Kernels a worker thread can be asked to run, by op code. */
-export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK'] as const;
+export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK', 'fastScanListsTopK'] as const;
 export type PoolOp = (typeof POOL_OPS)[number];
 /** Most arguments any pooled kernel takes. */
 export const MAX_ARGS = 19;

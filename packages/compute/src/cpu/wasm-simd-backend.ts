@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
-import { checkFastScan, fastScanBytes } from '../fastscan.js';
+import { checkFastScan, checkFastScanLists, fastScanBytes, type FastScanLists } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
@@ -290,6 +290,50 @@ export class WasmSimdBackend implements Backend {
     }
   }
 
+  async fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
+    checkFastScanLists(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+    const entries = queries * nprobe;
+    if (entries === 0) return;
+    const operands: ArrayBufferView[] = [tables, scales, bias];
+    const seen = new Set<number>();
+    let scanned = 0;
+    for (let i = 0; i < entries; i++) {
+      const l = probes[i];
+      if (l < 0 || lists.size(l) === 0) continue;
+      scanned += lists.size(l);
+      if (seen.has(l)) continue;
+      seen.add(l);
+      operands.push(lists.codes(l), lists.ids(l));
+    }
+    if (scanned === 0) return;
+    const scratch = 192; // a block's 32 lane sums (kernels/cpu/simd.ts, fastScanRows)
+    const s = this.spaces.bind(operands, this.topKStaging(queries, best.k, scratch) + entries * 12 + 64);
+    // per (query, probe): the list's codes and ids where they lie in the call's memory, and its size
+    const dir = new Int32Array(entries * 3);
+    const elsewhere: number[] = [];
+    for (let i = 0; i < entries; i++) {
+      const l = probes[i];
+      if (l < 0 || lists.size(l) === 0) continue;
+      const codes = s.memory.addressOf(lists.codes(l));
+      const ids = s.memory.addressOf(lists.ids(l));
+      // a list in another memory (an index past one memory's 4 GiB) is scanned by its own call below
+      if (codes === undefined || ids === undefined) elsewhere.push(i);
+      else dir.set([codes, ids, lists.size(l)], i * 3);
+    }
+    const d = s.array(dir, entries * 3, Stage.Ids);
+    const t0 = s.array(tables, (perProbe ? entries : queries) * m * 16, Stage.Tables);
+    const sc = s.array(scales, entries, Stage.QueryNorms);
+    const bi = s.array(bias, entries, Stage.Bias);
+    // by queries when there are enough, else by probes (per-thread heaps merged)
+    this.splitTopK('fastScanListsTopK', s, best, queries, nprobe, undefined, (scanned * m) / 8, 1, (t, qFrom, qTo, from, to, h) => [
+      t0, perProbe ? 1 : 0, sc, bi, m, d, nprobe, qFrom, qTo, from, to, h[0], h[1], h[2], best.k, s.scratch(t, scratch),
+    ], 1);
+    for (const i of elsewhere) {
+      const q = Math.floor(i / nprobe), l = probes[i], t = perProbe ? i : q;
+      await this.fastScanTopK(tables.subarray(t * m * 16, (t + 1) * m * 16), 1, m, lists.codes(l), lists.size(l), scales.subarray(i, i + 1), bias.subarray(i, i + 1), best, lists.ids(l), Int32Array.of(q));
+    }
+  }
+
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
     checkAssign(vectors, centroids, dim, labels, scores);
     const n = vectors.rows;
@@ -352,7 +396,7 @@ export class WasmSimdBackend implements Backend {
    * row ranges are multiples of `rowAlign` (list scans split by probed list).
    */
   private splitTopK(
-    op: 'scanTopK' | 'adcScanTopK' | 'scanCodedTopK' | 'fastScanTopK' | 'scanListsTopK' | 'pqScanListsTopK',
+    op: 'scanTopK' | 'adcScanTopK' | 'scanCodedTopK' | 'fastScanTopK' | 'scanListsTopK' | 'pqScanListsTopK' | 'fastScanListsTopK',
     s: Space,
     best: TopK,
     queries: number,

@@ -1,7 +1,7 @@
 import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, decodeRows, type CodedRows } from '../coded.js';
-import { checkFastScan, fastScanScore } from '../fastscan.js';
+import { checkFastScan, composedFastScanListsTopK, fastScanScore, type FastScanLists } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
@@ -206,6 +206,10 @@ export class ReferenceBackend implements Backend {
   /** Rotation and tables through score(), one adcScanTopK per (query, probed list) (lists.ts). */
   pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
     return composedPqScanListsTopK(this, queries, pq, lists, probes, nprobe, metric, best);
+  }
+
+  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
+    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

@@ -1,7 +1,7 @@
 import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
-import { checkFastScan, FASTSCAN_BLOCK, fastScanBytes } from '../fastscan.js';
+import { checkFastScan, composedFastScanListsTopK, FASTSCAN_BLOCK, fastScanBytes, type FastScanLists } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, rowBlock, type RowBlock } from '../rows.js';
@@ -981,6 +981,10 @@ export class WebGpuBackend implements Backend {
       }
       await this.readHeaps(best, queryRows, heaps);
     });
+  }
+
+  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
+    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

@@ -30,6 +30,8 @@ export interface SelectDimOptions extends Omit<BuildOptions, 'metric'> {
    * default 50). At or above the full count the screening build is kept.
    */
   screenOpqIterations?: number;
+  /** Screened prefixes trained in full, best screened recall first (default 2). */
+  finalists?: number;
   onCandidate?: (choice: DimChoice, spec: string) => void;
 }
 
@@ -42,8 +44,9 @@ export interface SelectDimOptions extends Omit<BuildOptions, 'metric'> {
  *
  * Work shared across prefixes: the PCA is fitted once (every candidate would
  * fit the same one), and OPQ candidates are screened with a short rotation
- * training (screenOpqIterations) before the chosen prefix is trained in
- * full; the reported best is that final index's recall.
+ * training (screenOpqIterations) before the best `finalists` of them are
+ * trained in full; the reported best is the fully trained index's recall,
+ * `candidates` the screening recalls.
  */
 export async function selectQuantizedDim(
   backend: Backend,
@@ -94,9 +97,20 @@ export async function selectQuantizedDim(
     }
   }
   if (screen < full) {
+    // the finalists (best screened recall first, smaller d on ties) are trained in full: a short training ranks near-equal prefixes by chance
     best!.index.release();
-    const index = await AdannsIndex.build(backend, specAt(best!.choice.dim), data, rows, dim, { ...options, pca, opqIterations: full });
-    best = { choice: await measure(index, best!.choice.dim), index };
+    best = undefined;
+    const finalists = [...candidates].sort((a, b) => b.recall - a.recall || a.dim - b.dim).slice(0, options.finalists ?? 2);
+    for (const { dim: d } of finalists) {
+      const index = await AdannsIndex.build(backend, specAt(d), data, rows, dim, { ...options, pca, opqIterations: full });
+      const choice = await measure(index, d);
+      if (!best || choice.recall > best.choice.recall || (choice.recall === best.choice.recall && d < best.choice.dim)) {
+        best?.index.release();
+        best = { choice, index };
+      } else {
+        index.release();
+      }
+    }
   }
   return { best: best!.choice, index: best!.index, candidates };
 }

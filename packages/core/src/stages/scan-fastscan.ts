@@ -3,7 +3,6 @@ import type { ScanResult } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import { rotateRows } from '../quant/opq.js';
 import type { ProductQuantizer } from '../quant/product-quantizer.js';
-import { groupQueriesByList } from './probe-groups.js';
 
 const K = FASTSCAN_CENTROIDS;
 
@@ -21,6 +20,40 @@ export interface FastScanQuantizer {
    * is the query's 2 <(R q)_s, c> less these, plus the bias -||q - ref_l||^2.
    */
   readonly listTerms?: Float32Array;
+}
+
+/**
+ * Per query, m x 16 float tables on the host: <q_s, c> (ip) or
+ * -||q_s - c||^2 (l2) for each sub-quantiser s and centroid c, 16 x dim
+ * multiply-adds per query. With 16 centroids the work is a few hundred
+ * nanoseconds per query, less than one backend call per sub-quantiser
+ * (ProductQuantizer.lookupTables) costs, so it is done here.
+ */
+export function fastScanTables(pq: ProductQuantizer, vectors: Float32Array, rows: number, l2: boolean): Float32Array {
+  const { dim, m, bounds, codebooks } = pq;
+  const out = new Float32Array(rows * m * K);
+  for (let q = 0; q < rows; q++) {
+    const v = q * dim;
+    for (let s = 0; s < m; s++) {
+      const from = bounds[s], to = bounds[s + 1];
+      const at = (q * m + s) * K;
+      for (let c = 0; c < K; c++) {
+        const b = c * dim;
+        let acc = 0;
+        if (l2) {
+          for (let j = from; j < to; j++) {
+            const d = vectors[v + j] - codebooks[b + j];
+            acc += d * d;
+          }
+          out[at + c] = -acc;
+        } else {
+          for (let j = from; j < to; j++) acc += vectors[v + j] * codebooks[b + j];
+          out[at + c] = acc;
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -57,8 +90,8 @@ export function quantizeTable(tables: Float32Array, at: number, m: number, out: 
 /**
  * Stage 3 for the 4-bit fast-scan codecs: per query 16-entry float tables
  * per sub-quantiser (on the rotated scan vector for OPQ), quantised to bytes
- * (quantizeTable), then one backend fastScanTopK call per probed list for all
- * the queries that probe it. With residuals, ip and cosine add q . ref_l to
+ * (quantizeTable), then one backend fastScanListsTopK call for the whole
+ * batch (every query's probed lists). With residuals, ip and cosine add q . ref_l to
  * the bias; l2 subtracts the list's precomputed terms from 2 <R q, c> and
  * re-quantises per (query, list). Scores are approximate (8-bit tables): the
  * index's re-rank stage, which the spec requires, makes the answer exact.
@@ -84,7 +117,7 @@ export async function scanFastScanLists(
   const rotated = rotation ? await rotateRows(backend, rotation, dim, scanVectors, rows) : scanVectors;
   const perList = refs !== undefined && metric === 'l2';
   if (perList && !listTerms) throw new Error('fast scan: l2 residual codes need the lists\' table terms');
-  const tables = await pq.lookupTables(backend, rotated, rows, metric === 'l2' && !perList ? 'l2' : 'ip');
+  const tables = fastScanTables(pq, rotated, rows, metric === 'l2' && !perList);
   const bytes = new Uint8Array(rows * size);
   const scales = new Float32Array(rows);
   const biases = new Float32Array(rows);
@@ -93,20 +126,20 @@ export async function scanFastScanLists(
     quantizerFlops[q] = (rotation ? dim * dim : 0) + K * dim + (perList ? 0 : size);
   }
   // host work the cost model charges (cost.ts): a counting backend adds it up
-  if (!perList) backend.tally?.(rows * size);
-  const { start, members } = groupQueriesByList(probes, rows, nprobe, lists.count);
-  const groupBytes = new Uint8Array(rows * size);
-  const groupScales = new Float32Array(rows);
-  const groupBiases = new Float32Array(rows);
+  backend.tally?.(rows * (K * dim + (perList ? 0 : size)));
+  // per (query, probe): the scale and bias (and for l2 residuals the table) of that list's scan
+  const entries = rows * nprobe;
+  const probeScales = new Float32Array(entries);
+  const probeBiases = new Float32Array(entries);
+  const probeBytes = perList ? new Uint8Array(entries * size) : bytes;
   const diff = new Float32Array(perList ? size : 0);
-  for (let l = 0; l < lists.count; l++) {
-    const count = start[l + 1] - start[l];
-    const n = lists.size(l);
-    if (count === 0 || n === 0) continue;
-    const which = members.subarray(start[l], start[l + 1]);
-    let host = 0;
-    for (let i = 0; i < count; i++) {
-      const q = which[i];
+  let host = 0;
+  for (let q = 0; q < rows; q++) {
+    for (let p = 0; p < nprobe; p++) {
+      const i = q * nprobe + p;
+      const l = probes[i];
+      const n = l >= 0 ? lists.size(l) : 0;
+      if (n === 0) continue;
       if (perList) {
         // the (query, list) table 2 <R q, c> - (2 <R ref_l, c> + ||c||^2), bias -||q - ref_l||^2 (R keeps lengths)
         for (let e = 0; e < size; e++) diff[e] = 2 * tables[q * size + e] - listTerms![l * size + e];
@@ -115,12 +148,11 @@ export async function scanFastScanLists(
           const d = scanVectors[q * dim + j] - refs![l * dim + j];
           d2 += d * d;
         }
-        quantizeTable(diff, 0, m, groupBytes, i * size, groupScales, groupBiases, i, -d2);
+        quantizeTable(diff, 0, m, probeBytes, i * size, probeScales, probeBiases, i, -d2);
         quantizerFlops[q] += 2 * size + dim;
         host += 2 * size + dim;
       } else {
-        groupBytes.set(bytes.subarray(q * size, (q + 1) * size), i * size);
-        groupScales[i] = scales[q];
+        probeScales[i] = scales[q];
         let bias = biases[q];
         if (refs) {
           // residual codes: q . x = q . ref + q . (x - ref)
@@ -130,12 +162,14 @@ export async function scanFastScanLists(
           quantizerFlops[q] += dim;
           host += dim;
         }
-        groupBiases[i] = bias;
+        probeBiases[i] = bias;
       }
       scanned[q] += n;
     }
-    backend.tally?.(host);
-    await backend.fastScanTopK(groupBytes, count, m, lists.codes(l), n, groupScales, groupBiases, best, lists.slots(l), which);
   }
+  backend.tally?.(host);
+  // one call for the whole batch: every query's probed lists, its top-k kept in the kernel
+  const view = { count: lists.count, size: (l: number) => lists.size(l), codes: (l: number) => lists.codes(l), ids: (l: number) => lists.slots(l) };
+  await backend.fastScanListsTopK(probeBytes, perList, probeScales, probeBiases, m, view, probes, rows, nprobe, best);
   return { best, scanned, quantizerFlops };
 }

@@ -7,7 +7,7 @@
  * query reaching recall@10 0.9 and 0.95 (read off each build's frontier).
  *
  *   node benchmarks/dist/auto-choice.js --data fashion-mnist [--queries 500]
- *   node benchmarks/dist/auto-choice.js --data flat [--n 100000] [--dim 100] [--clusters 1000] [--noise 0.7]
+ *   node benchmarks/dist/auto-choice.js --data flat [--n 100000] [--dim 100] [--clusters 1000] [--noise 1.4]
  * --compare false prints only what auto chose and why.
  */
 import { parseArgs } from 'node:util';
@@ -26,7 +26,7 @@ const { values: o } = parseArgs({
     n: { type: 'string', default: '100000' },
     dim: { type: 'string', default: '100' },
     clusters: { type: 'string', default: '1000' },
-    noise: { type: 'string', default: '0.7' },
+    noise: { type: 'string', default: '1.4' },
     cache: { type: 'string', default: '.cache' },
     compare: { type: 'string', default: 'true' },
   },

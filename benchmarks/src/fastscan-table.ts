@@ -7,7 +7,7 @@
  * and batched microseconds per query, on one thread. Ground truth is exact
  * and cached.
  *
- *   node benchmarks/dist/fastscan-table.js [--queries 1000] [--single 300] [--base 60000] [--lists 256] [--bytes 8,16] [--scan 64] [--passes 5] [--cache .cache]
+ *   node benchmarks/dist/fastscan-table.js [--queries 1000] [--single 300] [--base 60000] [--lists 256] [--bytes 8,16] [--scan 64] [--nprobes 4,8,16] [--shortlists 20,50,100,200] [--passes 5] [--cache .cache]
  */
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
@@ -28,6 +28,8 @@ const { values: o } = parseArgs({
     scan: { type: 'string', default: '64' },
     cache: { type: 'string', default: '.cache' },
     passes: { type: 'string', default: '5' },
+    nprobes: { type: 'string', default: '4,8,16' },
+    shortlists: { type: 'string', default: '20,50,100,200' },
   },
 });
 const queryCount = intOption(o.queries, 'queries');
@@ -93,7 +95,8 @@ async function compare(pair: Array<{ spec: string; index: AdannsIndex; buildS: n
 }
 
 const settings: Array<Partial<SearchParams>> = [];
-for (const nprobe of [4, 8, 16]) for (const shortlist of [20, 50, 100]) settings.push({ nprobe, shortlist });
+const list = (text: string, flag: string) => text.split(',').map((v) => intOption(v, flag));
+for (const nprobe of list(o.nprobes!, 'nprobes')) for (const shortlist of list(o.shortlists!, 'shortlists')) settings.push({ nprobe, shortlist });
 for (const m of byteBudgets) {
   const pair = [await build(`pca,ivf${lists}@32,pq${m}@${scanDim},rerank@${D}:f32`), await build(`pca,ivf${lists}@32,pq${2 * m}x4@${scanDim},rerank@${D}:f32`)];
   await compare(pair, settings);

@@ -852,3 +852,45 @@ export function pqScanListsTopK(
     }
   }
 }
+
+/**
+ * out[r] = 1 / ||row r [:dim]|| exactly as the TypeScript reference computes
+ * it (packages/compute/src/reference/kernels.ts, computeInvNorms): squares
+ * summed in float64 in order, 1 / sqrt in float64, rounded to float32 (0 for
+ * a zero prefix). Eight rows side by side keep the adder busy; each row is
+ * summed in the same order as alone. For rows a search gathers (re-rank), so
+ * their scores equal those of the same rows kept resident with their norms.
+ */
+export function invNormsExact(p: usize, rows: i32, stride: i32, dim: i32, out: usize): void {
+  const s = <usize>stride << 2;
+  let r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    const p0 = p + <usize>r * s;
+    let a0: f64 = 0, a1: f64 = 0, a2: f64 = 0, a3: f64 = 0, a4: f64 = 0, a5: f64 = 0, a6: f64 = 0, a7: f64 = 0;
+    for (let i = 0; i < dim; i++) {
+      const o = p0 + (<usize>i << 2);
+      const x0 = <f64>load<f32>(o), x1 = <f64>load<f32>(o + s), x2 = <f64>load<f32>(o + 2 * s), x3 = <f64>load<f32>(o + 3 * s);
+      const x4 = <f64>load<f32>(o + 4 * s), x5 = <f64>load<f32>(o + 5 * s), x6 = <f64>load<f32>(o + 6 * s), x7 = <f64>load<f32>(o + 7 * s);
+      a0 += x0 * x0; a1 += x1 * x1; a2 += x2 * x2; a3 += x3 * x3;
+      a4 += x4 * x4; a5 += x5 * x5; a6 += x6 * x6; a7 += x7 * x7;
+    }
+    const w = out + (<usize>r << 2);
+    store<f32>(w, a0 > 0 ? <f32>(1.0 / Math.sqrt(a0)) : 0);
+    store<f32>(w, a1 > 0 ? <f32>(1.0 / Math.sqrt(a1)) : 0, 4);
+    store<f32>(w, a2 > 0 ? <f32>(1.0 / Math.sqrt(a2)) : 0, 8);
+    store<f32>(w, a3 > 0 ? <f32>(1.0 / Math.sqrt(a3)) : 0, 12);
+    store<f32>(w, a4 > 0 ? <f32>(1.0 / Math.sqrt(a4)) : 0, 16);
+    store<f32>(w, a5 > 0 ? <f32>(1.0 / Math.sqrt(a5)) : 0, 20);
+    store<f32>(w, a6 > 0 ? <f32>(1.0 / Math.sqrt(a6)) : 0, 24);
+    store<f32>(w, a7 > 0 ? <f32>(1.0 / Math.sqrt(a7)) : 0, 28);
+  }
+  for (; r < rows; r++) {
+    const pr = p + <usize>r * s;
+    let a: f64 = 0;
+    for (let i = 0; i < dim; i++) {
+      const x = <f64>load<f32>(pr + (<usize>i << 2));
+      a += x * x;
+    }
+    store<f32>(out + (<usize>r << 2), a > 0 ? <f32>(1.0 / Math.sqrt(a)) : 0);
+  }
+}

@@ -57,7 +57,9 @@ export interface Backend {
    * Exact re-scoring of shortlists: for query q, the base rows numbered
    * candidates.ids[q * candidates.k + i] (i < candidates.sizes[q]) are scored
    * and merged into row q of `best`, reported by row number. The rows are
-   * read where they are stored, not gathered.
+   * read where they are stored, not gathered. For cosine, a base without
+   * invNorms gets them computed as computeInvNorms does (float64 sums), so
+   * gathered rows score bit for bit as the same rows kept with their norms.
    */
   rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void>;
 

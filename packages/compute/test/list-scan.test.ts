@@ -244,3 +244,25 @@ describe('fused PQ list scans agree with the reference composition', () => {
     await expect(one.pqScanListsTopK(queries, { ...opq, rotatedRefs: undefined }, lists, Int32Array.of(0), 1, 'l2', new TopK(1, 3))).rejects.toThrow(/rotated references/);
   });
 });
+
+describe('rescoreTopK of rows that come without their norms', () => {
+  it('computes cosine norms as the reference does, so gathered rows score as the same rows with their norms', async () => {
+    for (const rows of [1, 7, 8, 9, 70]) {
+      const base = rowBlock(randomMatrix(rows, 37, rows), rows, 37);
+      const queries = rowBlock(randomMatrix(3, 37, 2), 3, 37);
+      const candidates = new TopK(3, rows);
+      for (let q = 0; q < 3; q++) {
+        candidates.sizes[q] = rows;
+        for (let i = 0; i < rows; i++) candidates.ids[q * rows + i] = i;
+      }
+      for (const dim of [37, 12]) {
+        const bare = new TopK(3, 5);
+        const normed = new TopK(3, 5);
+        await one.rescoreTopK(queries, base, dim, 'cosine', candidates, bare);
+        await one.rescoreTopK(queries, { ...base, invNorms: computeInvNorms(base, dim) }, dim, 'cosine', candidates, normed);
+        expect(Array.from(bare.sort().ids)).toEqual(Array.from(normed.sort().ids));
+        expect(Array.from(bare.scores)).toEqual(Array.from(normed.scores));
+      }
+    }
+  });
+});

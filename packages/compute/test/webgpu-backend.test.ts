@@ -130,6 +130,21 @@ describe.skipIf(!gpu)('WebGpuBackend equals the reference backend', () => {
     }
   });
 
+  it('8-bit ADC reads codes resident in its arena at a non-zero offset', async () => {
+    const m = 4, rows = 70, skip = 9;
+    const tables = randomMatrix(1, m * 256, 41);
+    const all = g.arena.uint8((rows + skip) * m);
+    all.set(Uint8Array.from(randomMatrix(rows + skip, m, 42), (x) => Math.floor((x + 0.5) * 256)));
+    // a list that starts part-way into an arena array, as an inverted list's later rows do
+    const codes = all.subarray(skip * m);
+    const want = new TopK(1, 10);
+    const got = new TopK(1, 10);
+    await reference.adcScanTopK(tables, 1, m, codes.slice(), rows, want);
+    await g.adcScanTopK(tables, 1, m, codes, rows, got);
+    expectSameTopK(got, want, REL);
+    g.arena.release(all);
+  });
+
   it('keeps arena arrays on the device and refreshes them when touched', async () => {
     const stride = 8;
     const data = g.arena.float32(40 * stride);

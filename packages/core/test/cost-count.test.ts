@@ -35,6 +35,9 @@ const shapes: Shape[] = [
   { spec: 'ivf8@16,pq8@32', residual: false, params: [{ nprobe: 3 }] },
   { spec: 'ivf8@16,opq8@32', params: [{ nprobe: 1 }, { nprobe: 4 }] },
   { spec: 'ivf8@16,opq8@32', residual: false, params: [{ nprobe: 3 }] },
+  // adaptive probing: each query probes the lists within a centroid-score margin of its best, at most nprobe
+  { spec: 'ivf8@16,flat@32', params: [{ nprobe: 8, probeMargin: 0.05 }, { nprobe: 6, probeMargin: 0.5 }] },
+  { spec: 'pca,ivf8@16,pq8@16,rerank@32', params: [{ nprobe: 8, probeMargin: 0.1, shortlist: 30 }] },
   // re-rank from the lists' shortlist against stored vectors: on disk, resident float32 (rescored in place), resident float16
   { spec: 'ivf8@16,pq8@32,rerank@32', params: [{ nprobe: 2, shortlist: 30 }] },
   { spec: 'ivf8@16,flat@16,rerank@32', params: [{ nprobe: 2, shortlist: 25 }, { nprobe: 2, shortlist: 25, rerankDim: 24 }] },

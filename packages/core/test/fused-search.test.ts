@@ -73,6 +73,21 @@ describe('fused CPU searches agree with the reference for every index shape', ()
     });
   }
 
+  it('re-ranking from disk answers bit for bit as from resident rows on the CPU backend', async () => {
+    for (const metric of ['cosine', 'l2'] as const) {
+      const disk = await AdannsIndex.build(one, 'ivf12@8,flat@8,rerank@24', base, rows, dim, { metric, seed: 4 });
+      const resident = await AdannsIndex.build(one, 'ivf12@8,flat@8,rerank@24:f32', base, rows, dim, { metric, seed: 4 });
+      for (const n of [1, 7, 1000]) {
+        const a = await disk.search(queries.subarray(0, n * dim), n, 10, { nprobe: 3, shortlist: 40 });
+        const b = await resident.search(queries.subarray(0, n * dim), n, 10, { nprobe: 3, shortlist: 40 });
+        expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
+        expect(Array.from(a.scores)).toEqual(Array.from(b.scores));
+      }
+      disk.release();
+      resident.release();
+    }
+  });
+
   it('a single query answers as it does within a batch (the fused scan does not depend on the batch)', async () => {
     const index = await AdannsIndex.build(one, 'ivf12@8,flat@16,rerank@24', base, rows, dim, { metric: 'l2', seed: 2 });
     const params = { nprobe: 4, shortlist: 30 };

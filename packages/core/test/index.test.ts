@@ -35,7 +35,8 @@ describe('flat exact index', () => {
     const index = await AdannsIndex.build(backend, 'flat', base, n, dim, { metric: 'cosine' });
     const r = await index.search(queries, 15, 5, { scanDim: 7 });
     for (let q = 0; q < 15; q++) expect(rows(r, q)).toEqual(naiveTopK(queries, q * dim, base, n, dim, 7, 'cosine', 5));
-    expect(r.mflops[0]).toBeCloseTo((n * 7) / 1e6, 10);
+    // 7 is off the dims ladder: the lists keep no cosine norms there, so the scan computes them (cost.ts)
+    expect(r.mflops[0]).toBeCloseTo((n * 7 * 2) / 1e6, 10);
   });
 });
 

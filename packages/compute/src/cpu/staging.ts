@@ -182,6 +182,14 @@ export class Space {
     return out;
   }
 
+  /** Cosine inverse norms at `dim` of a block, supplied or computed as the reference computes them (float64 sums: invNormsExact); 0 for other metrics. */
+  exactNorms(block: RowBlock, rows: number, dim: number, metric: Metric, stage: number): number {
+    if (metric !== 'cosine' || block.invNorms) return this.norms(block, rows, dim, metric, stage);
+    const out = this.region(stage, block.rows * 4);
+    this.kernels.invNormsExact(rows, block.rows, block.stride, dim, out);
+    return out;
+  }
+
   /** Where a kernel writes `length` values of `array`: in place, or a staging region to copyOut() afterwards. */
   output(array: Float32Array | Int32Array, length: number, stage: number): number {
     return this.memory.addressOf(array) ?? this.region(stage, length * 4);

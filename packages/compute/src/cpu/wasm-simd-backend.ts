@@ -161,7 +161,11 @@ export class WasmSimdBackend implements Backend {
     if (m === 0 || base.rows === 0) return;
     // shortlists are small: one thread, rows read in place
     const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes], this.topKStaging(m, best.k, 0, 1));
-    const { q, b, qInv, bInv } = this.operands(s, queries, base, dim, metric);
+    const q = s.rows(queries, dim, Stage.Queries);
+    const b = s.rows(base, dim, Stage.Base);
+    const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
+    // norms a gathered block comes without are computed as the reference does, so it scores as resident rows with theirs
+    const bInv = s.exactNorms(base, b, dim, metric, Stage.BaseNorms);
     const cand = s.array(candidates.ids, m * candidates.k, Stage.Ids);
     const sizes = s.array(candidates.sizes, m, Stage.CandidateSizes);
     const heaps = s.gatherHeaps(best, m, undefined);

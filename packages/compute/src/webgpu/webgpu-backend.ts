@@ -701,7 +701,7 @@ export class WebGpuBackend implements Backend {
         const c = this.bind('codes', codes.subarray(from * m, to * m));
         const ids = baseIds ? this.bind('ids', baseIds.subarray(from, to)) : undefined;
         const scores = this.scratchBuffer('scores', queries * n * 4);
-        this.dispatch('adc', [queries, n, m, bias ? 1 : 0, 0, t.offset, biasBound.offset], [t.buffer, c.buffer, biasBound.buffer, scores], Math.ceil(n / GROUP), queries);
+        this.dispatch('adc', [queries, n, m, bias ? 1 : 0, c.offset, t.offset, biasBound.offset], [t.buffer, c.buffer, biasBound.buffer, scores], Math.ceil(n / GROUP), queries);
         this.topk(queries, n, scores, 0, n, ids, ids ? 1 : 0, 0, from, undefined, heaps);
       }
       await this.readHeaps(best, queryRows, heaps);

@@ -154,7 +154,8 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const weight = Math.max(1, (n - 1 - k) / m);
 
   // the spectrum, fitted on the trial's random sample only
-  const pca = PcaTransform.fit(rawBase, m, dim, metric, { sampleSize: Math.min(m, 10_000), seed: options.seed ?? 1 });
+  // 5,000 rows estimate the spectrum and the rotation well enough for the trial (the build fits its own)
+  const pca = PcaTransform.fit(rawBase, m, dim, metric, { sampleSize: Math.min(m, 5000), seed: options.seed ?? 1 });
   let total = 0;
   for (const v of pca.variances) total += v;
   const shareAt = (d: number) => {
@@ -166,7 +167,11 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const base = await pca.apply(backend, rawBase, m, dim);
   const queries = await pca.apply(backend, rawQueries, q, dim);
   const neighbours = await pca.apply(backend, rawTruth, t, dim);
-  const training = await pca.apply(backend, rawTraining, kmRows, dim);
+  // candidate d_c: short prefixes, and the full dimension when clustering there is not out of proportion
+  // (rigid-like); k-means reads prefixes up to the largest only
+  const coarseDims = [...new Set([...ladder.filter((d) => d >= Math.min(16, dim) && d <= 64), ...(dim <= 256 ? [dim] : [])])];
+  const trainDim = Math.max(...coarseDims);
+  const training = await pca.apply(backend, rawTraining, kmRows, trainDim);
   const qBlock = rowBlock(queries, q, dim);
 
   // per scan prefix d_s, per query: its neighbours' scores, and the sampled vectors scoring above the worst of them, best first
@@ -202,13 +207,11 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   // the real list count when the sample trains it (PER_LIST vectors a list), else the finest the sample supports:
   // coverage at a given scanned fraction depends on how fine the lists are
   const trialLists = Math.max(2, Math.min(lists, Math.floor(kmRows / PER_LIST)));
-  // short prefixes, and the full dimension when clustering there is not out of proportion (rigid-like)
-  const coarseDims = [...new Set([...ladder.filter((d) => d >= Math.min(16, dim) && d <= 64), ...(dim <= 256 ? [dim] : [])])];
   const candidates: AutoCandidate[] = [];
   if (lists >= 2) {
     for (const dc of coarseDims) {
       // k-means at d_c on the sample, as training does (normalised prefixes, spherical for cosine and ip)
-      const train = slicePrefix(training, kmRows, dim, dc);
+      const train = slicePrefix(training, kmRows, trainDim, dc);
       if (metric === 'cosine') normalizePrefixInPlace(train, kmRows, dc, dc);
       const { centroids } = await kmeans(backend, train, kmRows, dc, trialLists, { seed: options.seed ?? 1, iterations: 6, init: 'random', maxPointsPerCentroid: PER_LIST, spherical: metric !== 'l2' });
       const cBlock = rowBlock(centroids, trialLists, dc);

@@ -1,4 +1,4 @@
-import { computeInvNorms, rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { RerankStore } from '../rerank/store.js';
 
 /** Gathered re-rank rows per batch slice: bounds the buffer (16 MiB of 1024-d rows) whatever the batch. */
@@ -78,12 +78,10 @@ async function rescoreSlice(
     candidates.sizes[t] = size;
     for (let i = 0; i < size; i++) candidates.ids[t * shortlist.k + i] = rowOf(slots, shortlist.ids[q * shortlist.k + i]);
   }
-  // cosine norms of the rows as a resident store computes them, so every store scores bit-identically
-  const inv = metric === 'cosine' ? computeInvNorms(rowBlock(gathered, n, d), rerankDim) : undefined;
-  if (inv) backend.tally?.(n * rerankDim); // host work the cost model charges (cost.ts): a counting backend adds it up
   const best = new TopK(part, k);
   const sliceQueries = rowBlock(queries.data, part, queries.stride, (queries.offset ?? 0) + from * queries.stride, queries.invNorms?.subarray(from, to));
-  await backend.rescoreTopK(sliceQueries, rowBlock(gathered, n, d, 0, inv), rerankDim, metric, candidates, best);
+  // no norms given: the backend computes cosine norms as a resident store computes them (Backend.rescoreTopK), so every store scores bit-identically
+  await backend.rescoreTopK(sliceQueries, rowBlock(gathered, n, d), rerankDim, metric, candidates, best);
   for (let t = 0; t < part; t++) {
     const size = best.sizes[t];
     const q = from + t;

@@ -48,26 +48,10 @@ export class TopK {
     }
     const rs = scores[base];
     if (score < rs || (score === rs && id >= ids[base])) return;
-    // replace the root and sift down
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= k) break;
-      let c = l;
-      const r = l + 1;
-      if (r < k) {
-        const ls = scores[base + l];
-        const rsc = scores[base + r];
-        if (rsc < ls || (rsc === ls && ids[base + r] > ids[base + l])) c = r;
-      }
-      const cs = scores[base + c];
-      if (score < cs || (score === cs && id > ids[base + c])) break;
-      scores[base + i] = cs;
-      ids[base + i] = ids[base + c];
-      i = c;
-    }
-    scores[base + i] = score;
-    ids[base + i] = id;
+    // replace the root and sift it down
+    scores[base] = score;
+    ids[base] = id;
+    this.siftDown(base, 0, k);
   }
 
   /**

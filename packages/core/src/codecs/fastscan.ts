@@ -5,7 +5,7 @@ import type { ScanSpec } from '../spec.js';
 import { scanFastScanLists } from '../stages/scan-fastscan.js';
 import { scanVectorsOf } from '../stages/scan-pq.js';
 import type { CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
-import { checkPqSpec, encodeScanCodes, loadScanQuantizer, saveScanQuantizer, trainScanQuantizer } from './pq.js';
+import { checkPqSpec, encodeScanCodes, loadScanQuantizer, rotateRefs, saveScanQuantizer, trainScanQuantizer } from './pq.js';
 import { registerCodec } from './registry.js';
 
 const K = FASTSCAN_CENTROIDS;
@@ -18,19 +18,6 @@ function blockLayout(m: number): CodeLayout {
     read: (codes, pos, out, offset) => unpackFastScan(codes, m, pos, out, offset),
     move: (codes, from, to) => moveFastScan(codes, m, from, to),
   };
-}
-
-/** out = R ref for each list's reference, in float64 (once per codec, so not on a search's clock). */
-function rotateRefs(rotation: Float32Array, dim: number, refs: Float32Array): Float32Array {
-  const out = new Float32Array(refs.length);
-  for (let l = 0; l < refs.length / dim; l++) {
-    for (let i = 0; i < dim; i++) {
-      let s = 0;
-      for (let j = 0; j < dim; j++) s += rotation[i * dim + j] * refs[l * dim + j];
-      out[l * dim + i] = s;
-    }
-  }
-  return out;
 }
 
 /** Per list, sub-quantiser and centroid: 2 <(R ref_l)_s, c> + ||c||^2 (scan-fastscan.ts, FastScanQuantizer.listTerms). */

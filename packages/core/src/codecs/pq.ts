@@ -76,8 +76,8 @@ export class PqCodec implements ListCodec {
   }
 }
 
-/** rows x dim references rotated by R (out[l] = R ref[l]), as rotateRows computes on a backend, in float64. */
-function rotateRefs(rotation: Float32Array, dim: number, refs: Float32Array): Float32Array {
+/** rows x dim references rotated by R (out[l] = R ref[l]), as rotateRows computes on a backend, in float64 (once per codec, so not on a search's clock). */
+export function rotateRefs(rotation: Float32Array, dim: number, refs: Float32Array): Float32Array {
   const rows = refs.length / dim;
   const out = new Float32Array(refs.length);
   for (let l = 0; l < rows; l++) {

@@ -808,8 +808,10 @@ export function pqScanScratch(dim: i32, m: i32): i32 {
  * of each: x (stride xStride) is the query, rotated (y = R x) and turned into
  * tables in the kernel; entries[q * nprobe + p] names the directory entry
  * scanned (-1: none). cfg holds 8 i32 words: dim, m, codebooks, bounds,
- * rotation (0: none), refs (0: none), per-list references for l2 tables
- * (0: one table per query; refs then give ip biases x . ref), metric.
+ * rotation (0: none), biases (0: none; else f32 per (query, probe) slot,
+ * the ip residual terms x . ref the host computed in float64, lists.ts
+ * pqListBiases), per-list references for l2 tables (0: one table per
+ * query), metric.
  */
 export function pqScanListsTopK(
   x: usize, xStride: i32, qFrom: i32, qTo: i32,
@@ -818,7 +820,7 @@ export function pqScanListsTopK(
 ): void {
   const dim = load<i32>(cfg), m = load<i32>(cfg, 4);
   const codebooks = <usize>load<u32>(cfg, 8), bounds = <usize>load<u32>(cfg, 12);
-  const rotation = <usize>load<u32>(cfg, 16), refs = <usize>load<u32>(cfg, 20), listRefs = <usize>load<u32>(cfg, 24);
+  const rotation = <usize>load<u32>(cfg, 16), biases = <usize>load<u32>(cfg, 20), listRefs = <usize>load<u32>(cfg, 24);
   const l2 = load<i32>(cfg, 28) == L2;
   const um = <usize>m;
   const padded = <usize>((dim + 3) & ~3) << 2;
@@ -845,8 +847,8 @@ export function pqScanListsTopK(
         const r = listRefs + list * rowBytes;
         for (let i = 0; i < dim; i++) store<f32>(diff + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) - load<f32>(r + (<usize>i << 2)));
         pqTables(diff, codebooks, bounds, m, dim, l2, tables);
-      } else if (refs) {
-        add = pair(xq, refs + list * rowBytes, dim, false);
+      } else if (biases) {
+        add = load<f32>(biases + (<usize>(q * nprobe + p) << 2));
       }
       adcRows(tables, um, <usize>load<u32>(entry), 0, size, <usize>load<u32>(entry, 4), add, hIds, hScores, hSizes, k, q);
     }

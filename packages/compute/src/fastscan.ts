@@ -144,6 +144,7 @@ export function checkFastScanLists(
     const l = probes[i];
     if (l < -1 || l >= lists.count || !Number.isInteger(l)) throw new Error(`fast scan: probe ${i} names list ${l}, not one of the ${lists.count} lists (or -1)`);
     if (l >= 0 && lists.codes(l).length < fastScanBytes(m, lists.size(l))) throw new Error(`fast scan: list ${l} holds ${lists.codes(l).length} code bytes, ${lists.size(l)} members need ${fastScanBytes(m, lists.size(l))}`);
+    if (l >= 0 && lists.ids(l).length < lists.size(l)) throw new Error(`fast scan: list ${l} has ${lists.ids(l).length} ids for ${lists.size(l)} members`);
   }
 }
 

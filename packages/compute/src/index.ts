@@ -1,10 +1,10 @@
 export type { Backend } from './backend.js';
 export { allocateLike, heapArena, type ArenaArray, type ArrayArena } from './arena.js';
 export { METRICS, parseMetric, type Metric } from './metric.js';
-export { checkPrefix, rowBlock, type RowBlock } from './rows.js';
+export { checkPrefix, gatherRows, rowBlock, type RowBlock } from './rows.js';
 export { checkCoded, codedInvNorms, codedRows, decodedBlock, decodeRows, encodedBytes, floatToHalf, halfToFloatTable, readHalves, ROW_ENCODINGS, writeHalves, type CodedRows, type RowEncoding } from './coded.js';
 export { TopK } from './topk.js';
-export { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, groupQueriesByList, listBytesPerElement, PQ_TABLE, type ListSet, type PqQuantizer } from './lists.js';
+export { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, groupQueriesByList, listBytesPerElement, pqListBiases, PQ_TABLE, type ListSet, type PqQuantizer } from './lists.js';
 export { checkFastScan, checkFastScanLists, composedFastScanListsTopK, type FastScanLists, FASTSCAN_BLOCK, FASTSCAN_CENTROIDS, FASTSCAN_RUN, fastScanBytes, fastScanCodeBytes, fastScanNibble, fastScanScore, moveFastScan, packFastScan, unpackFastScan } from './fastscan.js';
 export { ReferenceBackend } from './reference/reference-backend.js';
 export { computeInvNorms } from './reference/kernels.js';

@@ -57,6 +57,29 @@ export interface PqQuantizer {
 
 export const PQ_TABLE = 256;
 
+/**
+ * The ip residual biases x . refs[l] of a PQ list scan, per (query, probe)
+ * slot (rows x nprobe; 0 for a -1 probe or an empty list): summed in
+ * float64 in order and rounded to float32 once, on the host, so every
+ * backend adds the same bias to its table sums.
+ */
+export function pqListBiases(queries: RowBlock, refs: Float32Array, dim: number, lists: ListSet, probes: Int32Array, nprobe: number): Float32Array {
+  const rows = queries.rows;
+  const out = new Float32Array(rows * nprobe);
+  const qo = queries.offset ?? 0;
+  for (let q = 0; q < rows; q++) {
+    const x = qo + q * queries.stride;
+    for (let p = 0; p < nprobe; p++) {
+      const l = probes[q * nprobe + p];
+      if (l < 0 || lists.size(l) === 0) continue;
+      let dot = 0;
+      for (let i = 0; i < dim; i++) dot += queries.data[x + i] * refs[l * dim + i];
+      out[q * nprobe + p] = dot;
+    }
+  }
+  return out;
+}
+
 /** Checks a list scan's arguments: queries at dim, probes of rows x nprobe naming lists (or -1), heaps for every query, members inside their codes. */
 export function checkListScan(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, best: TopK, what: string): void {
   if (lists.encoding !== 'pq') checkPrefix(queries, dim, `${what} queries`);
@@ -185,6 +208,7 @@ export async function composedPqScanListsTopK(backend: Backend, queries: RowBloc
   };
   const perList = pq.refs !== undefined && lut === 'l2';
   const refsY = perList ? (pq.rotation ? pq.rotatedRefs! : pq.refs!) : undefined;
+  const biases = pq.refs && !perList ? pqListBiases(queries, pq.refs, dim, lists, probes, nprobe) : undefined;
   const tables = perList ? new Float32Array(m * PQ_TABLE) : await tablesOf(y, rows, new Float32Array(rows * m * PQ_TABLE));
   const diff = new Float32Array(dim);
   const bias = new Float32Array(1);
@@ -197,14 +221,10 @@ export async function composedPqScanListsTopK(backend: Backend, queries: RowBloc
       const size = lists.size(l);
       if (size === 0) continue;
       let qTables = tables.subarray(q * m * PQ_TABLE, (q + 1) * m * PQ_TABLE);
-      bias[0] = 0;
+      bias[0] = biases ? biases[q * nprobe + p] : 0;
       if (refsY) {
         for (let i = 0; i < dim; i++) diff[i] = y[q * dim + i] - refsY[l * dim + i];
         qTables = await tablesOf(diff, 1, tables);
-      } else if (pq.refs) {
-        let dot = 0;
-        for (let i = 0; i < dim; i++) dot += x[q * dim + i] * pq.refs[l * dim + i];
-        bias[0] = dot;
       }
       await backend.adcScanTopK(qTables, 1, m, lists.codes(l), size, best, lists.ids(l), row, bias);
     }

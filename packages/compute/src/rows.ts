@@ -18,6 +18,13 @@ export interface RowBlock {
   readonly invNorms?: Float32Array;
 }
 
+/** The rows numbered by `which` of a row-major rows x dim matrix, copied in that order. */
+export function gatherRows(data: Float32Array, dim: number, which: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(which.length * dim);
+  for (let i = 0; i < which.length; i++) out.set(data.subarray(which[i] * dim, (which[i] + 1) * dim), i * dim);
+  return out;
+}
+
 export function rowBlock(data: Float32Array, rows: number, stride: number, offset = 0, invNorms?: Float32Array): RowBlock {
   if (!Number.isInteger(rows) || rows < 0) throw new Error(`rows must be a non-negative integer, got ${rows}`);
   if (!Number.isInteger(stride) || stride < 1) throw new Error(`stride must be a positive integer, got ${stride}`);

@@ -200,6 +200,10 @@ describe('fastScanListsTopK (every probed list of a batch in one call)', () => {
     const one = new Float32Array(4);
     await expect(simd.fastScanListsTopK(new Uint8Array(32), false, one, one, 2, lists, Int32Array.of(9, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/probe 0 names list 9, not one of the 6 lists/);
     await expect(reference.fastScanListsTopK(new Uint8Array(32), true, one, one, 2, lists, Int32Array.of(0, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/tables hold 32 bytes, 4 tables x 2 x 16 needed/);
+    const shortIds = { ...lists, ids: (l: number) => lists.ids(l).subarray(0, Math.max(0, lists.size(l) - 1)) };
+    for (const backend of [simd, reference]) {
+      await expect(backend.fastScanListsTopK(new Uint8Array(32), false, one, one, 2, shortIds, Int32Array.of(0, 2, 4, -1), 1, 4, new TopK(1, 1))).rejects.toThrow(/list 0 has 69 ids for 70 members/);
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   codedInvNorms,
   codedRows,
+  composedPqScanListsTopK,
   computeInvNorms,
   floatToHalf,
   METRICS,
@@ -228,6 +229,29 @@ describe('fused PQ list scans agree with the reference composition', () => {
               await backend.pqScanListsTopK(queries, pq, lists, probes, 5, metric, got);
               expectSameTopK(got, want, 1e-4);
             }
+          }
+        }
+      });
+    }
+  }
+
+  // the fused kernel computes rotation, tables and ADC as the backend's per-list ops do, and takes
+  // the ip residual biases from the host (float64, pqListBiases) as the composition does: bit for bit
+  for (const [name, rotation, refs] of shapes) {
+    for (const metric of ['ip', 'l2'] as Metric[]) {
+      it(`${name}, ${metric}: equals the composition of the same backend's per-list ops exactly`, async () => {
+        const m = 5;
+        const pq = makePq(m, rotation, refs);
+        for (const backend of [one, split]) {
+          const lists = makeLists(backend.arena, 'pq', 40, m);
+          for (const rows of [1, 7, 200]) {
+            const queries = rowBlock(randomMatrix(rows, dim + 2, rows + 5), rows, dim + 2);
+            const probes = makeProbes(rows, 5, rows + 2);
+            const want = new TopK(rows, 10);
+            const got = new TopK(rows, 10);
+            await composedPqScanListsTopK(backend, queries, pq, lists, probes, 5, metric, want);
+            await backend.pqScanListsTopK(queries, pq, lists, probes, 5, metric, got);
+            expectSameTopK(got, want, 0);
           }
         }
       });

@@ -146,3 +146,17 @@ describe('held-out, k-aware calibration', () => {
     await expect(index.calibrate({ queries: given, ks: [0] })).rejects.toThrow(/k must be a positive integer, got 0/);
   });
 });
+
+describe('held-out calibration on small data', () => {
+  // PQ trains 256 centroids per sub-quantiser: holding out a tenth of 280 rows would leave 252
+  it('holds out only what leaves the codec its minimum training rows, else calibrates on stored vectors', async () => {
+    const small = generateSynthetic({ n: 280, dim: 16, clusters: 8, queries: 1, noise: 0.5, seed: 5 }).base;
+    const pq = await AdannsIndex.build(backend, 'ivf4@16,pq4@16', small.data, small.rows, 16, { metric: 'l2', seed, calibrate: { maxSeconds: 30 } });
+    expect(pq.calibration).toMatchObject({ source: 'held-out', queries: 280 - 256 });
+    pq.release();
+    // 257 rows leave room for one held-out row, too few to calibrate on: stored vectors instead
+    const tight = await AdannsIndex.build(backend, 'ivf4@16,pq4@16', small.data.subarray(0, 257 * 16), 257, 16, { metric: 'l2', seed, calibrate: { maxSeconds: 30 } });
+    expect(tight.calibration).toMatchObject({ source: 'stored' });
+    tight.release();
+  });
+});

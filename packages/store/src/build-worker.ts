@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex, AUTO_SPEC, formatSpec, readArrayFile, type Calibration } from '@adanns/core';
+import { AdannsIndex, AUTO_SPEC, formatSpec, readArrayFile, type Calibration, type VectorReader } from '@adanns/core';
 import { readArtefact, writeArtefact } from './artefacts.js';
 import { applyChanges } from './catch-up.js';
 import { PointStore } from './points.js';
@@ -116,7 +116,14 @@ async function recalibrate(artefact: string): Promise<void> {
       store.readVectors(held, index.dim, data);
       queries = { queries: indexRowsInPlace(data, held.length, index.dim, job.metric), queryRows: held.length, queryIds: Float64Array.from(held) };
     }
-    const calibration = await index.calibrate({ ks: job.calibrationKs, maxSeconds: job.calibrationSeconds, seed: job.seed, ...queries, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
+    // ground truth (and a stored sample) read the collection's vectors when the index keeps none at the full dimension
+    const vectors: VectorReader | undefined = index.fullVectors()
+      ? undefined
+      : (slots, out) => {
+          store.readVectors(index.idsOf(slots), index.dim, out);
+          indexRowsInPlace(out, slots.length, index.dim, job.metric);
+        };
+    const calibration = await index.calibrate({ ks: job.calibrationKs, maxSeconds: job.calibrationSeconds, seed: job.seed, vectors, ...queries, onProgress: (done, total) => post({ type: 'progress', stage: 'calibrate', done, total }) });
     index.release();
     await backend.dispose();
     post({ type: 'calibrated', artefact, calibration, sequence });

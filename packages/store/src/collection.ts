@@ -145,6 +145,8 @@ export class Collection {
   /** A re-calibration of the live index, running in a child process. */
   private calibrating: { worker: ChildProcess; progress: number; done: Promise<void> } | undefined;
   private calibrationError: string | null = null;
+  /** The artefact whose last re-calibration failed: drift does not retry it (a new build or an explicit request does). */
+  private calibrationFailedFor: string | null = null;
   private lastError: string | null = null;
   /** Why this collection has no index and searches exactly, once a build found it too small. */
   private exactReason: string | null = null;
@@ -677,6 +679,8 @@ export class Collection {
   private recalibrationReason(): string | undefined {
     const threshold = this.options.recalibrateDrift ?? 0.2;
     if (!this.trained || this.calibrating || threshold <= 0) return undefined;
+    // it would fail the same way again, starting a doomed process every quiet spell
+    if (this.calibrationFailedFor !== null && this.calibrationFailedFor === this.artefactName) return undefined;
     const drift = this.calibrationDrift();
     if (drift === null || drift <= threshold) return undefined;
     return `the list sizes drifted ${drift.toFixed(3)} (total variation of their shares) from calibration's, past ${threshold}`;
@@ -693,6 +697,8 @@ export class Collection {
     if (this.building) throw new StoreError('conflict', `collection ${this.schema.name} is building its index, which calibrates it; calibrate once it is ready`);
     if (this.calibrating) throw new StoreError('conflict', `collection ${this.schema.name} is already calibrating its index`);
     if (!this.trained) throw invalid(`collection ${this.schema.name} has no trained index to calibrate (${this.exactReason ?? 'build it first: POST .../index'})`);
+    // the calibration process loads the saved index; one not saved yet cannot be calibrated there
+    if (!this.artefactName) throw new StoreError('conflict', `collection ${this.schema.name} has no saved index artefact to calibrate yet; retry once its index is saved, or rebuild it: POST .../index`);
     if (queries !== undefined) {
       const { dim, metric } = this.schema;
       if (!Array.isArray(queries) || queries.length < 2 || queries.length > MAX_CALIBRATION_QUERIES) throw invalid(`give 2 to ${MAX_CALIBRATION_QUERIES} query vectors to calibrate on, got ${Array.isArray(queries) ? queries.length : showValue(queries)}`);
@@ -711,7 +717,7 @@ export class Collection {
     clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     const artefact = this.artefactName;
-    if (!artefact) return Promise.resolve();
+    if (!artefact) return Promise.resolve(); // nothing saved to load (calibrate() refuses this with a conflict)
     const job: BuildJob = {
       lmdbPath: join(this.dir, 'points'),
       artefactDir: this.artefactDir,
@@ -726,6 +732,7 @@ export class Collection {
     };
     const { worker, stderr } = forkWorker(job);
     this.calibrationError = null;
+    this.calibrationFailedFor = null;
     this.log('info', `re-calibration started (${reason})`, { reason, pid: worker.pid });
     const started = performance.now();
     const done = new Promise<void>((resolve) => {
@@ -735,6 +742,7 @@ export class Collection {
         finished = true;
         if (error) {
           this.calibrationError = error;
+          this.calibrationFailedFor = artefact;
           this.log('error', `re-calibration failed: ${error}`, { err: error });
         }
         this.calibrating = undefined;

@@ -85,11 +85,14 @@ export const CALIBRATION_K = 10;
 /**
  * Why a collection of `count` points gets no index (its searches stay exact),
  * or undefined when it can have one: the spec must be trainable on that many
- * points, and calibration needs more than CALIBRATION_K (each sampled query
- * is left out of its own neighbours).
+ * points, and calibration needs more than CALIBRATION_K points, or more than
+ * the smallest of the collection's calibrationK when that is larger (each
+ * sampled query is left out of its own neighbours; the sweep leaves out only
+ * the ks the index is too small for, failing when none is left).
  */
 export function indexProblem(schema: CollectionSchema, count: number): string | undefined {
-  if (count <= CALIBRATION_K) return `too few points (${count}) for an index: calibrating one needs at least ${CALIBRATION_K + 1}; searches are exact`;
+  const k = Math.max(CALIBRATION_K, ...(schema.calibrationK ? [Math.min(...schema.calibrationK)] : []));
+  if (count <= k) return `too few points (${count}) for an index: calibrating one${k > CALIBRATION_K ? ` at k = ${k} (calibrationK)` : ''} needs at least ${k + 1}; searches are exact`;
   const spec = schema.index ?? AUTO_SPEC;
   // auto chooses a spec trainable on `count` points (an exact scan when few)
   if (isAutoSpec(spec)) return undefined;

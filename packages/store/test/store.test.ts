@@ -232,6 +232,19 @@ describe('collections', () => {
     await store.close();
   });
 
+  it('counts the calibrated k when deciding whether a collection can have an index', async () => {
+    const store = await Store.open(dataDir(), options);
+    const c = await store.create('k100', { dim, metric: 'l2', index: 'ivf2@16,flat@16', calibrationK: [100] });
+    // enough for k = 10, not for calibrating at k = 100: exact, not a failed build
+    await c.upsert(pointsFrom(0, 60));
+    await c.build();
+    expect(c.stats().index).toMatchObject({ state: 'exact', note: expect.stringMatching(/too few points \(60\) for an index: calibrating one at k = 100 \(calibrationK\) needs at least 101/), lastError: null });
+    await c.upsert(pointsFrom(60, 101));
+    await c.build();
+    expect(c.stats().index).toMatchObject({ state: 'ready', note: null, trainedCount: 101, lastError: null, calibration: { ks: [100] } });
+    await store.close();
+  });
+
   it('detects a flipped byte or a truncated artefact and rebuilds it', async () => {
     for (const damage of ['flip', 'truncate'] as const) {
       const dir = dataDir();

@@ -84,6 +84,21 @@ describe('calibration through the service', () => {
     expect(at50.note).toMatch(/recall at k = 50 is not calibrated \(calibrated k: 1, 10, 100\)/);
   }, 240_000);
 
+  it('re-calibrates an index that keeps no vectors at the full dimension', async () => {
+    const client = new AdannsClient(await start());
+    const dim = 12;
+    const all = clustered(420, dim, 6);
+    // a flat scan of 6-d prefixes and no re-rank: ground truth reads the collection's stored vectors
+    await client.createCollection('prefix', { dim, metric: 'l2', index: 'ivf4@6,flat@6' });
+    await client.upsert('prefix', all.slice(0, 400).map((vector, id) => ({ id, vector })));
+    await client.buildIndex('prefix');
+    expect(await client.waitForIndex('prefix', 100, 120_000)).toMatchObject({ state: 'ready', calibration: { source: 'held-out' } });
+    const accepted = await client.calibrate('prefix', all.slice(400));
+    expect(accepted.calibration?.running).toBe(true);
+    const done = await client.waitForCalibration('prefix', 100, 120_000);
+    expect(done.calibration).toMatchObject({ source: 'given', queries: 20, running: false, lastError: null });
+  }, 240_000);
+
   it('reads the drift that re-calibrates from ADANNS_RECALIBRATE_DRIFT and names a bad one', () => {
     expect(loadConfig([], {}).recalibrateDrift).toBe(0.2);
     expect(loadConfig([], { ADANNS_RECALIBRATE_DRIFT: '0' }).recalibrateDrift).toBe(0);

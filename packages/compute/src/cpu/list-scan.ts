@@ -1,4 +1,4 @@
-import { listBytesPerElement, type ListSet } from '../lists.js';
+import { groupQueriesByList, listBytesPerElement, type ListSet } from '../lists.js';
 import { Stage, type Space } from './staging.js';
 import type { WasmArena } from './wasm-memory.js';
 
@@ -51,13 +51,8 @@ export function planListScan(arena: WasmArena, lists: ListSet, probes: Int32Arra
     if (e >= 0) scanned += entrySizes[e];
   }
   const n = entryLists.length;
-  // counting sort of the probes by entry: each entry's queries, ascending
-  const start = new Int32Array(n + 1);
-  for (let i = 0; i < probeEntries.length; i++) if (probeEntries[i] >= 0) start[probeEntries[i] + 1]++;
-  for (let e = 0; e < n; e++) start[e + 1] += start[e];
-  const members = new Int32Array(start[n]);
-  const fill = start.slice(0, n);
-  for (let i = 0; i < probeEntries.length; i++) if (probeEntries[i] >= 0) members[fill[probeEntries[i]]++] = Math.floor(i / nprobe);
+  // each entry's queries, ascending (entries number the lists of this call)
+  const { start, members } = groupQueriesByList(probeEntries, rows, nprobe, n);
   const codes = entryLists.map((l) => lists.codes(l));
   const ids = entryLists.map((l) => lists.ids(l));
   const norms = entryLists.map((l) => (normsDim > 0 ? lists.invNorms?.(l, normsDim) : undefined));

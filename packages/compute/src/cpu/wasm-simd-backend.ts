@@ -5,7 +5,7 @@ import { checkFastScan, checkFastScanLists, fastScanBytes, type FastScanLists } 
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
-import { checkListScan, checkPqScan, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkListScan, checkPqScan, pqListBiases, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
 import { directoryBytes, groupArrays, groupProbeEntries, planListScan, writeDirectory } from './list-scan.js';
 import { compileKernels, type PoolOp, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
@@ -268,17 +268,18 @@ export class WasmSimdBackend implements Backend {
     const plan = planListScan(this.arena, lists, probes, rows, nprobe);
     const perList = pq.refs !== undefined && metric === 'l2';
     const listRefs = perList ? (pq.rotation ? pq.rotatedRefs : pq.refs) : undefined;
-    const ipRefs = perList ? undefined : pq.refs;
+    // ip residual terms x . ref on the host in float64, as the reference composes them (lists.ts)
+    const biases = pq.refs && !perList ? pqListBiases(queries, pq.refs, dim, lists, probes, nprobe) : undefined;
     const scratch = this.rawKernels.pqScanScratch(dim, m);
     for (const { entries } of plan.groups) {
-      const operands = [queries, pq.codebooks, pq.bounds, pq.rotation, ipRefs, listRefs, ...groupArrays(plan, entries)];
+      const operands = [queries, pq.codebooks, pq.bounds, pq.rotation, biases, listRefs, ...groupArrays(plan, entries)];
       const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length) + rows * nprobe * 4 + 64);
       const x = s.rows(queries, dim, Stage.Queries);
       const cfg = s.region(Stage.Bias, 32);
       const config = [
         dim, m, s.array(pq.codebooks, PQ_TABLE * dim, Stage.Tables), s.array(pq.bounds, m + 1, Stage.Labels),
         pq.rotation ? s.array(pq.rotation, dim * dim, Stage.BaseNorms) : 0,
-        ipRefs ? s.array(ipRefs, lists.count * dim, Stage.QueryNorms) : 0,
+        biases ? s.array(biases, rows * nprobe, Stage.QueryNorms) : 0,
         listRefs ? s.array(listRefs, lists.count * dim, Stage.Out) : 0,
         METRIC_CODE[metric],
       ];

@@ -70,6 +70,12 @@ export interface ListCodec {
    * (1 for 8-bit PQ, 2 for 4-bit fast-scan codes).
    */
   readonly flopsPerValue: number;
+  /**
+   * Code scans: multiply-adds of one query besides the per-vector lookups when
+   * it probes `probed` non-empty lists (rotation, tables, residual terms;
+   * cost.ts), as its scan reports them in ScanResult.quantizerFlops.
+   */
+  quantizerFlops?(probed: number): number;
   /** How the lists lay out member codes, when not codeBytes per member one after another (fast-scan blocks). */
   readonly layout?: CodeLayout;
   /** Codes of `rows` rows of `space` (index space, prefix >= d_s): rows x codeBytes. labels: list of each row (IVF). */

@@ -2,7 +2,7 @@ import { FASTSCAN_CENTROIDS, fastScanBytes, fastScanCodeBytes, moveFastScan, pac
 import type { CodeLayout } from '../index/inverted-lists.js';
 import type { ProductQuantizer } from '../quant/product-quantizer.js';
 import type { ScanSpec } from '../spec.js';
-import { scanFastScanLists } from '../stages/scan-fastscan.js';
+import { fastScanQuantizerFlops, scanFastScanLists } from '../stages/scan-fastscan.js';
 import { scanVectorsOf } from '../stages/scan-pq.js';
 import type { CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
 import { checkPqSpec, encodeScanCodes, loadScanQuantizer, rotateRefs, saveScanQuantizer, trainScanQuantizer } from './pq.js';
@@ -75,6 +75,10 @@ export class FastScanCodec implements ListCodec {
     this.flopsPerValue = pq.m / this.codeBytes;
     this.layout = blockLayout(pq.m);
     if (refs && metric === 'l2') this.listTerms = listTermsOf(pq, rotation ? rotateRefs(rotation, spec.dim, refs) : refs);
+  }
+
+  quantizerFlops(probed: number): number {
+    return fastScanQuantizerFlops(this, this.metric, probed);
   }
 
   /** Codes two sub-quantisers per byte (sub-quantiser s in byte s >> 1, low nibble when s is even). */

@@ -4,7 +4,7 @@ import { readArrayFile, writeArrayFile } from '../persist/binary-file.js';
 import { rotateRows, trainOpq } from '../quant/opq.js';
 import { PQ_CENTROIDS, ProductQuantizer } from '../quant/product-quantizer.js';
 import type { ScanSpec } from '../spec.js';
-import { releaseScanArrays, scanArraysHeld, scanPqLists, scanVectorsOf } from '../stages/scan-pq.js';
+import { holdScanArrays, pqQuantizerFlops, releaseScanArrays, scanArraysHeld, scanPqLists, scanVectorsOf } from '../stages/scan-pq.js';
 import type { CodecContext, CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult, TrainOptions, TrainSample } from './codec.js';
 import { registerCodec } from './registry.js';
 
@@ -28,7 +28,7 @@ export class PqCodec implements ListCodec {
     readonly refs?: Float32Array,
   ) {
     this.codeBytes = pq.m;
-    if (rotation && refs) this.rotatedRefsHeld = rotateRefs(rotation, spec.dim, refs);
+    if (rotation && refs) this.rotatedRefs = rotateRefs(rotation, spec.dim, refs);
   }
 
   /**
@@ -37,10 +37,10 @@ export class PqCodec implements ListCodec {
    * rotating them on every search cost lists x d_s^2 per call, and lazily on
    * the first search would charge it to a search the cost model does not.
    */
-  private readonly rotatedRefsHeld?: Float32Array;
+  readonly rotatedRefs?: Float32Array;
 
-  rotatedRefs(_backend: Backend): Promise<Float32Array> | undefined {
-    return this.rotatedRefsHeld && Promise.resolve(this.rotatedRefsHeld);
+  quantizerFlops(probed: number): number {
+    return pqQuantizerFlops(this, this.metric, probed);
   }
 
   encode(backend: Backend, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array> {
@@ -54,12 +54,14 @@ export class PqCodec implements ListCodec {
   }
 
   arrays(): HeldArray[] {
+    // the scan's copies in the backend's arena (made when the codec is, scan-pq.ts) stand for the
+    // parameters they copy, so each is counted once
+    const copies = scanArraysHeld(this);
+    if (copies.length > 0) return copies;
     const out: HeldArray[] = [{ kind: 'codebooks', array: this.pq.codebooks, arena: false }];
     if (this.rotation) out.push({ kind: 'rotation', array: this.rotation, arena: false });
     if (this.refs) out.push({ kind: 'codebooks', array: this.refs, arena: false });
-    if (this.rotatedRefsHeld) out.push({ kind: 'codebooks', array: this.rotatedRefsHeld, arena: false });
-    // the copies a search made in the backend's arena (scan-pq.ts)
-    out.push(...scanArraysHeld(this));
+    if (this.rotatedRefs) out.push({ kind: 'codebooks', array: this.rotatedRefs, arena: false });
     return out;
   }
 
@@ -156,7 +158,13 @@ function listMeans(data: Float32Array, rows: number, dim: number, labels: Int32A
 
 async function trainPq(opq: boolean, context: CodecContext, sample: TrainSample, options: TrainOptions): Promise<PqCodec> {
   const { pq, rotation, refs } = await trainScanQuantizer(opq, context, sample, options);
-  return new PqCodec(context.spec, context.metric, pq, rotation, refs);
+  return scanReady(context, new PqCodec(context.spec, context.metric, pq, rotation, refs));
+}
+
+/** The codec with its scan's arena copies made now, not on its first search (so sizes() does not change then). */
+function scanReady(context: CodecContext, codec: PqCodec): PqCodec {
+  holdScanArrays(context.backend, codec);
+  return codec;
 }
 
 /**
@@ -207,7 +215,7 @@ function definition(name: 'pq' | 'opq'): CodecDefinition {
     train: (context, sample, options) => trainPq(name === 'opq', context, sample, options),
     load: (context, dir, manifest) => {
       const { pq, rotation, refs } = loadScanQuantizer(name === 'opq', context, dir, manifest);
-      return new PqCodec(context.spec, context.metric, pq, rotation, refs);
+      return scanReady(context, new PqCodec(context.spec, context.metric, pq, rotation, refs));
     },
   };
 }

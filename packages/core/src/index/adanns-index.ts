@@ -1,7 +1,7 @@
-import { createRng, rowBlock, sampleIndices, TopK, type Backend, type Metric } from '@adanns/compute';
+import { createRng, gatherRows, rowBlock, sampleIndices, TopK, type Backend, type Metric } from '@adanns/compute';
 import type { ByteKind, HeldArray, ListCodec } from '../codecs/codec.js';
 import { decodedInvNorms } from '../codecs/float-codec.js';
-import { queryMflops } from '../cost.js';
+import { queryMflops, type QueryWork } from '../cost.js';
 import { defaultParams, formatParams, probeMarginError, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
@@ -22,7 +22,7 @@ import { checkPositiveInt, checkVectors } from '../validate.js';
 import { toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
 import { SlotStore } from './slots.js';
-import { heldOutRows, trainStages, type StageTrainOptions } from './training.js';
+import { heldOutRows, minTrainingRows, trainStages, type StageTrainOptions } from './training.js';
 
 export type { ProgressFn } from './training.js';
 
@@ -143,13 +143,6 @@ function mergeRows(a: Int32Array | undefined, b: Int32Array): Int32Array {
   return a && a.length > 0 ? Int32Array.from(new Set([...a, ...b])).sort() : b;
 }
 
-/** The rows `rows` (increasing) of a row-major array, copied. */
-function gatherRows(data: Float32Array, dim: number, rows: Int32Array): Float32Array {
-  const out = new Float32Array(rows.length * dim);
-  rows.forEach((r, i) => out.set(data.subarray(r * dim, (r + 1) * dim), i * dim));
-  return out;
-}
-
 /**
  * AdANNS index, composed of stages with one job each: a transform (PCA), a
  * coarse quantiser (IVF centroids at d_c), a list codec (what the lists hold
@@ -233,7 +226,7 @@ export class AdannsIndex {
     // calibration queries are drawn before training and left out of every training sample (still indexed: they are data)
     const choice = isAutoSpec(spec) ? await AdannsIndex.chooseAuto(backend, data, rows, dim, options) : undefined;
     const parsed = choice ? parseSpec(choice.spec, dim) : typeof spec === 'string' ? parseSpec(spec, dim) : spec;
-    const heldOut = given && !given.queries ? heldOutRows(rows, (options.seed ?? 1) + 303, given.sampleSize, parsed.coarse?.lists) : new Int32Array(0);
+    const heldOut = given && !given.queries ? heldOutRows(rows, (options.seed ?? 1) + 303, given.sampleSize, minTrainingRows(parsed, dim, rows)) : new Int32Array(0);
     const index = await AdannsIndex.train(backend, parsed, data, rows, dim, heldOut.length > 0 ? { ...options, heldOut: mergeRows(options.heldOut, heldOut) } : options);
     if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
@@ -429,7 +422,6 @@ export class AdannsIndex {
     const scores = new Float32Array(rows * k).fill(NaN);
     const counts = new Int32Array(rows);
     const mflops = new Float64Array(rows);
-    const perValue = this.flopsPerValue(p);
     for (let q = 0; q < rows; q++) {
       const n = Math.min(final.sizes[q], k);
       counts[q] = n;
@@ -437,21 +429,7 @@ export class AdannsIndex {
         ids[q * k + i] = this.slots.idOf(final.ids[q * final.k + i]);
         scores[q * k + i] = final.scores[q * final.k + i];
       }
-      mflops[q] = queryMflops({
-        fullDim: this.dim,
-        rotatedDims: this.pca ? prefix : 0,
-        lists: this.coarse ? this.coarse.lists : 0,
-        coarseDim: p.coarseDim,
-        scanned: scanned[q],
-        scanDim: p.scanDim,
-        // code scans: table lookup-adds per vector (M: code bytes x lookups per byte)
-        codeBytes: this.codec.decodes ? 0 : this.codec.codeBytes * this.codec.flopsPerValue,
-        scanFlopsPerValue: perValue.scan,
-        quantizerFlops: quantizerFlops ? quantizerFlops[q] : 0,
-        reranked: rerankDim !== undefined ? best.sizes[q] : 0,
-        rerankDim: rerankDim ?? 0,
-        rerankFlopsPerValue: perValue.rerank,
-      });
+      mflops[q] = queryMflops(this.queryWork(p, scanned[q], quantizerFlops ? quantizerFlops[q] : 0, rerankDim !== undefined ? best.sizes[q] : 0));
     }
     return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p, k), budgetMet: null, budgetNote: null, tookMs: performance.now() - started };
   }
@@ -491,6 +469,53 @@ export class AdannsIndex {
     });
     if (plan.params.rerankDim !== undefined) plan.params.shortlist = Math.max(plan.params.shortlist, k);
     return { ...plan, calibratedK: atK.calibratedK, recallFrom: atK.from, recallNote: atK.note };
+  }
+
+  /**
+   * One query's work at params p (cost.ts) given what its scan scored, the
+   * multiply-adds its quantiser spent and the candidates it re-ranked: what
+   * search counts and boundMflops bounds.
+   */
+  private queryWork(p: SearchParams, scanned: number, quantizerFlops: number, reranked: number): QueryWork {
+    const rerankDim = p.rerankDim;
+    const rerankInSpace = rerankDim !== undefined && !(this.rerankStore !== undefined && this.rerankStore.dim === this.dim);
+    const perValue = this.flopsPerValue(p);
+    return {
+      fullDim: this.dim,
+      // the largest prefix the query needs in the rotated space (as search transforms it)
+      rotatedDims: this.pca ? Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0) : 0,
+      lists: this.coarse ? this.coarse.lists : 0,
+      coarseDim: p.coarseDim,
+      scanned,
+      scanDim: p.scanDim,
+      // code scans: table lookup-adds per vector (M: code bytes x lookups per byte)
+      codeBytes: this.codec.decodes ? 0 : this.codec.codeBytes * this.codec.flopsPerValue,
+      scanFlopsPerValue: perValue.scan,
+      quantizerFlops,
+      reranked,
+      rerankDim: rerankDim ?? 0,
+      rerankFlopsPerValue: perValue.rerank,
+    };
+  }
+
+  /**
+   * An upper bound on one query's MFLOPs at params p on the lists as they are
+   * now, for params calibration never measured (work limits): the query
+   * probes the nprobe largest lists (a margin only probes fewer), re-ranks a
+   * full shortlist, and is counted by the same terms as search (queryWork).
+   * p: resolved params (resolveParams).
+   */
+  boundMflops(p: SearchParams): number {
+    const sizes = this.listSizes().sort();
+    const probes = this.coarse ? Math.min(p.nprobe, sizes.length) : sizes.length;
+    let scanned = 0;
+    let probed = 0;
+    for (let i = sizes.length - probes; i < sizes.length; i++) {
+      scanned += sizes[i];
+      if (sizes[i] > 0) probed++;
+    }
+    const reranked = p.rerankDim !== undefined ? Math.min(p.shortlist, scanned) : 0;
+    return queryMflops(this.queryWork(p, scanned, this.codec.quantizerFlops?.(probed) ?? 0, reranked));
   }
 
   /**
@@ -607,6 +632,11 @@ export class AdannsIndex {
     return undefined;
   }
 
+  /** The ids these slots hold (a VectorReader's slots, for callers that read the vectors by id elsewhere). */
+  idsOf(slots: ArrayLike<number>): Float64Array {
+    return Float64Array.from(slots, (slot) => this.slots.idOf(slot));
+  }
+
   private requireFullVectors(given: VectorReader | undefined, what: string): VectorReader {
     const reader = given ?? this.fullVectors();
     if (!reader) {
@@ -623,7 +653,7 @@ export class AdannsIndex {
     const slots = Int32Array.from(picked, (i) => live[i]);
     const out = new Float32Array(slots.length * this.dim);
     await read(slots, out);
-    return { vectors: out, ids: Float64Array.from(slots, (slot) => this.slots.idOf(slot)) };
+    return { vectors: out, ids: this.idsOf(slots) };
   }
 
   /** Calibrated recall at k of these params (null when k or the params were not calibrated). */

@@ -110,6 +110,9 @@ export class InvertedLists {
       this.slotArrays[list][pos] = moved;
       for (const perList of this.norms.values()) perList[list][pos] = perList[list][last];
       this.slotPos[moved] = pos;
+    } else if (this.layout) {
+      // a layout's positions past the size stay zero (fast-scan blocks: the kernel scans whole blocks); move zeroes its source
+      this.layout.write(this.codeArrays[list], pos, new Uint8Array(this.codeBytes), 0);
     }
     this.sizes[list] = last;
     this.slotList[slot] = -1;

@@ -5,7 +5,7 @@ import { parseSpec, type IndexSpec } from '../spec.js';
 import { exactNeighboursOf } from '../eval/ground-truth.js';
 import { autoTrialRows, isAutoSpec } from '../planner/auto.js';
 import { AdannsIndex, type TrainOptions, type VectorReader } from './adanns-index.js';
-import { heldOutRows, sampleRowsExcept } from './training.js';
+import { heldOutRows, minTrainingRows, sampleRowsExcept } from './training.js';
 
 /** What a streaming build reads (structurally @adanns/datasets' VectorStream). */
 export interface StreamSource {
@@ -55,7 +55,7 @@ export async function buildFromStream(backend: Backend, spec: IndexSpec | string
   const wanted = options.trainRows ?? Math.max(32_768, options.pcaSampleSize ?? 10_000, (parsed.coarse?.lists ?? 0) * perCentroid, options.pqTrainSize ?? 32_768);
   const given = options.calibrate === true ? {} : options.calibrate || undefined;
   // calibration queries are drawn first and never read into the training sample (they are still added: they are data)
-  const heldOut = given && !given.queries ? heldOutRows(source.rows, (options.seed ?? 1) + 303, given.sampleSize, parsed.coarse?.lists) : new Int32Array(0);
+  const heldOut = given && !given.queries ? heldOutRows(source.rows, (options.seed ?? 1) + 303, given.sampleSize, minTrainingRows(parsed, source.dim, source.rows)) : new Int32Array(0);
   const picked = sampleRowsExcept(source.rows, Math.min(wanted, source.rows - heldOut.length), (options.seed ?? 1) + 101, heldOut);
   progress('sample', 0, picked.length);
   const sample = await source.readRows(picked);

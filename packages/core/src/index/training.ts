@@ -3,7 +3,7 @@ import type { ListCodec, TrainOptions } from '../codecs/codec.js';
 import { codecDefinition } from '../codecs/registry.js';
 import { kmeans } from '../kmeans.js';
 import { normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
-import type { IndexSpec } from '../spec.js';
+import { validateSpec, type IndexSpec } from '../spec.js';
 import { CoarseQuantizer } from '../stages/coarse.js';
 import { PcaTransform } from '../transform/pca.js';
 
@@ -59,12 +59,40 @@ export function sampleRowsExcept(rows: number, size: number, seed: number, exclu
 
 /**
  * The rows a build holds out of training to calibrate on: `wanted` (default
- * 300) but at most a tenth of the rows and leaving a row per list; empty when
- * fewer than 2 remain (the calibration then samples stored vectors).
+ * 300) but at most a tenth of the rows and leaving `minTraining` to train on
+ * (minTrainingRows); empty when fewer than 2 remain (the calibration then
+ * samples stored vectors, source "stored").
  */
-export function heldOutRows(rows: number, seed: number, wanted = 300, lists = 1): Int32Array {
-  const count = Math.min(wanted, Math.floor(rows / 10), rows - lists);
+export function heldOutRows(rows: number, seed: number, wanted = 300, minTraining = 1): Int32Array {
+  const count = Math.min(wanted, Math.floor(rows / 10), rows - minTraining);
   return count < 2 ? new Int32Array(0) : sampleIndices(rows, count, createRng(seed));
+}
+
+/**
+ * The fewest training rows `spec` accepts (validateSpec: one per list, the
+ * codec's minimum such as PQ's 256 centroids), so held-out calibration rows
+ * never leave training short; `rows` when even all of them do not suffice
+ * (training then reports why).
+ */
+export function minTrainingRows(spec: IndexSpec, dim: number, rows: number): number {
+  const enough = (n: number): boolean => {
+    try {
+      validateSpec(spec, dim, n);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!enough(rows)) return rows;
+  // validity only grows with the row count: binary search for its threshold
+  let lo = 1;
+  let hi = rows;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (enough(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** The PCA trainStages fits for `data` under `options` (seeded sample, held-out rows excluded). */

@@ -1,4 +1,5 @@
-import { createRng, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import { createRng, gatherRows, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import { queryMflops } from '../cost.js';
 import { exactNeighbours } from '../eval/ground-truth.js';
 import { kmeans } from '../kmeans.js';
 import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
@@ -281,8 +282,22 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
             const vectors = (scanned[b] / q / m) * n;
             const shortlist = rerank ? Math.min(Math.max(k, Math.ceil(sorted[need - 1] + 1)), Math.ceil(vectors)) : k;
             const rotates = dc < dim || ds < dim;
-            const flops = (rotates ? dim * Math.max(dc, ds) : 0) + lists * dc + vectors * ds + (rerank ? shortlist * dim * (metric === 'cosine' ? 2 : 1) : 0);
-            if (!best || flops / 1e6 < best.mflops) best = { mflops: flops / 1e6, shortlist };
+            // the candidate spec's terms in the cost model (cost.ts): float32 lists keep their norms at d_s,
+            // and a re-rank at D gathers its rows (cosine: their norms too)
+            const mflops = queryMflops({
+              fullDim: dim,
+              rotatedDims: rotates ? Math.max(dc, ds) : 0,
+              lists,
+              coarseDim: dc,
+              scanned: vectors,
+              scanDim: ds,
+              codeBytes: 0,
+              quantizerFlops: 0,
+              reranked: rerank ? shortlist : 0,
+              rerankDim: dim,
+              rerankFlopsPerValue: metric === 'cosine' ? 2 : 1,
+            });
+            if (!best || mflops < best.mflops) best = { mflops, shortlist };
           }
           cand.mflops[target] = best?.mflops ?? null;
           if (target === 0.99) cand.shortlist99 = best?.shortlist ?? null;
@@ -311,13 +326,6 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const reason = `${shape}; ${trial}; ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
   const multiple = chosen.shortlist99 !== null && ds < dim ? Math.ceil(chosen.shortlist99 / k) : 0;
   return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates };
-}
-
-/** The rows numbered by `which` of a rows x dim matrix, row-major. */
-function gatherRows(data: Float32Array, dim: number, which: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(which.length * dim);
-  for (let i = 0; i < which.length; i++) out.set(data.subarray(which[i] * dim, (which[i] + 1) * dim), i * dim);
-  return out;
 }
 
 /** nprobe values of the trial: 1, 2, 3, then about x1.25 per step up to max (fine enough that the cheapest reaching a target is not overshot by much). */

@@ -1,4 +1,4 @@
-import type { SearchParams } from '../params.js';
+import { formatParams, type SearchParams } from '../params.js';
 import type { Calibration, CalibrationLevel } from './calibrate.js';
 import type { FrontierPoint } from './frontier.js';
 
@@ -31,8 +31,9 @@ export interface PointsAtK {
   note: string | null;
 }
 
-// the shortlist matters only when re-ranking (without, a level records its own k there)
-const key = (p: SearchParams) => `${p.coarseDim}/${p.nprobe}/${p.scanDim}/${p.rerankDim === undefined ? '' : `${p.shortlist}/${p.rerankDim}`}`;
+// every param pairs a point across levels (an adaptive point's probeMargin too, else it would share the key of the
+// fixed point at its nprobe), but the shortlist only when re-ranking (without, a level records its own k there)
+const key = (p: SearchParams) => formatParams(p.rerankDim === undefined ? { ...p, shortlist: 0 } : p);
 
 /**
  * The points a budget at k is planned on. A calibrated k: its own. Otherwise

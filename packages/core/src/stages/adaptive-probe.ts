@@ -4,8 +4,10 @@
  * centroid's score is within `margin` of its best centroid's, at most the
  * cap. A query whose best centroids stand out stops early; one near several
  * cluster boundaries (many centroids almost as close) probes more. The
- * margin is fitted per recall target on held-out calibration queries
- * (planner/calibrate.ts); scores are the metric's "larger is closer" ones, so
+ * margin is fitted per mean depth on the calibration queries: for each fixed
+ * nprobe n, the margin under which they probe n lists on average
+ * (planner/adaptive-grid.ts); the planner then picks, per recall target, the
+ * cheapest calibrated point that reaches it. Scores are the metric's "larger is closer" ones, so
  * the margin is in cosine, inner-product or negated squared-L2 units.
  */
 

@@ -23,6 +23,21 @@ export interface FastScanQuantizer {
 }
 
 /**
+ * Multiply-adds of one query's fast scan besides the per-vector lookups
+ * (cost.ts) when it probes `probed` non-empty lists: rotation, float tables
+ * and (without per-list tables) their quantisation, plus per probed list
+ * q . ref (ip, cosine residuals) or its table's terms subtracted and
+ * re-quantised with ||q - ref||^2 (l2 residuals).
+ */
+export function fastScanQuantizerFlops(codec: Pick<FastScanQuantizer, 'pq' | 'rotation' | 'refs'>, metric: Metric, probed: number): number {
+  const dim = codec.pq.dim;
+  const size = codec.pq.m * K;
+  const perList = codec.refs !== undefined && metric === 'l2';
+  const perQuery = (codec.rotation ? dim * dim : 0) + K * dim + (perList ? 0 : size);
+  return perQuery + probed * (perList ? 2 * size + dim : codec.refs ? dim : 0);
+}
+
+/**
  * Per query, m x 16 float tables on the host: <q_s, c> (ip) or
  * -||q_s - c||^2 (l2) for each sub-quantiser s and centroid c, 16 x dim
  * multiply-adds per query. With 16 centroids the work is a few hundred
@@ -123,7 +138,6 @@ export async function scanFastScanLists(
   const biases = new Float32Array(rows);
   for (let q = 0; q < rows; q++) {
     if (!perList) quantizeTable(tables, q * size, m, bytes, q * size, scales, biases, q);
-    quantizerFlops[q] = (rotation ? dim * dim : 0) + K * dim + (perList ? 0 : size);
   }
   // host work the cost model charges (cost.ts): a counting backend adds it up
   backend.tally?.(rows * (K * dim + (perList ? 0 : size)));
@@ -135,6 +149,7 @@ export async function scanFastScanLists(
   const diff = new Float32Array(perList ? size : 0);
   let host = 0;
   for (let q = 0; q < rows; q++) {
+    let probed = 0;
     for (let p = 0; p < nprobe; p++) {
       const i = q * nprobe + p;
       const l = probes[i];
@@ -149,7 +164,6 @@ export async function scanFastScanLists(
           d2 += d * d;
         }
         quantizeTable(diff, 0, m, probeBytes, i * size, probeScales, probeBiases, i, -d2);
-        quantizerFlops[q] += 2 * size + dim;
         host += 2 * size + dim;
       } else {
         probeScales[i] = scales[q];
@@ -159,13 +173,14 @@ export async function scanFastScanLists(
           let dot = 0;
           for (let j = 0; j < dim; j++) dot += scanVectors[q * dim + j] * refs[l * dim + j];
           bias += dot;
-          quantizerFlops[q] += dim;
           host += dim;
         }
         probeBiases[i] = bias;
       }
       scanned[q] += n;
+      probed++;
     }
+    quantizerFlops[q] = fastScanQuantizerFlops(codec, metric, probed);
   }
   backend.tally?.(host);
   // one call for the whole batch: every query's probed lists, its top-k kept in the kernel

@@ -12,12 +12,26 @@ export interface PqScanCodec {
   /** Residual references per list (lists x d_s), when codes encode x - ref (IVF-PQ's default). */
   readonly refs?: Float32Array;
   /** The references rotated by the OPQ rotation, computed once (undefined without both). */
-  rotatedRefs(backend: Backend): Promise<Float32Array> | undefined;
+  readonly rotatedRefs?: Float32Array;
 }
 
 export interface PqScanResult extends ScanResult {
   /** Per query, multiply-adds spent on the rotation, lookup tables and residual terms. */
   quantizerFlops: Float64Array;
+}
+
+/**
+ * Multiply-adds of one query's PQ/OPQ scan besides the per-vector lookups
+ * (cost.ts) when it probes `probed` non-empty lists: the rotation and the
+ * tables, plus per probed list its residual term q . ref (ip, cosine) or
+ * its own table on q - ref (l2).
+ */
+export function pqQuantizerFlops(codec: Pick<PqScanCodec, 'pq' | 'rotation' | 'refs'>, metric: Metric, probed: number): number {
+  const dim = codec.pq.dim;
+  const perListTables = codec.refs !== undefined && metric === 'l2';
+  const perQuery = (codec.rotation ? dim * dim : 0) + (perListTables ? 0 : PQ_CENTROIDS * dim);
+  const perProbe = perListTables ? PQ_CENTROIDS * dim : codec.refs ? dim : 0;
+  return perQuery + probed * perProbe;
 }
 
 /**
@@ -39,37 +53,36 @@ export async function scanPqLists(
   metric: Metric,
   shortlist: number,
 ): Promise<PqScanResult> {
-  const { pq, rotation, refs } = codec;
+  const { pq } = codec;
   const dim = pq.dim;
   const best = new TopK(rows, shortlist);
   const lut = metric === 'l2' ? 'l2' : 'ip';
-  const perListTables = refs !== undefined && lut === 'l2';
-  const quantizer = await quantizerIn(backend, codec);
+  const quantizer = holdScanArrays(backend, codec);
   await backend.pqScanListsTopK(rowBlock(scanVectors, rows, dim), quantizer, lists.scanSet('pq', pq.m), probes, nprobe, lut, best);
   // modelled work (cost.ts): rotation and tables per query, residual terms per probed list
   const scanned = probedMembers(probes, rows, nprobe, lists);
   const quantizerFlops = new Float64Array(rows);
-  const perQuery = (rotation ? dim * dim : 0) + (perListTables ? 0 : PQ_CENTROIDS * dim);
-  const perProbe = perListTables ? PQ_CENTROIDS * dim : refs ? dim : 0;
   for (let q = 0; q < rows; q++) {
     let probed = 0;
     // an empty list builds no table and adds no residual term (lists.ts, composedPqScanListsTopK)
     for (let p = 0; p < nprobe; p++) if (probes[q * nprobe + p] >= 0 && lists.size(probes[q * nprobe + p]) > 0) probed++;
-    quantizerFlops[q] = perQuery + probed * perProbe;
+    quantizerFlops[q] = pqQuantizerFlops(codec, metric, probed);
   }
   return { best, scanned, quantizerFlops };
 }
 
-/** Arena copies of each codec's scan parameters, made on its first search on a backend (see quantizerIn). */
+/** Arena copies of each codec's scan parameters on a backend (see holdScanArrays). */
 const held = new WeakMap<PqScanCodec, { backend: Backend; quantizer: PqQuantizer; arrays: HeldArray[] }>();
 
 /**
  * The codec's quantiser as the backend's fused scan reads it: codebooks,
  * sub-space bounds, rotation and references copied once into the backend's
  * arena (read in place, not copied per call), kept until the codec is
- * released (releaseScanArrays) or searched on another backend.
+ * released (releaseScanArrays) or searched on another backend. The codecs
+ * make them when trained or loaded, so the index's size is the same before
+ * and after its first search.
  */
-async function quantizerIn(backend: Backend, codec: PqScanCodec): Promise<PqQuantizer> {
+export function holdScanArrays(backend: Backend, codec: PqScanCodec): PqQuantizer {
   const kept = held.get(codec);
   if (kept?.backend === backend) return kept.quantizer;
   if (kept) releaseScanArrays(codec);
@@ -81,7 +94,7 @@ async function quantizerIn(backend: Backend, codec: PqScanCodec): Promise<PqQuan
     arena.touched(out);
     return out;
   };
-  const rotated = rotation && refs ? await codec.rotatedRefs(backend) : undefined;
+  const rotated = rotation && refs ? codec.rotatedRefs : undefined;
   const bounds = arena.int32(pq.bounds.length);
   bounds.set(pq.bounds);
   arena.touched(bounds);
@@ -105,7 +118,7 @@ async function quantizerIn(backend: Backend, codec: PqScanCodec): Promise<PqQuan
   return quantizer;
 }
 
-/** The arena copies a codec's searches made (for its size breakdown). */
+/** The arena copies of a codec's scan parameters (for its size breakdown; empty until made or after release). */
 export function scanArraysHeld(codec: PqScanCodec): HeldArray[] {
   return held.get(codec)?.arrays ?? [];
 }

@@ -113,8 +113,11 @@ async function adannsIvf(ctx: BenchContext, system: string, rerankStorage: '' | 
   const builtScan = Math.max(...scanDims);
   for (const dc of coarseDims) {
     const { index, seconds } = await buildTimed(ctx, `${prefix(ctx)}ivf${lists}@${dc},flat@${builtScan},rerank@${D}${rerankStorage}`);
-    for (const scanDim of scanDims) {
-      for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, system, index, { nprobe, scanDim, shortlist: 10 * ctx.k }, seconds);
+    // the re-rank is most of a query's work at small d_s: shorter shortlists are points of the frontier too
+    for (const shortlist of [2, 4, 10].map((f) => f * ctx.k)) {
+      for (const scanDim of scanDims) {
+        for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, system, index, { nprobe, scanDim, shortlist }, seconds);
+      }
     }
     index.release();
   }

@@ -5,7 +5,7 @@ import type { ScanSpec } from '../spec.js';
 import { fastScanQuantizerFlops, scanFastScanLists } from '../stages/scan-fastscan.js';
 import { scanVectorsOf } from '../stages/scan-pq.js';
 import type { CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
-import { checkPqSpec, encodeScanCodes, loadScanQuantizer, rotateRefs, saveScanQuantizer, trainScanQuantizer } from './pq.js';
+import { checkPqSpec, encodeScanCodes, loadScanQuantizer, quantizerArrays, rotateRefs, saveScanQuantizer, trainScanQuantizer } from './pq.js';
 import { registerCodec } from './registry.js';
 
 const K = FASTSCAN_CENTROIDS;
@@ -99,11 +99,7 @@ export class FastScanCodec implements ListCodec {
   }
 
   arrays(): HeldArray[] {
-    const out: HeldArray[] = [{ kind: 'codebooks', array: this.pq.codebooks, arena: false }];
-    if (this.rotation) out.push({ kind: 'rotation', array: this.rotation, arena: false });
-    if (this.refs) out.push({ kind: 'codebooks', array: this.refs, arena: false });
-    if (this.listTerms) out.push({ kind: 'codebooks', array: this.listTerms, arena: false });
-    return out;
+    return quantizerArrays(this, this.listTerms);
   }
 
   save(dir: string): void {

@@ -58,11 +58,7 @@ export class PqCodec implements ListCodec {
     // parameters they copy, so each is counted once
     const copies = scanArraysHeld(this);
     if (copies.length > 0) return copies;
-    const out: HeldArray[] = [{ kind: 'codebooks', array: this.pq.codebooks, arena: false }];
-    if (this.rotation) out.push({ kind: 'rotation', array: this.rotation, arena: false });
-    if (this.refs) out.push({ kind: 'codebooks', array: this.refs, arena: false });
-    if (this.rotatedRefs) out.push({ kind: 'codebooks', array: this.rotatedRefs, arena: false });
-    return out;
+    return quantizerArrays(this, this.rotatedRefs);
   }
 
   save(dir: string): void {
@@ -89,6 +85,15 @@ export function rotateRefs(rotation: Float32Array, dim: number, refs: Float32Arr
       out[l * dim + i] = s;
     }
   }
+  return out;
+}
+
+/** A PQ-family codec's trained arrays (heap copies) for sizes(): codebooks, rotation, references, and one derived per-list array if it keeps one. */
+export function quantizerArrays({ pq, rotation, refs }: ScanQuantizer, derived?: Float32Array): HeldArray[] {
+  const out: HeldArray[] = [{ kind: 'codebooks', array: pq.codebooks, arena: false }];
+  if (rotation) out.push({ kind: 'rotation', array: rotation, arena: false });
+  if (refs) out.push({ kind: 'codebooks', array: refs, arena: false });
+  if (derived) out.push({ kind: 'codebooks', array: derived, arena: false });
   return out;
 }
 

@@ -48,8 +48,20 @@ function pair(q: usize, b: usize, dim: i32, l2: bool): f32 {
 }
 
 /** One query against four rows (b0, b0 + bs, ...): scores to out[0..3]. */
-function tile1x4(q: usize, b0: usize, bs: usize, dim: i32, l2: bool, out: usize): void {
-  const b1 = b0 + bs, b2 = b1 + bs, b3 = b2 + bs;
+@inline function tile1x4(q: usize, b0: usize, bs: usize, dim: i32, l2: bool, out: usize): void {
+  v128.store(out, tile1x4At(q, b0, b0 + bs, b0 + 2 * bs, b0 + 3 * bs, dim, l2));
+}
+
+@inline function lanes4(s0: f32, s1: f32, s2: f32, s3: f32): v128 {
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(s0), 1, s1), 2, s2), 3, s3);
+}
+
+/**
+ * One query against four rows anywhere (b0..b3): their scores as lanes 0..3,
+ * each exactly as pair() computes it. Four rows read side by side keep four
+ * memory streams in flight, which is what a re-rank of scattered rows needs.
+ */
+function tile1x4At(q: usize, b0: usize, b1: usize, b2: usize, b3: usize, dim: i32, l2: bool): v128 {
   const d4 = dim & ~3;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
   if (l2) {
@@ -61,11 +73,7 @@ function tile1x4(q: usize, b0: usize, bs: usize, dim: i32, l2: bool, out: usize)
       d = f32x4.sub(x, v128.load(b2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
       d = f32x4.sub(x, v128.load(b3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
     }
-    store<f32>(out, -l2Tail(q, b0, d4, dim, hsum(a0)));
-    store<f32>(out, -l2Tail(q, b1, d4, dim, hsum(a1)), 4);
-    store<f32>(out, -l2Tail(q, b2, d4, dim, hsum(a2)), 8);
-    store<f32>(out, -l2Tail(q, b3, d4, dim, hsum(a3)), 12);
-    return;
+    return lanes4(-l2Tail(q, b0, d4, dim, hsum(a0)), -l2Tail(q, b1, d4, dim, hsum(a1)), -l2Tail(q, b2, d4, dim, hsum(a2)), -l2Tail(q, b3, d4, dim, hsum(a3)));
   }
   for (let i = 0; i < d4; i += 4) {
     const o = <usize>i << 2;
@@ -75,10 +83,7 @@ function tile1x4(q: usize, b0: usize, bs: usize, dim: i32, l2: bool, out: usize)
     a2 = f32x4.add(a2, f32x4.mul(x, v128.load(b2 + o)));
     a3 = f32x4.add(a3, f32x4.mul(x, v128.load(b3 + o)));
   }
-  store<f32>(out, dotTail(q, b0, d4, dim, hsum(a0)));
-  store<f32>(out, dotTail(q, b1, d4, dim, hsum(a1)), 4);
-  store<f32>(out, dotTail(q, b2, d4, dim, hsum(a2)), 8);
-  store<f32>(out, dotTail(q, b3, d4, dim, hsum(a3)), 12);
+  return lanes4(dotTail(q, b0, d4, dim, hsum(a0)), dotTail(q, b1, d4, dim, hsum(a1)), dotTail(q, b2, d4, dim, hsum(a2)), dotTail(q, b3, d4, dim, hsum(a3)));
 }
 
 /**
@@ -411,13 +416,21 @@ export function rescoreTopK(
     const n = load<i32>(candSizes + (<usize>t << 2));
     const rowsAt = cand + (<usize>(t * candK) << 2);
     let limit = threshold(hScores, hSizes, k, t);
-    for (let i = 0; i < n; i++) {
-      const row = load<i32>(rowsAt + (<usize>i << 2));
-      let s = pair(qp, b + <usize>row * bs, dim, l2);
-      if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
-      if (s >= limit) {
-        heapPush(hIds, hScores, hSizes, k, t, row, s);
-        limit = threshold(hScores, hSizes, k, t);
+    for (let i = 0; i < n; i += 4) {
+      const m = min(4, n - i);
+      const at = rowsAt + (<usize>i << 2);
+      const r0 = load<i32>(at);
+      // a short tail repeats its first row in the unused lanes (their scores are not pushed)
+      const r1 = m > 1 ? load<i32>(at, 4) : r0, r2 = m > 2 ? load<i32>(at, 8) : r0, r3 = m > 3 ? load<i32>(at, 12) : r0;
+      const four = tile1x4At(qp, b + <usize>r0 * bs, b + <usize>r1 * bs, b + <usize>r2 * bs, b + <usize>r3 * bs, dim, l2);
+      for (let u = 0; u < m; u++) {
+        const row = u == 0 ? r0 : u == 1 ? r1 : u == 2 ? r2 : r3;
+        let s = u == 0 ? f32x4.extract_lane(four, 0) : u == 1 ? f32x4.extract_lane(four, 1) : u == 2 ? f32x4.extract_lane(four, 2) : f32x4.extract_lane(four, 3);
+        if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
+        if (s >= limit) {
+          heapPush(hIds, hScores, hSizes, k, t, row, s);
+          limit = threshold(hScores, hSizes, k, t);
+        }
       }
     }
   }

@@ -26,8 +26,10 @@ export interface SyntheticChunk {
 
 /** The name a synthetic set's base goes by (its queries add "-queries"). */
 export function syntheticName(options: SyntheticOptions): string {
-  const { n, dim, clusters, seed } = checkSynthetic(options);
-  return `synthetic-n${n}-d${dim}-c${clusters}-s${seed}`;
+  const { n, dim, clusters, seed, decay, noise } = checkSynthetic(options);
+  // decay and noise change the data: named when they differ from the defaults (older names stay valid)
+  const shape = `${decay !== 0.5 ? `-decay${decay}` : ''}${noise !== 0.5 ? `-noise${noise}` : ''}`;
+  return `synthetic-n${n}-d${dim}-c${clusters}-s${seed}${shape}`;
 }
 
 /** The options with their defaults filled in, or an error naming the bad one. */

@@ -112,6 +112,15 @@ describe('streams over files', () => {
     await expect(openVectors(at('ids.npy'))).rejects.toThrow(/must be float16\/32\/64 or uint8, got dtype <i4/);
   });
 
+  it('synthetic names tell sets with another spectrum or spread apart', async () => {
+    const plain = await openVectors('synthetic:n=50,dim=6,seed=3');
+    const flat = await openVectors('synthetic:n=50,dim=6,seed=3,decay=0.1');
+    const spread = await openVectors('synthetic:n=50,dim=6,seed=3,noise=2');
+    expect(plain.name).toBe('synthetic-n50-d6-c64-s3');
+    expect(flat.name).toBe('synthetic-n50-d6-c64-s3-decay0.1');
+    expect(spread.name).toBe('synthetic-n50-d6-c64-s3-noise2');
+  });
+
   it('synthetic sources stream the same rows as the in-memory set', async () => {
     const set = generateSynthetic({ n: 50, dim: 6, queries: 9, seed: 3 });
     const base = await openVectors('synthetic:n=50,dim=6,queries=9,seed=3');

@@ -15,6 +15,7 @@ export default defineConfig({
       '@adanns/store': src('store'),
       '@adanns/client': src('client'),
       '@adanns/api': fileURLToPath(new URL('./services/api/src/index.ts', import.meta.url)),
+      '@adanns/console': fileURLToPath(new URL('./services/console/src/index.ts', import.meta.url)),
       '@adanns/cli-kit': src('cli-kit'),
       '@adanns/benchmarks': fileURLToPath(new URL('./benchmarks/src/index.ts', import.meta.url)),
     },

@@ -9,7 +9,8 @@
  */
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
-import { computeInvNorms, createRng, fastScanBytes, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type ListSet, type RowBlock } from '@adanns/compute';
+import { blockedBytes, computeInvNorms, createRng, fastScanBytes, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, writeBlockedRow, type Backend, type BlockLayout, type ListSet, type RowBlock } from '@adanns/compute';
+import { FLOAT_BLOCKS } from '@adanns/core';
 
 const { values: o } = parseArgs({
   options: {
@@ -90,33 +91,55 @@ await scoring('score-single', 1, 4096, (b, q, base) => b.score(q, base, dim, 'ip
 await scoring('scan-topk-batched', 64, 4096, (b, q, base) => b.scanTopK(q, base, dim, 'cosine', new TopK(64, 10)), `64 queries x 4096 rows x ${dim}, cosine, top-10`);
 await scoring('scan-topk-single', 1, 4096, (b, q, base) => b.scanTopK(q, base, dim, 'cosine', new TopK(1, 10)), `1 query x 4096 rows x ${dim}, cosine, top-10`);
 
-// Fused list scans (scanListsTopK): 64 float32 lists of 256 members, each query probing 16 of them, one call per batch
+// Fused list scans (scanListsTopK): 64 float32 lists of 256 members, each query probing 16 of them, one call per batch,
+// in the prefix-blocked layout indexes hold float lists in (FLOAT_BLOCKS); at the full stride, and at a quarter of it
+// (AdANNS scans a prefix of wider stored members) against the same lists with members one after another
 {
   const lists = 64, size = 256, nprobe = 16;
-  const listSet = (backend: Backend | undefined): ListSet => {
+  const listSet = (backend: Backend | undefined, layout: BlockLayout | undefined): ListSet => {
     const rows = block(backend, lists * size, 9);
-    const ids = (backend?.arena ?? heapArena).int32(lists * size);
+    const arena = backend?.arena ?? heapArena;
+    const ids = arena.int32(lists * size);
     ids.set(Int32Array.from({ length: lists * size }, (_, i) => i));
     const bytes = new Uint8Array(rows.data.buffer, rows.data.byteOffset, rows.data.byteLength);
+    const codes = Array.from({ length: lists }, (_, l) => {
+      const members = bytes.subarray(l * size * dim * 4, (l + 1) * size * dim * 4);
+      if (!layout) return members;
+      const blocked = arena.uint8(blockedBytes(layout, dim, 4, size));
+      for (let i = 0; i < size; i++) writeBlockedRow(blocked, layout, dim, 4, i, members, i * dim * 4);
+      return blocked;
+    });
     return {
-      encoding: 'f32', count: lists, stride: dim,
+      encoding: 'f32', count: lists, stride: dim, ...(layout ? { layout } : {}),
       size: () => size,
-      codes: (l) => bytes.subarray(l * size * dim * 4, (l + 1) * size * dim * 4),
+      codes: (l) => codes[l],
       ids: (l) => ids.subarray(l * size, (l + 1) * size),
       invNorms: (l) => rows.invNorms!.subarray(l * size, (l + 1) * size),
     };
   };
   const probesOf = (m: number) => Int32Array.from({ length: m * nprobe }, (_, i) => (Math.floor(i / nprobe) * 7 + (i % nprobe) * 3) % lists);
+  const blocked = listSet(one, FLOAT_BLOCKS);
+  const rowMajor = listSet(one, undefined);
+  const theirs = listSet(undefined, FLOAT_BLOCKS);
+  const layoutName = `blocks of ${FLOAT_BLOCKS.blockRows} x ${FLOAT_BLOCKS.groupWidth}`;
   for (const m of [256, 1]) {
     const flops = 2 * m * nprobe * size * dim;
     const probes = probesOf(m);
-    const mine = listSet(one);
     const q = block(one, m, 10);
-    const gflops = flops / (await secondsPerCall(() => one.scanListsTopK(q, mine, probes, nprobe, dim, 'cosine', new TopK(m, 10)))) / 1e9;
-    const theirs = listSet(undefined);
+    const gflops = flops / (await secondsPerCall(() => one.scanListsTopK(q, blocked, probes, nprobe, dim, 'cosine', new TopK(m, 10)))) / 1e9;
     const refQ = block(undefined, m, 10);
     const refGflops = flops / (await secondsPerCall(() => reference.scanListsTopK(refQ, theirs, probes, nprobe, dim, 'cosine', new TopK(m, 10)), seconds / 2)) / 1e9;
-    report(m > 1 ? 'list-scan-batched' : 'list-scan-single', { gflops, vsReference: gflops / refGflops, vsPeak: gflops / peak, threads: 1, shape: `${m} ${m > 1 ? 'queries' : 'query'} x ${nprobe} of ${lists} lists x ${size} members x ${dim}, cosine, top-10, one call` });
+    const what = `${m} ${m > 1 ? 'queries' : 'query'} x ${nprobe} of ${lists} lists x ${size} members`;
+    report(m > 1 ? 'list-scan-batched' : 'list-scan-single', { gflops, vsReference: gflops / refGflops, vsPeak: gflops / peak, threads: 1, shape: `${what} x ${dim} (${layoutName}), cosine, top-10, one call` });
+    // a prefix of a quarter of the stored values: what the layout saves over members one after another
+    const prefix = Math.max(1, dim >> 2);
+    const prefixFlops = (flops / dim) * prefix;
+    const prefixGflops = prefixFlops / (await secondsPerCall(() => one.scanListsTopK(q, blocked, probes, nprobe, prefix, 'ip', new TopK(m, 10)))) / 1e9;
+    const rowGflops = prefixFlops / (await secondsPerCall(() => one.scanListsTopK(q, rowMajor, probes, nprobe, prefix, 'ip', new TopK(m, 10)))) / 1e9;
+    report(m > 1 ? 'list-scan-prefix-batched' : 'list-scan-prefix-single', {
+      gflops: prefixGflops, vsRowMajor: prefixGflops / rowGflops, rowMajorGflops: rowGflops, vsPeak: prefixGflops / peak, threads: 1,
+      shape: `${what} x ${dim} stored, scanned at ${prefix} (${layoutName} vs one member after another), inner product, top-10, one call`,
+    });
   }
 }
 

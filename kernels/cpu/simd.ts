@@ -316,48 +316,50 @@ const ENC_F16: i32 = 0;
  * OR'd back. sq8: min[j] + scale[j] * code (scale at params + stride * 4).
  */
 function decodeRows(b: usize, from: i32, to: i32, stride: i32, dim: i32, encoding: i32, params: usize, out: usize): void {
-  const bump = f32x4.splat(<f32>5.192296858534828e33); // 2^112
   if (encoding == ENC_F16) {
-    const d8 = dim & ~7;
-    for (let r = from; r < to; r++) {
-      const src = b + (<usize>r * <usize>stride << 1);
-      const dst = out + (<usize>((r - from) * dim) << 2);
-      let j = 0;
-      for (; j < d8; j += 8) {
-        const h = v128.load(src + (<usize>j << 1));
-        const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
-        const mlo = f32x4.mul(i32x4.shl(v128.and(lo, i32x4.splat(0x7fff)), 13), bump);
-        const mhi = f32x4.mul(i32x4.shl(v128.and(hi, i32x4.splat(0x7fff)), 13), bump);
-        v128.store(dst + (<usize>j << 2), v128.or(mlo, i32x4.shl(v128.and(lo, i32x4.splat(0x8000)), 16)));
-        v128.store(dst + (<usize>j << 2), v128.or(mhi, i32x4.shl(v128.and(hi, i32x4.splat(0x8000)), 16)), 16);
-      }
-      for (; j < dim; j++) {
-        const h = <u32>load<u16>(src + (<usize>j << 1));
-        const m = reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33;
-        store<f32>(dst + (<usize>j << 2), reinterpret<f32>(reinterpret<u32>(m) | ((h & 0x8000) << 16)));
-      }
-    }
+    for (let r = from; r < to; r++) decodeHalves(b + (<usize>r * <usize>stride << 1), dim, out + (<usize>((r - from) * dim) << 2));
     return;
   }
   const scale = params + (<usize>stride << 2);
-  const d16 = dim & ~15;
-  for (let r = from; r < to; r++) {
-    const src = b + <usize>r * <usize>stride;
-    const dst = out + (<usize>((r - from) * dim) << 2);
-    let j = 0;
-    for (; j < d16; j += 16) {
-      const c = v128.load(src + <usize>j);
-      const w0 = i16x8.extend_low_i8x16_u(c), w1 = i16x8.extend_high_i8x16_u(c);
-      const o = <usize>j << 2;
-      v128.store(dst + o, f32x4.add(v128.load(params + o), f32x4.mul(v128.load(scale + o), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0)))));
-      v128.store(dst + o, f32x4.add(v128.load(params + o, 16), f32x4.mul(v128.load(scale + o, 16), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0)))), 16);
-      v128.store(dst + o, f32x4.add(v128.load(params + o, 32), f32x4.mul(v128.load(scale + o, 32), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1)))), 32);
-      v128.store(dst + o, f32x4.add(v128.load(params + o, 48), f32x4.mul(v128.load(scale + o, 48), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1)))), 48);
-    }
-    for (; j < dim; j++) {
-      const o = <usize>j << 2;
-      store<f32>(dst + o, load<f32>(params + o) + load<f32>(scale + o) * <f32>load<u8>(src + <usize>j));
-    }
+  for (let r = from; r < to; r++) decodeBytes(b + <usize>r * <usize>stride, dim, params, scale, out + (<usize>((r - from) * dim) << 2));
+}
+
+/** n float16 values from src to float32 at dst (decodeRows). */
+@inline function decodeHalves(src: usize, n: i32, dst: usize): void {
+  const bump = f32x4.splat(<f32>5.192296858534828e33); // 2^112
+  const d8 = n & ~7;
+  let j = 0;
+  for (; j < d8; j += 8) {
+    const h = v128.load(src + (<usize>j << 1));
+    const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
+    const mlo = f32x4.mul(i32x4.shl(v128.and(lo, i32x4.splat(0x7fff)), 13), bump);
+    const mhi = f32x4.mul(i32x4.shl(v128.and(hi, i32x4.splat(0x7fff)), 13), bump);
+    v128.store(dst + (<usize>j << 2), v128.or(mlo, i32x4.shl(v128.and(lo, i32x4.splat(0x8000)), 16)));
+    v128.store(dst + (<usize>j << 2), v128.or(mhi, i32x4.shl(v128.and(hi, i32x4.splat(0x8000)), 16)), 16);
+  }
+  for (; j < n; j++) {
+    const h = <u32>load<u16>(src + (<usize>j << 1));
+    const m = reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33;
+    store<f32>(dst + (<usize>j << 2), reinterpret<f32>(reinterpret<u32>(m) | ((h & 0x8000) << 16)));
+  }
+}
+
+/** n sq8 codes from src to float32 at dst: mins[j] + scales[j] * code (decodeRows). */
+@inline function decodeBytes(src: usize, n: i32, mins: usize, scales: usize, dst: usize): void {
+  const d16 = n & ~15;
+  let j = 0;
+  for (; j < d16; j += 16) {
+    const c = v128.load(src + <usize>j);
+    const w0 = i16x8.extend_low_i8x16_u(c), w1 = i16x8.extend_high_i8x16_u(c);
+    const o = <usize>j << 2;
+    v128.store(dst + o, f32x4.add(v128.load(mins + o), f32x4.mul(v128.load(scales + o), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0)))));
+    v128.store(dst + o, f32x4.add(v128.load(mins + o, 16), f32x4.mul(v128.load(scales + o, 16), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0)))), 16);
+    v128.store(dst + o, f32x4.add(v128.load(mins + o, 32), f32x4.mul(v128.load(scales + o, 32), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1)))), 32);
+    v128.store(dst + o, f32x4.add(v128.load(mins + o, 48), f32x4.mul(v128.load(scales + o, 48), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1)))), 48);
+  }
+  for (; j < n; j++) {
+    const o = <usize>j << 2;
+    store<f32>(dst + o, load<f32>(mins + o) + load<f32>(scales + o) * <f32>load<u8>(src + <usize>j));
   }
 }
 
@@ -563,7 +565,7 @@ function fastScanFloor(limit: f32, scale: f32, bias: f32, maxSum: i32): i32 {
 function fastScanRows(
   t: usize, scale: f32, add: f32, m: i32,
   codes: usize, from: i32, to: i32, ids: usize, q: i32,
-  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, mask: usize = 0,
 ): void {
   const um = <usize>m;
   const blockBytes = um << 4;
@@ -573,6 +575,14 @@ function fastScanRows(
   let limit = threshold(hScores, hSizes, k, q);
   let floor = fastScanFloor(limit, scale, add, maxSum);
   for (let j = from; j < to && floor <= maxSum; j += 32) {
+    // a filter: lanes of allowed members (a block with none is skipped before its sums)
+    let lanes: u32 = 0xffffffff;
+    if (mask) {
+      lanes = 0;
+      const end = min(32, to - j);
+      for (let u = 0; u < end; u++) if (maskAllows(mask, ids ? load<i32>(ids + (<usize>(j + u) << 2)) : j + u)) lanes |= <u32>1 << u;
+      if (lanes == 0) continue;
+    }
     const block = codes + <usize>(j >> 5) * blockBytes;
     if (m <= 256) {
       let ea = i16x8.splat(0), oa = ea, eb = ea, ob = ea;
@@ -616,7 +626,7 @@ function fastScanRows(
     const n = min(32, to - j);
     for (let u = 0; u < n; u++) {
       const sum = load<i32>(totals + (<usize>u << 2));
-      if (sum < floor) continue;
+      if (sum < floor || ((lanes >>> u) & 1) == 0) continue;
       const sc = <f32>sum * scale + add;
       if (sc >= limit) {
         const jj = j + u;
@@ -652,7 +662,7 @@ export function fastScanTopK(
 export function fastScanListsTopK(
   tables: usize, perProbe: i32, scales: usize, bias: usize, m: i32, dir: usize, nprobe: i32,
   qFrom: i32, qTo: i32, pFrom: i32, pTo: i32,
-  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, mask: usize,
 ): void {
   const tableBytes = <usize>m << 4;
   for (let q = qFrom; q < qTo; q++) {
@@ -662,7 +672,7 @@ export function fastScanListsTopK(
       const size = load<i32>(e, 8);
       if (size <= 0) continue;
       const t = tables + <usize>(perProbe ? i : q) * tableBytes;
-      fastScanRows(t, load<f32>(scales + (<usize>i << 2)), load<f32>(bias + (<usize>i << 2)), m, load<u32>(e), 0, size, load<u32>(e, 4), q, hIds, hScores, hSizes, k, scratch);
+      fastScanRows(t, load<f32>(scales + (<usize>i << 2)), load<f32>(bias + (<usize>i << 2)), m, load<u32>(e), 0, size, load<u32>(e, 4), q, hIds, hScores, hSizes, k, scratch, mask);
     }
   }
 }
@@ -670,7 +680,8 @@ export function fastScanListsTopK(
 // ---- fused list scans: a whole scan stage for a block of queries in one call (packages/compute/src/lists.ts) ----
 // The host passes a directory of the probed lists: entry e is 8 i32 words at dir + 32 e:
 //   codes address, ids address, inverse norms address (0: computed here for cosine), members,
-//   first and end index into `members` (the queries probing it, ascending), list number, unused.
+//   first and end index into `members` (the queries probing it, ascending), list number, and for float
+//   lists the block layout (blockRows | groupWidth << 16, 0: rows one after another; see "prefix-blocked" below).
 // Scores are computed exactly as scanTopK / scanCodedTopK / adcScanTopK compute them, so a fused scan
 // gives the per-list calls' results bit for bit.
 
@@ -683,9 +694,10 @@ export function listGroupRows(dim: i32): i32 {
 }
 
 /** Bytes of scratch scanListsTopK needs at prefix `dim`: scores of four queries, a decoded block, row norms, gathered queries and their norms. */
-export function listScanScratch(dim: i32, coded: i32): i32 {
+export function listScanScratch(dim: i32, coded: i32, masked: i32): i32 {
   const step = coded ? codedChunkRows(dim) : chunkRows(dim);
-  return (4 * step + (coded ? step * dim : 0) + step + listGroupRows(dim) * (dim + 1)) * 4 + 64;
+  // and with a filter its packed chunk: rows at dim, their ids and norms (packAllowed)
+  return (4 * step + (coded ? step * dim : 0) + step + listGroupRows(dim) * (dim + 1) + (masked ? step * (dim + 2) : 0)) * 4 + 64;
 }
 
 /**
@@ -699,7 +711,7 @@ export function scanListsTopK(
   q: usize, qStride: i32, qInv: usize,
   dir: usize, eFrom: i32, eTo: i32, members: usize, qFrom: i32, qTo: i32,
   bStride: i32, dim: i32, mode: i32,
-  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, params: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, params: usize, mask: usize,
 ): void {
   const metric = mode & 3, encoding = mode >> 2;
   const coded = encoding != ENC_F32;
@@ -710,6 +722,7 @@ export function scanListsTopK(
   const group = norms + (<usize>step << 2);
   const most = listGroupRows(dim);
   const groupInv = group + (<usize>(most * dim) << 2);
+  const packed = groupInv + (<usize>most << 2);
   const qs = <usize>qStride << 2;
   const rowBytes = <usize>dim << 2;
   for (let e = eFrom; e < eTo; e++) {
@@ -719,6 +732,9 @@ export function scanListsTopK(
     const bInv = <usize>load<u32>(entry, 8);
     const size = load<i32>(entry, 12);
     const mTo = load<i32>(entry, 20);
+    const lay = load<i32>(entry, 28); // block layout (0: rows one after another)
+    // blocked lists: chunks of whole 4-row tiles, so a tile never straddles two blocks (blockRows is a multiple of 4)
+    const chunk = lay ? step & ~3 : step;
     if (size <= 0) continue;
     // this thread's queries of the list: members are ascending, so a contiguous run
     let a = load<i32>(entry, 16);
@@ -732,24 +748,38 @@ export function scanListsTopK(
         memory.copy(group + <usize>i * rowBytes, q + t * qs, rowBytes);
         if (metric == COSINE) store<f32>(groupInv + (<usize>i << 2), load<f32>(qInv + (t << 2)));
       }
-      for (let from = 0; from < size; from += step) {
-        const to = min(size, from + step);
+      for (let from = 0; from < size; from += chunk) {
+        const to = min(size, from + chunk);
+        // a filter: a chunk with masked members is scored on its allowed members alone, packed (packAllowed)
+        if (mask) {
+          const kept = packAllowed(codes, ids, bInv, from, to, bStride, dim, encoding, params, lay, mask, packed, step, metric == COSINE);
+          if (kept < to - from) {
+            if (kept > 0) scorePacked(group, n, groupInv, packed, kept, step, dim, metric, scores, members, g0, hIds, hScores, hSizes, k);
+            continue;
+          }
+        }
         // rows [rFrom, rTo) of `rows` (stride rStride) are this block; inv is indexed like them
         let rows = codes, rFrom = from, rStride = bStride, inv: usize = 0;
+        const blocked = lay != 0 && !coded; // float32 blocks are scored in place
         if (coded) {
-          decodeRows(codes, from, to, bStride, dim, encoding, params, decoded);
+          if (lay) decodeBlockedRows(codes, from, to, bStride, dim, encoding, params, decoded, lay);
+          else decodeRows(codes, from, to, bStride, dim, encoding, params, decoded);
           rows = decoded; rFrom = 0; rStride = dim;
         }
         if (metric == COSINE) {
           if (bInv) inv = coded ? bInv + (<usize>from << 2) : bInv;
-          else {
+          else if (blocked) {
+            invNormsBlocked(codes, from, to, lay, bStride, dim, norms);
+            inv = norms - (<usize>from << 2);
+          } else {
             invNorms(rows + <usize>rFrom * (<usize>rStride << 2), to - from, rStride, dim, norms);
             inv = norms - (<usize>rFrom << 2);
           }
         }
         for (let t = 0; t < n; t += 4) {
           const tEnd = min(n, t + 4);
-          scoreBlock(group, t, tEnd, dim, groupInv, rows, rFrom, rFrom + (to - from), rStride, inv, dim, metric, scores, step);
+          if (blocked) scoreBlocked(group, t, tEnd, dim, groupInv, codes, from, to, lay, bStride, inv, dim, metric, scores, step);
+          else scoreBlock(group, t, tEnd, dim, groupInv, rows, rFrom, rFrom + (to - from), rStride, inv, dim, metric, scores, step);
           for (let u = t; u < tEnd; u++) {
             pushScores(scores + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
           }
@@ -760,8 +790,24 @@ export function scanListsTopK(
 }
 
 /** ADC of codes [from, to) (m bytes each) on one query's tables `t` plus `add`, into heap row `row`; ids[j] names code j (j when ids is 0). */
-function adcRows(t: usize, um: usize, codes: usize, from: i32, to: i32, ids: usize, add: f32, hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32): void {
+function adcRows(t: usize, um: usize, codes: usize, from: i32, to: i32, ids: usize, add: f32, hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32, mask: usize = 0): void {
   let limit = threshold(hScores, hSizes, k, row);
+  if (mask) {
+    // a filter: allowed codes alone, each summed in the order of the unfiltered loop (bit-identical scores)
+    for (let j = from; j < to; j++) {
+      const id = ids ? load<i32>(ids + (<usize>j << 2)) : j;
+      if (!maskAllows(mask, id)) continue;
+      const c = codes + <usize>j * um;
+      let acc: f32 = 0;
+      for (let s: usize = 0; s < um; s++) acc += load<f32>(t + (s << 10) + (<usize>load<u8>(c + s) << 2));
+      const sc = acc + add;
+      if (sc >= limit) {
+        heapPush(hIds, hScores, hSizes, k, row, id, sc);
+        limit = threshold(hScores, hSizes, k, row);
+      }
+    }
+    return;
+  }
   for (let j = from; j < to; j += 4) {
     const n = min(4, to - j);
     const c0 = codes + <usize>j * um;
@@ -829,7 +875,7 @@ export function pqScanScratch(dim: i32, m: i32): i32 {
 export function pqScanListsTopK(
   x: usize, xStride: i32, qFrom: i32, qTo: i32,
   entries: usize, nprobe: i32, pFrom: i32, pTo: i32, dir: usize, cfg: usize,
-  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, mask: usize,
 ): void {
   const dim = load<i32>(cfg), m = load<i32>(cfg, 4);
   const codebooks = <usize>load<u32>(cfg, 8), bounds = <usize>load<u32>(cfg, 12);
@@ -853,6 +899,8 @@ export function pqScanListsTopK(
       const entry = dir + (<usize>e << 5);
       const size = load<i32>(entry, 12);
       if (size <= 0) continue;
+      // a filter leaving the list empty: no table, no term (as the reference scans its compacted, empty copy)
+      if (mask && !anyAllowed(mask, <usize>load<u32>(entry, 4), size)) continue;
       const list = <usize>load<i32>(entry, 24);
       let add: f32 = 0;
       if (listRefs) {
@@ -863,7 +911,7 @@ export function pqScanListsTopK(
       } else if (biases) {
         add = load<f32>(biases + (<usize>(q * nprobe + p) << 2));
       }
-      adcRows(tables, um, <usize>load<u32>(entry), 0, size, <usize>load<u32>(entry, 4), add, hIds, hScores, hSizes, k, q);
+      adcRows(tables, um, <usize>load<u32>(entry), 0, size, <usize>load<u32>(entry, 4), add, hIds, hScores, hSizes, k, q, mask);
     }
   }
 }
@@ -907,5 +955,510 @@ export function invNormsExact(p: usize, rows: i32, stride: i32, dim: i32, out: u
       a += x * x;
     }
     store<f32>(out + (<usize>r << 2), a > 0 ? <f32>(1.0 / Math.sqrt(a)) : 0);
+  }
+}
+
+// ---- the prefix-blocked list layout (packages/compute/src/blocked.ts) ----
+// A list's members lie in blocks of B rows; inside a block, elements [g w, g w + w) of its rows (group g)
+// lie row after row, then group g + 1 (a stride that is not a multiple of w has a narrower last group).
+// A scan at prefix dim reads the first ceil(dim / w) groups of each block, each one contiguous run.
+// `lay` is a directory entry's word 7: B | w << 16 (0: rows one after another). Each row's products are
+// added in the same order as pair() and the tiles add them on rows one after another, so blocked and
+// row-major lists score bit-identically.
+
+/** Address of row r's group g in a blocked list at `codes` (stride elements of eb bytes per row). */
+@inline function blockedAt(codes: usize, r: i32, g: i32, lay: i32, stride: i32, eb: i32): usize {
+  const b = lay & 0xffff, w = lay >>> 16;
+  const width = min(w, stride - g * w);
+  return codes + <usize>(r / b) * <usize>(b * stride * eb) + <usize>((g * b * w + (r % b) * width) * eb);
+}
+
+/** Where row r's full-width groups start: group g lies g * B * w * eb bytes after it (blockedGroup). */
+@inline function blockedRow(codes: usize, r: i32, lay: i32, stride: i32, eb: i32): usize {
+  const b = lay & 0xffff;
+  return codes + <usize>(r / b) * <usize>(b * stride * eb) + <usize>((r % b) * (lay >>> 16) * eb);
+}
+
+/** Row r's group g from its blockedRow address `row` (the narrow last group computed in full). */
+@inline function blockedGroup(row: usize, codes: usize, r: i32, g: i32, lay: i32, stride: i32, eb: i32): usize {
+  const w = lay >>> 16;
+  return (g + 1) * w <= stride ? row + <usize>(g * (lay & 0xffff) * w * eb) : blockedAt(codes, r, g, lay, stride, eb);
+}
+
+/** dotTail / l2Tail (sign not applied) over elements [from, dim) of float32 row r of a blocked list. */
+function blockedTail(q: usize, codes: usize, r: i32, from: i32, dim: i32, lay: i32, stride: i32, l2: bool, s: f32): f32 {
+  const w = lay >>> 16;
+  for (let i = from; i < dim; i++) {
+    const g = i / w;
+    const x = load<f32>(blockedAt(codes, r, g, lay, stride, 4) + (<usize>(i - g * w) << 2));
+    const y = load<f32>(q + (<usize>i << 2));
+    if (l2) {
+      const d = y - x;
+      s += d * d;
+    } else s += y * x;
+  }
+  return s;
+}
+
+/** pair() of a query and float32 row r of a blocked list. */
+function pairBlocked(q: usize, codes: usize, r: i32, dim: i32, lay: i32, stride: i32, l2: bool): f32 {
+  const w = lay >>> 16;
+  const d4 = dim & ~3;
+  const row = blockedRow(codes, r, lay, stride, 4);
+  let acc = f32x4.splat(0);
+  for (let i0 = 0, g = 0; i0 < d4; i0 += w, g++) {
+    const p = blockedGroup(row, codes, r, g, lay, stride, 4);
+    const qg = q + (<usize>i0 << 2);
+    const n = <usize>min(w, d4 - i0) << 2;
+    if (l2) {
+      for (let o: usize = 0; o < n; o += 16) {
+        const d = f32x4.sub(v128.load(qg + o), v128.load(p + o));
+        acc = f32x4.add(acc, f32x4.mul(d, d));
+      }
+    } else {
+      for (let o: usize = 0; o < n; o += 16) acc = f32x4.add(acc, f32x4.mul(v128.load(qg + o), v128.load(p + o)));
+    }
+  }
+  const s = (d4 < dim ? blockedTail(q, codes, r, d4, dim, lay, stride, l2, hsum(acc)) : hsum(acc));
+  return l2 ? -s : s;
+}
+
+/** Bytes between consecutive rows of a block in group g (float32): w values, fewer in a narrow last group. */
+@inline function blockedRowStep(g: i32, lay: i32, stride: i32): usize {
+  const w = lay >>> 16;
+  return <usize>min(w, stride - g * w) << 2;
+}
+
+/**
+ * tile1x4() of a query and float32 rows r..r+3 of a blocked list (in one
+ * block: r is a multiple of 4; b0 = blockedRow(r)). Whole groups of 16
+ * values (the usual width) run unrolled at immediate offsets from one pointer.
+ */
+function tile1x4Blocked(q: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, l2: bool, out: usize): void {
+  const w = lay >>> 16;
+  const d4 = dim & ~3;
+  const gs = <usize>((lay & 0xffff) * w) << 2; // bytes of one full group of a block
+  const fullEnd = stride - stride % w; // values in full-width groups
+  const lim = min(d4, fullEnd);
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let p = b0, qg = q, i0 = 0;
+  if (w == 16) {
+    if (l2) {
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, qg += 64) {
+          let x = v128.load(qg);
+          let d = f32x4.sub(x, v128.load(p)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 64)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 128)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 192)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          x = v128.load(qg, 16);
+          d = f32x4.sub(x, v128.load(p, 16)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 80)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 144)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 208)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          x = v128.load(qg, 32);
+          d = f32x4.sub(x, v128.load(p, 32)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 96)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 160)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 224)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          x = v128.load(qg, 48);
+          d = f32x4.sub(x, v128.load(p, 48)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 112)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 176)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p, 240)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+      }
+    } else {
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, qg += 64) {
+          let x = v128.load(qg);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 64)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 128)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 192)));
+          x = v128.load(qg, 16);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p, 16)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 80)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 144)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 208)));
+          x = v128.load(qg, 32);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p, 32)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 96)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 160)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 224)));
+          x = v128.load(qg, 48);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p, 48)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 112)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 176)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 240)));
+      }
+    }
+  }
+  // what is left: part of a full group, whole groups of other widths, then the narrow last group
+  while (i0 < d4) {
+    const narrow = i0 >= fullEnd;
+    const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
+    const rs = narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2;
+    const p1 = p0 + rs, p2 = p1 + rs, p3 = p2 + rs;
+    const n = <usize>(min(i0 + w, d4) - i0) << 2;
+    if (l2) {
+      for (let o: usize = 0; o < n; o += 16) {
+          const x = v128.load(qg + o);
+          let d = f32x4.sub(x, v128.load(p0 + o)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p1 + o)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+      }
+    } else {
+      for (let o: usize = 0; o < n; o += 16) {
+          const x = v128.load(qg + o);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0 + o)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p1 + o)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p2 + o)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p3 + o)));
+      }
+    }
+    i0 += w;
+    p += gs;
+    qg += <usize>w << 2;
+  }
+  const s0 = (d4 < dim ? blockedTail(q, codes, r, d4, dim, lay, stride, l2, hsum(a0)) : hsum(a0));
+  const s1 = (d4 < dim ? blockedTail(q, codes, r + 1, d4, dim, lay, stride, l2, hsum(a1)) : hsum(a1));
+  const s2 = (d4 < dim ? blockedTail(q, codes, r + 2, d4, dim, lay, stride, l2, hsum(a2)) : hsum(a2));
+  const s3 = (d4 < dim ? blockedTail(q, codes, r + 3, d4, dim, lay, stride, l2, hsum(a3)) : hsum(a3));
+  store<f32>(out, l2 ? -s0 : s0);
+  store<f32>(out, l2 ? -s1 : s1, 4);
+  store<f32>(out, l2 ? -s2 : s2, 8);
+  store<f32>(out, l2 ? -s3 : s3, 12);
+}
+
+/**
+ * tile4x2() of four queries (q0, q0 + qs, ...) and float32 rows r, r+1 of a
+ * blocked list (r even: one block; b0 = blockedRow(r)): query t, row u to
+ * out + t * os + u * 4. Whole groups of 16 values run unrolled.
+ */
+function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, l2: bool, out: usize, os: usize): void {
+  const w = lay >>> 16;
+  const d4 = dim & ~3;
+  const gs = <usize>((lay & 0xffff) * w) << 2;
+  const fullEnd = stride - stride % w;
+  const lim = min(d4, fullEnd);
+  let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  let p = b0, r0 = q0, r1 = q0 + qs, r2 = r1 + qs, r3 = r2 + qs, i0 = 0;
+  if (w == 16) {
+    if (l2) {
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+          let x0 = v128.load(p), x1 = v128.load(p, 64);
+          let y = v128.load(r0);
+          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
+          y = v128.load(r0, 16);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 16);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 16);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 16);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
+          y = v128.load(r0, 32);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 32);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 32);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 32);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
+          y = v128.load(r0, 48);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 48);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 48);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 48);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+      }
+    } else {
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+          let x0 = v128.load(p), x1 = v128.load(p, 64);
+          let y = v128.load(r0);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
+          y = v128.load(r0, 16);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 16);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 16);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 16);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
+          y = v128.load(r0, 32);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 32);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 32);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 32);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
+          y = v128.load(r0, 48);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 48);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 48);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 48);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+      }
+    }
+  }
+  while (i0 < d4) {
+    const narrow = i0 >= fullEnd;
+    const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
+    const p1 = p0 + (narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2);
+    const n = <usize>(min(i0 + w, d4) - i0) << 2;
+    if (l2) {
+      for (let o: usize = 0; o < n; o += 16) {
+          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
+          let y = v128.load(r0 + o);
+          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1 + o);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2 + o);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3 + o);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+      }
+    } else {
+      for (let o: usize = 0; o < n; o += 16) {
+          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
+          let y = v128.load(r0 + o);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1 + o);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2 + o);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3 + o);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+      }
+    }
+    i0 += w;
+    p += gs;
+    const step = <usize>w << 2;
+    r0 += step; r1 += step; r2 += step; r3 += step;
+  }
+  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
+  const s00 = (d4 < dim ? blockedTail(q0, codes, r, d4, dim, lay, stride, l2, hsum(a00)) : hsum(a00)), s01 = (d4 < dim ? blockedTail(q0, codes, r + 1, d4, dim, lay, stride, l2, hsum(a01)) : hsum(a01));
+  const s10 = (d4 < dim ? blockedTail(q1, codes, r, d4, dim, lay, stride, l2, hsum(a10)) : hsum(a10)), s11 = (d4 < dim ? blockedTail(q1, codes, r + 1, d4, dim, lay, stride, l2, hsum(a11)) : hsum(a11));
+  const s20 = (d4 < dim ? blockedTail(q2, codes, r, d4, dim, lay, stride, l2, hsum(a20)) : hsum(a20)), s21 = (d4 < dim ? blockedTail(q2, codes, r + 1, d4, dim, lay, stride, l2, hsum(a21)) : hsum(a21));
+  const s30 = (d4 < dim ? blockedTail(q3, codes, r, d4, dim, lay, stride, l2, hsum(a30)) : hsum(a30)), s31 = (d4 < dim ? blockedTail(q3, codes, r + 1, d4, dim, lay, stride, l2, hsum(a31)) : hsum(a31));
+  store<f32>(out, l2 ? -s00 : s00);
+  store<f32>(out, l2 ? -s01 : s01, 4);
+  store<f32>(out + os, l2 ? -s10 : s10);
+  store<f32>(out + os, l2 ? -s11 : s11, 4);
+  store<f32>(out + 2 * os, l2 ? -s20 : s20);
+  store<f32>(out + 2 * os, l2 ? -s21 : s21, 4);
+  store<f32>(out + 3 * os, l2 ? -s30 : s30);
+  store<f32>(out + 3 * os, l2 ? -s31 : s31, 4);
+}
+
+/** scoreBlock() over float32 rows [bFrom, bTo) of a blocked list, read in place (bInv indexed by row number); bFrom is a multiple of 4. */
+function scoreBlocked(
+  q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
+  codes: usize, bFrom: i32, bTo: i32, lay: i32, stride: i32, bInv: usize,
+  dim: i32, metric: i32, out: usize, outStride: i32,
+): void {
+  const l2 = metric == L2;
+  const qs = <usize>qStride << 2, os = <usize>outStride << 2;
+  // row addresses advance through the blocks (no division per tile)
+  const b = lay & 0xffff;
+  const blockBytes = <usize>(b * stride) << 2, rowBytes = <usize>(lay >>> 16) << 2;
+  const firstBlock = codes + <usize>(bFrom / b) * blockBytes, firstRow = bFrom % b;
+  let t = qFrom;
+  for (; t + 4 <= qTo; t += 4) {
+    const qp = q + <usize>t * qs;
+    const op = out + <usize>(t - qFrom) * os;
+    let j = bFrom;
+    let block = firstBlock, ro = firstRow;
+    for (; j + 2 <= bTo; j += 2) {
+      tile4x2Blocked(qp, qs, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, l2, op + (<usize>(j - bFrom) << 2), os);
+      ro += 2;
+      if (ro == b) {
+        ro = 0;
+        block += blockBytes;
+      }
+    }
+    if (j < bTo) {
+      for (let u = 0; u < 4; u++) store<f32>(op + <usize>u * os + (<usize>(j - bFrom) << 2), pairBlocked(qp + <usize>u * qs, codes, j, dim, lay, stride, l2));
+    }
+  }
+  for (; t < qTo; t++) {
+    const qp = q + <usize>t * qs;
+    const op = out + <usize>(t - qFrom) * os;
+    let j = bFrom;
+    let block = firstBlock, ro = firstRow;
+    for (; j + 4 <= bTo; j += 4) {
+      tile1x4Blocked(qp, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, l2, op + (<usize>(j - bFrom) << 2));
+      ro += 4;
+      if (ro == b) {
+        ro = 0;
+        block += blockBytes;
+      }
+    }
+    for (; j < bTo; j++) store<f32>(op + (<usize>(j - bFrom) << 2), pairBlocked(qp, codes, j, dim, lay, stride, l2));
+  }
+  if (metric != COSINE) return;
+  for (let u = qFrom; u < qTo; u++) {
+    const qi = load<f32>(qInv + (<usize>u << 2));
+    const op = out + <usize>(u - qFrom) * os;
+    for (let j = bFrom; j < bTo; j++) {
+      const p = op + (<usize>(j - bFrom) << 2);
+      store<f32>(p, load<f32>(p) * (qi * load<f32>(bInv + (<usize>j << 2))));
+    }
+  }
+}
+
+/** invNorms() of float32 rows [from, to) of a blocked list: out[r - from]. */
+function invNormsBlocked(codes: usize, from: i32, to: i32, lay: i32, stride: i32, dim: i32, out: usize): void {
+  const w = lay >>> 16;
+  const d4 = dim & ~3;
+  for (let r = from; r < to; r++) {
+    const row = blockedRow(codes, r, lay, stride, 4);
+    let acc = f32x4.splat(0);
+    for (let i0 = 0, g = 0; i0 < d4; i0 += w, g++) {
+      const p = blockedGroup(row, codes, r, g, lay, stride, 4);
+      const n = <usize>min(w, d4 - i0) << 2;
+      for (let o: usize = 0; o < n; o += 16) {
+        const x = v128.load(p + o);
+        acc = f32x4.add(acc, f32x4.mul(x, x));
+      }
+    }
+    let s = hsum(acc);
+    for (let i = d4; i < dim; i++) {
+      const g = i / w;
+      const x = load<f32>(blockedAt(codes, r, g, lay, stride, 4) + (<usize>(i - g * w) << 2));
+      s += x * x;
+    }
+    store<f32>(out + (<usize>(r - from) << 2), s > 0 ? <f32>1 / Mathf.sqrt(s) : 0);
+  }
+}
+
+/** decodeRows() of rows [from, to) of a blocked f16 / sq8 list: each group's run decodes like a row of its width. */
+function decodeBlockedRows(codes: usize, from: i32, to: i32, stride: i32, dim: i32, encoding: i32, params: usize, out: usize, lay: i32): void {
+  const w = lay >>> 16, eb = encoding == ENC_F16 ? 2 : 1;
+  const scale = params + (<usize>stride << 2);
+  for (let r = from; r < to; r++) {
+    const row = blockedRow(codes, r, lay, stride, eb);
+    const dst = out + (<usize>((r - from) * dim) << 2);
+    for (let i0 = 0, g = 0; i0 < dim; i0 += w, g++) {
+      const src = blockedGroup(row, codes, r, g, lay, stride, eb);
+      const n = min(w, dim - i0);
+      const o = <usize>i0 << 2;
+      if (encoding == ENC_F16) decodeHalves(src, n, dst + o);
+      else decodeBytes(src, n, params + o, scale + o, dst + o);
+    }
+  }
+}
+
+// ---- filters (packages/compute/src/mask.ts): a bitset over the ids a scan reports ----
+// `mask` points at the number of 32-bit words, then the words: bit id (word id >>> 5, bit id & 31) set =
+// the member reporting id may be scored; ids past the words are not. 0 = no filter. A masked scan scores
+// the allowed members alone, as the reference scans their compacted copy, so scores are bit-identical.
+
+/** Whether any of a list's `size` members (ids at `ids`) is allowed. */
+function anyAllowed(mask: usize, ids: usize, size: i32): bool {
+  for (let j = 0; j < size; j++) if (maskAllows(mask, load<i32>(ids + (<usize>j << 2)))) return true;
+  return false;
+}
+
+@inline function maskAllows(mask: usize, id: i32): bool {
+  const w = <u32>id >>> 5;
+  return w < load<u32>(mask) && ((load<u32>(mask + 4 + (<usize>w << 2)) >>> (<u32>id & 31)) & 1) != 0;
+}
+
+/**
+ * Packs the allowed members of list chunk [from, to) for a masked scanListsTopK:
+ * their first `dim` values as float32 rows one after another at `packed`
+ * (decoded for f16/sq8, gathered from the blocks of a blocked list), then
+ * `step` ids, then `step` cosine inverse norms (copied when the list keeps
+ * them, else computed as invNorms computes them). Returns how many are
+ * allowed; when all are, nothing is packed (the chunk is scored in place).
+ */
+function packAllowed(
+  codes: usize, ids: usize, bInv: usize, from: i32, to: i32, stride: i32, dim: i32, encoding: i32, params: usize, lay: i32,
+  mask: usize, packed: usize, step: i32, cosine: bool,
+): i32 {
+  let allowed = 0;
+  for (let j = from; j < to; j++) if (maskAllows(mask, ids ? load<i32>(ids + (<usize>j << 2)) : j)) allowed++;
+  if (allowed == 0 || allowed == to - from) return allowed;
+  const packedIds = packed + (<usize>(step * dim) << 2);
+  const packedInv = packedIds + (<usize>step << 2);
+  const rowBytes = <usize>dim << 2;
+  const w = lay >>> 16;
+  let n = 0;
+  for (let j = from; j < to; j++) {
+    const id = ids ? load<i32>(ids + (<usize>j << 2)) : j;
+    if (!maskAllows(mask, id)) continue;
+    const dst = packed + <usize>n * rowBytes;
+    if (encoding != ENC_F32) {
+      if (lay) decodeBlockedRows(codes, j, j + 1, stride, dim, encoding, params, dst, lay);
+      else decodeRows(codes, j, j + 1, stride, dim, encoding, params, dst);
+    } else if (lay) {
+      for (let g = 0; g * w < dim; g++) memory.copy(dst + (<usize>(g * w) << 2), blockedAt(codes, j, g, lay, stride, 4), <usize>min(w, dim - g * w) << 2);
+    } else {
+      memory.copy(dst, codes + (<usize>j * <usize>stride << 2), rowBytes);
+    }
+    store<i32>(packedIds + (<usize>n << 2), id);
+    if (cosine && bInv) store<f32>(packedInv + (<usize>n << 2), load<f32>(bInv + (<usize>j << 2)));
+    n++;
+  }
+  if (cosine && !bInv) invNorms(packed, n, dim, dim, packedInv);
+  return n;
+}
+
+/** Scores the n gathered queries of a list scan against `kept` packed rows (packAllowed) and pushes them under the packed ids. */
+function scorePacked(
+  group: usize, n: i32, groupInv: usize, packed: usize, kept: i32, step: i32, dim: i32, metric: i32, scores: usize,
+  members: usize, g0: i32, hIds: usize, hScores: usize, hSizes: usize, k: i32,
+): void {
+  const packedIds = packed + (<usize>(step * dim) << 2);
+  const packedInv = packedIds + (<usize>step << 2);
+  for (let t = 0; t < n; t += 4) {
+    const tEnd = min(n, t + 4);
+    scoreBlock(group, t, tEnd, dim, groupInv, packed, 0, kept, dim, packedInv, dim, metric, scores, step);
+    for (let u = t; u < tEnd; u++) {
+      pushScores(scores + (<usize>((u - t) * step) << 2), 0, kept, packedIds, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
+    }
   }
 }

@@ -18,7 +18,8 @@
 // List buffers: entry (score bits, id) pairs at ((r * tiles + t) * kp + i) * 2,
 // then the counts at rows * tiles * kp * 2 + r * tiles + t.
 // Ids (tile): mode 0 = idBase + j, 1 = ids[idsOffset + j], 2 = ids[idsOffset + r * idsStride + j].
-// Candidates per row (tile): n, or counts[r] when useCounts is 1.
+// Candidates per row (tile): n, or counts[r] when useCounts is 1. In mode 2 a candidate id of -1 is
+// one a filter removed (list-scan.wgsl): left out like a position past n.
 
 struct Params {
   rows: u32, n: u32, k: u32, idsMode: u32,
@@ -107,7 +108,7 @@ fn tile(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid3: ve
         if (p.idsMode == 1u) { id = ids[p.idsOffset + j]; }
         if (p.idsMode == 2u) { id = ids[p.idsOffset + r * p.idsStride + j]; }
       }
-      put(e, j < n, s, id);
+      put(e, j < n && !(p.idsMode == 2u && id == -1), s, id);
     } else {
       let h = (wg.x - p.scoreTiles) * TILE + e;
       var id = 0;

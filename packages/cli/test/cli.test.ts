@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, serve } from '@adanns/api';
-import { readIvecs } from '@adanns/datasets';
+import { loadVectors, readIvecs } from '@adanns/datasets';
 
 // The CLI is tested as users run it, a bin in a child process: its source,
 // through the TypeScript loader vitest gives this process (process.execArgv),
@@ -143,6 +143,41 @@ describe('adanns CLI', () => {
     expect(bad.stderr).toMatch(/probeMargin must be a finite number >= 0, got "-1"/);
   });
 
+  it('searches with a funnel from --params and names a stage the index cannot serve', () => {
+    // the index the first test built: float32 lists at 16 (scanned at 8 here), raw vectors at 32 under PCA
+    const funnel = adanns('search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--json', '--params', 'nprobe=30,scanDim=8,shortlist=100,funnel=30@16');
+    expect(funnel.stderr).not.toMatch(/error/i);
+    expect(funnel.code).toBe(0);
+    expect(JSON.parse(funnel.stdout.trim()).params).toMatchObject({ scanDim: 8, shortlist: 100, funnel: [{ dim: 16, keep: 30 }], rerankDim: 32 });
+    const bad = adanns('search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'scanDim=8,shortlist=100,funnel=30@24');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/funnel stage 0 \(keep 30 at dim 24\): index "pca,ivf30@8,flat@16,rerank@32" cannot read vectors at dim 24/);
+    const malformed = adanns('search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'funnel=30:16');
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/--params "funnel=30:16": funnel stage "30:16" is not keep@dim/);
+  });
+
+  it('searches with --filter on the labels of --payloads, against the exact filtered truth', async () => {
+    // the index the first test built, over the synthetic set whose labels are its clusters
+    const filter = '{"must":[{"key":"label","match":{"any":[3,5]}}]}';
+    const out = join(dir, 'filtered.ivecs');
+    const searched = adanns('search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--json', '--filter', filter, '--payloads', base, '--gt', 'exact', '--out', out, '--params', 'nprobe=30,shortlist=3000', '--params', 'nprobe=2,shortlist=50');
+    expect(searched.stderr).not.toMatch(/error/i);
+    expect(searched.code).toBe(0);
+    const rows = searched.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows[0].recall).toBe(1); // every list, everything re-ranked at D: the exact filtered answer
+    expect(rows[1].recall).toBeGreaterThan(0.5);
+    const { labels } = await loadVectors(base);
+    const ids = readIvecs(out);
+    expect(Array.from(ids.ids).every((id) => id >= 0 && (labels![id] === 3 || labels![id] === 5))).toBe(true);
+    const bad = adanns('search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--filter', '{"must":[{"key":"label","match":{"valu":3}}]}', '--payloads', base);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--filter "\{"must".*": filter\.must\[0\]\.match: give exactly one of value, any, except/);
+    const noPayloads = adanns('search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--filter', filter);
+    expect(noPayloads.code).toBe(2);
+    expect(noPayloads.stderr).toMatch(/missing required option --payloads/);
+  });
+
   it('shows usage with --help', () => {
     const r = adanns('--help');
     expect(r.code).toBe(0);
@@ -163,8 +198,9 @@ describe('adanns CLI', () => {
     const { url, stop, store } = await serve(config);
     await store.opened;
     try {
-      const imported = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', base, '--limit', '800', '--index', 'ivf8@16,flat@32', '--build');
+      const imported = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', base, '--limit', '800', '--index', 'ivf8@16,flat@32', '--build', '--payload-index', 'label:integer');
       expect(imported.code).toBe(0);
+      expect(imported.stdout).toMatch(/payload indexes: label \(integer\)/);
       expect(imported.stdout).toMatch(/imported 800 vectors of dimension 32 into syn/);
       expect(imported.stdout).toMatch(/index ivf8@16,flat@32 ready over 800 points/);
       const info = (await (await fetch(`${url}/v1/collections/syn`)).json()) as { count: number; index: { state: string } };
@@ -172,6 +208,11 @@ describe('adanns CLI', () => {
       const point = (await (await fetch(`${url}/v1/collections/syn/points/5`)).json()) as { id: number; payload: { label: number } };
       expect(point.id).toBe(5);
       expect(typeof point.payload.label).toBe('number'); // the synthetic set's cluster label
+      const { labels } = await loadVectors(base, 800);
+      const counted = await fetch(`${url}/v1/collections/syn/points/count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ filter: { must: [{ key: 'label', match: { value: 7 } }] } }) });
+      expect(await counted.json()).toEqual({ count: labels!.filter((l) => l === 7).length, note: null });
+      const badIndex = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', base, '--payload-index', 'label:number');
+      expect([badIndex.code, badIndex.stderr]).toEqual([2, expect.stringMatching(/--payload-index must be FIELD:TYPE with TYPE one of keyword, integer, float, bool, datetime, got "label:number"/)]);
       const wrongDim = await adannsAsync('import', '--url', url, '--collection', 'syn', '--data', 'synthetic:n=10,dim=8');
       expect([wrongDim.code, wrongDim.stderr]).toEqual([2, expect.stringMatching(/collection syn has dimension 32, synthetic:n=10,dim=8 has 8/)]);
     } finally {

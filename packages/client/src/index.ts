@@ -12,12 +12,16 @@ import type {
   Budget,
   CollectionList,
   CollectionStats,
+  CountReply,
   CreateCollection,
   DeleteBody,
+  Filter,
   Hit,
   IndexStats,
   Metric,
   Payload,
+  PayloadIndexInfo,
+  PayloadIndexType,
   Point,
   PointId,
   PointReply,
@@ -28,7 +32,7 @@ import type {
   WriteReply,
 } from '@adanns/wire';
 
-export type { Budget, CreateCollection, Hit, IndexStats, Metric, Payload, Point, PointId, PointReply, SearchParams, Vector };
+export type { Budget, CountReply, CreateCollection, Filter, Hit, IndexStats, Metric, Payload, PayloadIndexInfo, PayloadIndexType, Point, PointId, PointReply, SearchParams, Vector };
 export type CollectionInfo = CollectionStats;
 export type SearchRequest = SearchOptions;
 export type SearchResponse = SearchReply;
@@ -112,6 +116,37 @@ export class AdannsClient {
   deletePoints(name: string, ids: PointId[]): Promise<Required<Pick<WriteReply, 'sequence' | 'deleted'>>> {
     const body: DeleteBody = { ids };
     return this.request('DELETE', this.path(name, '/points'), body);
+  }
+
+  /** Deletes every point the filter matches (atomic; resolves once durable). */
+  deleteByFilter(name: string, filter: Filter): Promise<Required<Pick<WriteReply, 'sequence' | 'deleted'>>> {
+    const body: DeleteBody = { filter };
+    return this.request('DELETE', this.path(name, '/points'), body);
+  }
+
+  /** How many points the filter matches (every point without one); `note` names filtered fields that have no payload index. */
+  count(name: string, filter?: Filter): Promise<CountReply> {
+    return this.request('POST', this.path(name, '/points/count'), filter === undefined ? {} : { filter });
+  }
+
+  /** Creates a payload index on a field (dots reach into nested objects); it is built over existing points in the background: poll waitForPayloadIndexes. */
+  createPayloadIndex(name: string, field: string, type: PayloadIndexType): Promise<PayloadIndexInfo> {
+    return this.request('PUT', this.path(name, `/payload-index/${encodeURIComponent(field)}`), { type });
+  }
+
+  dropPayloadIndex(name: string, field: string): Promise<{ deleted: boolean }> {
+    return this.request('DELETE', this.path(name, `/payload-index/${encodeURIComponent(field)}`));
+  }
+
+  /** Polls until no payload index is building or dropping; returns them. */
+  async waitForPayloadIndexes(name: string, pollMs = 100, timeoutMs = 600_000): Promise<PayloadIndexInfo[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { payloadIndexes } = await this.getCollection(name);
+      if (payloadIndexes.every((i) => i.state === 'ready')) return payloadIndexes;
+      if (Date.now() > deadline) throw new Error(`payload indexes of ${name} still building after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
   }
 
   /** A point by id; undefined when it does not exist. */

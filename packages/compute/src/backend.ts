@@ -16,6 +16,11 @@ import type { TopK } from './topk.js';
 export interface Backend {
   readonly name: string;
 
+  // Filters (mask.ts): the scan ops take an optional trailing `mask`, a bitset
+  // over the ids they report (baseIds[j], j without baseIds, a list member's
+  // id). A masked op scores only members whose id the mask allows, as if the
+  // others were absent; no mask = every member.
+
   /** Where index arrays should live so this backend reads them without copying. */
   readonly arena: ArrayArena;
 
@@ -36,6 +41,7 @@ export interface Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void>;
 
   /**
@@ -51,6 +57,7 @@ export interface Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void>;
 
   /**
@@ -78,6 +85,7 @@ export interface Backend {
     baseIds?: Int32Array,
     queryRows?: Int32Array,
     bias?: Float32Array,
+    mask?: Uint32Array,
   ): Promise<void>;
 
   /**
@@ -99,6 +107,7 @@ export interface Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void>;
 
   /**
@@ -111,7 +120,7 @@ export interface Backend {
    * (lists.ts, composedScanListsTopK, is that definition); the CPU backend
    * runs it as one kernel call per block of queries.
    */
-  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void>;
+  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void>;
 
   /**
    * The PQ/OPQ list-scan stage in one call: each query's vector (its first
@@ -120,7 +129,7 @@ export interface Backend {
    * (-1 skipped) by ADC as defined by PqQuantizer; results merge into row q
    * of `best`. metric is ip or l2 (cosine queries come normalised as ip).
    */
-  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void>;
+  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void>;
 
   /**
    * fastScanTopK over all the probed lists of a batch in one call: query q
@@ -140,6 +149,7 @@ export interface Backend {
     queries: number,
     nprobe: number,
     best: TopK,
+    mask?: Uint32Array,
   ): Promise<void>;
 
   /** Nearest centroid of each vector: labels[i] and its score (ties: lower centroid index). */

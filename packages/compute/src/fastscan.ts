@@ -1,4 +1,5 @@
 import type { TopK } from './topk.js';
+import { maskFastScanLists } from './mask.js';
 
 /**
  * 4-bit fast-scan PQ codes (FAISS's FastScan idea; docs/ARCHITECTURE.md,
@@ -164,8 +165,11 @@ export async function composedFastScanListsTopK(
   queries: number,
   nprobe: number,
   best: TopK,
+  mask?: Uint32Array,
 ): Promise<void> {
   checkFastScanLists(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  // a mask scans each probed list's allowed members alone, repacked (mask.ts)
+  if (mask) lists = maskFastScanLists(lists, mask, m);
   const row = new Int32Array(1);
   const size = m * 16;
   for (let q = 0; q < queries; q++) {

@@ -1,9 +1,11 @@
 import type { Backend } from './backend.js';
+import { blockedBytes, checkBlockLayout, unblockRows, type BlockLayout } from './blocked.js';
 import { codedRows, encodedBytes, type RowEncoding } from './coded.js';
 import type { Metric } from './metric.js';
 import { computeInvNorms } from './reference/kernels.js';
 import { checkPrefix, rowBlock, type RowBlock } from './rows.js';
 import type { TopK } from './topk.js';
+import { maskListSet } from './mask.js';
 
 /**
  * Inverted lists as a backend scans them in one call (scanListsTopK,
@@ -21,8 +23,10 @@ export interface ListSet {
   readonly stride: number;
   /** sq8: min then scale of each element (2 x stride floats). */
   readonly params?: Float32Array;
+  /** Float lists in the prefix-blocked layout (blocked.ts); absent: members one after another. */
+  readonly layout?: BlockLayout;
   size(list: number): number;
-  /** The list's members, member after member (at least size x stride elements, as bytes). */
+  /** The list's members, member after member (at least size x stride elements, as bytes), or in `layout`'s blocks. */
   codes(list: number): Uint8Array;
   /** The id reported for each member. */
   ids(list: number): Int32Array;
@@ -88,13 +92,16 @@ export function checkListScan(queries: RowBlock, lists: ListSet, probes: Int32Ar
   if (best.rows < queries.rows) throw new Error(`${what}: ${queries.rows} queries need as many result rows, got ${best.rows}`);
   if (lists.encoding !== 'pq' && dim > lists.stride) throw new Error(`${what}: prefix length ${dim} exceeds row length ${lists.stride}`);
   if (lists.encoding === 'sq8' && (!lists.params || lists.params.length < 2 * lists.stride)) throw new Error(`${what}: sq8 lists need 2 x ${lists.stride} parameters (min, scale)`);
-  const bytes = listBytesPerElement(lists.encoding);
+  if (lists.layout) {
+    if (lists.encoding === 'pq') throw new Error(`${what}: PQ codes have no block layout`);
+    checkBlockLayout(lists.layout);
+  }
   for (let i = 0; i < queries.rows * nprobe; i++) {
     const l = probes[i];
     if (l === -1) continue;
     if (!Number.isInteger(l) || l < 0 || l >= lists.count) throw new Error(`${what}: probe ${l} of query ${Math.floor(i / Math.max(1, nprobe))} is not a list (0..${lists.count - 1}) or -1`);
     const size = lists.size(l);
-    if (size > 0 && lists.codes(l).length < size * lists.stride * bytes) throw new Error(`${what}: list ${l} holds ${lists.codes(l).length} bytes for ${size} members of ${lists.stride * bytes}`);
+    if (size > 0 && lists.codes(l).length < listCodeBytes(lists, size)) throw new Error(`${what}: list ${l} holds ${lists.codes(l).length} bytes for ${size} members of ${lists.stride * listBytesPerElement(lists.encoding)}${lists.layout ? ' in blocks' : ''}`);
     if (size > 0 && lists.ids(l).length < size) throw new Error(`${what}: list ${l} has ${lists.ids(l).length} ids for ${size} members`);
   }
 }
@@ -110,6 +117,12 @@ export function checkPqScan(queries: RowBlock, pq: PqQuantizer, lists: ListSet, 
   if (pq.rotation && pq.rotation.length < pq.dim * pq.dim) throw new Error(`${what}: rotation holds ${pq.rotation.length} values, ${pq.dim} x ${pq.dim} needed`);
   if (pq.refs && pq.refs.length < lists.count * pq.dim) throw new Error(`${what}: residual references hold ${pq.refs.length} values, ${lists.count} lists x ${pq.dim} needed`);
   if (pq.refs && pq.rotation && metric === 'l2' && (!pq.rotatedRefs || pq.rotatedRefs.length < lists.count * pq.dim)) throw new Error(`${what}: l2 residuals with a rotation need the rotated references (${lists.count} x ${pq.dim})`);
+}
+
+/** Bytes the codes of a list of `size` members take (whole blocks in the blocked layout). */
+export function listCodeBytes(lists: ListSet, size: number): number {
+  const bytes = listBytesPerElement(lists.encoding);
+  return lists.layout ? blockedBytes(lists.layout, lists.stride, bytes, size) : size * lists.stride * bytes;
 }
 
 /** Bytes one element of a list member takes. */
@@ -142,11 +155,15 @@ export function groupQueriesByList(probes: Int32Array, rows: number, nprobe: num
  * scanListsTopK composed from a backend's per-list ops (scanTopK over float32
  * lists, scanCodedTopK over encoded ones), one call per probed list with the
  * queries that probe it gathered: the contract's definition for the
- * reference backend and how the WebGPU backend runs it until it has a fused
- * kernel. Scores and ids equal a fused scan's up to float rounding.
+ * reference backend and how the WebGPU backend runs it for a query too large
+ * for its fused pass. Blocked lists (ListSet.layout) are read member by member
+ * into rows first (kernels sum a member's values in the same order in either
+ * layout). Scores and ids equal a fused scan's up to float rounding.
  */
-export async function composedScanListsTopK(backend: Backend, queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+export async function composedScanListsTopK(backend: Backend, queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
   checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan');
+  // a mask scans each probed list's allowed members alone (mask.ts)
+  if (mask) lists = maskListSet(lists, mask);
   if (lists.encoding === 'pq') throw new Error('list scan: PQ codes are scanned by pqScanListsTopK');
   const rows = queries.rows;
   const { start, members } = groupQueriesByList(probes, rows, nprobe, lists.count);
@@ -165,7 +182,7 @@ export async function composedScanListsTopK(backend: Backend, queries: RowBlock,
       if (queryInv) gatheredInv[i] = queryInv[which[i]];
     }
     const group = rowBlock(gathered, m, dim, 0, queryInv ? gatheredInv : undefined);
-    const codes = lists.codes(l);
+    const codes = lists.layout ? unblockRows(lists.codes(l), lists.layout, lists.stride, listBytesPerElement(lists.encoding), size) : lists.codes(l);
     const inv = metric === 'cosine' ? lists.invNorms?.(l, dim) : undefined;
     if (lists.encoding === 'f32') {
       const values = new Float32Array(codes.buffer, codes.byteOffset, size * lists.stride);
@@ -182,9 +199,11 @@ export async function composedScanListsTopK(backend: Backend, queries: RowBlock,
  * per (query, probed list). The contract's definition for the reference
  * backend, and the WebGPU backend's until it has a fused kernel.
  */
-export async function composedPqScanListsTopK(backend: Backend, queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+export async function composedPqScanListsTopK(backend: Backend, queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
   checkListScan(queries, lists, probes, nprobe, pq.dim, best, 'PQ list scan');
   checkPqScan(queries, pq, lists, metric, 'PQ list scan');
+  // a mask scans each probed list's allowed members alone (mask.ts): a list with none left builds no table, as an empty one
+  if (mask) lists = maskListSet(lists, mask);
   const { dim, m, bounds } = pq;
   const rows = queries.rows;
   if (rows === 0) return;

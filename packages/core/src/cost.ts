@@ -17,6 +17,9 @@
  *   re-rank        (shortlist actually re-ranked) x rerankDim, x2 for cosine when the rows are
  *                  gathered (disk, float16, a collection's store, a prefix of the stored rows):
  *                  their norms at rerankDim are computed per search
+ *   funnel stage   (candidates it rescores) x its dim x (1, +1 when read from f16/sq8 lists: each
+ *                  value decoded; +1 for cosine: the gathered rows' norms at dim are computed),
+ *                  before the re-rank, which then rescores the last stage's keep
  * A cosine float scan at a prefix whose norms the lists do not keep (off the dims ladder) also
  * computes the members' norms: one more multiply-add per value (two for decoding codecs).
  * Not counted: preparing the query itself (normalising its prefixes, subtracting the PCA mean,
@@ -46,11 +49,22 @@ export interface QueryWork {
   rerankDim: number;
   /** Multiply-adds per re-ranked value: 1, or 2 when cosine norms of gathered rows are computed; default 1. */
   rerankFlopsPerValue?: number;
+  /** Funnel stages run between scan and re-rank (params.ts FunnelStage), in order. */
+  funnel?: FunnelWork[];
+}
+
+/** One funnel stage's work: candidates rescored at dim, at flopsPerValue multiply-adds per value. */
+export interface FunnelWork {
+  rescored: number;
+  dim: number;
+  flopsPerValue: number;
 }
 
 export function queryFlops(w: QueryWork): number {
   const scan = w.codeBytes > 0 ? w.quantizerFlops + w.scanned * w.codeBytes : w.scanned * w.scanDim * (w.scanFlopsPerValue ?? 1);
-  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + scan + w.reranked * w.rerankDim * (w.rerankFlopsPerValue ?? 1);
+  let funnel = 0;
+  for (const stage of w.funnel ?? []) funnel += stage.rescored * stage.dim * stage.flopsPerValue;
+  return w.fullDim * w.rotatedDims + w.lists * w.coarseDim + scan + funnel + w.reranked * w.rerankDim * (w.rerankFlopsPerValue ?? 1);
 }
 
 export function queryMflops(w: QueryWork): number {

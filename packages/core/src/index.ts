@@ -1,9 +1,12 @@
-export { queryFlops, queryMflops, type QueryWork } from './cost.js';
+export { queryFlops, queryMflops, type FunnelWork, type QueryWork } from './cost.js';
 export { exactNeighbours, exactNeighboursOf, type BaseChunk } from './eval/ground-truth.js';
 export { recallAtK } from './eval/recall.js';
 export { AdannsIndex, type BuildOptions, type IndexChoice, type IndexParts, type IndexSizes, type ProgressFn, type SearchResult, type TrainOptions, type VectorReader } from './index/adanns-index.js';
-export { InvertedLists } from './index/inverted-lists.js';
+export { InvertedLists, type CodeLayout } from './index/inverted-lists.js';
+export { FLOAT_BLOCKS, floatBlockLayout } from './codecs/float-codec.js';
 export { SlotStore } from './index/slots.js';
+export { allowedIdsOf, checkAllowedIds, countBits, isAllowed, type AllowedIds } from './index/filter.js';
+export type { FilterPlanKind, FilterReport, SearchOptions } from './index/filtered.js';
 export { buildFromStream, type StreamBuildOptions, type StreamSource } from './index/stream-build.js';
 export type { ByteKind, CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult } from './codecs/codec.js';
 export { codecDefinition, codecNames, codecTokens, registerCodec } from './codecs/registry.js';
@@ -13,7 +16,7 @@ export { createRerankStore, DiskF32Store, ExternalRerankStore, MemoryF16Store, M
 export { CoarseQuantizer } from './stages/coarse.js';
 export { cutProbes, marginForMeanDepth, probeDepth } from './stages/adaptive-probe.js';
 export { kmeans, type KMeansOptions, type KMeansResult } from './kmeans.js';
-export { defaultParams, formatParams, parseParams, PARAM_NAMES, type SearchParams } from './params.js';
+export { defaultParams, formatFunnel, formatParams, funnelShapeError, parseFunnel, parseParams, PARAM_NAMES, raiseToK, servedK, usesShortlist, type FunnelStage, type SearchParams } from './params.js';
 export { INDEX_FORMAT_VERSION, loadIndex, readCalibration, readIndexManifest, saveCalibration, saveIndex, type LoadOptions } from './persist/index-io.js';
 export { readArrayFile, writeArrayFile } from './persist/binary-file.js';
 export { dimsLadder, normalizePrefixInPlace, slicePrefix } from './prefixes.js';

@@ -15,9 +15,83 @@ export interface SearchParams {
    * every query probes `nprobe` lists.
    */
   probeMargin?: number;
+  /**
+   * Funnel (the MRL funnel of the AdANNS paper): re-rank stages between the
+   * scan and the final re-rank, each rescoring the candidates left at a
+   * larger prefix `dim` and keeping the best `keep` (e.g. shortlist 400 at
+   * scanDim 32, then {dim: 64, keep: 100}, then k at rerankDim). Dims strictly
+   * increase, keeps do not; the first keep is at most the shortlist, the last
+   * at least k. Omitted = the scan's shortlist goes straight to the re-rank.
+   * Where a stage reads its vectors is the index's choice (AdannsIndex.funnelSource).
+   */
+  funnel?: FunnelStage[];
 }
 
-export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin'] as const;
+/** One funnel stage: rescore the candidates at prefix `dim`, keep the best `keep`. */
+export interface FunnelStage {
+  dim: number;
+  keep: number;
+}
+
+export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin', 'funnel'] as const;
+
+/** Whether the shortlist shapes the answer: a re-rank or a funnel rescores it (without either, the scan returns k). */
+export function usesShortlist(p: Pick<SearchParams, 'rerankDim' | 'funnel'>): boolean {
+  return p.rerankDim !== undefined || (p.funnel !== undefined && p.funnel.length > 0);
+}
+
+/** The largest k params can answer: the last funnel keep, else the shortlist when re-ranking, else any. */
+export function servedK(p: SearchParams): number {
+  if (p.funnel && p.funnel.length > 0) return Math.min(p.shortlist, p.funnel[p.funnel.length - 1].keep);
+  return p.rerankDim !== undefined ? p.shortlist : Infinity;
+}
+
+/**
+ * Params serving k: a shortlist that a re-rank or funnel rescores raised to
+ * at least k, and every funnel keep with it (a plan calibrated at a smaller k).
+ */
+export function raiseToK(p: SearchParams, k: number): SearchParams {
+  if (!usesShortlist(p)) return { ...p };
+  const out: SearchParams = { ...p, shortlist: Math.max(p.shortlist, k) };
+  if (p.funnel) out.funnel = p.funnel.map((s) => ({ dim: s.dim, keep: Math.max(s.keep, k) }));
+  return out;
+}
+
+/** `keep@dim` stages joined by `/` (the CLI form: funnel=400@64/100@256). */
+export function formatFunnel(funnel: readonly FunnelStage[]): string {
+  return funnel.map((s) => `${s.keep}@${s.dim}`).join('/');
+}
+
+/** Reads formatFunnel's form; every stage must be two positive integers. */
+export function parseFunnel(text: string): FunnelStage[] {
+  return text.split('/').map((part) => {
+    const m = /^\s*(\d+)@(\d+)\s*$/.exec(part);
+    const keep = m ? Number(m[1]) : NaN;
+    const dim = m ? Number(m[2]) : NaN;
+    if (!m || keep < 1 || dim < 1) throw new Error(`funnel stage "${part}" is not keep@dim with positive integers (e.g. funnel=400@64/100@256)`);
+    return { dim, keep };
+  });
+}
+
+/**
+ * Why a funnel is malformed on its own (shape, order), or undefined; what an
+ * index can serve (prefixes it holds, the shortlist, k) is checked by
+ * AdannsIndex.resolveParams. Messages name the offending stage.
+ */
+export function funnelShapeError(funnel: unknown): string | undefined {
+  if (!Array.isArray(funnel)) return `funnel must be an array of {dim, keep} stages, got ${JSON.stringify(funnel)}`;
+  for (let i = 0; i < funnel.length; i++) {
+    const s = funnel[i] as Partial<FunnelStage> | null;
+    const ok = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+    if (typeof s !== 'object' || s === null || !ok(s.dim) || !ok(s.keep)) return `funnel stage ${i} must be {dim, keep} with positive integers, got ${JSON.stringify(s)}`;
+    if (i > 0) {
+      const prev = funnel[i - 1] as FunnelStage;
+      if (s.dim! <= prev.dim) return `funnel stage ${i}: dim ${s.dim} must exceed the previous stage's dim ${prev.dim} (dims strictly increase)`;
+      if (s.keep! > prev.keep) return `funnel stage ${i}: keep ${s.keep} must not exceed the previous stage's keep ${prev.keep} (keeps do not increase)`;
+    }
+  }
+  return undefined;
+}
 
 /** Why a probe margin is unusable, or undefined when it is a finite number >= 0. */
 export function probeMarginError(value: unknown): string | undefined {
@@ -35,10 +109,16 @@ export function parseParams(text: string): Partial<SearchParams> {
       throw new Error(`unknown search param "${key}" (expected ${PARAM_NAMES.join(', ')})`);
     }
     const n = Number(value);
+    if (key === 'funnel') {
+      out.funnel = value === '' ? [] : parseFunnel(value);
+      const shape = funnelShapeError(out.funnel);
+      if (shape) throw new Error(`search param ${shape}`);
+      continue;
+    }
     if (key === 'probeMargin') {
       if (value === '' || probeMarginError(n)) throw new Error(`search param probeMargin must be a finite number >= 0, got "${value}"`);
     } else if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`search param ${key} must be a positive integer, got "${value}"`);
-    out[key as keyof SearchParams] = n;
+    out[key as Exclude<keyof SearchParams, 'funnel'>] = n;
   }
   return out;
 }
@@ -47,6 +127,7 @@ export function formatParams(p: SearchParams): string {
   const parts = [`coarseDim=${p.coarseDim}`, `nprobe=${p.nprobe}`, `scanDim=${p.scanDim}`, `shortlist=${p.shortlist}`];
   if (p.rerankDim !== undefined) parts.push(`rerankDim=${p.rerankDim}`);
   if (p.probeMargin !== undefined) parts.push(`probeMargin=${p.probeMargin}`);
+  if (p.funnel && p.funnel.length > 0) parts.push(`funnel=${formatFunnel(p.funnel)}`);
   return parts.join(',');
 }
 

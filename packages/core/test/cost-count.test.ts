@@ -50,6 +50,14 @@ const shapes: Shape[] = [
   { spec: 'ivf8@16,pq9x4@32,rerank@32:f32', params: [{ nprobe: 1, shortlist: 20 }, { nprobe: 4, shortlist: 30 }] },
   { spec: 'ivf8@16,pq8x4@32,rerank@32', residual: false, params: [{ nprobe: 3, shortlist: 20 }] },
   { spec: 'pca,ivf8@16,opq8x4@16,rerank@24:f32', params: [{ nprobe: 2, shortlist: 25 }] },
+  // funnels (re-rank stages between scan and final re-rank): from float32 lists, from f16 lists (decoded on the host),
+  // from sq8 lists answering without a re-rank, from a store in the index space (resident f32, f16, disk), lists then store
+  { spec: 'ivf8@16,flat@24,rerank@32', params: [{ nprobe: 2, scanDim: 8, shortlist: 40, funnel: [{ dim: 16, keep: 20 }] }, { nprobe: 3, scanDim: 8, shortlist: 40, funnel: [{ dim: 12, keep: 20 }, { dim: 24, keep: 8 }] }] },
+  { spec: 'pca,ivf8@16,f16@32,rerank@32', params: [{ nprobe: 2, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 15 }] }] },
+  { spec: 'ivf8@16,sq8@32', params: [{ nprobe: 3, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 10 }, { dim: 32, keep: 5 }] }] },
+  { spec: 'pca,ivf8@16,pq8@16,rerank@24:f32', params: [{ nprobe: 2, shortlist: 30, funnel: [{ dim: 16, keep: 12 }] }] },
+  { spec: 'pca,ivf8@16,flat@8,rerank@24', params: [{ nprobe: 2, shortlist: 30, funnel: [{ dim: 16, keep: 10 }] }] },
+  { spec: 'pca,ivf8@16,flat@16,rerank@24:f16', params: [{ nprobe: 2, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 20 }, { dim: 20, keep: 10 }] }] },
 ];
 
 async function build(backend: CountingBackend, shape: Shape, metric: Metric): Promise<AdannsIndex> {

@@ -1,4 +1,4 @@
-import { composedPqScanListsTopK, composedScanListsTopK, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
+import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
 
 /**
  * A Backend that counts the multiply-adds each op executes (one multiply-add =
@@ -68,12 +68,18 @@ export class CountingBackend implements Backend {
     return this.inner.score(queries, base, dim, metric, out);
   }
 
-  scanTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  // A mask (Backend ops' filter) is counted as the reference defines it: the op on the allowed members alone, compacted (mask.ts).
+
+  async scanTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
+    const kept = mask && maskRows(mask, base, dim, baseIds);
+    if (kept) return this.scanTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows);
     if (base.rows > 0 && queries.rows > 0) this.add('scanTopK', queries.rows * base.rows * dim + CountingBackend.baseNorms(base, dim, metric));
     return this.inner.scanTopK(queries, base, dim, metric, best, baseIds, queryRows);
   }
 
-  scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
+    const kept = mask && maskCoded(mask, base, baseIds);
+    if (kept) return this.scanCodedTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows);
     if (base.rows > 0 && queries.rows > 0) this.add('scanCodedTopK', queries.rows * base.rows * dim + base.rows * dim + 2 * CountingBackend.baseNorms(base, dim, metric));
     return this.inner.scanCodedTopK(queries, base, dim, metric, best, baseIds, queryRows);
   }
@@ -85,17 +91,22 @@ export class CountingBackend implements Backend {
     return this.inner.rescoreTopK(queries, base, dim, metric, candidates, best);
   }
 
-  adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array): Promise<void> {
+  async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array, mask?: Uint32Array): Promise<void> {
+    const kept = mask && maskCodes(mask, codes, rows, m, baseIds);
+    if (kept) return this.adcScanTopK(tables, queries, m, kept.codes, kept.rows, best, kept.ids, queryRows, bias);
     this.add('adcScanTopK', queries * rows * m);
     return this.inner.adcScanTopK(tables, queries, m, codes, rows, best, baseIds, queryRows, bias);
   }
 
-  fastScanTopK(tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async fastScanTopK(tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
+    const kept = mask && maskFastScanCodes(mask, codes, rows, m, baseIds);
+    if (kept) return this.fastScanTopK(tables, queries, m, kept.codes, kept.rows, scales, bias, best, kept.ids, queryRows);
     this.add('fastScanTopK', queries * rows * m);
     return this.inner.fastScanTopK(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
   }
 
-  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
+  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    if (mask) lists = maskFastScanLists(lists, mask, m);
     let members = 0;
     for (let i = 0; i < queries * nprobe; i++) if (probes[i] >= 0) members += lists.size(probes[i]);
     this.add('fastScanListsTopK', members * m);
@@ -103,11 +114,12 @@ export class CountingBackend implements Backend {
   }
 
   /** Counted as the reference defines it: its per-list ops, run through this counter (the results are the reference's). */
-  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
-    return composedScanListsTopK(this, queries, lists, probes, nprobe, dim, metric, best);
+  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedScanListsTopK(this, queries, lists, probes, nprobe, dim, metric, best, mask);
   }
 
-  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
+    if (mask) lists = maskListSet(lists, mask);
     // the ip residual terms q . ref run in the definition's TypeScript: dim per (query, probed non-empty list)
     if (pq.refs && metric !== 'l2') {
       let pairs = 0;

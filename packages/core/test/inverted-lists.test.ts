@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fastScanBytes, fastScanNibble, moveFastScan, packFastScan, unpackFastScan } from '@adanns/compute';
 import { InvertedLists, type CodeLayout } from '../src/index/inverted-lists.js';
+import { floatBlockLayout } from '../src/codecs/float-codec.js';
 
 const m = 3;
 const layout: CodeLayout = {
@@ -23,5 +24,45 @@ describe('InvertedLists with a fast-scan block layout', () => {
     expect(lists.remove(0)).toBe(true); // a hole filled by the last member
     zeroPast(2);
     for (let pos = 0; pos < 2; pos++) for (let s = 0; s < m; s++) expect(fastScanNibble(lists.codes(0), m, pos, s)).toBe(15);
+  });
+});
+
+describe('InvertedLists with the float prefix-block layout', () => {
+  it('appends, removes and exports members as codeBytes one after another, blocks zero past the size', () => {
+    const stride = 40; // groups of 16, 16 and 8 values
+    const lists = new InvertedLists(2, stride * 4, [], undefined, 'lists', floatBlockLayout(stride, 4, { blockRows: 4, groupWidth: 16 }));
+    const rows = 11;
+    const values = Float32Array.from({ length: rows * stride }, (_, i) => i + 1);
+    const bytes = new Uint8Array(values.buffer);
+    for (let r = 0; r < rows; r++) lists.append(r % 2, r, bytes, r * stride * 4);
+    expect(lists.size(0)).toBe(6);
+    // list 0 (slots 0, 2, ..., 10) in blocks of 4: two blocks
+    expect(lists.codes(0).length).toBe(8 * stride * 4);
+    const member = (slot: number) => Array.from(values.subarray(slot * stride, (slot + 1) * stride));
+    const located = (slot: number) => {
+      const at = lists.locate(slot)!;
+      return Array.from(new Float32Array(at.codes.slice(at.offset, at.offset + stride * 4).buffer));
+    };
+    for (let r = 0; r < rows; r++) expect(located(r)).toEqual(member(r));
+    // slot 2 (position 1 of list 0) leaves: slot 10, the last, moves into its place
+    expect(lists.remove(2)).toBe(true);
+    expect(Array.from(lists.slots(0))).toEqual([0, 10, 4, 6, 8]);
+    expect(located(10)).toEqual(member(10));
+    expect(lists.remove(8)).toBe(true); // the last member: nothing moves
+    const codes = new Float32Array(lists.codes(0).buffer, lists.codes(0).byteOffset, 4 * stride);
+    // position 4 (in block 1) was emptied by the first removal, block 0 is full: the whole of block 1 is zero
+    const held = lists.arrays()[0].array as Uint8Array; // list 0's code array, its capacity included
+    expect(held.length).toBeGreaterThanOrEqual(8 * stride * 4);
+    expect(held.subarray(4 * stride * 4, 8 * stride * 4).every((x) => x === 0)).toBe(true);
+    // group 0 of block 0: values 0..15 of positions 0..3, one after another
+    expect(Array.from(codes.subarray(16, 32))).toEqual(member(10).slice(0, 16));
+    const saved = lists.export();
+    expect(Array.from(saved.sizes)).toEqual([4, 5]);
+    expect(Array.from(saved.slots)).toEqual([0, 10, 4, 6, 1, 3, 5, 7, 9]);
+    const flat = new Float32Array(saved.codes.buffer);
+    saved.slots.forEach((slot, i) => expect(Array.from(flat.subarray(i * stride, (i + 1) * stride))).toEqual(member(slot)));
+    const again = InvertedLists.import(stride * 4, [], saved.sizes, saved.slots, saved.codes, undefined, undefined, 'lists', floatBlockLayout(stride, 4, { blockRows: 4, groupWidth: 16 }));
+    for (let l = 0; l < 2; l++) expect(Array.from(again.codes(l))).toEqual(Array.from(lists.codes(l)).slice(0, again.codes(l).length));
+    expect(again.scanSet('f32', stride).layout).toEqual({ blockRows: 4, groupWidth: 16 });
   });
 });

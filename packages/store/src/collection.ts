@@ -2,13 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, calibrationLevels, formatSpec, isAutoSpec, judgeBudget, listSizeDrift, loadIndex, parseSpec, saveCalibration, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
-import type { CalibrationStats, CollectionStats as WireCollectionStats, Hit, IndexBytes, IndexState, PlannedCost, SearchReply } from '@adanns/wire';
+import { AdannsIndex, calibrationLevels, formatSpec, isAllowed, isAutoSpec, judgeBudget, listSizeDrift, loadIndex, parseSpec, saveCalibration, type AllowedIds, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import type { CalibrationStats, CollectionStats as WireCollectionStats, CountReply, FrontierPoint, SpecParts, SpectrumPoint, Hit, IndexBytes, IndexState, PayloadIndexInfo, PlannedCost, SearchReply } from '@adanns/wire';
 import { calibrationQueriesPath, clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact, writeCalibrationQueries } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
 import { applyChanges, replaceVectors } from './catch-up.js';
 import type { BuildJob, BuildMessage } from './build-worker.js';
 import { invalid, StoreError, tooLarge } from './errors.js';
+import { checkFilter, evaluateFilter, type FilterAnswer } from './filter.js';
+import { checkPayloadIndex } from './payload-index.js';
 import { probeEnvironment } from './probe.js';
 import { checkId, hasLoneSurrogate, PointStore, type Payload, type Point, type PointId } from './points.js';
 import { indexProblem, type CollectionSchema } from './schema.js';
@@ -75,6 +77,8 @@ export interface SearchRequest {
   limits?: SearchLimits;
   /** Stops the search at its next slice (the client went away). */
   signal?: AbortSignal;
+  /** Only points passing this filter (the filter language, @adanns/wire parseFilter) are returned. */
+  filter?: unknown;
 }
 
 export interface SearchLimits {
@@ -121,7 +125,7 @@ const MAP_HITS_PER_TURN = 4096;
 // index.sequence: the change sequence the trained index was built from.
 export type { Hit, IndexState } from '@adanns/wire';
 export type SearchAnswer = SearchReply;
-export type CollectionStats = Omit<WireCollectionStats, 'frontier'>;
+export type CollectionStats = Omit<WireCollectionStats, 'frontier' | 'frontierK' | 'specParts' | 'spectrum'>;
 
 /**
  * One collection: points in LMDB (the system of record), and in memory the
@@ -162,6 +166,8 @@ export class Collection {
   /** Timings of the last build swapped in. */
   lastBuild: { seconds: number; trainAndFillSeconds: number; calibrationSeconds: number } | undefined;
   private writes: Promise<unknown> = Promise.resolve();
+  /** Payload index builds and drops running in the background, by field. */
+  private payloadJobs = new Map<string, { progress: number; stop: boolean; done: Promise<void> }>();
   private inflight = 0;
   private retired: AdannsIndex[] = [];
   private closed = false;
@@ -222,6 +228,11 @@ export class Collection {
       this.log('warn', `index artefact not used, rebuilding it: ${(e as Error).message}`, { err: (e as Error).message });
       discardArtefacts(this.artefactDir);
       rebuild = true;
+    }
+    // payload index builds and drops a crash or a stop interrupted go on
+    for (const [field, decl] of Object.entries(this.points.payloadIndexes())) {
+      if (decl.state === 'building') this.buildPayloadIndex(field);
+      else if (decl.state === 'dropping') this.dropPayloadEntries(field);
     }
     if (!this.trained) {
       this.index = await this.exactIndex();
@@ -326,15 +337,146 @@ export class Collection {
     this.checkOpen();
     if (!Array.isArray(ids) || ids.length === 0) throw invalid('ids must be a non-empty array');
     const checked = ids.map(checkId);
-    const result = await this.serial(async () => {
-      const { sequence, iids } = await this.points.delete(checked);
-      this.index?.remove(iids);
-      this.lastWrite = performance.now();
-      return { sequence, deleted: iids.length };
-    });
+    const result = await this.serial(() => this.deleteIds(checked));
     // shrinking to half of what the index was trained on rebuilds it, as doubling does; lists that drift re-calibrate
     this.maybeBuild();
     return result;
+  }
+
+  /** Within a write turn: deletes these ids from LMDB (durably) and from the index. */
+  private async deleteIds(ids: readonly PointId[]): Promise<{ sequence: number; deleted: number }> {
+    const { sequence, iids } = await this.points.delete(ids);
+    this.index?.remove(iids);
+    this.lastWrite = performance.now();
+    return { sequence, deleted: iids.length };
+  }
+
+  /**
+   * Deletes every point a filter matches, in one durable transaction; the
+   * filter is evaluated within the same write turn, so no write slips between.
+   */
+  async deleteByFilter(filter: unknown): Promise<{ sequence: number; deleted: number }> {
+    this.checkOpen();
+    const node = checkFilter(filter);
+    const result = await this.serial(async () => {
+      const { allowed } = await evaluateFilter(this.points, node);
+      const ids: PointId[] = [];
+      forEachAllowed(allowed, (iid) => {
+        const id = this.points.externalId(iid);
+        if (id !== undefined) ids.push(id);
+      });
+      return this.deleteIds(ids);
+    });
+    this.maybeBuild();
+    return result;
+  }
+
+  /** How many points a filter matches (all points without one). */
+  async countPoints(filter?: unknown): Promise<CountReply> {
+    this.checkOpen();
+    if (filter === undefined) return { count: this.points.count, note: null };
+    const { allowed, note } = await evaluateFilter(this.points, checkFilter(filter));
+    return { count: allowed.count, note };
+  }
+
+  /**
+   * Creates a payload index on a field and builds it over the existing points
+   * in the background (state building; conditions on the field read payloads
+   * until it is ready). The same type again is a no-op; another type is a conflict.
+   */
+  async createPayloadIndex(field: unknown, type: unknown): Promise<PayloadIndexInfo> {
+    this.checkOpen();
+    const checked = checkPayloadIndex(field, type);
+    await this.serial(async () => {
+      const existing = this.points.payloadIndexes()[checked.field];
+      if (existing?.state === 'dropping') throw new StoreError('conflict', `the payload index on ${JSON.stringify(checked.field)} is being dropped; create it again once it is gone`);
+      if (existing && existing.type !== checked.type) throw new StoreError('conflict', `${JSON.stringify(checked.field)} already has a ${existing.type} payload index; drop it first to index it as ${checked.type}`);
+      if (existing) return;
+      await this.points.declarePayloadIndex(checked.field, checked.type, this.points.count === 0 ? 'ready' : 'building');
+      if (this.points.count > 0) this.buildPayloadIndex(checked.field);
+    });
+    return this.payloadIndexInfo().find((i) => i.field === checked.field)!;
+  }
+
+  /** Drops a payload index (its entries are removed in the background; state dropping until then). */
+  async dropPayloadIndex(field: unknown): Promise<void> {
+    this.checkOpen();
+    const { field: name } = checkPayloadIndex(field, 'keyword');
+    // a build in progress stops first (a drop in progress just goes on)
+    const running = this.payloadJobs.get(name);
+    if (running && this.points.payloadIndexes()[name]?.state === 'building') {
+      running.stop = true;
+      await running.done;
+    }
+    await this.serial(async () => {
+      const existing = this.points.payloadIndexes()[name];
+      if (!existing) throw new StoreError('not_found', `collection ${this.schema.name} has no payload index on ${JSON.stringify(name)}`);
+      if (existing.state === 'dropping') return;
+      await this.points.declarePayloadIndex(name, existing.type, 'dropping');
+      this.dropPayloadEntries(name);
+    });
+  }
+
+  /** Differences between the payload indexes and the payloads (empty when they agree): for tests and the crash soak. */
+  checkPayloadIndexes(): string[] {
+    return this.points.checkPayloadIndexes();
+  }
+
+  /** Waits for the payload index builds and drops running now. */
+  async whenPayloadIndexed(): Promise<void> {
+    while (this.payloadJobs.size > 0) await Promise.all([...this.payloadJobs.values()].map((j) => j.done));
+  }
+
+  /** Runs a payload index job in chunks, one transaction each, yielding between them. */
+  private payloadJob(field: string, step: (job: { progress: number; stop: boolean }) => Promise<boolean>, what: string): void {
+    const job = { progress: 0, stop: false, done: Promise.resolve() };
+    // in the map before it starts: a job that ends at once still removes itself
+    this.payloadJobs.set(field, job);
+    job.done = (async () => {
+      try {
+        while (!this.closed && !job.stop && (await step(job))) await new Promise((resolve) => setImmediate(resolve));
+      } catch (e) {
+        if (!this.closed) this.log('error', `payload index ${what} on ${field} failed: ${(e as Error).message}`, { field, err: (e as Error).message });
+      } finally {
+        if (this.payloadJobs.get(field) === job) this.payloadJobs.delete(field);
+      }
+    })();
+  }
+
+  private buildPayloadIndex(field: string): void {
+    let after: PointId | undefined;
+    let done = 0;
+    const started = performance.now();
+    this.payloadJob(
+      field,
+      async (job) => {
+        const chunk = await this.points.indexPayloadChunk(field, after, PAYLOAD_INDEX_CHUNK);
+        done += chunk.done;
+        job.progress = Math.min(1, done / Math.max(1, this.points.count));
+        if (chunk.last !== undefined) {
+          after = chunk.last;
+          return true;
+        }
+        // the declaration is still ours (a drop stops the job before it changes it)
+        const decl = this.points.payloadIndexes()[field];
+        if (decl?.state === 'building' && !job.stop && !this.closed) {
+          await this.points.declarePayloadIndex(field, decl.type, 'ready');
+          this.log('info', `payload index on ${field} (${decl.type}) built over ${done} points in ${((performance.now() - started) / 1000).toFixed(1)} s`, { field, type: decl.type, points: done });
+        }
+        return false;
+      },
+      'build',
+    );
+  }
+
+  private dropPayloadEntries(field: string): void {
+    this.payloadJob(field, async () => (await this.points.dropPayloadChunk(field, PAYLOAD_INDEX_CHUNK * 4)) > 0, 'drop');
+  }
+
+  private payloadIndexInfo(): PayloadIndexInfo[] {
+    return Object.entries(this.points.payloadIndexes())
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([field, decl]) => ({ field, type: decl.type, state: decl.state, progress: decl.state === 'ready' ? 1 : (this.payloadJobs.get(field)?.progress ?? 0) }));
   }
 
   get(id: unknown): { id: PointId; vector: number[]; payload?: Payload } | undefined {
@@ -356,6 +498,7 @@ export class Collection {
     if (!Array.isArray(queries) || queries.length === 0) throw invalid('give a query vector or a non-empty array of them');
     const rows = queries.length;
     if (!Number.isInteger(request.k) || request.k < 1) throw invalid(`k must be a positive integer, got ${showValue(request.k)}`);
+    const filterNode = request.filter === undefined ? undefined : checkFilter(request.filter);
     const limits = request.limits ?? {};
     if (limits.maxHits !== undefined && rows * request.k > limits.maxHits) {
       throw tooLarge(`${rows} query vectors x k = ${request.k} is ${rows * request.k} hits, the limit is ${limits.maxHits}: send fewer query vectors or ask for a smaller k`);
@@ -383,6 +526,16 @@ export class Collection {
     }
     this.inflight++;
     try {
+      // evaluated once per request into a bitset over internal ids, which the index's scans honour
+      let filtered: FilterAnswer | undefined;
+      if (filterNode) {
+        filtered = await evaluateFilter(this.points, filterNode);
+        if (filtered.allowed.count === 0) {
+          const note = ['no point matches the filter', ...(filtered.note ? [filtered.note] : [])].join('; ');
+          return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, planned: null, note, tookMs: performance.now() - started };
+        }
+      }
+      const allowed = filtered?.allowed;
       const k = Math.min(request.k, index.size);
       // the request's choices are checked first (a 400 when wrong); the search itself then runs unguarded
       let plan: Plan | undefined;
@@ -423,13 +576,14 @@ export class Collection {
           this.checkOpen();
           if (request.signal?.aborted) throw new StoreError('unavailable', 'search cancelled: the client went away');
           const t = performance.now();
-          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params);
+          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params, allowed ? { filter: allowed } : {});
           ms = performance.now() - t;
           searchMs += ms;
           return answer;
         });
         // the next slice aims at sliceMs by this one's time per query (at most doubling)
         if (limits.sliceMs) sliceRows = Math.max(1, Math.min(2 * sliceRows, Math.floor(((to - from) * limits.sliceMs) / Math.max(ms, 0.05))));
+        if (allowed) checkHonoured(part, allowed);
         ids.set(part.ids, from * k);
         scores.set(part.scores, from * k);
         counts.set(part.counts, from);
@@ -448,6 +602,9 @@ export class Collection {
       let budgetMet: boolean | null = null;
       let planned: PlannedCost | null = null;
       const notes: string[] = [];
+      if (filtered?.note) notes.push(filtered.note);
+      // how the index ran the filter (exact scan of the matches, or probing until enough) and what its recall is worth
+      if (last?.filter) notes.push(`filter matches ${filtered!.allowed.count} points: ${last.filter.note}`);
       if (!this.trained) notes.push(`exact search over all ${index.size} points: ${this.exactReason ?? 'no index has been built yet'}`);
       if (request.budget) {
         const calibration = plan ? index.calibration! : undefined;
@@ -820,6 +977,7 @@ export class Collection {
       dims: this.schema.dims,
       count: this.points.count,
       sequence: this.points.sequence,
+      payloadIndexes: this.payloadIndexInfo(),
       index: {
         state,
         note: this.exactReason ?? waiting,
@@ -844,10 +1002,33 @@ export class Collection {
     return { lists, codes, norms, ids, centroids, rotation, codebooks, rerank, rerankDisk, resident, residentPerVector: vectors > 0 ? Number((resident / vectors).toFixed(2)) : 0 };
   }
 
-  /** The calibrated recall/MFLOPs frontier of the trained index (empty before training). */
-  frontier(): { params: SearchParams; recall: number; mflops: number }[] {
+  /** The calibrated recall/MFLOPs frontier of the trained index (empty before training), with each point's calibrated latency. */
+  frontier(): FrontierPoint[] {
     if (!this.trained || !this.index?.calibration) return [];
-    return this.index.frontier().map((p) => ({ params: p.params, recall: p.recall, mflops: p.mflops }));
+    return this.index.frontier().map((p) => ({ params: p.params, recall: p.recall, mflops: p.mflops, latencyMs: p.latencyMs }));
+  }
+
+  /** The k whose recall the frontier shows (null before calibration). */
+  frontierK(): number | null {
+    return this.trained && this.index?.calibration ? this.index.calibration.k : null;
+  }
+
+  /** The trained index's spec by stage (null before training). */
+  specParts(): SpecParts | null {
+    return this.trained && this.index ? structuredClone(this.index.spec) : null;
+  }
+
+  /**
+   * The trained index's PCA spectrum: the share of variance at each prefix of
+   * the ladder and at 64 evenly spaced prefixes (a smooth curve whatever the
+   * dimension, without sending one number per dimension); null without PCA.
+   */
+  spectrum(): SpectrumPoint[] | null {
+    if (!this.trained || !this.index) return null;
+    const dim = this.schema.dim;
+    const prefixes = new Set(this.schema.dims.filter((d) => d >= 1 && d <= dim));
+    for (let i = 1; i <= 64; i++) prefixes.add(Math.max(1, Math.round((dim * i) / 64)));
+    return this.index.varianceShare([...prefixes].sort((a, b) => a - b)) ?? null;
   }
 
   /**
@@ -859,6 +1040,8 @@ export class Collection {
     this.closed = true;
     clearTimeout(this.quietTimer);
     await this.stopCalibration();
+    // payload index jobs stop at their next chunk (state stays on disk: they go on at the next open)
+    await Promise.all([...this.payloadJobs.values()].map((j) => j.done));
     if (this.building) {
       const { worker } = this.building;
       if (worker.exitCode === null && worker.signalCode === null) {
@@ -878,6 +1061,27 @@ export class Collection {
       }
     }
     await this.points.close();
+  }
+}
+
+/** Points indexed per transaction by a payload index build (entries removed per transaction by a drop: 4x). */
+const PAYLOAD_INDEX_CHUNK = 2048;
+
+/** Calls `visit` with every id a bitset allows, in order. */
+function forEachAllowed(allowed: AllowedIds, visit: (id: number) => void): void {
+  const { bits } = allowed;
+  for (let w = 0; w < bits.length; w++) {
+    for (let word = bits[w]; word !== 0; word &= word - 1) visit(w * 32 + (31 - Math.clz32(word & -word)));
+  }
+}
+
+/** A filtered answer holds only allowed ids: anything else is a bug below the store, answered as one (500), never served. */
+function checkHonoured(result: SearchResult, allowed: AllowedIds): void {
+  for (let q = 0; q < result.counts.length; q++) {
+    for (let i = 0; i < result.counts[q]; i++) {
+      const id = result.ids[q * result.k + i];
+      if (!isAllowed(allowed, id)) throw new Error(`the index returned internal id ${id}, which the filter does not allow: its filtered search is missing or wrong`);
+    }
   }
 }
 

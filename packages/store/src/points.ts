@@ -1,6 +1,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { Payload, PointId } from '@adanns/wire';
 import { invalid, StoreError } from './errors.js';
+import { indexKeys, type IndexKey, type PayloadIndexDecl, type PayloadIndexType } from './payload-index.js';
 import type { CollectionSchema } from './schema.js';
 import { showValue } from './vectors.js';
 
@@ -54,8 +55,46 @@ export class PointStore {
     private readonly externalIds: Database<PointId, number>,
     private readonly changes: Database<number[], number>,
     private readonly meta: Database<unknown, string>,
+    /** Payload indexes of every field (payload-index.ts); written in the same transaction as the points. */
+    private readonly payloadIndex: Database<number, IndexKey>,
     readonly dim: number,
-  ) {}
+  ) {
+    this.declared = (meta.get('payload-indexes') as Record<string, PayloadIndexDecl> | undefined) ?? {};
+    for (const iid of externalIds.getKeys()) this.setLive(iid, true);
+  }
+
+  /** Declared payload indexes, field -> type and state (kept in meta, mirrored here). */
+  private declared: Record<string, PayloadIndexDecl>;
+  /**
+   * Bit per internal id, set while a point is stored under it: what a filter
+   * may allow (deleted points never), kept in memory so a filter's `must_not`
+   * or `is_empty` need not walk every id in LMDB.
+   */
+  private live = new Uint32Array(0);
+
+  private setLive(iid: number, on: boolean): void {
+    const word = iid >>> 5;
+    if (word >= this.live.length) {
+      if (!on) return;
+      const grown = new Uint32Array(Math.max(word + 1, this.live.length * 2, 32));
+      grown.set(this.live);
+      this.live = grown;
+    }
+    if (on) this.live[word] |= 1 << (iid & 31);
+    else this.live[word] &= ~(1 << (iid & 31));
+  }
+
+  /** The live internal ids as a bitset of `words` words (a copy). */
+  liveBits(words: number): Uint32Array {
+    const out = new Uint32Array(words);
+    out.set(this.live.subarray(0, Math.min(words, this.live.length)));
+    return out;
+  }
+
+  /** One past the largest internal id ever given (bitsets over iids are this long). */
+  get iidBound(): number {
+    return (this.meta.get('next-iid') as number | undefined) ?? 0;
+  }
 
   /** Opens (or creates, with `schema`) the environment at `path`. */
   static open(path: string, schema?: CollectionSchema, readOnly = false): { store: PointStore; schema: CollectionSchema } {
@@ -75,6 +114,7 @@ export class PointStore {
         root.openDB<PointId, number>('external-ids', {}),
         root.openDB<number[], number>('changes', {}),
         meta,
+        root.openDB<number, IndexKey>('payload-index', {}),
         stored.dim,
       );
       return { store, schema: stored };
@@ -105,6 +145,7 @@ export class PointStore {
         const existing = this.points.get(p.id);
         const iid = existing ? existing.iid : next++;
         iids[i] = iid;
+        this.reindex(iid, existing?.payload, p.payload);
         this.points.put(p.id, p.payload === undefined ? { iid } : { iid, payload: p.payload });
         this.vectors.put(iid, Buffer.from(p.vector.buffer, p.vector.byteOffset, p.vector.byteLength));
         this.externalIds.put(iid, p.id);
@@ -112,6 +153,7 @@ export class PointStore {
       this.meta.put('next-iid', next);
       return this.logChange(Array.from(iids));
     });
+    for (const iid of iids) this.setLive(iid, true);
     await this.root.flushed;
     return { sequence, iids };
   }
@@ -124,14 +166,139 @@ export class PointStore {
         const existing = this.points.get(id);
         if (!existing) continue;
         removed.push(existing.iid);
+        this.reindex(existing.iid, existing.payload, undefined);
         this.points.remove(id);
         this.vectors.remove(existing.iid);
         this.externalIds.remove(existing.iid);
       }
       return removed.length > 0 ? this.logChange(removed) : this.sequence;
     });
+    for (const iid of removed) this.setLive(iid, false);
     await this.root.flushed;
     return { sequence, iids: removed };
+  }
+
+  /** Within a write transaction: moves a point's payload index entries from its old payload's keys to its new one's. */
+  private reindex(iid: number, before: Payload | undefined, after: Payload | undefined): void {
+    for (const [field, decl] of Object.entries(this.declared)) {
+      if (decl.state === 'dropping') continue;
+      const old = indexKeys(field, decl.type, before, iid);
+      const now = indexKeys(field, decl.type, after, iid);
+      const keep = new Set(now.map((k) => JSON.stringify(k)));
+      for (const key of old) if (!keep.delete(JSON.stringify(key))) this.payloadIndex.remove(key);
+      for (const key of now) if (keep.has(JSON.stringify(key))) this.payloadIndex.put(key, 1);
+    }
+  }
+
+  /** Declared payload indexes. */
+  payloadIndexes(): Record<string, PayloadIndexDecl> {
+    return { ...this.declared };
+  }
+
+  /** Declares (or changes the state of) a payload index, durably; upserts and deletes keep a declared index current from then on. */
+  async declarePayloadIndex(field: string, type: PayloadIndexType, state: PayloadIndexDecl['state']): Promise<void> {
+    await this.root.transaction(() => {
+      const declared = { ...((this.meta.get('payload-indexes') as Record<string, PayloadIndexDecl> | undefined) ?? {}), [field]: { type, state } };
+      this.meta.put('payload-indexes', declared);
+      this.declared = declared;
+    });
+    await this.root.flushed;
+  }
+
+  /**
+   * Indexes up to `n` points after `after` (in id order) for a payload index
+   * being built, in one transaction; returns the last id done (undefined at
+   * the end) and how many were done. Idempotent: a build interrupted by a
+   * crash starts again from the first point.
+   */
+  async indexPayloadChunk(field: string, after: PointId | undefined, n: number): Promise<{ last: PointId | undefined; done: number }> {
+    return this.root.transaction(() => {
+      const decl = this.declared[field];
+      if (!decl || decl.state !== 'building') return { last: undefined, done: 0 };
+      let last: PointId | undefined;
+      let done = 0;
+      for (const { key, value } of this.points.getRange(after === undefined ? {} : { start: after })) {
+        if (after !== undefined && key === after) continue;
+        if (done === n) return { last, done };
+        for (const k of indexKeys(field, decl.type, value.payload, value.iid)) this.payloadIndex.put(k, 1);
+        last = key;
+        done++;
+      }
+      return { last: undefined, done };
+    });
+  }
+
+  /** Removes up to `n` entries of a payload index being dropped; once none is left, its declaration. Returns the entries removed. */
+  async dropPayloadChunk(field: string, n: number): Promise<number> {
+    const removed = await this.root.transaction(() => {
+      let count = 0;
+      for (const key of this.payloadIndex.getKeys({ start: [field] as unknown as IndexKey })) {
+        if (key[0] !== field || count === n) break;
+        this.payloadIndex.remove(key);
+        count++;
+      }
+      if (count === 0) {
+        const declared = { ...((this.meta.get('payload-indexes') as Record<string, PayloadIndexDecl> | undefined) ?? {}) };
+        delete declared[field];
+        this.meta.put('payload-indexes', declared);
+        this.declared = declared;
+      }
+      return count;
+    });
+    await this.root.flushed;
+    return removed;
+  }
+
+  /**
+   * Visits the payload index keys of `field` with tag `tag` (1: indexed
+   * values, from `from` on; 0: points to check from their payloads) in key
+   * order until `visit` returns false.
+   */
+  scanPayloadIndex(field: string, tag: 0 | 1, from: string | number | boolean | undefined, visit: (value: string | number | boolean, iid: number) => boolean | void): void {
+    const start = (from === undefined ? [field, tag] : [field, tag, from]) as unknown as IndexKey;
+    for (const key of this.payloadIndex.getKeys({ start })) {
+      if (key[0] !== field || key[1] !== tag) break;
+      const go = key[1] === 1 ? visit(key[2], key[3]) : visit(0, key[2]);
+      if (go === false) break;
+    }
+  }
+
+  /** Every point's internal id, id and payload, in id order, until `visit` returns false. */
+  forEachPoint(visit: (iid: number, id: PointId, payload: Payload | undefined) => boolean | void, after?: PointId): void {
+    for (const { key, value } of this.points.getRange(after === undefined ? {} : { start: after })) {
+      if (after !== undefined && key === after) continue;
+      if (visit(value.iid, key, value.payload) === false) break;
+    }
+  }
+
+  /** The payload of the point stored under an internal id. */
+  payloadOfIid(iid: number): Payload | undefined {
+    const id = this.externalIds.get(iid);
+    return id === undefined ? undefined : this.points.get(id)?.payload;
+  }
+
+  /** A stored point's internal id. */
+  iidOf(id: PointId): number | undefined {
+    return this.points.get(id)?.iid;
+  }
+
+  /**
+   * Differences between the stored payload indexes and what the payloads say
+   * they should hold (empty when they agree): for tests and the crash soak.
+   */
+  checkPayloadIndexes(): string[] {
+    const problems: string[] = [];
+    for (const [field, decl] of Object.entries(this.declared)) {
+      if (decl.state !== 'ready') continue;
+      const want = new Set<string>();
+      for (const { value } of this.points.getRange()) for (const k of indexKeys(field, decl.type, value.payload, value.iid)) want.add(JSON.stringify(k));
+      for (const key of this.payloadIndex.getKeys({ start: [field] as unknown as IndexKey })) {
+        if (key[0] !== field) break;
+        if (!want.delete(JSON.stringify(key))) problems.push(`${field}: stale entry ${JSON.stringify(key)}`);
+      }
+      for (const k of want) problems.push(`${field}: missing entry ${k}`);
+    }
+    return problems;
   }
 
   private logChange(iids: number[]): number {

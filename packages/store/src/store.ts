@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Collection, type CollectionOptions, type CollectionStats } from './collection.js';
-import { notFound, StoreError } from './errors.js';
+import { invalid, notFound, StoreError } from './errors.js';
+import { checkPayloadIndex } from './payload-index.js';
 import { PointStore } from './points.js';
 import { checkName, makeSchema } from './schema.js';
 
@@ -108,8 +109,11 @@ export class Store {
     throw notFound(`no collection named ${JSON.stringify(name)}`);
   }
 
-  async create(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown }): Promise<Collection> {
+  async create(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown; payloadIndexes?: unknown }): Promise<Collection> {
     checkName(name);
+    const given = input.payloadIndexes ?? {};
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) throw invalid(`payloadIndexes must be an object of field: type, got ${JSON.stringify(given)}`);
+    const payloadIndexes = Object.entries(given).map(([field, type]) => checkPayloadIndex(field, type));
     if (this.collections.has(name) || this.failed.has(name) || this.opening.has(name) || this.creating.has(name) || existsSync(join(this.root, name))) throw new StoreError('conflict', `collection ${name} already exists`);
     const schema = makeSchema(name, input);
     this.creating.add(name);
@@ -118,6 +122,8 @@ export class Store {
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp, { recursive: true });
       const { store } = PointStore.open(join(tmp, 'points'), schema);
+      // an empty collection's payload indexes are ready at once
+      for (const { field, type } of payloadIndexes) await store.declarePayloadIndex(field, type, 'ready');
       await store.close();
       renameSync(tmp, join(this.root, name));
       const collection = await Collection.open(join(this.root, name), this.options);

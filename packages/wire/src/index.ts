@@ -1,4 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { FilterBody } from './filter.js';
+
+export * from './filter.js';
 
 /**
  * The HTTP API's wire format, one source for every side
@@ -29,6 +32,11 @@ export const IndexSpecObject = Type.Object(
   { additionalProperties: false },
 );
 
+/** The kinds of payload index (README, "Payload indexes"). */
+export const PayloadIndexType = Type.Union([Type.Literal('keyword'), Type.Literal('integer'), Type.Literal('float'), Type.Literal('bool'), Type.Literal('datetime')]);
+/** A payload field as a path: dots reach into nested objects. */
+export const PayloadField = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^.]+(\\.[^.]+)*$' });
+
 export const CreateCollection = Type.Object(
   {
     dim: Type.Integer({ minimum: 1, maximum: 65536 }),
@@ -37,9 +45,23 @@ export const CreateCollection = Type.Object(
     index: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), IndexSpecObject])),
     /** The k values budgets are calibrated at (default 1, 10, 100); a budget at another k is planned from these and says so. */
     calibrationK: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 10000 }), { minItems: 1, maxItems: 8 })),
+    /** Payload indexes to keep from the start: field -> type. */
+    payloadIndexes: Type.Optional(Type.Record(Type.String(), PayloadIndexType)),
   },
   { additionalProperties: false },
 );
+
+/** One payload index: its state (building in the background over existing points, or ready) and how far a build has come. */
+export const PayloadIndexInfo = Type.Object({
+  field: Type.String(),
+  type: PayloadIndexType,
+  state: Type.Union([Type.Literal('building'), Type.Literal('ready'), Type.Literal('dropping')]),
+  /** Share of the points indexed so far while building (1 when ready). */
+  progress: Type.Number(),
+});
+/** PUT /v1/collections/{name}/payload-index/{field}. */
+export const PayloadIndexBody = Type.Object({ type: PayloadIndexType }, { additionalProperties: false });
+export const PayloadIndexPath = Type.Object({ name: CollectionName.properties.name, field: PayloadField });
 
 /** Bytes the trained index holds, by kind (adanns info prints the same), and per vector. */
 export const IndexBytes = Type.Object({
@@ -110,18 +132,33 @@ export const IndexStats = Type.Object({
 
 export const SearchParams = Type.Object(
   {
-    coarseDim: Type.Optional(Type.Integer({ minimum: 1 })),
-    nprobe: Type.Optional(Type.Integer({ minimum: 1 })),
+    // 0 for both: an index without an IVF stage (what its answers report)
+    coarseDim: Type.Optional(Type.Integer({ minimum: 0 })),
+    nprobe: Type.Optional(Type.Integer({ minimum: 0 })),
     scanDim: Type.Optional(Type.Integer({ minimum: 1 })),
     shortlist: Type.Optional(Type.Integer({ minimum: 1 })),
     rerankDim: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Adaptive probing: lists within this centroid-score margin of a query's best, at most nprobe (packages/core params.ts). */
     probeMargin: Type.Optional(Type.Number({ minimum: 0 })),
+    /** Funnel: re-rank stages between the scan and the final re-rank, each rescoring the candidates left at a larger prefix `dim` and keeping `keep` (packages/core params.ts). */
+    funnel: Type.Optional(Type.Array(Type.Object({ dim: Type.Integer({ minimum: 1 }), keep: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), { maxItems: 16 })),
   },
   { additionalProperties: false },
 );
 
-export const FrontierPoint = Type.Object({ params: SearchParams, recall: Type.Number(), mflops: Type.Number() });
+/** A calibrated point: its params, recall@k and modelled MFLOPs per query (means), and its mean single-query latency in ms on the calibrating machine. */
+export const FrontierPoint = Type.Object({ params: SearchParams, recall: Type.Number(), mflops: Type.Number(), latencyMs: Type.Number() });
+
+/** The live index's spec string parsed into its stages (core's IndexSpec), for clients that explain it (the console). */
+export const SpecParts = Type.Object({
+  transform: Type.Optional(Type.String()),
+  coarse: Type.Optional(Type.Object({ dim: Type.Integer(), lists: Type.Integer() })),
+  scan: Type.Object({ codec: Type.String(), dim: Type.Integer(), bytes: Type.Optional(Type.Integer()) }),
+  rerank: Type.Optional(Type.Object({ dim: Type.Integer(), storage: Type.Optional(Type.String()) })),
+});
+
+/** Share of the variance held by the first `dim` PCA components (the second moment for cosine and ip), at the prefix ladder and 64 evenly spaced prefixes. */
+export const SpectrumPoint = Type.Object({ dim: Type.Integer(), share: Type.Number() });
 
 export const CollectionStats = Type.Object({
   name: Type.String(),
@@ -131,7 +168,14 @@ export const CollectionStats = Type.Object({
   count: Type.Integer(),
   sequence: Type.Integer(),
   index: IndexStats,
+  payloadIndexes: Type.Array(PayloadIndexInfo),
   frontier: Type.Optional(Type.Array(FrontierPoint)),
+  /** GET /v1/collections/{name} only: the k whose recall@k the frontier shows (the calibration's primary k; null before calibration). */
+  frontierK: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** GET /v1/collections/{name} only: the live index's spec by stage (null before an index is trained). */
+  specParts: Type.Optional(Type.Union([SpecParts, Type.Null()])),
+  /** GET /v1/collections/{name} only: the PCA spectrum of the live index (null without a trained PCA stage). */
+  spectrum: Type.Optional(Type.Union([Type.Array(SpectrumPoint), Type.Null()])),
 });
 
 export const CollectionList = Type.Object({
@@ -145,7 +189,15 @@ export const UpsertBody = Type.Object(
   { additionalProperties: false },
 );
 export const WriteReply = Type.Object({ sequence: Type.Integer(), upserted: Type.Optional(Type.Integer()), deleted: Type.Optional(Type.Integer()) });
-export const DeleteBody = Type.Object({ ids: Type.Array(PointId, { minItems: 1 }) }, { additionalProperties: false });
+/** Delete by `ids` or by `filter` (exactly one of them). */
+export const DeleteBody = Type.Object({ ids: Type.Optional(Type.Array(PointId, { minItems: 1 })), filter: Type.Optional(FilterBody) }, { additionalProperties: false });
+/** POST /v1/collections/{name}/points/count: the points a filter matches (all without one). */
+export const CountBody = Type.Object({ filter: Type.Optional(FilterBody) }, { additionalProperties: false });
+export const CountReply = Type.Object({
+  count: Type.Integer(),
+  /** Which filtered fields had no payload index (their payloads were read), or null. */
+  note: Type.Union([Type.String(), Type.Null()]),
+});
 export const PointPath = Type.Object({ name: CollectionName.properties.name, id: Type.String({ minLength: 1, maxLength: 256 }) });
 export const PointQuery = Type.Object({ type: Type.Optional(Type.Union([Type.Literal('int'), Type.Literal('string')])) });
 export const PointReply = Type.Object({ id: PointId, vector: Type.Array(Type.Number()), payload: Type.Optional(Payload) });
@@ -165,6 +217,8 @@ export const SearchBody = Type.Object(
     params: Type.Optional(SearchParams),
     strict: Type.Optional(Type.Boolean()),
     withPayload: Type.Optional(Type.Boolean()),
+    /** Only points that pass this filter are returned (one filter for every query vector of the request). */
+    filter: Type.Optional(FilterBody),
   },
   { additionalProperties: false },
 );
@@ -212,6 +266,8 @@ export type CalibrateBody = Static<typeof CalibrateBody>;
 export type IndexState = IndexStats['state'];
 export type SearchParams = Static<typeof SearchParams>;
 export type FrontierPoint = Static<typeof FrontierPoint>;
+export type SpecParts = Static<typeof SpecParts>;
+export type SpectrumPoint = Static<typeof SpectrumPoint>;
 export type CollectionStats = Static<typeof CollectionStats>;
 export type CollectionList = Static<typeof CollectionList>;
 export type UpsertBody = Static<typeof UpsertBody>;
@@ -225,3 +281,7 @@ export type SearchOptions = Omit<SearchBodyType, 'vector' | 'vectors'>;
 export type Hit = Static<typeof Hit>;
 export type SearchReply = Static<typeof SearchReply>;
 export type PlannedCost = Static<typeof PlannedCost>;
+export type PayloadIndexType = Static<typeof PayloadIndexType>;
+export type PayloadIndexInfo = Static<typeof PayloadIndexInfo>;
+export type CountBody = Static<typeof CountBody>;
+export type CountReply = Static<typeof CountReply>;

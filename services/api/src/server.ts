@@ -9,6 +9,7 @@ import { createLogger } from './logger.js';
 import { PointPath } from './schemas.js';
 import { ServiceMetrics } from './metrics.js';
 import { registerMsgpack } from './msgpack.js';
+import { registerConsole } from './console.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
 import { pointRoutes } from './routes/points.js';
@@ -127,6 +128,7 @@ export async function buildServer(store: Store, config: ServerConfig, state = { 
     },
   });
   healthRoutes(app, state, store, metrics);
+  await registerConsole(app);
   await app.register(collectionRoutes, { store });
   await app.register(pointRoutes, { store, maxBatch: config.maxBatch, metrics });
   await app.register(searchRoutes, {

@@ -125,6 +125,12 @@ describe('HTTP API over a socket', () => {
     expect(adaptive.params).toMatchObject({ nprobe: 16, probeMargin: 0.05 });
     expect(adaptive.results[0][0].id).toBe(11);
     await expectError(client.search('docs', vec(11), { k: 2, params: { probeMargin: -1 } }), 400, 'invalid', /probeMargin/);
+    // a funnel over HTTP: a scan at 8, a stage from the lists at 16 keeping 5; it comes back in the params, a bad one is a 400 naming the stage
+    const funnel = await client.search('docs', vec(13), { k: 2, params: { nprobe: 16, scanDim: 8, shortlist: 20, funnel: [{ dim: 16, keep: 5 }] } });
+    expect(funnel.params).toMatchObject({ scanDim: 8, shortlist: 20, funnel: [{ dim: 16, keep: 5 }] });
+    expect(funnel.results[0][0].id).toBe(13);
+    await expectError(client.search('docs', vec(12), { k: 2, params: { shortlist: 20, funnel: [{ dim: 32, keep: 5 }] } }), 400, 'invalid', /funnel stage 0 \(keep 5 at dim 32\)/);
+    await expectError(client.search('docs', vec(12), { k: 2, params: { shortlist: 20, funnel: [{ dim: 16, keep: 0 }] } }), 400, 'invalid', /funnel/);
 
     expect(await client.deletePoints('docs', [10, 's3', 'never'])).toMatchObject({ deleted: 2 });
     expect((await client.search('docs', vec(10), { k: 3, params: { nprobe: 16 } })).results[0].map((h) => h.id)).not.toContain(10);

@@ -1,15 +1,17 @@
 import { parseArgs } from 'node:util';
-import { AdannsClient, AdannsError, type Metric } from '@adanns/client';
+import { AdannsClient, AdannsError, type Metric, type PayloadIndexType } from '@adanns/client';
 import { loadVectors } from '@adanns/datasets';
 import { intOption, parseOrUsage, required, UsageError, progressBars } from '@adanns/cli-kit';
 import { parseCalibrationKs } from '../calibration-flags.js';
 
 export const importUsage = `adanns import --collection NAME --data SOURCE [--url http://127.0.0.1:8080] [--api-key KEY]
              [--metric cosine|ip|l2] [--index SPEC] [--limit N] [--first-id N] [--batch 1000] [--build]
-             [--calibration-k 1,10,100] [--calibration-queries SOURCE]
+             [--calibration-k 1,10,100] [--calibration-queries SOURCE] [--payload-index FIELD:TYPE]...
   Uploads vectors into a collection of a running service (created with --metric and --index when it
   does not exist), in MessagePack batches, each acknowledged once durable. Point ids are row numbers
   from --first-id (default 0); labels, when the source has them, go into the payload as {label}.
+  --payload-index declares a payload index (TYPE keyword, integer, float, bool or datetime), e.g.
+  label:integer, so filters on the labels read the index (an existing collection builds it in the background).
   --build then starts the index build and waits for it; with --calibration-queries it then re-calibrates the index
   on those queries (kept by the collection for later builds) and waits. --calibration-k sets the k values a new
   collection's budgets are calibrated at. The key defaults to ADANNS_API_KEY.`;
@@ -28,7 +30,15 @@ export async function importCommand(argv: string[]): Promise<void> {
     build: { type: 'boolean', default: false },
     'calibration-k': { type: 'string' },
     'calibration-queries': { type: 'string' },
+    'payload-index': { type: 'string', multiple: true },
   } }).values);
+  const TYPES = ['keyword', 'integer', 'float', 'bool', 'datetime'];
+  const payloadIndexes: Record<string, PayloadIndexType> = {};
+  for (const text of o['payload-index'] ?? []) {
+    const m = /^([^:]+):(\w+)$/.exec(text);
+    if (!m || !TYPES.includes(m[2])) throw new UsageError(`--payload-index must be FIELD:TYPE with TYPE one of ${TYPES.join(', ')}, got "${text}"`);
+    payloadIndexes[m[1]] = m[2] as PayloadIndexType;
+  }
   const calibrationK = parseCalibrationKs(o['calibration-k']);
   if (o['calibration-queries'] !== undefined && !o.build) throw new UsageError('--calibration-queries calibrates the index --build makes: give --build too');
   const name = required(o.collection, 'collection');
@@ -43,9 +53,10 @@ export async function importCommand(argv: string[]): Promise<void> {
     try {
       const existing = await client.getCollection(name);
       if (existing.dim !== set.dim) throw new UsageError(`collection ${name} has dimension ${existing.dim}, ${o.data} has ${set.dim}`);
+      for (const [field, type] of Object.entries(payloadIndexes)) await client.createPayloadIndex(name, field, type);
     } catch (e) {
       if (!(e instanceof AdannsError && e.status === 404)) throw e;
-      await client.createCollection(name, { dim: set.dim, metric: o.metric as Metric, ...(o.index ? { index: o.index } : {}), ...(calibrationK ? { calibrationK } : {}) });
+      await client.createCollection(name, { dim: set.dim, metric: o.metric as Metric, ...(o.index ? { index: o.index } : {}), ...(calibrationK ? { calibrationK } : {}), ...(Object.keys(payloadIndexes).length ? { payloadIndexes } : {}) });
     }
     const bars = progressBars();
     const started = performance.now();
@@ -62,6 +73,10 @@ export async function importCommand(argv: string[]): Promise<void> {
     bars.stop();
     const seconds = (performance.now() - started) / 1000;
     console.log(`imported ${set.rows} vectors of dimension ${set.dim} into ${name} in ${seconds.toFixed(1)} s (${Math.round(set.rows / seconds)} points/s)`);
+    if (Object.keys(payloadIndexes).length > 0) {
+      const indexes = await client.waitForPayloadIndexes(name, 200);
+      console.log(`payload indexes: ${indexes.map((i) => `${i.field} (${i.type})`).join(', ')}`);
+    }
     if (o.build) {
       await client.buildIndex(name);
       const index = await client.waitForIndex(name, 500);

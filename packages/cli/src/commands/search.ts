@@ -1,16 +1,23 @@
 import { parseArgs } from 'node:util';
-import { formatBudget, formatParams, loadIndex, parseBudget, parseParams, recallAtK, type Budget, type SearchParams } from '@adanns/core';
+import { allowedIdsOf, exactNeighboursOf, formatBudget, formatParams, loadIndex, parseBudget, parseParams, recallAtK, type AllowedIds, type Budget, type SearchParams } from '@adanns/core';
 import { loadIds, loadVectors, writeIvecs } from '@adanns/datasets';
+import { filterMatches, parseFilter } from '@adanns/wire';
 import { BACKEND_FLAGS, backendOptions, openBackend, intOption, parseOrUsage, required, UsageError } from '@adanns/cli-kit';
 
 export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--params k=v,...]... [--budget B]... [--strict]
-             [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json] ${BACKEND_FLAGS}
+             [--gt FILE|exact] [--limit-queries N] [--out FILE.ivecs] [--json]
+             [--filter JSON --payloads SOURCE] ${BACKEND_FLAGS}
   Searches a saved index once per --params (coarseDim, nprobe, scanDim, shortlist, rerankDim,
   probeMargin: adaptive probing, lists within that centroid-score margin of the best, at most
-  nprobe; omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
+  nprobe; funnel=KEEP@DIM/...: re-rank stages between scan and re-rank, e.g. funnel=100@64/30@128;
+  omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
   the planner picks the params from the index's calibration; --strict refuses budgets it cannot
   meet). Prints recall@k (with --gt), modelled MFLOPs per query, expected recall and time.
-  --gt exact computes the truth by brute force over the index.`;
+  --gt exact computes the truth by brute force over the index.
+  --filter searches only the points that pass a filter (README, "Filters"): the payload of row i of
+  --payloads (the labelled source the index was built from, ids = row numbers) is {label}, e.g.
+  --filter '{"must":[{"key":"label","match":{"any":[3,5]}}]}'; --gt exact is then the exact filtered
+  truth, by brute force over the matching rows of --payloads.`;
 
 export interface SearchRow {
   budget?: Budget;
@@ -37,6 +44,8 @@ export async function searchCommand(argv: string[]): Promise<void> {
     'limit-queries': { type: 'string' },
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
+    filter: { type: 'string' },
+    payloads: { type: 'string' },
     ...backendOptions,
   } }).values);
   const k = intOption(o.k, 'k');
@@ -57,8 +66,34 @@ export async function searchCommand(argv: string[]): Promise<void> {
   // latencies were calibrated on the building machine: rescale them here with a short probe
   if (index.calibration) await index.probeLatency();
 
+  let filter: AllowedIds | undefined;
+  let matching: Int32Array | undefined;
+  let base: Awaited<ReturnType<typeof loadVectors>> | undefined;
+  if (o.filter !== undefined) {
+    const node = asUsage('filter', o.filter, (text) => parseFilter(JSON.parse(text)));
+    base = await loadVectors(required(o.payloads, 'payloads'));
+    const labels = base.labels;
+    if (!labels) throw new UsageError(`--payloads ${o.payloads} has no labels to filter on (fashion-mnist and synthetic sources have them)`);
+    if (base.rows !== index.size || base.dim !== index.dim) throw new UsageError(`--payloads ${o.payloads} has ${base.rows} rows of dimension ${base.dim}, the index ${index.size} of ${index.dim}: give the source the index was built from`);
+    const ids: number[] = [];
+    for (let i = 0; i < base.rows; i++) if (filterMatches(node, i, { label: labels[i] })) ids.push(i);
+    matching = Int32Array.from(ids);
+    filter = allowedIdsOf(ids);
+    if (!o.json) console.log(`filter ${o.filter} matches ${ids.length} of ${base.rows} points (${((100 * ids.length) / base.rows).toPrecision(3)}%)`);
+    if (o.gt !== undefined && o.gt !== 'exact') throw new UsageError(`--gt ${o.gt} holds unfiltered neighbours: use --gt exact with --filter`);
+  }
+
   let truth: { ids: ArrayLike<number>; k: number } | undefined;
-  if (o.gt === 'exact') {
+  if (o.gt === 'exact' && matching && base) {
+    // brute force over the matching rows only, their positions mapped back to row numbers
+    const data = new Float32Array(matching.length * base.dim);
+    matching.forEach((row, i) => data.set(base.data.subarray(row * base.dim, (row + 1) * base.dim), i * base.dim));
+    const kk = Math.min(k, matching.length);
+    const exact = kk === 0 ? { ids: new Int32Array(0) } : await exactNeighboursOf(backend, [{ from: 0, rows: matching.length, data }], matching.length, queries.data, queries.rows, base.dim, index.metric, kk);
+    const ids = new Int32Array(queries.rows * k).fill(-1);
+    for (let q = 0; q < queries.rows; q++) for (let i = 0; i < kk; i++) ids[q * k + i] = matching[exact.ids[q * kk + i]];
+    truth = { ids, k };
+  } else if (o.gt === 'exact') {
     truth = { ids: (await index.exactSearch(queries.data, queries.rows, k)).ids, k };
   } else if (o.gt !== undefined) {
     const gt = await loadIds(o.gt);
@@ -72,8 +107,8 @@ export async function searchCommand(argv: string[]): Promise<void> {
   for (const request of requests) {
     const started = performance.now();
     const result = request.budget
-      ? await index.searchWithBudget(queries.data, queries.rows, k, request.budget, { strict: o.strict })
-      : await index.search(queries.data, queries.rows, k, request.params);
+      ? await index.searchWithBudget(queries.data, queries.rows, k, request.budget, { strict: o.strict, ...(filter ? { filter } : {}) })
+      : await index.search(queries.data, queries.rows, k, request.params, filter ? { filter } : {});
     const ms = performance.now() - started;
     const mflops = result.mflops.reduce((a, b) => a + b, 0) / queries.rows;
     const row: SearchRow = {

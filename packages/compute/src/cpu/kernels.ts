@@ -41,18 +41,18 @@ export interface SimdKernels {
   ): void;
   fastScanListsTopK(
     tables: number, perProbe: number, scales: number, bias: number, m: number, dir: number, nprobe: number,
-    qFrom: number, qTo: number, pFrom: number, pTo: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+    qFrom: number, qTo: number, pFrom: number, pTo: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, mask: number,
   ): void;
   listGroupRows(dim: number): number;
-  listScanScratch(dim: number, coded: number): number;
+  listScanScratch(dim: number, coded: number, masked: number): number;
   scanListsTopK(
     q: number, qStride: number, qInv: number, dir: number, eFrom: number, eTo: number, members: number, qFrom: number, qTo: number,
-    bStride: number, dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number,
+    bStride: number, dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number, mask: number,
   ): void;
   pqScanScratch(dim: number, m: number): number;
   pqScanListsTopK(
     x: number, xStride: number, qFrom: number, qTo: number, entries: number, nprobe: number, pFrom: number, pTo: number, dir: number, cfg: number,
-    hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+    hIds: number, hScores: number, hSizes: number, k: number, scratch: number, mask: number,
   ): void;
   peak(iterations: number, seed: number): number;
 }

@@ -1,4 +1,5 @@
-import { groupQueriesByList, listBytesPerElement, type ListSet } from '../lists.js';
+import { blockLayoutWord } from '../blocked.js';
+import { groupQueriesByList, listCodeBytes, type ListSet } from '../lists.js';
 import { Stage, type Space } from './staging.js';
 import type { WasmArena } from './wasm-memory.js';
 
@@ -86,18 +87,19 @@ export function directoryBytes(entries: number): number {
 /**
  * Writes a group's directory into the call's memory (Stage.Codes) and
  * returns its address: per entry its codes, ids and norms where they lie,
- * or copies (Stage.Base) of those that live in another memory.
+ * or copies (Stage.Base) of those that live in another memory, and the
+ * lists' block layout (blockLayoutWord; 0 for members one after another).
  */
 export function writeDirectory(s: Space, lists: ListSet, plan: ListScanPlan, entries: Int32Array): number {
   const n = entries.length;
   const dir = s.region(Stage.Codes, n * ENTRY_WORDS * 4);
-  const bytesPer = lists.stride * listBytesPerElement(lists.encoding);
+  const layout = blockLayoutWord(lists.layout);
   const arrays: (ArrayBufferView | undefined)[] = [];
   const lengths: number[] = [];
   let foreign = 0;
   for (const e of entries) {
     const size = plan.sizes[e];
-    for (const [array, bytes] of [[plan.codes[e], size * bytesPer], [plan.ids[e], size * 4], [plan.norms[e], size * 4]] as const) {
+    for (const [array, bytes] of [[plan.codes[e], listCodeBytes(lists, size)], [plan.ids[e], size * 4], [plan.norms[e], size * 4]] as const) {
       arrays.push(array);
       lengths.push(bytes);
       if (array && s.memory.addressOf(array) === undefined) foreign += Math.ceil(bytes / 16) * 16;
@@ -127,7 +129,7 @@ export function writeDirectory(s: Space, lists: ListSet, plan: ListScanPlan, ent
     words[w + 4] = plan.start[e];
     words[w + 5] = plan.start[e + 1];
     words[w + 6] = plan.lists[e];
-    words[w + 7] = 0;
+    words[w + 7] = layout;
   }
   return dir;
 }

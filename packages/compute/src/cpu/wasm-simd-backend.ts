@@ -6,6 +6,7 @@ import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { checkListScan, checkPqScan, pqListBiases, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskRows } from '../mask.js';
 import { directoryBytes, groupArrays, groupProbeEntries, planListScan, writeDirectory } from './list-scan.js';
 import { compileKernels, type PoolOp, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
@@ -29,6 +30,19 @@ const DEFAULT_PARALLEL_MIN_WORK = 1 << 23;
 const MAX_CHUNK_ROWS = 16384;
 /** Widest prefix of encoded rows a scan decodes: four rows and their scores fill the scratch. */
 const MAX_CODED_DIM = 4 * MAX_CHUNK_ROWS / 4 - 4;
+
+/**
+ * Stages a filter for the list kernels (kernels/cpu/simd.ts, "filters"): its
+ * word count, then its words, in the region list scans leave unused; 0
+ * without one.
+ */
+function stageMask(s: Space, mask: Uint32Array | undefined): number {
+  if (!mask) return 0;
+  const at = s.region(Stage.Counts, 4 + mask.byteLength);
+  s.words()[at >>> 2] = mask.length;
+  s.copyTo(mask, mask.byteLength, at + 4);
+  return at;
+}
 
 /** Thread count from ADANNS_THREADS, else every core. */
 export function defaultThreads(): number {
@@ -115,11 +129,18 @@ export class WasmSimdBackend implements Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void> {
     checkPrefix(queries, dim, 'scan queries');
     checkPrefix(base, dim, 'scan base');
+    checkMask(mask, 'scan');
     const m = queries.rows, n = base.rows;
     if (m === 0 || n === 0) return;
+    if (mask) {
+      // a filtered block scan (rare: searches filter inside the list scans) compacts the allowed rows first (mask.ts)
+      const kept = maskRows(mask, base, dim, baseIds);
+      if (kept) return kept.base.rows > 0 ? this.scanTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
+    }
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
     const scratch = 4 * this.rawKernels.chunkRows(dim) * 4;
     const s = this.spaces.bind([base, queries, baseIds], this.topKStaging(m, best.k, scratch));
@@ -131,9 +152,14 @@ export class WasmSimdBackend implements Backend {
     ]);
   }
 
-  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
     checkPrefix(queries, dim, 'scan queries');
     checkCoded(base, dim, 'scan base');
+    checkMask(mask, 'scan');
+    if (mask && base.rows > 0) {
+      const kept = maskCoded(mask, base, baseIds);
+      if (kept) return kept.base.rows > 0 ? this.scanCodedTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
+    }
     // the kernel decodes blocks into the thread's scratch (65536 floats), at least four rows at a time
     if (dim > MAX_CODED_DIM) throw new Error(`scan of encoded rows: prefix ${dim} exceeds the CPU kernels' limit of ${MAX_CODED_DIM}`);
     const m = queries.rows, n = base.rows;
@@ -183,9 +209,15 @@ export class WasmSimdBackend implements Backend {
     baseIds?: Int32Array,
     queryRows?: Int32Array,
     bias?: Float32Array,
+    mask?: Uint32Array,
   ): Promise<void> {
     checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
+    checkMask(mask, 'ADC scan');
     if (queries === 0 || rows === 0) return;
+    if (mask) {
+      const kept = maskCodes(mask, codes, rows, m, baseIds);
+      if (kept) return kept.rows > 0 ? this.adcScanTopK(tables, queries, m, kept.codes, kept.rows, best, kept.ids, queryRows, bias) : undefined;
+    }
     const s = this.spaces.bind([codes, tables, baseIds, bias], this.topKStaging(queries, best.k, 0));
     const t0 = s.array(tables, queries * m * 256, Stage.Tables);
     const c = s.array(codes, rows * m, Stage.Codes);
@@ -207,9 +239,15 @@ export class WasmSimdBackend implements Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void> {
     checkFastScan(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+    checkMask(mask, 'fast scan');
     if (queries === 0 || rows === 0) return;
+    if (mask) {
+      const kept = maskFastScanCodes(mask, codes, rows, m, baseIds);
+      if (kept) return kept.rows > 0 ? this.fastScanTopK(tables, queries, m, kept.codes, kept.rows, scales, bias, best, kept.ids, queryRows) : undefined;
+    }
     const scratch = 192; // a block's 32 lane sums (kernels/cpu/simd.ts, fastScanTopK)
     const s = this.spaces.bind([codes, tables, baseIds, scales, bias], this.topKStaging(queries, best.k, scratch));
     const t0 = s.array(tables, queries * m * 16, Stage.Tables);
@@ -228,20 +266,23 @@ export class WasmSimdBackend implements Backend {
    * past 4 GiB): the lists are named by a directory of their addresses, the
    * queries probing each are gathered in the kernel, heaps stay in the kernel.
    */
-  async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+  async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
     checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan');
+    checkMask(mask, 'list scan');
     if (lists.encoding === 'pq') throw new Error('list scan: PQ codes are scanned by pqScanListsTopK');
     const coded = lists.encoding !== 'f32';
     if (coded && dim > MAX_CODED_DIM) throw new Error(`scan of encoded rows: prefix ${dim} exceeds the CPU kernels' limit of ${MAX_CODED_DIM}`);
     const rows = queries.rows;
     if (rows === 0 || nprobe === 0) return;
     const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);
-    const scratch = this.rawKernels.listScanScratch(dim, coded ? 1 : 0);
+    const scratch = this.rawKernels.listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0);
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
     for (const { entries } of plan.groups) {
-      const operands = [queries, lists.params, plan.members, ...groupArrays(plan, entries)];
-      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length));
+      const operands = [queries, lists.params, plan.members, mask, ...groupArrays(plan, entries)];
+      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length) + 64);
       const q = s.rows(queries, dim, Stage.Queries);
+      // a filter is skipped member by member in the kernel, which scores the allowed ones alone
+      const maskAt = stageMask(s, mask);
       const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
       const params = lists.encoding === 'sq8' ? s.array(lists.params!, 2 * lists.stride, Stage.Tables) : 0;
       const members = s.array(plan.members, plan.members.length, Stage.Ids);
@@ -249,7 +290,7 @@ export class WasmSimdBackend implements Backend {
       const work = (plan.scanned * dim * entries.length) / plan.lists.length;
       // by queries when each thread gets a few (their heap rows are theirs), else by list with private heaps merged after
       this.splitTopK('scanListsTopK', s, best, rows, entries.length, undefined, work, 4, (t, qFrom, qTo, from, to, h) => [
-        q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch), params,
+        q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch), params, maskAt,
       ], 1);
     }
   }
@@ -259,9 +300,10 @@ export class WasmSimdBackend implements Backend {
    * the lookup tables (per probed list for l2 residuals) and the ADC with
    * its heaps all run in the kernel; split by queries, or by probe for few.
    */
-  async pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+  async pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
     checkListScan(queries, lists, probes, nprobe, pq.dim, best, 'PQ list scan');
     checkPqScan(queries, pq, lists, metric, 'PQ list scan');
+    checkMask(mask, 'PQ list scan');
     const rows = queries.rows;
     if (rows === 0 || nprobe === 0) return;
     const { dim, m } = pq;
@@ -273,7 +315,9 @@ export class WasmSimdBackend implements Backend {
     const scratch = this.rawKernels.pqScanScratch(dim, m);
     for (const { entries } of plan.groups) {
       const operands = [queries, pq.codebooks, pq.bounds, pq.rotation, biases, listRefs, ...groupArrays(plan, entries)];
-      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length) + rows * nprobe * 4 + 64);
+      const s = this.spaces.bind([...operands, mask], this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length) + rows * nprobe * 4 + 128);
+      // a filter is skipped code by code in the kernel (a list it leaves empty builds no table)
+      const maskAt = stageMask(s, mask);
       const x = s.rows(queries, dim, Stage.Queries);
       const cfg = s.region(Stage.Bias, 32);
       const config = [
@@ -290,13 +334,14 @@ export class WasmSimdBackend implements Backend {
       const tables = (perList ? rows * nprobe : rows) * PQ_TABLE * dim;
       const work = tables + (plan.scanned * m * entries.length) / plan.lists.length;
       this.splitTopK('pqScanListsTopK', s, best, rows, nprobe, undefined, work, 1, (t, qFrom, qTo, from, to, h) => [
-        x, queries.stride, qFrom, qTo, pe, nprobe, from, to, dir, cfg, h[0], h[1], h[2], best.k, s.scratch(t, scratch),
+        x, queries.stride, qFrom, qTo, pe, nprobe, from, to, dir, cfg, h[0], h[1], h[2], best.k, s.scratch(t, scratch), maskAt,
       ], 1);
     }
   }
 
-  async fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
+  async fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
     checkFastScanLists(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+    checkMask(mask, 'fast scan');
     const entries = queries * nprobe;
     if (entries === 0) return;
     const operands: ArrayBufferView[] = [tables, scales, bias];
@@ -312,7 +357,10 @@ export class WasmSimdBackend implements Backend {
     }
     if (scanned === 0) return;
     const scratch = 192; // a block's 32 lane sums (kernels/cpu/simd.ts, fastScanRows)
-    const s = this.spaces.bind(operands, this.topKStaging(queries, best.k, scratch) + entries * 12 + 64);
+    if (mask) operands.push(mask);
+    const s = this.spaces.bind(operands, this.topKStaging(queries, best.k, scratch) + entries * 12 + 128);
+    // a filter is skipped in the kernel: blocks of 32 members with none allowed before their sums, other members before the heap
+    const maskAt = stageMask(s, mask);
     // per (query, probe): the list's codes and ids where they lie in the call's memory, and its size
     const dir = new Int32Array(entries * 3);
     const elsewhere: number[] = [];
@@ -331,11 +379,11 @@ export class WasmSimdBackend implements Backend {
     const bi = s.array(bias, entries, Stage.Bias);
     // by queries when there are enough, else by probes (per-thread heaps merged)
     this.splitTopK('fastScanListsTopK', s, best, queries, nprobe, undefined, (scanned * m) / 8, 1, (t, qFrom, qTo, from, to, h) => [
-      t0, perProbe ? 1 : 0, sc, bi, m, d, nprobe, qFrom, qTo, from, to, h[0], h[1], h[2], best.k, s.scratch(t, scratch),
+      t0, perProbe ? 1 : 0, sc, bi, m, d, nprobe, qFrom, qTo, from, to, h[0], h[1], h[2], best.k, s.scratch(t, scratch), maskAt,
     ], 1);
     for (const i of elsewhere) {
       const q = Math.floor(i / nprobe), l = probes[i], t = perProbe ? i : q;
-      await this.fastScanTopK(tables.subarray(t * m * 16, (t + 1) * m * 16), 1, m, lists.codes(l), lists.size(l), scales.subarray(i, i + 1), bias.subarray(i, i + 1), best, lists.ids(l), Int32Array.of(q));
+      await this.fastScanTopK(tables.subarray(t * m * 16, (t + 1) * m * 16), 1, m, lists.codes(l), lists.size(l), scales.subarray(i, i + 1), bias.subarray(i, i + 1), best, lists.ids(l), Int32Array.of(q), mask);
     }
   }
 

@@ -6,6 +6,7 @@ import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
 import { composedPqScanListsTopK, composedScanListsTopK, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskRows } from '../mask.js';
 import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
 
 /** Base rows per cache block: about 64 KiB of vector data, at least 16 rows. */
@@ -75,10 +76,17 @@ export class ReferenceBackend implements Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void> {
     checkPrefix(queries, dim, 'scan queries');
     checkPrefix(base, dim, 'scan base');
+    checkMask(mask, 'scan');
     if (base.rows === 0 || queries.rows === 0) return;
+    if (mask) {
+      // the allowed rows alone, compacted (mask.ts): masked rows are never scored
+      const kept = maskRows(mask, base, dim, baseIds);
+      if (kept) return kept.base.rows > 0 ? this.scanTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
+    }
     const bInv = baseInvNorms(base, dim, metric);
     const qInv = metric === 'cosine' ? (queries.invNorms ?? computeInvNorms(queries, dim)) : undefined;
     const step = blockRows(dim);
@@ -104,10 +112,15 @@ export class ReferenceBackend implements Backend {
     }
   }
 
-  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
     checkPrefix(queries, dim, 'scan queries');
     checkCoded(base, dim, 'scan base');
+    checkMask(mask, 'scan');
     if (base.rows === 0 || queries.rows === 0) return;
+    if (mask) {
+      const kept = maskCoded(mask, base, baseIds);
+      if (kept) return kept.base.rows > 0 ? this.scanCodedTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
+    }
     if (baseIds && baseIds.length < base.rows) throw new Error(`scan: ${baseIds.length} base ids for ${base.rows} rows`);
     // decode a cache block of rows at a time and score it as float32 rows
     const inv = metric === 'cosine' ? (base.invNorms ?? codedInvNorms(base, dim)) : undefined;
@@ -146,8 +159,14 @@ export class ReferenceBackend implements Backend {
     baseIds?: Int32Array,
     queryRows?: Int32Array,
     bias?: Float32Array,
+    mask?: Uint32Array,
   ): Promise<void> {
     checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
+    checkMask(mask, 'ADC scan');
+    if (mask) {
+      const kept = maskCodes(mask, codes, rows, m, baseIds);
+      if (kept) return kept.rows > 0 ? this.adcScanTopK(tables, queries, m, kept.codes, kept.rows, best, kept.ids, queryRows, bias) : undefined;
+    }
     for (let q = 0; q < queries; q++) {
       const row = queryRows ? queryRows[q] : q;
       const t = q * m * 256;
@@ -177,8 +196,14 @@ export class ReferenceBackend implements Backend {
     best: TopK,
     baseIds?: Int32Array,
     queryRows?: Int32Array,
+    mask?: Uint32Array,
   ): Promise<void> {
     checkFastScan(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+    checkMask(mask, 'fast scan');
+    if (mask) {
+      const kept = maskFastScanCodes(mask, codes, rows, m, baseIds);
+      if (kept) return kept.rows > 0 ? this.fastScanTopK(tables, queries, m, kept.codes, kept.rows, scales, bias, best, kept.ids, queryRows) : undefined;
+    }
     for (let q = 0; q < queries; q++) {
       const row = queryRows ? queryRows[q] : q;
       const t = q * m * 16;
@@ -199,17 +224,17 @@ export class ReferenceBackend implements Backend {
   }
 
   /** One scanTopK / scanCodedTopK per probed list (the contract's definition, lists.ts). */
-  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
-    return composedScanListsTopK(this, queries, lists, probes, nprobe, dim, metric, best);
+  scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedScanListsTopK(this, queries, lists, probes, nprobe, dim, metric, best, mask);
   }
 
   /** Rotation and tables through score(), one adcScanTopK per (query, probed list) (lists.ts). */
-  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
-    return composedPqScanListsTopK(this, queries, pq, lists, probes, nprobe, metric, best);
+  pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedPqScanListsTopK(this, queries, pq, lists, probes, nprobe, metric, best, mask);
   }
 
-  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
-    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best, mask);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

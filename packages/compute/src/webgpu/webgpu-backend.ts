@@ -6,7 +6,8 @@ import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, rowBlock, type RowBlock } from '../rows.js';
 import { TopK } from '../topk.js';
-import { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, listBytesPerElement, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, listBytesPerElement, listCodeBytes, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskListSet, maskRows } from '../mask.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
 import { kernelSource } from './wgsl.js';
 
@@ -581,11 +582,17 @@ export class WebGpuBackend implements Backend {
     heaps.maxSize = Math.min(k, heaps.maxSize + n);
   }
 
-  async scanTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async scanTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
     checkPrefix(queries, dim, 'scan queries');
     checkPrefix(base, dim, 'scan base');
+    checkMask(mask, 'scan');
     const m = queries.rows, n = base.rows;
     if (m === 0 || n === 0) return;
+    if (mask) {
+      // filters: the allowed rows are compacted on the host and scanned unmasked (mask.ts)
+      const kept = maskRows(mask, base, dim, baseIds);
+      if (kept) return kept.base.rows > 0 ? this.scanTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
+    }
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
     return this.exclusive(async () => {
       const q = this.bindRows('q', queries, dim, 0, m);
@@ -607,11 +614,16 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async scanCodedTopK(queries: RowBlock, base: CodedRows, dim: number, metric: Metric, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
     checkPrefix(queries, dim, 'scan queries');
     checkCoded(base, dim, 'scan base');
+    checkMask(mask, 'scan');
     const m = queries.rows, n = base.rows;
     if (m === 0 || n === 0) return;
+    if (mask) {
+      const kept = maskCoded(mask, base, baseIds);
+      if (kept) return kept.base.rows > 0 ? this.scanCodedTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
+    }
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
     return this.exclusive(async () => {
       const q = this.bindRows('q', queries, dim, 0, m);
@@ -687,9 +699,14 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array): Promise<void> {
+  async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array, mask?: Uint32Array): Promise<void> {
     checkAdcScan(tables, queries, m, codes, rows, baseIds, bias);
+    checkMask(mask, 'ADC scan');
     if (queries === 0 || rows === 0) return;
+    if (mask) {
+      const kept = maskCodes(mask, codes, rows, m, baseIds);
+      if (kept) return kept.rows > 0 ? this.adcScanTopK(tables, queries, m, kept.codes, kept.rows, best, kept.ids, queryRows, bias) : undefined;
+    }
     return this.exclusive(async () => {
       const t = this.bind('tables', tables.subarray(0, queries * m * 256));
       const biasBound = bias ? this.bind('bias', bias.subarray(0, queries)) : { buffer: this.unused(), offset: 0 };
@@ -715,15 +732,15 @@ export class WebGpuBackend implements Backend {
    * member) in one dispatch, and the parallel top-k merges each query's
    * candidates; one read-back.
    */
-  async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+  async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
     checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan');
+    checkMask(mask, 'list scan');
     if (lists.encoding === 'pq') throw new Error('list scan: PQ codes are scanned by pqScanListsTopK');
-    const bytes = listBytesPerElement(lists.encoding);
     const norms = metric === 'cosine' ? (l: number) => lists.invNorms?.(l, dim) : undefined;
-    const segment = (l: number) => align16(lists.size(l) * lists.stride * bytes) + align16(lists.size(l) * 4) + (norms?.(l) ? align16(lists.size(l) * 4) : 0);
+    const segment = (l: number) => align16(listCodeBytes(lists, lists.size(l))) + align16(lists.size(l) * 4) + (norms?.(l) ? align16(lists.size(l) * 4) : 0);
     await this.inBlocks(queries.rows, lists, probes, nprobe, best.k, segment, () => true, {
-      block: (q0, q1) => this.scanListBlock(queries, q0, q1, lists, probes, nprobe, dim, metric, best),
-      alone: (q) => this.oneQuery(queries, q, probes, nprobe, best, (one, probesOfOne, row) => composedScanListsTopK(this, one, lists, probesOfOne, nprobe, dim, metric, row)),
+      block: (q0, q1) => this.scanListBlock(queries, q0, q1, lists, probes, nprobe, dim, metric, best, mask),
+      alone: (q) => this.oneQuery(queries, q, probes, nprobe, best, (one, probesOfOne, row) => composedScanListsTopK(this, one, lists, probesOfOne, nprobe, dim, metric, row, mask)),
     });
   }
 
@@ -735,9 +752,10 @@ export class WebGpuBackend implements Backend {
    * top-k, one read-back. The inner-product residual terms x . ref are summed
    * on the host as the composition (lists.ts) does.
    */
-  async pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK): Promise<void> {
+  async pqScanListsTopK(queries: RowBlock, pq: PqQuantizer, lists: ListSet, probes: Int32Array, nprobe: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
     checkListScan(queries, lists, probes, nprobe, pq.dim, best, 'PQ list scan');
     checkPqScan(queries, pq, lists, metric, 'PQ list scan');
+    if (mask) lists = maskListSet(lists, mask);
     const perList = pq.refs !== undefined && metric === 'l2';
     const tableBytes = pq.m * PQ_TABLE * 4;
     const segment = (l: number) => align16(lists.size(l) * pq.m) + align16(lists.size(l) * 4);
@@ -863,10 +881,10 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Queries [q0, q1) of a list scan in one submit and one read-back (scanListsTopK). */
-  private async scanListBlock(queries: RowBlock, q0: number, q1: number, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK): Promise<void> {
+  private async scanListBlock(queries: RowBlock, q0: number, q1: number, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
     const m = q1 - q0;
     const bytes = listBytesPerElement(lists.encoding);
-    const packed = this.packLists(lists, probes, nprobe, q0, q1, (size) => size * lists.stride * bytes, metric === 'cosine' ? (l) => lists.invNorms?.(l, dim) : undefined);
+    const packed = this.packLists(lists, probes, nprobe, q0, q1, (size) => listCodeBytes(lists, size), metric === 'cosine' ? (l) => lists.invNorms?.(l, dim) : undefined);
     if (!packed) return;
     const { pack, pairs, maxCand, maxSize } = packed;
     const dir = new Uint32Array(pairs.length * 6);
@@ -881,7 +899,11 @@ export class WebGpuBackend implements Backend {
     const candIds = this.scratchBuffer('candIds', m * maxCand * 4);
     const encoding = lists.encoding === 'f32' ? 0 : lists.encoding === 'f16' ? 1 : 2;
     const [y, z] = rowGrid(pairs.length);
-    this.dispatch('list-scan', [pairs.length, dim, lists.stride, METRIC_CODE[metric], encoding, q.offset, queries.stride, qInv.offset, maxCand, params.offset], [q.buffer, qInv.buffer, directory.buffer, pack, params.buffer, scores, candIds], Math.ceil(maxSize / GROUP), y, z);
+    // blocked lists are read in place: list-scan.wgsl addresses their blocks (blockRows 0: rows one after another)
+    const blocks = [lists.layout?.blockRows ?? 0, lists.layout?.groupWidth ?? 0];
+    // a filter: members it masks are skipped in the kernel (candidate id -1, left out by the top-k)
+    const masked = mask ? this.bind('mask', mask) : { buffer: this.unused(), offset: 0 };
+    this.dispatch('list-scan', [pairs.length, dim, lists.stride, METRIC_CODE[metric], encoding, q.offset, queries.stride, qInv.offset, maxCand, params.offset, ...blocks, mask?.length ?? 0, masked.offset], [q.buffer, qInv.buffer, directory.buffer, pack, params.buffer, scores, candIds, masked.buffer], Math.ceil(maxSize / GROUP), y, z);
     this.topk(m, maxCand, scores, 0, maxCand, { buffer: candIds, offset: 0 }, 2, maxCand, 0, packed.counts, heaps);
     await this.readHeaps(best, rows, heaps);
   }
@@ -960,9 +982,14 @@ export class WebGpuBackend implements Backend {
     best.sizes[q] = row.sizes[0];
   }
 
-  async fastScanTopK(tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array): Promise<void> {
+  async fastScanTopK(tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, mask?: Uint32Array): Promise<void> {
     checkFastScan(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
+    checkMask(mask, 'fast scan');
     if (queries === 0 || rows === 0) return;
+    if (mask) {
+      const kept = maskFastScanCodes(mask, codes, rows, m, baseIds);
+      if (kept) return kept.rows > 0 ? this.fastScanTopK(tables, queries, m, kept.codes, kept.rows, scales, bias, best, kept.ids, queryRows) : undefined;
+    }
     return this.exclusive(async () => {
       const t = this.bind('tables', tables.subarray(0, queries * m * 16));
       const sc = this.bind('scales', scales.subarray(0, queries));
@@ -983,8 +1010,8 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): Promise<void> {
-    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best, mask);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

@@ -42,6 +42,10 @@ export interface ScanRequest {
   scanDim: number;
   metric: Metric;
   shortlist: number;
+  /** A filter: bitset over slots; members whose slot is not set are skipped (Backend ops' mask). */
+  mask?: Uint32Array;
+  /** Merge into these heaps (rows x shortlist, one row per query) instead of fresh ones: a filtered search's further probing rounds. */
+  into?: TopK;
 }
 
 export interface ScanResult {

@@ -95,7 +95,7 @@ export class FastScanCodec implements ListCodec {
   scan(request: ScanRequest): Promise<ScanResult> {
     const { queries, scanDim } = request;
     const vectors = scanVectorsOf(queries.data, queries.rows, queries.stride, queries.offset ?? 0, scanDim, request.metric);
-    return scanFastScanLists(request.backend, vectors, queries.rows, request.probes, request.nprobe, request.lists, this, request.metric, request.shortlist);
+    return scanFastScanLists(request.backend, vectors, queries.rows, request.probes, request.nprobe, request.lists, this, request.metric, request.shortlist, request.mask, request.into);
   }
 
   arrays(): HeldArray[] {

@@ -1,24 +1,48 @@
-import type { Backend, RowBlock, RowEncoding } from '@adanns/compute';
-import { computeInvNorms, rowBlock } from '@adanns/compute';
+import type { Backend, BlockLayout, RowBlock, RowEncoding } from '@adanns/compute';
+import { blockedBytes, checkBlockLayout, computeInvNorms, moveBlockedRow, readBlockedRow, rowBlock, writeBlockedRow } from '@adanns/compute';
+import type { CodeLayout } from '../index/inverted-lists.js';
 import type { ScanSpec } from '../spec.js';
 import { scanFloatLists } from '../stages/scan-flat.js';
 import type { HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
 
 /**
+ * The float lists' prefix blocks (compute's blocked.ts): 32 members per block
+ * and 16 values per dimension group (one 64-byte cache line of float32), so
+ * a scan at a prefix reads a contiguous run of ceil(d / 16) groups per block
+ * however wide the stored members are.
+ */
+export const FLOAT_BLOCKS: BlockLayout = { blockRows: 32, groupWidth: 16 };
+
+/** The lists' CodeLayout of float members of `stride` values of `bytesPerValue` bytes in `blocks`. */
+export function floatBlockLayout(stride: number, bytesPerValue: number, blocks: BlockLayout = FLOAT_BLOCKS): CodeLayout {
+  checkBlockLayout(blocks);
+  return {
+    blocks,
+    bytes: (members) => blockedBytes(blocks, stride, bytesPerValue, members),
+    write: (codes, pos, code, offset) => writeBlockedRow(codes, blocks, stride, bytesPerValue, pos, code, offset),
+    read: (codes, pos, out, offset) => readBlockedRow(codes, blocks, stride, bytesPerValue, pos, out, offset),
+    move: (codes, from, to) => moveBlockedRow(codes, blocks, stride, bytesPerValue, from, to),
+  };
+}
+
+/**
  * Shared part of the codecs whose members decode to the vector's prefix at
  * d_s (f32, f16, sq8): encoding row by row, list-grouped scans at any prefix
- * up to d_s, and inverse norms of the decoded prefixes.
+ * up to d_s over the prefix-blocked lists, and inverse norms of the decoded
+ * prefixes.
  */
 export abstract class FloatCodec implements ListCodec {
   readonly decodes = true;
   abstract readonly flopsPerValue: number;
   readonly codeBytes: number;
+  readonly layout: CodeLayout;
 
   constructor(
     readonly spec: ScanSpec,
     bytesPerValue: number,
   ) {
     this.codeBytes = spec.dim * bytesPerValue;
+    this.layout = floatBlockLayout(spec.dim, bytesPerValue);
   }
 
   /** Encodes spec.dim values of `src` from `from` into `out` at byte `at`. */

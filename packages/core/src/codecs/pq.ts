@@ -50,7 +50,7 @@ export class PqCodec implements ListCodec {
   scan(request: ScanRequest): Promise<ScanResult> {
     const { queries, scanDim } = request;
     const vectors = scanVectorsOf(queries.data, queries.rows, queries.stride, queries.offset ?? 0, scanDim, request.metric);
-    return scanPqLists(request.backend, vectors, queries.rows, request.probes, request.nprobe, request.lists, this, request.metric, request.shortlist);
+    return scanPqLists(request.backend, vectors, queries.rows, request.probes, request.nprobe, request.lists, this, request.metric, request.shortlist, request.mask, request.into);
   }
 
   arrays(): HeldArray[] {

@@ -1,8 +1,8 @@
 import { createRng, gatherRows, rowBlock, sampleIndices, TopK, type Backend, type Metric } from '@adanns/compute';
 import type { ByteKind, HeldArray, ListCodec } from '../codecs/codec.js';
 import { decodedInvNorms } from '../codecs/float-codec.js';
-import { queryMflops, type QueryWork } from '../cost.js';
-import { defaultParams, formatParams, probeMarginError, type SearchParams } from '../params.js';
+import { queryMflops, type FunnelWork, type QueryWork } from '../cost.js';
+import { defaultParams, formatFunnel, formatParams, funnelShapeError, probeMarginError, raiseToK, servedK, usesShortlist, type FunnelStage, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { planBudget, type Budget, type Plan } from '../planner/plan.js';
@@ -15,13 +15,15 @@ import { chooseAutoSpec, isAutoSpec, type AutoChoice, type WholeData } from '../
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { cutProbes } from '../stages/adaptive-probe.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
-import { rerankGathered, rerankStored } from '../stages/rerank.js';
+import { listRows, rerankGathered, rerankStored } from '../stages/rerank.js';
 import { transformQueries } from '../stages/transform.js';
 import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
 import { toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
 import { SlotStore } from './slots.js';
+import type { AllowedIds } from './filter.js';
+import { exactOverMatches, firstRoundProbes, judgeFilteredBudget, probeUntilEnough, slotFilter, type FilterReport, type SearchOptions, type SlotFilter } from './filtered.js';
 import { heldOutRows, minTrainingRows, trainStages, type StageTrainOptions } from './training.js';
 
 export type { ProgressFn } from './training.js';
@@ -74,6 +76,8 @@ export interface SearchResult {
   budgetNote: string | null;
   /** Wall time of the search in milliseconds. */
   tookMs: number;
+  /** With a filter: how many vectors it matched, the plan it took and why (filtered.ts). */
+  filter?: FilterReport;
 }
 
 /** What `auto` recorded about its choice (planner/auto.ts). */
@@ -133,9 +137,10 @@ export interface IndexSizes {
 
 const CHUNK = 4096;
 
-/** Same search params (the shortlist counts only when re-ranking). */
+/** Same search params (the shortlist counts only when a re-rank or funnel rescores it). */
 function sameParams(a: SearchParams, p: SearchParams): boolean {
-  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && (a.rerankDim === undefined || a.shortlist === p.shortlist);
+  const funnel = (x: SearchParams) => formatFunnel(x.funnel ?? []);
+  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && funnel(a) === funnel(p) && (!usesShortlist(a) || a.shortlist === p.shortlist);
 }
 
 /** Two increasing row lists as one (either may be absent). */
@@ -376,52 +381,118 @@ export class AdannsIndex {
       }
       if (p.shortlist < k) throw new Error(`shortlist ${p.shortlist} must be at least k = ${k} when re-ranking`);
     }
+    if (p.funnel === undefined || p.funnel.length === 0) delete p.funnel;
+    else p.funnel = this.checkFunnel(p, k);
     return p;
   }
 
+  /**
+   * Where a funnel stage at prefix `dim` reads its vectors: the lists when
+   * their codec decodes prefixes up to d_s (flat@128 lists scanned at 32 can
+   * rescore at 64 or 128), or the re-rank store when its rows are in the
+   * index space (prefixes meaningful: not raw full-dimension rows under PCA);
+   * where both can, the cheaper in the cost model (float32 lists before a
+   * store; a store before f16/sq8 lists, which decode each value).
+   * Undefined when neither holds that prefix.
+   */
+  funnelSource(dim: number): 'lists' | 'store' | undefined {
+    const lists = this.codec.decodes && dim <= this.spec.scan.dim;
+    const store = this.rerankStore !== undefined && dim <= this.rerankStore.dim && !(this.pca && this.rerankStore.dim === this.dim);
+    if (lists && (!store || this.codec.flopsPerValue <= 1)) return 'lists';
+    return store ? 'store' : undefined;
+  }
+
+  /** The prefixes of the dims ladder (and d_s) a funnel stage can read (funnelSource), ascending. */
+  funnelDims(): number[] {
+    const candidates = new Set([...this.ladder, ...(this.codec.decodes ? [this.spec.scan.dim] : [])]);
+    return [...candidates].filter((d) => this.funnelSource(d) !== undefined).sort((a, b) => a - b);
+  }
+
+  /** A funnel this index can run for params p at k (copied: the caller's stages are not kept), else an error naming the stage. */
+  private checkFunnel(p: SearchParams, k: number): FunnelStage[] {
+    const shape = funnelShapeError(p.funnel);
+    if (shape) throw new Error(shape);
+    const funnel = p.funnel!.map((s) => ({ dim: s.dim, keep: s.keep }));
+    funnel.forEach((stage, i) => {
+      const at = `funnel stage ${i} (keep ${stage.keep} at dim ${stage.dim})`;
+      // float32 lists scan exactly: a stage at or below scanDim would recompute the scan's own scores
+      if (i === 0 && this.spec.scan.codec === 'flat' && stage.dim <= p.scanDim) throw new Error(`${at}: dim must exceed scanDim ${p.scanDim} (the float32 scan's scores at that prefix are already exact)`);
+      if (p.rerankDim !== undefined && stage.dim >= p.rerankDim) throw new Error(`${at}: dim must be below rerankDim ${p.rerankDim} (the final re-rank)`);
+      if (this.funnelSource(stage.dim) === undefined) {
+        const store = this.rerankStore;
+        const lists = this.codec.decodes ? `its lists hold prefixes up to d_s = ${this.spec.scan.dim}` : `its ${this.spec.scan.codec} lists hold codes, not prefixes`;
+        const rows = !store ? 'it has no re-rank store' : this.pca && store.dim === this.dim ? `its re-rank store holds raw ${store.dim}-d vectors, whose prefixes are not the PCA space's (only the full dimension re-ranks)` : `its re-rank store holds prefixes up to ${store.dim}`;
+        throw new Error(`${at}: index "${formatSpec(this.spec)}" cannot read vectors at dim ${stage.dim}: ${lists}, and ${rows}`);
+      }
+    });
+    if (funnel[0].keep > p.shortlist) throw new Error(`funnel stage 0 (keep ${funnel[0].keep} at dim ${funnel[0].dim}): keep must not exceed the shortlist ${p.shortlist} (a stage keeps at most the candidates it is given)`);
+    const last = funnel[funnel.length - 1];
+    if (last.keep < k) throw new Error(`funnel stage ${funnel.length - 1} (keep ${last.keep} at dim ${last.dim}): keep must be at least k = ${k}`);
+    return funnel;
+  }
+
   /** Batched search: queries is rows x dim. */
-  async search(queries: Float32Array, rows: number, k: number, given?: Partial<SearchParams>): Promise<SearchResult> {
+  async search(queries: Float32Array, rows: number, k: number, given?: Partial<SearchParams>, options: SearchOptions = {}): Promise<SearchResult> {
     const started = performance.now();
     checkVectors(queries, rows, this.dim, 'search queries');
     checkPositiveInt(k, 'k');
     if (this.size === 0) throw new Error('search: the index is empty');
     if (k > this.size) throw new Error(`k = ${k} exceeds the ${this.size} vectors in the index`);
     const p = this.resolveParams(k, given);
+    // a filter (filtered.ts): a slot mask once per call, and the plan its selectivity calls for
+    const filter = options.filter ? slotFilter(options.filter, this.slots) : undefined;
+    const filterPlan = filter && this.planFilter(p, k, filter, options.filterPlan);
+    if (filter && filterPlan?.plan === 'exact') return this.searchMatches(queries, rows, k, p, filter, filterPlan, started);
     const rerankDim = p.rerankDim;
     const storeRaw = this.rerankStore !== undefined && this.rerankStore.dim === this.dim;
     const rerankInSpace = rerankDim !== undefined && !storeRaw;
-    const prefix = Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0);
+    // funnel stages read the index space (funnelSource), at prefixes up to their last dim
+    const prefix = Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0, p.funnel?.at(-1)?.dim ?? 0);
     const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, prefix);
 
     const nprobe = this.coarse ? p.nprobe : 1;
+    const scanK = usesShortlist(p) ? p.shortlist : k;
     // adaptive probing: the ranked lists cut per query by the margin rule (-1 after its last list), nprobe the cap
-    const probes = !this.coarse ? new Int32Array(rows) : p.probeMargin === undefined ? await this.coarse.probe(space, p.coarseDim, nprobe) : await this.coarse.rank(space, p.coarseDim, nprobe).then((r) => (cutProbes(r.lists, r.scores, rows, nprobe, p.probeMargin!), r.lists));
-    const scanK = rerankDim !== undefined ? p.shortlist : k;
-    const { best, scanned, quantizerFlops } = await this.codec.scan({
-      backend: this.backend,
-      queries: space,
-      probes,
-      nprobe,
-      lists: this.lists,
-      scanDim: p.scanDim,
-      metric: this.metric,
-      shortlist: scanK,
-    });
+    const probeAll = async () => (!this.coarse ? new Int32Array(rows) : p.probeMargin === undefined ? await this.coarse.probe(space, p.coarseDim, nprobe) : await this.coarse.rank(space, p.coarseDim, nprobe).then((r) => (cutProbes(r.lists, r.scores, rows, nprobe, p.probeMargin!), r.lists)));
+    const scan = async () => this.codec.scan({ backend: this.backend, queries: space, probes: await probeAll(), nprobe, lists: this.lists, scanDim: p.scanDim, metric: this.metric, shortlist: scanK, mask: filter?.mask });
+    // a filtered IVF search probes lists in order until enough matches are seen (filtered.ts); without IVF, every list is scanned with the mask
+    const probed = filterPlan?.plan === 'probe' ? await probeUntilEnough({ backend: this.backend, coarse: this.coarse!, codec: this.codec, lists: this.lists, metric: this.metric }, space, p.coarseDim, p.scanDim, filter!, filterPlan.firstProbes, scanK, Math.min(scanK, filter!.count)) : undefined;
+    const { best, scanned, quantizerFlops } = probed ?? (await scan());
+    if (filterPlan && probed) filterPlan.maxListsProbed = Math.max(...probed.probed);
 
-    let final: TopK = best;
+    // funnel: each stage rescores the candidates left at its prefix and keeps its best; without a final re-rank the last one answers (its best k)
+    let candidates: TopK = best;
+    const rescored: Int32Array[] = [];
+    const funnel = p.funnel ?? [];
+    for (let i = 0; i < funnel.length; i++) {
+      rescored.push(Int32Array.from(candidates.sizes));
+      const keep = rerankDim === undefined && i === funnel.length - 1 ? k : funnel[i].keep;
+      const source = this.funnelSource(funnel[i].dim) === 'store' ? this.rerankStore! : listRows(this.backend, this.lists, this.codec, funnel[i].dim);
+      candidates = await rerankGathered(this.backend, space, candidates, source, funnel[i].dim, this.metric, keep);
+    }
+
+    let final: TopK = candidates;
     if (rerankDim !== undefined) {
       const store = this.rerankStore!;
       const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
       const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
       // resident float32 rows are rescored where they lie; other stores gather the shortlist
-      final = inPlace ? await rerankStored(this.backend, q, best, inPlace, this.metric, k) : await rerankGathered(this.backend, q, best, store, rerankDim, this.metric, k);
+      final = inPlace ? await rerankStored(this.backend, q, candidates, inPlace, this.metric, k) : await rerankGathered(this.backend, q, candidates, store, rerankDim, this.metric, k);
     }
-    final.sort();
+    const mflops = new Float64Array(rows);
+    for (let q = 0; q < rows; q++) {
+      mflops[q] = queryMflops(this.queryWork(p, scanned[q], quantizerFlops ? quantizerFlops[q] : 0, rerankDim !== undefined ? candidates.sizes[q] : 0, rescored.map((sizes) => sizes[q])));
+    }
+    // under a filter the calibration (of unfiltered queries) does not give the recall (filterPlan.note says why)
+    const expectedRecall = filterPlan ? null : this.calibratedRecall(p, k);
+    return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, ...(filterPlan ? { filter: filterPlan } : {}) };
+  }
 
+  /** Ids, scores and counts of a search's final heaps (sorted), k per query. */
+  private hits(final: TopK, rows: number, k: number): Pick<SearchResult, 'ids' | 'scores' | 'counts'> {
     const ids = new Float64Array(rows * k).fill(-1);
     const scores = new Float32Array(rows * k).fill(NaN);
     const counts = new Int32Array(rows);
-    const mflops = new Float64Array(rows);
     for (let q = 0; q < rows; q++) {
       const n = Math.min(final.sizes[q], k);
       counts[q] = n;
@@ -429,21 +500,81 @@ export class AdannsIndex {
         ids[q * k + i] = this.slots.idOf(final.ids[q * final.k + i]);
         scores[q * k + i] = final.scores[q * final.k + i];
       }
-      mflops[q] = queryMflops(this.queryWork(p, scanned[q], quantizerFlops ? quantizerFlops[q] : 0, rerankDim !== undefined ? best.sizes[q] : 0));
     }
-    return { queries: rows, k, ids, scores, counts, mflops, params: p, expectedRecall: this.calibratedRecall(p, k), budgetMet: null, budgetNote: null, tookMs: performance.now() - started };
+    return { ids, scores, counts };
+  }
+
+  /**
+   * The plan a filter calls for (filtered.ts) at params p: an exact scan of
+   * the matches when the index keeps vectors to read them from and that costs
+   * fewer modelled MFLOPs than the IVF plan probing lists in order until
+   * enough matches are seen (its first round: nprobe / selectivity lists);
+   * without IVF, the masked scan of every list.
+   */
+  private planFilter(p: SearchParams, k: number, filter: SlotFilter, force?: 'exact' | 'probe'): FilterReport {
+    const live = this.size;
+    const c = filter.count;
+    const store = this.rerankStore;
+    const exactDim = store ? store.dim : this.codec.decodes ? this.spec.scan.dim : 0;
+    let exact = Infinity;
+    if (exactDim > 0) {
+      // the store's raw rows need no rotation; rows in the index space (store or lists) do under PCA
+      const inSpace = !(store && store.dim === this.dim);
+      const rotation = this.pca && inSpace ? this.dim * exactDim : 0;
+      // gathered rows' cosine norms are computed per search; f16/sq8 list values are decoded
+      const perValue = (this.metric === 'cosine' ? 2 : 1) + (!store ? this.codec.flopsPerValue - 1 : 0);
+      exact = (rotation + c * exactDim * perValue) / 1e6;
+    }
+    const scanK = usesShortlist(p) ? p.shortlist : k;
+    const lists = this.coarse?.lists ?? 1;
+    const firstProbes = this.coarse ? firstRoundProbes(p.nprobe, lists, c, live) : 1;
+    // matches spread over the lists as the vectors are: the first round scans c x probes / lists of them
+    const candidates = Math.min(scanK, c);
+    const ivf = queryMflops(this.queryWork(p, (c * firstProbes) / lists, this.codec.quantizerFlops?.(firstProbes) ?? 0, p.rerankDim !== undefined ? candidates : 0, (p.funnel ?? []).map(() => candidates)));
+    if (force === 'exact' && exactDim === 0) throw new Error(`filterPlan exact: index "${formatSpec(this.spec)}" keeps no vectors to scan the matches from (its ${this.spec.scan.codec} lists hold codes and it has no re-rank store)`);
+    if (force === 'probe' && !this.coarse) throw new Error(`filterPlan probe: index "${formatSpec(this.spec)}" has no IVF stage`);
+    // no match: nothing to scan (an exact scan of none)
+    const plan = c === 0 || force === 'exact' || (force === undefined && exact <= ivf) ? 'exact' : this.coarse ? 'probe' : 'scan';
+    const share = `the filter matches ${c} of ${live} vectors (${((100 * c) / Math.max(1, live)).toPrecision(3)}%)`;
+    const note =
+      c === 0 ? `${share}: no hits`
+      : plan === 'exact' ? `${share}: exact scan of the matches at dim ${exactDim} (${exact.toPrecision(3)} MFLOPs predicted, IVF plan ${ivf.toPrecision(3)})${exactDim === this.dim ? ', recall 1' : `; exact at dim ${exactDim} < ${this.dim}, recall against full-dimension neighbours not calibrated`}`
+      : plan === 'probe' ? `${share}: IVF probed lists in centroid order until each query's top ${scanK} held ${Math.min(scanK, c)} matches (first round ${firstProbes} of ${lists} lists; exact scan of the matches predicted at ${exact === Infinity ? 'n/a: no stored vectors' : `${exact.toPrecision(3)} MFLOPs`}); the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`
+      : `${share}: every list scanned with the filter; the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`;
+    return { matches: c, live, plan, exactDim: plan === 'exact' && c > 0 ? exactDim : 0, firstProbes: plan === 'probe' ? firstProbes : 0, maxListsProbed: 0, predicted: { exact, ivf }, note };
+  }
+
+  /** A filtered search answered from the matches alone: none (a filter matching nothing), or the exact scan of them (planFilter). */
+  private async searchMatches(queries: Float32Array, rows: number, k: number, p: SearchParams, filter: SlotFilter, report: FilterReport, started: number): Promise<SearchResult> {
+    const mflops = new Float64Array(rows);
+    let final = new TopK(rows, k);
+    if (filter.count > 0) {
+      const store = this.rerankStore;
+      const dim = report.exactDim;
+      const raw = store !== undefined && store.dim === this.dim;
+      const q = raw ? rowBlock(queries, rows, this.dim) : await transformQueries(this.backend, this.pca, queries, rows, this.dim, dim);
+      const source = store ?? listRows(this.backend, this.lists, this.codec, dim);
+      final = await exactOverMatches(this.backend, q, filter, source, this.metric, k);
+      mflops.fill(report.predicted.exact);
+    }
+    const exactAtD = filter.count === 0 || report.exactDim === this.dim;
+    return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall: exactAtD ? 1 : null, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, filter: report };
   }
 
   /**
    * Searches with the params the planner picks for a budget (one plan for the
    * whole batch); budgetMet says whether this answer met it (judgeBudget).
    */
-  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean } = {}): Promise<SearchResult & { plan: Plan }> {
-    const plan = this.plan(budget, k, { ...options, rows });
-    const result = await this.search(queries, rows, k, plan.params);
+  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean; filter?: AllowedIds } = {}): Promise<SearchResult & { plan: Plan }> {
+    const plan = this.plan(budget, k, { strict: options.strict, rows });
+    const result = await this.search(queries, rows, k, plan.params, { filter: options.filter });
     let maxMflops = 0;
     for (const m of result.mflops) maxMflops = Math.max(maxMflops, m);
     const verdict = judgeBudget(budget, { k, maxMflops, tookMs: result.tookMs }, { lowerBound: plan.recallLowerBound, calibratedK: plan.calibratedK ?? this.calibration!.k, estimate: plan.recallNote });
+    if (result.filter) {
+      const filtered = judgeFilteredBudget(budget, verdict, result.filter, this.dim);
+      return { ...result, budgetMet: filtered.met, budgetNote: filtered.note, plan };
+    }
     return { ...result, expectedRecall: plan.expectedRecall, budgetMet: verdict.met, budgetNote: verdict.note, plan };
   }
 
@@ -467,8 +598,7 @@ export class AdannsIndex {
         return { budgetMflops: priced.mflopsMax, mflops: priced.mflops, latencyMs: priced.latencyMs * rows };
       },
     });
-    if (plan.params.rerankDim !== undefined) plan.params.shortlist = Math.max(plan.params.shortlist, k);
-    return { ...plan, calibratedK: atK.calibratedK, recallFrom: atK.from, recallNote: atK.note };
+    return { ...plan, params: raiseToK(plan.params, k), calibratedK: atK.calibratedK, recallFrom: atK.from, recallNote: atK.note };
   }
 
   /**
@@ -476,14 +606,15 @@ export class AdannsIndex {
    * multiply-adds its quantiser spent and the candidates it re-ranked: what
    * search counts and boundMflops bounds.
    */
-  private queryWork(p: SearchParams, scanned: number, quantizerFlops: number, reranked: number): QueryWork {
+  private queryWork(p: SearchParams, scanned: number, quantizerFlops: number, reranked: number, funnelRescored: readonly number[] = []): QueryWork {
     const rerankDim = p.rerankDim;
+    const funnel: FunnelWork[] = (p.funnel ?? []).map((stage, i) => ({ rescored: funnelRescored[i] ?? 0, dim: stage.dim, flopsPerValue: this.funnelFlopsPerValue(stage.dim) }));
     const rerankInSpace = rerankDim !== undefined && !(this.rerankStore !== undefined && this.rerankStore.dim === this.dim);
     const perValue = this.flopsPerValue(p);
     return {
       fullDim: this.dim,
       // the largest prefix the query needs in the rotated space (as search transforms it)
-      rotatedDims: this.pca ? Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0) : 0,
+      rotatedDims: this.pca ? Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0, p.funnel?.at(-1)?.dim ?? 0) : 0,
       lists: this.coarse ? this.coarse.lists : 0,
       coarseDim: p.coarseDim,
       scanned,
@@ -495,7 +626,35 @@ export class AdannsIndex {
       reranked,
       rerankDim: rerankDim ?? 0,
       rerankFlopsPerValue: perValue.rerank,
+      funnel,
     };
+  }
+
+  /**
+   * Multiply-adds per value a funnel stage at `dim` rescores (cost.ts): 1, plus
+   * the decode of f16/sq8 lists, plus 1 for cosine unless the lists keep the
+   * rows' norms at dim (gathered rows' norms are computed per search).
+   */
+  private funnelFlopsPerValue(dim: number): number {
+    const fromLists = this.funnelSource(dim) === 'lists';
+    const norms = this.metric === 'cosine' && !(fromLists && this.lists.hasNorms(dim)) ? 1 : 0;
+    return (fromLists ? this.codec.flopsPerValue : 1) + norms;
+  }
+
+  /**
+   * Multiply-adds of a funnel and the final re-rank when the scan hands over
+   * `shortlist` candidates: each stage rescores what the one before kept,
+   * the re-rank the last keep (no funnel: the shortlist). Pricing uses it for
+   * a plan whose shortlist and keeps are raised to its k.
+   */
+  private rescoreFlops(p: SearchParams, shortlist: number): number {
+    let given = shortlist;
+    let flops = 0;
+    for (const stage of p.funnel ?? []) {
+      flops += given * stage.dim * this.funnelFlopsPerValue(stage.dim);
+      given = Math.min(given, stage.keep);
+    }
+    return p.rerankDim !== undefined ? flops + given * p.rerankDim * this.flopsPerValue(p).rerank : flops;
   }
 
   /**
@@ -514,8 +673,24 @@ export class AdannsIndex {
       scanned += sizes[i];
       if (sizes[i] > 0) probed++;
     }
-    const reranked = p.rerankDim !== undefined ? Math.min(p.shortlist, scanned) : 0;
-    return queryMflops(this.queryWork(p, scanned, this.codec.quantizerFlops?.(probed) ?? 0, reranked));
+    return this.modelMflops(p, scanned, probed);
+  }
+
+  /**
+   * One query's modelled MFLOPs at params p (resolved) when its scan scores
+   * `scanned` vectors in `probed` non-empty lists and hands a full shortlist
+   * through every funnel stage to the re-rank: the terms search counts
+   * (queryWork). Calibration compares funnel variants with it.
+   */
+  modelMflops(p: SearchParams, scanned: number, probed: number): number {
+    // a full shortlist through every funnel stage, each keeping its keep
+    let given = Math.min(usesShortlist(p) ? p.shortlist : 0, scanned);
+    const rescored: number[] = [];
+    for (const stage of p.funnel ?? []) {
+      rescored.push(given);
+      given = Math.min(given, stage.keep);
+    }
+    return queryMflops(this.queryWork(p, scanned, this.codec.quantizerFlops?.(probed) ?? 0, p.rerankDim !== undefined ? given : 0, rescored));
   }
 
   /**
@@ -526,7 +701,8 @@ export class AdannsIndex {
   predictMflops(p: SearchParams): number | undefined {
     // the cost does not depend on the k a point was calibrated at: any level's point with these params
     const point = this.calibration && calibrationLevels(this.calibration).flatMap((l) => l.points).find((c) => sameParams(c.params, p));
-    return point && this.pricer(p.shortlist)(point).mflops;
+    // priced at the k its shortlist and keeps serve as they are (nothing raised)
+    return point && this.pricer(usesShortlist(p) ? servedK(p) : 1)(point).mflops;
   }
 
   /** Prices calibrated points for a search at k on the current list sizes (probed mass computed once per coarseDim and nprobe). */
@@ -543,8 +719,10 @@ export class AdannsIndex {
       // the scan's multiply-adds per vector in the cost model (cost.ts): code bytes, or scanDim x the codec's flops per value
       const perValue = this.flopsPerValue(p.params);
       const perVector = this.codec.decodes ? p.params.scanDim * perValue.scan : this.codec.codeBytes * this.codec.flopsPerValue;
-      const shortlist = p.params.rerankDim !== undefined ? Math.max(p.params.shortlist, k) : p.params.shortlist;
-      return pricePoint(p, stats, now, perVector, shortlist, mass, perValue.rerank);
+      const raised = raiseToK(p.params, k);
+      // the shortlist and keeps raised to k rescore more: priced as the search counts it
+      const extra = usesShortlist(p.params) ? this.rescoreFlops(raised, raised.shortlist) - this.rescoreFlops(p.params, p.params.shortlist) : 0;
+      return pricePoint(p, stats, now, perVector, raised.shortlist, mass, perValue.rerank, extra);
     };
   }
 
@@ -591,6 +769,11 @@ export class AdannsIndex {
     if (!this.calibration) return [];
     const level = k === undefined ? { points: this.calibration.points } : calibrationLevels(this.calibration).find((l) => l.k === k);
     return level ? paretoFrontier(level.points, (p) => p.mflops) : [];
+  }
+
+  /** Share of the variance held by each prefix of the PCA space (PcaTransform.varianceShare); undefined without a PCA stage. */
+  varianceShare(prefixes: readonly number[]): { dim: number; share: number }[] | undefined {
+    return this.pca?.varianceShare(prefixes);
   }
 
   /**

@@ -1,11 +1,11 @@
-import { allocateLike, heapArena, type ArrayArena, type ListSet } from '@adanns/compute';
+import { allocateLike, heapArena, type ArrayArena, type BlockLayout, type ListSet } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from './growable.js';
 
 /**
  * How a list's member codes lie in its code array when they are not simply
  * one after another: 4-bit fast-scan codes interleave 32 members per block
- * (codecs/fastscan.ts). A member's code keeps fixed places given its
+ * (codecs/fastscan.ts), float lists lie in prefix blocks (codecs/float-codec.ts). A member's code keeps fixed places given its
  * position, so an append writes at the list's end and a removal moves the
  * last member into the hole, in place, as with the default layout. Codes in
  * and out of the lists (encode, export, import, saved files) are codeBytes
@@ -20,6 +20,8 @@ export interface CodeLayout {
   read(codes: Uint8Array, pos: number, out: Uint8Array, offset: number): void;
   /** Moves position `from`'s code to position `to`. */
   move(codes: Uint8Array, from: number, to: number): void;
+  /** The prefix-blocked addressing of float lists, which the backend's list scans are told (ListSet.layout). */
+  readonly blocks?: BlockLayout;
 }
 
 /**
@@ -156,6 +158,7 @@ export class InvertedLists {
       count: this.count,
       stride,
       ...(params ? { params } : {}),
+      ...(this.layout?.blocks ? { layout: this.layout.blocks } : {}),
       size: (list) => this.sizes[list],
       codes: (list) => this.codes(list),
       ids: (list) => this.slots(list),
@@ -172,6 +175,12 @@ export class InvertedLists {
       return { codes: code, offset: 0 };
     }
     return { codes: this.codeArrays[this.slotList[slot]], offset: this.slotPos[slot] * this.codeBytes };
+  }
+
+  /** A slot's kept cosine inverse norm at prefix `dim` (one of normDims), or undefined if the slot is in no list or the norm is not kept. */
+  invNormOf(slot: number, dim: number): number | undefined {
+    if (slot >= this.slotListFilled || this.slotList[slot] < 0) return undefined;
+    return this.norms.get(dim)?.[this.slotList[slot]][this.slotPos[slot]];
   }
 
   /** Every array the lists hold (capacity included: that is what they occupy). */

@@ -11,12 +11,16 @@ export class SlotStore {
   private used: number;
   private readonly idToSlot = new Map<number, number>();
   private readonly freeSlots: number[] = [];
+  /** Whether every slot in use holds the id equal to its number and none is free (a build with ids 0..n-1, nothing removed). */
+  private identity: boolean;
 
   /** `slotIds`: id of each slot, NaN for a free one. */
   constructor(slotIds = new Float64Array(0), count = slotIds.length) {
     this.ids = slotIds;
     this.used = count;
+    this.identity = true;
     for (let s = 0; s < count; s++) {
+      if (slotIds[s] !== s) this.identity = false;
       const id = slotIds[s];
       if (Number.isNaN(id)) {
         this.freeSlots.push(s);
@@ -56,6 +60,7 @@ export class SlotStore {
   /** A slot for a new id: a freed one, else the next. */
   allocate(id: number): number {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.used++;
+    if (slot !== id) this.identity = false;
     this.ids = grow(this.ids, slot + 1);
     this.ids[slot] = id;
     this.idToSlot.set(id, slot);
@@ -67,9 +72,15 @@ export class SlotStore {
     const slot = this.idToSlot.get(id);
     if (slot === undefined) return undefined;
     this.idToSlot.delete(id);
+    this.identity = false;
     this.ids[slot] = NaN;
     this.freeSlots.push(slot);
     return slot;
+  }
+
+  /** Whether slot s holds id s for every slot in use, with no slot free: then an id bitset is a slot bitset. */
+  get isIdentity(): boolean {
+    return this.identity;
   }
 
   /** Live slots, ascending. */
@@ -96,5 +107,6 @@ export class SlotStore {
     this.freeSlots.length = 0;
     this.ids = new Float64Array(0);
     this.used = 0;
+    this.identity = true;
   }
 }

@@ -157,14 +157,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   // the spectrum, fitted on the trial's random sample only
   // 5,000 rows estimate the spectrum and the rotation well enough for the trial (the build fits its own)
   const pca = PcaTransform.fit(rawBase, m, dim, metric, { sampleSize: Math.min(m, 5000), seed: options.seed ?? 1 });
-  let total = 0;
-  for (const v of pca.variances) total += v;
-  const shareAt = (d: number) => {
-    let sum = 0;
-    for (let i = 0; i < d; i++) sum += pca.variances[i];
-    return total > 0 ? sum / total : d / dim;
-  };
-  const spectrum = ladder.map((d) => ({ dim: d, share: shareAt(d) }));
+  const spectrum = pca.varianceShare(ladder);
   const base = await pca.apply(backend, rawBase, m, dim);
   const queries = await pca.apply(backend, rawQueries, q, dim);
   const neighbours = await pca.apply(backend, rawTruth, t, dim);

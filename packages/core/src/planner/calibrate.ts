@@ -1,9 +1,10 @@
 import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
-import type { SearchParams } from '../params.js';
+import { servedK, usesShortlist, type SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import { adaptiveGrid } from './adaptive-grid.js';
+import { funnelGrid } from './funnel-grid.js';
 import type { FrontierPoint } from './frontier.js';
-import type { ProbeCounts, ProbeStatistics } from './pricing.js';
+import { probedMass, type ProbeCounts, type ProbeStatistics } from './pricing.js';
 
 export interface CalibrateOptions {
   /**
@@ -220,9 +221,8 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     return out;
   };
   const truth = dropOwn((await index.exactSearch(queries, rows, kmax + extra, options.vectors)).ids, kmax + extra, kmax);
-  const reranks = index.spec.rerank !== undefined;
-  // the largest calibrated k a grid point serves: a re-rank returns at most its shortlist
-  const searchK = (p: SearchParams) => (reranks ? ks.filter((k) => k <= p.shortlist).at(-1)! : kmax);
+  // the largest calibrated k a grid point serves: a re-rank returns at most its shortlist, a funnel its last keep
+  const searchK = (p: SearchParams) => (usesShortlist(p) ? ks.filter((k) => k <= servedK(p)).at(-1)! : kmax);
   // adaptive probing points (planner/adaptive-grid.ts) join the grid, ordered by the lists they probe on average
   const fixedGrid = calibrationGrid(index, ks);
   const adaptive = await adaptiveGrid(index, queries, rows, fixedGrid);
@@ -230,6 +230,8 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const probeStats = await probeStatistics(index, queries, rows, fixedGrid);
   probeStats.probes.push(...adaptive.probes);
   const maxMs = (options.maxSeconds ?? 120) * 1000;
+  // funnel points are derived from the measured grid (planner/funnel-grid.ts): a tenth of the time bound is kept for them
+  const gridMs = index.funnelDims().length > 0 ? 0.9 * maxMs : maxMs;
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);
   const levels: CalibrationLevel[] = ks.map((k) => ({ k, points: [] }));
   const perQuery = new Float64Array(rows);
@@ -241,7 +243,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const recallsBy = new Map<string, number[] | 'skipped'>();
   const fixedKey = (p: SearchParams, nprobe: number) => `${p.coarseDim}/${p.scanDim}/${p.shortlist}/${nprobe}`;
   const saturated = (p: SearchParams): boolean => {
-    if (p.probeMargin !== undefined) return false;
+    if (p.probeMargin !== undefined || p.funnel) return false;
     const i = nprobeSteps.indexOf(p.nprobe);
     if (i < 2) return false;
     const before = recallsBy.get(fixedKey(p, nprobeSteps[i - 1]));
@@ -250,22 +252,14 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     if (!before || !earlier || earlier === 'skipped') return false;
     return before.every((r, j) => r - earlier[j] < SATURATED_GAIN);
   };
-  let complete = true;
-  for (let g = 0; g < grid.length; g++) {
-    if (performance.now() - started > maxMs) {
-      complete = false;
-      break;
-    }
-    const gridPoint = grid[g];
-    if (saturated(gridPoint)) {
-      recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), 'skipped');
-      options.onProgress?.(g + 1, grid.length);
-      continue;
-    }
+  // measures one point at every calibrated k it serves
+  const measure = async (gridPoint: SearchParams): Promise<void> => {
     const top = searchK(gridPoint);
     const recalls: number[] = [];
-    // a query that is a stored vector finds itself too: one more result, and one more candidate to re-rank
-    const params: SearchParams = reranks ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
+    // a query that is a stored vector finds itself too: one more result, and one more candidate to re-rank (at every funnel stage)
+    const rescores = usesShortlist(gridPoint);
+    const params: SearchParams = rescores ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
+    if (rescores && gridPoint.funnel) params.funnel = gridPoint.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
     const result = await index.search(queries, rows, top + extra, params);
     const found = dropOwn(result.ids, top + extra, top);
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
@@ -290,11 +284,32 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       const [recall, recallStdErr] = meanAndStdErr(perQuery);
       recalls.push(recall);
       // the params as a search at k uses them (the self-excluding extra candidate is not the plan's; the MFLOPs keep it: a slight over-estimate)
-      const recorded: SearchParams = { ...result.params, shortlist: reranks ? gridPoint.shortlist : k };
+      const recorded: SearchParams = { ...result.params, shortlist: rescores ? gridPoint.shortlist : k };
+      if (gridPoint.funnel) recorded.funnel = gridPoint.funnel.map((s) => ({ ...s }));
       level.points.push({ params: recorded, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries });
     }
-    if (gridPoint.probeMargin === undefined) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
+    if (gridPoint.probeMargin === undefined && !gridPoint.funnel) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
+  };
+  let complete = true;
+  for (let g = 0; g < grid.length; g++) {
+    if (performance.now() - started > gridMs) {
+      complete = false;
+      break;
+    }
+    const gridPoint = grid[g];
+    if (saturated(gridPoint)) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), 'skipped');
+    else await measure(gridPoint);
     options.onProgress?.(g + 1, grid.length);
+  }
+  // funnel points, from the cheapest measured points at each k and recall target, cheapest first
+  const scannedBy = (p: SearchParams) => probedMass(probeStats, probeStats.listSizes, p.coarseDim, p.nprobe, p.probeMargin);
+  const funnels = timeBoundOrder(funnelGrid(index, levels, scannedBy), searchK);
+  for (const point of funnels) {
+    if (performance.now() - started > maxMs) {
+      complete = false;
+      break;
+    }
+    await measure(point);
   }
   const k = primaryK(ks);
   const primary = levels.find((l) => l.k === k)!;

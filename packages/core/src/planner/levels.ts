@@ -1,4 +1,4 @@
-import { formatParams, type SearchParams } from '../params.js';
+import { formatParams, usesShortlist, type SearchParams } from '../params.js';
 import type { Calibration, CalibrationLevel } from './calibrate.js';
 import type { FrontierPoint } from './frontier.js';
 
@@ -32,8 +32,9 @@ export interface PointsAtK {
 }
 
 // every param pairs a point across levels (an adaptive point's probeMargin too, else it would share the key of the
-// fixed point at its nprobe), but the shortlist only when re-ranking (without, a level records its own k there)
-const key = (p: SearchParams) => formatParams(p.rerankDim === undefined ? { ...p, shortlist: 0 } : p);
+// fixed point at its nprobe; a funnel's stages too), but the shortlist only when a re-rank or funnel rescores it
+// (without, a level records its own k there)
+const key = (p: SearchParams) => formatParams(usesShortlist(p) ? p : { ...p, shortlist: 0 });
 
 /**
  * The points a budget at k is planned on. A calibrated k: its own. Otherwise

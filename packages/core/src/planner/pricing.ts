@@ -59,15 +59,17 @@ export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coa
  * probed mass times the scan cost per vector (`perVector`: scanDim x flops per
  * value for float codecs, code bytes for PQ), plus the re-rank of a shortlist
  * raised to k; the spread above the mean (calibrated largest query less the
- * mean) and the latency scale with the probed mass. Without probe statistics
+ * mean) and the latency scale with the probed mass. `rescoreExtraFlops`, when
+ * given, is that raise's multiply-adds as the index counts them (a funnel's
+ * keeps are raised too), in place of the shortlist's. Without probe statistics
  * (a calibration saved before they were kept) the calibrated figures stand,
  * with the mean plus two standard errors as the largest query.
  */
-export function pricePoint(point: FrontierPoint, stats: ProbeStatistics | undefined, sizes: ArrayLike<number>, perVector: number, shortlist: number, mass?: (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number) => number | undefined, rerankPerValue = 1): PointPrice {
+export function pricePoint(point: FrontierPoint, stats: ProbeStatistics | undefined, sizes: ArrayLike<number>, perVector: number, shortlist: number, mass?: (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number) => number | undefined, rerankPerValue = 1, rescoreExtraFlops?: number): PointPrice {
   const calibratedMax = point.mflopsMax ?? point.mflops + 2 * point.mflopsStdErr;
   const rerankDim = point.params.rerankDim;
   // rerankPerValue: 2 when a cosine re-rank computes the gathered rows' norms (cost.ts)
-  const rerank = rerankDim !== undefined ? ((shortlist - point.params.shortlist) * rerankDim * rerankPerValue) / 1e6 : 0;
+  const rerank = rescoreExtraFlops !== undefined ? rescoreExtraFlops / 1e6 : rerankDim !== undefined ? ((shortlist - point.params.shortlist) * rerankDim * rerankPerValue) / 1e6 : 0;
   const massOf = mass ?? ((c: number, n: number, s: ArrayLike<number>, m?: number) => (stats ? probedMass(stats, s, c, n, m) : undefined));
   const { coarseDim, nprobe, probeMargin } = point.params;
   const then = stats ? massOf(coarseDim, nprobe, stats.listSizes, probeMargin) : undefined;

@@ -1,5 +1,45 @@
 import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import type { ListCodec } from '../codecs/codec.js';
+import type { InvertedLists } from '../index/inverted-lists.js';
 import type { RerankStore } from '../rerank/store.js';
+
+/**
+ * Where a gathering re-rank reads rows by slot: a re-rank store, or the
+ * lists' decoded prefixes (listRows), which may also give the rows' kept
+ * cosine inverse norms at the rescored prefix (else the backend computes them).
+ */
+export type RowSource = Pick<RerankStore, 'dim' | 'read'> & { readInvNorms?(slots: ArrayLike<number>, out: Float32Array): void };
+
+/**
+ * The lists as a row source at prefix `dim` (<= d_s; decoding codecs): each
+ * slot's code decoded to its first `dim` values. Decoding an f16/sq8 value is
+ * one multiply-add in the cost model (cost.ts), done here on the host and
+ * reported through Backend.tally; float32 values are copied. Cosine norms the
+ * lists keep at `dim` (their dims ladder) come with the rows.
+ */
+export function listRows(backend: Backend, lists: InvertedLists, codec: ListCodec, dim: number): RowSource {
+  const decode = codec.decode;
+  if (!decode) throw new Error(`a ${codec.spec.codec} list codec keeps codes, not prefixes: its lists cannot be re-ranked from`);
+  const bytes = codec.codeBytes;
+  return {
+    dim,
+    read(slots, out) {
+      for (let i = 0; i < slots.length; i++) {
+        const at = lists.locate(slots[i]);
+        if (!at) throw new Error(`funnel: slot ${slots[i]} is in no list`);
+        decode.call(codec, at.codes.subarray(at.offset, at.offset + bytes), 1, dim, out.subarray(i * dim, (i + 1) * dim));
+      }
+      if (codec.flopsPerValue > 1) backend.tally?.((codec.flopsPerValue - 1) * slots.length * dim);
+    },
+    ...(lists.hasNorms(dim)
+      ? {
+          readInvNorms(slots: ArrayLike<number>, out: Float32Array) {
+            for (let i = 0; i < slots.length; i++) out[i] = lists.invNormOf(slots[i], dim)!;
+          },
+        }
+      : {}),
+  };
+}
 
 /** Gathered re-rank rows per batch slice: bounds the buffer (16 MiB of 1024-d rows) whatever the batch. */
 const GATHER_ROWS = 4096;
@@ -16,7 +56,7 @@ export async function rerankGathered(
   backend: Backend,
   queries: RowBlock,
   shortlist: TopK,
-  store: RerankStore,
+  store: RowSource,
   rerankDim: number,
   metric: Metric,
   k: number,
@@ -55,7 +95,7 @@ async function rescoreSlice(
   backend: Backend,
   queries: RowBlock,
   shortlist: TopK,
-  store: RerankStore,
+  store: RowSource,
   rerankDim: number,
   metric: Metric,
   k: number,
@@ -80,8 +120,11 @@ async function rescoreSlice(
   }
   const best = new TopK(part, k);
   const sliceQueries = rowBlock(queries.data, part, queries.stride, (queries.offset ?? 0) + from * queries.stride, queries.invNorms?.subarray(from, to));
-  // no norms given: the backend computes cosine norms as a resident store computes them (Backend.rescoreTopK), so every store scores bit-identically
-  await backend.rescoreTopK(sliceQueries, rowBlock(gathered, n, d), rerankDim, metric, candidates, best);
+  // no norms given: the backend computes cosine norms as a resident store computes them (Backend.rescoreTopK), so every store scores bit-identically;
+  // the lists' kept norms at the rescored prefix (a funnel stage reading them) are given
+  let invNorms: Float32Array | undefined;
+  if (metric === 'cosine' && store.readInvNorms && rerankDim === d) store.readInvNorms(slots, (invNorms = new Float32Array(n)));
+  await backend.rescoreTopK(sliceQueries, rowBlock(gathered, n, d, 0, invNorms), rerankDim, metric, candidates, best);
   for (let t = 0; t < part; t++) {
     const size = best.sizes[t];
     const q = from + t;

@@ -3,6 +3,7 @@ import type { ScanResult } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import { rotateRows } from '../quant/opq.js';
 import type { ProductQuantizer } from '../quant/product-quantizer.js';
+import { memberCounter } from './scan-flat.js';
 
 const K = FASTSCAN_CENTROIDS;
 
@@ -121,12 +122,16 @@ export async function scanFastScanLists(
   codec: FastScanQuantizer,
   metric: Metric,
   shortlist: number,
+  mask?: Uint32Array,
+  into?: TopK,
 ): Promise<ScanResult & { quantizerFlops: Float64Array }> {
   const { pq, rotation, refs, listTerms } = codec;
   const dim = pq.dim;
   const m = pq.m;
   const size = m * K;
-  const best = new TopK(rows, shortlist);
+  const best = into ?? new TopK(rows, shortlist);
+  // with a mask, a list's members are those it allows: a list left empty costs no table or residual term
+  const members = memberCounter(lists, mask);
   const scanned = new Float64Array(rows);
   const quantizerFlops = new Float64Array(rows);
   const rotated = rotation ? await rotateRows(backend, rotation, dim, scanVectors, rows) : scanVectors;
@@ -153,7 +158,7 @@ export async function scanFastScanLists(
     for (let p = 0; p < nprobe; p++) {
       const i = q * nprobe + p;
       const l = probes[i];
-      const n = l >= 0 ? lists.size(l) : 0;
+      const n = l >= 0 ? members(l) : 0;
       if (n === 0) continue;
       if (perList) {
         // the (query, list) table 2 <R q, c> - (2 <R ref_l, c> + ||c||^2), bias -||q - ref_l||^2 (R keeps lengths)
@@ -185,6 +190,6 @@ export async function scanFastScanLists(
   backend.tally?.(host);
   // one call for the whole batch: every query's probed lists, its top-k kept in the kernel
   const view = { count: lists.count, size: (l: number) => lists.size(l), codes: (l: number) => lists.codes(l), ids: (l: number) => lists.slots(l) };
-  await backend.fastScanListsTopK(probeBytes, perList, probeScales, probeBiases, m, view, probes, rows, nprobe, best);
+  await backend.fastScanListsTopK(probeBytes, perList, probeScales, probeBiases, m, view, probes, rows, nprobe, best, mask);
   return { best, scanned, quantizerFlops };
 }

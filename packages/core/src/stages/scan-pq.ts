@@ -2,7 +2,7 @@ import { rowBlock, TopK, type Backend, type Metric, type PqQuantizer } from '@ad
 import type { HeldArray, ScanResult } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import { PQ_CENTROIDS, type ProductQuantizer } from '../quant/product-quantizer.js';
-import { probedMembers } from './scan-flat.js';
+import { memberCounter, probedMembers } from './scan-flat.js';
 
 /** What a PQ/OPQ scan needs besides the lists. */
 export interface PqScanCodec {
@@ -52,20 +52,23 @@ export async function scanPqLists(
   codec: PqScanCodec,
   metric: Metric,
   shortlist: number,
+  mask?: Uint32Array,
+  into?: TopK,
 ): Promise<PqScanResult> {
   const { pq } = codec;
   const dim = pq.dim;
-  const best = new TopK(rows, shortlist);
+  const best = into ?? new TopK(rows, shortlist);
   const lut = metric === 'l2' ? 'l2' : 'ip';
   const quantizer = holdScanArrays(backend, codec);
-  await backend.pqScanListsTopK(rowBlock(scanVectors, rows, dim), quantizer, lists.scanSet('pq', pq.m), probes, nprobe, lut, best);
+  await backend.pqScanListsTopK(rowBlock(scanVectors, rows, dim), quantizer, lists.scanSet('pq', pq.m), probes, nprobe, lut, best, mask);
   // modelled work (cost.ts): rotation and tables per query, residual terms per probed list
-  const scanned = probedMembers(probes, rows, nprobe, lists);
+  const scanned = probedMembers(probes, rows, nprobe, lists, mask);
+  const size = memberCounter(lists, mask);
   const quantizerFlops = new Float64Array(rows);
   for (let q = 0; q < rows; q++) {
     let probed = 0;
-    // an empty list builds no table and adds no residual term (lists.ts, composedPqScanListsTopK)
-    for (let p = 0; p < nprobe; p++) if (probes[q * nprobe + p] >= 0 && lists.size(probes[q * nprobe + p]) > 0) probed++;
+    // an empty list (or one the mask leaves empty) builds no table and adds no residual term (lists.ts, composedPqScanListsTopK)
+    for (let p = 0; p < nprobe; p++) if (probes[q * nprobe + p] >= 0 && size(probes[q * nprobe + p]) > 0) probed++;
     quantizerFlops[q] = pqQuantizerFlops(codec, metric, probed);
   }
   return { best, scanned, quantizerFlops };

@@ -88,6 +88,23 @@ export class PcaTransform {
   }
 
   /**
+   * Share of the total variance (the second moment for cosine and ip, which
+   * are not centred) held by the first d components, for each d in
+   * `prefixes`: the spectrum `auto` reads and the console plots.
+   */
+  varianceShare(prefixes: readonly number[]): { dim: number; share: number }[] {
+    let total = 0;
+    for (const v of this.variances) total += v;
+    const cumulative = new Float64Array(this.dim + 1);
+    for (let i = 0; i < this.dim; i++) cumulative[i + 1] = cumulative[i] + this.variances[i];
+    return prefixes.map((d) => {
+      if (!Number.isInteger(d) || d < 1 || d > this.dim) throw new Error(`PCA prefix must be in [1, ${this.dim}], got ${d}`);
+      // no variance at all (constant data): every dimension counts the same
+      return { dim: d, share: total > 0 ? cumulative[d] / total : d / this.dim };
+    });
+  }
+
+  /**
    * Rotates rows x dim vectors and keeps the first `outDim` components
    * (rows x outDim): only those components are computed, which is what the
    * cost model charges (dim x outDim per vector).

@@ -115,6 +115,15 @@ export async function crashLoop(iterations: number, log: (line: string) => void 
           if (state !== 'deleted' && hits[0] !== id) throw new Error(`iteration ${it}: live point ${id} is not its own nearest neighbour (got ${hits.join(',')})`);
           if (state === 'deleted' && hits.includes(id)) throw new Error(`iteration ${it}: deleted point ${id} is returned by search`);
         }
+        // the payload index was written in the same transactions as the points: it agrees with them
+        const problems = c.checkPayloadIndexes();
+        if (problems.length > 0) throw new Error(`iteration ${it}: payload index disagrees with the payloads: ${problems.slice(0, 3).join('; ')}`);
+        const batches = new Map<number, number>();
+        for (const state of model.values()) if (state !== 'deleted') batches.set(state.batch, (batches.get(state.batch) ?? 0) + 1);
+        for (const [batch, n] of [...batches].slice(0, 20)) {
+          const { count, note } = await c.countPoints({ must: [{ key: 'batch', match: { value: batch } }] });
+          if (count !== n || note !== null) throw new Error(`iteration ${it}: count by filter batch = ${batch} is ${count}${note ? ` (${note})` : ''}, ${n} points hold it`);
+        }
         if (c.count !== [...model.values()].filter((s) => s !== 'deleted').length) throw new Error(`iteration ${it}: ${c.count} points stored, ${[...model.values()].filter((s) => s !== 'deleted').length} expected`);
         result.checkedPoints += model.size;
         log(`iteration ${it + 1}/${iterations}: ${acked.length} batches acknowledged, in flight ${inFlight ? `${inFlight.op} ${inFlight.batch}` : 'none'}, ${c.count} points, index ${c.stats().index.state}: ok`);

@@ -15,7 +15,7 @@ const backend = await createBackend('cpu', { threads: 1 });
 const store = await Store.open(dataDir, { backend, backendName: 'cpu', threads: 1, autoBuildAt: 0 });
 const collection = store.names().includes(CRASH_COLLECTION)
   ? store.get(CRASH_COLLECTION)
-  : await store.create(CRASH_COLLECTION, { dim: CRASH_DIM, metric: 'l2', index: 'ivf4@8,flat@8' });
+  : await store.create(CRASH_COLLECTION, { dim: CRASH_DIM, metric: 'l2', index: 'ivf4@8,flat@8', payloadIndexes: { batch: 'integer' } });
 const write = (line: string) => process.stdout.write(`${line}\n`);
 write('ready');
 for (let batch = Number(seedText) * 1_000_000; ; batch++) {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Store } from '@adanns/store';
-import { CalibrateBody, CollectionList, CollectionName, CollectionStats, CreateCollection, ErrorReply, IndexStats } from '../schemas.js';
+import { CalibrateBody, CollectionList, CollectionName, CollectionStats, CreateCollection, ErrorReply, IndexStats, PayloadIndexBody, PayloadIndexInfo, PayloadIndexPath } from '../schemas.js';
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 503: ErrorReply };
 
@@ -16,7 +16,7 @@ export const collectionRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = asy
 
   app.get('/v1/collections/:name', { config: { access: 'read' }, schema: { params: CollectionName, response: { 200: CollectionStats, ...errors } } }, async (request) => {
     const collection = store.get(request.params.name);
-    return { ...collection.stats(), frontier: collection.frontier() };
+    return { ...collection.stats(), frontier: collection.frontier(), frontierK: collection.frontierK(), specParts: collection.specParts(), spectrum: collection.spectrum() };
   });
 
   app.delete('/v1/collections/:name', { schema: { params: CollectionName, response: { 200: Type.Object({ deleted: Type.Boolean() }), ...errors } } }, async (request) => {
@@ -38,6 +38,16 @@ export const collectionRoutes: FastifyPluginAsyncTypebox<{ store: Store }> = asy
     // the decoded body need not live as long as the calibration
     (request as { body: unknown }).body = undefined;
     return reply.status(202).send(collection.stats().index);
+  });
+
+  // payload indexes: built in the background over the points already stored (state building, then ready)
+  app.put('/v1/collections/:name/payload-index/:field', { schema: { params: PayloadIndexPath, body: PayloadIndexBody, response: { 202: PayloadIndexInfo, ...errors } } }, async (request, reply) =>
+    reply.status(202).send(await store.get(request.params.name).createPayloadIndex(request.params.field, request.body.type)),
+  );
+
+  app.delete('/v1/collections/:name/payload-index/:field', { schema: { params: PayloadIndexPath, response: { 200: Type.Object({ deleted: Type.Boolean() }), ...errors } } }, async (request) => {
+    await store.get(request.params.name).dropPayloadIndex(request.params.field);
+    return { deleted: true };
   });
 
   app.get('/v1/collections/:name/index', { config: { access: 'read' }, schema: { params: CollectionName, response: { 200: IndexStats, ...errors } } }, async (request) => store.get(request.params.name).stats().index);

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { PointId, Store } from '@adanns/store';
 import { ApiError } from '../errors.js';
 import type { ServiceMetrics } from '../metrics.js';
-import { CollectionName, DeleteBody, ErrorReply, PointPath, PointQuery, PointReply, UpsertBody, WriteReply } from '../schemas.js';
+import { CollectionName, CountBody, CountReply, DeleteBody, ErrorReply, PointPath, PointQuery, PointReply, UpsertBody, WriteReply } from '../schemas.js';
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 413: ErrorReply, 503: ErrorReply };
 
@@ -21,7 +21,7 @@ function pathId(id: string, type: 'int' | 'string' | undefined): PointId {
   return id;
 }
 
-/** Points: batched upsert and delete (atomic per batch, acknowledged once durable) and get by id. */
+/** Points: batched upsert and delete by ids or by filter (atomic per batch, acknowledged once durable), get by id, count by filter. */
 export const pointRoutes: FastifyPluginAsyncTypebox<{ store: Store; maxBatch: number; metrics: ServiceMetrics }> = async (app, { store, maxBatch, metrics }) => {
   const checkBatch = (n: number, what: string) => {
     if (n > maxBatch) throw new ApiError(413, 'too_large', `${n} ${what} in one request, the limit is ${maxBatch}`);
@@ -36,9 +36,16 @@ export const pointRoutes: FastifyPluginAsyncTypebox<{ store: Store; maxBatch: nu
   });
 
   app.delete('/v1/collections/:name/points', { schema: { params: CollectionName, body: DeleteBody, response: { 200: WriteReply, ...errors } } }, async (request) => {
-    checkBatch(request.body.ids.length, 'ids');
-    return store.get(request.params.name).delete(request.body.ids);
+    const { ids, filter } = request.body;
+    if ((ids === undefined) === (filter === undefined)) throw new ApiError(400, 'invalid', 'give exactly one of ids and filter');
+    if (filter !== undefined) return store.get(request.params.name).deleteByFilter(filter);
+    checkBatch(ids!.length, 'ids');
+    return store.get(request.params.name).delete(ids!);
   });
+
+  app.post('/v1/collections/:name/points/count', { config: { access: 'read' }, schema: { params: CollectionName, body: CountBody, response: { 200: CountReply, ...errors } } }, async (request) =>
+    store.get(request.params.name).countPoints(request.body?.filter),
+  );
 
   app.get('/v1/collections/:name/points/:id', { config: { access: 'read' }, schema: { params: PointPath, querystring: PointQuery, response: { 200: PointReply, ...errors } } }, async (request) => {
     const id = pathId(request.params.id, request.query.type);

@@ -66,6 +66,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<{ store: Store; limits: Sea
         ...(body.budget ? { budget: body.budget as Budget } : {}),
         ...(body.strict !== undefined ? { strict: body.strict } : {}),
         withPayload: body.withPayload ?? false,
+        ...(body.filter !== undefined ? { filter: body.filter } : {}),
         limits: limits.work,
         signal: gone.signal,
       });

@@ -1,0 +1,270 @@
+import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import type { ListCodec, ScanResult } from '../codecs/codec.js';
+import type { Budget } from '../planner/plan.js';
+import type { BudgetVerdict } from '../planner/pricing.js';
+import type { RerankStore } from '../rerank/store.js';
+import type { CoarseQuantizer } from '../stages/coarse.js';
+import type { RowSource } from '../stages/rerank.js';
+import { checkAllowedIds, countBits, type AllowedIds } from './filter.js';
+import type { InvertedLists } from './inverted-lists.js';
+import type { SlotStore } from './slots.js';
+
+/**
+ * Filtered search (docs/ARCHITECTURE.md, "Filtered search"): the ids a
+ * search may return become a bitset over the index's slots once per call,
+ * which every scan op takes as its mask, and a plan chosen by selectivity:
+ *   exact  the matching vectors alone, gathered from the re-rank store (or
+ *          the lists' decoded prefixes) and scanned exactly, when that costs
+ *          fewer MFLOPs than the IVF plan;
+ *   probe  IVF probing lists in centroid order until each query's top-k (or
+ *          shortlist) holds enough matches: the plan's nprobe / selectivity
+ *          lists first, then as many again per round while lists remain;
+ *   scan   every list with the mask (an index without IVF).
+ */
+
+/** What search() takes besides the queries and params. */
+export interface SearchOptions {
+  /** Only these ids may be returned (filter.ts). */
+  filter?: AllowedIds;
+  /**
+   * With a filter: take this plan instead of the cheaper one in the cost
+   * model (benchmarks and tests compare them); 'exact' needs stored vectors
+   * or decodable lists, 'probe' an IVF stage.
+   */
+  filterPlan?: 'exact' | 'probe';
+}
+
+export type FilterPlanKind = 'exact' | 'probe' | 'scan';
+
+/** How a filtered search ran, reported with its answer. */
+export interface FilterReport {
+  /** Live vectors the filter matches. */
+  matches: number;
+  /** Live vectors in the index. */
+  live: number;
+  plan: FilterPlanKind;
+  /** The dimension an exact plan scored at (0 otherwise). */
+  exactDim: number;
+  /** Lists the probe plan's first round probes per query (nprobe / selectivity), 0 otherwise. */
+  firstProbes: number;
+  /** Lists its deepest query probed (probe plan), 0 otherwise. */
+  maxListsProbed: number;
+  /** Modelled MFLOPs per query the chosen plan and the alternative were predicted at (Infinity: not available). */
+  predicted: { exact: number; ivf: number };
+  /** Why this plan, and what its recall is worth. */
+  note: string;
+}
+
+/** A filter as the scans take it: a bitset over slots, and how many live slots it allows. */
+export interface SlotFilter {
+  mask: Uint32Array;
+  count: number;
+}
+
+/**
+ * Turns a filter over ids into a mask over slots (removed ids match no
+ * slot): by looking up each allowed id when they are few, else by testing
+ * each slot's id, whichever touches less.
+ */
+export function slotFilter(filter: AllowedIds, slots: SlotStore): SlotFilter {
+  checkAllowedIds(filter);
+  const n = slots.slotCount;
+  const bits = filter.bits;
+  const words = (n + 31) >>> 5;
+  if (slots.isIdentity) {
+    // slot s holds id s and none is free: the bitset is the mask, less the ids past the slots
+    const mask = new Uint32Array(Math.max(1, words));
+    mask.set(bits.subarray(0, Math.min(words, bits.length)));
+    if (n & 31 && words <= bits.length) mask[words - 1] &= (1 << (n & 31)) - 1;
+    return { mask, count: countBits(mask) };
+  }
+  const mask = new Uint32Array(Math.max(1, words));
+  let count = 0;
+  if (filter.count * 4 < n) {
+    for (let w = 0; w < bits.length; w++) {
+      let word = bits[w];
+      while (word !== 0) {
+        const bit = 31 - Math.clz32(word & -word);
+        word &= word - 1;
+        const slot = slots.slotOf(w * 32 + bit);
+        if (slot === undefined) continue;
+        mask[slot >>> 5] |= 1 << (slot & 31);
+        count++;
+      }
+    }
+  } else {
+    const length = bits.length;
+    for (let s = 0; s < n; s++) {
+      const id = slots.idOf(s);
+      // free slots hold NaN, which no bit names
+      if (!(id >= 0) || id >>> 5 >= length || ((bits[id >>> 5] >>> (id & 31)) & 1) === 0) continue;
+      mask[s >>> 5] |= 1 << (s & 31);
+      count++;
+    }
+  }
+  return { mask, count };
+}
+
+/** The slots a mask allows, ascending. */
+export function maskedSlots(filter: SlotFilter): Int32Array {
+  const out = new Int32Array(filter.count);
+  let n = 0;
+  const mask = filter.mask;
+  for (let w = 0; w < mask.length; w++) {
+    let word = mask[w];
+    while (word !== 0) {
+      out[n++] = w * 32 + 31 - Math.clz32(word & -word);
+      word &= word - 1;
+    }
+  }
+  return out;
+}
+
+/** Rows gathered per exact-scan call: bounds the buffer whatever the matches. */
+const GATHER = 4096;
+
+/**
+ * The exact top-k of each query among the matching slots, read from `source`
+ * at its dim (queries: rows at least that wide, in the source's space).
+ */
+export async function exactOverMatches(backend: Backend, queries: RowBlock, filter: SlotFilter, source: RowSource, metric: Metric, k: number): Promise<TopK> {
+  const best = new TopK(queries.rows, k);
+  const slots = maskedSlots(filter);
+  const dim = source.dim;
+  const buffer = new Float32Array(Math.min(GATHER, slots.length) * dim);
+  for (let from = 0; from < slots.length; from += GATHER) {
+    const part = slots.subarray(from, Math.min(slots.length, from + GATHER));
+    await source.read(part, buffer.subarray(0, part.length * dim));
+    await backend.scanTopK(queries, rowBlock(buffer, part.length, dim), dim, metric, best, part);
+  }
+  return best;
+}
+
+/** What probeUntilEnough needs of the index. */
+export interface ProbeContext {
+  backend: Backend;
+  coarse: CoarseQuantizer;
+  codec: ListCodec;
+  lists: InvertedLists;
+  metric: Metric;
+}
+
+/** The first round's lists: the plan's nprobe scaled by 1 / selectivity (at least nprobe, at most every list). */
+export function firstRoundProbes(nprobe: number, lists: number, matches: number, live: number): number {
+  const selectivity = live > 0 ? matches / live : 0;
+  return Math.min(lists, Math.max(nprobe, selectivity > 0 ? Math.ceil(nprobe / selectivity) : lists));
+}
+
+/**
+ * IVF under a filter: every list ranked per query at coarseDim (one
+ * centroid scan, as a probe), the first `first` lists scanned with the mask,
+ * then further lists in order, as many again as probed so far each round,
+ * for the queries whose top `scanK` still holds fewer than `target` matches
+ * while lists remain. Queries of later rounds are scanned as a sub-batch
+ * whose heaps continue theirs. Returns what a codec scan returns, summed over
+ * the rounds, and the lists each query probed.
+ */
+export async function probeUntilEnough(
+  ctx: ProbeContext,
+  space: RowBlock,
+  coarseDim: number,
+  scanDim: number,
+  filter: SlotFilter,
+  first: number,
+  scanK: number,
+  target: number,
+): Promise<ScanResult & { quantizerFlops: Float64Array; probed: Int32Array }> {
+  const { coarse, lists } = ctx;
+  const rows = space.rows;
+  const total = coarse.lists;
+  const ranked = (await coarse.rank(space, coarseDim, total)).lists;
+  const best = new TopK(rows, scanK);
+  const scanned = new Float64Array(rows);
+  const quantizerFlops = new Float64Array(rows);
+  const done = new Int32Array(rows);
+  let active = Int32Array.from({ length: rows }, (_, q) => q);
+  let width = first;
+  while (active.length > 0) {
+    const n = active.length;
+    const whole = n === rows;
+    const probes = new Int32Array(n * width).fill(-1);
+    for (let i = 0; i < n; i++) {
+      const q = active[i];
+      const from = q * total + done[q];
+      const to = Math.min(q * total + total, from + width);
+      probes.set(ranked.subarray(from, to), i * width);
+    }
+    // a later round scans its queries as a sub-batch whose heaps start as theirs
+    const queries = whole ? space : gatherQueries(space, active);
+    const into = whole ? best : heapsOf(best, active);
+    const result = await ctx.codec.scan({ backend: ctx.backend, queries, probes, nprobe: width, lists, scanDim, metric: ctx.metric, shortlist: scanK, mask: filter.mask, into });
+    if (!whole) putHeaps(into, best, active);
+    const next: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const q = active[i];
+      scanned[q] += result.scanned[i];
+      if (result.quantizerFlops) quantizerFlops[q] += result.quantizerFlops[i];
+      done[q] = Math.min(total, done[q] + width);
+      if (best.sizes[q] < target && done[q] < total) next.push(q);
+    }
+    active = Int32Array.from(next);
+    // doubling: each round probes as many lists as all before it
+    width = Math.min(total, Math.max(...Array.from(active, (q) => done[q]), 1));
+  }
+  return { best, scanned, quantizerFlops, probed: done };
+}
+
+/** Rows `which` of a query block, copied (with their norms). */
+function gatherQueries(space: RowBlock, which: Int32Array): RowBlock {
+  const stride = space.stride;
+  const o = space.offset ?? 0;
+  const data = new Float32Array(which.length * stride);
+  for (let i = 0; i < which.length; i++) data.set(space.data.subarray(o + which[i] * stride, o + (which[i] + 1) * stride), i * stride);
+  const inv = space.invNorms && Float32Array.from(which, (q) => space.invNorms![q]);
+  return rowBlock(data, which.length, stride, 0, inv);
+}
+
+/** A TopK of rows `which` of `best`, their heaps copied as they are. */
+function heapsOf(best: TopK, which: Int32Array): TopK {
+  const k = best.k;
+  const out = new TopK(which.length, k);
+  for (let i = 0; i < which.length; i++) {
+    const q = which[i];
+    out.ids.set(best.ids.subarray(q * k, (q + 1) * k), i * k);
+    out.scores.set(best.scores.subarray(q * k, (q + 1) * k), i * k);
+    out.sizes[i] = best.sizes[q];
+  }
+  return out;
+}
+
+/** Writes a sub-batch's heaps back into rows `which` of `best`. */
+function putHeaps(from: TopK, best: TopK, which: Int32Array): void {
+  const k = best.k;
+  for (let i = 0; i < which.length; i++) {
+    const q = which[i];
+    best.ids.set(from.ids.subarray(i * k, (i + 1) * k), q * k);
+    best.scores.set(from.scores.subarray(i * k, (i + 1) * k), q * k);
+    best.sizes[q] = from.sizes[i];
+  }
+}
+
+/**
+ * budgetMet under a filter: the calibration measured unfiltered queries, so
+ * a recall budget is claimed only for an exact scan of the matches at the
+ * full dimension (recall 1; a filter matching nothing trivially); MFLOPs and
+ * latency budgets are judged on what ran, as without a filter. The note says
+ * which plan ran and what its recall is worth.
+ */
+export function judgeFilteredBudget(budget: Budget, verdict: BudgetVerdict, report: FilterReport, fullDim: number): BudgetVerdict {
+  if ('recall' in budget) {
+    const exact = report.plan === 'exact' && (report.matches === 0 || report.exactDim === fullDim);
+    return exact ? { met: true, note: report.note } : { met: false, note: `${report.note}, so the recall budget is not claimed` };
+  }
+  return { met: verdict.met, note: verdict.note ? `${verdict.note}; ${report.note}` : report.note };
+}
+
+/** Where an exact plan reads the matching vectors: the re-rank store (raw at D, or in the index space), else decoded list prefixes; undefined when the lists hold codes and there is no store. */
+export function exactSource(store: RerankStore | undefined, codec: ListCodec): 'store' | 'lists' | undefined {
+  if (store) return 'store';
+  return codec.decodes ? 'lists' : undefined;
+}

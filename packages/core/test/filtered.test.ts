@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReferenceBackend, WasmSimdBackend, type Backend, type Metric } from '@adanns/compute';
+import { generateSynthetic } from '@adanns/datasets';
+import { AdannsIndex, allowedIdsOf, type AllowedIds, type SearchParams } from '../src/index.js';
+import { CountingBackend } from './counting-backend.js';
+
+// Filtered search (docs/ARCHITECTURE.md, "Filtered search"): with params that
+// make a search exhaustive, a filtered search returns exactly the exact top k
+// of the matching live vectors (brute force here), whichever plan runs
+// (exact scan of the matches, or IVF probing with the mask), on every index
+// shape and backend; with few probes it still returns k hits whenever k match.
+
+const dim = 32;
+const n = 1200;
+const { base, queries } = generateSynthetic({ n, dim, clusters: 12, queries: 7, decay: 0.5, seed: 9 });
+const k = 10;
+/** Ids removed after the build: never returned, whatever the filter says. */
+const removed = Array.from({ length: 40 }, (_, i) => 7 + i * 29);
+const removedSet = new Set(removed);
+
+/** Ids allowed by a filter of about `share` of the ids (every id for 1), seeded by share. */
+function idsAt(share: number): number[] {
+  if (share >= 1) return Array.from({ length: n }, (_, i) => i);
+  const step = Math.round(1 / share);
+  return Array.from({ length: n }, (_, i) => i).filter((i) => (i * 7919 + 13) % step === 0);
+}
+
+const FILTERS: [string, number[]][] = [
+  ['100%', idsAt(1)],
+  ['50%', idsAt(0.5)],
+  ['10%', idsAt(0.1)],
+  ['1%', idsAt(0.01)],
+  // fewer matches than k, one of them removed
+  ['4 ids', [3, 500, removed[3], 1100]],
+  ['none', []],
+];
+
+function score(q: number, i: number, metric: Metric): number {
+  let dot = 0, qq = 0, xx = 0, d2 = 0;
+  for (let j = 0; j < dim; j++) {
+    const a = queries.data[q * dim + j], b = base.data[i * dim + j];
+    dot += a * b;
+    qq += a * a;
+    xx += b * b;
+    d2 += (a - b) * (a - b);
+  }
+  return metric === 'l2' ? -d2 : metric === 'ip' ? dot : dot / Math.sqrt(qq * xx);
+}
+
+/** Exact filtered neighbours: the allowed live vectors by score (then lower id), at most k. */
+function truth(q: number, allowed: number[], metric: Metric): { id: number; score: number }[] {
+  return allowed.filter((i) => !removedSet.has(i)).map((i) => ({ id: i, score: score(q, i, metric) })).sort((a, b) => b.score - a.score || a.id - b.id).slice(0, k);
+}
+
+/** Same answer up to float rounding: scores rank by rank, and the ids except where scores tie within it. */
+function expectSame(got: { ids: Float64Array; scores: Float32Array; counts: Int32Array }, row: number, want: { id: number; score: number }[], what: string): void {
+  expect(got.counts[row], `${what}: hits`).toBe(want.length);
+  const tol = (s: number) => 2e-4 * (1 + Math.abs(s));
+  for (let i = 0; i < want.length; i++) {
+    const s = got.scores[row * k + i];
+    expect(Math.abs(s - want[i].score), `${what}: score at rank ${i}`).toBeLessThanOrEqual(tol(want[i].score));
+    const id = got.ids[row * k + i];
+    if (id !== want[i].id) {
+      // a tie within rounding may swap neighbours: the id must be one of the equally scored wanted ones
+      const tied = want.filter((w) => Math.abs(w.score - want[i].score) <= tol(want[i].score)).map((w) => w.id);
+      expect(tied, `${what}: id at rank ${i}`).toContain(id);
+    }
+  }
+  for (let i = want.length; i < k; i++) expect(got.ids[row * k + i]).toBe(-1);
+}
+
+interface Shape {
+  spec: string;
+  /** Params that make the unfiltered search exhaustive (and exact at D where the index can be). */
+  params: Partial<SearchParams>;
+  /** The plans to run (forced), besides the one the cost model picks. */
+  plans: ('exact' | 'probe')[];
+}
+
+const everything = { nprobe: 8, shortlist: n };
+const SHAPES: Shape[] = [
+  { spec: 'flat', params: {}, plans: ['exact'] },
+  { spec: 'ivf8@16,flat@32', params: { nprobe: 8 }, plans: ['exact', 'probe'] },
+  { spec: 'pca,ivf8@16,flat@32', params: { nprobe: 8 }, plans: ['exact', 'probe'] },
+  { spec: 'ivf8@16,f16@32,rerank@32', params: everything, plans: ['exact', 'probe'] },
+  { spec: 'ivf8@16,sq8@32,rerank@32:f32', params: everything, plans: ['probe'] },
+  { spec: 'ivf8@16,pq8@32,rerank@32', params: everything, plans: ['exact', 'probe'] },
+  { spec: 'pca,ivf8@16,opq8@32,rerank@32:f32', params: everything, plans: ['probe'] },
+  { spec: 'ivf8@16,pq8x4@32,rerank@32', params: everything, plans: ['exact', 'probe'] },
+  { spec: 'pq8x4@32,rerank@32', params: { shortlist: n }, plans: [] },
+];
+
+const METRIC_SETS: Record<string, Metric[]> = { flat: ['l2', 'ip', 'cosine'], 'ivf8@16,flat@32': ['l2', 'ip', 'cosine'], 'pca,ivf8@16,flat@32': ['l2', 'cosine'] };
+
+let simd: WasmSimdBackend;
+beforeAll(async () => {
+  simd = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
+});
+afterAll(async () => {
+  await simd.dispose();
+});
+
+async function built(backend: Backend, spec: string, metric: Metric): Promise<AdannsIndex> {
+  const index = await AdannsIndex.build(backend, spec, base.data, n, dim, { metric, seed: 3, opqIterations: 2, kmeansIterations: 4 });
+  index.remove(removed);
+  return index;
+}
+
+describe('filtered search = exact filtered neighbours', () => {
+  for (const shape of SHAPES) {
+    for (const metric of METRIC_SETS[shape.spec] ?? (['l2', 'cosine'] as Metric[])) {
+      for (const backendName of ['reference', 'cpu'] as const) {
+        it(`${shape.spec} (${metric}, ${backendName})`, async () => {
+          const backend = backendName === 'reference' ? new ReferenceBackend() : simd;
+          const index = await built(backend, shape.spec, metric);
+          for (const [label, ids] of FILTERS) {
+            const filter = allowedIdsOf(ids);
+            for (const plan of [undefined, ...shape.plans]) {
+              for (const rows of [1, 7]) {
+                const r = await index.search(queries.data.subarray(0, rows * dim), rows, k, shape.params, { filter, filterPlan: plan });
+                for (let q = 0; q < rows; q++) expectSame(r, q, truth(q, ids, metric), `${label}, plan ${plan ?? r.filter!.plan}, query ${q} of ${rows}`);
+                expect(r.filter!.matches).toBe(ids.filter((i) => !removedSet.has(i)).length);
+                if (plan && r.filter!.matches > 0) expect(r.filter!.plan).toBe(plan);
+              }
+            }
+          }
+        });
+      }
+    }
+  }
+});
+
+describe('filtered search returns k hits whenever k match', () => {
+  for (const spec of ['ivf8@16,flat@32', 'ivf8@16,sq8@32', 'ivf8@16,pq8@32', 'ivf8@16,pq8x4@32,rerank@32']) {
+    it(`${spec}: one probe at 1% selectivity probes on until the top k holds matches`, async () => {
+      const index = await built(simd, spec, 'l2');
+      const ids = idsAt(0.01);
+      const live = ids.filter((i) => !removedSet.has(i));
+      const r = await index.search(queries.data, queries.rows, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(ids), filterPlan: 'probe' });
+      expect(r.filter!.plan).toBe('probe');
+      for (let q = 0; q < queries.rows; q++) {
+        expect(r.counts[q]).toBe(Math.min(k, live.length));
+        for (let i = 0; i < r.counts[q]; i++) expect(live).toContain(r.ids[q * k + i]);
+      }
+      expect(r.filter!.maxListsProbed).toBeGreaterThan(1);
+    });
+  }
+
+  it('a PQ index without stored vectors cannot scan matches exactly (clear error), and plans the probe by itself', async () => {
+    const index = await built(new ReferenceBackend(), 'ivf8@16,pq8@32', 'ip');
+    const filter = allowedIdsOf(idsAt(0.1));
+    await expect(index.search(queries.data.subarray(0, dim), 1, k, {}, { filter, filterPlan: 'exact' })).rejects.toThrow(/keeps no vectors/);
+    const r = await index.search(queries.data.subarray(0, dim), 1, k, {}, { filter });
+    expect(r.filter!.plan).toBe('probe');
+    expect(r.expectedRecall).toBeNull();
+    expect(r.filter!.note).toMatch(/not calibrated/);
+  });
+
+  it('an index whose slots are its ids uses the bitset as the mask: ids past the index match nothing', async () => {
+    const index = await AdannsIndex.build(simd, 'ivf8@16,flat@32', base.data, n, dim, { metric: 'ip', seed: 3, kmeansIterations: 4 });
+    const ids = [...idsAt(0.1), n, n + 1, n + 40, 5000];
+    for (const plan of ['exact', 'probe'] as const) {
+      const r = await index.search(queries.data, queries.rows, k, { nprobe: 8 }, { filter: allowedIdsOf(ids), filterPlan: plan });
+      expect(r.filter!.matches).toBe(ids.length - 4);
+      for (let q = 0; q < queries.rows; q++) {
+        const want = idsAt(0.1).map((i) => ({ id: i, score: score(q, i, 'ip') })).sort((a, b) => b.score - a.score || a.id - b.id).slice(0, k);
+        expectSame(r, q, want, `plan ${plan}, query ${q}`);
+      }
+    }
+    // once an id is removed the slots no longer are the ids: the general translation takes over
+    index.remove([idsAt(0.1)[0]]);
+    const r = await index.search(queries.data.subarray(0, dim), 1, k, { nprobe: 8 }, { filter: allowedIdsOf(ids) });
+    expect(r.filter!.matches).toBe(ids.length - 5);
+  });
+
+  it('refuses a malformed filter with a clear error', async () => {
+    const index = await built(new ReferenceBackend(), 'ivf8@16,flat@32', 'l2');
+    const q = queries.data.subarray(0, dim);
+    await expect(index.search(q, 1, k, {}, { filter: { bits: new Uint32Array([3]), count: 1 } })).rejects.toThrow(/count is 1 but .* has 2 set bits/);
+    await expect(index.search(q, 1, k, {}, { filter: { bits: [1, 2], count: 2 } as unknown as AllowedIds })).rejects.toThrow(/must be a Uint32Array/);
+  });
+});
+
+describe('filtered plans by selectivity', () => {
+  it('scans the matches exactly when that is cheaper than probing, and probes IVF otherwise', async () => {
+    const index = await built(new ReferenceBackend(), 'ivf8@16,flat@16,rerank@32', 'l2');
+    const q = queries.data.subarray(0, dim);
+    const few = await index.search(q, 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(idsAt(0.01)) });
+    expect(few.filter!.plan).toBe('exact');
+    expect(few.expectedRecall).toBe(1);
+    expect(few.mflops[0]).toBeCloseTo(few.filter!.predicted.exact, 9);
+    expect(few.filter!.predicted.exact).toBeLessThan(few.filter!.predicted.ivf);
+    const many = await index.search(q, 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(idsAt(0.5)) });
+    expect(many.filter!.plan).toBe('probe');
+    expect(many.filter!.firstProbes).toBe(2);
+    expect(many.filter!.predicted.ivf).toBeLessThan(many.filter!.predicted.exact);
+  });
+});
+
+describe('filtered search cost = multiply-adds executed (counting backend)', () => {
+  const flopsOf = (mflops: Float64Array) => mflops.reduce((a, m) => a + m * 1e6, 0);
+  const cases: [string, Metric, Partial<SearchParams>][] = [
+    ['ivf8@16,flat@32', 'cosine', { nprobe: 1 }],
+    ['pca,ivf8@16,flat@16,rerank@32', 'l2', { nprobe: 2, shortlist: 20 }],
+    ['ivf8@16,sq8@32', 'ip', { nprobe: 2 }],
+    ['ivf8@16,pq8@32', 'l2', { nprobe: 1 }],
+    ['ivf8@16,opq8@32', 'ip', { nprobe: 2 }],
+    ['pca,ivf8@16,opq8x4@16,rerank@24:f32', 'cosine', { nprobe: 2, shortlist: 25 }],
+    ['ivf8@16,pq9x4@32,rerank@32', 'l2', { nprobe: 1, shortlist: 20 }],
+    ['f16@32', 'cosine', {}],
+  ];
+  for (const [spec, metric, params] of cases) {
+    it(`${spec} (${metric}): every plan at 50%, 10% and 1%`, async () => {
+      const backend = new CountingBackend();
+      const index = await built(backend, spec, metric);
+      backend.reset();
+      for (const share of [0.5, 0.1, 0.01]) {
+        const filter = allowedIdsOf(idsAt(share));
+        for (const plan of [undefined, 'exact', 'probe'] as const) {
+          if (plan === 'exact' && /pq8@|opq8@/.test(spec) && !spec.includes('rerank')) continue;
+          if (plan === 'probe' && !spec.includes('ivf')) continue;
+          for (let q = 0; q < 3; q++) {
+            const r = await index.search(queries.data.subarray(q * dim, (q + 1) * dim), 1, k, params, { filter, filterPlan: plan });
+            const ops = [...backend.byOp].map(([op, f]) => `${op} ${f}`).join(', ');
+            expect(backend.reset(), `${share}, plan ${r.filter!.plan}, query ${q}: ${ops}`).toBeCloseTo(flopsOf(r.mflops), 3);
+          }
+        }
+      }
+    });
+  }
+});

@@ -973,7 +973,7 @@ export function invNormsExact(p: usize, rows: i32, stride: i32, dim: i32, out: u
   return codes + <usize>(r / b) * <usize>(b * stride * eb) + <usize>((g * b * w + (r % b) * width) * eb);
 }
 
-/** Where row r's full-width groups start: group g lies g * B * w * eb bytes after it (blockedGroup). */
+/** Where row r's full-width groups start: group g lies g * B * w * eb bytes after it (blockedGroup); the kernels advance it instead where they walk rows. */
 @inline function blockedRow(codes: usize, r: i32, lay: i32, stride: i32, eb: i32): usize {
   const b = lay & 0xffff;
   return codes + <usize>(r / b) * <usize>(b * stride * eb) + <usize>((r % b) * (lay >>> 16) * eb);
@@ -1021,12 +1021,6 @@ function pairBlocked(q: usize, codes: usize, r: i32, dim: i32, lay: i32, stride:
   }
   const s = (d4 < dim ? blockedTail(q, codes, r, d4, dim, lay, stride, l2, hsum(acc)) : hsum(acc));
   return l2 ? -s : s;
-}
-
-/** Bytes between consecutive rows of a block in group g (float32): w values, fewer in a narrow last group. */
-@inline function blockedRowStep(g: i32, lay: i32, stride: i32): usize {
-  const w = lay >>> 16;
-  return <usize>min(w, stride - g * w) << 2;
 }
 
 /**
@@ -1351,13 +1345,16 @@ function scoreBlocked(
 
 /** invNorms() of float32 rows [from, to) of a blocked list: out[r - from]. */
 function invNormsBlocked(codes: usize, from: i32, to: i32, lay: i32, stride: i32, dim: i32, out: usize): void {
-  const w = lay >>> 16;
+  const b = lay & 0xffff, w = lay >>> 16;
   const d4 = dim & ~3;
+  const blockBytes = <usize>(b * stride) << 2, rowBytes = <usize>w << 2, gs = <usize>(b * w) << 2;
+  const fullEnd = stride - stride % w;
+  let block = codes + <usize>(from / b) * blockBytes, ro = from % b;
   for (let r = from; r < to; r++) {
-    const row = blockedRow(codes, r, lay, stride, 4);
     let acc = f32x4.splat(0);
-    for (let i0 = 0, g = 0; i0 < d4; i0 += w, g++) {
-      const p = blockedGroup(row, codes, r, g, lay, stride, 4);
+    let src = block + <usize>ro * rowBytes;
+    for (let i0 = 0; i0 < d4; i0 += w, src += gs) {
+      const p = i0 >= fullEnd ? blockedAt(codes, r, i0 / w, lay, stride, 4) : src;
       const n = <usize>min(w, d4 - i0) << 2;
       for (let o: usize = 0; o < n; o += 16) {
         const x = v128.load(p + o);
@@ -1371,22 +1368,33 @@ function invNormsBlocked(codes: usize, from: i32, to: i32, lay: i32, stride: i32
       s += x * x;
     }
     store<f32>(out + (<usize>(r - from) << 2), s > 0 ? <f32>1 / Mathf.sqrt(s) : 0);
+    if (++ro == b) {
+      ro = 0;
+      block += blockBytes;
+    }
   }
 }
 
 /** decodeRows() of rows [from, to) of a blocked f16 / sq8 list: each group's run decodes like a row of its width. */
 function decodeBlockedRows(codes: usize, from: i32, to: i32, stride: i32, dim: i32, encoding: i32, params: usize, out: usize, lay: i32): void {
-  const w = lay >>> 16, eb = encoding == ENC_F16 ? 2 : 1;
+  const b = lay & 0xffff, w = lay >>> 16, eb = encoding == ENC_F16 ? 2 : 1;
+  const blockBytes = <usize>(b * stride * eb), rowBytes = <usize>(w * eb), gs = <usize>(b * w * eb);
+  const fullEnd = stride - stride % w;
   const scale = params + (<usize>stride << 2);
+  let block = codes + <usize>(from / b) * blockBytes, ro = from % b;
   for (let r = from; r < to; r++) {
-    const row = blockedRow(codes, r, lay, stride, eb);
     const dst = out + (<usize>((r - from) * dim) << 2);
-    for (let i0 = 0, g = 0; i0 < dim; i0 += w, g++) {
-      const src = blockedGroup(row, codes, r, g, lay, stride, eb);
+    let src = block + <usize>ro * rowBytes;
+    for (let i0 = 0; i0 < dim; i0 += w, src += gs) {
+      const at = i0 >= fullEnd ? blockedAt(codes, r, i0 / w, lay, stride, eb) : src;
       const n = min(w, dim - i0);
       const o = <usize>i0 << 2;
-      if (encoding == ENC_F16) decodeHalves(src, n, dst + o);
-      else decodeBytes(src, n, params + o, scale + o, dst + o);
+      if (encoding == ENC_F16) decodeHalves(at, n, dst + o);
+      else decodeBytes(at, n, params + o, scale + o, dst + o);
+    }
+    if (++ro == b) {
+      ro = 0;
+      block += blockBytes;
     }
   }
 }

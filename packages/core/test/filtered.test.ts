@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReferenceBackend, WasmSimdBackend, type Backend, type Metric } from '@adanns/compute';
+import { ReferenceBackend, WasmSimdBackend, WebGpuBackend, type Backend, type Metric } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, allowedIdsOf, type AllowedIds, type SearchParams } from '../src/index.js';
 import { CountingBackend } from './counting-backend.js';
@@ -93,11 +93,19 @@ const SHAPES: Shape[] = [
 const METRIC_SETS: Record<string, Metric[]> = { flat: ['l2', 'ip', 'cosine'], 'ivf8@16,flat@32': ['l2', 'ip', 'cosine'], 'pca,ivf8@16,flat@32': ['l2', 'cosine'] };
 
 let simd: WasmSimdBackend;
+// WebGPU where an adapter exists (llvmpipe with EGL_PLATFORM=surfaceless); REQUIRE_WEBGPU=1 fails without one
+let gpu: WebGpuBackend | undefined;
+try {
+  gpu = await WebGpuBackend.create();
+} catch (e) {
+  if (process.env.REQUIRE_WEBGPU === '1') throw e;
+}
 beforeAll(async () => {
   simd = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
 });
 afterAll(async () => {
   await simd.dispose();
+  await gpu?.dispose();
 });
 
 async function built(backend: Backend, spec: string, metric: Metric): Promise<AdannsIndex> {
@@ -127,6 +135,20 @@ describe('filtered search = exact filtered neighbours', () => {
         });
       }
     }
+  }
+});
+
+describe.skipIf(!gpu)('filtered search = exact filtered neighbours on WebGPU', () => {
+  for (const shape of SHAPES.filter((s) => ['ivf8@16,flat@32', 'ivf8@16,f16@32,rerank@32', 'ivf8@16,pq8@32,rerank@32', 'ivf8@16,pq8x4@32,rerank@32'].includes(s.spec))) {
+    it(`${shape.spec} (l2)`, async () => {
+      const index = await built(gpu!, shape.spec, 'l2');
+      for (const [label, ids] of FILTERS) {
+        for (const plan of [undefined, ...shape.plans]) {
+          const r = await index.search(queries.data, queries.rows, k, shape.params, { filter: allowedIdsOf(ids), filterPlan: plan });
+          for (let q = 0; q < queries.rows; q++) expectSame(r, q, truth(q, ids, 'l2'), `${label}, plan ${plan ?? r.filter!.plan}, query ${q}`);
+        }
+      }
+    });
   }
 });
 
@@ -194,6 +216,29 @@ describe('filtered plans by selectivity', () => {
     expect(many.filter!.plan).toBe('probe');
     expect(many.filter!.firstProbes).toBe(2);
     expect(many.filter!.predicted.ivf).toBeLessThan(many.filter!.predicted.exact);
+  });
+});
+
+describe('budgets under filters', () => {
+  it('claims a recall budget only for an exact scan of the matches at the full dimension; MFLOPs budgets on what ran', async () => {
+    const index = await built(new ReferenceBackend(), 'ivf8@16,flat@16,rerank@32', 'l2');
+    await index.calibrate({ ks: [10], sampleSize: 60, latencyQueries: 1, maxSeconds: 30 });
+    const q = queries.data.subarray(0, 2 * dim);
+    const exact = await index.searchWithBudget(q, 2, k, { recall: 0.9 }, { filter: allowedIdsOf(idsAt(0.01)) });
+    expect(exact.filter!.plan).toBe('exact');
+    expect(exact.budgetMet).toBe(true);
+    expect(exact.expectedRecall).toBe(1);
+    const probed = await index.searchWithBudget(q, 2, k, { recall: 0.9 }, { filter: allowedIdsOf(idsAt(0.5)), strict: false });
+    expect(probed.filter!.plan).toBe('probe');
+    expect(probed.budgetMet).toBe(false);
+    expect(probed.budgetNote).toMatch(/not calibrated.*not claimed/);
+    expect(probed.expectedRecall).toBeNull();
+    expect(Array.from(probed.counts)).toEqual([k, k]);
+    // an MFLOPs budget is judged on the MFLOPs the filtered search reports
+    const most = Math.max(...probed.mflops);
+    const tight = await index.searchWithBudget(q, 2, k, { mflops: most / 100 }, { filter: allowedIdsOf(idsAt(0.5)) });
+    expect(tight.budgetMet).toBe(Math.max(...tight.mflops) <= most / 100);
+    expect(tight.budgetNote).toMatch(/filter matches/);
   });
 });
 

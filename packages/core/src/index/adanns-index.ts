@@ -63,7 +63,7 @@ export interface SearchResult {
   ids: Float64Array;
   /** queries x k scores (larger = closer; negated squared distance for l2); NaN past `counts[q]`. */
   scores: Float32Array;
-  /** Results found per query (below k only when the probed lists hold fewer vectors). */
+  /** Results found per query (below k only when the probed lists hold fewer vectors; with a filter, only when fewer than k live vectors match). */
   counts: Int32Array;
   /** Modelled MFLOPs of each query (docs/ARCHITECTURE.md, "Cost model": real probed list sizes). */
   mflops: Float64Array;
@@ -458,7 +458,7 @@ export class AdannsIndex {
     // a filtered IVF search probes lists in order until enough matches are seen (filtered.ts); without IVF, every list is scanned with the mask
     const probed = filterPlan?.plan === 'probe' ? await probeUntilEnough({ backend: this.backend, coarse: this.coarse!, codec: this.codec, lists: this.lists, metric: this.metric }, space, p.coarseDim, p.scanDim, filter!, filterPlan.firstProbes, scanK, Math.min(scanK, filter!.count)) : undefined;
     const { best, scanned, quantizerFlops } = probed ?? (await scan());
-    if (filterPlan && probed) filterPlan.maxListsProbed = Math.max(...probed.probed);
+    if (filterPlan && probed) filterPlan.maxListsProbed = probed.probed.reduce((a, b) => Math.max(a, b), 0);
 
     // funnel: each stage rescores the candidates left at its prefix and keeps its best; without a final re-rank the last one answers (its best k)
     let candidates: TopK = best;

@@ -2,7 +2,6 @@ import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adann
 import type { ListCodec, ScanResult } from '../codecs/codec.js';
 import type { Budget } from '../planner/plan.js';
 import type { BudgetVerdict } from '../planner/pricing.js';
-import type { RerankStore } from '../rerank/store.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
 import type { RowSource } from '../stages/rerank.js';
 import { checkAllowedIds, countBits, type AllowedIds } from './filter.js';
@@ -209,7 +208,9 @@ export async function probeUntilEnough(
     }
     active = Int32Array.from(next);
     // doubling: each round probes as many lists as all before it
-    width = Math.min(total, Math.max(...Array.from(active, (q) => done[q]), 1));
+    width = 1;
+    for (const q of active) width = Math.max(width, done[q]);
+    width = Math.min(total, width);
   }
   return { best, scanned, quantizerFlops, probed: done };
 }
@@ -261,10 +262,4 @@ export function judgeFilteredBudget(budget: Budget, verdict: BudgetVerdict, repo
     return exact ? { met: true, note: report.note } : { met: false, note: `${report.note}, so the recall budget is not claimed` };
   }
   return { met: verdict.met, note: verdict.note ? `${verdict.note}; ${report.note}` : report.note };
-}
-
-/** Where an exact plan reads the matching vectors: the re-rank store (raw at D, or in the index space), else decoded list prefixes; undefined when the lists hold codes and there is no store. */
-export function exactSource(store: RerankStore | undefined, codec: ListCodec): 'store' | 'lists' | undefined {
-  if (store) return 'store';
-  return codec.decodes ? 'lists' : undefined;
 }

@@ -238,6 +238,57 @@ describe('payload indexes in a collection', () => {
     await store.close();
   });
 
+  it('search only matching points, before and after training, and never a deleted one', async () => {
+    const dir = dataDir();
+    const store = await Store.open(dir, options);
+    try {
+      const c = await store.create('docs', { dim, metric: 'l2', index: 'ivf4@4,flat@4', payloadIndexes: { group: 'integer' } });
+      const many = 400;
+      const at = (i: number) => [Math.sin(i), Math.cos(i * 0.7), Math.sin(i * 1.3), (i % 17) / 17];
+      await c.upsert(Array.from({ length: many }, (_, i) => ({ id: i, vector: at(i), payload: { group: i % 10 } })));
+      const group3 = { must: [{ key: 'group', match: { value: 3 } }] };
+      const check = async (trained: boolean) => {
+        const answer = await c.search([at(3), at(123)], { k: 10, filter: group3, withPayload: true, ...(trained ? { params: { nprobe: 4 } } : {}) });
+        for (const hits of answer.results) {
+          expect(hits).toHaveLength(10);
+          expect(hits.every((h) => h.payload?.group === 3)).toBe(true);
+          expect(hits.some((h) => h.id === 3 || h.id === 13)).toBe(false); // deleted below
+        }
+        expect(answer.results[1][0].id).toBe(123); // its own nearest neighbour
+        expect(answer.note).toMatch(/filter matches 38 points/);
+      };
+      await c.delete([3, 13]);
+      await check(false);
+      await c.build();
+      expect(c.stats().index.state).toBe('ready');
+      await check(true);
+      // a filter that nothing passes answers at once
+      const none = await c.search([at(1)], { k: 5, filter: { must: [{ key: 'group', match: { value: 11 } }] } });
+      expect(none.results).toEqual([[]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('drop twice at once, and refuse a create while a drop runs', async () => {
+    const store = await Store.open(dataDir(), options);
+    try {
+      const c = await store.create('docs', { dim, metric: 'l2', payloadIndexes: { n: 'integer' } });
+      await c.upsert(Array.from({ length: 3000 }, (_, i) => point(i, { n: i }, i)));
+      const drops = [c.dropPayloadIndex('n'), c.dropPayloadIndex('n')];
+      await Promise.all(drops);
+      await expect(c.createPayloadIndex('n', 'integer')).rejects.toThrow(/being dropped/);
+      await c.whenPayloadIndexed();
+      expect(c.stats().payloadIndexes).toEqual([]);
+      await c.createPayloadIndex('n', 'float');
+      await c.whenPayloadIndexed();
+      expect(c.checkPayloadIndexes()).toEqual([]);
+      expect(await c.countPoints({ must: [{ key: 'n', range: { gte: 2990 } }] })).toEqual({ count: 10, note: null });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('build in the background over existing points, resume after a stop, and drop', async () => {
     const dir = dataDir();
     let store = await Store.open(dir, options);

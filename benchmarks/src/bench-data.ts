@@ -20,6 +20,8 @@ export interface BenchInputs {
   limitBase?: number;
   limitQueries?: number;
   out: string;
+  /** false: skip the unfiltered ground truth (truth.k 0), for suites that compute their own (filtered). */
+  truth?: boolean;
 }
 
 export interface BenchData {
@@ -121,6 +123,8 @@ export async function loadBenchData(o: BenchInputs, onProgress?: (done: number, 
     if (gt.k < o.k) throw new Error(`ground truth ${gtSource} has ${gt.k} neighbours per query, fewer than k = ${o.k}`);
     if (gt.rows < queries.rows) throw new Error(`ground truth ${gtSource} has ${gt.rows} rows for ${queries.rows} queries`);
     truth = { ids: gt.ids.slice(0, queries.rows * gt.k), rows: queries.rows, k: gt.k };
+  } else if (o.truth === false) {
+    truth = { ids: new Int32Array(0), rows: queries.rows, k: 0 };
   } else {
     truth = await cachedGroundTruth(base, queries, metric, o.k, o.out, onProgress);
   }

@@ -7,12 +7,14 @@ import { formatBudget, parseBudget } from '@adanns/core';
 import { BACKEND_FLAGS, backendOptions, intOption, openBackend, parseOrUsage, progressBars, UsageError } from '@adanns/cli-kit';
 import { loadBenchData } from './bench-data.js';
 import { backendThreads, DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
-import { recallPlot } from './report/plots.js';
+import { filteredSummaryMarkdown } from './report/filtered-summary.js';
+import { filteredPlot, recallPlot } from './report/plots.js';
 import { summaryMarkdown } from './report/summary.js';
 import type { ResultRow, Results, SystemInfo } from './row.js';
 import { adannsIvfDiskSuite, adannsIvfFastScanSuite, adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
 import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
 import { faissSuite } from './suites/faiss.js';
+import { filteredSuite } from './suites/filtered.js';
 import { hnswlibSuite } from './suites/hnswlib.js';
 import { MIN_PASSES } from './timing.js';
 
@@ -29,6 +31,7 @@ const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   hnswlib: hnswlibSuite,
   faiss: faissSuite,
   budget: budgetSuite,
+  filtered: filteredSuite,
 };
 const DEFAULT_SUITES = ['exact', 'ivf', 'adanns-ivf', 'hnswlib', 'faiss'];
 const DEFAULT_SYNTHETIC = 'n=10000,dim=128,clusters=50,queries=200,noise=1,seed=42';
@@ -41,11 +44,15 @@ export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [
   --bytes 8,16,32,64   PQ byte budgets of the quantised suites
   --budgets recall=0.8,recall=0.9,recall=0.95,mflops=0.5   budgets of the budget suite
   --suite ${Object.keys(SUITES).join(',')} or all (default ${DEFAULT_SUITES.join(',')})
+  --filter-suite   filtered search (the suite "filtered" alone): filters on the base labels at ~50%, 10%, 1%, 0.1%
+                   selectivity, adanns-ivf, a {recall: 0.95} budget, hnswlib-node with a filter callback and the exact
+                   scan of the matches, against exact filtered ground truth (cached in DIR like the unfiltered one)
   --spec SPEC --params k=v,...   exactly one configuration (one row)
   --threads N   threads of every system (ours, FAISS; hnswlib-node is always 1); read back and recorded
   --latency-queries N (200)  --passes N (3, at least ${MIN_PASSES}: every speed is the median of N timed passes)  --out DIR (bench-out)
   Exact ground truth is computed by the reference backend and cached in DIR under a hash of the data, metric and k.
-  Writes DIR/results.json, DIR/recall-vs-mflops.svg, DIR/recall-vs-qps.svg and DIR/summary.md.`;
+  Writes DIR/results.json, DIR/recall-vs-mflops.svg, DIR/recall-vs-qps.svg and DIR/summary.md
+  (the filtered suite: DIR/recall-vs-qps-filtered.svg and its table in DIR/summary.md).`;
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const o = parseOrUsage(() =>
@@ -68,6 +75,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         ...backendOptions,
         seed: { type: 'string', default: '1' },
         suite: { type: 'string' },
+        'filter-suite': { type: 'boolean', default: false },
         spec: { type: 'string' },
         params: { type: 'string', default: '' },
         transform: { type: 'string', default: 'none' },
@@ -81,7 +89,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
   );
   const optional = (flag: 'dim' | 'limit-base' | 'limit-queries') => (o[flag] === undefined ? undefined : intOption(o[flag], flag));
   if (o.transform !== 'none' && o.transform !== 'pca') throw new UsageError(`--transform must be none or pca, got "${o.transform}"`);
-  const suites = o.suite === undefined ? DEFAULT_SUITES : o.suite === 'all' ? Object.keys(SUITES) : o.suite.split(',').map((s) => s.trim());
+  if (o['filter-suite'] && o.suite !== undefined) throw new UsageError(`--filter-suite runs the filtered suite alone; give it without --suite "${o.suite}" (or use --suite ...,filtered)`);
+  if (o['filter-suite'] && o.spec !== undefined) throw new UsageError('--filter-suite and --spec are two different runs: give one');
+  const suites = o['filter-suite'] ? ['filtered'] : o.suite === undefined ? DEFAULT_SUITES : o.suite === 'all' ? Object.keys(SUITES) : o.suite.split(',').map((s) => s.trim());
   for (const s of suites) if (!(s in SUITES)) throw new UsageError(`unknown suite "${s}" (expected ${Object.keys(SUITES).join(', ')} or all)`);
   if (o.spec === undefined && o.params !== '') throw new UsageError('--params goes with --spec');
   const anyData = [o.base, o.queries, o.hdf5, o['adanns-imagenet']].some((v) => v !== undefined);
@@ -115,6 +125,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       limitBase: optional('limit-base'),
       limitQueries: optional('limit-queries'),
       out: o.out,
+      // the filtered suite computes its own (filtered) truth: the unfiltered one is needed only by the others
+      truth: o.spec !== undefined || suites.some((s) => s !== 'filtered'),
     },
     (done, total) => bars.update('groundtruth', done, total),
   );
@@ -165,11 +177,24 @@ export async function benchCommand(argv: string[]): Promise<void> {
   };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(join(o.out, 'recall-vs-mflops.svg'), await recallPlot(rows, 'mflops', `${data.name}: recall@${k} against modelled MFLOPs`, k));
-  const qpsThreads = [...new Set(Object.values(systems).map((s) => s.threads))];
-  writeFileSync(join(o.out, 'recall-vs-qps.svg'), await recallPlot(rows, 'qps', `${data.name}: recall@${k} against QPS (one query at a time, ${qpsThreads.join(' or ')} thread(s))`, k));
-  const summary = summaryMarkdown(results);
+  // filtered rows are measured against another truth per filter: they get their own table and plot
+  const filtered = rows.filter((r) => r.selectivity !== undefined);
+  const plain = rows.filter((r) => r.selectivity === undefined);
+  const written = ['results.json'];
+  let summary = '';
+  if (plain.length > 0 || filtered.length === 0) {
+    writeFileSync(join(o.out, 'recall-vs-mflops.svg'), await recallPlot(plain, 'mflops', `${data.name}: recall@${k} against modelled MFLOPs`, k));
+    const qpsThreads = [...new Set(Object.values(systems).map((s) => s.threads))];
+    writeFileSync(join(o.out, 'recall-vs-qps.svg'), await recallPlot(plain, 'qps', `${data.name}: recall@${k} against QPS (one query at a time, ${qpsThreads.join(' or ')} thread(s))`, k));
+    summary += summaryMarkdown({ ...results, rows: plain });
+    written.push('recall-vs-mflops.svg', 'recall-vs-qps.svg');
+  }
+  if (filtered.length > 0) {
+    writeFileSync(join(o.out, 'recall-vs-qps-filtered.svg'), await filteredPlot(filtered, `${data.name}: filtered recall@${k} against QPS (one query at a time, ${threads} thread(s); hnswlib-node 1)`, k));
+    summary += (summary ? '\n' : '') + filteredSummaryMarkdown({ ...results, rows: filtered });
+    written.push('recall-vs-qps-filtered.svg');
+  }
   writeFileSync(join(o.out, 'summary.md'), summary);
   console.log(summary);
-  log(`wrote ${join(o.out, 'results.json')}, recall-vs-mflops.svg, recall-vs-qps.svg, summary.md`);
+  log(`wrote ${written.concat('summary.md').map((f) => join(o.out, f)).join(', ')}`);
 }

@@ -32,6 +32,11 @@ export interface ResultRow {
   budget?: Record<string, number>;
   budgetMet?: boolean;
   expectedRecall?: number | null;
+  /** filtered suite: the share of the base the filter matches, what it says, how many rows match, and the fewest hits any query got (k whenever k match). */
+  selectivity?: number;
+  filter?: string;
+  matches?: number;
+  hits?: number;
 }
 
 /** How a system ran: the threads it actually used (read back from it, not the request), and what else identifies the build. */

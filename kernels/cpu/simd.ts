@@ -1025,14 +1025,14 @@ function pairBlocked(q: usize, codes: usize, r: i32, dim: i32, lay: i32, stride:
 
 /**
  * tile1x4() of a query and float32 rows r..r+3 of a blocked list (in one
- * block: r is a multiple of 4; b0 = blockedRow(r)). Whole groups of 16
+ * block: r is a multiple of 4; b0 = blockedRow(r); fullEnd: the values in
+ * full-width groups, stride - stride % w). Whole groups of 16
  * values (the usual width) run unrolled at immediate offsets from one pointer.
  */
-function tile1x4Blocked(q: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, l2: bool, out: usize): void {
+function tile1x4Blocked(q: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize): void {
   const w = lay >>> 16;
   const d4 = dim & ~3;
   const gs = <usize>((lay & 0xffff) * w) << 2; // bytes of one full group of a block
-  const fullEnd = stride - stride % w; // values in full-width groups
   const lim = min(d4, fullEnd);
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
   let p = b0, qg = q, i0 = 0;
@@ -1125,14 +1125,13 @@ function tile1x4Blocked(q: usize, codes: usize, r: i32, b0: usize, dim: i32, lay
 
 /**
  * tile4x2() of four queries (q0, q0 + qs, ...) and float32 rows r, r+1 of a
- * blocked list (r even: one block; b0 = blockedRow(r)): query t, row u to
+ * blocked list (r even: one block; b0 = blockedRow(r); fullEnd as for tile1x4Blocked): query t, row u to
  * out + t * os + u * 4. Whole groups of 16 values run unrolled.
  */
-function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, l2: bool, out: usize, os: usize): void {
+function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, os: usize): void {
   const w = lay >>> 16;
   const d4 = dim & ~3;
   const gs = <usize>((lay & 0xffff) * w) << 2;
-  const fullEnd = stride - stride % w;
   const lim = min(d4, fullEnd);
   let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
   let p = b0, r0 = q0, r1 = q0 + qs, r2 = r1 + qs, r3 = r2 + qs, i0 = 0;
@@ -1299,6 +1298,7 @@ function scoreBlocked(
   const b = lay & 0xffff;
   const blockBytes = <usize>(b * stride) << 2, rowBytes = <usize>(lay >>> 16) << 2;
   const firstBlock = codes + <usize>(bFrom / b) * blockBytes, firstRow = bFrom % b;
+  const fullEnd = stride - stride % (lay >>> 16);
   let t = qFrom;
   for (; t + 4 <= qTo; t += 4) {
     const qp = q + <usize>t * qs;
@@ -1306,7 +1306,7 @@ function scoreBlocked(
     let j = bFrom;
     let block = firstBlock, ro = firstRow;
     for (; j + 2 <= bTo; j += 2) {
-      tile4x2Blocked(qp, qs, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, l2, op + (<usize>(j - bFrom) << 2), os);
+      tile4x2Blocked(qp, qs, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), os);
       ro += 2;
       if (ro == b) {
         ro = 0;
@@ -1323,7 +1323,7 @@ function scoreBlocked(
     let j = bFrom;
     let block = firstBlock, ro = firstRow;
     for (; j + 4 <= bTo; j += 4) {
-      tile1x4Blocked(qp, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, l2, op + (<usize>(j - bFrom) << 2));
+      tile1x4Blocked(qp, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2));
       ro += 4;
       if (ro == b) {
         ro = 0;

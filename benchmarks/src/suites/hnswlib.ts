@@ -12,11 +12,10 @@ const HNSWLIB_VERSION = (createRequire(import.meta.url)('hnswlib-node/package.js
 const M = 16;
 const EF_CONSTRUCTION = 200;
 
-/** hnswlib-node (M = 16, efConstruction = 200), ef swept; it takes plain arrays, converted before the clock starts. */
-export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
-  const { base, queries, truth, baseLabels, queryLabels, metric } = ctx.data;
+/** An hnswlib-node index over the base (row i added under label i), timed, with the queries as the plain arrays it takes. */
+export async function buildHnswlib(ctx: BenchContext): Promise<{ index: hnswlib.HierarchicalNSW; spec: string; buildSeconds: number; indexBytes: number; queryRows: number[][] }> {
+  const { base, queries, metric } = ctx.data;
   const dim = base.dim;
-  const k = ctx.k;
   const rows: number[][] = Array.from({ length: base.rows }, (_, i) => Array.from(base.data.subarray(i * dim, (i + 1) * dim)));
   const queryRows: number[][] = Array.from({ length: queries.rows }, (_, i) => Array.from(queries.data.subarray(i * dim, (i + 1) * dim)));
   ctx.log(`building hnswlib M=${M} efConstruction=${EF_CONSTRUCTION}`);
@@ -35,6 +34,14 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
   index.writeIndexSync(join(dir, 'index.bin'));
   const indexBytes = statSync(join(dir, 'index.bin')).size;
   rmSync(dir, { recursive: true, force: true });
+  return { index, spec: `hnsw M=${M} efConstruction=${EF_CONSTRUCTION}`, buildSeconds, indexBytes, queryRows };
+}
+
+/** hnswlib-node (M = 16, efConstruction = 200), ef swept; it takes plain arrays, converted before the clock starts. */
+export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
+  const { queries, truth, baseLabels, queryLabels } = ctx.data;
+  const k = ctx.k;
+  const { index, spec, buildSeconds, indexBytes, queryRows } = await buildHnswlib(ctx);
 
   const ids = new Float64Array(queries.rows * k);
   const searchAll = () => {
@@ -55,7 +62,7 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
     const single = await timeSingleQueries(Math.min(ctx.latencyQueries, queries.rows), ctx.passes, (q) => index.searchKnn(queryRows[q], k));
     ctx.add({
       system: 'hnswlib',
-      spec: `hnsw M=${M} efConstruction=${EF_CONSTRUCTION}`,
+      spec,
       params: { ef },
       k,
       recall,

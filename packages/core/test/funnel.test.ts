@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, WasmSimdBackend, type Backend, type Metric } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, formatParams, loadIndex, parseParams, saveIndex, type FrontierPoint, type SearchParams } from '../src/index.js';
+import { AdannsIndex, formatParams, loadIndex, parseParams, readCalibration, saveIndex, type FrontierPoint, type SearchParams } from '../src/index.js';
 
 // Funnel plans (docs/ARCHITECTURE.md, "Index stages and contracts"): re-rank stages between the scan and the
 // final re-rank, each rescoring the candidates left at a larger prefix.
@@ -201,8 +201,30 @@ describe('funnel plans', () => {
       const r = await loaded.search(wide.base.data.subarray(0, 64 * 3), 3, best.k, best.p.params);
       expect(r.params.funnel).toEqual(best.p.params.funnel);
       loaded.release();
+      // a malformed funnel in the file is refused on load, not proposed to searches that would refuse it
+      const point = saved.levels!.flatMap((l) => l.points).find((p) => p.params.funnel)!;
+      point.params.funnel = [{ dim: 16, keep: 10 }, { dim: 8, keep: 5 }];
+      writeFileSync(join(dir, 'calibration.json'), JSON.stringify(saved));
+      expect(() => readCalibration(join(dir, 'calibration.json'))).toThrow(/malformed calibration/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('funnel points without a re-rank stage', () => {
+  it('come from float32 lists scanned at a smaller prefix, the last stage answering with k', async () => {
+    const index = await AdannsIndex.build(reference, 'ivf8@16,flat@32', base.data, n, dim, { metric: 'l2', seed: 3, calibrate: { ks: [5], latencyQueries: 1, maxSeconds: 60 } });
+    const points = index.calibration!.points;
+    const funnels = points.filter((p) => p.params.funnel);
+    expect(funnels.length).toBeGreaterThan(0);
+    for (const p of funnels) {
+      expect(p.params.rerankDim).toBeUndefined();
+      expect(p.params.funnel!.at(-1)!.keep).toBe(5);
+      expect(p.params.shortlist).toBeGreaterThan(5);
+      expect(index.predictMflops(p.params)).toBeCloseTo(p.mflops, 9);
+      const r = await index.search(queries.data, Q, 5, p.params);
+      expect(r.params.funnel).toEqual(p.params.funnel);
     }
   });
 });

@@ -29,6 +29,10 @@ export const AGREEMENT_CASES: [string, Metric, Partial<SearchParams>][] = [
   // encoded lists: sq8 at a scan prefix below d_s with a disk re-rank, f16 over every list
   ['pca,ivf8@8,sq8@16,rerank@24', 'cosine', { nprobe: 4, scanDim: 8, shortlist: 30 }],
   ['ivf8@8,f16@24', 'l2', { nprobe: 8 }],
+  // funnels: from float32 lists under PCA; from a float16 store in the index space; from sq8 lists answering without a re-rank
+  ['pca,ivf16@8,flat@12,rerank@24', 'cosine', { nprobe: 5, scanDim: 8, shortlist: 60, funnel: [{ dim: 12, keep: 25 }] }],
+  ['pca,ivf8@8,sq8@16,rerank@20:f16', 'ip', { nprobe: 4, scanDim: 8, shortlist: 40, funnel: [{ dim: 12, keep: 20 }, { dim: 16, keep: 12 }] }],
+  ['ivf8@8,sq8@24', 'l2', { nprobe: 8, scanDim: 8, shortlist: 40, funnel: [{ dim: 16, keep: 10 }] }],
 ];
 
 const dim = 24;

@@ -110,8 +110,9 @@ describe('list codecs', () => {
       const index = await AdannsIndex.build(reference, spec, base.subarray(0, 300 * dim), 300, dim, { metric: 'l2' });
       const { lists, codec } = index.parts();
       const decoded = new Float32Array(300 * dim);
-      codec.decode!(lists.codes(0), 300, dim, decoded);
-      const slots = lists.slots(0);
+      // the members' codes one after another (the lists hold float codes in prefix blocks)
+      const { codes, slots } = lists.export();
+      codec.decode!(codes, 300, dim, decoded);
       let worst = 0;
       for (let i = 0; i < 300; i++) {
         for (let j = 0; j < dim; j++) {

@@ -1,5 +1,5 @@
 import type { AdannsIndex } from '../index/adanns-index.js';
-import { usesShortlist, type FunnelStage, type SearchParams } from '../params.js';
+import type { FunnelStage, SearchParams } from '../params.js';
 import type { CalibrationLevel } from './calibrate.js';
 import type { FrontierPoint } from './frontier.js';
 
@@ -57,7 +57,7 @@ export function funnelGrid(index: AdannsIndex, levels: readonly CalibrationLevel
     for (const base of bases) {
       const b = runnable(base.params);
       const mass = b && scanned(b);
-      if (!b || mass === undefined || !(usesShortlist(b) || b.rerankDim === undefined)) continue;
+      if (!b || mass === undefined) continue;
       const probed = Math.max(1, b.nprobe);
       const baseModel = index.modelMflops(b, mass, probed);
       const R = b.rerankDim;

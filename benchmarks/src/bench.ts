@@ -9,7 +9,7 @@ import { loadBenchData } from './bench-data.js';
 import { backendThreads, DEFAULT_BYTE_BUDGETS, type BenchContext } from './context.js';
 import { filteredSummaryMarkdown } from './report/filtered-summary.js';
 import { filteredPlot, recallPlot } from './report/plots.js';
-import { summaryMarkdown } from './report/summary.js';
+import { formatParams, summaryMarkdown } from './report/summary.js';
 import type { ResultRow, Results, SystemInfo } from './row.js';
 import { adannsIvfDiskSuite, adannsIvfFastScanSuite, adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
 import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
@@ -158,7 +158,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     log,
     add: (row) => {
       rows.push(row);
-      const p = Object.entries(row.params).map(([key, v]) => `${key}=${v}`).join(',');
+      const p = formatParams(row.params, ',');
       log(`  ${row.system.padEnd(15)} ${row.spec} ${p}: recall ${row.recall.toFixed(4)}, ${row.mflops === null ? '-' : row.mflops.toFixed(4)} MFLOPs, ${row.qps.toFixed(0)} QPS`);
     },
     describe: (system, info) => {

@@ -8,7 +8,7 @@
  * mean modelled MFLOPs and the median time per query (one query at a time,
  * median of --passes passes).
  *
- *   npx tsx benchmarks/src/filtered-core.ts [--data fashion-mnist,synthetic] [--queries 200] [--passes 3]
+ *   npm run build && node benchmarks/dist/filtered-core.js [--data fashion-mnist,synthetic] [--queries 200] [--passes 3]
  *                                           [--params nprobe=8,shortlist=40]
  *
  * Fashion-MNIST (cosine, pca,ivf256@16,flat@128,rerank@784): filters on the

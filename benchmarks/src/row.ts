@@ -47,6 +47,8 @@ export interface SystemInfo {
   compileOptions?: string;
   /** FAISS: the thread variables its subprocess ran with. */
   env?: Record<string, string>;
+  /** What the run left out of this system's sweep, and why (the filtered suite's hnswlib time bound). */
+  note?: string;
 }
 
 export interface Results {

@@ -697,7 +697,7 @@ export function listGroupRows(dim: i32): i32 {
 export function listScanScratch(dim: i32, coded: i32, masked: i32): i32 {
   const step = coded ? codedChunkRows(dim) : chunkRows(dim);
   // and with a filter its packed chunk: rows at dim, their ids and norms (packAllowed)
-  return (4 * step + (coded ? step * dim : 0) + step + listGroupRows(dim) * (dim + 1) + (masked ? step * (dim + 2) : 0)) * 4 + 64;
+  return (4 * step + (coded ? step * dim : 0) + step + listGroupRows(dim) * (dim + 1) + (masked ? step * (dim + 2) : 0)) * 4 + 64 + BLOCKED_ACCS;
 }
 
 /**
@@ -733,6 +733,7 @@ export function scanListsTopK(
     const size = load<i32>(entry, 12);
     const mTo = load<i32>(entry, 20);
     const lay = load<i32>(entry, 28); // block layout (0: rows one after another)
+    const accs = scratch + <usize>listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0) - BLOCKED_ACCS; // scoreBlocked's partial sums
     // blocked lists: chunks of whole 4-row tiles, so a tile never straddles two blocks (blockRows is a multiple of 4)
     const chunk = lay ? step & ~3 : step;
     if (size <= 0) continue;
@@ -778,7 +779,7 @@ export function scanListsTopK(
         }
         for (let t = 0; t < n; t += 4) {
           const tEnd = min(n, t + 4);
-          if (blocked) scoreBlocked(group, t, tEnd, dim, groupInv, codes, from, to, lay, bStride, inv, dim, metric, scores, step);
+          if (blocked) scoreBlocked(group, t, tEnd, dim, groupInv, codes, from, to, lay, bStride, inv, dim, metric, scores, step, accs);
           else scoreBlock(group, t, tEnd, dim, groupInv, rows, rFrom, rFrom + (to - from), rStride, inv, dim, metric, scores, step);
           for (let u = t; u < tEnd; u++) {
             pushScores(scores + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
@@ -1023,274 +1024,341 @@ function pairBlocked(q: usize, codes: usize, r: i32, dim: i32, lay: i32, stride:
   return l2 ? -s : s;
 }
 
-/**
- * tile1x4() of a query and float32 rows r..r+3 of a blocked list (in one
- * block: r is a multiple of 4; b0 = blockedRow(r); fullEnd: the values in
- * full-width groups, stride - stride % w). Whole groups of 16
- * values (the usual width) run unrolled at immediate offsets from one pointer.
- */
-function tile1x4Blocked(q: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize): void {
-  const w = lay >>> 16;
-  const d4 = dim & ~3;
-  const gs = <usize>((lay & 0xffff) * w) << 2; // bytes of one full group of a block
-  const lim = min(d4, fullEnd);
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  let p = b0, qg = q, i0 = 0;
-  if (w == 16) {
-    if (l2) {
-      for (; i0 + 16 <= lim; i0 += 16, p += gs, qg += 64) {
-          let x = v128.load(qg);
-          let d = f32x4.sub(x, v128.load(p)); a0 = f32x4.add(a0, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 64)); a1 = f32x4.add(a1, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 128)); a2 = f32x4.add(a2, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 192)); a3 = f32x4.add(a3, f32x4.mul(d, d));
-          x = v128.load(qg, 16);
-          d = f32x4.sub(x, v128.load(p, 16)); a0 = f32x4.add(a0, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 80)); a1 = f32x4.add(a1, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 144)); a2 = f32x4.add(a2, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 208)); a3 = f32x4.add(a3, f32x4.mul(d, d));
-          x = v128.load(qg, 32);
-          d = f32x4.sub(x, v128.load(p, 32)); a0 = f32x4.add(a0, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 96)); a1 = f32x4.add(a1, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 160)); a2 = f32x4.add(a2, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 224)); a3 = f32x4.add(a3, f32x4.mul(d, d));
-          x = v128.load(qg, 48);
-          d = f32x4.sub(x, v128.load(p, 48)); a0 = f32x4.add(a0, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 112)); a1 = f32x4.add(a1, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 176)); a2 = f32x4.add(a2, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p, 240)); a3 = f32x4.add(a3, f32x4.mul(d, d));
-      }
-    } else {
-      for (; i0 + 16 <= lim; i0 += 16, p += gs, qg += 64) {
-          let x = v128.load(qg);
-          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p)));
-          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 64)));
-          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 128)));
-          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 192)));
-          x = v128.load(qg, 16);
-          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p, 16)));
-          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 80)));
-          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 144)));
-          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 208)));
-          x = v128.load(qg, 32);
-          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p, 32)));
-          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 96)));
-          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 160)));
-          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 224)));
-          x = v128.load(qg, 48);
-          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p, 48)));
-          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p, 112)));
-          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p, 176)));
-          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p, 240)));
-      }
-    }
-  }
-  // what is left: part of a full group, whole groups of other widths, then the narrow last group
-  while (i0 < d4) {
-    const narrow = i0 >= fullEnd;
-    const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
-    const rs = narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2;
-    const p1 = p0 + rs, p2 = p1 + rs, p3 = p2 + rs;
-    const n = <usize>(min(i0 + w, d4) - i0) << 2;
-    if (l2) {
-      for (let o: usize = 0; o < n; o += 16) {
-          const x = v128.load(qg + o);
-          let d = f32x4.sub(x, v128.load(p0 + o)); a0 = f32x4.add(a0, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p1 + o)); a1 = f32x4.add(a1, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
-          d = f32x4.sub(x, v128.load(p3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
-      }
-    } else {
-      for (let o: usize = 0; o < n; o += 16) {
-          const x = v128.load(qg + o);
-          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0 + o)));
-          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p1 + o)));
-          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p2 + o)));
-          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p3 + o)));
-      }
-    }
-    i0 += w;
-    p += gs;
-    qg += <usize>w << 2;
-  }
-  const s0 = (d4 < dim ? blockedTail(q, codes, r, d4, dim, lay, stride, l2, hsum(a0)) : hsum(a0));
-  const s1 = (d4 < dim ? blockedTail(q, codes, r + 1, d4, dim, lay, stride, l2, hsum(a1)) : hsum(a1));
-  const s2 = (d4 < dim ? blockedTail(q, codes, r + 2, d4, dim, lay, stride, l2, hsum(a2)) : hsum(a2));
-  const s3 = (d4 < dim ? blockedTail(q, codes, r + 3, d4, dim, lay, stride, l2, hsum(a3)) : hsum(a3));
-  store<f32>(out, l2 ? -s0 : s0);
-  store<f32>(out, l2 ? -s1 : s1, 4);
-  store<f32>(out, l2 ? -s2 : s2, 8);
-  store<f32>(out, l2 ? -s3 : s3, 12);
-}
+/** Rows a query-alone pass over a blocked list keeps partial sums for (a run inside one block), and their bytes. */
+const BLOCKED_SEGMENT: i32 = 64;
+const BLOCKED_ACCS: i32 = BLOCKED_SEGMENT * 64; // four queries' sums per row
 
 /**
- * tile4x2() of four queries (q0, q0 + qs, ...) and float32 rows r, r+1 of a
- * blocked list (r even: one block; b0 = blockedRow(r); fullEnd as for tile1x4Blocked): query t, row u to
- * out + t * os + u * 4. Whole groups of 16 values run unrolled.
+ * One query against float32 rows j0 .. j0+n-1 of one block (rowAt =
+ * blockedRow(j0), j0 a multiple of 4, n <= BLOCKED_SEGMENT): group after
+ * group, each a contiguous run, the rows' four-lane sums kept in `accs`
+ * between groups, so each row adds its products in the order of pair().
+ * Scores to out[0 .. n).
  */
-function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, os: usize): void {
+function segment1Blocked(qp: usize, codes: usize, j0: i32, n: i32, rowAt: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, accs: usize): void {
   const w = lay >>> 16;
-  const d4 = dim & ~3;
   const gs = <usize>((lay & 0xffff) * w) << 2;
-  const lim = min(d4, fullEnd);
-  let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-  let p = b0, r0 = q0, r1 = q0 + qs, r2 = r1 + qs, r3 = r2 + qs, i0 = 0;
-  if (w == 16) {
-    if (l2) {
-      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
-          let x0 = v128.load(p), x1 = v128.load(p, 64);
-          let y = v128.load(r0);
-          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
-          y = v128.load(r0, 16);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 16);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 16);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 16);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
-          y = v128.load(r0, 32);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 32);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 32);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 32);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
-          y = v128.load(r0, 48);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 48);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 48);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 48);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-      }
-    } else {
-      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
-          let x0 = v128.load(p), x1 = v128.load(p, 64);
-          let y = v128.load(r0);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
-          y = v128.load(r0, 16);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 16);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 16);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 16);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
-          y = v128.load(r0, 32);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 32);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 32);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 32);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
-          y = v128.load(r0, 48);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 48);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 48);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 48);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-      }
-    }
+  const d4 = dim & ~3;
+  if (d4 == 0) {
+    for (let r = 0; r < n; r++) store<f32>(out + (<usize>r << 2), pairBlocked(qp, codes, j0 + r, dim, lay, stride, l2));
+    return;
   }
-  while (i0 < d4) {
+  const zero = f32x4.splat(0);
+  const quads = n & ~3;
+  for (let i0 = 0, g = 0; i0 < d4; i0 += w, g++) {
+    const first = i0 == 0, last = i0 + w >= d4;
     const narrow = i0 >= fullEnd;
-    const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
-    const p1 = p0 + (narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2);
-    const n = <usize>(min(i0 + w, d4) - i0) << 2;
-    if (l2) {
-      for (let o: usize = 0; o < n; o += 16) {
-          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
-          let y = v128.load(r0 + o);
-          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1 + o);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2 + o);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3 + o);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+    const base = narrow ? blockedAt(codes, j0, g, lay, stride, 4) : rowAt + <usize>g * gs;
+    const rs = narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2;
+    const len = <usize>(min(i0 + w, d4) - i0) << 2;
+    const qg = qp + (<usize>i0 << 2);
+    const fast = len == 64 && rs == 64; // a whole group of 16 values
+    for (let r = 0; r < quads; r += 4) {
+      const ap = accs + (<usize>r << 4);
+      let a0 = first ? zero : v128.load(ap), a1 = first ? zero : v128.load(ap, 16);
+      let a2 = first ? zero : v128.load(ap, 32), a3 = first ? zero : v128.load(ap, 48);
+      const p0 = base + <usize>r * rs;
+      if (fast) {
+        if (l2) {
+          let x = v128.load(qg);
+          let d = f32x4.sub(x, v128.load(p0)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 64)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 128)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 192)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          x = v128.load(qg, 16);
+          d = f32x4.sub(x, v128.load(p0, 16)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 80)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 144)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 208)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          x = v128.load(qg, 32);
+          d = f32x4.sub(x, v128.load(p0, 32)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 96)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 160)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 224)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          x = v128.load(qg, 48);
+          d = f32x4.sub(x, v128.load(p0, 48)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 112)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 176)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+          d = f32x4.sub(x, v128.load(p0, 240)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+        } else {
+          let x = v128.load(qg);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p0, 64)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p0, 128)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p0, 192)));
+          x = v128.load(qg, 16);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0, 16)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p0, 80)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p0, 144)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p0, 208)));
+          x = v128.load(qg, 32);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0, 32)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p0, 96)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p0, 160)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p0, 224)));
+          x = v128.load(qg, 48);
+          a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0, 48)));
+          a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p0, 112)));
+          a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p0, 176)));
+          a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p0, 240)));
+        }
+      } else {
+        const p1 = p0 + rs, p2 = p1 + rs, p3 = p2 + rs;
+        for (let o: usize = 0; o < len; o += 16) {
+          const x = v128.load(qg + o);
+          if (l2) {
+            let d = f32x4.sub(x, v128.load(p0 + o)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+            d = f32x4.sub(x, v128.load(p1 + o)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+            d = f32x4.sub(x, v128.load(p2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+            d = f32x4.sub(x, v128.load(p3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+          } else {
+            a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0 + o)));
+            a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p1 + o)));
+            a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p2 + o)));
+            a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p3 + o)));
+          }
+        }
       }
-    } else {
-      for (let o: usize = 0; o < n; o += 16) {
-          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
-          let y = v128.load(r0 + o);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1 + o);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2 + o);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3 + o);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+      if (last) {
+        const o = out + (<usize>r << 2);
+        const s0 = d4 < dim ? blockedTail(qp, codes, j0 + r, d4, dim, lay, stride, l2, hsum(a0)) : hsum(a0);
+        const s1 = d4 < dim ? blockedTail(qp, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a1)) : hsum(a1);
+        const s2 = d4 < dim ? blockedTail(qp, codes, j0 + r + 2, d4, dim, lay, stride, l2, hsum(a2)) : hsum(a2);
+        const s3 = d4 < dim ? blockedTail(qp, codes, j0 + r + 3, d4, dim, lay, stride, l2, hsum(a3)) : hsum(a3);
+        store<f32>(o, l2 ? -s0 : s0);
+        store<f32>(o, l2 ? -s1 : s1, 4);
+        store<f32>(o, l2 ? -s2 : s2, 8);
+        store<f32>(o, l2 ? -s3 : s3, 12);
+      } else {
+        v128.store(ap, a0);
+        v128.store(ap, a1, 16);
+        v128.store(ap, a2, 32);
+        v128.store(ap, a3, 48);
       }
     }
-    i0 += w;
-    p += gs;
-    const step = <usize>w << 2;
-    r0 += step; r1 += step; r2 += step; r3 += step;
+    for (let r = quads; r < n; r++) {
+      const ap = accs + (<usize>r << 4);
+      let a = first ? zero : v128.load(ap);
+      const p = base + <usize>r * rs;
+      for (let o: usize = 0; o < len; o += 16) {
+        if (l2) {
+          const d = f32x4.sub(v128.load(qg + o), v128.load(p + o));
+          a = f32x4.add(a, f32x4.mul(d, d));
+        } else a = f32x4.add(a, f32x4.mul(v128.load(qg + o), v128.load(p + o)));
+      }
+      if (last) {
+        const sc = d4 < dim ? blockedTail(qp, codes, j0 + r, d4, dim, lay, stride, l2, hsum(a)) : hsum(a);
+        store<f32>(out + (<usize>r << 2), l2 ? -sc : sc);
+      } else v128.store(ap, a);
+    }
   }
-  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
-  const s00 = (d4 < dim ? blockedTail(q0, codes, r, d4, dim, lay, stride, l2, hsum(a00)) : hsum(a00)), s01 = (d4 < dim ? blockedTail(q0, codes, r + 1, d4, dim, lay, stride, l2, hsum(a01)) : hsum(a01));
-  const s10 = (d4 < dim ? blockedTail(q1, codes, r, d4, dim, lay, stride, l2, hsum(a10)) : hsum(a10)), s11 = (d4 < dim ? blockedTail(q1, codes, r + 1, d4, dim, lay, stride, l2, hsum(a11)) : hsum(a11));
-  const s20 = (d4 < dim ? blockedTail(q2, codes, r, d4, dim, lay, stride, l2, hsum(a20)) : hsum(a20)), s21 = (d4 < dim ? blockedTail(q2, codes, r + 1, d4, dim, lay, stride, l2, hsum(a21)) : hsum(a21));
-  const s30 = (d4 < dim ? blockedTail(q3, codes, r, d4, dim, lay, stride, l2, hsum(a30)) : hsum(a30)), s31 = (d4 < dim ? blockedTail(q3, codes, r + 1, d4, dim, lay, stride, l2, hsum(a31)) : hsum(a31));
-  store<f32>(out, l2 ? -s00 : s00);
-  store<f32>(out, l2 ? -s01 : s01, 4);
-  store<f32>(out + os, l2 ? -s10 : s10);
-  store<f32>(out + os, l2 ? -s11 : s11, 4);
-  store<f32>(out + 2 * os, l2 ? -s20 : s20);
-  store<f32>(out + 2 * os, l2 ? -s21 : s21, 4);
-  store<f32>(out + 3 * os, l2 ? -s30 : s30);
-  store<f32>(out + 3 * os, l2 ? -s31 : s31, 4);
 }
 
-/** scoreBlock() over float32 rows [bFrom, bTo) of a blocked list, read in place (bInv indexed by row number); bFrom is a multiple of 4. */
+/**
+ * Four queries (q0, q0 + qs, ...) against float32 rows j0 .. j0+n-1 of one
+ * block, as segment1Blocked does for one: group after group, pairs of rows,
+ * the partial sums of every (query, row) in `accs` between groups. Query t,
+ * row r to out + t * os + r * 4.
+ */
+function segment4Blocked(q0: usize, qs: usize, codes: usize, j0: i32, n: i32, rowAt: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, os: usize, accs: usize): void {
+  const w = lay >>> 16;
+  const gs = <usize>((lay & 0xffff) * w) << 2;
+  const d4 = dim & ~3;
+  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
+  if (d4 == 0 || (n & 1) != 0) {
+    // no whole four-value step, or an odd row at a list's end: per query
+    for (let t = 0; t < 4; t++) segment1Blocked(q0 + <usize>t * qs, codes, j0, n, rowAt, dim, lay, stride, fullEnd, l2, out + <usize>t * os, accs);
+    return;
+  }
+  const zero = f32x4.splat(0);
+  for (let i0 = 0, g = 0; i0 < d4; i0 += w, g++) {
+    const first = i0 == 0, last = i0 + w >= d4;
+    const narrow = i0 >= fullEnd;
+    const base = narrow ? blockedAt(codes, j0, g, lay, stride, 4) : rowAt + <usize>g * gs;
+    const rs = narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2;
+    const len = <usize>(min(i0 + w, d4) - i0) << 2;
+    const qi = <usize>i0 << 2;
+    const qg0 = q0 + qi, qg1 = q1 + qi, qg2 = q2 + qi, qg3 = q3 + qi;
+    const fast = len == 64 && rs == 64;
+    for (let r = 0; r < n; r += 2) {
+      const ap = accs + (<usize>r << 6);
+      let a00 = first ? zero : v128.load(ap);
+      let a10 = first ? zero : v128.load(ap, 16);
+      let a20 = first ? zero : v128.load(ap, 32);
+      let a30 = first ? zero : v128.load(ap, 48);
+      let a01 = first ? zero : v128.load(ap, 64);
+      let a11 = first ? zero : v128.load(ap, 80);
+      let a21 = first ? zero : v128.load(ap, 96);
+      let a31 = first ? zero : v128.load(ap, 112);
+      const p0 = base + <usize>r * rs;
+      if (fast) {
+        if (l2) {
+          let x0 = v128.load(p0); let x1 = v128.load(p0, 64);
+          let y = v128.load(qg0);
+          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(qg1);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(qg2);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(qg3);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p0, 16); x1 = v128.load(p0, 80);
+          y = v128.load(qg0, 16);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(qg1, 16);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(qg2, 16);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(qg3, 16);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p0, 32); x1 = v128.load(p0, 96);
+          y = v128.load(qg0, 32);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(qg1, 32);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(qg2, 32);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(qg3, 32);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p0, 48); x1 = v128.load(p0, 112);
+          y = v128.load(qg0, 48);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(qg1, 48);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(qg2, 48);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(qg3, 48);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+        } else {
+          let x0 = v128.load(p0); let x1 = v128.load(p0, 64);
+          let y = v128.load(qg0);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(qg1);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(qg2);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(qg3);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p0, 16); x1 = v128.load(p0, 80);
+          y = v128.load(qg0, 16);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(qg1, 16);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(qg2, 16);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(qg3, 16);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p0, 32); x1 = v128.load(p0, 96);
+          y = v128.load(qg0, 32);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(qg1, 32);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(qg2, 32);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(qg3, 32);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p0, 48); x1 = v128.load(p0, 112);
+          y = v128.load(qg0, 48);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(qg1, 48);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(qg2, 48);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(qg3, 48);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+        }
+      } else {
+        const p1 = p0 + rs;
+        for (let o: usize = 0; o < len; o += 16) {
+          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
+          let y = v128.load(qg0 + o);
+          if (l2) {
+            let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          } else {
+            a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          }
+          y = v128.load(qg1 + o);
+          if (l2) {
+            let d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          } else {
+            a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          }
+          y = v128.load(qg2 + o);
+          if (l2) {
+            let d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          } else {
+            a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          }
+          y = v128.load(qg3 + o);
+          if (l2) {
+            let d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          } else {
+            a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          }
+        }
+      }
+      if (last) {
+        const s00 = d4 < dim ? blockedTail(q0, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a00)) : hsum(a00);
+        const s01 = d4 < dim ? blockedTail(q0, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a01)) : hsum(a01);
+        const s10 = d4 < dim ? blockedTail(q1, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a10)) : hsum(a10);
+        const s11 = d4 < dim ? blockedTail(q1, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a11)) : hsum(a11);
+        const s20 = d4 < dim ? blockedTail(q2, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a20)) : hsum(a20);
+        const s21 = d4 < dim ? blockedTail(q2, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a21)) : hsum(a21);
+        const s30 = d4 < dim ? blockedTail(q3, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a30)) : hsum(a30);
+        const s31 = d4 < dim ? blockedTail(q3, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a31)) : hsum(a31);
+        store<f32>(out + 0 * os + (<usize>(r + 0) << 2), l2 ? -s00 : s00);
+        store<f32>(out + 0 * os + (<usize>(r + 1) << 2), l2 ? -s01 : s01);
+        store<f32>(out + 1 * os + (<usize>(r + 0) << 2), l2 ? -s10 : s10);
+        store<f32>(out + 1 * os + (<usize>(r + 1) << 2), l2 ? -s11 : s11);
+        store<f32>(out + 2 * os + (<usize>(r + 0) << 2), l2 ? -s20 : s20);
+        store<f32>(out + 2 * os + (<usize>(r + 1) << 2), l2 ? -s21 : s21);
+        store<f32>(out + 3 * os + (<usize>(r + 0) << 2), l2 ? -s30 : s30);
+        store<f32>(out + 3 * os + (<usize>(r + 1) << 2), l2 ? -s31 : s31);
+      } else {
+        v128.store(ap, a00);
+        v128.store(ap, a10, 16);
+        v128.store(ap, a20, 32);
+        v128.store(ap, a30, 48);
+        v128.store(ap, a01, 64);
+        v128.store(ap, a11, 80);
+        v128.store(ap, a21, 96);
+        v128.store(ap, a31, 112);
+      }
+    }
+  }
+}
+
+/**
+ * scoreBlock() over float32 rows [bFrom, bTo) of a blocked list, read in
+ * place (bInv indexed by row number); bFrom is a multiple of 4. Runs of
+ * rows inside one block go to segment4Blocked (four queries at a time) and
+ * segment1Blocked (a query alone), which read each block group after group,
+ * one sequential stream, with the partial sums in `accs` (BLOCKED_ACCS bytes).
+ */
 function scoreBlocked(
   q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
   codes: usize, bFrom: i32, bTo: i32, lay: i32, stride: i32, bInv: usize,
-  dim: i32, metric: i32, out: usize, outStride: i32,
+  dim: i32, metric: i32, out: usize, outStride: i32, accs: usize,
 ): void {
   const l2 = metric == L2;
   const qs = <usize>qStride << 2, os = <usize>outStride << 2;
@@ -1305,16 +1373,15 @@ function scoreBlocked(
     const op = out + <usize>(t - qFrom) * os;
     let j = bFrom;
     let block = firstBlock, ro = firstRow;
-    for (; j + 2 <= bTo; j += 2) {
-      tile4x2Blocked(qp, qs, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), os);
-      ro += 2;
+    while (j < bTo) {
+      const n = min(bTo - j, min(BLOCKED_SEGMENT, b - ro));
+      segment4Blocked(qp, qs, codes, j, n, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), os, accs);
+      j += n;
+      ro += n;
       if (ro == b) {
         ro = 0;
         block += blockBytes;
       }
-    }
-    if (j < bTo) {
-      for (let u = 0; u < 4; u++) store<f32>(op + <usize>u * os + (<usize>(j - bFrom) << 2), pairBlocked(qp + <usize>u * qs, codes, j, dim, lay, stride, l2));
     }
   }
   for (; t < qTo; t++) {
@@ -1322,15 +1389,16 @@ function scoreBlocked(
     const op = out + <usize>(t - qFrom) * os;
     let j = bFrom;
     let block = firstBlock, ro = firstRow;
-    for (; j + 4 <= bTo; j += 4) {
-      tile1x4Blocked(qp, codes, j, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2));
-      ro += 4;
+    while (j < bTo) {
+      const n = min(bTo - j, min(BLOCKED_SEGMENT, b - ro));
+      segment1Blocked(qp, codes, j, n, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), accs);
+      j += n;
+      ro += n;
       if (ro == b) {
         ro = 0;
         block += blockBytes;
       }
     }
-    for (; j < bTo; j++) store<f32>(op + (<usize>(j - bFrom) << 2), pairBlocked(qp, codes, j, dim, lay, stride, l2));
   }
   if (metric != COSINE) return;
   for (let u = qFrom; u < qTo; u++) {

@@ -1,12 +1,11 @@
 import type { ResultRow, Results } from '../row.js';
-import { atRecall } from './summary.js';
+import { atRecall, formatParams } from './summary.js';
 
 /** The recall the issue 18 goals ask of every selectivity. */
 export const FILTER_RECALL_GOAL = 0.95;
 
 const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '-' : v.toFixed(digits));
-// fractional params (a probe margin) to 3 significant digits
-const params = (r: ResultRow) => Object.entries(r.params).map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(3) : v}`).join(' ');
+const params = (r: ResultRow) => formatParams(r.params);
 const percent = (s: number) => `${(100 * s).toPrecision(3)}%`;
 /** adanns-ivf at chosen params and adanns-budget are one system for the goals: the same index. */
 const isAdanns = (r: ResultRow) => r.system.startsWith('adanns');
@@ -71,7 +70,14 @@ export function filteredSummaryMarkdown(results: Results): string {
     out.push('');
     for (const note of notes) out.push(`- ${note}`);
   }
+  const left = Object.entries(machine.systems).filter(([, info]) => info.note);
+  if (left.length) {
+    out.push('');
+    out.push('## Left out');
+    out.push('');
+    for (const [system, info] of left) out.push(`- ${system}: ${info.note}`);
+  }
   out.push('');
-  out.push(`MFLOPs: as each index reports them (modelled, per query); exact-matches is charged matches x D; hnswlib has no cost model (-). Rows of the adanns-ivf index: params as searched (default: the plan's defaults), plan: the filtered plan the index took; adanns-budget: what searchWithBudget picked under the filter.`);
+  out.push(`MFLOPs: as each index reports them (modelled, per query); exact-matches is charged matches x D; hnswlib has no cost model (-), and its filter is a JS callback that hnswlib-node calls through N-API for each candidate it visits (part of what its filtered search costs from Node). Rows of the adanns-ivf index: params as searched (default: the plan's defaults), plan: the filtered plan the index took; adanns-budget: what searchWithBudget picked under the filter.`);
   return out.join('\n') + '\n';
 }

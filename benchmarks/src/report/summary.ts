@@ -34,7 +34,11 @@ export function atRecall(rows: ResultRow[], target: number): Array<{ system: str
 }
 
 const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '-' : v.toFixed(digits));
-const params = (r: ResultRow) => Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ');
+// fractional params (a probe margin) to 3 significant digits, structured ones (a funnel) as JSON
+const paramValue = (v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? v.toPrecision(3) : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+/** A row's params as `key=value` pairs joined by `sep`. */
+export const formatParams = (p: Record<string, unknown>, sep = ' ') => Object.entries(p).map(([k, v]) => `${k}=${paramValue(v)}`).join(sep);
+const params = (r: ResultRow) => formatParams(r.params);
 
 const TARGETS = [0.9, 0.95];
 

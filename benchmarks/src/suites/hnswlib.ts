@@ -8,7 +8,7 @@ import type { BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
 import { medianMs, peakRssBytes, timeSingleQueries } from '../timing.js';
 
-const HNSWLIB_VERSION = (createRequire(import.meta.url)('hnswlib-node/package.json') as { version: string }).version;
+export const HNSWLIB_VERSION = (createRequire(import.meta.url)('hnswlib-node/package.json') as { version: string }).version;
 const M = 16;
 const EF_CONSTRUCTION = 200;
 

@@ -253,6 +253,8 @@ describe('filtered search cost = multiply-adds executed (counting backend)', () 
     ['pca,ivf8@16,opq8x4@16,rerank@24:f32', 'cosine', { nprobe: 2, shortlist: 25 }],
     ['ivf8@16,pq9x4@32,rerank@32', 'l2', { nprobe: 1, shortlist: 20 }],
     ['f16@32', 'cosine', {}],
+    // no IVF and no vectors to read: every list scanned with the mask
+    ['pq8@32', 'ip', {}],
   ];
   for (const [spec, metric, params] of cases) {
     it(`${spec} (${metric}): every plan at 50%, 10% and 1%`, async () => {

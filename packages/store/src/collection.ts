@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, calibrationLevels, formatSpec, isAllowed, isAutoSpec, judgeBudget, listSizeDrift, loadIndex, parseSpec, saveCalibration, type AllowedIds, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import { AdannsIndex, calibrationLevels, formatSpec, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, parseSpec, saveCalibration, type AllowedIds, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
 import type { CalibrationStats, CollectionStats as WireCollectionStats, CountReply, FrontierPoint, SpecParts, SpectrumPoint, Hit, IndexBytes, IndexState, PayloadIndexInfo, PlannedCost, SearchReply } from '@adanns/wire';
 import { calibrationQueriesPath, clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact, writeCalibrationQueries } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
@@ -595,7 +595,8 @@ export class Collection {
       }
       const mflops = mflopsSum / rows;
       const results = await this.mapHits(ids, scores, counts, k, request.withPayload ?? false, limits.maxPayloadBytes);
-      const expectedRecall = plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
+      // under a filter the calibration (unfiltered queries) does not apply: the index says what the recall is worth
+      const expectedRecall = last?.filter && this.trained ? last.expectedRecall : plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
       const tookMs = performance.now() - started;
       this.overheadMs = this.overheadMs === 0 ? tookMs - searchMs : 0.8 * this.overheadMs + 0.2 * (tookMs - searchMs);
       // budgetMet describes this answer: judged on what it measured (an exact search's recall is 1 at any k)
@@ -608,11 +609,14 @@ export class Collection {
       if (!this.trained) notes.push(`exact search over all ${index.size} points: ${this.exactReason ?? 'no index has been built yet'}`);
       if (request.budget) {
         const calibration = plan ? index.calibration! : undefined;
-        const verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: plan!.calibratedK ?? calibration.k, estimate: plan!.recallNote } : { lowerBound: this.trained ? null : 1, calibratedK: null });
+        let verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: plan!.calibratedK ?? calibration.k, estimate: plan!.recallNote } : { lowerBound: this.trained ? null : 1, calibratedK: null });
+        if (last?.filter && this.trained) verdict = judgeFilteredBudget(request.budget, verdict, last.filter, index.dim);
         budgetMet = verdict.met;
         if (verdict.note) notes.push(verdict.note);
         // k: the calibrated k the recall comes from (the nearest above an uncalibrated one, when there is one)
-        if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
+        // under a filter: the filtered plan's predicted cost (exact scan of the matches or probing until enough)
+        const filterPlan = last?.filter ? last.filter.predicted[last.filter.plan === 'exact' ? 'exact' : 'ivf'] : undefined;
+        if (plan) planned = { mflops: filterPlan !== undefined && Number.isFinite(filterPlan) ? filterPlan : plan.expectedMflops, recall: last?.filter ? expectedRecall : plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
         else if (!this.trained) planned = { mflops: perQuery, recall: 1, latencyMs: null, k: null };
       }
       return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, planned, note: notes.length > 0 ? notes.join('; ') : null, tookMs };

@@ -228,8 +228,8 @@ export const Hit = Type.Object({ id: PointId, score: Type.Number(), payload: Typ
 export const PlannedCost = Type.Object({
   /** Predicted mean modelled MFLOPs per query, priced on the index's lists as they are now. */
   mflops: Type.Number(),
-  /** Calibrated recall@k of the plan (1 for an exact search). */
-  recall: Type.Number(),
+  /** Calibrated recall@k of the plan (1 for an exact search; null under a filter unless it scanned the matches exactly: not calibrated). */
+  recall: Type.Union([Type.Number(), Type.Null()]),
   /** Predicted time of the search in ms on this machine (null for an exact search: not calibrated). */
   latencyMs: Type.Union([Type.Number(), Type.Null()]),
   /** The k the recall was calibrated at (null for an exact search: any k). */

@@ -144,6 +144,20 @@ describe('filtered search over HTTP', () => {
     // the IVF plan's recall is the index's (default params); the selective filter is scanned exactly
     expect(recall[0]).toBeGreaterThanOrEqual(0.7);
     expect(recall[1]).toBe(1);
+
+    // a recall budget under a filter: claimed only when the matches were scanned exactly (the calibration saw no filter)
+    const query = vec(n + 5);
+    const broad = await client.search('items', query, { k: 10, filter: filters[0], budget: { recall: 0.9 } });
+    const narrow = await client.search('items', query, { k: 10, filter: filters[1], budget: { recall: 0.9 } });
+    expect(narrow.budgetMet).toBe(true);
+    expect(narrow.planned?.recall).toBe(1);
+    console.log("BROAD", broad.note, broad.budgetMet);
+    if (/exact scan/i.test(broad.note ?? '')) expect(broad.budgetMet).toBe(true);
+    else {
+      expect(broad.budgetMet).toBe(false);
+      expect(broad.planned?.recall).toBeNull();
+      expect(broad.note).toMatch(/not claimed/);
+    }
   });
 
   it('creates, builds, lists and drops payload indexes through their routes', async () => {

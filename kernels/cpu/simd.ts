@@ -1024,8 +1024,174 @@ function pairBlocked(q: usize, codes: usize, r: i32, dim: i32, lay: i32, stride:
   return l2 ? -s : s;
 }
 
+/**
+ * tile4x2() of four queries (q0, q0 + qs, ...) and float32 rows r, r+1 of a
+ * blocked list (r even: one block; b0 = blockedRow(r); fullEnd: the values
+ * in full-width groups): query t, row u to out + t * os + u * 4. The rows'
+ * groups are read in turn, all sums in registers; whole groups of 16 values
+ * run unrolled.
+ */
+function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, os: usize): void {
+  const w = lay >>> 16;
+  const d4 = dim & ~3;
+  const gs = <usize>((lay & 0xffff) * w) << 2;
+  const lim = min(d4, fullEnd);
+  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
+  let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  let p = b0, r0 = q0, r1 = q1, r2 = q2, r3 = q3, i0 = 0;
+  if (w == 16) {
+    if (l2) {
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+          let x0 = v128.load(p), x1 = v128.load(p, 64);
+          let y = v128.load(r0);
+          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
+          y = v128.load(r0, 16);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 16);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 16);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 16);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
+          y = v128.load(r0, 32);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 32);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 32);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 32);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
+          y = v128.load(r0, 48);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 48);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 48);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 48);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+      }
+    } else {
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+          let x0 = v128.load(p), x1 = v128.load(p, 64);
+          let y = v128.load(r0);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
+          y = v128.load(r0, 16);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 16);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 16);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 16);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
+          y = v128.load(r0, 32);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 32);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 32);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 32);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
+          y = v128.load(r0, 48);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 48);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 48);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 48);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+      }
+    }
+  }
+  while (i0 < d4) {
+    const narrow = i0 >= fullEnd;
+    const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
+    const p1 = p0 + (narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2);
+    const n = <usize>(min(i0 + w, d4) - i0) << 2;
+    if (l2) {
+      for (let o: usize = 0; o < n; o += 16) {
+          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
+          let y = v128.load(r0 + o);
+          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1 + o);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2 + o);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3 + o);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+      }
+    } else {
+      for (let o: usize = 0; o < n; o += 16) {
+          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
+          let y = v128.load(r0 + o);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1 + o);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2 + o);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3 + o);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+      }
+    }
+    i0 += w;
+    p += gs;
+    const step = <usize>w << 2;
+    r0 += step; r1 += step; r2 += step; r3 += step;
+  }
+  const s00 = d4 < dim ? blockedTail(q0, codes, r, d4, dim, lay, stride, l2, hsum(a00)) : hsum(a00), s01 = d4 < dim ? blockedTail(q0, codes, r + 1, d4, dim, lay, stride, l2, hsum(a01)) : hsum(a01);
+  const s10 = d4 < dim ? blockedTail(q1, codes, r, d4, dim, lay, stride, l2, hsum(a10)) : hsum(a10), s11 = d4 < dim ? blockedTail(q1, codes, r + 1, d4, dim, lay, stride, l2, hsum(a11)) : hsum(a11);
+  const s20 = d4 < dim ? blockedTail(q2, codes, r, d4, dim, lay, stride, l2, hsum(a20)) : hsum(a20), s21 = d4 < dim ? blockedTail(q2, codes, r + 1, d4, dim, lay, stride, l2, hsum(a21)) : hsum(a21);
+  const s30 = d4 < dim ? blockedTail(q3, codes, r, d4, dim, lay, stride, l2, hsum(a30)) : hsum(a30), s31 = d4 < dim ? blockedTail(q3, codes, r + 1, d4, dim, lay, stride, l2, hsum(a31)) : hsum(a31);
+  store<f32>(out, l2 ? -s00 : s00);
+  store<f32>(out, l2 ? -s01 : s01, 4);
+  store<f32>(out + os, l2 ? -s10 : s10);
+  store<f32>(out + os, l2 ? -s11 : s11, 4);
+  store<f32>(out + 2 * os, l2 ? -s20 : s20);
+  store<f32>(out + 2 * os, l2 ? -s21 : s21, 4);
+  store<f32>(out + 3 * os, l2 ? -s30 : s30);
+  store<f32>(out + 3 * os, l2 ? -s31 : s31, 4);
+}
+
 /** Rows a query-alone pass over a blocked list keeps partial sums for (a run inside one block), and their bytes. */
 const BLOCKED_SEGMENT: i32 = 64;
+const TILES4: bool = true;
 const BLOCKED_ACCS: i32 = BLOCKED_SEGMENT * 64; // four queries' sums per row
 
 /**
@@ -1375,7 +1541,12 @@ function scoreBlocked(
     let block = firstBlock, ro = firstRow;
     while (j < bTo) {
       const n = min(bTo - j, min(BLOCKED_SEGMENT, b - ro));
-      segment4Blocked(qp, qs, codes, j, n, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), os, accs);
+      if (TILES4) {
+        const rowAt = block + <usize>ro * rowBytes, o = op + (<usize>(j - bFrom) << 2);
+        let r = 0;
+        for (; r + 2 <= n; r += 2) tile4x2Blocked(qp, qs, codes, j + r, rowAt + <usize>r * rowBytes, dim, lay, stride, fullEnd, l2, o + (<usize>r << 2), os);
+        if (r < n) for (let u = 0; u < 4; u++) store<f32>(o + <usize>u * os + (<usize>r << 2), pairBlocked(qp + <usize>u * qs, codes, j + r, dim, lay, stride, l2));
+      } else segment4Blocked(qp, qs, codes, j, n, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), os, accs);
       j += n;
       ro += n;
       if (ro == b) {

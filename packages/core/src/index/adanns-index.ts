@@ -573,7 +573,7 @@ export class AdannsIndex {
     const verdict = judgeBudget(budget, { k, maxMflops, tookMs: result.tookMs }, { lowerBound: plan.recallLowerBound, calibratedK: plan.calibratedK ?? this.calibration!.k, estimate: plan.recallNote });
     if (result.filter) {
       const filtered = judgeFilteredBudget(budget, verdict, result.filter, this.dim);
-      return { ...result, budgetMet: filtered.met, budgetNote: filtered.note, plan };
+      return { ...result, budgetMet: filtered.met, budgetNote: [result.filter.note, filtered.note].filter((n) => n).join('; '), plan };
     }
     return { ...result, expectedRecall: plan.expectedRecall, budgetMet: verdict.met, budgetNote: verdict.note, plan };
   }

@@ -253,13 +253,13 @@ function putHeaps(from: TopK, best: TopK, which: Int32Array): void {
  * budgetMet under a filter: the calibration measured unfiltered queries, so
  * a recall budget is claimed only for an exact scan of the matches at the
  * full dimension (recall 1; a filter matching nothing trivially); MFLOPs and
- * latency budgets are judged on what ran, as without a filter. The note says
- * which plan ran and what its recall is worth.
+ * latency budgets are judged on what ran, as without a filter. The note adds
+ * only the verdict; the report's own note says which plan ran.
  */
 export function judgeFilteredBudget(budget: Budget, verdict: BudgetVerdict, report: FilterReport, fullDim: number): BudgetVerdict {
   if ('recall' in budget) {
     const exact = report.plan === 'exact' && (report.matches === 0 || report.exactDim === fullDim);
-    return exact ? { met: true, note: report.note } : { met: false, note: `${report.note}, so the recall budget is not claimed` };
+    return exact ? { met: true, note: null } : { met: false, note: 'the recall budget is not claimed: the calibration measured unfiltered queries and this plan did not scan the matches exactly' };
   }
-  return { met: verdict.met, note: verdict.note ? `${verdict.note}; ${report.note}` : report.note };
+  return verdict;
 }

@@ -1191,8 +1191,7 @@ function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, d
 
 /** Rows a query-alone pass over a blocked list keeps partial sums for (a run inside one block), and their bytes. */
 const BLOCKED_SEGMENT: i32 = 64;
-const TILES4: bool = true;
-const BLOCKED_ACCS: i32 = BLOCKED_SEGMENT * 64; // four queries' sums per row
+const BLOCKED_ACCS: i32 = BLOCKED_SEGMENT * 16;
 
 /**
  * One query against float32 rows j0 .. j0+n-1 of one block (rowAt =
@@ -1321,205 +1320,13 @@ function segment1Blocked(qp: usize, codes: usize, j0: i32, n: i32, rowAt: usize,
 }
 
 /**
- * Four queries (q0, q0 + qs, ...) against float32 rows j0 .. j0+n-1 of one
- * block, as segment1Blocked does for one: group after group, pairs of rows,
- * the partial sums of every (query, row) in `accs` between groups. Query t,
- * row r to out + t * os + r * 4.
- */
-function segment4Blocked(q0: usize, qs: usize, codes: usize, j0: i32, n: i32, rowAt: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, os: usize, accs: usize): void {
-  const w = lay >>> 16;
-  const gs = <usize>((lay & 0xffff) * w) << 2;
-  const d4 = dim & ~3;
-  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
-  if (d4 == 0 || (n & 1) != 0) {
-    // no whole four-value step, or an odd row at a list's end: per query
-    for (let t = 0; t < 4; t++) segment1Blocked(q0 + <usize>t * qs, codes, j0, n, rowAt, dim, lay, stride, fullEnd, l2, out + <usize>t * os, accs);
-    return;
-  }
-  const zero = f32x4.splat(0);
-  for (let i0 = 0, g = 0; i0 < d4; i0 += w, g++) {
-    const first = i0 == 0, last = i0 + w >= d4;
-    const narrow = i0 >= fullEnd;
-    const base = narrow ? blockedAt(codes, j0, g, lay, stride, 4) : rowAt + <usize>g * gs;
-    const rs = narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2;
-    const len = <usize>(min(i0 + w, d4) - i0) << 2;
-    const qi = <usize>i0 << 2;
-    const qg0 = q0 + qi, qg1 = q1 + qi, qg2 = q2 + qi, qg3 = q3 + qi;
-    const fast = len == 64 && rs == 64;
-    for (let r = 0; r < n; r += 2) {
-      const ap = accs + (<usize>r << 6);
-      let a00 = first ? zero : v128.load(ap);
-      let a10 = first ? zero : v128.load(ap, 16);
-      let a20 = first ? zero : v128.load(ap, 32);
-      let a30 = first ? zero : v128.load(ap, 48);
-      let a01 = first ? zero : v128.load(ap, 64);
-      let a11 = first ? zero : v128.load(ap, 80);
-      let a21 = first ? zero : v128.load(ap, 96);
-      let a31 = first ? zero : v128.load(ap, 112);
-      const p0 = base + <usize>r * rs;
-      if (fast) {
-        if (l2) {
-          let x0 = v128.load(p0); let x1 = v128.load(p0, 64);
-          let y = v128.load(qg0);
-          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(qg1);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(qg2);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(qg3);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p0, 16); x1 = v128.load(p0, 80);
-          y = v128.load(qg0, 16);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(qg1, 16);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(qg2, 16);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(qg3, 16);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p0, 32); x1 = v128.load(p0, 96);
-          y = v128.load(qg0, 32);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(qg1, 32);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(qg2, 32);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(qg3, 32);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p0, 48); x1 = v128.load(p0, 112);
-          y = v128.load(qg0, 48);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(qg1, 48);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(qg2, 48);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(qg3, 48);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-        } else {
-          let x0 = v128.load(p0); let x1 = v128.load(p0, 64);
-          let y = v128.load(qg0);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(qg1);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(qg2);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(qg3);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p0, 16); x1 = v128.load(p0, 80);
-          y = v128.load(qg0, 16);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(qg1, 16);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(qg2, 16);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(qg3, 16);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p0, 32); x1 = v128.load(p0, 96);
-          y = v128.load(qg0, 32);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(qg1, 32);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(qg2, 32);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(qg3, 32);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p0, 48); x1 = v128.load(p0, 112);
-          y = v128.load(qg0, 48);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(qg1, 48);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(qg2, 48);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(qg3, 48);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-        }
-      } else {
-        const p1 = p0 + rs;
-        for (let o: usize = 0; o < len; o += 16) {
-          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
-          let y = v128.load(qg0 + o);
-          if (l2) {
-            let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-            d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          } else {
-            a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          }
-          y = v128.load(qg1 + o);
-          if (l2) {
-            let d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-            d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          } else {
-            a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          }
-          y = v128.load(qg2 + o);
-          if (l2) {
-            let d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-            d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          } else {
-            a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          }
-          y = v128.load(qg3 + o);
-          if (l2) {
-            let d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-            d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          } else {
-            a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          }
-        }
-      }
-      if (last) {
-        const s00 = d4 < dim ? blockedTail(q0, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a00)) : hsum(a00);
-        const s01 = d4 < dim ? blockedTail(q0, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a01)) : hsum(a01);
-        const s10 = d4 < dim ? blockedTail(q1, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a10)) : hsum(a10);
-        const s11 = d4 < dim ? blockedTail(q1, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a11)) : hsum(a11);
-        const s20 = d4 < dim ? blockedTail(q2, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a20)) : hsum(a20);
-        const s21 = d4 < dim ? blockedTail(q2, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a21)) : hsum(a21);
-        const s30 = d4 < dim ? blockedTail(q3, codes, j0 + r + 0, d4, dim, lay, stride, l2, hsum(a30)) : hsum(a30);
-        const s31 = d4 < dim ? blockedTail(q3, codes, j0 + r + 1, d4, dim, lay, stride, l2, hsum(a31)) : hsum(a31);
-        store<f32>(out + 0 * os + (<usize>(r + 0) << 2), l2 ? -s00 : s00);
-        store<f32>(out + 0 * os + (<usize>(r + 1) << 2), l2 ? -s01 : s01);
-        store<f32>(out + 1 * os + (<usize>(r + 0) << 2), l2 ? -s10 : s10);
-        store<f32>(out + 1 * os + (<usize>(r + 1) << 2), l2 ? -s11 : s11);
-        store<f32>(out + 2 * os + (<usize>(r + 0) << 2), l2 ? -s20 : s20);
-        store<f32>(out + 2 * os + (<usize>(r + 1) << 2), l2 ? -s21 : s21);
-        store<f32>(out + 3 * os + (<usize>(r + 0) << 2), l2 ? -s30 : s30);
-        store<f32>(out + 3 * os + (<usize>(r + 1) << 2), l2 ? -s31 : s31);
-      } else {
-        v128.store(ap, a00);
-        v128.store(ap, a10, 16);
-        v128.store(ap, a20, 32);
-        v128.store(ap, a30, 48);
-        v128.store(ap, a01, 64);
-        v128.store(ap, a11, 80);
-        v128.store(ap, a21, 96);
-        v128.store(ap, a31, 112);
-      }
-    }
-  }
-}
-
-/**
  * scoreBlock() over float32 rows [bFrom, bTo) of a blocked list, read in
- * place (bInv indexed by row number); bFrom is a multiple of 4. Runs of
- * rows inside one block go to segment4Blocked (four queries at a time) and
- * segment1Blocked (a query alone), which read each block group after group,
- * one sequential stream, with the partial sums in `accs` (BLOCKED_ACCS bytes).
+ * place (bInv indexed by row number); bFrom is a multiple of 4. Four
+ * queries at a time run tile4x2Blocked over pairs of rows (their sums in
+ * registers: compute-bound, the rows are cache-resident after the first
+ * tile); a query alone, memory-bound, runs segment1Blocked over the runs of
+ * rows inside one block, reading each block group after group (one
+ * sequential stream) with the partial sums in `accs` (BLOCKED_ACCS bytes).
  */
 function scoreBlocked(
   q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
@@ -1541,12 +1348,10 @@ function scoreBlocked(
     let block = firstBlock, ro = firstRow;
     while (j < bTo) {
       const n = min(bTo - j, min(BLOCKED_SEGMENT, b - ro));
-      if (TILES4) {
-        const rowAt = block + <usize>ro * rowBytes, o = op + (<usize>(j - bFrom) << 2);
-        let r = 0;
-        for (; r + 2 <= n; r += 2) tile4x2Blocked(qp, qs, codes, j + r, rowAt + <usize>r * rowBytes, dim, lay, stride, fullEnd, l2, o + (<usize>r << 2), os);
-        if (r < n) for (let u = 0; u < 4; u++) store<f32>(o + <usize>u * os + (<usize>r << 2), pairBlocked(qp + <usize>u * qs, codes, j + r, dim, lay, stride, l2));
-      } else segment4Blocked(qp, qs, codes, j, n, block + <usize>ro * rowBytes, dim, lay, stride, fullEnd, l2, op + (<usize>(j - bFrom) << 2), os, accs);
+      const rowAt = block + <usize>ro * rowBytes, o = op + (<usize>(j - bFrom) << 2);
+      let r = 0;
+      for (; r + 2 <= n; r += 2) tile4x2Blocked(qp, qs, codes, j + r, rowAt + <usize>r * rowBytes, dim, lay, stride, fullEnd, l2, o + (<usize>r << 2), os);
+      if (r < n) for (let u = 0; u < 4; u++) store<f32>(o + <usize>u * os + (<usize>r << 2), pairBlocked(qp + <usize>u * qs, codes, j + r, dim, lay, stride, l2));
       j += n;
       ro += n;
       if (ro == b) {

@@ -165,7 +165,11 @@ export async function playgroundPage(ctx: PageContext, name: string): Promise<vo
       overlap.textContent = `Overlap of A and B: ${shared} of ${Math.max(x.length, y.length)} results (${fmt((100 * shared) / Math.max(1, x.length, y.length))}%)`;
     } else overlap.textContent = '';
     if (frontier.length > 0) {
-      const landings: Landing[] = answers.map((r, i) => ({ label: sides[i].label, mflops: r.mflops, latencyMs: r.tookMs, recall: r.planned?.recall ?? r.expectedRecall ?? 1 }));
+      // an answer whose recall is not known (a filtered plan the calibration cannot speak for) is not drawn on the frontier
+      const landings: Landing[] = answers.flatMap((r, i) => {
+        const recall = r.planned ? r.planned.recall : r.expectedRecall;
+        return recall === null || recall === undefined ? [] : [{ label: sides[i].label, mflops: r.mflops, latencyMs: r.tookMs, recall }];
+      });
       plots.replaceChildren(h('div', { id: 'plot-answer-mflops', class: 'plot' }), h('div', { id: 'plot-answer-latency', class: 'plot' }));
       await Promise.all([plot(plots.children[0] as HTMLElement, frontierSpec(frontier, c.frontierK ?? null, 'mflops', landings)), plot(plots.children[1] as HTMLElement, frontierSpec(frontier, c.frontierK ?? null, 'latencyMs', landings))]);
     }

@@ -118,9 +118,13 @@ export class AdannsClient {
     return this.request('DELETE', this.path(name, '/points'), body);
   }
 
-  /** Deletes every point the filter matches (atomic; resolves once durable). */
-  deleteByFilter(name: string, filter: Filter): Promise<Required<Pick<WriteReply, 'sequence' | 'deleted'>>> {
-    const body: DeleteBody = { filter };
+  /**
+   * Deletes every point the filter matches (atomic; resolves once durable).
+   * A filter matching more points than the server's batch limit is refused
+   * (413) unless `all` is true: `{}` matches every point.
+   */
+  deleteByFilter(name: string, filter: Filter, options: { all?: boolean } = {}): Promise<Required<Pick<WriteReply, 'sequence' | 'deleted'>>> {
+    const body: DeleteBody = { filter, ...(options.all === undefined ? {} : { all: options.all }) };
     return this.request('DELETE', this.path(name, '/points'), body);
   }
 
@@ -138,11 +142,17 @@ export class AdannsClient {
     return this.request('DELETE', this.path(name, `/payload-index/${encodeURIComponent(field)}`));
   }
 
-  /** Polls until no payload index is building or dropping; returns them. */
+  /**
+   * Polls until no payload index is building or dropping; returns them.
+   * Throws once one has failed to build (its error in the message; a PUT of
+   * the same index, or a restart of the service, retries it).
+   */
   async waitForPayloadIndexes(name: string, pollMs = 100, timeoutMs = 600_000): Promise<PayloadIndexInfo[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { payloadIndexes } = await this.getCollection(name);
+      const failed = payloadIndexes.filter((i) => i.state === 'failed');
+      if (failed.length > 0) throw new Error(`payload index${failed.length > 1 ? 'es' : ''} of ${name} failed to build: ${failed.map((i) => `${i.field}: ${i.error}`).join('; ')}`);
       if (payloadIndexes.every((i) => i.state === 'ready')) return payloadIndexes;
       if (Date.now() > deadline) throw new Error(`payload indexes of ${name} still building after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, pollMs));

@@ -17,7 +17,8 @@ import type { RowBlock } from './rows.js';
 
 /** Whether `mask` allows id. */
 export function maskAllows(mask: Uint32Array, id: number): boolean {
-  return id >= 0 && id >>> 5 < mask.length && ((mask[id >>> 5] >>> (id & 31)) & 1) === 1;
+  // compared before the shift: id >>> 5 wraps for ids of 2^32 and more (and NaN fails the first test)
+  return id >= 0 && id < mask.length * 32 && ((mask[id >>> 5] >>> (id & 31)) & 1) === 1;
 }
 
 /** Positions j < rows whose reported id (ids[j], or j) the mask allows; undefined when all are. */

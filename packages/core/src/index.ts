@@ -6,7 +6,7 @@ export { InvertedLists, type CodeLayout } from './index/inverted-lists.js';
 export { FLOAT_BLOCKS, floatBlockLayout } from './codecs/float-codec.js';
 export { SlotStore } from './index/slots.js';
 export { allowedIdsOf, checkAllowedIds, countBits, isAllowed, type AllowedIds } from './index/filter.js';
-export { judgeFilteredBudget, type FilterPlanKind, type FilterReport, type SearchOptions } from './index/filtered.js';
+export { judgeFilteredBudget, maskedSlots, PreparedFilter, type FilterPlanKind, type FilterReport, type SearchOptions } from './index/filtered.js';
 export { buildFromStream, type StreamBuildOptions, type StreamSource } from './index/stream-build.js';
 export type { ByteKind, CodecDefinition, HeldArray, ListCodec, ScanRequest, ScanResult } from './codecs/codec.js';
 export { codecDefinition, codecNames, codecTokens, registerCodec } from './codecs/registry.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, type Metric } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, codecNames, parseSpec, type SearchParams } from '../src/index.js';
+import { AdannsIndex, allowedIdsOf, codecNames, parseSpec, type SearchParams } from '../src/index.js';
 import { CountingBackend } from './counting-backend.js';
 
 // The cost model counts what runs (docs/ARCHITECTURE.md, "Cost model"): for
@@ -67,6 +67,39 @@ async function build(backend: CountingBackend, shape: Shape, metric: Metric): Pr
 }
 
 const flopsOf = (mflops: Float64Array) => mflops.reduce((a, m) => a + m * 1e6, 0);
+
+describe('filtered searches: cost model = multiply-adds executed (counting backend)', () => {
+  /** Ids of about `share` of the vectors, spread over the lists. */
+  const idsAt = (share: number) => Array.from({ length: n }, (_, i) => i).filter((i) => (i * 7919 + 13) % Math.round(1 / share) === 0);
+  const cases: [string, Metric, Partial<SearchParams>, ('exact' | 'probe' | undefined)[]][] = [
+    // a filter with a funnel: stages read from float32 lists, from f16 lists (decoded on the host, PCA space), from a store
+    ['ivf8@16,flat@24,rerank@32', 'l2', { nprobe: 2, scanDim: 8, shortlist: 40, funnel: [{ dim: 12, keep: 24 }, { dim: 24, keep: 12 }] }, [undefined, 'probe', 'exact']],
+    ['pca,ivf8@16,f16@32,rerank@32', 'cosine', { nprobe: 2, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 15 }] }, [undefined, 'probe', 'exact']],
+    ['pca,ivf8@16,pq8@16,rerank@24:f32', 'l2', { nprobe: 2, shortlist: 30, funnel: [{ dim: 16, keep: 12 }] }, ['probe']],
+    ['ivf8@16,sq8@32', 'ip', { nprobe: 3, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 10 }, { dim: 32, keep: 5 }] }, ['probe', 'exact']],
+    // cosine exact plans from raw full-dimension stores (disk, resident f32: norms of the gathered rows computed) and from f32 lists
+    ['ivf8@16,flat@16,rerank@32', 'cosine', { nprobe: 2, shortlist: 25 }, ['exact']],
+    ['pca,ivf8@16,flat@16,rerank@32:f32', 'cosine', { nprobe: 2, shortlist: 25 }, ['exact']],
+    ['ivf8@16,flat@32', 'cosine', { nprobe: 2 }, ['exact']],
+  ];
+  for (const [spec, metric, params, plans] of cases) {
+    it(`${spec}, ${metric}: ${plans.map((p) => p ?? 'planned').join(', ')} at 50%, 10%, 1%`, async () => {
+      const backend = new CountingBackend();
+      const index = await build(backend, { spec, params: [] }, metric);
+      for (const share of [0.5, 0.1, 0.01]) {
+        const filter = index.prepareFilter(allowedIdsOf(idsAt(share)));
+        for (const plan of plans) {
+          for (let q = 0; q < 3; q++) {
+            const r = await index.search(queries.data.subarray(q * dim, (q + 1) * dim), 1, k, params, { filter, filterPlan: plan });
+            const ops = [...backend.byOp].map(([op, f]) => `${op} ${f}`).join(', ');
+            expect(backend.reset(), `${share}, plan ${r.filter!.plan}, query ${q}: ${ops}`).toBeCloseTo(flopsOf(r.mflops), 3);
+            if (r.filter!.plan === 'exact') expect(r.mflops[0]).toBeCloseTo(r.filter!.predicted.exact, 9);
+          }
+        }
+      }
+    });
+  }
+});
 
 describe('cost model = multiply-adds executed (counting backend)', () => {
   for (const shape of shapes) {

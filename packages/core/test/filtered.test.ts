@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReferenceBackend, WasmSimdBackend, WebGpuBackend, type Backend, type Metric } from '@adanns/compute';
+import { ReferenceBackend, WasmSimdBackend, WebGpuBackend, type Backend, type Metric, type TopK } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, allowedIdsOf, type AllowedIds, type SearchParams } from '../src/index.js';
+import { AdannsIndex, allowedIdsOf, isAllowed, judgeFilteredBudget, type AllowedIds, type SearchParams } from '../src/index.js';
 import { CountingBackend } from './counting-backend.js';
 
 // Filtered search (docs/ARCHITECTURE.md, "Filtered search"): with params that
@@ -203,6 +203,30 @@ describe('filtered search returns k hits whenever k match', () => {
   });
 });
 
+describe('AllowedIds helpers', () => {
+  it('allowedIdsOf sizes the bitset by the largest id, up to 2^32 - 1 (no 32-bit wrap)', () => {
+    const a = allowedIdsOf([31, 5, 5]);
+    expect(a.bits.length).toBe(1);
+    expect(a.count).toBe(2);
+    expect(allowedIdsOf([32]).bits.length).toBe(2);
+    expect(allowedIdsOf([]).bits.length).toBe(0);
+    // (max + 32) >>> 5 wrapped to 0 words here, dropping every id
+    const edge = allowedIdsOf([2 ** 32 - 1, 5]);
+    expect(edge.bits.length).toBe(2 ** 27);
+    expect(edge.count).toBe(2);
+    expect(isAllowed(edge, 5)).toBe(true);
+    expect(isAllowed(edge, 2 ** 32 - 1)).toBe(true);
+    expect(isAllowed(edge, 2 ** 32 - 2)).toBe(false);
+    expect(() => allowedIdsOf([2 ** 32])).toThrow(/not an integer in \[0, 4294967295\]/);
+  });
+
+  it('isAllowed is the scans\' mask test: ids past the bitset (2^32 + i too) and non-ids are not allowed', () => {
+    const a = allowedIdsOf([0, 5, 63]);
+    for (const id of [0, 5, 63]) expect(isAllowed(a, id)).toBe(true);
+    for (const id of [1, 64, 2 ** 32, 2 ** 32 + 5, -1, NaN]) expect(isAllowed(a, id), String(id)).toBe(false);
+  });
+});
+
 describe('filtered plans by selectivity', () => {
   it('scans the matches exactly when that is cheaper than probing, and probes IVF otherwise', async () => {
     const index = await built(new ReferenceBackend(), 'ivf8@16,flat@16,rerank@32', 'l2');
@@ -238,8 +262,162 @@ describe('budgets under filters', () => {
     const most = Math.max(...probed.mflops);
     const tight = await index.searchWithBudget(q, 2, k, { mflops: most / 100 }, { filter: allowedIdsOf(idsAt(0.5)) });
     expect(tight.budgetMet).toBe(Math.max(...tight.mflops) <= most / 100);
-    expect(tight.budgetNote).toMatch(/filter matches/);
+    // the note starts with the share and the plan (a collection prefixes the count: "filter matches N points: ")
+    expect(tight.budgetNote).toMatch(/^50\.0% of 1160 vectors: IVF probed/);
+    expect(tight.budgetNote).not.toMatch(/filter matches/);
   });
+
+  it('claims no recall for an exact scan at D from lossy (float16) rows, and says why', async () => {
+    const index = await built(new ReferenceBackend(), 'ivf8@16,f16@16,rerank@32:f16', 'l2');
+    const r = await index.search(queries.data.subarray(0, dim), 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(idsAt(0.01)), filterPlan: 'exact' });
+    expect(r.filter!.exactDim).toBe(dim);
+    expect(r.filter!.exactLossless).toBe(false);
+    expect(r.expectedRecall).toBeNull();
+    expect(r.filter!.note).toMatch(/f16 rows \(lossy\), recall not calibrated/);
+    const verdict = judgeFilteredBudget({ recall: 0.9 }, { met: true, note: null }, r.filter!, dim);
+    expect(verdict.met).toBe(false);
+    expect(verdict.note).toMatch(/lossy/);
+    // the same plan from float32 rows on disk is exact
+    const f32 = await built(new ReferenceBackend(), 'ivf8@16,f16@16,rerank@32', 'l2');
+    const exact = await f32.search(queries.data.subarray(0, dim), 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(idsAt(0.01)), filterPlan: 'exact' });
+    expect(exact.expectedRecall).toBe(1);
+    expect(judgeFilteredBudget({ recall: 0.9 }, { met: true, note: null }, exact.filter!, dim).met).toBe(true);
+  });
+});
+
+describe('filtered plan prices = what runs (planFilter, priceFilter)', () => {
+  /** The list each vector is in (its nearest centroid at d_c = 16). */
+  async function listOf(index: AdannsIndex): Promise<Int32Array> {
+    return index.probeLists(base.data, n, 16, 1);
+  }
+
+  it('prices funnel stages at their keeps, and code tables only for the lists holding a match', async () => {
+    const cases: [string, Metric, Partial<SearchParams>][] = [
+      ['ivf8@16,flat@24,rerank@32', 'l2', { nprobe: 8, scanDim: 8, shortlist: 40, funnel: [{ dim: 16, keep: 20 }] }],
+      ['ivf8@16,flat@24', 'l2', { nprobe: 8, scanDim: 8, shortlist: 40, funnel: [{ dim: 12, keep: 24 }, { dim: 24, keep: 12 }] }],
+      ['pca,ivf8@16,pq8@16,rerank@24:f32', 'l2', { nprobe: 8, shortlist: 30, funnel: [{ dim: 16, keep: 12 }] }],
+      ['ivf8@16,pq8@32', 'l2', { nprobe: 8 }],
+    ];
+    for (const [spec, metric, params] of cases) {
+      const backend = new CountingBackend();
+      const index = await built(backend, spec, metric);
+      const lists = await listOf(index);
+      // matches in two lists only (a filter correlated with the clusters), and a spread one
+      const clustered = Array.from({ length: n }, (_, i) => i).filter((i) => lists[i] === lists[0] || lists[i] === lists[1]);
+      for (const ids of [clustered, idsAt(0.1)]) {
+        const filter = allowedIdsOf(ids);
+        backend.reset();
+        // nprobe = every list: the first round is the whole probe, so the mean prediction is what runs
+        const r = await index.search(queries.data.subarray(0, dim), 1, k, params, { filter, filterPlan: 'probe' });
+        expect(r.filter!.plan).toBe('probe');
+        expect(backend.reset(), `${spec}: executed`).toBeCloseTo(r.mflops[0] * 1e6, 3);
+        expect(r.filter!.predicted.ivf * 1e6, `${spec}: predicted ${ids === clustered ? 'clustered' : 'spread'}`).toBeCloseTo(r.mflops[0] * 1e6, 3);
+        const price = index.priceFilter(k, params, filter, 'probe');
+        expect(price.plan).toBe('probe');
+        expect(price.mflops).toBeCloseTo(r.mflops[0], 9);
+        expect(price.mflopsMax).toBeCloseTo(r.mflops[0], 9);
+      }
+    }
+  });
+
+  it('priceFilter: the exact plan at its prediction, the probe plan bounded by its worst case', async () => {
+    for (const spec of ['ivf8@16,flat@16,rerank@32', 'ivf8@16,pq8@32', 'ivf8@16,pq8x4@32,rerank@32']) {
+      const index = await built(new ReferenceBackend(), spec, 'l2');
+      const params = { nprobe: 1, shortlist: 20 };
+      for (const share of [0.5, 0.1, 0.01]) {
+        const filter = index.prepareFilter(allowedIdsOf(idsAt(share)));
+        const price = index.priceFilter(k, params, filter);
+        const r = await index.search(queries.data, queries.rows, k, params, { filter });
+        expect(price.plan).toBe(r.filter!.plan);
+        const most = Math.max(...r.mflops);
+        if (price.plan === 'exact') {
+          expect(price.mflops).toBeCloseTo(most, 9);
+          expect(price.mflopsMax).toBe(price.mflops);
+        } else {
+          expect(price.mflops).toBeCloseTo(r.filter!.predicted.ivf, 9);
+          expect(most, `${spec} at ${share}`).toBeLessThanOrEqual(price.mflopsMax + 1e-9);
+          expect(price.mflopsMax).toBeGreaterThanOrEqual(price.mflops);
+        }
+      }
+      // forced plans, and a filter matching nothing costs nothing
+      expect(index.priceFilter(k, params, allowedIdsOf(idsAt(0.1)), 'probe').plan).toBe('probe');
+      expect(index.priceFilter(k, params, allowedIdsOf([]))).toEqual({ plan: 'exact', mflops: 0, mflopsMax: 0 });
+      expect(() => index.priceFilter(k, { nprobe: 99 }, allowedIdsOf([1]))).toThrow(/nprobe/);
+    }
+  });
+});
+
+describe('prepared filters', () => {
+  it('answer as the ids do, are evaluated once, and follow removals and adds', async () => {
+    const index = await built(new ReferenceBackend(), 'ivf8@16,flat@32', 'l2');
+    const ids = idsAt(0.1);
+    const prepared = index.prepareFilter(allowedIdsOf(ids));
+    const mask = (prepared as unknown as { slots: unknown }).slots;
+    for (const plan of ['exact', 'probe'] as const) {
+      const a = await index.search(queries.data, queries.rows, k, { nprobe: 2 }, { filter: prepared, filterPlan: plan });
+      const b = await index.search(queries.data, queries.rows, k, { nprobe: 2 }, { filter: allowedIdsOf(ids), filterPlan: plan });
+      expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
+      expect(Array.from(a.mflops)).toEqual(Array.from(b.mflops));
+    }
+    // not re-derived while the slots are unchanged
+    expect((prepared as unknown as { slots: unknown }).slots).toBe(mask);
+    const live = ids.filter((i) => !removedSet.has(i));
+    const gone = live.slice(0, 5);
+    index.remove(gone);
+    const after = await index.search(queries.data, queries.rows, k, { nprobe: 8 }, { filter: prepared, filterPlan: 'exact' });
+    expect(after.filter!.matches).toBe(live.length - 5);
+    for (let q = 0; q < queries.rows; q++) expectSame(after, q, truth(q, ids.filter((i) => !gone.includes(i)), 'l2').filter((t) => !gone.includes(t.id)), `after removal, query ${q}`);
+    // an id added back under the filter is found again
+    await index.add([gone[0]], base.data.slice(gone[0] * dim, (gone[0] + 1) * dim), 1);
+    expect((await index.search(queries.data.subarray(0, dim), 1, k, {}, { filter: prepared })).filter!.matches).toBe(live.length - 4);
+    const other = await built(new ReferenceBackend(), 'ivf8@16,flat@32', 'l2');
+    await expect(other.search(queries.data.subarray(0, dim), 1, k, {}, { filter: prepared })).rejects.toThrow(/another index/);
+    expect(() => index.prepareFilter({ bits: new Uint32Array([3]), count: 1 })).toThrow(/count is 1/);
+  });
+});
+
+describe('a removal between the stages of a search (a backend that yields)', () => {
+  /** A reference backend that runs `hook` once, right after its next list scan: as if a remove ran while WebGPU was awaited. */
+  class RemovingBackend extends ReferenceBackend {
+    hook?: (best: TopK) => void;
+    override async scanListsTopK(...args: Parameters<ReferenceBackend['scanListsTopK']>): Promise<void> {
+      await super.scanListsTopK(...args);
+      const hook = this.hook;
+      this.hook = undefined;
+      hook?.(args[6]);
+    }
+  }
+  const cases: [string, Partial<SearchParams>, ('exact' | 'probe' | undefined)[]][] = [
+    // funnel from the lists (listRows), then a gathered re-rank from disk
+    ['ivf8@16,flat@24,rerank@32', { nprobe: 2, scanDim: 8, shortlist: 40, funnel: [{ dim: 16, keep: 20 }] }, [undefined, 'probe']],
+    // the last funnel stage from f16 lists answers
+    ['ivf8@16,f16@32', { nprobe: 2, scanDim: 8, shortlist: 40, funnel: [{ dim: 16, keep: 20 }] }, [undefined]],
+    ['ivf8@16,flat@16,rerank@32:f32', { nprobe: 2, shortlist: 40 }, [undefined]],
+  ];
+  for (const [spec, params, plans] of cases) {
+    it(`${spec}: candidates removed after the scan are dropped, not errors`, async () => {
+      const backend = new RemovingBackend();
+      const index = await AdannsIndex.build(backend, spec, base.data, n, dim, { metric: 'l2', seed: 3, kmeansIterations: 4 });
+      for (const plan of plans) {
+        const filter = plan ? { filter: allowedIdsOf(idsAt(0.5)), filterPlan: plan } : {};
+        let gone: number[] = [];
+        backend.hook = (best) => {
+          // the scan's best candidates of query 0 (slots), removed by id before the funnel and re-rank read them
+          const order = Array.from({ length: best.sizes[0] }, (_, i) => i).sort((a, b) => best.scores[b] - best.scores[a]);
+          const slots = order.slice(0, 6).map((i) => best.ids[i]);
+          gone = Array.from(index.idsOf(slots));
+          expect(index.remove(gone)).toBe(gone.length);
+        };
+        const r = await index.search(queries.data.subarray(0, dim), 1, k, params, filter);
+        expect(gone.length).toBeGreaterThan(0);
+        expect(r.counts[0]).toBe(k);
+        for (let i = 0; i < k; i++) {
+          expect(gone).not.toContain(r.ids[i]);
+          expect(Number.isInteger(r.ids[i]) && r.ids[i] >= 0).toBe(true);
+        }
+      }
+    });
+  }
 });
 
 describe('filtered search cost = multiply-adds executed (counting backend)', () => {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, calibrationLevels, formatSpec, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, parseSpec, saveCalibration, type AllowedIds, type Budget, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import { AdannsIndex, calibrationLevels, formatSpec, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, maskedSlots, parseSpec, saveCalibration, type AllowedIds, type Budget, type PreparedFilter, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
 import type { CalibrationStats, CollectionStats as WireCollectionStats, CountReply, FrontierPoint, SpecParts, SpectrumPoint, Hit, IndexBytes, IndexState, PayloadIndexInfo, PlannedCost, SearchReply } from '@adanns/wire';
 import { calibrationQueriesPath, clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact, writeCalibrationQueries } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
@@ -229,9 +229,10 @@ export class Collection {
       discardArtefacts(this.artefactDir);
       rebuild = true;
     }
-    // payload index builds and drops a crash or a stop interrupted go on
+    // payload index builds and drops a crash or a stop interrupted go on; failed builds are retried
     for (const [field, decl] of Object.entries(this.points.payloadIndexes())) {
-      if (decl.state === 'building') this.buildPayloadIndex(field);
+      if (decl.state === 'failed') await this.points.declarePayloadIndex(field, decl.type, 'building');
+      if (decl.state === 'building' || decl.state === 'failed') this.buildPayloadIndex(field);
       else if (decl.state === 'dropping') this.dropPayloadEntries(field);
     }
     if (!this.trained) {
@@ -354,17 +355,22 @@ export class Collection {
   /**
    * Deletes every point a filter matches, in one durable transaction; the
    * filter is evaluated within the same write turn, so no write slips between.
+   * With `limit`, a filter matching more points than that deletes nothing and
+   * is refused (too_large): `{}` matches every point.
    */
-  async deleteByFilter(filter: unknown): Promise<{ sequence: number; deleted: number }> {
+  async deleteByFilter(filter: unknown, options: { limit?: number } = {}): Promise<{ sequence: number; deleted: number }> {
     this.checkOpen();
     const node = checkFilter(filter);
     const result = await this.serial(async () => {
       const { allowed } = await evaluateFilter(this.points, node);
+      if (options.limit !== undefined && allowed.count > options.limit) {
+        throw tooLarge(`the filter matches ${allowed.count} points, more than the ${options.limit} one delete may remove unless it asks for all of them ("all": true); nothing was deleted`);
+      }
       const ids: PointId[] = [];
-      forEachAllowed(allowed, (iid) => {
+      for (const iid of maskedSlots({ mask: allowed.bits, count: allowed.count })) {
         const id = this.points.externalId(iid);
         if (id !== undefined) ids.push(id);
-      });
+      }
       return this.deleteIds(ids);
     });
     this.maybeBuild();
@@ -382,7 +388,8 @@ export class Collection {
   /**
    * Creates a payload index on a field and builds it over the existing points
    * in the background (state building; conditions on the field read payloads
-   * until it is ready). The same type again is a no-op; another type is a conflict.
+   * until it is ready). The same type again is a no-op, or retries a failed
+   * build; another type is a conflict.
    */
   async createPayloadIndex(field: unknown, type: unknown): Promise<PayloadIndexInfo> {
     this.checkOpen();
@@ -391,7 +398,7 @@ export class Collection {
       const existing = this.points.payloadIndexes()[checked.field];
       if (existing?.state === 'dropping') throw new StoreError('conflict', `the payload index on ${JSON.stringify(checked.field)} is being dropped; create it again once it is gone`);
       if (existing && existing.type !== checked.type) throw new StoreError('conflict', `${JSON.stringify(checked.field)} already has a ${existing.type} payload index; drop it first to index it as ${checked.type}`);
-      if (existing) return;
+      if (existing && existing.state !== 'failed') return;
       await this.points.declarePayloadIndex(checked.field, checked.type, this.points.count === 0 ? 'ready' : 'building');
       if (this.points.count > 0) this.buildPayloadIndex(checked.field);
     });
@@ -427,8 +434,8 @@ export class Collection {
     while (this.payloadJobs.size > 0) await Promise.all([...this.payloadJobs.values()].map((j) => j.done));
   }
 
-  /** Runs a payload index job in chunks, one transaction each, yielding between them. */
-  private payloadJob(field: string, step: (job: { progress: number; stop: boolean }) => Promise<boolean>, what: string): void {
+  /** Runs a payload index job in chunks, one transaction each, yielding between them; `failed` records an error that stopped it. */
+  private payloadJob(field: string, step: (job: { progress: number; stop: boolean }) => Promise<boolean>, what: string, failed?: (message: string) => Promise<void>): void {
     const job = { progress: 0, stop: false, done: Promise.resolve() };
     // in the map before it starts: a job that ends at once still removes itself
     this.payloadJobs.set(field, job);
@@ -436,7 +443,10 @@ export class Collection {
       try {
         while (!this.closed && !job.stop && (await step(job))) await new Promise((resolve) => setImmediate(resolve));
       } catch (e) {
-        if (!this.closed) this.log('error', `payload index ${what} on ${field} failed: ${(e as Error).message}`, { field, err: (e as Error).message });
+        const message = (e as Error).message;
+        if (!this.closed) this.log('error', `payload index ${what} on ${field} failed: ${message}`, { field, err: message });
+        // recorded, so stats and clients waiting for the index see it rather than "building" forever
+        if (!this.closed && failed) await failed(message).catch((f: Error) => this.log('error', `payload index ${what} on ${field}: its failure was not recorded: ${f.message}`, { field, err: f.message }));
       } finally {
         if (this.payloadJobs.get(field) === job) this.payloadJobs.delete(field);
       }
@@ -466,6 +476,10 @@ export class Collection {
         return false;
       },
       'build',
+      async (message) => {
+        const decl = this.points.payloadIndexes()[field];
+        if (decl?.state === 'building') await this.points.declarePayloadIndex(field, decl.type, 'failed', message);
+      },
     );
   }
 
@@ -476,7 +490,7 @@ export class Collection {
   private payloadIndexInfo(): PayloadIndexInfo[] {
     return Object.entries(this.points.payloadIndexes())
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([field, decl]) => ({ field, type: decl.type, state: decl.state, progress: decl.state === 'ready' ? 1 : (this.payloadJobs.get(field)?.progress ?? 0) }));
+      .map(([field, decl]) => ({ field, type: decl.type, state: decl.state, progress: decl.state === 'ready' ? 1 : (this.payloadJobs.get(field)?.progress ?? 0), error: decl.state === 'failed' ? (decl.error ?? 'unknown error') : null }));
   }
 
   get(id: unknown): { id: PointId; vector: number[]; payload?: Payload } | undefined {
@@ -526,16 +540,6 @@ export class Collection {
     }
     this.inflight++;
     try {
-      // evaluated once per request into a bitset over internal ids, which the index's scans honour
-      let filtered: FilterAnswer | undefined;
-      if (filterNode) {
-        filtered = await evaluateFilter(this.points, filterNode);
-        if (filtered.allowed.count === 0) {
-          const note = ['no point matches the filter', ...(filtered.note ? [filtered.note] : [])].join('; ');
-          return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, planned: null, note, tookMs: performance.now() - started };
-        }
-      }
-      const allowed = filtered?.allowed;
       const k = Math.min(request.k, index.size);
       // the request's choices are checked first (a 400 when wrong); the search itself then runs unguarded
       let plan: Plan | undefined;
@@ -552,8 +556,24 @@ export class Collection {
       } catch (e) {
         throw invalid((e as Error).message);
       }
-      const perQuery = plannedQueryMflops(index, resolved);
-      const cheaper = this.trained ? 'lower nprobe, shortlist or rerankDim (or ask for a smaller budget)' : `build the index (until then every query scans all ${index.size} points)`;
+      // the filter (validated, and the request with it, before any work) is evaluated once per request into a
+      // bitset over internal ids, and prepared once against the index's slots: every slice searches with it
+      let filtered: FilterAnswer | undefined;
+      let prepared: PreparedFilter | undefined;
+      let perQuery: number;
+      if (filterNode) {
+        filtered = await evaluateFilter(this.points, filterNode, { signal: request.signal });
+        if (filtered.allowed.count === 0) {
+          const note = ['no point matches the filter', ...(filtered.note ? [filtered.note] : [])].join('; ');
+          return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, planned: null, note, tookMs: performance.now() - started };
+        }
+        prepared = index.prepareFilter(filtered.allowed);
+        // limits and the first slice on the filtered plan's worst case: probing until enough matches may read many more lists
+        perQuery = index.priceFilter(k, plan?.params ?? params, prepared).mflopsMax;
+      } else perQuery = plannedQueryMflops(index, resolved);
+      const cheaper = this.trained
+        ? `lower nprobe, shortlist or rerankDim (or ask for a smaller budget)${filtered ? ', or a more selective filter (or one that matches more: it probes lists until enough matches are seen)' : ''}`
+        : `build the index (until then every query scans all ${index.size} points)`;
       if (limits.maxQueryMflops !== undefined && perQuery > limits.maxQueryMflops) {
         throw tooLarge(`one query of this search plans ${perQuery.toPrecision(4)} MFLOPs, the limit per query is ${limits.maxQueryMflops}: ${cheaper}`);
       }
@@ -576,14 +596,14 @@ export class Collection {
           this.checkOpen();
           if (request.signal?.aborted) throw new StoreError('unavailable', 'search cancelled: the client went away');
           const t = performance.now();
-          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params, allowed ? { filter: allowed } : {});
+          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params, prepared ? { filter: prepared } : {});
           ms = performance.now() - t;
           searchMs += ms;
           return answer;
         });
         // the next slice aims at sliceMs by this one's time per query (at most doubling)
         if (limits.sliceMs) sliceRows = Math.max(1, Math.min(2 * sliceRows, Math.floor(((to - from) * limits.sliceMs) / Math.max(ms, 0.05))));
-        if (allowed) checkHonoured(part, allowed);
+        if (filtered) checkHonoured(part, filtered.allowed);
         ids.set(part.ids, from * k);
         scores.set(part.scores, from * k);
         counts.set(part.counts, from);
@@ -616,7 +636,8 @@ export class Collection {
         // k: the calibrated k the recall comes from (the nearest above an uncalibrated one, when there is one)
         // under a filter: the filtered plan's predicted cost (exact scan of the matches or probing until enough)
         const filterPlan = last?.filter ? last.filter.predicted[last.filter.plan === 'exact' ? 'exact' : 'ivf'] : undefined;
-        if (plan) planned = { mflops: filterPlan !== undefined && Number.isFinite(filterPlan) ? filterPlan : plan.expectedMflops, recall: last?.filter ? expectedRecall : plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
+        // latencyMs: the calibration timed unfiltered queries, which says nothing of the filtered plan's time
+        if (plan) planned = { mflops: filterPlan !== undefined && Number.isFinite(filterPlan) ? filterPlan : plan.expectedMflops, recall: last?.filter ? expectedRecall : plan.expectedRecall, latencyMs: last?.filter ? null : plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
         else if (!this.trained) planned = { mflops: perQuery, recall: 1, latencyMs: null, k: null };
       }
       return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, planned, note: notes.length > 0 ? notes.join('; ') : null, tookMs };
@@ -1070,14 +1091,6 @@ export class Collection {
 
 /** Points indexed per transaction by a payload index build (entries removed per transaction by a drop: 4x). */
 const PAYLOAD_INDEX_CHUNK = 2048;
-
-/** Calls `visit` with every id a bitset allows, in order. */
-function forEachAllowed(allowed: AllowedIds, visit: (id: number) => void): void {
-  const { bits } = allowed;
-  for (let w = 0; w < bits.length; w++) {
-    for (let word = bits[w]; word !== 0; word &= word - 1) visit(w * 32 + (31 - Math.clz32(word & -word)));
-  }
-}
 
 /** A filtered answer holds only allowed ids: anything else is a bug below the store, answered as one (500), never served. */
 function checkHonoured(result: SearchResult, allowed: AllowedIds): void {

@@ -1,4 +1,4 @@
-import { keyPath, parseDatetime, payloadValues, type PayloadIndexType } from '@adanns/wire';
+import { keyPath, PAYLOAD_INDEX_TYPES, parseDatetime, payloadValues, type PayloadIndexType } from '@adanns/wire';
 import { invalid } from './errors.js';
 
 /**
@@ -14,18 +14,21 @@ import { invalid } from './errors.js';
  * condition give exactly what reading every payload would: a value the index
  * cannot hold is checked from the payload, never silently missed.
  */
-export type { PayloadIndexType };
+export { PAYLOAD_INDEX_TYPES, type PayloadIndexType };
 export type IndexKey = [string, 1, string | number | boolean, number] | [string, 0, number];
-
-export const PAYLOAD_INDEX_TYPES: readonly PayloadIndexType[] = ['keyword', 'integer', 'float', 'bool', 'datetime'];
 
 /** Longest keyword (UTF-8 bytes) kept in an index key (LMDB keys are at most 1978 bytes); longer ones read the payload. */
 export const MAX_KEYWORD_BYTES = 1024;
 
 export interface PayloadIndexDecl {
   type: PayloadIndexType;
-  /** building: being filled over existing points (conditions read payloads meanwhile); dropping: being removed. */
-  state: 'building' | 'ready' | 'dropping';
+  /**
+   * building: being filled over existing points (conditions read payloads
+   * meanwhile); dropping: being removed; failed: the build stopped on `error`
+   * (conditions read payloads; retried on the next open or PUT).
+   */
+  state: 'building' | 'ready' | 'dropping' | 'failed';
+  error?: string;
 }
 
 /** The indexed form of a value, or undefined when an index of this type cannot hold it. */
@@ -66,6 +69,6 @@ export function checkPayloadIndex(field: unknown, type: unknown): { field: strin
   if (typeof field !== 'string' || field.length === 0 || field.length > 256 || field.split('.').some((p) => p.length === 0)) {
     throw invalid(`payload index field must be 1-256 characters, dots separating non-empty nested keys, got ${JSON.stringify(field)}`);
   }
-  if (!PAYLOAD_INDEX_TYPES.includes(type as PayloadIndexType)) throw invalid(`payload index type for ${JSON.stringify(field)} must be one of ${PAYLOAD_INDEX_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
+  if (!(PAYLOAD_INDEX_TYPES as readonly unknown[]).includes(type)) throw invalid(`payload index type for ${JSON.stringify(field)} must be one of ${PAYLOAD_INDEX_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
   return { field, type: type as PayloadIndexType };
 }

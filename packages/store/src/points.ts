@@ -1,4 +1,4 @@
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import type { Payload, PointId } from '@adanns/wire';
 import { invalid, StoreError } from './errors.js';
 import { indexKeys, type IndexKey, type PayloadIndexDecl, type PayloadIndexType } from './payload-index.js';
@@ -13,6 +13,9 @@ export interface Point {
   vector: Float32Array;
   payload?: Payload;
 }
+
+/** A read transaction: one consistent snapshot of the LMDB, held across event-loop turns until `done()`. */
+export type ReadSnapshot = Transaction;
 
 /** One stored point's record; `iid` is the dense internal id the index uses. */
 interface PointRecord {
@@ -161,19 +164,27 @@ export class PointStore {
   /** Deletes the ids that exist, in one durable transaction; returns the internal ids removed. */
   async delete(ids: readonly PointId[]): Promise<{ sequence: number; iids: number[] }> {
     const removed: number[] = [];
-    const sequence = await this.root.transaction(() => {
-      for (const id of ids) {
-        const existing = this.points.get(id);
-        if (!existing) continue;
-        removed.push(existing.iid);
-        this.reindex(existing.iid, existing.payload, undefined);
-        this.points.remove(id);
-        this.vectors.remove(existing.iid);
-        this.externalIds.remove(existing.iid);
-      }
-      return removed.length > 0 ? this.logChange(removed) : this.sequence;
-    });
-    for (const iid of removed) this.setLive(iid, false);
+    let sequence: number;
+    try {
+      sequence = await this.root.transaction(() => {
+        for (const id of ids) {
+          const existing = this.points.get(id);
+          if (!existing) continue;
+          removed.push(existing.iid);
+          this.reindex(existing.iid, existing.payload, undefined);
+          this.points.remove(id);
+          this.vectors.remove(existing.iid);
+          this.externalIds.remove(existing.iid);
+          // not live from before the commit (upserts: from after it), so a live point is always in a
+          // filter's read snapshot (readSnapshot) and a point being deleted never passes a filter
+          this.setLive(existing.iid, false);
+        }
+        return removed.length > 0 ? this.logChange(removed) : this.sequence;
+      });
+    } catch (e) {
+      for (const iid of removed) this.setLive(iid, true);
+      throw e;
+    }
     await this.root.flushed;
     return { sequence, iids: removed };
   }
@@ -195,10 +206,14 @@ export class PointStore {
     return { ...this.declared };
   }
 
-  /** Declares (or changes the state of) a payload index, durably; upserts and deletes keep a declared index current from then on. */
-  async declarePayloadIndex(field: string, type: PayloadIndexType, state: PayloadIndexDecl['state']): Promise<void> {
+  /**
+   * Declares (or changes the state of) a payload index, durably; upserts and
+   * deletes keep a declared index current from then on (a failed one too, so
+   * that a retried build, which is idempotent, finds them in place).
+   */
+  async declarePayloadIndex(field: string, type: PayloadIndexType, state: PayloadIndexDecl['state'], error?: string): Promise<void> {
     await this.root.transaction(() => {
-      const declared = { ...((this.meta.get('payload-indexes') as Record<string, PayloadIndexDecl> | undefined) ?? {}), [field]: { type, state } };
+      const declared = { ...((this.meta.get('payload-indexes') as Record<string, PayloadIndexDecl> | undefined) ?? {}), [field]: { type, state, ...(error === undefined ? {} : { error }) } };
       this.meta.put('payload-indexes', declared);
       this.declared = declared;
     });
@@ -250,36 +265,65 @@ export class PointStore {
   }
 
   /**
+   * A read transaction over the current state, with the live bitset of the
+   * same moment (both taken in one synchronous step): what a filter is
+   * evaluated against, across event-loop turns. Call `snapshot.done()`.
+   */
+  readSnapshot(): { snapshot: ReadSnapshot; live: Uint32Array; words: number } {
+    const snapshot = this.root.useReadTransaction();
+    const words = (((this.meta.get('next-iid', { transaction: snapshot }) as number | undefined) ?? 0) + 31) >>> 5;
+    return { snapshot, live: this.liveBits(words), words };
+  }
+
+  /**
    * Visits the payload index keys of `field` with tag `tag` (1: indexed
    * values, from `from` on; 0: points to check from their payloads) in key
-   * order until `visit` returns false.
+   * order until `visit` returns false, within `read.snapshot`, at most
+   * `read.max` keys: returns the last key visited when it stopped there
+   * (pass it as `read.after` to go on), else undefined.
    */
-  scanPayloadIndex(field: string, tag: 0 | 1, from: string | number | boolean | undefined, visit: (value: string | number | boolean, iid: number) => boolean | void): void {
-    const start = (from === undefined ? [field, tag] : [field, tag, from]) as unknown as IndexKey;
-    for (const key of this.payloadIndex.getKeys({ start })) {
+  scanPayloadIndex(
+    field: string,
+    tag: 0 | 1,
+    from: string | number | boolean | undefined,
+    visit: (value: string | number | boolean, iid: number) => boolean | void,
+    read: { snapshot?: ReadSnapshot; after?: IndexKey; max?: number } = {},
+  ): IndexKey | undefined {
+    const { after, max = Infinity } = read;
+    const start = after ?? ((from === undefined ? [field, tag] : [field, tag, from]) as unknown as IndexKey);
+    let n = 0;
+    let last: IndexKey | undefined;
+    for (const key of this.payloadIndex.getKeys({ start, ...(read.snapshot ? { transaction: read.snapshot } : {}) })) {
+      if (after && sameKey(key, after)) continue;
       if (key[0] !== field || key[1] !== tag) break;
+      if (n++ === max) return last;
+      last = key;
       const go = key[1] === 1 ? visit(key[2], key[3]) : visit(0, key[2]);
       if (go === false) break;
     }
+    return undefined;
   }
 
-  /** Every point's internal id, id and payload, in id order, until `visit` returns false. */
-  forEachPoint(visit: (iid: number, id: PointId, payload: Payload | undefined) => boolean | void, after?: PointId): void {
-    for (const { key, value } of this.points.getRange(after === undefined ? {} : { start: after })) {
+  /** Every point's internal id, id and payload, in id order after `after`, until `visit` returns false (within `snapshot` when given). */
+  forEachPoint(visit: (iid: number, id: PointId, payload: Payload | undefined) => boolean | void, after?: PointId, snapshot?: ReadSnapshot): void {
+    for (const { key, value } of this.points.getRange({ ...(after === undefined ? {} : { start: after }), ...(snapshot ? { transaction: snapshot } : {}) })) {
       if (after !== undefined && key === after) continue;
       if (visit(value.iid, key, value.payload) === false) break;
     }
   }
 
-  /** The payload of the point stored under an internal id. */
-  payloadOfIid(iid: number): Payload | undefined {
-    const id = this.externalIds.get(iid);
-    return id === undefined ? undefined : this.points.get(id)?.payload;
+  /** The id and payload of the point stored under an internal id (within `snapshot` when given). */
+  pointOfIid(iid: number, snapshot?: ReadSnapshot): { id: PointId; payload: Payload | undefined } | undefined {
+    const read = snapshot ? { transaction: snapshot } : undefined;
+    const id = this.externalIds.get(iid, read);
+    if (id === undefined) return undefined;
+    const record = this.points.get(id, read);
+    return record ? { id, payload: record.payload } : undefined;
   }
 
-  /** A stored point's internal id. */
-  iidOf(id: PointId): number | undefined {
-    return this.points.get(id)?.iid;
+  /** A stored point's internal id (within `snapshot` when given). */
+  iidOf(id: PointId, snapshot?: ReadSnapshot): number | undefined {
+    return this.points.get(id, snapshot ? { transaction: snapshot } : undefined)?.iid;
   }
 
   /**
@@ -392,4 +436,8 @@ export class PointStore {
   async close(): Promise<void> {
     await this.root.close();
   }
+}
+
+function sameKey(a: IndexKey, b: IndexKey): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WasmSimdBackend, createRng } from '@adanns/compute';
+import type { AdannsIndex } from '@adanns/core';
 import { filterMatches, parseFilter, type Filter } from '@adanns/wire';
 import { Store, StoreError, type CollectionOptions } from '../src/index.js';
-import { evaluateFilter } from '../src/filter.js';
+import { evaluateFilter, filterWork } from '../src/filter.js';
 import { PointStore, type Point, type PointId } from '../src/points.js';
 import { makeSchema } from '../src/schema.js';
 import type { PayloadIndexType } from '../src/payload-index.js';
@@ -118,7 +119,8 @@ describe('the filter language', () => {
     });
   }
 
-  it('answers the same from indexes as from payloads on random payloads and filters', async () => {
+  for (const mixed of [false, true])
+  it(`answers the same from ${mixed ? 'some indexes, in small turns,' : 'indexes'} as from payloads on random payloads and filters`, async () => {
     const rng = createRng(11);
     const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
     const words = ['a', 'b', 'c', 'd'];
@@ -146,8 +148,11 @@ describe('the filter language', () => {
       return { must: some(), should: some(), must_not: some() };
     };
     const payloads = Array.from({ length: 300 }, randomPayload);
-    const indexes: Record<string, PayloadIndexType> = { k: 'keyword', i: 'integer', x: 'float', b: 'bool', t: 'datetime', 'm.k': 'keyword' };
+    // every field indexed, then some (conditions mixing indexed and read payloads), in small turns
+    const indexes: Record<string, PayloadIndexType> = mixed ? { k: 'keyword', x: 'float', 'm.k': 'keyword' } : { k: 'keyword', i: 'integer', x: 'float', b: 'bool', t: 'datetime', 'm.k': 'keyword' };
     const { store } = PointStore.open(join(dataDir(), 'points'), makeSchema('t', { dim, metric: 'l2' }));
+    const work = { ...filterWork };
+    if (mixed) Object.assign(filterWork, { keysPerTurn: 7, conditionChecksPerTurn: 40 });
     try {
       for (const [field, type] of Object.entries(indexes)) await store.declarePayloadIndex(field, type, 'ready');
       await store.upsert(payloads.map((payload, i) => ({ id: i, vector: vector(i), payload })));
@@ -164,6 +169,7 @@ describe('the filter language', () => {
         expect(note === null || /"t"|"k"|"i"|"x"|"b"|"m.k"/.test(note)).toBe(true);
       }
     } finally {
+      Object.assign(filterWork, work);
       await store.close();
     }
   });
@@ -202,8 +208,8 @@ describe('payload indexes in a collection', () => {
     let store = await Store.open(dir, options);
     const c = await store.create('docs', { dim, metric: 'l2', payloadIndexes: { lang: 'keyword', n: 'integer' } });
     expect(c.stats().payloadIndexes).toEqual([
-      { field: 'lang', type: 'keyword', state: 'ready', progress: 1 },
-      { field: 'n', type: 'integer', state: 'ready', progress: 1 },
+      { field: 'lang', type: 'keyword', state: 'ready', progress: 1, error: null },
+      { field: 'n', type: 'integer', state: 'ready', progress: 1, error: null },
     ]);
     await c.upsert(Array.from({ length: 40 }, (_, i) => point(i, { lang: i % 4 === 0 ? 'en' : 'de', n: i }, i)));
     const en = { must: [{ key: 'lang', match: { value: 'en' } }] };
@@ -307,7 +313,7 @@ describe('payload indexes in a collection', () => {
     store = await Store.open(dir, options);
     const reopened = store.get('docs');
     await reopened.whenPayloadIndexed();
-    expect(reopened.stats().payloadIndexes).toEqual([{ field: 'n', type: 'integer', state: 'ready', progress: 1 }]);
+    expect(reopened.stats().payloadIndexes).toEqual([{ field: 'n', type: 'integer', state: 'ready', progress: 1, error: null }]);
     await reopened.createPayloadIndex('meta.even', 'bool');
     // writes during a build are indexed by the writes themselves
     await reopened.upsert([point(100, { n: 100, meta: { even: false } })]);
@@ -322,6 +328,160 @@ describe('payload indexes in a collection', () => {
     expect(after.note).toMatch(/"n"/);
     await expect(reopened.dropPayloadIndex('n')).rejects.toThrow(/no payload index on "n"/);
     await expect(reopened.createPayloadIndex('n', 'text')).rejects.toThrow(/must be one of keyword, integer, float, bool, datetime/);
+    await store.close();
+  });
+});
+
+describe('filter evaluation: turns, snapshots, failures and limits', () => {
+  const point = (id: PointId, payload: Record<string, unknown>, i = 0) => ({ id, vector: Array.from(vector(i)), payload });
+  /** Runs `work` with small filter turns, counting the event-loop turns other code got meanwhile. */
+  async function inSmallTurns<T>(work: () => Promise<T>): Promise<{ result: T; ticks: number }> {
+    const saved = { ...filterWork };
+    Object.assign(filterWork, { keysPerTurn: 100, conditionChecksPerTurn: 100 });
+    let ticks = 0;
+    let running = true;
+    const tick = () => {
+      ticks++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      return { result: await work(), ticks };
+    } finally {
+      running = false;
+      Object.assign(filterWork, saved);
+    }
+  }
+
+  it('scans indexes and reads payloads in bounded turns, stops when cancelled, and answers for the state it began on', async () => {
+    const store = await Store.open(dataDir(), options);
+    try {
+      const c = await store.create('docs', { dim, metric: 'l2', payloadIndexes: { n: 'integer' } });
+      await c.upsert(Array.from({ length: 2000 }, (_, i) => point(i, { n: i, odd: i % 2 === 1 }, i)));
+      // an indexed range over 1500 keys, then an unindexed pass: both give the event loop turns
+      const indexed = await inSmallTurns(() => c.countPoints({ must: [{ key: 'n', range: { gte: 500 } }] }));
+      expect(indexed.result).toEqual({ count: 1500, note: null });
+      expect(indexed.ticks).toBeGreaterThanOrEqual(10);
+      const unindexed = await inSmallTurns(() => c.countPoints({ must: [{ key: 'odd', match: { value: true } }] }));
+      expect(unindexed.result.count).toBe(1000);
+      expect(unindexed.ticks).toBeGreaterThanOrEqual(10);
+
+      // writes landing while a filter is evaluated do not show in its answer (one read snapshot)
+      const flipped = await inSmallTurns(async () => {
+        const counting = c.countPoints({ must: [{ key: 'odd', match: { value: true } }] });
+        await new Promise((resolve) => setImmediate(resolve));
+        await c.upsert(Array.from({ length: 1000 }, (_, j) => point(1000 + j, { n: 1000 + j, odd: true }, j)));
+        return counting;
+      });
+      expect(flipped.result.count).toBe(1000);
+      expect((await c.countPoints({ must: [{ key: 'odd', match: { value: true } }] })).count).toBe(1500);
+
+      // a search whose client went away stops evaluating its filter at the next turn
+      const gone = new AbortController();
+      const cancelled = inSmallTurns(() => c.search([Array.from(vector(1))], { k: 3, filter: { must: [{ key: 'odd', match: { value: false } }] }, signal: gone.signal }));
+      setImmediate(() => gone.abort());
+      await expect(cancelled).rejects.toThrow(/cancelled/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('validates a search before evaluating its filter', async () => {
+    const store = await Store.open(dataDir(), options);
+    try {
+      const c = await store.create('docs', { dim, metric: 'l2', index: 'ivf4@4,flat@4' });
+      await c.upsert(Array.from({ length: 300 }, (_, i) => point(i, { g: i % 3 }, i)));
+      await c.build();
+      const reads = vi.spyOn(PointStore.prototype, 'readSnapshot');
+      try {
+        await expect(c.search([Array.from(vector(1))], { k: 3, params: { nprobe: 0 }, filter: { must: [{ key: 'g', match: { value: 1 } }] } })).rejects.toThrow(/nprobe/);
+        expect(reads).not.toHaveBeenCalled();
+      } finally {
+        reads.mockRestore();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('checks work limits on the filtered plan and prices it once per request', async () => {
+    const store = await Store.open(dataDir(), options);
+    try {
+      const c = await store.create('docs', { dim, metric: 'l2', index: 'ivf8@4,flat@4' });
+      const at = (i: number) => [Math.sin(i), Math.cos(i * 0.7), Math.sin(i * 1.3), (i % 17) / 17];
+      await c.upsert(Array.from({ length: 800 }, (_, i) => ({ id: i, vector: at(i), payload: { g: i % 2 } })));
+      await c.build();
+      const index = (c as unknown as { index: AdannsIndex }).index;
+      const half = { must: [{ key: 'g', match: { value: 1 } }] };
+      const params = { nprobe: 1 };
+      const unfiltered = index.boundMflops(index.resolveParams(5, params));
+      const allowed = (await evaluateFilter((c as unknown as { points: PointStore }).points, parseFilter(half))).allowed;
+      const filtered = index.priceFilter(5, params, allowed);
+      expect(filtered.plan).toBe('probe');
+      // the filtered plan may probe every list holding a match: its worst case is above the unfiltered plan's
+      expect(filtered.mflopsMax).toBeGreaterThan(unfiltered * 1.5);
+      const limit = (unfiltered + filtered.mflopsMax) / 2;
+      await expect(c.search([at(5)], { k: 5, params, limits: { maxQueryMflops: limit } })).resolves.toBeDefined();
+      await expect(c.search([at(5)], { k: 5, params, filter: half, limits: { maxQueryMflops: limit } })).rejects.toThrow(/one query of this search plans .* MFLOPs, the limit per query is/);
+      await expect(c.search([at(5), at(6)], { k: 5, params, filter: half, limits: { maxMflops: limit } })).rejects.toThrow(/this search plans/);
+      // the slot mask is derived once per request, not once per slice
+      const prepares = vi.spyOn(index, 'prepareFilter');
+      const answer = await c.search(Array.from({ length: 6 }, (_, q) => at(q)), { k: 5, params, filter: half, limits: { sliceMs: 0.001 } });
+      expect(answer.results.every((hits) => hits.length === 5)).toBe(true);
+      expect(prepares).toHaveBeenCalledTimes(1);
+      // budgets under a filter: the calibration's latency does not price the filtered plan
+      const budgeted = await c.search([at(5)], { k: 5, budget: { recall: 0.5 }, filter: half });
+      expect(budgeted.planned?.latencyMs).toBeNull();
+      expect((await c.search([at(5)], { k: 5, budget: { recall: 0.5 } })).planned?.latencyMs).toEqual(expect.any(Number));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a delete by filter above its limit, deleting nothing', async () => {
+    const store = await Store.open(dataDir(), options);
+    try {
+      const c = await store.create('docs', { dim, metric: 'l2' });
+      await c.upsert(Array.from({ length: 40 }, (_, i) => point(i, { n: i }, i)));
+      await expect(c.deleteByFilter({}, { limit: 39 })).rejects.toMatchObject({ kind: 'too_large', message: expect.stringMatching(/matches 40 points, more than the 39/) });
+      expect(c.count).toBe(40);
+      expect(await c.deleteByFilter({ must: [{ key: 'n', range: { lt: 10 } }] }, { limit: 10 })).toMatchObject({ deleted: 10 });
+      expect(await c.deleteByFilter({})).toMatchObject({ deleted: 30 });
+      expect(c.count).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('records a failed payload index build, reads payloads meanwhile, and retries on a PUT and on open', async () => {
+    const dir = dataDir();
+    let store = await Store.open(dir, options);
+    const c = await store.create('docs', { dim, metric: 'l2' });
+    await c.upsert(Array.from({ length: 100 }, (_, i) => point(i, { n: i }, i)));
+    const chunk = vi.spyOn(PointStore.prototype, 'indexPayloadChunk').mockRejectedValue(new Error('disk on fire'));
+    try {
+      await c.createPayloadIndex('n', 'integer');
+      await c.whenPayloadIndexed();
+      expect(c.stats().payloadIndexes).toEqual([{ field: 'n', type: 'integer', state: 'failed', progress: 0, error: 'disk on fire' }]);
+      const counted = await c.countPoints({ must: [{ key: 'n', range: { lt: 10 } }] });
+      expect(counted.count).toBe(10);
+      expect(counted.note).toMatch(/n failed to build/);
+      // a PUT of the same index retries it (failing again here)
+      await c.createPayloadIndex('n', 'integer');
+      await c.whenPayloadIndexed();
+      expect(chunk).toHaveBeenCalledTimes(2);
+      expect(c.stats().payloadIndexes[0].state).toBe('failed');
+    } finally {
+      chunk.mockRestore();
+    }
+    await store.close();
+    // the failure is on disk; the next open retries and completes it
+    store = await Store.open(dir, options);
+    const reopened = store.get('docs');
+    await reopened.whenPayloadIndexed();
+    expect(reopened.stats().payloadIndexes).toEqual([{ field: 'n', type: 'integer', state: 'ready', progress: 1, error: null }]);
+    expect(reopened.checkPayloadIndexes()).toEqual([]);
+    expect(await reopened.countPoints({ must: [{ key: 'n', range: { lt: 10 } }] })).toEqual({ count: 10, note: null });
     await store.close();
   });
 });

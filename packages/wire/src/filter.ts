@@ -72,9 +72,10 @@ export type MatchValue = Static<typeof MatchValue>;
 /** A parsed filter: `match {value}` is `match {any: [value]}`; keys are split into paths; datetime bounds are epoch ms. */
 export type FilterNode =
   | { kind: 'clause'; must: FilterNode[]; should: FilterNode[]; mustNot: FilterNode[] }
-  | { kind: 'match'; key: string; path: string[]; values: MatchValue[]; except: boolean }
+  // `set`: the listed values again, looked up per payload value (a list may hold 10,000)
+  | { kind: 'match'; key: string; path: string[]; values: MatchValue[]; set: ReadonlySet<MatchValue>; except: boolean }
   | { kind: 'range'; key: string; path: string[]; gt?: number; gte?: number; lt?: number; lte?: number; datetime: boolean }
-  | { kind: 'has_id'; ids: (number | string)[] }
+  | { kind: 'has_id'; ids: (number | string)[]; set: ReadonlySet<number | string> }
   | { kind: 'is_empty'; key: string; path: string[] };
 
 export class FilterError extends Error {}
@@ -142,7 +143,7 @@ export function parseFilter(input: unknown): FilterNode {
       const key = o.key as string;
       const listed = 'value' in m ? [m.value] : 'any' in m ? m.any : m.except;
       count(listed.length, at);
-      return { kind: 'match', key, path: keyPath(key, at), values: listed, except: 'except' in m };
+      return { kind: 'match', key, path: keyPath(key, at), values: listed, set: new Set(listed), except: 'except' in m };
     }
     if ('range' in o) {
       check(RangeCondition, c, at);
@@ -165,7 +166,7 @@ export function parseFilter(input: unknown): FilterNode {
       check(HasIdCondition, c, at);
       const ids = o.has_id as (number | string)[];
       count(ids.length, at);
-      return { kind: 'has_id', ids };
+      return { kind: 'has_id', ids, set: new Set(ids) };
     }
     if ('is_empty' in o) {
       check(IsEmptyCondition, c, at);
@@ -203,7 +204,7 @@ export function conditionHolds(node: Exclude<FilterNode, { kind: 'clause' } | { 
       return values.every((v) => v === null);
     case 'match':
       // except: at least one value outside the list, or none at all (Qdrant's reading)
-      return node.except ? values.length === 0 || values.some((v) => !node.values.includes(v as MatchValue)) : values.some((v) => node.values.includes(v as MatchValue));
+      return node.except ? values.length === 0 || values.some((v) => !node.set.has(v as MatchValue)) : values.some((v) => node.set.has(v as MatchValue));
     case 'range':
       return values.some((v) => {
         const x = node.datetime ? (typeof v === 'string' ? parseDatetime(v) : undefined) : typeof v === 'number' ? v : undefined;
@@ -226,7 +227,7 @@ export function filterMatches(node: FilterNode, id: number | string, payload: un
         !node.mustNot.some((n) => filterMatches(n, id, payload))
       );
     case 'has_id':
-      return node.ids.includes(id);
+      return node.set.has(id);
     default:
       return conditionHolds(node, payloadValues(payload, node.path));
   }

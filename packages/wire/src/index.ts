@@ -33,7 +33,8 @@ export const IndexSpecObject = Type.Object(
 );
 
 /** The kinds of payload index (README, "Payload indexes"). */
-export const PayloadIndexType = Type.Union([Type.Literal('keyword'), Type.Literal('integer'), Type.Literal('float'), Type.Literal('bool'), Type.Literal('datetime')]);
+export const PAYLOAD_INDEX_TYPES = ['keyword', 'integer', 'float', 'bool', 'datetime'] as const;
+export const PayloadIndexType = Type.Union(PAYLOAD_INDEX_TYPES.map((t) => Type.Literal(t)));
 /** A payload field as a path: dots reach into nested objects. */
 export const PayloadField = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^.]+(\\.[^.]+)*$' });
 
@@ -51,13 +52,19 @@ export const CreateCollection = Type.Object(
   { additionalProperties: false },
 );
 
-/** One payload index: its state (building in the background over existing points, or ready) and how far a build has come. */
+/**
+ * One payload index: its state (building in the background over existing
+ * points, ready, dropping, or failed: its build stopped on an error, retried
+ * on the next open or PUT) and how far a build has come.
+ */
 export const PayloadIndexInfo = Type.Object({
   field: Type.String(),
   type: PayloadIndexType,
-  state: Type.Union([Type.Literal('building'), Type.Literal('ready'), Type.Literal('dropping')]),
+  state: Type.Union([Type.Literal('building'), Type.Literal('ready'), Type.Literal('dropping'), Type.Literal('failed')]),
   /** Share of the points indexed so far while building (1 when ready). */
   progress: Type.Number(),
+  /** Why the last build failed (state failed), else null. */
+  error: Type.Union([Type.String(), Type.Null()]),
 });
 /** PUT /v1/collections/{name}/payload-index/{field}. */
 export const PayloadIndexBody = Type.Object({ type: PayloadIndexType }, { additionalProperties: false });
@@ -189,8 +196,13 @@ export const UpsertBody = Type.Object(
   { additionalProperties: false },
 );
 export const WriteReply = Type.Object({ sequence: Type.Integer(), upserted: Type.Optional(Type.Integer()), deleted: Type.Optional(Type.Integer()) });
-/** Delete by `ids` or by `filter` (exactly one of them). */
-export const DeleteBody = Type.Object({ ids: Type.Optional(Type.Array(PointId, { minItems: 1 })), filter: Type.Optional(FilterBody) }, { additionalProperties: false });
+/**
+ * Delete by `ids` or by `filter` (exactly one of them). A filter matching
+ * more points than the server's batch limit is refused (413) unless `all` is
+ * true: `{filter: {}}` matches every point, and a typo should not wipe a
+ * collection. `all` goes with a filter only.
+ */
+export const DeleteBody = Type.Object({ ids: Type.Optional(Type.Array(PointId, { minItems: 1 })), filter: Type.Optional(FilterBody), all: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 /** POST /v1/collections/{name}/points/count: the points a filter matches (all without one). */
 export const CountBody = Type.Object({ filter: Type.Optional(FilterBody) }, { additionalProperties: false });
 export const CountReply = Type.Object({
@@ -230,7 +242,7 @@ export const PlannedCost = Type.Object({
   mflops: Type.Number(),
   /** Calibrated recall@k of the plan (1 for an exact search; null under a filter unless it scanned the matches exactly: not calibrated). */
   recall: Type.Union([Type.Number(), Type.Null()]),
-  /** Predicted time of the search in ms on this machine (null for an exact search: not calibrated). */
+  /** Predicted time of the search in ms on this machine (null for an exact search and under a filter: not calibrated for either). */
   latencyMs: Type.Union([Type.Number(), Type.Null()]),
   /** The k the recall was calibrated at (null for an exact search: any k). */
   k: Type.Union([Type.Integer(), Type.Null()]),

@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AdannsClient, AdannsError, type Filter, type Hit } from '@adanns/client';
 import { filterMatches, parseFilter } from '@adanns/wire';
 import { loadConfig, serve } from '../src/index.js';
+import { PointStore } from '../../../packages/store/src/points.js';
 import { randomMatrix } from '../../../packages/compute/test/naive.js';
 
 // Filtered search, count and delete by filter, and payload index routes,
@@ -17,7 +18,7 @@ let stop: () => Promise<void>;
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'adanns-api-filter-'));
   dirs.push(dir);
-  const config = { ...loadConfig([], {}), host: '127.0.0.1', port: 0, dataDir: dir, threads: 1, logLevel: process.env.FILTER_TEST_LOG ?? 'silent', autoBuildAt: 0 };
+  const config = { ...loadConfig([], {}), host: '127.0.0.1', port: 0, dataDir: dir, threads: 1, logLevel: process.env.FILTER_TEST_LOG ?? 'silent', autoBuildAt: 0, maxBatch: 500 };
   const served = await serve(config);
   await served.store.opened;
   ({ url, stop } = served);
@@ -73,8 +74,8 @@ describe('filtered search over HTTP', () => {
     const client = json();
     const created = await client.createCollection('items', { dim, metric: 'l2', index: 'ivf16@8,flat@16', payloadIndexes: { colour: 'keyword', n: 'integer' } });
     expect(created.payloadIndexes).toEqual([
-      { field: 'colour', type: 'keyword', state: 'ready', progress: 1 },
-      { field: 'n', type: 'integer', state: 'ready', progress: 1 },
+      { field: 'colour', type: 'keyword', state: 'ready', progress: 1, error: null },
+      { field: 'n', type: 'integer', state: 'ready', progress: 1, error: null },
     ]);
     for (let from = 0; from < n; from += 500) await msgpack().upsert('items', Array.from({ length: 500 }, (_, j) => ({ id: from + j, vector: new Float32Array(vec(from + j)), payload: payloadOf(from + j) })));
 
@@ -109,6 +110,11 @@ describe('filtered search over HTTP', () => {
     expect(none.results).toEqual([[]]);
     expect(none.note).toMatch(/no point matches the filter/);
 
+    // a delete by filter matching more than the batch limit (500 here) is refused unless it asks for all:
+    // {} matches every point
+    await expectError(client.deleteByFilter('items', {}), 413, /the filter matches 1500 points, more than the 500 one delete may remove unless it asks for all of them \("all": true\)/);
+    await expectError(client.request('DELETE', '/v1/collections/items/points', { ids: [1], all: true }), 400, /"all" goes with a filter/);
+    expect(await client.count('items')).toEqual({ count: n, note: null });
     // delete by filter: acknowledged once durable, like other writes
     const deleted = await client.deleteByFilter('items', { must: [{ key: 'colour', match: { value: 'black' } }, { key: 'n', range: { gte: 1000 } }] });
     expect(deleted.deleted).toBe(125);
@@ -147,14 +153,38 @@ describe('filtered search over HTTP', () => {
 
     // a recall budget under a filter: claimed only when the matches were scanned exactly (the calibration saw no filter)
     const query = vec(n + 5);
-    const broad = await client.search('items', query, { k: 10, filter: filters[0], budget: { recall: 0.9 } });
     const narrow = await client.search('items', query, { k: 10, filter: filters[1], budget: { recall: 0.9 } });
+    expect(narrow.note).toMatch(/exact scan of the matches at dim 16/);
     expect(narrow.budgetMet).toBe(true);
     expect(narrow.planned?.recall).toBe(1);
-    // claimed exactly when the answer's planned recall is 1 (an exact scan of the matches), never on the unfiltered calibration
-    expect([1, null]).toContain(broad.planned?.recall);
-    expect(broad.budgetMet).toBe(broad.planned?.recall === 1);
-    expect(broad.note).toMatch(/filter matches \d+ points/);
+    // the calibration timed unfiltered queries: no latency is claimed for a filtered plan
+    expect(narrow.planned?.latencyMs).toBeNull();
+  });
+
+  it('judges recall budgets on the filtered plan: claimed for an exact scan of the matches, not for probing', async () => {
+    // 64 dimensions scanned at 16 and re-ranked at 64: probing a few lists is far cheaper than scanning many matches exactly
+    const client = json();
+    const wideDim = 64;
+    const wide = randomMatrix(2000, wideDim, 31);
+    await client.createCollection('wide', { dim: wideDim, metric: 'l2', index: 'ivf16@8,flat@16,rerank@64', payloadIndexes: { colour: 'keyword', n: 'integer' } });
+    for (let from = 0; from < 2000; from += 500) await client.upsert('wide', Array.from({ length: 500 }, (_, j) => ({ id: from + j, vector: Array.from(wide.subarray((from + j) * wideDim, (from + j + 1) * wideDim)), payload: payloadOf(from + j) })));
+    await client.buildIndex('wide');
+    expect((await client.waitForIndex('wide')).state).toBe('ready');
+    const query = Array.from(wide.subarray(5 * wideDim, 6 * wideDim));
+    // three quarters of the points: the plan probes, and its recall is not claimed
+    const broad = await client.search('wide', query, { k: 10, filter: { must_not: [{ key: 'colour', match: { value: 'green' } }] }, budget: { recall: 0.9 } });
+    expect(broad.note).toMatch(/IVF probed lists in centroid order/);
+    expect(broad.planned?.recall).toBeNull();
+    expect(broad.budgetMet).toBe(false);
+    expect(broad.note).toMatch(/the recall budget is not claimed/);
+    expect(broad.planned?.latencyMs).toBeNull();
+    // 15 points: scanned exactly at full dimension, recall 1, the budget met
+    const narrow = await client.search('wide', query, { k: 10, filter: { must: [{ key: 'n', range: { gte: 200, lt: 215 } }] }, budget: { recall: 0.9 } });
+    expect(narrow.note).toMatch(/exact scan of the matches at dim 64/);
+    expect(narrow.planned?.recall).toBe(1);
+    expect(narrow.budgetMet).toBe(true);
+    // without a filter the plan's calibrated latency stands
+    expect((await client.search('wide', query, { k: 10, budget: { recall: 0.9 } })).planned?.latencyMs).toEqual(expect.any(Number));
   });
 
   it('creates, builds, lists and drops payload indexes through their routes', async () => {
@@ -199,5 +229,26 @@ describe('filtered search over HTTP', () => {
     await expectError(client.request('POST', '/v1/collections/items/search', { vector: v, k: 1, filter: [1] }), 400, /filter/);
     // nothing was deleted by the refused requests
     expect((await client.count('items')).count).toBe(n - 125);
+  });
+
+  it('deletes more than a batch by filter only when asked for all, and reports a failed payload index build', async () => {
+    const client = json();
+    await client.createCollection('wipe', { dim, metric: 'l2' });
+    for (let from = 0; from < 600; from += 300) await client.upsert('wipe', Array.from({ length: 300 }, (_, j) => ({ id: from + j, vector: vec(from + j), payload: payloadOf(from + j) })));
+    // a payload index whose build fails: the client's wait ends with the error instead of polling forever
+    const chunk = vi.spyOn(PointStore.prototype, 'indexPayloadChunk').mockRejectedValue(new Error('disk on fire'));
+    try {
+      await client.createPayloadIndex('wipe', 'colour', 'keyword');
+      await expect(client.waitForPayloadIndexes('wipe', 10, 10_000)).rejects.toThrow(/payload index of wipe failed to build: colour: disk on fire/);
+      expect((await client.getCollection('wipe')).payloadIndexes).toEqual([{ field: 'colour', type: 'keyword', state: 'failed', progress: 0, error: 'disk on fire' }]);
+    } finally {
+      chunk.mockRestore();
+    }
+    // a PUT of the same index retries the build
+    await client.createPayloadIndex('wipe', 'colour', 'keyword');
+    expect((await client.waitForPayloadIndexes('wipe', 10, 10_000)).map((i) => [i.field, i.state, i.error])).toEqual([['colour', 'ready', null]]);
+    await expectError(client.deleteByFilter('wipe', {}), 413, /matches 600 points/);
+    expect(await client.deleteByFilter('wipe', {}, { all: true })).toMatchObject({ deleted: 600 });
+    expect(await client.count('wipe')).toEqual({ count: 0, note: null });
   });
 });

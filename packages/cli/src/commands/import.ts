@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AdannsClient, AdannsError, type Metric, type PayloadIndexType } from '@adanns/client';
 import { loadVectors } from '@adanns/datasets';
+import { PAYLOAD_INDEX_TYPES } from '@adanns/wire';
 import { intOption, parseOrUsage, required, UsageError, progressBars } from '@adanns/cli-kit';
 import { parseCalibrationKs } from '../calibration-flags.js';
 
@@ -9,7 +10,8 @@ export const importUsage = `adanns import --collection NAME --data SOURCE [--url
              [--calibration-k 1,10,100] [--calibration-queries SOURCE] [--payload-index FIELD:TYPE]...
   Uploads vectors into a collection of a running service (created with --metric and --index when it
   does not exist), in MessagePack batches, each acknowledged once durable. Point ids are row numbers
-  from --first-id (default 0); labels, when the source has them, go into the payload as {label}.
+  from --first-id (default 0); labels, when the source has them, go into the payload as {label} (the only
+  payload import writes today).
   --payload-index declares a payload index (TYPE keyword, integer, float, bool or datetime), e.g.
   label:integer, so filters on the labels read the index (an existing collection builds it in the background).
   --build then starts the index build and waits for it; with --calibration-queries it then re-calibrates the index
@@ -32,11 +34,10 @@ export async function importCommand(argv: string[]): Promise<void> {
     'calibration-queries': { type: 'string' },
     'payload-index': { type: 'string', multiple: true },
   } }).values);
-  const TYPES = ['keyword', 'integer', 'float', 'bool', 'datetime'];
   const payloadIndexes: Record<string, PayloadIndexType> = {};
   for (const text of o['payload-index'] ?? []) {
     const m = /^([^:]+):(\w+)$/.exec(text);
-    if (!m || !TYPES.includes(m[2])) throw new UsageError(`--payload-index must be FIELD:TYPE with TYPE one of ${TYPES.join(', ')}, got "${text}"`);
+    if (!m || !(PAYLOAD_INDEX_TYPES as readonly string[]).includes(m[2])) throw new UsageError(`--payload-index must be FIELD:TYPE with TYPE one of ${PAYLOAD_INDEX_TYPES.join(', ')}, got "${text}"`);
     payloadIndexes[m[1]] = m[2] as PayloadIndexType;
   }
   const calibrationK = parseCalibrationKs(o['calibration-k']);

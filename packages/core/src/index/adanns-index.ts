@@ -22,8 +22,8 @@ import { checkPositiveInt, checkVectors } from '../validate.js';
 import { toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
 import { SlotStore } from './slots.js';
-import type { AllowedIds } from './filter.js';
-import { exactOverMatches, firstRoundProbes, judgeFilteredBudget, probeUntilEnough, slotFilter, type FilterReport, type SearchOptions, type SlotFilter } from './filtered.js';
+import { checkAllowedIds, type AllowedIds } from './filter.js';
+import { exactOverMatches, firstRoundProbes, judgeFilteredBudget, listsHolding, PreparedFilter, probeUntilEnough, slotFilter, type FilterPlanKind, type FilterReport, type SearchOptions, type SlotFilter } from './filtered.js';
 import { heldOutRows, minTrainingRows, trainStages, type StageTrainOptions } from './training.js';
 
 export type { ProgressFn } from './training.js';
@@ -439,8 +439,8 @@ export class AdannsIndex {
     if (this.size === 0) throw new Error('search: the index is empty');
     if (k > this.size) throw new Error(`k = ${k} exceeds the ${this.size} vectors in the index`);
     const p = this.resolveParams(k, given);
-    // a filter (filtered.ts): a slot mask once per call, and the plan its selectivity calls for
-    const filter = options.filter ? slotFilter(options.filter, this.slots) : undefined;
+    // a filter (filtered.ts): a slot mask once per call (or once per request, prepared), and the plan its selectivity calls for
+    const filter = options.filter ? this.slotFilterOf(options.filter) : undefined;
     const filterPlan = filter && this.planFilter(p, k, filter, options.filterPlan);
     if (filter && filterPlan?.plan === 'exact') return this.searchMatches(queries, rows, k, p, filter, filterPlan, started);
     const rerankDim = p.rerankDim;
@@ -468,7 +468,7 @@ export class AdannsIndex {
       rescored.push(Int32Array.from(candidates.sizes));
       const keep = rerankDim === undefined && i === funnel.length - 1 ? k : funnel[i].keep;
       const source = this.funnelSource(funnel[i].dim) === 'store' ? this.rerankStore! : listRows(this.backend, this.lists, this.codec, funnel[i].dim);
-      candidates = await rerankGathered(this.backend, space, candidates, source, funnel[i].dim, this.metric, keep);
+      candidates = await rerankGathered(this.backend, space, candidates, source, funnel[i].dim, this.metric, keep, this.live);
     }
 
     let final: TopK = candidates;
@@ -477,7 +477,7 @@ export class AdannsIndex {
       const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
       const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
       // resident float32 rows are rescored where they lie; other stores gather the shortlist
-      final = inPlace ? await rerankStored(this.backend, q, candidates, inPlace, this.metric, k) : await rerankGathered(this.backend, q, candidates, store, rerankDim, this.metric, k);
+      final = inPlace ? await rerankStored(this.backend, q, candidates, inPlace, this.metric, k, this.live) : await rerankGathered(this.backend, q, candidates, store, rerankDim, this.metric, k, this.live);
     }
     const mflops = new Float64Array(rows);
     for (let q = 0; q < rows; q++) {
@@ -488,20 +488,67 @@ export class AdannsIndex {
     return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, ...(filterPlan ? { filter: filterPlan } : {}) };
   }
 
-  /** Ids, scores and counts of a search's final heaps (sorted), k per query. */
+  /** Whether a slot still holds a vector (stages drop candidates removed while a backend yielded). */
+  private readonly live = (slot: number): boolean => this.slots.isLive(slot);
+
+  /** Ids, scores and counts of a search's final heaps (sorted), k per query; a hit removed during the search is left out. */
   private hits(final: TopK, rows: number, k: number): Pick<SearchResult, 'ids' | 'scores' | 'counts'> {
     const ids = new Float64Array(rows * k).fill(-1);
     const scores = new Float32Array(rows * k).fill(NaN);
     const counts = new Int32Array(rows);
     for (let q = 0; q < rows; q++) {
-      const n = Math.min(final.sizes[q], k);
-      counts[q] = n;
-      for (let i = 0; i < n; i++) {
-        ids[q * k + i] = this.slots.idOf(final.ids[q * final.k + i]);
-        scores[q * k + i] = final.scores[q * final.k + i];
+      let n = 0;
+      for (let i = 0; i < final.sizes[q] && n < k; i++) {
+        const slot = final.ids[q * final.k + i];
+        if (!this.slots.isLive(slot)) continue;
+        ids[q * k + n] = this.slots.idOf(slot);
+        scores[q * k + n++] = final.scores[q * final.k + i];
       }
+      counts[q] = n;
     }
     return { ids, scores, counts };
+  }
+
+  /**
+   * A filter evaluated once against this index's slots, for several searches
+   * (a request searching its queries in slices): pass it as search's
+   * `filter`. Valid while the slots don't change; a search after an add or
+   * remove derives the mask again (transparently).
+   */
+  prepareFilter(allowed: AllowedIds): PreparedFilter {
+    checkAllowedIds(allowed);
+    return new PreparedFilter(allowed, this, this.slots.version, slotFilter(allowed, this.slots));
+  }
+
+  /** The slot mask of a filter, from a prepared one while it is current. */
+  private slotFilterOf(filter: AllowedIds | PreparedFilter): SlotFilter {
+    if (!(filter instanceof PreparedFilter)) return slotFilter(filter, this.slots);
+    if (filter.owner !== this) throw new Error('filter: this prepared filter was made by another index (prepareFilter on the index searched)');
+    if (filter.version !== this.slots.version) {
+      filter.slots = slotFilter(filter.allowed, this.slots);
+      filter.version = this.slots.version;
+    }
+    return filter.slots;
+  }
+
+  /**
+   * The MFLOPs per query a search with this filter is priced at before it
+   * runs (work limits, slice sizing): the plan search would take (or `force`),
+   * its predicted mean and its worst case. Exact plan: the exact scan of the
+   * matches (mean = max; none when nothing matches); probe plan: the mean is
+   * the first round, the worst case probing every list that holds a match
+   * (its tables included, the per-query tables once per round); scan plan
+   * (no IVF): every list with the mask.
+   */
+  priceFilter(k: number, given: Partial<SearchParams> | undefined, filter: AllowedIds | PreparedFilter, force?: 'exact' | 'probe'): { plan: FilterPlanKind; mflops: number; mflopsMax: number } {
+    checkPositiveInt(k, 'k');
+    const p = this.resolveParams(k, given);
+    const report = this.planFilter(p, k, this.slotFilterOf(filter), force);
+    if (report.plan === 'exact') {
+      const exact = report.matches === 0 ? 0 : report.predicted.exact;
+      return { plan: report.plan, mflops: exact, mflopsMax: exact };
+    }
+    return { plan: report.plan, mflops: report.predicted.ivf, mflopsMax: report.predicted.ivfMax };
   }
 
   /**
@@ -525,23 +572,35 @@ export class AdannsIndex {
       const perValue = (this.metric === 'cosine' ? 2 : 1) + (!store ? this.codec.flopsPerValue - 1 : 0);
       exact = (rotation + c * exactDim * perValue) / 1e6;
     }
+    // float32 rows rank exactly; float16 / sq8 rows by rounded values
+    const exactLossless = store ? store.storage !== 'f16' : this.spec.scan.codec === 'flat';
     const scanK = usesShortlist(p) ? p.shortlist : k;
     const lists = this.coarse?.lists ?? 1;
     const firstProbes = this.coarse ? firstRoundProbes(p.nprobe, lists, c, live) : 1;
-    // matches spread over the lists as the vectors are: the first round scans c x probes / lists of them
+    // the masked scan scores only matches and builds tables only for lists holding one; the probe hands on
+    // min(scanK, c) candidates (it probes on until it has them), each funnel stage its keep
+    const holding = listsHolding(filter, this.lists);
     const candidates = Math.min(scanK, c);
-    const ivf = queryMflops(this.queryWork(p, (c * firstProbes) / lists, this.codec.quantizerFlops?.(firstProbes) ?? 0, p.rerankDim !== undefined ? candidates : 0, (p.funnel ?? []).map(() => candidates)));
+    // mean: matches and the lists holding them spread over the lists, the first round probing a share of them
+    const share = firstProbes / lists;
+    const ivf = this.modelMflops(p, c * share, holding * share, candidates);
+    // worst case: every list holding a match probed, the per-query tables rebuilt by each doubling round
+    let rounds = 1;
+    for (let covered = firstProbes; covered < lists; covered *= 2) rounds++;
+    const ivfMax = this.modelMflops(p, c, holding, candidates) + ((rounds - 1) * (this.codec.quantizerFlops?.(0) ?? 0)) / 1e6;
     if (force === 'exact' && exactDim === 0) throw new Error(`filterPlan exact: index "${formatSpec(this.spec)}" keeps no vectors to scan the matches from (its ${this.spec.scan.codec} lists hold codes and it has no re-rank store)`);
     if (force === 'probe' && !this.coarse) throw new Error(`filterPlan probe: index "${formatSpec(this.spec)}" has no IVF stage`);
     // no match: nothing to scan (an exact scan of none)
     const plan = c === 0 || force === 'exact' || (force === undefined && exact <= ivf) ? 'exact' : this.coarse ? 'probe' : 'scan';
-    const share = `the filter matches ${c} of ${live} vectors (${((100 * c) / Math.max(1, live)).toPrecision(3)}%)`;
+    // starts with the share, not the count: a collection prefixes "filter matches N points: "
+    const of = `${((100 * c) / Math.max(1, live)).toPrecision(3)}% of ${live} vectors`;
+    const recall = exactDim !== this.dim ? `; exact at dim ${exactDim} < ${this.dim}, recall against full-dimension neighbours not calibrated` : exactLossless ? ', recall 1' : `; from ${store ? store.storage : this.spec.scan.codec} rows (lossy), recall not calibrated`;
     const note =
-      c === 0 ? `${share}: no hits`
-      : plan === 'exact' ? `${share}: exact scan of the matches at dim ${exactDim} (${exact.toPrecision(3)} MFLOPs predicted, IVF plan ${ivf.toPrecision(3)})${exactDim === this.dim ? ', recall 1' : `; exact at dim ${exactDim} < ${this.dim}, recall against full-dimension neighbours not calibrated`}`
-      : plan === 'probe' ? `${share}: IVF probed lists in centroid order until each query's top ${scanK} held ${Math.min(scanK, c)} matches (first round ${firstProbes} of ${lists} lists; exact scan of the matches predicted at ${exact === Infinity ? 'n/a: no stored vectors' : `${exact.toPrecision(3)} MFLOPs`}); the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`
-      : `${share}: every list scanned with the filter; the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`;
-    return { matches: c, live, plan, exactDim: plan === 'exact' && c > 0 ? exactDim : 0, firstProbes: plan === 'probe' ? firstProbes : 0, maxListsProbed: 0, predicted: { exact, ivf }, note };
+      c === 0 ? `${of}: no hits`
+      : plan === 'exact' ? `${of}: exact scan of the matches at dim ${exactDim} (${exact.toPrecision(3)} MFLOPs predicted, IVF plan ${ivf.toPrecision(3)})${recall}`
+      : plan === 'probe' ? `${of}: IVF probed lists in centroid order until each query's top ${scanK} held ${Math.min(scanK, c)} matches (first round ${firstProbes} of ${lists} lists; exact scan of the matches predicted at ${exact === Infinity ? 'n/a: no stored vectors' : `${exact.toPrecision(3)} MFLOPs`}); the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`
+      : `${of}: every list scanned with the filter; the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`;
+    return { matches: c, live, plan, exactDim: plan === 'exact' && c > 0 ? exactDim : 0, firstProbes: plan === 'probe' ? firstProbes : 0, maxListsProbed: 0, predicted: { exact, ivf, ivfMax }, exactLossless, note };
   }
 
   /** A filtered search answered from the matches alone: none (a filter matching nothing), or the exact scan of them (planFilter). */
@@ -554,10 +613,10 @@ export class AdannsIndex {
       const raw = store !== undefined && store.dim === this.dim;
       const q = raw ? rowBlock(queries, rows, this.dim) : await transformQueries(this.backend, this.pca, queries, rows, this.dim, dim);
       const source = store ?? listRows(this.backend, this.lists, this.codec, dim);
-      final = await exactOverMatches(this.backend, q, filter, source, this.metric, k);
+      final = await exactOverMatches(this.backend, q, filter, source, this.metric, k, this.live);
       mflops.fill(report.predicted.exact);
     }
-    const exactAtD = filter.count === 0 || report.exactDim === this.dim;
+    const exactAtD = filter.count === 0 || (report.exactDim === this.dim && report.exactLossless);
     return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall: exactAtD ? 1 : null, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, filter: report };
   }
 
@@ -565,7 +624,7 @@ export class AdannsIndex {
    * Searches with the params the planner picks for a budget (one plan for the
    * whole batch); budgetMet says whether this answer met it (judgeBudget).
    */
-  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean; filter?: AllowedIds } = {}): Promise<SearchResult & { plan: Plan }> {
+  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean; filter?: AllowedIds | PreparedFilter } = {}): Promise<SearchResult & { plan: Plan }> {
     const plan = this.plan(budget, k, { strict: options.strict, rows });
     const result = await this.search(queries, rows, k, plan.params, { filter: options.filter });
     let maxMflops = 0;
@@ -680,11 +739,12 @@ export class AdannsIndex {
    * One query's modelled MFLOPs at params p (resolved) when its scan scores
    * `scanned` vectors in `probed` non-empty lists and hands a full shortlist
    * through every funnel stage to the re-rank: the terms search counts
-   * (queryWork). Calibration compares funnel variants with it.
+   * (queryWork). Calibration compares funnel variants with it; a filtered
+   * plan gives `handed`, the candidates its scan hands on (min(shortlist, matches)).
    */
-  modelMflops(p: SearchParams, scanned: number, probed: number): number {
+  modelMflops(p: SearchParams, scanned: number, probed: number, handed?: number): number {
     // a full shortlist through every funnel stage, each keeping its keep
-    let given = Math.min(usesShortlist(p) ? p.shortlist : 0, scanned);
+    let given = handed ?? Math.min(usesShortlist(p) ? p.shortlist : 0, scanned);
     const rescored: number[] = [];
     for (const stage of p.funnel ?? []) {
       rescored.push(given);

@@ -4,6 +4,8 @@
  * small and every membership test is one load and a shift).
  */
 
+import { maskAllows } from '@adanns/compute';
+
 /**
  * Bit i of `bits` (word i >>> 5, bit i & 31) set = the vector added under id i
  * may be returned; `count` = the number of set bits. Ids at or beyond
@@ -42,15 +44,15 @@ export function allowedIdsOf(ids: Iterable<number>): AllowedIds {
     list.push(id);
     if (id > max) max = id;
   }
-  const bits = new Uint32Array((max + 32) >>> 5);
+  // Math.floor, not (max + 32) >>> 5: that wraps to 0 words for max >= 2^32 - 32
+  const bits = new Uint32Array(Math.floor(max / 32) + 1);
   for (const id of list) bits[id >>> 5] |= 1 << (id & 31);
   return { bits, count: countBits(bits) };
 }
 
-/** Whether `id` is allowed by `filter`. */
+/** Whether `id` is allowed by `filter` (the scans' own test, compute's maskAllows, on its bits). */
 export function isAllowed(filter: AllowedIds, id: number): boolean {
-  if (!(id >= 0) || id >= filter.bits.length * 32) return false;
-  return ((filter.bits[id >>> 5] >>> (id & 31)) & 1) === 1;
+  return maskAllows(filter.bits, id);
 }
 
 /**

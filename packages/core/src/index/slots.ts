@@ -13,6 +13,8 @@ export class SlotStore {
   private readonly freeSlots: number[] = [];
   /** Whether every slot in use holds the id equal to its number and none is free (a build with ids 0..n-1, nothing removed). */
   private identity: boolean;
+  /** Changes to the slot map so far (allocate, free, clear): a prepared filter's slot mask is valid while it stays. */
+  private changes = 0;
 
   /** `slotIds`: id of each slot, NaN for a free one. */
   constructor(slotIds = new Float64Array(0), count = slotIds.length) {
@@ -57,9 +59,20 @@ export class SlotStore {
     return this.ids[slot];
   }
 
+  /** Whether slot s holds a live id (not freed since a search read it). */
+  isLive(slot: number): boolean {
+    return slot >= 0 && slot < this.used && !Number.isNaN(this.ids[slot]);
+  }
+
+  /** Counts every change to the slot map (what a cached slot mask checks). */
+  get version(): number {
+    return this.changes;
+  }
+
   /** A slot for a new id: a freed one, else the next. */
   allocate(id: number): number {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.used++;
+    this.changes++;
     if (slot !== id) this.identity = false;
     this.ids = grow(this.ids, slot + 1);
     this.ids[slot] = id;
@@ -73,6 +86,7 @@ export class SlotStore {
     if (slot === undefined) return undefined;
     this.idToSlot.delete(id);
     this.identity = false;
+    this.changes++;
     this.ids[slot] = NaN;
     this.freeSlots.push(slot);
     return slot;
@@ -108,5 +122,6 @@ export class SlotStore {
     this.ids = new Float64Array(0);
     this.used = 0;
     this.identity = true;
+    this.changes++;
   }
 }

@@ -51,6 +51,9 @@ const GATHER_ROWS = 4096;
  * (their slots once each, ascending, so a disk store reads in file order and
  * coalesces adjacent rows) and rescored in one backend call. The gathered
  * rows are numbered in slot order, so ties still break on the lower slot.
+ * `live`: whether a slot still holds a vector; a candidate removed from the
+ * index since the scan found it (a backend that yields lets a remove run
+ * between stages) is dropped, not read.
  */
 export async function rerankGathered(
   backend: Backend,
@@ -60,6 +63,7 @@ export async function rerankGathered(
   rerankDim: number,
   metric: Metric,
   k: number,
+  live?: (slot: number) => boolean,
 ): Promise<TopK> {
   const rows = queries.rows;
   const final = new TopK(rows, k);
@@ -75,7 +79,7 @@ export async function rerankGathered(
     }
     all.sort();
     let n = 0;
-    for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[n++] = all[i];
+    for (let i = 0; i < all.length; i++) if ((i === 0 || all[i] !== all[i - 1]) && (!live || live(all[i]))) all[n++] = all[i];
     const slots = all.subarray(0, n);
     // in the backend's arena, so the rescore reads the rows where the store put them (read whole: no zeroing needed)
     const length = Math.max(1, n * store.dim);
@@ -110,13 +114,17 @@ async function rescoreSlice(
   const d = store.dim;
   if (n > 0) await store.read(slots, gathered.subarray(0, n * d));
   backend.arena.touched(gathered);
-  // candidates as rows of the gathered block
+  // candidates as rows of the gathered block (a candidate not gathered, removed since the scan, is dropped)
   const candidates = new TopK(part, shortlist.k);
   for (let t = 0; t < part; t++) {
     const q = from + t;
-    const size = shortlist.sizes[q];
+    let size = 0;
+    for (let i = 0; i < shortlist.sizes[q]; i++) {
+      const slot = shortlist.ids[q * shortlist.k + i];
+      const row = rowOf(slots, slot);
+      if (slots[row] === slot) candidates.ids[t * shortlist.k + size++] = row;
+    }
     candidates.sizes[t] = size;
-    for (let i = 0; i < size; i++) candidates.ids[t * shortlist.k + i] = rowOf(slots, shortlist.ids[q * shortlist.k + i]);
   }
   const best = new TopK(part, k);
   const sliceQueries = rowBlock(queries.data, part, queries.stride, (queries.offset ?? 0) + from * queries.stride, queries.invNorms?.subarray(from, to));
@@ -134,7 +142,7 @@ async function rescoreSlice(
   }
 }
 
-/** Position of `slot` in ascending `slots` (present). */
+/** Position of `slot` in ascending `slots` (where it would be when absent: check slots[position]). */
 function rowOf(slots: Int32Array, slot: number): number {
   let lo = 0;
   let hi = slots.length - 1;
@@ -148,10 +156,31 @@ function rowOf(slots: Int32Array, slot: number): number {
 
 /**
  * Stage 4 over resident float32 rows (slot = row): exact scores of each
- * query's shortlist, read in place by the backend, keeping the best k.
+ * query's shortlist, read in place by the backend, keeping the best k
+ * (candidates removed since the scan dropped, as rerankGathered does).
  */
-export async function rerankStored(backend: Backend, queries: RowBlock, shortlist: TopK, stored: RowBlock, metric: Metric, k: number): Promise<TopK> {
+export async function rerankStored(backend: Backend, queries: RowBlock, shortlist: TopK, stored: RowBlock, metric: Metric, k: number, live?: (slot: number) => boolean): Promise<TopK> {
   const final = new TopK(queries.rows, k);
-  await backend.rescoreTopK(queries, stored, stored.stride, metric, shortlist, final);
+  await backend.rescoreTopK(queries, stored, stored.stride, metric, live ? liveCandidates(shortlist, live) : shortlist, final);
   return final;
+}
+
+/** The candidates still live (rerankGathered's `live`): the shortlist itself when all are, else a compacted copy. */
+function liveCandidates(shortlist: TopK, live: (slot: number) => boolean): TopK {
+  const k = shortlist.k;
+  let all = true;
+  for (let q = 0; q < shortlist.rows && all; q++) for (let i = 0; i < shortlist.sizes[q] && all; i++) all = live(shortlist.ids[q * k + i]);
+  if (all) return shortlist;
+  const out = new TopK(shortlist.rows, k);
+  for (let q = 0; q < shortlist.rows; q++) {
+    let n = 0;
+    for (let i = 0; i < shortlist.sizes[q]; i++) {
+      const slot = shortlist.ids[q * k + i];
+      if (!live(slot)) continue;
+      out.ids[q * k + n] = slot;
+      out.scores[q * k + n++] = shortlist.scores[q * k + i];
+    }
+    out.sizes[q] = n;
+  }
+  return out;
 }

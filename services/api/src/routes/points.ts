@@ -36,9 +36,11 @@ export const pointRoutes: FastifyPluginAsyncTypebox<{ store: Store; maxBatch: nu
   });
 
   app.delete('/v1/collections/:name/points', { schema: { params: CollectionName, body: DeleteBody, response: { 200: WriteReply, ...errors } } }, async (request) => {
-    const { ids, filter } = request.body;
+    const { ids, filter, all } = request.body;
     if ((ids === undefined) === (filter === undefined)) throw new ApiError(400, 'invalid', 'give exactly one of ids and filter');
-    if (filter !== undefined) return store.get(request.params.name).deleteByFilter(filter);
+    if (all !== undefined && filter === undefined) throw new ApiError(400, 'invalid', '"all" goes with a filter (it allows deleting more points than the batch limit)');
+    // a filter matching more than a batch is refused unless the caller says so: {filter: {}} matches every point
+    if (filter !== undefined) return store.get(request.params.name).deleteByFilter(filter, all === true ? {} : { limit: maxBatch });
     checkBatch(ids!.length, 'ids');
     return store.get(request.params.name).delete(ids!);
   });

@@ -119,60 +119,61 @@ describe('the filter language', () => {
     });
   }
 
-  for (const mixed of [false, true])
-  it(`answers the same from ${mixed ? 'some indexes, in small turns,' : 'indexes'} as from payloads on random payloads and filters`, async () => {
-    const rng = createRng(11);
-    const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
-    const words = ['a', 'b', 'c', 'd'];
-    const randomValue = (): unknown => pick<() => unknown>([() => pick(words), () => rng.int(7) - 3, () => rng.int(7) / 2, () => pick([true, false]), () => null, () => [pick(words), rng.int(5)], () => [], () => `2026-0${1 + rng.int(9)}-01`])();
-    const randomPayload = () => {
-      const p: Record<string, unknown> = {};
-      for (const f of ['k', 'i', 'x', 'b', 't']) if (rng.next() < 0.8) p[f] = randomValue();
-      if (rng.next() < 0.5) p.m = { k: randomValue() };
-      return p;
-    };
-    const leaf = (): Filter => {
-      const key = pick(['k', 'i', 'x', 'b', 't', 'm.k']);
-      return pick<() => Filter>([
-        () => ({ must: [{ key, match: { value: pick<string | number | boolean>([...words, 1, 0, -2, 1.5, true, false]) } }] }),
-        () => ({ must: [{ key, match: { any: [pick(words), rng.int(5) - 2] } }] }),
-        () => ({ must: [{ key, match: { except: [pick(words), rng.int(3)] } }] }),
-        () => ({ must: [{ key, range: pick([{ gt: rng.int(5) - 2 }, { gte: -1, lte: 1.5 }, { lt: 2 }]) }] }),
-        () => ({ must: [{ key, range: { gte: `2026-0${1 + rng.int(9)}-01`, lt: '2026-08-01' } }] }),
-        () => ({ must: [{ is_empty: { key } }] }),
-      ])();
-    };
-    const randomFilter = (depth: number): Filter => {
-      if (depth === 0 || rng.next() < 0.3) return leaf();
-      const some = () => Array.from({ length: rng.int(3) }, () => randomFilter(depth - 1));
-      return { must: some(), should: some(), must_not: some() };
-    };
-    const payloads = Array.from({ length: 300 }, randomPayload);
-    // every field indexed, then some (conditions mixing indexed and read payloads), in small turns
-    const indexes: Record<string, PayloadIndexType> = mixed ? { k: 'keyword', x: 'float', 'm.k': 'keyword' } : { k: 'keyword', i: 'integer', x: 'float', b: 'bool', t: 'datetime', 'm.k': 'keyword' };
-    const { store } = PointStore.open(join(dataDir(), 'points'), makeSchema('t', { dim, metric: 'l2' }));
-    const work = { ...filterWork };
-    if (mixed) Object.assign(filterWork, { keysPerTurn: 7, conditionChecksPerTurn: 40 });
-    try {
-      for (const [field, type] of Object.entries(indexes)) await store.declarePayloadIndex(field, type, 'ready');
-      await store.upsert(payloads.map((payload, i) => ({ id: i, vector: vector(i), payload })));
-      // rewrite a third and delete a tenth: the indexes must follow
-      await store.upsert(payloads.slice(0, 100).map((_, i) => ({ id: i * 3, vector: vector(i), payload: (payloads[i * 3] = randomPayload()) })));
-      await store.delete(Array.from({ length: 30 }, (_, i) => i * 10));
-      expect(store.checkPayloadIndexes()).toEqual([]);
-      const live = payloads.map((p, id) => ({ id, p })).filter(({ id }) => id % 10 !== 0);
-      for (let t = 0; t < 200; t++) {
-        const filter = randomFilter(3);
-        const want = live.filter(({ id, p }) => filterMatches(parseFilter(filter), id, p)).map(({ id }) => id);
-        const { ids, note } = await matching(store, filter);
-        expect(sorted(ids), JSON.stringify(filter)).toEqual(sorted(want));
-        expect(note === null || /"t"|"k"|"i"|"x"|"b"|"m.k"/.test(note)).toBe(true);
+  for (const mixed of [false, true]) {
+    it(`answers the same from ${mixed ? 'some indexes, in small turns,' : 'indexes'} as from payloads on random payloads and filters`, async () => {
+      const rng = createRng(11);
+      const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
+      const words = ['a', 'b', 'c', 'd'];
+      const randomValue = (): unknown => pick<() => unknown>([() => pick(words), () => rng.int(7) - 3, () => rng.int(7) / 2, () => pick([true, false]), () => null, () => [pick(words), rng.int(5)], () => [], () => `2026-0${1 + rng.int(9)}-01`])();
+      const randomPayload = () => {
+        const p: Record<string, unknown> = {};
+        for (const f of ['k', 'i', 'x', 'b', 't']) if (rng.next() < 0.8) p[f] = randomValue();
+        if (rng.next() < 0.5) p.m = { k: randomValue() };
+        return p;
+      };
+      const leaf = (): Filter => {
+        const key = pick(['k', 'i', 'x', 'b', 't', 'm.k']);
+        return pick<() => Filter>([
+          () => ({ must: [{ key, match: { value: pick<string | number | boolean>([...words, 1, 0, -2, 1.5, true, false]) } }] }),
+          () => ({ must: [{ key, match: { any: [pick(words), rng.int(5) - 2] } }] }),
+          () => ({ must: [{ key, match: { except: [pick(words), rng.int(3)] } }] }),
+          () => ({ must: [{ key, range: pick([{ gt: rng.int(5) - 2 }, { gte: -1, lte: 1.5 }, { lt: 2 }]) }] }),
+          () => ({ must: [{ key, range: { gte: `2026-0${1 + rng.int(9)}-01`, lt: '2026-08-01' } }] }),
+          () => ({ must: [{ is_empty: { key } }] }),
+        ])();
+      };
+      const randomFilter = (depth: number): Filter => {
+        if (depth === 0 || rng.next() < 0.3) return leaf();
+        const some = () => Array.from({ length: rng.int(3) }, () => randomFilter(depth - 1));
+        return { must: some(), should: some(), must_not: some() };
+      };
+      const payloads = Array.from({ length: 300 }, randomPayload);
+      // every field indexed, then some (conditions mixing indexed and read payloads), in small turns
+      const indexes: Record<string, PayloadIndexType> = mixed ? { k: 'keyword', x: 'float', 'm.k': 'keyword' } : { k: 'keyword', i: 'integer', x: 'float', b: 'bool', t: 'datetime', 'm.k': 'keyword' };
+      const { store } = PointStore.open(join(dataDir(), 'points'), makeSchema('t', { dim, metric: 'l2' }));
+      const work = { ...filterWork };
+      if (mixed) Object.assign(filterWork, { keysPerTurn: 7, conditionChecksPerTurn: 40 });
+      try {
+        for (const [field, type] of Object.entries(indexes)) await store.declarePayloadIndex(field, type, 'ready');
+        await store.upsert(payloads.map((payload, i) => ({ id: i, vector: vector(i), payload })));
+        // rewrite a third and delete a tenth: the indexes must follow
+        await store.upsert(payloads.slice(0, 100).map((_, i) => ({ id: i * 3, vector: vector(i), payload: (payloads[i * 3] = randomPayload()) })));
+        await store.delete(Array.from({ length: 30 }, (_, i) => i * 10));
+        expect(store.checkPayloadIndexes()).toEqual([]);
+        const live = payloads.map((p, id) => ({ id, p })).filter(({ id }) => id % 10 !== 0);
+        for (let t = 0; t < 200; t++) {
+          const filter = randomFilter(3);
+          const want = live.filter(({ id, p }) => filterMatches(parseFilter(filter), id, p)).map(({ id }) => id);
+          const { ids, note } = await matching(store, filter);
+          expect(sorted(ids), JSON.stringify(filter)).toEqual(sorted(want));
+          expect(note === null || /"t"|"k"|"i"|"x"|"b"|"m.k"/.test(note)).toBe(true);
+        }
+      } finally {
+        Object.assign(filterWork, work);
+        await store.close();
       }
-    } finally {
-      Object.assign(filterWork, work);
-      await store.close();
-    }
-  });
+    });
+  }
 
   it('refuses malformed filters with a message naming the place', () => {
     const refuse = (filter: unknown, message: RegExp) => expect(() => parseFilter(filter)).toThrow(message);

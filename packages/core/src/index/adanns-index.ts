@@ -63,7 +63,7 @@ export interface SearchResult {
   ids: Float64Array;
   /** queries x k scores (larger = closer; negated squared distance for l2); NaN past `counts[q]`. */
   scores: Float32Array;
-  /** Results found per query (below k only when the probed lists hold fewer vectors; with a filter, only when fewer than k live vectors match). */
+  /** Results found per query (below k only when the probed lists hold fewer vectors; with a filter, only when fewer than k live vectors match; or when hits were removed while the search ran). */
   counts: Int32Array;
   /** Modelled MFLOPs of each query (docs/ARCHITECTURE.md, "Cost model": real probed list sizes). */
   mflops: Float64Array;
@@ -579,7 +579,8 @@ export class AdannsIndex {
     const firstProbes = this.coarse ? firstRoundProbes(p.nprobe, lists, c, live) : 1;
     // the masked scan scores only matches and builds tables only for lists holding one; the probe hands on
     // min(scanK, c) candidates (it probes on until it has them), each funnel stage its keep
-    const holding = listsHolding(filter, this.lists);
+    // (only code scans build tables: float scans skip the O(members) count)
+    const holding = this.codec.quantizerFlops ? listsHolding(filter, this.lists) : 0;
     const candidates = Math.min(scanK, c);
     // mean: matches and the lists holding them spread over the lists, the first round probing a share of them
     const share = firstProbes / lists;

@@ -4,6 +4,6 @@ export { searchSlices, SliceQueue } from './slices.js';
 export { StoreError, type StoreErrorKind } from './errors.js';
 export { checkFilter, evaluateFilter, type FilterAnswer } from './filter.js';
 export { MAX_KEYWORD_BYTES, PAYLOAD_INDEX_TYPES, type PayloadIndexType } from './payload-index.js';
-export { checkId, type Payload, type PointId } from './points.js';
+export { checkId, PointStore, type Payload, type PointId } from './points.js';
 export { checkName, defaultSpec, makeSchema, MAX_DIM, type CollectionSchema } from './schema.js';
 export { defaultDataDir, Store } from './store.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AdannsClient, AdannsError, type Filter, type Hit } from '@adanns/client';
 import { filterMatches, parseFilter } from '@adanns/wire';
 import { loadConfig, serve } from '../src/index.js';
-import { PointStore } from '../../../packages/store/src/points.js';
+import { PointStore } from '@adanns/store';
 import { randomMatrix } from '../../../packages/compute/test/naive.js';
 
 // Filtered search, count and delete by filter, and payload index routes,

@@ -161,7 +161,7 @@ describe.skipIf(skip)('the web console in chromium', () => {
   });
 
   it('moves the progress bar while an index builds, then shows it ready', async () => {
-    await seed(service, 'growing', 4000, DIM, { build: false, spec: `pca,ivf64@16,flat@32` });
+    await seed(service, 'growing', 8000, DIM, { build: false, spec: `pca,ivf64@16,flat@32` });
     const { page, watch } = await open('#/collections');
     await page.waitForSelector('tr[data-collection="growing"] button[data-action="build"]');
     await page.click('tr[data-collection="growing"] button[data-action="build"]');

@@ -111,6 +111,13 @@ export async function collectionsPage(ctx: PageContext): Promise<void> {
     empty.hidden = list.length > 0;
   };
   ctx.view.append(h('h1', null, 'Collections'), table, empty, createForm(ctx, refresh));
-  // fast while a build runs, so the bar moves; slow otherwise
-  poll(ctx.signal, refresh, () => (building ? 250 : 2000), ctx.fail);
+  // every 250 ms while a build runs, so the bar moves, otherwise every 2 s; checked every 250 ms so that a
+  // build started from this page (its action refreshes, which sets `building`) is followed at once
+  let lastRefresh = 0;
+  const tick = async () => {
+    if (!building && Date.now() - lastRefresh < 2000) return;
+    lastRefresh = Date.now();
+    await refresh();
+  };
+  poll(ctx.signal, tick, () => 250, ctx.fail);
 }

@@ -285,6 +285,23 @@ describe('budgets under filters', () => {
   });
 });
 
+describe('exact scan of the matches under cosine', () => {
+  it('reads the norms a resident float32 store keeps: one multiply-add per value, as the exact scan of the matches costs', async () => {
+    const ids = idsAt(0.01);
+    const q = queries.data.subarray(0, dim);
+    const resident = await built(simd, 'ivf8@16,flat@16,rerank@32:f32', 'cosine');
+    const r = await resident.search(q, 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(ids), filterPlan: 'exact' });
+    expect(r.mflops[0]).toBeCloseTo((ids.length * dim) / 1e6, 12);
+    // rows on disk keep no norms: they are computed per search (two per value)
+    const disk = await built(new ReferenceBackend(), 'ivf8@16,flat@16,rerank@32', 'cosine');
+    const d = await disk.search(q, 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(ids), filterPlan: 'exact' });
+    expect(d.mflops[0]).toBeCloseTo((2 * ids.length * dim) / 1e6, 12);
+    // same neighbours and scores either way
+    expect(Array.from(r.ids)).toEqual(Array.from(d.ids));
+    for (let i = 0; i < k; i++) expect(r.scores[i]).toBeCloseTo(d.scores[i], 5);
+  });
+});
+
 describe('filtered plan prices = what runs (planFilter, priceFilter)', () => {
   /** The list each vector is in (its nearest centroid at d_c = 16). */
   async function listOf(index: AdannsIndex): Promise<Int32Array> {

@@ -15,7 +15,7 @@ import { chooseAutoSpec, isAutoSpec, type AutoChoice, type WholeData } from '../
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { cutProbes } from '../stages/adaptive-probe.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
-import { listRows, rerankGathered, rerankStored } from '../stages/rerank.js';
+import { listRows, rerankGathered, rerankStored, storeRows } from '../stages/rerank.js';
 import { transformQueries } from '../stages/transform.js';
 import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
@@ -568,8 +568,10 @@ export class AdannsIndex {
       // the store's raw rows need no rotation; rows in the index space (store or lists) do under PCA
       const inSpace = !(store && store.dim === this.dim);
       const rotation = this.pca && inSpace ? this.dim * exactDim : 0;
-      // gathered rows' cosine norms are computed per search; f16/sq8 list values are decoded
-      const perValue = (this.metric === 'cosine' ? 2 : 1) + (!store ? this.codec.flopsPerValue - 1 : 0);
+      // gathered rows' cosine norms are computed per search unless the source keeps them (a resident
+      // float32 store, lists with norms at that dim); f16/sq8 list values are decoded
+      const normsKept = store ? storeRows(store).readInvNorms !== undefined : this.lists.hasNorms(exactDim);
+      const perValue = (this.metric === 'cosine' && !normsKept ? 2 : 1) + (!store ? this.codec.flopsPerValue - 1 : 0);
       exact = (rotation + c * exactDim * perValue) / 1e6;
     }
     // float32 rows rank exactly; float16 / sq8 rows by rounded values
@@ -613,7 +615,7 @@ export class AdannsIndex {
       const dim = report.exactDim;
       const raw = store !== undefined && store.dim === this.dim;
       const q = raw ? rowBlock(queries, rows, this.dim) : await transformQueries(this.backend, this.pca, queries, rows, this.dim, dim);
-      const source = store ?? listRows(this.backend, this.lists, this.codec, dim);
+      const source = store ? storeRows(store) : listRows(this.backend, this.lists, this.codec, dim);
       final = await exactOverMatches(this.backend, q, filter, source, this.metric, k, this.live);
       mflops.fill(report.predicted.exact);
     }

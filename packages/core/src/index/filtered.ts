@@ -165,12 +165,15 @@ export async function exactOverMatches(backend: Backend, queries: RowBlock, filt
   const slots = maskedSlots(filter);
   const dim = source.dim;
   const buffer = new Float32Array(Math.min(GATHER, slots.length) * dim);
+  // cosine norms the source keeps come with the rows (the scan then does not recompute them)
+  const norms = metric === 'cosine' && source.readInvNorms ? new Float32Array(Math.min(GATHER, slots.length)) : undefined;
   for (let from = 0; from < slots.length; from += GATHER) {
     let part = slots.subarray(from, Math.min(slots.length, from + GATHER));
     // a slot removed while an earlier part was scanned (a backend that yields) is left out, not read
     if (live) part = part.filter(live);
     await source.read(part, buffer.subarray(0, part.length * dim));
-    await backend.scanTopK(queries, rowBlock(buffer, part.length, dim), dim, metric, best, part);
+    if (norms) source.readInvNorms!(part, norms.subarray(0, part.length));
+    await backend.scanTopK(queries, rowBlock(buffer, part.length, dim, 0, norms?.subarray(0, part.length)), dim, metric, best, part);
   }
   return best;
 }

@@ -41,6 +41,26 @@ export function listRows(backend: Backend, lists: InvertedLists, codec: ListCode
   };
 }
 
+/**
+ * A re-rank store as a row source: its rows, and for cosine the inverse
+ * norms a resident float32 store keeps (so a scan of gathered rows does not
+ * recompute them).
+ */
+export function storeRows(store: RerankStore): RowSource {
+  const inv = store.inPlace?.().invNorms;
+  return {
+    dim: store.dim,
+    read: (slots, out) => store.read(slots, out),
+    ...(inv
+      ? {
+          readInvNorms(slots: ArrayLike<number>, out: Float32Array) {
+            for (let i = 0; i < slots.length; i++) out[i] = inv[slots[i]];
+          },
+        }
+      : {}),
+  };
+}
+
 /** Gathered re-rank rows per batch slice: bounds the buffer (16 MiB of 1024-d rows) whatever the batch. */
 const GATHER_ROWS = 4096;
 

@@ -13,6 +13,7 @@ export default defineConfig({
       '@adanns/core': src('core'),
       '@adanns/datasets': src('datasets'),
       '@adanns/store': src('store'),
+      '@adanns/cluster': src('cluster'),
       '@adanns/client': src('client'),
       '@adanns/api': fileURLToPath(new URL('./services/api/src/index.ts', import.meta.url)),
       '@adanns/console': fileURLToPath(new URL('./services/console/src/index.ts', import.meta.url)),

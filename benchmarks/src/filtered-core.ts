@@ -11,19 +11,22 @@
  *   npm run build && node benchmarks/dist/filtered-core.js [--data fashion-mnist,synthetic] [--queries 200] [--passes 3]
  *                                           [--params nprobe=8,shortlist=40]
  *
- * Fashion-MNIST (cosine, pca,ivf256@16,flat@128,rerank@784): filters on the
- * class label as payload: classes 0-4, class 3, class 3 with id < 6000,
- * class 3 with id < 600. Synthetic (generateSynthetic n=60000, dim=128,
- * 64 clusters, cosine, pca,ivf256@16,flat@64,rerank@128): seeded random id
- * subsets of those sizes (filters unrelated to the geometry).
+ * Fashion-MNIST (cosine, pca,ivf256@16,flat@128,rerank@784): the filter
+ * suite's filters on the class label as payload (labelFilters: a class, a
+ * class `any`, a class with an id range). Synthetic (generateSynthetic
+ * n=60000, dim=128, 64 clusters, cosine, pca,ivf256@16,flat@64,rerank@128):
+ * the same on the cluster label (filters aligned with the geometry), and
+ * seeded random id subsets of 10% and 1% (filters unrelated to it). Each
+ * filter is prepared once (prepareFilter), as the service does per request.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
 import { createBackend, ReferenceBackend, rowBlock, TopK } from '@adanns/compute';
-import { AdannsIndex, allowedIdsOf, parseParams, recallAtK, type AllowedIds, type SearchParams } from '@adanns/core';
+import { AdannsIndex, allowedIdsOf, parseParams, recallAtK, type SearchParams } from '@adanns/core';
 import { FASHION_MNIST_DIR, generateSynthetic, loadVectors, readIdx, type VectorSet } from '@adanns/datasets';
 import { log } from './fashion-mnist.js';
+import { labelFilters } from './suites/filtered.js';
 import { median } from './timing.js';
 
 const { values: o } = parseArgs({
@@ -42,27 +45,15 @@ const reference = new ReferenceBackend();
 
 interface Filter {
   label: string;
-  ids: number[];
+  ids: ArrayLike<number>;
 }
 
 async function dataSet(name: string): Promise<{ spec: string; params: Partial<SearchParams>; base: VectorSet; queries: VectorSet; filters: Filter[] }> {
   if (name === 'fashion-mnist') {
     const base = await loadVectors('fashion-mnist:train');
     const queries = await loadVectors('fashion-mnist:test', queryCount);
-    const labels = readIdx(join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz')).values;
-    const where = (test: (i: number) => boolean) => Array.from({ length: base.rows }, (_, i) => i).filter(test);
-    return {
-      spec: 'pca,ivf256@16,flat@128,rerank@784',
-      params: { nprobe: 8, shortlist: 40 },
-      base,
-      queries,
-      filters: [
-        { label: 'classes 0-4', ids: where((i) => labels[i] <= 4) },
-        { label: 'class 3', ids: where((i) => labels[i] === 3) },
-        { label: 'class 3, id < 6000', ids: where((i) => labels[i] === 3 && i < 6000) },
-        { label: 'class 3, id < 600', ids: where((i) => labels[i] === 3 && i < 600) },
-      ],
-    };
+    const labels = Int32Array.from(readIdx(join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz')).values);
+    return { spec: 'pca,ivf256@16,flat@128,rerank@784', params: { nprobe: 8, shortlist: 40 }, base, queries, filters: labelFilters(labels) };
   }
   if (name === 'synthetic') {
     const { base, queries } = generateSynthetic({ n: 60000, dim: 128, clusters: 64, queries: queryCount, noise: 1, seed: 42 });
@@ -72,21 +63,16 @@ async function dataSet(name: string): Promise<{ spec: string; params: Partial<Se
       params: { nprobe: 8, shortlist: 40 },
       base,
       queries,
-      filters: [
-        { label: 'random 50%', ids: share(0.5, 1) },
-        { label: 'random 10%', ids: share(0.1, 2) },
-        { label: 'random 1%', ids: share(0.01, 3) },
-        { label: 'random 0.1%', ids: share(0.001, 4) },
-      ],
+      filters: [...labelFilters(base.labels!).map((f) => ({ ...f, label: f.label.replace('class', 'cluster') })), { label: 'random 10%', ids: share(0.1, 2) }, { label: 'random 1%', ids: share(0.01, 3) }],
     };
   }
   throw new Error(`--data: unknown data set "${name}" (expected fashion-mnist or synthetic)`);
 }
 
 /** Exact filtered top k: brute force over the matching vectors at the full dimension (reference backend). */
-async function truthOf(base: VectorSet, queries: VectorSet, ids: number[]): Promise<Float64Array> {
+async function truthOf(base: VectorSet, queries: VectorSet, ids: ArrayLike<number>): Promise<Float64Array> {
   const rows = new Float32Array(ids.length * base.dim);
-  ids.forEach((id, i) => rows.set(base.data.subarray(id * base.dim, (id + 1) * base.dim), i * base.dim));
+  for (let i = 0; i < ids.length; i++) rows.set(base.data.subarray(ids[i] * base.dim, (ids[i] + 1) * base.dim), i * base.dim);
   const best = new TopK(queries.rows, k);
   await reference.scanTopK(rowBlock(queries.data, queries.rows, base.dim), rowBlock(rows, ids.length, base.dim), base.dim, 'cosine', best, Int32Array.from(ids));
   best.sort();
@@ -118,12 +104,13 @@ async function run(name: string): Promise<void> {
   console.log('| filter | matches | plan | recall@10 | fewest hits | MFLOPs/query | µs/query (median) | exact scan of matches, MFLOPs |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const filter of ds.filters) {
-    const allowed: AllowedIds = allowedIdsOf(filter.ids);
+    // the slot mask once per filter, not again in each timed search
+    const prepared = index.prepareFilter(allowedIdsOf(Array.from(filter.ids)));
     started = performance.now();
     const truth = await truthOf(base, queries, filter.ids);
     log(`${filter.label}: truth in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     for (const plan of [undefined, 'exact', 'probe'] as const) {
-      const options = { filter: allowed, filterPlan: plan };
+      const options = { filter: prepared, filterPlan: plan };
       const r = await index.search(queries.data, queries.rows, k, params, options);
       const truthK = Math.min(k, filter.ids.length);
       const recall = truthK > 0 ? recallAtK(r.ids, k, truth, k, queries.rows, truthK) : 1;

@@ -11,7 +11,6 @@
  *
  *   npm run bench:health [-- --n 20000 --dim 128 --duration 20 --format msgpack|json --threads 1]
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
@@ -21,8 +20,8 @@ import { Packr } from 'msgpackr';
 import { loadConfig } from '@adanns/api';
 import { AdannsClient } from '@adanns/client';
 import { intOption } from '@adanns/cli-kit';
-import { packageScript } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
+import { startService } from './service-process.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -44,16 +43,7 @@ const format = o.format;
 const limits = loadConfig([], { ...process.env, ADANNS_HOST: '127.0.0.1' });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'adanns-health-'));
-const script = packageScript(import.meta.url, './http-service');
-const service = fork(script.path, ['--port', '0', '--threads', o.threads!], {
-  env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0', ADANNS_HOST: '127.0.0.1' },
-  execArgv: script.execArgv,
-  stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-});
-const url = await new Promise<string>((resolve, reject) => {
-  service.once('message', (m: { url: string }) => resolve(m.url));
-  service.once('exit', (code, signal) => reject(new Error(`the service exited before it was ready (${signal ?? `exit ${code}`})`)));
-});
+const { url, stop } = await startService(['--threads', o.threads!], { ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0', ADANNS_HOST: '127.0.0.1' });
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : NaN);
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -182,7 +172,6 @@ try {
   );
 } finally {
   controller.abort();
-  service.kill('SIGTERM');
-  await new Promise((resolve) => service.on('exit', resolve));
+  await stop();
   rmSync(dataDir, { recursive: true, force: true });
 }

@@ -7,7 +7,6 @@
  *
  *   npm run bench:http [-- --n 20000 --dim 128 --duration 10 --connections 8]
  */
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +15,8 @@ import autocannon from 'autocannon';
 import { Packr } from 'msgpackr';
 import { AdannsClient } from '@adanns/client';
 import { intOption } from '@adanns/cli-kit';
-import { packageScript } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
+import { startService } from './service-process.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -35,17 +34,7 @@ const connections = intOption(o.connections, 'connections');
 const BATCH = 100;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'adanns-http-'));
-const script = packageScript(import.meta.url, './http-service');
-const service = fork(script.path, ['--port', '0', '--threads', o.threads!], {
-  env: { ...process.env, ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' },
-  execArgv: script.execArgv,
-  stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-});
-// the service reports its URL once it listens and its collections are open (events, no polling)
-const url = await new Promise<string>((resolve, reject) => {
-  service.once('message', (m: { url: string }) => resolve(m.url));
-  service.once('exit', (code, signal) => reject(new Error(`the service exited before it was ready (${signal ?? `exit ${code}`})`)));
-});
+const { url, stop } = await startService(['--threads', o.threads!], { ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' });
 
 const packr = new Packr({ moreTypes: true, useRecords: false });
 const { base, queries } = generateSynthetic({ n, dim, queries: 100, seed: 11 });
@@ -122,7 +111,6 @@ try {
     report('search', result, { budget, spec: index.spec, params: probe.params, mflops: Number(probe.mflops.toFixed(4)), expectedRecall: probe.expectedRecall, points: n, dim });
   }
 } finally {
-  service.kill('SIGTERM');
-  await new Promise((resolve) => service.on('exit', resolve));
+  await stop();
   rmSync(dataDir, { recursive: true, force: true });
 }

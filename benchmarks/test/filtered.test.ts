@@ -107,6 +107,9 @@ describe('adanns bench --filter-suite', () => {
     const summary = readFileSync(join(out, 'summary.md'), 'utf8');
     expect(summary).toMatch(/\| selectivity \| filter \| system \| params \| recall@10 \| hits \| MFLOPs \| QPS \|/);
     expect(summary).toMatch(/## Goals/);
+    // recall budgets planned under each filter: one row per target, predicted recall beside the achieved one
+    expect(summary).toMatch(/## Recall budgets under the filter: predicted against achieved/);
+    for (const rows of bySel.values()) expect(rows.filter((r) => r.system === 'adanns-budget').map((r) => r.budget!.recall)).toEqual([0.9, 0.95, 0.99]);
     expect(readFileSync(join(out, 'recall-vs-qps-filtered.svg'), 'utf8')).toMatch(/^<svg/);
     expect(existsSync(join(out, 'recall-vs-mflops.svg'))).toBe(false);
   }, 60_000);

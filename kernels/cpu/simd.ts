@@ -779,6 +779,11 @@ export function scanListsTopK(
         }
         for (let t = 0; t < n; t += 4) {
           const tEnd = min(n, t + 4);
+          // four queries on a blocked list: scores straight to the heaps (scan4Blocked; `scores` holds its thresholds)
+          if (blocked && tEnd - t == 4) {
+            scan4Blocked(group + <usize>t * rowBytes, rowBytes, groupInv + (<usize>t << 2), members + (<usize>(g0 + t) << 2), codes, from, to, lay, bStride, inv, ids, dim, metric, hIds, hScores, hSizes, k, scores);
+            continue;
+          }
           if (blocked) scoreBlocked(group, t, tEnd, dim, groupInv, codes, from, to, lay, bStride, inv, dim, metric, scores, step, accs);
           else scoreBlock(group, t, tEnd, dim, groupInv, rows, rFrom, rFrom + (to - from), rStride, inv, dim, metric, scores, step);
           for (let u = t; u < tEnd; u++) {
@@ -1024,171 +1029,6 @@ function pairBlocked(q: usize, codes: usize, r: i32, dim: i32, lay: i32, stride:
   return l2 ? -s : s;
 }
 
-/**
- * tile4x2() of four queries (q0, q0 + qs, ...) and float32 rows r, r+1 of a
- * blocked list (r even: one block; b0 = blockedRow(r); fullEnd: the values
- * in full-width groups): query t, row u to out + t * os + u * 4. The rows'
- * groups are read in turn, all sums in registers; whole groups of 16 values
- * run unrolled.
- */
-function tile4x2Blocked(q0: usize, qs: usize, codes: usize, r: i32, b0: usize, dim: i32, lay: i32, stride: i32, fullEnd: i32, l2: bool, out: usize, os: usize): void {
-  const w = lay >>> 16;
-  const d4 = dim & ~3;
-  const gs = <usize>((lay & 0xffff) * w) << 2;
-  const lim = min(d4, fullEnd);
-  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
-  let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-  let p = b0, r0 = q0, r1 = q1, r2 = q2, r3 = q3, i0 = 0;
-  if (w == 16) {
-    if (l2) {
-      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
-          let x0 = v128.load(p), x1 = v128.load(p, 64);
-          let y = v128.load(r0);
-          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
-          y = v128.load(r0, 16);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 16);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 16);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 16);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
-          y = v128.load(r0, 32);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 32);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 32);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 32);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
-          y = v128.load(r0, 48);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 48);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 48);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 48);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-      }
-    } else {
-      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
-          let x0 = v128.load(p), x1 = v128.load(p, 64);
-          let y = v128.load(r0);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
-          y = v128.load(r0, 16);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 16);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 16);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 16);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
-          y = v128.load(r0, 32);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 32);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 32);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 32);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
-          y = v128.load(r0, 48);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 48);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 48);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 48);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-      }
-    }
-  }
-  while (i0 < d4) {
-    const narrow = i0 >= fullEnd;
-    const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
-    const p1 = p0 + (narrow ? <usize>(stride - fullEnd) << 2 : <usize>w << 2);
-    const n = <usize>(min(i0 + w, d4) - i0) << 2;
-    if (l2) {
-      for (let o: usize = 0; o < n; o += 16) {
-          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
-          let y = v128.load(r0 + o);
-          let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1 + o);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2 + o);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3 + o);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-      }
-    } else {
-      for (let o: usize = 0; o < n; o += 16) {
-          const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
-          let y = v128.load(r0 + o);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1 + o);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2 + o);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3 + o);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-      }
-    }
-    i0 += w;
-    p += gs;
-    const step = <usize>w << 2;
-    r0 += step; r1 += step; r2 += step; r3 += step;
-  }
-  const s00 = d4 < dim ? blockedTail(q0, codes, r, d4, dim, lay, stride, l2, hsum(a00)) : hsum(a00), s01 = d4 < dim ? blockedTail(q0, codes, r + 1, d4, dim, lay, stride, l2, hsum(a01)) : hsum(a01);
-  const s10 = d4 < dim ? blockedTail(q1, codes, r, d4, dim, lay, stride, l2, hsum(a10)) : hsum(a10), s11 = d4 < dim ? blockedTail(q1, codes, r + 1, d4, dim, lay, stride, l2, hsum(a11)) : hsum(a11);
-  const s20 = d4 < dim ? blockedTail(q2, codes, r, d4, dim, lay, stride, l2, hsum(a20)) : hsum(a20), s21 = d4 < dim ? blockedTail(q2, codes, r + 1, d4, dim, lay, stride, l2, hsum(a21)) : hsum(a21);
-  const s30 = d4 < dim ? blockedTail(q3, codes, r, d4, dim, lay, stride, l2, hsum(a30)) : hsum(a30), s31 = d4 < dim ? blockedTail(q3, codes, r + 1, d4, dim, lay, stride, l2, hsum(a31)) : hsum(a31);
-  store<f32>(out, l2 ? -s00 : s00);
-  store<f32>(out, l2 ? -s01 : s01, 4);
-  store<f32>(out + os, l2 ? -s10 : s10);
-  store<f32>(out + os, l2 ? -s11 : s11, 4);
-  store<f32>(out + 2 * os, l2 ? -s20 : s20);
-  store<f32>(out + 2 * os, l2 ? -s21 : s21, 4);
-  store<f32>(out + 3 * os, l2 ? -s30 : s30);
-  store<f32>(out + 3 * os, l2 ? -s31 : s31, 4);
-}
-
 /** Rows a query-alone pass over a blocked list keeps partial sums for (a run inside one block), and their bytes. */
 const BLOCKED_SEGMENT: i32 = 64;
 const BLOCKED_ACCS: i32 = BLOCKED_SEGMENT * 16;
@@ -1321,12 +1161,11 @@ function segment1Blocked(qp: usize, codes: usize, j0: i32, n: i32, rowAt: usize,
 
 /**
  * scoreBlock() over float32 rows [bFrom, bTo) of a blocked list, read in
- * place (bInv indexed by row number); bFrom is a multiple of 4. Four
- * queries at a time run tile4x2Blocked over pairs of rows (their sums in
- * registers: compute-bound, the rows are cache-resident after the first
- * tile); a query alone, memory-bound, runs segment1Blocked over the runs of
- * rows inside one block, reading each block group after group (one
- * sequential stream) with the partial sums in `accs` (BLOCKED_ACCS bytes).
+ * place (bInv indexed by row number), for fewer than four queries (four run
+ * scan4Blocked); bFrom is a multiple of 4. A query alone, memory-bound, runs
+ * segment1Blocked over the runs of rows inside one block, reading each block
+ * group after group (one sequential stream) with the partial sums in `accs`
+ * (BLOCKED_ACCS bytes).
  */
 function scoreBlocked(
   q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
@@ -1340,27 +1179,7 @@ function scoreBlocked(
   const blockBytes = <usize>(b * stride) << 2, rowBytes = <usize>(lay >>> 16) << 2;
   const firstBlock = codes + <usize>(bFrom / b) * blockBytes, firstRow = bFrom % b;
   const fullEnd = stride - stride % (lay >>> 16);
-  let t = qFrom;
-  for (; t + 4 <= qTo; t += 4) {
-    const qp = q + <usize>t * qs;
-    const op = out + <usize>(t - qFrom) * os;
-    let j = bFrom;
-    let block = firstBlock, ro = firstRow;
-    while (j < bTo) {
-      const n = min(bTo - j, min(BLOCKED_SEGMENT, b - ro));
-      const rowAt = block + <usize>ro * rowBytes, o = op + (<usize>(j - bFrom) << 2);
-      let r = 0;
-      for (; r + 2 <= n; r += 2) tile4x2Blocked(qp, qs, codes, j + r, rowAt + <usize>r * rowBytes, dim, lay, stride, fullEnd, l2, o + (<usize>r << 2), os);
-      if (r < n) for (let u = 0; u < 4; u++) store<f32>(o + <usize>u * os + (<usize>r << 2), pairBlocked(qp + <usize>u * qs, codes, j + r, dim, lay, stride, l2));
-      j += n;
-      ro += n;
-      if (ro == b) {
-        ro = 0;
-        block += blockBytes;
-      }
-    }
-  }
-  for (; t < qTo; t++) {
+  for (let t = qFrom; t < qTo; t++) {
     const qp = q + <usize>t * qs;
     const op = out + <usize>(t - qFrom) * os;
     let j = bFrom;
@@ -1511,6 +1330,511 @@ function scorePacked(
     scoreBlock(group, t, tEnd, dim, groupInv, packed, 0, kept, dim, packedInv, dim, metric, scores, step);
     for (let u = t; u < tEnd; u++) {
       pushScores(scores + (<usize>((u - t) * step) << 2), 0, kept, packedIds, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
+    }
+  }
+}
+
+// ---- re-rank from lists: candidates scored where they lie (packages/compute/src/lists.ts, ListCandidates) ----
+// A funnel stage (or a re-rank) from the lists names each candidate by a directory entry (as the fused list
+// scans' directory: codes, ids, cosine norms kept at the rescored prefix or 0, ..., block layout) and a member
+// position. Its prefix is scored exactly as rescoreTopK scores the same member decoded into a gathered block
+// (tile1x4At: pair()'s order; cosine s *= qi * bi, bi the kept norm or invNormsExact of the decoded prefix)
+// and pushed under the id its list reports, so no row is read on the host. Float32 members are read in place
+// (blocked: each group of the prefix one contiguous run); f16 / sq8 members are decoded into the scratch.
+
+/** Bytes of scratch rescoreListsTopK needs at prefix `dim`: four decoded prefixes, and per tile four addresses, ids and norms. */
+export function listRescoreScratch(dim: i32): i32 {
+  return (4 * dim + 12) * 4 + 64;
+}
+
+/**
+ * tile1x4At() of four float32 members of blocked lists, in place: p0..p3 are
+ * their blockedRow() addresses, `gs` the bytes between a row's groups (B x w x 4);
+ * every group the prefix touches is full-width (listRescoreInPlace).
+ */
+function tile1x4Blocked(q: usize, p0: usize, p1: usize, p2: usize, p3: usize, gs: usize, w: i32, dim: i32, l2: bool): v128 {
+  const d4 = dim & ~3;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  let off: usize = 0;
+  for (let i0 = 0; i0 < d4; i0 += w, off += gs) {
+    const n = <usize>min(w, d4 - i0) << 2;
+    const qg = q + (<usize>i0 << 2);
+    if (l2) {
+      for (let o: usize = 0; o < n; o += 16) {
+        const x = v128.load(qg + o);
+        const g = off + o;
+        let d = f32x4.sub(x, v128.load(p0 + g)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+        d = f32x4.sub(x, v128.load(p1 + g)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+        d = f32x4.sub(x, v128.load(p2 + g)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+        d = f32x4.sub(x, v128.load(p3 + g)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+      }
+    } else {
+      for (let o: usize = 0; o < n; o += 16) {
+        const x = v128.load(qg + o);
+        const g = off + o;
+        a0 = f32x4.add(a0, f32x4.mul(x, v128.load(p0 + g)));
+        a1 = f32x4.add(a1, f32x4.mul(x, v128.load(p1 + g)));
+        a2 = f32x4.add(a2, f32x4.mul(x, v128.load(p2 + g)));
+        a3 = f32x4.add(a3, f32x4.mul(x, v128.load(p3 + g)));
+      }
+    }
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+  // the scalar tail of pair(), element i of a row at group i / w
+  for (let i = d4; i < dim; i++) {
+    const g = i / w;
+    const o = <usize>g * gs + (<usize>(i - g * w) << 2);
+    const y = load<f32>(q + (<usize>i << 2));
+    if (l2) {
+      let d = y - load<f32>(p0 + o); s0 += d * d;
+      d = y - load<f32>(p1 + o); s1 += d * d;
+      d = y - load<f32>(p2 + o); s2 += d * d;
+      d = y - load<f32>(p3 + o); s3 += d * d;
+    } else {
+      s0 += y * load<f32>(p0 + o); s1 += y * load<f32>(p1 + o); s2 += y * load<f32>(p2 + o); s3 += y * load<f32>(p3 + o);
+    }
+  }
+  return l2 ? lanes4(-s0, -s1, -s2, -s3) : lanes4(s0, s1, s2, s3);
+}
+
+/** invNormsExact() of one float32 member of a blocked list in place (blockedRow address p; full-width groups). */
+function invNormBlockedExact(p: usize, gs: usize, w: i32, dim: i32): f32 {
+  let a: f64 = 0;
+  for (let i = 0; i < dim; i++) {
+    const g = i / w;
+    const x = <f64>load<f32>(p + <usize>g * gs + (<usize>(i - g * w) << 2));
+    a += x * x;
+  }
+  return a > 0 ? <f32>(1.0 / Math.sqrt(a)) : 0;
+}
+
+/**
+ * For query t in [0, qRows): its candidates i < candSizes[t], member
+ * cPos[t * candK + i] of directory entry cEntries[t * candK + i] (-1: not in
+ * this call's memory, skipped), scored at prefix `dim` and merged into heap
+ * row t under their lists' ids. mode = metric + 4 * encoding (0 f16, 1 sq8,
+ * 2 float32); bStride: elements per member; params: sq8 min then scale;
+ * scratch: listRescoreScratch(dim) bytes.
+ */
+export function rescoreListsTopK(
+  q: usize, qRows: i32, qStride: i32, qInv: usize,
+  dir: usize, cEntries: usize, cPos: usize, candK: i32, candSizes: usize,
+  bStride: i32, dim: i32, mode: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, params: usize,
+): void {
+  const metric = mode & 3, encoding = mode >> 2;
+  const l2 = metric == L2, cosine = metric == COSINE;
+  // every list of a call shares one layout (ListSet.layout)
+  const lay = load<i32>(dir, 28);
+  const w = lay >>> 16;
+  const gs = <usize>((lay & 0xffff) * w) << 2;
+  // float32 members in place, unless the prefix reaches a narrow last group (then copied like decoded ones)
+  const direct = encoding == ENC_F32 && (lay == 0 || ((dim + w - 1) / w) * w <= bStride);
+  const rowBytes = <usize>dim << 2;
+  const addrs = scratch + 4 * rowBytes, ids = addrs + 16, invs = ids + 16;
+  const qs = <usize>qStride << 2;
+  for (let t = 0; t < qRows; t++) {
+    const qp = q + <usize>t * qs;
+    const qi: f32 = cosine ? load<f32>(qInv + (<usize>t << 2)) : 1;
+    const n = load<i32>(candSizes + (<usize>t << 2));
+    const at = <usize>(t * candK) << 2;
+    let limit = threshold(hScores, hSizes, k, t);
+    let i = 0;
+    while (i < n) {
+      // the next (up to) four candidates of this call's memory
+      let m = 0;
+      for (; i < n && m < 4; i++) {
+        const e = load<i32>(cEntries + at + (<usize>i << 2));
+        if (e < 0) continue;
+        const pos = load<i32>(cPos + at + (<usize>i << 2));
+        const entry = dir + (<usize>e << 5);
+        const codes = <usize>load<u32>(entry);
+        const kept = <usize>load<u32>(entry, 8);
+        const u = <usize>m << 2;
+        store<i32>(ids + u, load<i32>(<usize>load<u32>(entry, 4) + (<usize>pos << 2)));
+        let p: usize;
+        if (direct) {
+          p = lay ? blockedRow(codes, pos, lay, bStride, 4) : codes + <usize>pos * (<usize>bStride << 2);
+        } else {
+          // a decoded (or copied) prefix in scratch slot m
+          p = scratch + <usize>m * rowBytes;
+          if (encoding != ENC_F32) {
+            if (lay) decodeBlockedRows(codes, pos, pos + 1, bStride, dim, encoding, params, p, lay);
+            else decodeRows(codes, pos, pos + 1, bStride, dim, encoding, params, p);
+          } else {
+            for (let i0 = 0; i0 < dim; i0 += w) memory.copy(p + (<usize>i0 << 2), blockedAt(codes, pos, i0 / w, lay, bStride, 4), <usize>min(w, dim - i0) << 2);
+          }
+        }
+        store<u32>(addrs + u, <u32>p);
+        if (cosine) {
+          let bi: f32;
+          if (kept) bi = load<f32>(kept + (<usize>pos << 2));
+          else if (direct && lay) bi = invNormBlockedExact(p, gs, w, dim);
+          else {
+            invNormsExact(p, 1, dim, dim, invs + u);
+            bi = load<f32>(invs + u);
+          }
+          store<f32>(invs + u, bi);
+        }
+        m++;
+      }
+      if (m == 0) break;
+      // a short tile repeats its first member in the unused lanes (their scores are not pushed)
+      const b0 = <usize>load<u32>(addrs);
+      const b1 = m > 1 ? <usize>load<u32>(addrs, 4) : b0, b2 = m > 2 ? <usize>load<u32>(addrs, 8) : b0, b3 = m > 3 ? <usize>load<u32>(addrs, 12) : b0;
+      const four = direct && lay ? tile1x4Blocked(qp, b0, b1, b2, b3, gs, w, dim, l2) : tile1x4At(qp, b0, b1, b2, b3, dim, l2);
+      for (let u = 0; u < m; u++) {
+        let s = u == 0 ? f32x4.extract_lane(four, 0) : u == 1 ? f32x4.extract_lane(four, 1) : u == 2 ? f32x4.extract_lane(four, 2) : f32x4.extract_lane(four, 3);
+        if (cosine) s *= qi * load<f32>(invs + (<usize>u << 2));
+        if (s >= limit) {
+          heapPush(hIds, hScores, hSizes, k, t, load<i32>(ids + (<usize>u << 2)), s);
+          limit = threshold(hScores, hSizes, k, t);
+        }
+      }
+    }
+  }
+}
+
+// ---- the batched tile of a blocked list scan: four queries x pairs of rows, scores straight to the heaps ----
+
+/**
+ * The four scores [hsum(a), hsum(b), hsum(c), hsum(d)], each added as
+ * hsum() adds (l0 + l1) + (l2 + l3), so they equal the scalar sums bit for bit.
+ */
+@inline function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 2, 4, 6), v128.shuffle<f32>(a, b, 1, 3, 5, 7)); // a0+a1, a2+a3, b0+b1, b2+b3
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 2, 4, 6), v128.shuffle<f32>(c, d, 1, 3, 5, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 2, 4, 6), v128.shuffle<f32>(ab, cd, 1, 3, 5, 7));
+}
+
+/**
+ * Pushes the lanes of `s` (row j's scores for the four heap rows named at
+ * `rows`) that reach their row's threshold; `limits` holds the four
+ * thresholds (updated). Lanes are independent heaps, so their order does not
+ * matter; each heap takes its rows in order, as pushScores() takes them.
+ */
+function pushLanes(s: v128, j: i32, ids: usize, rows: usize, limits: usize, hIds: usize, hScores: usize, hSizes: usize, k: i32): void {
+  const id = ids ? load<i32>(ids + (<usize>j << 2)) : j;
+  for (let u = 0; u < 4; u++) {
+    const sc = u == 0 ? f32x4.extract_lane(s, 0) : u == 1 ? f32x4.extract_lane(s, 1) : u == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
+    const at = limits + (<usize>u << 2);
+    if (sc >= load<f32>(at)) {
+      const row = load<i32>(rows + (<usize>u << 2));
+      heapPush(hIds, hScores, hSizes, k, row, id, sc);
+      store<f32>(at, threshold(hScores, hSizes, k, row));
+    }
+  }
+}
+
+/** Adds row r's elements [d4, dim) to lane u of four sums (query u at q0 + u * qs): pair()'s scalar tail, in lanes. */
+function tails4(s: v128, q0: usize, qs: usize, codes: usize, r: i32, d4: i32, dim: i32, lay: i32, stride: i32, l2: bool): v128 {
+  return lanes4(
+    blockedTail(q0, codes, r, d4, dim, lay, stride, l2, f32x4.extract_lane(s, 0)),
+    blockedTail(q0 + qs, codes, r, d4, dim, lay, stride, l2, f32x4.extract_lane(s, 1)),
+    blockedTail(q0 + 2 * qs, codes, r, d4, dim, lay, stride, l2, f32x4.extract_lane(s, 2)),
+    blockedTail(q0 + 3 * qs, codes, r, d4, dim, lay, stride, l2, f32x4.extract_lane(s, 3)),
+  );
+}
+
+/**
+ * The batched tile of scanListsTopK: four gathered queries (q0, q0 + qs, ...;
+ * inverse norms at qInv, heap rows at `rows`) against float32 rows
+ * [from, to) of a blocked list (from a multiple of 4; bInv indexed by row
+ * number, cosine only), every score merged straight into its query's heap.
+ * A pair of rows (one block) runs against the four queries with the eight
+ * four-lane sums in registers, group after group (whole groups of 16 values
+ * unrolled), so each loaded vector serves two to four products; the sums are
+ * then reduced four at a time in lanes (hsum4), scaled for cosine and
+ * compared with the four heaps' thresholds in one step, so a row that none
+ * of the queries keeps costs no scalar work and no trip through memory.
+ * Each score is pair()'s, and each heap takes its rows in order, so results
+ * are bit-identical to scoring rows one after another. `limits`: 16 bytes.
+ */
+function scan4Blocked(
+  q0: usize, qs: usize, qInv: usize, rows: usize,
+  codes: usize, from: i32, to: i32, lay: i32, stride: i32, bInv: usize, ids: usize,
+  dim: i32, metric: i32, hIds: usize, hScores: usize, hSizes: usize, k: i32, limits: usize,
+): void {
+  const l2 = metric == L2, cosine = metric == COSINE;
+  const b = lay & 0xffff, w = lay >>> 16;
+  const d4 = dim & ~3;
+  const fullEnd = stride - stride % w;
+  const lim = min(d4, fullEnd);
+  const gs = <usize>(b * w) << 2, rowBytes = <usize>w << 2, blockBytes = <usize>(b * stride) << 2;
+  const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
+  // the thresholds and query norms stay in memory: the row loop needs every vector register for its sums
+  for (let u = 0; u < 4; u++) store<f32>(limits + (<usize>u << 2), threshold(hScores, hSizes, k, load<i32>(rows + (<usize>u << 2))));
+  let block = codes + <usize>(from / b) * blockBytes, ro = from % b;
+  let r = from;
+  for (; r + 2 <= to; r += 2) {
+    const b0 = block + <usize>ro * rowBytes;
+    let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    let p = b0, r0 = q0, r1 = q1, r2 = q2, r3 = q3, i0 = 0;
+    if (w == 16) {
+      if (l2) {
+        for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+          let x0: v128, x1: v128, y: v128, d: v128;
+          x0 = v128.load(p); x1 = v128.load(p, 64);
+          y = v128.load(r0);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
+          y = v128.load(r0, 16);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 16);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 16);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 16);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
+          y = v128.load(r0, 32);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 32);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 32);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 32);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
+          y = v128.load(r0, 48);
+          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          y = v128.load(r1, 48);
+          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          y = v128.load(r2, 48);
+          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          y = v128.load(r3, 48);
+          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+        }
+      } else {
+        for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+          let x0: v128, x1: v128, y: v128;
+          x0 = v128.load(p); x1 = v128.load(p, 64);
+          y = v128.load(r0);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
+          y = v128.load(r0, 16);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 16);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 16);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 16);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
+          y = v128.load(r0, 32);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 32);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 32);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 32);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
+          y = v128.load(r0, 48);
+          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+          y = v128.load(r1, 48);
+          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+          y = v128.load(r2, 48);
+          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+          y = v128.load(r3, 48);
+          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+        }
+      }
+    }
+    // the rest: groups of another width, a partial group, the narrow last group
+    while (i0 < d4) {
+      const narrow = i0 >= fullEnd;
+      const p0 = narrow ? blockedAt(codes, r, i0 / w, lay, stride, 4) : p;
+      const p1 = p0 + (narrow ? <usize>(stride - fullEnd) << 2 : rowBytes);
+      const n = <usize>(min(i0 + w, d4) - i0) << 2;
+      for (let o: usize = 0; o < n; o += 16) {
+        const x0 = v128.load(p0 + o), x1 = v128.load(p1 + o);
+        let y0 = v128.load(r0 + o), y1 = v128.load(r1 + o), y2 = v128.load(r2 + o), y3 = v128.load(r3 + o);
+        if (l2) {
+          let d = f32x4.sub(y0, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+          d = f32x4.sub(y0, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+          d = f32x4.sub(y1, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+          d = f32x4.sub(y1, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+          d = f32x4.sub(y2, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+          d = f32x4.sub(y2, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+          d = f32x4.sub(y3, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+          d = f32x4.sub(y3, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+        } else {
+          a00 = f32x4.add(a00, f32x4.mul(y0, x0)); a01 = f32x4.add(a01, f32x4.mul(y0, x1));
+          a10 = f32x4.add(a10, f32x4.mul(y1, x0)); a11 = f32x4.add(a11, f32x4.mul(y1, x1));
+          a20 = f32x4.add(a20, f32x4.mul(y2, x0)); a21 = f32x4.add(a21, f32x4.mul(y2, x1));
+          a30 = f32x4.add(a30, f32x4.mul(y3, x0)); a31 = f32x4.add(a31, f32x4.mul(y3, x1));
+        }
+      }
+      i0 += w;
+      p += gs;
+      r0 += rowBytes; r1 += rowBytes; r2 += rowBytes; r3 += rowBytes;
+    }
+    let s0 = hsum4(a00, a10, a20, a30), s1 = hsum4(a01, a11, a21, a31);
+    if (d4 < dim) {
+      s0 = tails4(s0, q0, qs, codes, r, d4, dim, lay, stride, l2);
+      s1 = tails4(s1, q0, qs, codes, r + 1, d4, dim, lay, stride, l2);
+    }
+    if (l2) {
+      s0 = f32x4.neg(s0);
+      s1 = f32x4.neg(s1);
+    }
+    if (cosine) {
+      const qi = v128.load(qInv);
+      s0 = f32x4.mul(s0, f32x4.mul(qi, f32x4.splat(load<f32>(bInv + (<usize>r << 2)))));
+      s1 = f32x4.mul(s1, f32x4.mul(qi, f32x4.splat(load<f32>(bInv + (<usize>r << 2), 4))));
+    }
+    if (v128.any_true(f32x4.ge(s0, v128.load(limits)))) pushLanes(s0, r, ids, rows, limits, hIds, hScores, hSizes, k);
+    if (v128.any_true(f32x4.ge(s1, v128.load(limits)))) pushLanes(s1, r + 1, ids, rows, limits, hIds, hScores, hSizes, k);
+    ro += 2;
+    if (ro == b) {
+      ro = 0;
+      block += blockBytes;
+    }
+  }
+  if (r < to) {
+    // an odd last row: pair() per query
+    let s = lanes4(pairBlocked(q0, codes, r, dim, lay, stride, l2), pairBlocked(q1, codes, r, dim, lay, stride, l2), pairBlocked(q2, codes, r, dim, lay, stride, l2), pairBlocked(q3, codes, r, dim, lay, stride, l2));
+    if (cosine) s = f32x4.mul(s, f32x4.mul(v128.load(qInv), f32x4.splat(load<f32>(bInv + (<usize>r << 2)))));
+    if (v128.any_true(f32x4.ge(s, v128.load(limits)))) pushLanes(s, r, ids, rows, limits, hIds, hScores, hSizes, k);
+  }
+}
+
+// ---- re-rank of a batch in row order: candidates sorted by row, each row read once for all its queries ----
+
+/** Digits of the radix sort of candidates by row (11 bits: the histogram stays in L1). */
+const RADIX_BITS: i32 = 11;
+const RADIX: i32 = 1 << RADIX_BITS;
+
+/** Bytes of scratch rescoreByRows needs for `pairs` candidates: two arrays of candidate numbers and a histogram. */
+export function rescoreByRowsScratch(pairs: i32): i32 {
+  return (2 * pairs + RADIX) * 4 + 64;
+}
+
+/** tile1x4At() of four (query, row) pairs: lane u scores q_u against b_u exactly as pair() does. */
+function tile4Pairs(q0: usize, b0: usize, q1: usize, b1: usize, q2: usize, b2: usize, q3: usize, b3: usize, dim: i32, l2: bool): v128 {
+  const d4 = dim & ~3;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  if (l2) {
+    for (let i = 0; i < d4; i += 4) {
+      const o = <usize>i << 2;
+      let d = f32x4.sub(v128.load(q0 + o), v128.load(b0 + o)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+      d = f32x4.sub(v128.load(q1 + o), v128.load(b1 + o)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+      d = f32x4.sub(v128.load(q2 + o), v128.load(b2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+      d = f32x4.sub(v128.load(q3 + o), v128.load(b3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+    }
+    return lanes4(-l2Tail(q0, b0, d4, dim, hsum(a0)), -l2Tail(q1, b1, d4, dim, hsum(a1)), -l2Tail(q2, b2, d4, dim, hsum(a2)), -l2Tail(q3, b3, d4, dim, hsum(a3)));
+  }
+  for (let i = 0; i < d4; i += 4) {
+    const o = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q0 + o), v128.load(b0 + o)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(q1 + o), v128.load(b1 + o)));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(q2 + o), v128.load(b2 + o)));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(q3 + o), v128.load(b3 + o)));
+  }
+  return lanes4(dotTail(q0, b0, d4, dim, hsum(a0)), dotTail(q1, b1, d4, dim, hsum(a1)), dotTail(q2, b2, d4, dim, hsum(a2)), dotTail(q3, b3, d4, dim, hsum(a3)));
+}
+
+/**
+ * rescoreTopK() of queries [qFrom, qTo) of a batch, heap row = query number:
+ * their candidates (query t's rows cand[t * candK + i], i < candSizes[t])
+ * are sorted by row (LSD radix sort of the candidate numbers) and scored in
+ * that order, four at a time (tile4Pairs). A batch's shortlists share rows
+ * and cover much of the base, so the rows stream in address order, each
+ * read once for all the queries that want it, instead of each query's
+ * shortlist jumping across the base. Each score is rescoreTopK's; a heap
+ * gets its candidates in another order, which leaves the same best k (the
+ * heaps order by score, then id). scratch: rescoreByRowsScratch(candidates).
+ */
+export function rescoreByRows(
+  q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
+  b: usize, bStride: i32, bInv: usize,
+  cand: usize, candK: i32, candSizes: usize,
+  dim: i32, metric: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  const l2 = metric == L2;
+  const qs = <usize>qStride << 2, bs = <usize>bStride << 2;
+  const counts = scratch;
+  let src = scratch + (<usize>RADIX << 2);
+  let n = 0;
+  let rows: u32 = 0; // OR of the rows: how many digits the sort needs
+  for (let t = qFrom; t < qTo; t++) {
+    const size = load<i32>(candSizes + (<usize>t << 2));
+    for (let i = 0; i < size; i++) {
+      const c = t * candK + i;
+      store<i32>(src + (<usize>n << 2), c);
+      n++;
+      rows |= load<u32>(cand + (<usize>c << 2));
+    }
+  }
+  let dst = src + (<usize>n << 2);
+  for (let shift = 0; shift == 0 || (shift < 32 && (rows >>> shift) != 0); shift += RADIX_BITS) {
+    memory.fill(counts, 0, <usize>RADIX << 2);
+    for (let j = 0; j < n; j++) {
+      const at = counts + (<usize>((load<u32>(cand + (<usize>load<i32>(src + (<usize>j << 2)) << 2)) >>> shift) & (RADIX - 1)) << 2);
+      store<i32>(at, load<i32>(at) + 1);
+    }
+    let sum = 0;
+    for (let d = 0; d < RADIX; d++) {
+      const at = counts + (<usize>d << 2);
+      const c = load<i32>(at);
+      store<i32>(at, sum);
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const c = load<i32>(src + (<usize>j << 2));
+      const at = counts + (<usize>((load<u32>(cand + (<usize>c << 2)) >>> shift) & (RADIX - 1)) << 2);
+      const to = load<i32>(at);
+      store<i32>(at, to + 1);
+      store<i32>(dst + (<usize>to << 2), c);
+    }
+    const swap = src;
+    src = dst;
+    dst = swap;
+  }
+  for (let j = 0; j < n; j += 4) {
+    const m = min(4, n - j);
+    const at = src + (<usize>j << 2);
+    // a short tail repeats its first candidate in the unused lanes (their scores are not pushed)
+    const c0 = load<i32>(at), c1 = m > 1 ? load<i32>(at, 4) : c0, c2 = m > 2 ? load<i32>(at, 8) : c0, c3 = m > 3 ? load<i32>(at, 12) : c0;
+    const t0 = c0 / candK, t1 = c1 / candK, t2 = c2 / candK, t3 = c3 / candK;
+    const r0 = load<i32>(cand + (<usize>c0 << 2)), r1 = load<i32>(cand + (<usize>c1 << 2)), r2 = load<i32>(cand + (<usize>c2 << 2)), r3 = load<i32>(cand + (<usize>c3 << 2));
+    const four = tile4Pairs(q + <usize>t0 * qs, b + <usize>r0 * bs, q + <usize>t1 * qs, b + <usize>r1 * bs, q + <usize>t2 * qs, b + <usize>r2 * bs, q + <usize>t3 * qs, b + <usize>r3 * bs, dim, l2);
+    for (let u = 0; u < m; u++) {
+      const t = u == 0 ? t0 : u == 1 ? t1 : u == 2 ? t2 : t3;
+      const row = u == 0 ? r0 : u == 1 ? r1 : u == 2 ? r2 : r3;
+      let s = u == 0 ? f32x4.extract_lane(four, 0) : u == 1 ? f32x4.extract_lane(four, 1) : u == 2 ? f32x4.extract_lane(four, 2) : f32x4.extract_lane(four, 3);
+      if (metric == COSINE) s *= load<f32>(qInv + (<usize>t << 2)) * load<f32>(bInv + (<usize>row << 2));
+      if (s >= threshold(hScores, hSizes, k, t)) heapPush(hIds, hScores, hSizes, k, t, row, s);
     }
   }
 }

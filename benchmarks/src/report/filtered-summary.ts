@@ -62,6 +62,19 @@ export function filteredSummaryMarkdown(results: Results): string {
       `| ${percent(g.selectivity)} | ${cheapest ? `${params(cheapest)} (recall ${fmt(cheapest.recall, 4)})` : 'not reached'} | ${fmt(cheapest?.mflops, 3)} | ${fmt(exact?.mflops, 3)} | ${cheapest && exact?.mflops ? fmt(cheapest.mflops! / exact.mflops, 2) : '-'} | ${fmt(qpsAt(full, FILTER_RECALL_GOAL)?.qps, 0)} | ${fmt(qpsAt(hnsw, FILTER_RECALL_GOAL)?.qps, 0)} | ${hnswBest ? `${fmt(hnswBest.recall, 4)} (${fmt(hnswBest.qps, 0)}, ef ${hnswBest.params.ef}, hits ${hnswBest.hits})` : '-'} | ${adannsAtHnsw ? `${fmt(adannsAtHnsw.qps, 0)} (${params(adannsAtHnsw)})` : '-'} |`,
     );
   }
+  // recall budgets planned under the filter (AdannsIndex.planFiltered): what the plan predicted against what it achieved
+  const budgets = groups.flatMap((g) => g.rows.filter((r) => r.system === 'adanns-budget' && r.budget?.recall !== undefined).map((r) => ({ g, r })));
+  if (budgets.length) {
+    out.push('');
+    out.push(`## Recall budgets under the filter: predicted against achieved`);
+    out.push('');
+    out.push(`| selectivity | budget | plan and params | predicted recall | achieved recall@${k} | budgetMet | target missed by > 0.01 | MFLOPs | QPS |`);
+    out.push('|---|---|---|---|---|---|---|---|---|');
+    for (const { g, r } of budgets) {
+      const target = r.budget!.recall;
+      out.push(`| ${percent(g.selectivity)} | recall ${target} | ${params(r)} | ${fmt(r.expectedRecall, 4)} | ${fmt(r.recall, 4)} | ${r.budgetMet ? 'yes' : 'no'} | ${r.recall < target - 0.01 ? 'yes' : 'no'} | ${fmt(r.mflops, 3)} | ${fmt(r.qps, 0)} |`);
+    }
+  }
   // the default params' and the budget's plan per filter (the other params' notes differ only in their probes)
   const notes = [...new Set(results.rows.filter((r) => r.selectivity !== undefined && r.note && (r.params.default === true || r.system === 'adanns-budget')).map((r) => `${percent(r.selectivity!)}, ${r.system} ${params(r)}: ${r.note}`))];
   if (notes.length) {

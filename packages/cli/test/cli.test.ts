@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, serve } from '@adanns/api';
-import { loadVectors, readIvecs } from '@adanns/datasets';
+import { loadVectors, readIvecs, writeNpy } from '@adanns/datasets';
 
 // The CLI is tested as users run it, a bin in a child process: its source,
 // through the TypeScript loader vitest gives this process (process.execArgv),
@@ -220,5 +220,50 @@ describe('adanns CLI', () => {
     }
     const noService = await adannsAsync('import', '--url', 'http://127.0.0.1:1', '--collection', 'x', '--data', base);
     expect([noService.code, noService.stderr]).toEqual([2, expect.stringMatching(/no service at http:\/\/127.0.0.1:1/)]);
+  });
+
+  it('imports payloads from a JSON-lines file and .npy columns, aligned with the vectors, and names what is wrong in them', async () => {
+    const rows = 300;
+    const small = `synthetic:n=${rows},dim=8,clusters=4,queries=5,seed=2`;
+    const colours = ['red', 'green', 'blue'];
+    const lines = Array.from({ length: rows }, (_, i) => JSON.stringify({ colour: colours[i % 3], tags: i % 2 ? ['odd'] : ['even'], meta: { tenant: `t${i % 5}` } }));
+    const payloads = join(dir, 'payloads.jsonl');
+    writeFileSync(payloads, lines.join('\n') + '\n');
+    const price = join(dir, 'price.npy');
+    writeNpy(price, Float32Array.from({ length: rows }, (_, i) => i * 0.5), [rows], '<f4');
+    const rank = join(dir, 'rank.npy');
+    writeNpy(rank, Int32Array.from({ length: rows }, (_, i) => rows - i), [rows, 1], '<i4');
+    const config = loadConfig(['--port', '0', '--threads', '1', '--data-dir', join(dir, 'service-payloads')], { ADANNS_LOG_LEVEL: 'warn' });
+    const { url, stop, store } = await serve(config);
+    await store.opened;
+    const count = async (filter: unknown) => ((await (await fetch(`${url}/v1/collections/pay/points/count`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ filter }) })).json()) as { count: number }).count;
+    try {
+      const imported = await adannsAsync('import', '--url', url, '--collection', 'pay', '--data', small, '--payload-file', payloads, '--payload-column', `price=${price}`, '--payload-column', `meta.rank=${rank}`, '--payload-index', 'colour:keyword', '--payload-index', 'price:float');
+      expect(imported.stderr).not.toMatch(/error/i);
+      expect(imported.code).toBe(0);
+      const point = (await (await fetch(`${url}/v1/collections/pay/points/7`)).json()) as { payload: Record<string, unknown> };
+      // the data's label, the line's keys, the columns (the nested one merged into the line's meta)
+      expect(point.payload).toEqual({ label: expect.any(Number), colour: 'green', tags: ['odd'], meta: { tenant: 't2', rank: rows - 7 }, price: 3.5 });
+      expect(await count({ must: [{ key: 'colour', match: { value: 'blue' } }] })).toBe(rows / 3);
+      expect(await count({ must: [{ key: 'price', range: { lt: 10 } }] })).toBe(20);
+      expect(await count({ must: [{ key: 'meta.rank', range: { gt: 290 } }, { key: 'tags', match: { value: 'odd' } }] })).toBe(5);
+    } finally {
+      await stop();
+    }
+    // checked before anything is uploaded: no service is needed to see these errors
+    const fails = async (...args: string[]) => {
+      const r = await adannsAsync('import', '--url', 'http://127.0.0.1:1', '--collection', 'x', '--data', small, ...args);
+      expect(r.code, r.stderr).toBe(2);
+      return r.stderr;
+    };
+    const write = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    expect(await fails('--payload-file', write('long.jsonl', [...lines, '{"colour":"red"}'].join('\n')))).toMatch(/--payload-file .*long\.jsonl has 301 lines, the data has 300 rows: the payloads must be aligned with the vectors/);
+    const broken = [...lines];
+    broken[6] = '{"colour": "red",}';
+    expect(await fails('--payload-file', write('broken.jsonl', broken.join('\n')))).toMatch(/--payload-file .*broken\.jsonl: line 7 is not valid JSON \(.*\): \{"colour": "red",\}/);
+    // the other errors of each source: payload-sources.test.ts
   });
 });

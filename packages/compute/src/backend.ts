@@ -1,6 +1,6 @@
 import type { ArrayArena } from './arena.js';
 import type { CodedRows } from './coded.js';
-import type { ListSet, PqQuantizer } from './lists.js';
+import type { ListCandidates, ListSet, PqQuantizer } from './lists.js';
 import type { FastScanLists } from './fastscan.js';
 import type { Metric } from './metric.js';
 import type { RowBlock } from './rows.js';
@@ -69,6 +69,18 @@ export interface Backend {
    * gathered rows score bit for bit as the same rows kept with their norms.
    */
   rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void>;
+
+  /**
+   * rescoreTopK of members read where they lie in float lists (a funnel
+   * stage, a re-rank from the lists): query q's candidates (ListCandidates:
+   * list and position) are decoded to their first `dim` values, scored as
+   * rescoreTopK scores those rows gathered, and merged into row q of `best`
+   * under the ids their lists report (ties: the lower id). For cosine each
+   * member's norm is the one its list keeps at dim (ListSet.invNorms), else
+   * computed as computeInvNorms does. Defined as composedRescoreListsTopK
+   * (lists.ts); the CPU backend reads the rows in place in one kernel call.
+   */
+  rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void>;
 
   /**
    * 8-bit ADC scan (product-quantised codes): code j (M bytes at codes[j * m])

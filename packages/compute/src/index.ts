@@ -5,7 +5,7 @@ export { checkPrefix, gatherRows, rowBlock, type RowBlock } from './rows.js';
 export { checkCoded, codedInvNorms, codedRows, decodedBlock, decodeRows, encodedBytes, floatToHalf, halfToFloatTable, readHalves, ROW_ENCODINGS, writeHalves, type CodedRows, type RowEncoding } from './coded.js';
 export { TopK } from './topk.js';
 export { allowedCount, allowedRows, checkMask, maskAllows, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows } from './mask.js';
-export { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, groupQueriesByList, listBytesPerElement, listCodeBytes, pqListBiases, PQ_TABLE, type ListSet, type PqQuantizer } from './lists.js';
+export { checkListRescore, checkListScan, checkPqScan, composedPqScanListsTopK, composedRescoreListsTopK, composedScanListsTopK, groupQueriesByList, listBytesPerElement, listCodeBytes, pqListBiases, PQ_TABLE, type ListCandidates, type ListSet, type PqQuantizer } from './lists.js';
 export { blockedBytes, blockLayoutWord, checkBlockLayout, moveBlockedRow, readBlockedRow, unblockRows, writeBlockedRow, type BlockLayout } from './blocked.js';
 export { checkFastScan, checkFastScanLists, composedFastScanListsTopK, type FastScanLists, FASTSCAN_BLOCK, FASTSCAN_CENTROIDS, FASTSCAN_RUN, fastScanBytes, fastScanCodeBytes, fastScanNibble, fastScanScore, moveFastScan, packFastScan, unpackFastScan } from './fastscan.js';
 export { ReferenceBackend } from './reference/reference-backend.js';

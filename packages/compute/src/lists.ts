@@ -1,10 +1,10 @@
 import type { Backend } from './backend.js';
-import { blockedBytes, checkBlockLayout, unblockRows, type BlockLayout } from './blocked.js';
-import { codedRows, encodedBytes, type RowEncoding } from './coded.js';
+import { blockedBytes, checkBlockLayout, readBlockedRow, unblockRows, type BlockLayout } from './blocked.js';
+import { codedRows, decodeRows, encodedBytes, type RowEncoding } from './coded.js';
 import type { Metric } from './metric.js';
 import { computeInvNorms } from './reference/kernels.js';
 import { checkPrefix, rowBlock, type RowBlock } from './rows.js';
-import type { TopK } from './topk.js';
+import { TopK } from './topk.js';
 import { maskListSet } from './mask.js';
 
 /**
@@ -250,3 +250,100 @@ export async function composedPqScanListsTopK(backend: Backend, queries: RowBloc
   }
 }
 
+
+/**
+ * Candidates named by where they lie in a ListSet (Backend.rescoreListsTopK):
+ * query q's are i < sizes[q], member positions[q * k + i] of list
+ * lists[q * k + i]. A search builds them from its shortlist of ids with the
+ * lists' own id -> (list, position) map, so the rows are read in place.
+ */
+export interface ListCandidates {
+  readonly k: number;
+  readonly sizes: Int32Array;
+  readonly lists: Int32Array;
+  readonly positions: Int32Array;
+}
+
+/** Checks a rescoreListsTopK call: float lists read at dim, a candidate and result row per query, every candidate a member. */
+export function checkListRescore(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, best: TopK): void {
+  const what = 'list rescore';
+  if (lists.encoding === 'pq') throw new Error(`${what}: PQ codes hold no prefixes to rescore (rescore from a re-rank store)`);
+  checkPrefix(queries, dim, `${what} queries`);
+  if (dim > lists.stride) throw new Error(`${what}: prefix length ${dim} exceeds row length ${lists.stride}`);
+  if (lists.encoding === 'sq8' && (!lists.params || lists.params.length < 2 * lists.stride)) throw new Error(`${what}: sq8 lists need 2 x ${lists.stride} parameters (min, scale)`);
+  if (lists.layout) checkBlockLayout(lists.layout);
+  const { k, sizes } = candidates;
+  if (sizes.length < queries.rows || best.rows < queries.rows) throw new Error(`${what}: ${queries.rows} queries need as many candidate and result rows (${sizes.length}, ${best.rows})`);
+  if (candidates.lists.length < queries.rows * k || candidates.positions.length < queries.rows * k) throw new Error(`${what}: candidate places hold ${Math.min(candidates.lists.length, candidates.positions.length)} entries for ${queries.rows} queries x ${k}`);
+  for (let q = 0; q < queries.rows; q++) {
+    if (sizes[q] < 0 || sizes[q] > k) throw new Error(`${what}: query ${q} has ${sizes[q]} candidates, 0..${k} allowed`);
+    for (let i = 0; i < sizes[q]; i++) {
+      const l = candidates.lists[q * k + i];
+      const pos = candidates.positions[q * k + i];
+      if (!Number.isInteger(l) || l < 0 || l >= lists.count) throw new Error(`${what}: candidate ${i} of query ${q} names list ${l}, not one of 0..${lists.count - 1}`);
+      if (!Number.isInteger(pos) || pos < 0 || pos >= lists.size(l)) throw new Error(`${what}: candidate ${i} of query ${q} names position ${pos} of list ${l}, which has ${lists.size(l)} members`);
+    }
+  }
+}
+
+/** Candidate rows a composed list rescore gathers per slice of queries (bounds the copy whatever the batch). */
+const RESCORE_GATHER_ROWS = 4096;
+
+/**
+ * rescoreListsTopK composed from rescoreTopK: the contract's definition for
+ * the reference backend, and the WebGPU backend's host fallback. A slice of
+ * queries' candidates is gathered once each, in ascending id order (so ties
+ * between gathered rows still break on the lower id), decoded to their first
+ * `dim` values (decodeRows' arithmetic), with for cosine each member's norm
+ * the list keeps at dim or, when it keeps none, the decoded prefix's
+ * (computeInvNorms, float64), then rescored and reported under their ids.
+ */
+export async function composedRescoreListsTopK(backend: Backend, queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
+  checkListRescore(queries, lists, candidates, dim, best);
+  const { k, sizes } = candidates;
+  const eb = listBytesPerElement(lists.encoding);
+  const member = new Uint8Array(lists.stride * eb);
+  for (let from = 0; from < queries.rows; ) {
+    let to = from;
+    let total = 0;
+    while (to < queries.rows && (to === from || total + sizes[to] <= RESCORE_GATHER_ROWS)) total += sizes[to++];
+    // each distinct member once (by id), ascending
+    const found = new Map<number, [number, number]>();
+    for (let q = from; q < to; q++) {
+      for (let i = 0; i < sizes[q]; i++) {
+        const l = candidates.lists[q * k + i], pos = candidates.positions[q * k + i];
+        found.set(lists.ids(l)[pos], [l, pos]);
+      }
+    }
+    const ids = Int32Array.from(found.keys()).sort();
+    const n = ids.length;
+    const rows = new Float32Array(Math.max(1, n) * dim);
+    const inv = metric === 'cosine' ? new Float32Array(n) : undefined;
+    for (let r = 0; r < n; r++) {
+      const [l, pos] = found.get(ids[r])!;
+      const codes = lists.codes(l);
+      if (lists.layout) readBlockedRow(codes, lists.layout, lists.stride, eb, pos, member, 0);
+      else member.set(codes.subarray(pos * lists.stride * eb, (pos + 1) * lists.stride * eb));
+      if (lists.encoding === 'f32') rows.set(new Float32Array(member.buffer, 0, dim), r * dim);
+      else decodeRows(codedRows(lists.encoding as RowEncoding, member, 1, lists.stride, lists.params), 0, 1, dim, rows.subarray(r * dim, (r + 1) * dim));
+      if (inv) inv[r] = lists.invNorms?.(l, dim)?.[pos] ?? computeInvNorms(rowBlock(rows, 1, dim, r * dim), dim)[0];
+    }
+    // candidates as gathered rows, scored into a slice of heaps, then merged under their ids (the heap order is total)
+    const part = to - from;
+    const rowOf = new Map<number, number>();
+    ids.forEach((id, r) => rowOf.set(id, r));
+    const asRows = new TopK(part, k);
+    for (let t = 0; t < part; t++) {
+      const q = from + t;
+      asRows.sizes[t] = sizes[q];
+      for (let i = 0; i < sizes[q]; i++) asRows.ids[t * k + i] = rowOf.get(lists.ids(candidates.lists[q * k + i])[candidates.positions[q * k + i]])!;
+    }
+    const sliceQueries = rowBlock(queries.data, part, queries.stride, (queries.offset ?? 0) + from * queries.stride, queries.invNorms?.subarray(from, to));
+    const sliceBest = new TopK(part, best.k);
+    if (n > 0) await backend.rescoreTopK(sliceQueries, rowBlock(rows, n, dim, 0, inv), dim, metric, asRows, sliceBest);
+    for (let t = 0; t < part; t++) {
+      for (let i = 0; i < sliceBest.sizes[t]; i++) best.push(from + t, ids[sliceBest.ids[t * best.k + i]], sliceBest.scores[t * best.k + i]);
+    }
+    from = to;
+  }
+}

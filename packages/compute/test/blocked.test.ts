@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   blockedBytes,
   checkBlockLayout,
@@ -9,14 +9,13 @@ import {
   rowBlock,
   TopK,
   unblockRows,
-  WasmSimdBackend,
   writeBlockedRow,
   type BlockLayout,
   type ListSet,
   type Metric,
 } from '../src/index.js';
 import { expectSameTopK } from './compare.js';
-import { expectIdentical, makeLists, makeProbes, sizes, stride } from './blocked-lists.js';
+import { cpuBackends, expectIdentical, makeLists, makeProbes, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
 import { randomMatrix } from './naive.js';
 
 // The prefix-blocked list layout (blocked.ts): its addressing round trip, and
@@ -58,21 +57,7 @@ describe('blocked rows', () => {
 });
 
 const reference = new ReferenceBackend();
-let one: WasmSimdBackend;
-let split: WasmSimdBackend;
-let spread: WasmSimdBackend;
-
-beforeAll(async () => {
-  one = await WasmSimdBackend.create({ threads: 1, maxMemoryBytes: 2 ** 32 });
-  split = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: 2 ** 32 });
-  // small memories and filler: blocked lists land in other memories than their ids and norms (copied into the call's staging)
-  spread = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: 2 << 20 });
-});
-afterAll(async () => {
-  await one.dispose();
-  await split.dispose();
-  await spread.dispose();
-});
+const cpu = cpuBackends();
 
 // prefixes on and off group boundaries (groups of 16; 17 is where the norms are kept; 40 is the whole stride, its last group 8 wide), and below 4
 const dims = [1, 3, 8, 16, 17, 32, 35, 40];
@@ -86,9 +71,9 @@ describe('fused scans of blocked lists', () => {
     for (const metric of METRICS as readonly Metric[]) {
       it(`${encoding} lists, ${metric}: blocked scores equal row-major ones, and the reference's`, async () => {
         for (const layout of layouts) {
-          for (const backend of [one, split, spread]) {
-            const { rows, blocked } = makeLists(backend.arena, encoding, layout, 7, backend === spread ? 300_000 : 0);
-            if (backend === spread) expect(backend.arena.memories.length).toBeGreaterThan(1);
+          for (const backend of [cpu.one, cpu.split, cpu.spread]) {
+            const { rows, blocked } = makeLists(backend.arena, encoding, layout, 7, backend === cpu.spread ? SPREAD_FILLER : 0);
+            if (backend === cpu.spread) expect(backend.arena.memories.length).toBeGreaterThan(1);
             for (const queryCount of [1, 7, 130]) {
               const queries = rowBlock(randomMatrix(queryCount, stride, queryCount + 3), queryCount, stride);
               const probes = makeProbes(queryCount, 5, queryCount);
@@ -99,7 +84,7 @@ describe('fused scans of blocked lists', () => {
                 await backend.scanListsTopK(queries, rows, probes, 5, d, metric, plain);
                 await backend.scanListsTopK(queries, blocked, probes, 5, d, metric, got);
                 expectIdentical(got, plain);
-                if (backend === one) {
+                if (backend === cpu.one) {
                   const want = new TopK(queryCount, k);
                   const wantRows = new TopK(queryCount, k);
                   await reference.scanListsTopK(queries, blocked, probes, 5, d, metric, want);
@@ -116,11 +101,11 @@ describe('fused scans of blocked lists', () => {
   }
 
   it('checks that a blocked list holds its whole blocks', async () => {
-    const { blocked } = makeLists(one.arena, 'f32', layouts[0], 1);
+    const { blocked } = makeLists(cpu.one.arena, 'f32', layouts[0], 1);
     const short: ListSet = { ...blocked, codes: (l) => blocked.codes(l).subarray(0, sizes[l] * stride * 4) };
     const queries = rowBlock(randomMatrix(1, stride, 1), 1, stride);
     // list 2 has 5 members: 5 rows of bytes, a block of 32 needed
-    await expect(one.scanListsTopK(queries, short, Int32Array.of(2), 1, 8, 'ip', new TopK(1, 3))).rejects.toThrow(/list 2 holds 800 bytes .* in blocks/);
-    await expect(one.scanListsTopK(queries, { ...blocked, layout: { blockRows: 3, groupWidth: 16 } }, Int32Array.of(2), 1, 8, 'ip', new TopK(1, 3))).rejects.toThrow(/blockRows must be a multiple of 4/);
+    await expect(cpu.one.scanListsTopK(queries, short, Int32Array.of(2), 1, 8, 'ip', new TopK(1, 3))).rejects.toThrow(/list 2 holds 800 bytes .* in blocks/);
+    await expect(cpu.one.scanListsTopK(queries, { ...blocked, layout: { blockRows: 3, groupWidth: 16 } }, Int32Array.of(2), 1, 8, 'ip', new TopK(1, 3))).rejects.toThrow(/blockRows must be a multiple of 4/);
   });
 });

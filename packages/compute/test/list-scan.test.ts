@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  codedInvNorms,
-  codedRows,
   composedPqScanListsTopK,
   computeInvNorms,
-  floatToHalf,
   METRICS,
   ReferenceBackend,
   rowBlock,
@@ -16,6 +13,7 @@ import {
   type PqQuantizer,
 } from '../src/index.js';
 import { expectSameTopK } from './compare.js';
+import { cpuBackends, randomLists, randomProbes, SPREAD_FILLER } from './blocked-lists.js';
 import { randomMatrix } from './naive.js';
 
 // The fused list scans (scanListsTopK, pqScanListsTopK) of the CPU backend
@@ -30,66 +28,12 @@ const dim = 13;
 const sizes = [0, 1, 5, 37, 3, 64, 0, 9, 130, 2, 17, 71];
 const count = sizes.length;
 
-/** Random lists of one encoding in an arena (f32 values, float16 bits, sq8 bytes, or PQ codes of `m` bytes). */
+/** Random lists of one encoding in an arena (PQ: codes of `m` bytes); cosine norms kept for the full prefix only, other prefixes computed by the kernels. */
 function makeLists(arena: ArrayArena, encoding: ListSet['encoding'], seed: number, m = 8, filler = 0): ListSet {
-  const codes: Uint8Array[] = [];
-  const ids: Int32Array[] = [];
-  const width = encoding === 'pq' ? m : stride;
-  const params = encoding === 'sq8' ? Float32Array.from({ length: 2 * stride }, (_, j) => (j < stride ? -0.5 - (j % 5) * 0.1 : 1 / 255 + (j % 3) * 0.001)) : undefined;
-  const norms: Map<number, Float32Array[]> = new Map();
-  sizes.forEach((size, l) => {
-    const values = randomMatrix(size, width, seed + 31 * l);
-    let bytes: Uint8Array;
-    if (encoding === 'f32') bytes = new Uint8Array(values.buffer);
-    else if (encoding === 'f16') bytes = new Uint8Array(Uint16Array.from(values, (v) => floatToHalf(v * 3)).buffer);
-    else bytes = Uint8Array.from(values, (v) => Math.floor((v + 0.5) * 255.99));
-    // filler between arrays spreads a list's codes and ids over memories when those are small
-    if (filler) arena.uint8(filler);
-    const held = arena.uint8(bytes.length);
-    held.set(bytes);
-    codes.push(held);
-    if (filler) arena.uint8(filler);
-    const id = arena.int32(size);
-    // ids interleave between lists so that ties across lists break on id
-    id.set(Int32Array.from({ length: size }, (_, j) => j * count + l));
-    ids.push(id);
-  });
-  const normsAt = (l: number, d: number): Float32Array | undefined => {
-    // kept for the full prefix only: other prefixes are computed by the kernels
-    if (encoding === 'pq' || d !== dim) return undefined;
-    if (!norms.has(d)) {
-      norms.set(
-        d,
-        sizes.map((size, k) => {
-          const block = encoding === 'f32' ? rowBlock(new Float32Array(codes[k].buffer, codes[k].byteOffset, size * stride), size, stride) : undefined;
-          const values = block ? computeInvNorms(block, d) : codedInvNorms(codedRows(encoding, codes[k], size, stride, params), d);
-          const held = arena.float32(size);
-          held.set(values);
-          return held;
-        }),
-      );
-    }
-    return norms.get(d)![l];
-  };
-  return { encoding, count, stride: width, ...(params ? { params } : {}), size: (l) => sizes[l], codes: (l) => codes[l], ids: (l) => ids[l], invNorms: normsAt };
+  return randomLists(arena, { encoding, seed, stride: encoding === 'pq' ? m : stride, sizes, keptDim: dim, filler });
 }
 
-/** rows x nprobe distinct lists per query, with -1 entries (a query probing fewer lists) at the end and in between. */
-function makeProbes(rows: number, nprobe: number, seed: number): Int32Array {
-  const probes = new Int32Array(rows * nprobe);
-  let s = seed;
-  for (let q = 0; q < rows; q++) {
-    const order = Array.from({ length: count }, (_, i) => i);
-    for (let i = count - 1; i > 0; i--) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      const j = s % (i + 1);
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    const used = q % 3 === 0 ? nprobe : Math.max(0, nprobe - 1 - (q % 4));
-    for (let p = 0; p < nprobe; p++) probes[q * nprobe + p] = p < used && !(q % 5 === 1 && p === 1) ? order[p] : -1;
-  }
-  return probes;
-}
+const makeProbes = (rows: number, nprobe: number, seed: number) => randomProbes(rows, nprobe, seed, count);
 
 /** A PQ quantiser of `m` sub-spaces over dim values, with a rotation and residual references as asked. */
 function makePq(m: number, rotation: boolean, refs: boolean): PqQuantizer {
@@ -112,22 +56,7 @@ function makePq(m: number, rotation: boolean, refs: boolean): PqQuantizer {
 }
 
 const reference = new ReferenceBackend();
-let one: WasmSimdBackend;
-let split: WasmSimdBackend;
-let spread: WasmSimdBackend;
-
-beforeAll(async () => {
-  one = await WasmSimdBackend.create({ threads: 1, maxMemoryBytes: 2 ** 32 });
-  // every call split over two threads, however small
-  split = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: 2 ** 32 });
-  // 1 MiB memories (512 KiB for arrays) and filler between arrays: lists, their ids and norms land in several memories
-  spread = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: 1 << 20 });
-});
-afterAll(async () => {
-  await one.dispose();
-  await split.dispose();
-  await spread.dispose();
-});
+const cpu = cpuBackends();
 
 const total = sizes.reduce((a, b) => a + b, 0);
 
@@ -135,9 +64,9 @@ describe('fused float list scans agree with the reference composition', () => {
   for (const encoding of ['f32', 'f16', 'sq8'] as const) {
     for (const metric of METRICS) {
       it(`${encoding} lists, ${metric}`, async () => {
-        const backends: [string, WasmSimdBackend][] = [['one thread', one], ['two threads', split], ['several memories', spread]];
+        const backends: [string, WasmSimdBackend][] = [['one thread', cpu.one], ['two threads', cpu.split], ['several memories', cpu.spread]];
         for (const [name, backend] of backends) {
-          const lists = makeLists(backend.arena, encoding, 5, 8, backend === spread ? 150_000 : 0);
+          const lists = makeLists(backend.arena, encoding, 5, 8, backend === cpu.spread ? SPREAD_FILLER : 0);
           if (name === 'several memories') expect(backend.arena.memories.length).toBeGreaterThan(1);
           for (const rows of [1, 7, 1000]) {
             const queries = rowBlock(randomMatrix(rows, stride + 3, rows + 11), rows, stride + 3);
@@ -158,23 +87,23 @@ describe('fused float list scans agree with the reference composition', () => {
   }
 
   it('merges into heaps already holding results, as the per-list calls do', async () => {
-    const lists = makeLists(one.arena, 'f32', 9);
+    const lists = makeLists(cpu.one.arena, 'f32', 9);
     const queries = rowBlock(randomMatrix(7, stride, 3), 7, stride);
     const want = new TopK(7, 12);
     const got = new TopK(7, 12);
     for (const part of [makeProbes(7, 3, 1), makeProbes(7, 3, 2)]) {
       await reference.scanListsTopK(queries, lists, part, 3, dim, 'l2', want);
-      await one.scanListsTopK(queries, lists, part, 3, dim, 'l2', got);
+      await cpu.one.scanListsTopK(queries, lists, part, 3, dim, 'l2', got);
     }
     expectSameTopK(got, want);
   });
 
   it('equals brute force over the members of the probed lists', async () => {
-    const lists = makeLists(one.arena, 'f32', 21);
+    const lists = makeLists(cpu.one.arena, 'f32', 21);
     const queries = rowBlock(randomMatrix(7, stride, 8), 7, stride);
     const probes = makeProbes(7, 5, 4);
     const got = new TopK(7, 20);
-    await one.scanListsTopK(queries, lists, probes, 5, dim, 'ip', got);
+    await cpu.one.scanListsTopK(queries, lists, probes, 5, dim, 'ip', got);
     got.sort();
     for (let q = 0; q < 7; q++) {
       const all: [number, number][] = [];
@@ -195,13 +124,13 @@ describe('fused float list scans agree with the reference composition', () => {
   });
 
   it('refuses probes that name no list, and PQ codes', async () => {
-    const lists = makeLists(one.arena, 'f32', 1);
+    const lists = makeLists(cpu.one.arena, 'f32', 1);
     const queries = rowBlock(randomMatrix(1, stride, 1), 1, stride);
-    await expect(one.scanListsTopK(queries, lists, Int32Array.of(count), 1, dim, 'ip', new TopK(1, 3))).rejects.toThrow(/probe 12 of query 0 is not a list/);
+    await expect(cpu.one.scanListsTopK(queries, lists, Int32Array.of(count), 1, dim, 'ip', new TopK(1, 3))).rejects.toThrow(new RegExp(`probe ${count} of query 0 is not a list`));
     await expect(reference.scanListsTopK(queries, lists, Int32Array.of(-2), 1, dim, 'ip', new TopK(1, 3))).rejects.toThrow(/probe -2/);
-    await expect(one.scanListsTopK(queries, lists, Int32Array.of(0), 1, stride + 1, 'ip', new TopK(1, 3))).rejects.toThrow(/prefix length 21 exceeds/);
-    const pq = makeLists(one.arena, 'pq', 1);
-    await expect(one.scanListsTopK(queries, pq, Int32Array.of(0), 1, dim, 'ip', new TopK(1, 3))).rejects.toThrow(/pqScanListsTopK/);
+    await expect(cpu.one.scanListsTopK(queries, lists, Int32Array.of(0), 1, stride + 1, 'ip', new TopK(1, 3))).rejects.toThrow(new RegExp(`prefix length ${stride + 1} exceeds`));
+    const pq = makeLists(cpu.one.arena, 'pq', 1);
+    await expect(cpu.one.scanListsTopK(queries, pq, Int32Array.of(0), 1, dim, 'ip', new TopK(1, 3))).rejects.toThrow(/pqScanListsTopK/);
   });
 });
 
@@ -217,8 +146,8 @@ describe('fused PQ list scans agree with the reference composition', () => {
       it(`${name}, ${metric}`, async () => {
         const m = 5;
         const pq = makePq(m, rotation, refs);
-        for (const backend of [one, split, spread]) {
-          const lists = makeLists(backend.arena, 'pq', 40, m, backend === spread ? 150_000 : 0);
+        for (const backend of [cpu.one, cpu.split, cpu.spread]) {
+          const lists = makeLists(backend.arena, 'pq', 40, m, backend === cpu.spread ? SPREAD_FILLER : 0);
           for (const rows of [1, 7, 1000]) {
             const queries = rowBlock(randomMatrix(rows, dim + 2, rows + 3), rows, dim + 2);
             const probes = makeProbes(rows, 5, rows + 1);
@@ -242,7 +171,7 @@ describe('fused PQ list scans agree with the reference composition', () => {
       it(`${name}, ${metric}: equals the composition of the same backend's per-list ops exactly`, async () => {
         const m = 5;
         const pq = makePq(m, rotation, refs);
-        for (const backend of [one, split]) {
+        for (const backend of [cpu.one, cpu.split]) {
           const lists = makeLists(backend.arena, 'pq', 40, m);
           for (const rows of [1, 7, 200]) {
             const queries = rowBlock(randomMatrix(rows, dim + 2, rows + 5), rows, dim + 2);
@@ -260,12 +189,12 @@ describe('fused PQ list scans agree with the reference composition', () => {
 
   it('refuses cosine and mismatched shapes', async () => {
     const pq = makePq(5, false, true);
-    const lists = makeLists(one.arena, 'pq', 1, 5);
+    const lists = makeLists(cpu.one.arena, 'pq', 1, 5);
     const queries = rowBlock(randomMatrix(1, dim, 1), 1, dim);
-    await expect(one.pqScanListsTopK(queries, pq, lists, Int32Array.of(0), 1, 'cosine', new TopK(1, 3))).rejects.toThrow(/normalise cosine/);
+    await expect(cpu.one.pqScanListsTopK(queries, pq, lists, Int32Array.of(0), 1, 'cosine', new TopK(1, 3))).rejects.toThrow(/normalise cosine/);
     await expect(reference.pqScanListsTopK(queries, { ...pq, m: 4 }, lists, Int32Array.of(0), 1, 'l2', new TopK(1, 3))).rejects.toThrow(/code bytes per member, M = 4/);
     const opq = makePq(5, true, true);
-    await expect(one.pqScanListsTopK(queries, { ...opq, rotatedRefs: undefined }, lists, Int32Array.of(0), 1, 'l2', new TopK(1, 3))).rejects.toThrow(/rotated references/);
+    await expect(cpu.one.pqScanListsTopK(queries, { ...opq, rotatedRefs: undefined }, lists, Int32Array.of(0), 1, 'l2', new TopK(1, 3))).rejects.toThrow(/rotated references/);
   });
 });
 
@@ -282,8 +211,8 @@ describe('rescoreTopK of rows that come without their norms', () => {
       for (const dim of [37, 12]) {
         const bare = new TopK(3, 5);
         const normed = new TopK(3, 5);
-        await one.rescoreTopK(queries, base, dim, 'cosine', candidates, bare);
-        await one.rescoreTopK(queries, { ...base, invNorms: computeInvNorms(base, dim) }, dim, 'cosine', candidates, normed);
+        await cpu.one.rescoreTopK(queries, base, dim, 'cosine', candidates, bare);
+        await cpu.one.rescoreTopK(queries, { ...base, invNorms: computeInvNorms(base, dim) }, dim, 'cosine', candidates, normed);
         expect(Array.from(bare.sort().ids)).toEqual(Array.from(normed.sort().ids));
         expect(Array.from(bare.scores)).toEqual(Array.from(normed.scores));
       }

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { codedInvNorms, codedRows, computeInvNorms, floatToHalf, METRICS, ReferenceBackend, rowBlock, TopK, WebGpuBackend, type ArrayArena, type ListSet } from '../src/index.js';
+import { METRICS, ReferenceBackend, rowBlock, TopK, WebGpuBackend, type ArrayArena, type ListSet } from '../src/index.js';
+import { randomLists, randomProbes } from './blocked-lists.js';
 import { expectSameTopK } from './compare.js';
 import { randomMatrix } from './naive.js';
 
@@ -33,63 +34,11 @@ const count = sizes.length;
 
 /** Lists of one encoding, in `arena` (resident) or plain arrays; norms kept at `dim` when asked. */
 function makeLists(arena: ArrayArena | undefined, encoding: ListSet['encoding'], seed: number, keepNorms: boolean): ListSet {
-  const alloc = {
-    uint8: (n: number) => (arena ? arena.uint8(n) : new Uint8Array(n)),
-    int32: (n: number) => (arena ? arena.int32(n) : new Int32Array(n)),
-    float32: (n: number) => (arena ? arena.float32(n) : new Float32Array(n)),
-  };
-  const params = encoding === 'sq8' ? Float32Array.from({ length: 2 * stride }, (_, j) => (j < stride ? -0.5 - (j % 5) * 0.1 : 1 / 255 + (j % 3) * 0.001)) : undefined;
-  const codes: Uint8Array[] = [];
-  const ids: Int32Array[] = [];
-  const norms: Float32Array[] = [];
-  sizes.forEach((size, l) => {
-    const values = randomMatrix(size, stride, seed + 31 * l);
-    const bytes =
-      encoding === 'f32' ? new Uint8Array(values.buffer) : encoding === 'f16' ? new Uint8Array(Uint16Array.from(values, (v) => floatToHalf(v * 3)).buffer) : Uint8Array.from(values, (v) => Math.floor((v + 0.5) * 255.99));
-    const held = alloc.uint8(bytes.length);
-    held.set(bytes);
-    codes.push(held);
-    const id = alloc.int32(size);
-    // ids interleave between lists so that ties across lists break on id
-    id.set(Int32Array.from({ length: size }, (_, j) => j * count + l));
-    ids.push(id);
-    const n = alloc.float32(size);
-    norms.push(n);
-  });
-  const set: ListSet = { encoding, count, stride, ...(params ? { params } : {}), size: (l) => sizes[l], codes: (l) => codes[l], ids: (l) => ids[l] };
-  if (!keepNorms) return set;
-  // the norms a store keeps: those of the decoded members at `dim`
-  sizes.forEach((size, l) => {
-    const values = encoding === 'f32' ? computeInvNorms(rowBlock(new Float32Array(codes[l].buffer, codes[l].byteOffset, size * stride), size, stride), dim) : codedInvNorms(codedRows(encoding, codes[l], size, stride, params), dim);
-    norms[l].set(values);
-  });
-  return { ...set, invNorms: (l, d) => (d === dim ? norms[l] : undefined) };
+  return randomLists(arena, { encoding, seed, stride, sizes, ...(keepNorms ? { keptDim: dim } : {}) });
 }
 
 /** rows x nprobe distinct lists per query, with -1 entries; query 0 probes the 700-member list. */
-function makeProbes(rows: number, nprobe: number, seed: number): Int32Array {
-  const probes = new Int32Array(rows * nprobe);
-  let s = seed;
-  for (let q = 0; q < rows; q++) {
-    const taken = new Set<number>(q === 0 ? [5] : []);
-    for (let p = 0; p < nprobe; p++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      if (p === 0 && q === 0) {
-        probes[q * nprobe] = 5;
-        continue;
-      }
-      if (s % 7 === 0) {
-        probes[q * nprobe + p] = -1;
-        continue;
-      }
-      let l = s % count;
-      while (taken.has(l)) l = (l + 1) % count;
-      taken.add(l);
-      probes[q * nprobe + p] = l;
-    }
-  }
-  return probes;
-}
+const makeProbes = (rows: number, nprobe: number, seed: number) => randomProbes(rows, nprobe, seed, count, 5);
 
 describe.skipIf(!gpu)('WebGPU fused list scan equals the reference', () => {
   const g = gpu!;
@@ -130,15 +79,7 @@ describe.skipIf(!gpu)('WebGPU fused list scan equals the reference', () => {
     const rotation = randomMatrix(pqDim, pqDim, 201);
     const refs = randomMatrix(count, pqDim, 202);
     const rotatedRefs = randomMatrix(count, pqDim, 203);
-    const codes: Uint8Array[] = [];
-    const ids: Int32Array[] = [];
-    sizes.forEach((size, l) => {
-      const held = g.arena.uint8(size * m);
-      held.set(Uint8Array.from(randomMatrix(size, m, 300 + l), (v) => Math.floor((v + 0.5) * 255.99)));
-      codes.push(held);
-      ids.push(Int32Array.from({ length: size }, (_, j) => j * count + l));
-    });
-    const lists: ListSet = { encoding: 'pq', count, stride: m, size: (l) => sizes[l], codes: (l) => codes[l], ids: (l) => ids[l] };
+    const lists = randomLists(g.arena, { encoding: 'pq', seed: 300, stride: m, sizes });
     for (const [rotated, residual] of [[false, false], [true, false], [false, true], [true, true]] as const) {
       const pq = { dim: pqDim, m, codebooks, bounds, ...(rotated ? { rotation } : {}), ...(residual ? { refs } : {}), ...(rotated && residual ? { rotatedRefs } : {}) };
       for (const rows of rotated && residual ? [1, 7, 40] : [7]) {
@@ -156,7 +97,10 @@ describe.skipIf(!gpu)('WebGPU fused list scan equals the reference', () => {
         }
       }
     }
-    for (const c of codes) g.arena.release(c);
+    for (let l = 0; l < count; l++) {
+      g.arena.release(lists.codes(l));
+      g.arena.release(lists.ids(l));
+    }
   });
 
   it('splits a batch into blocks of queries when a binding is small, and scans a list larger than a binding per list', async () => {

@@ -1,4 +1,4 @@
-import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
+import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type ListCandidates, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
 
 /**
  * A Backend that counts the multiply-adds each op executes (one multiply-add =
@@ -12,6 +12,8 @@ import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, m
  *                            plus 2 x rows x dim when cosine norms are missing
  *                            (decoded again, then normed)
  *   rescoreTopK              candidates x dim (+ base norms when missing: every row)
+ *   rescoreListsTopK         candidates x dim, x 2 for f16/sq8 lists (decoded), plus
+ *                            dim per cosine candidate whose list keeps no norms at dim
  *   adcScanTopK              queries x rows x M table look-ups
  *   fastScanTopK             queries x rows x M (4-bit table look-ups)
  *   fastScanListsTopK        M per member of every probed list (one fastScanTopK per probe)
@@ -37,7 +39,7 @@ export class CountingBackend implements Backend {
   constructor(readonly inner: Backend = new ReferenceBackend()) {
     this.name = `counting(${inner.name})`;
     this.arena = inner.arena;
-    const known = new Set(['name', 'arena', 'score', 'scanTopK', 'scanCodedTopK', 'rescoreTopK', 'adcScanTopK', 'fastScanTopK', 'fastScanListsTopK', 'scanListsTopK', 'pqScanListsTopK', 'assign', 'centroidSums', 'tally', 'dispose']);
+    const known = new Set(['name', 'arena', 'score', 'scanTopK', 'scanCodedTopK', 'rescoreTopK', 'rescoreListsTopK', 'adcScanTopK', 'fastScanTopK', 'fastScanListsTopK', 'scanListsTopK', 'pqScanListsTopK', 'assign', 'centroidSums', 'tally', 'dispose']);
     for (const op of Object.getOwnPropertyNames(Object.getPrototypeOf(inner))) {
       if (op !== 'constructor' && !known.has(op) && typeof (inner as unknown as Record<string, unknown>)[op] === 'function') {
         (this as unknown as Record<string, unknown>)[op] = () => {
@@ -89,6 +91,20 @@ export class CountingBackend implements Backend {
     for (let q = 0; q < queries.rows; q++) n += candidates.sizes[q];
     this.add('rescoreTopK', n * dim + CountingBackend.baseNorms(base, dim, metric));
     return this.inner.rescoreTopK(queries, base, dim, metric, candidates, best);
+  }
+
+  /** Counted per candidate: dim, plus dim decoded (f16/sq8), plus dim for a cosine norm its list does not keep at dim. */
+  rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
+    let n = 0;
+    let normed = 0;
+    for (let q = 0; q < queries.rows; q++) {
+      for (let i = 0; i < candidates.sizes[q]; i++) {
+        n++;
+        if (metric === 'cosine' && !lists.invNorms?.(candidates.lists[q * candidates.k + i], dim)) normed++;
+      }
+    }
+    this.add('rescoreListsTopK', n * dim * (lists.encoding === 'f32' ? 1 : 2) + normed * dim);
+    return this.inner.rescoreListsTopK(queries, lists, candidates, dim, metric, best);
   }
 
   async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array, mask?: Uint32Array): Promise<void> {

@@ -244,26 +244,45 @@ describe('filtered plans by selectivity', () => {
 });
 
 describe('budgets under filters', () => {
-  it('claims a recall budget only for an exact scan of the matches at the full dimension; MFLOPs budgets on what ran', async () => {
+  it('plans a recall budget for the filter: the exact scan of the matches or a probe plan the filtered calibration vouches for', async () => {
     const index = await built(new ReferenceBackend(), 'ivf8@16,flat@16,rerank@32', 'l2');
     await index.calibrate({ ks: [10], sampleSize: 60, latencyQueries: 1, maxSeconds: 30 });
+    const filtered = index.calibration!.filtered!;
+    // 1160 live vectors: 50%, 20% and 5% match at least 40 (1% does not, and is left out)
+    expect(filtered.selectivities).toEqual([0.5, 0.2, 0.05]);
+    expect(new Set(filtered.points.map((p) => p.shape))).toEqual(new Set(['random', 'lists']));
     const q = queries.data.subarray(0, 2 * dim);
+    // 1%: below every calibrated selectivity, so only the exact scan (recall 1 from float32 rows at D) is vouched for
     const exact = await index.searchWithBudget(q, 2, k, { recall: 0.9 }, { filter: allowedIdsOf(idsAt(0.01)) });
     expect(exact.filter!.plan).toBe('exact');
     expect(exact.budgetMet).toBe(true);
     expect(exact.expectedRecall).toBe(1);
-    const probed = await index.searchWithBudget(q, 2, k, { recall: 0.9 }, { filter: allowedIdsOf(idsAt(0.5)), strict: false });
-    expect(probed.filter!.plan).toBe('probe');
-    expect(probed.budgetMet).toBe(false);
-    expect(probed.budgetNote).toMatch(/not calibrated.*not claimed/);
-    expect(probed.expectedRecall).toBeNull();
+    // 50%: the cheapest plan whose estimated lower bound reaches the target, and no more than the exact scan costs
+    const planned = index.planFiltered({ recall: 0.8 }, k, allowedIdsOf(idsAt(0.5)));
+    expect(planned.budgetMet).toBe(true);
+    expect(planned.recallLowerBound!).toBeGreaterThanOrEqual(0.8);
+    const exactCost = index.priceFilter(k, undefined, allowedIdsOf(idsAt(0.5)), 'exact').mflops;
+    expect(planned.expectedMflops).toBeLessThanOrEqual(exactCost);
+    const probed = await index.searchWithBudget(q, 2, k, { recall: 0.8 }, { filter: allowedIdsOf(idsAt(0.5)) });
+    expect(probed.filter!.plan).toBe(planned.plan);
+    expect(probed.budgetMet).toBe(true);
+    expect(probed.expectedRecall).toBe(planned.expectedRecall);
     expect(Array.from(probed.counts)).toEqual([k, k]);
+    if (planned.plan === 'probe') expect(probed.budgetNote).toMatch(/estimated from the filtered calibration at 50% \(random and list-aligned/);
+    // strict: refused when no plan is known to reach the target (here no plan could claim more than 1)
+    const lossy = await built(new ReferenceBackend(), 'ivf8@16,f16@16,rerank@32:f16', 'l2');
+    await lossy.calibrate({ ks: [10], sampleSize: 60, latencyQueries: 1, maxSeconds: 30, filtered: false });
+    expect(() => lossy.planFiltered({ recall: 0.9 }, k, allowedIdsOf(idsAt(0.5)), { strict: true })).toThrow(/cannot be met under this filter: no plan's recall lower bound/);
+    const unknown = await lossy.searchWithBudget(q, 2, k, { recall: 0.9 }, { filter: allowedIdsOf(idsAt(0.5)) });
+    expect(unknown.budgetMet).toBe(false);
+    expect(unknown.expectedRecall).toBeNull();
+    expect(unknown.budgetNote).toMatch(/the calibration has no filtered part/);
     // an MFLOPs budget is judged on the MFLOPs the filtered search reports
     const most = Math.max(...probed.mflops);
     const tight = await index.searchWithBudget(q, 2, k, { mflops: most / 100 }, { filter: allowedIdsOf(idsAt(0.5)) });
     expect(tight.budgetMet).toBe(Math.max(...tight.mflops) <= most / 100);
     // the note starts with the share and the plan (a collection prefixes the count: "filter matches N points: ")
-    expect(tight.budgetNote).toMatch(/^50\.0% of 1160 vectors: IVF probed/);
+    expect(tight.budgetNote).toMatch(/^50\.0% of 1160 vectors: /);
     expect(tight.budgetNote).not.toMatch(/filter matches/);
   });
 
@@ -274,14 +293,20 @@ describe('budgets under filters', () => {
     expect(r.filter!.exactLossless).toBe(false);
     expect(r.expectedRecall).toBeNull();
     expect(r.filter!.note).toMatch(/f16 rows \(lossy\), recall not calibrated/);
-    const verdict = judgeFilteredBudget({ recall: 0.9 }, { met: true, note: null }, r.filter!, dim);
+    await index.calibrate({ ks: [10], sampleSize: 40, latencyQueries: 1, maxSeconds: 20, filtered: false });
+    const plan = index.planFiltered({ recall: 0.9 }, k, allowedIdsOf(idsAt(0.01)));
+    expect(plan.recallLowerBound).toBeNull();
+    const verdict = judgeFilteredBudget({ recall: 0.9 }, { k, maxMflops: 0, tookMs: 0 }, plan, r.filter!);
     expect(verdict.met).toBe(false);
-    expect(verdict.note).toMatch(/lossy/);
+    expect(verdict.note).toMatch(/not known/);
     // the same plan from float32 rows on disk is exact
     const f32 = await built(new ReferenceBackend(), 'ivf8@16,f16@16,rerank@32', 'l2');
     const exact = await f32.search(queries.data.subarray(0, dim), 1, k, { nprobe: 1, shortlist: 20 }, { filter: allowedIdsOf(idsAt(0.01)), filterPlan: 'exact' });
     expect(exact.expectedRecall).toBe(1);
-    expect(judgeFilteredBudget({ recall: 0.9 }, { met: true, note: null }, exact.filter!, dim).met).toBe(true);
+    await f32.calibrate({ ks: [10], sampleSize: 40, latencyQueries: 1, maxSeconds: 20, filtered: false });
+    const f32Plan = f32.planFiltered({ recall: 0.9 }, k, allowedIdsOf(idsAt(0.01)));
+    expect(f32Plan.plan).toBe('exact');
+    expect(judgeFilteredBudget({ recall: 0.9 }, { k, maxMflops: 0, tookMs: 0 }, f32Plan, exact.filter!).met).toBe(true);
   });
 });
 

@@ -89,12 +89,18 @@ export function readNpyHeader(path: string): NpyHeader {
 /**
  * Decodes `count` little-endian values of dtype `descr` from `bytes` into
  * out[at..]: floats into a Float32Array, integers into an Int32Array (int64
- * values must fit int32; `where` names the file in that error).
+ * values must fit int32; `where` names the file in that error), or either
+ * into a Float64Array, exactly (int64 values must be safe integers).
  */
-export function decodeNpyValues(descr: string, bytes: Buffer, count: number, out: Float32Array | Int32Array, at: number, where: string): void {
+export function decodeNpyValues(descr: string, bytes: Buffer, count: number, out: Float32Array | Int32Array | Float64Array, at: number, where: string): void {
+  const exact = out instanceof Float64Array;
   switch (descr) {
     case '<f4':
     case '<i4':
+      if (exact) {
+        for (let i = 0; i < count; i++) out[at + i] = descr === '<f4' ? bytes.readFloatLE(i * 4) : bytes.readInt32LE(i * 4);
+        return;
+      }
       // same width and byte order as the output: a plain copy
       new Uint8Array(out.buffer, out.byteOffset + at * 4, count * 4).set(bytes.subarray(0, count * 4));
       return;
@@ -114,7 +120,8 @@ export function decodeNpyValues(descr: string, bytes: Buffer, count: number, out
     default:
       for (let i = 0; i < count; i++) {
         const v = bytes.readBigInt64LE(i * 8);
-        if (v > 0x7fffffffn || v < -0x80000000n) throw new Error(`${where}: int64 value ${v} at index ${at + i} does not fit int32`);
+        if (exact && (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER))) throw new Error(`${where}: int64 value ${v} at index ${at + i} is not a safe integer`);
+        if (!exact && (v > 0x7fffffffn || v < -0x80000000n)) throw new Error(`${where}: int64 value ${v} at index ${at + i} does not fit int32`);
         out[at + i] = Number(v);
       }
   }
@@ -123,10 +130,13 @@ export function decodeNpyValues(descr: string, bytes: Buffer, count: number, out
 /** Values read per positioned read: bounded, so a file of any size is read without a copy of it. */
 const READ_VALUES = 1 << 22;
 
-export function readNpy(path: string): NpyArray {
+export function readNpy(path: string): NpyArray;
+/** With `exact`: every value as the number it is (float64, int64 within the safe integers), e.g. payload columns. */
+export function readNpy(path: string, exact: true): { shape: number[]; descr: string; values: Float64Array };
+export function readNpy(path: string, exact = false): NpyArray | { shape: number[]; descr: string; values: Float64Array } {
   const { shape, descr, width, offset } = readNpyHeader(path);
   const count = shape.reduce((a, b) => a * b, 1);
-  const values = descr.startsWith('<f') ? new Float32Array(count) : new Int32Array(count);
+  const values = exact ? new Float64Array(count) : descr.startsWith('<f') ? new Float32Array(count) : new Int32Array(count);
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(Math.min(count, READ_VALUES) * width);
@@ -138,7 +148,7 @@ export function readNpy(path: string): NpyArray {
   } finally {
     closeSync(fd);
   }
-  return { shape, descr, values };
+  return { shape, descr, values } as NpyArray | { shape: number[]; descr: string; values: Float64Array };
 }
 
 /** Reads exactly `length` bytes at `position` (positioned reads may return less). */

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, calibrationLevels, formatSpec, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, maskedSlots, parseSpec, saveCalibration, type AllowedIds, type Budget, type PreparedFilter, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import { AdannsIndex, calibrationLevels, formatSpec, type FilteredPlan, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, maskedSlots, parseSpec, saveCalibration, type AllowedIds, type Budget, type PreparedFilter, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
 import type { CalibrationStats, CollectionStats as WireCollectionStats, CountReply, FrontierPoint, SpecParts, SpectrumPoint, Hit, IndexBytes, IndexState, PayloadIndexInfo, PlannedCost, SearchReply } from '@adanns/wire';
 import { calibrationQueriesPath, clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact, writeCalibrationQueries } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
@@ -126,6 +126,54 @@ const MAP_HITS_PER_TURN = 4096;
 export type { Hit, IndexState } from '@adanns/wire';
 export type SearchAnswer = SearchReply;
 export type CollectionStats = Omit<WireCollectionStats, 'frontier' | 'frontierK' | 'specParts' | 'spectrum'>;
+
+/** Options of a write that comes from an external log (packages/cluster). */
+export interface WriteOptions {
+  /** The log message's sequence, stored with the write in one transaction (Collection.logSequence). */
+  logSequence?: number;
+}
+
+/** The meta key of the last external log sequence applied. */
+const LOG_SEQUENCE = 'log-sequence';
+
+function logMeta(options: WriteOptions): Record<string, unknown> | undefined {
+  return options.logSequence === undefined ? undefined : { [LOG_SEQUENCE]: options.logSequence };
+}
+
+/**
+ * Validates a batch of points for a collection of this schema before anything
+ * is written: a bad point rejects the whole batch; duplicate ids: the last one
+ * wins. Exported so a cluster node that holds no replica of a shard checks a
+ * write exactly as the replicas that apply it will (packages/cluster).
+ */
+export function validatePoints(schema: CollectionSchema, input: readonly PointInput[], max: number): Point[] {
+  if (!Array.isArray(input) || input.length === 0) throw invalid('points must be a non-empty array');
+  const byId = new Map<PointId, Point>();
+  const halfLists = schema.index !== undefined && !isAutoSpec(schema.index) && parseSpec(schema.index, schema.dim).scan.codec === 'f16';
+  input.forEach((p, i) => {
+    if (p === null || typeof p !== 'object') throw invalid(`points[${i}] must be an object with id and vector`);
+    const id = checkId(p.id);
+    const vector = toVector(p.vector, schema.dim, `points[${i}]`);
+    checkVectorForMetric(vector, schema.metric, `points[${i}]`, 0, vector.length, halfLists);
+    let payload: Payload | undefined;
+    if (p.payload !== undefined && p.payload !== null) {
+      if (typeof p.payload !== 'object' || Array.isArray(p.payload) || ArrayBuffer.isView(p.payload)) throw invalid(`points[${i}].payload must be an object`);
+      let json: string;
+      try {
+        json = JSON.stringify(p.payload, payloadReplacer);
+      } catch (e) {
+        throw invalid(`points[${i}].payload is not JSON-representable: ${(e as Error).message}`);
+      }
+      const bytes = Buffer.byteLength(json);
+      if (bytes > max) throw new StoreError('too_large', `points[${i}].payload is ${bytes} bytes as JSON, the limit is ${max}`);
+      // stored as its JSON form, so every client reads back what a JSON client would
+      payload = JSON.parse(json) as Payload;
+    }
+    byId.delete(id); // re-insert so the batch keeps the order of last occurrences
+    byId.set(id, payload ? { id, vector, payload } : { id, vector });
+  });
+  return [...byId.values()];
+}
 
 /**
  * One collection: points in LMDB (the system of record), and in memory the
@@ -289,41 +337,15 @@ export class Collection {
 
   /** Validates a batch before anything is written: a bad point rejects the whole batch. Duplicate ids: the last one wins. */
   private validateBatch(input: readonly PointInput[]): Point[] {
-    if (!Array.isArray(input) || input.length === 0) throw invalid('points must be a non-empty array');
-    const max = this.options.maxPayloadBytes ?? 65536;
-    const byId = new Map<PointId, Point>();
-    const halfLists = this.schema.index !== undefined && !isAutoSpec(this.schema.index) && parseSpec(this.schema.index, this.schema.dim).scan.codec === 'f16';
-    input.forEach((p, i) => {
-      if (p === null || typeof p !== 'object') throw invalid(`points[${i}] must be an object with id and vector`);
-      const id = checkId(p.id);
-      const vector = toVector(p.vector, this.schema.dim, `points[${i}]`);
-      checkVectorForMetric(vector, this.schema.metric, `points[${i}]`, 0, vector.length, halfLists);
-      let payload: Payload | undefined;
-      if (p.payload !== undefined && p.payload !== null) {
-        if (typeof p.payload !== 'object' || Array.isArray(p.payload) || ArrayBuffer.isView(p.payload)) throw invalid(`points[${i}].payload must be an object`);
-        let json: string;
-        try {
-          json = JSON.stringify(p.payload, payloadReplacer);
-        } catch (e) {
-          throw invalid(`points[${i}].payload is not JSON-representable: ${(e as Error).message}`);
-        }
-        const bytes = Buffer.byteLength(json);
-        if (bytes > max) throw new StoreError('too_large', `points[${i}].payload is ${bytes} bytes as JSON, the limit is ${max}`);
-        // stored as its JSON form, so every client reads back what a JSON client would
-        payload = JSON.parse(json) as Payload;
-      }
-      byId.delete(id); // re-insert so the batch keeps the order of last occurrences
-      byId.set(id, payload ? { id, vector, payload } : { id, vector });
-    });
-    return [...byId.values()];
+    return validatePoints(this.schema, input, this.options.maxPayloadBytes ?? 65536);
   }
 
   /** Upserts a batch; resolves once it is durable and searchable. */
-  async upsert(input: readonly PointInput[]): Promise<{ sequence: number; upserted: number }> {
+  async upsert(input: readonly PointInput[], options: WriteOptions = {}): Promise<{ sequence: number; upserted: number }> {
     this.checkOpen();
     const batch = this.validateBatch(input);
     const result = await this.serial(async () => {
-      const { sequence, iids } = await this.points.upsert(batch);
+      const { sequence, iids } = await this.points.upsert(batch, logMeta(options));
       if (!this.index) this.index = await this.exactIndex();
       else await this.replace(this.index, Array.from(iids), batch.map((p) => p.vector));
       return { sequence, upserted: batch.length };
@@ -334,19 +356,19 @@ export class Collection {
   }
 
   /** Deletes the given ids (unknown ones are ignored); resolves once durable. */
-  async delete(ids: readonly unknown[]): Promise<{ sequence: number; deleted: number }> {
+  async delete(ids: readonly unknown[], options: WriteOptions = {}): Promise<{ sequence: number; deleted: number }> {
     this.checkOpen();
     if (!Array.isArray(ids) || ids.length === 0) throw invalid('ids must be a non-empty array');
     const checked = ids.map(checkId);
-    const result = await this.serial(() => this.deleteIds(checked));
+    const result = await this.serial(() => this.deleteIds(checked, options));
     // shrinking to half of what the index was trained on rebuilds it, as doubling does; lists that drift re-calibrate
     this.maybeBuild();
     return result;
   }
 
   /** Within a write turn: deletes these ids from LMDB (durably) and from the index. */
-  private async deleteIds(ids: readonly PointId[]): Promise<{ sequence: number; deleted: number }> {
-    const { sequence, iids } = await this.points.delete(ids);
+  private async deleteIds(ids: readonly PointId[], options: WriteOptions = {}): Promise<{ sequence: number; deleted: number }> {
+    const { sequence, iids } = await this.points.delete(ids, logMeta(options));
     this.index?.remove(iids);
     this.lastWrite = performance.now();
     return { sequence, deleted: iids.length };
@@ -358,7 +380,7 @@ export class Collection {
    * With `limit`, a filter matching more points than that deletes nothing and
    * is refused (too_large): `{}` matches every point.
    */
-  async deleteByFilter(filter: unknown, options: { limit?: number } = {}): Promise<{ sequence: number; deleted: number }> {
+  async deleteByFilter(filter: unknown, options: { limit?: number } & WriteOptions = {}): Promise<{ sequence: number; deleted: number }> {
     this.checkOpen();
     const node = checkFilter(filter);
     const result = await this.serial(async () => {
@@ -371,10 +393,63 @@ export class Collection {
         const id = this.points.externalId(iid);
         if (id !== undefined) ids.push(id);
       }
-      return this.deleteIds(ids);
+      return this.deleteIds(ids, options);
     });
     this.maybeBuild();
     return result;
+  }
+
+  /**
+   * The sequence of the last message of an external log (a cluster shard's
+   * JetStream stream) applied to this collection: written in the same LMDB
+   * transaction as the points it carried (WriteOptions.logSequence), so after
+   * a crash it says exactly where to resume. 0 when none was applied.
+   */
+  get logSequence(): number {
+    return this.points.metaValue<number>(LOG_SEQUENCE) ?? 0;
+  }
+
+  /**
+   * The saved artefact of the live trained index (its directory, the change
+   * sequence it covers and the points it was trained on), or null before one
+   * is saved: what a cluster replica publishes for the others to load.
+   */
+  currentArtefact(): { path: string; name: string; sequence: number; trainedCount: number } | null {
+    if (!this.trained || !this.artefactName || this.trainedSequence === null) return null;
+    return { path: join(this.artefactDir, this.artefactName), name: this.artefactName, sequence: this.trainedSequence, trainedCount: this.trainedCount ?? 0 };
+  }
+
+  /**
+   * Installs an index artefact trained elsewhere on the same points (a
+   * cluster replica of the same shard, which applied the same log: same
+   * internal ids and change sequences): `files` (relative path -> bytes) are
+   * written as a new artefact, which is loaded, brought up to date from the
+   * change log and swapped in, as a build's result is. Refused while a build
+   * runs, and until this collection has reached the artefact's sequence.
+   */
+  async installArtefact(files: ReadonlyMap<string, Uint8Array>, sequence: number, trainedCount: number): Promise<void> {
+    this.checkOpen();
+    if (this.building) throw new StoreError('conflict', `collection ${this.schema.name} is building its own index`);
+    if (this.points.sequence < sequence) throw new StoreError('unavailable', `collection ${this.schema.name} is at change ${this.points.sequence}, the artefact covers ${sequence}: apply the log that far first`, 1);
+    const name = `index-${sequence}-${Date.now().toString(36)}`;
+    const tmp = join(this.artefactDir, `${name}.tmp`);
+    rmSync(tmp, { recursive: true, force: true });
+    for (const [path, bytes] of files) {
+      const target = join(tmp, path);
+      // the paths come from another node: nothing may land outside the artefact's directory
+      if (!target.startsWith(tmp + sep) || path.includes('..')) throw invalid(`artefact file ${JSON.stringify(path)} is outside the artefact`);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, bytes);
+    }
+    renameSync(tmp, join(this.artefactDir, name));
+    await this.swapIn(name, sequence, trainedCount);
+    this.log('info', `installed an index artefact trained elsewhere, covering change ${sequence}`, { sequence, trainedCount });
+  }
+
+  /** Records a log message that changes no point (or one refused as invalid) as applied, durably and in order. */
+  markLogApplied(logSequence: number): Promise<void> {
+    this.checkOpen();
+    return this.serial(() => this.points.putMeta(logMeta({ logSequence })!));
   }
 
   /** How many points a filter matches (all points without one). */
@@ -543,12 +618,15 @@ export class Collection {
       const k = Math.min(request.k, index.size);
       // the request's choices are checked first (a 400 when wrong); the search itself then runs unguarded
       let plan: Plan | undefined;
+      let indexBudget: Budget | undefined;
       let params: Partial<SearchParams> | undefined;
       let resolved: SearchParams;
       try {
         if (request.budget && index.calibration) {
           const b = request.budget;
-          plan = index.plan('latencyMs' in b ? { latencyMs: Math.max(1e-6, b.latencyMs - this.overheadMs) } : b, k, { strict: request.strict ?? false, rows });
+          indexBudget = 'latencyMs' in b ? { latencyMs: Math.max(1e-6, b.latencyMs - this.overheadMs) } : b;
+          // under a filter the budget is planned for the filter once it is evaluated (planFiltered does the strict check)
+          plan = index.plan(indexBudget, k, { strict: filterNode ? false : (request.strict ?? false), rows });
         }
         // before training the search is exact: params for the coming index do not apply yet
         else if (this.trained && request.params) params = request.params;
@@ -560,6 +638,7 @@ export class Collection {
       // bitset over internal ids, and prepared once against the index's slots: every slice searches with it
       let filtered: FilterAnswer | undefined;
       let prepared: PreparedFilter | undefined;
+      let filterPlan: FilteredPlan | undefined;
       let perQuery: number;
       if (filterNode) {
         filtered = await evaluateFilter(this.points, filterNode, { signal: request.signal });
@@ -568,8 +647,16 @@ export class Collection {
           return { results: Array.from({ length: rows }, () => []), params: null, mflops: 0, expectedRecall: null, budgetMet: null, planned: null, note, tookMs: performance.now() - started };
         }
         prepared = index.prepareFilter(filtered.allowed);
+        // a budget under a filter: the plan (exact scan of the matches or probing, and its params) priced for this filter
+        if (plan) {
+          try {
+            filterPlan = index.planFiltered(indexBudget!, k, prepared, { strict: request.strict ?? false, rows });
+          } catch (e) {
+            throw invalid((e as Error).message);
+          }
+        }
         // limits and the first slice on the filtered plan's worst case: probing until enough matches may read many more lists
-        perQuery = index.priceFilter(k, plan?.params ?? params, prepared).mflopsMax;
+        perQuery = index.priceFilter(k, filterPlan?.params ?? plan?.params ?? params, prepared, filterPlan && filterPlan.plan !== 'scan' ? filterPlan.plan : undefined).mflopsMax;
       } else perQuery = plannedQueryMflops(index, resolved);
       const cheaper = this.trained
         ? `lower nprobe, shortlist or rerankDim (or ask for a smaller budget)${filtered ? ', or a more selective filter (or one that matches more: it probes lists until enough matches are seen)' : ''}`
@@ -596,7 +683,7 @@ export class Collection {
           this.checkOpen();
           if (request.signal?.aborted) throw new StoreError('unavailable', 'search cancelled: the client went away');
           const t = performance.now();
-          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, plan?.params ?? params, prepared ? { filter: prepared } : {});
+          const answer = await index.search(data.subarray(from * dim, to * dim), to - from, k, filterPlan?.params ?? plan?.params ?? params, prepared ? { filter: prepared, ...(filterPlan && filterPlan.plan !== 'scan' ? { filterPlan: filterPlan.plan } : {}) } : {});
           ms = performance.now() - t;
           searchMs += ms;
           return answer;
@@ -616,7 +703,7 @@ export class Collection {
       const mflops = mflopsSum / rows;
       const results = await this.mapHits(ids, scores, counts, k, request.withPayload ?? false, limits.maxPayloadBytes);
       // under a filter the calibration (unfiltered queries) does not apply: the index says what the recall is worth
-      const expectedRecall = last?.filter && this.trained ? last.expectedRecall : plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
+      const expectedRecall = filterPlan ? filterPlan.expectedRecall : last?.filter && this.trained ? last.expectedRecall : plan ? plan.expectedRecall : this.trained ? last!.expectedRecall : 1;
       const tookMs = performance.now() - started;
       this.overheadMs = this.overheadMs === 0 ? tookMs - searchMs : 0.8 * this.overheadMs + 0.2 * (tookMs - searchMs);
       // budgetMet describes this answer: judged on what it measured (an exact search's recall is 1 at any k)
@@ -630,14 +717,15 @@ export class Collection {
       if (request.budget) {
         const calibration = plan ? index.calibration! : undefined;
         let verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: plan!.calibratedK ?? calibration.k, estimate: plan!.recallNote } : { lowerBound: this.trained ? null : 1, calibratedK: null });
-        if (last?.filter && this.trained) verdict = judgeFilteredBudget(request.budget, verdict, last.filter, index.dim);
+        // under a filter: recall judged on the filtered plan's lower bound, MFLOPs and latency on what ran
+        if (filterPlan && last?.filter) verdict = judgeFilteredBudget(request.budget, { k, maxMflops, tookMs }, filterPlan, last.filter);
+        if (filterPlan) notes.push(filterPlan.note);
         budgetMet = verdict.met;
         if (verdict.note) notes.push(verdict.note);
         // k: the calibrated k the recall comes from (the nearest above an uncalibrated one, when there is one)
-        // under a filter: the filtered plan's predicted cost (exact scan of the matches or probing until enough)
-        const filterPlan = last?.filter ? last.filter.predicted[last.filter.plan === 'exact' ? 'exact' : 'ivf'] : undefined;
-        // latencyMs: the calibration timed unfiltered queries, which says nothing of the filtered plan's time
-        if (plan) planned = { mflops: filterPlan !== undefined && Number.isFinite(filterPlan) ? filterPlan : plan.expectedMflops, recall: last?.filter ? expectedRecall : plan.expectedRecall, latencyMs: last?.filter ? null : plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
+        // under a filter: what the filtered plan predicted (latency null when the filtered calibration timed nothing for it)
+        if (filterPlan) planned = { mflops: filterPlan.expectedMflops, recall: filterPlan.expectedRecall, latencyMs: filterPlan.expectedLatencyMs === null ? null : filterPlan.expectedLatencyMs + this.overheadMs, k };
+        else if (plan) planned = { mflops: plan.expectedMflops, recall: plan.expectedRecall, latencyMs: plan.expectedLatencyMs + this.overheadMs, k: plan.recallFrom?.at(-1) ?? calibration!.k };
         else if (!this.trained) planned = { mflops: perQuery, recall: 1, latencyMs: null, k: null };
       }
       return { results, params: this.trained ? last!.params : null, mflops, expectedRecall, budgetMet, planned, note: notes.length > 0 ? notes.join('; ') : null, tookMs };

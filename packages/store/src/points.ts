@@ -140,9 +140,10 @@ export class PointStore {
    * dimension) in one durable transaction. Returns the batch's sequence and
    * the internal id of each point.
    */
-  async upsert(batch: readonly Point[]): Promise<{ sequence: number; iids: Int32Array }> {
+  async upsert(batch: readonly Point[], meta?: Record<string, unknown>): Promise<{ sequence: number; iids: Int32Array }> {
     const iids = new Int32Array(batch.length);
     const sequence = await this.root.transaction(() => {
+      this.putMetaIn(meta);
       let next = (this.meta.get('next-iid') as number | undefined) ?? 0;
       batch.forEach((p, i) => {
         const existing = this.points.get(p.id);
@@ -162,11 +163,12 @@ export class PointStore {
   }
 
   /** Deletes the ids that exist, in one durable transaction; returns the internal ids removed. */
-  async delete(ids: readonly PointId[]): Promise<{ sequence: number; iids: number[] }> {
+  async delete(ids: readonly PointId[], meta?: Record<string, unknown>): Promise<{ sequence: number; iids: number[] }> {
     const removed: number[] = [];
     let sequence: number;
     try {
       sequence = await this.root.transaction(() => {
+        this.putMetaIn(meta);
         for (const id of ids) {
           const existing = this.points.get(id);
           if (!existing) continue;
@@ -187,6 +189,22 @@ export class PointStore {
     }
     await this.root.flushed;
     return { sequence, iids: removed };
+  }
+
+  /** Within a write transaction: these extra meta entries (a cluster's applied log sequence) commit with the write. */
+  private putMetaIn(meta: Record<string, unknown> | undefined): void {
+    if (meta) for (const [key, value] of Object.entries(meta)) this.meta.put(key, value);
+  }
+
+  /** A meta entry written with putMeta or a write's `meta`. */
+  metaValue<T>(key: string): T | undefined {
+    return this.meta.get(key) as T | undefined;
+  }
+
+  /** Writes meta entries in one durable transaction. */
+  async putMeta(meta: Record<string, unknown>): Promise<void> {
+    await this.root.transaction(() => this.putMetaIn(meta));
+    await this.root.flushed;
   }
 
   /** Within a write transaction: moves a point's payload index entries from its old payload's keys to its new one's. */

@@ -49,6 +49,20 @@ export interface ServiceConfig {
   /** Re-calibrate (in the background, no rebuild) once list-size shares drift this far from calibration's (total variation; 0 = never). */
   recalibrateDrift: number;
   logLevel: string;
+  /** Cluster mode (README "Cluster"): the nats-server URLs; absent = a single node, as always. */
+  cluster?: ClusterConfig;
+}
+
+export interface ClusterConfig {
+  servers: string[];
+  /** This node's name in the cluster (kept across restarts: its replicas are found again by it). */
+  nodeId: string;
+  /** The URL other nodes reach this node's HTTP API at (default: http://host:port as it listens). */
+  advertiseUrl?: string;
+  /** A replica lease lasts this long unless renewed (heartbeats come every fifth of it). */
+  leaseMs: number;
+  /** Another node takes over a replica whose lease ran out this long ago (its own node may come back and resume it first). */
+  takeoverMs: number;
 }
 
 /**
@@ -61,7 +75,10 @@ const DEFAULT_SLICE_MS = 10;
 const DEFAULT_MAX_QUERY_MFLOPS = 100;
 
 export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR] [--backend ${BACKEND_NAMES.join('|')}] [--threads N]
-  Serves the HTTP API. Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
+             [--cluster nats://HOST:PORT,... --node-id ID [--advertise-url URL]]
+  Serves the HTTP API; with --cluster (ADANNS_NATS_URL) as a node of a cluster on NATS JetStream,
+  named by --node-id (ADANNS_NODE_ID), reached by the other nodes at --advertise-url (ADANNS_ADVERTISE_URL);
+  ADANNS_LEASE_MS (5000) and ADANNS_TAKEOVER_MS (30000) time replica leases (README, "Cluster"). Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
   ADANNS_BACKEND (auto), ADANNS_THREADS (all cores), ADANNS_API_KEY (admin), ADANNS_READ_KEY (read-only),
   ADANNS_ALLOW_OPEN (false: a non-loopback host needs a key), ADANNS_MAX_BODY_BYTES (67108864),
   ADANNS_MAX_SEARCH_BODY_BYTES (8388608), ADANNS_MAX_BATCH (10000), ADANNS_MAX_K (1000),
@@ -117,6 +134,9 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
         'data-dir': { type: 'string' },
         backend: { type: 'string' },
         threads: { type: 'string' },
+        cluster: { type: 'string' },
+        'node-id': { type: 'string' },
+        'advertise-url': { type: 'string' },
       },
     }).values;
   } catch (e) {
@@ -135,7 +155,24 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
       `host ${host} is reachable from other machines and no ADANNS_API_KEY is set: anyone who can connect could write and drop collections. Set ADANNS_API_KEY (and ADANNS_READ_KEY for read-only clients), or ADANNS_ALLOW_OPEN=true to serve it open on purpose`,
     );
   }
+  const natsUrl = flags.cluster ?? (env.ADANNS_NATS_URL || undefined);
+  let cluster: ClusterConfig | undefined;
+  if (natsUrl !== undefined) {
+    const servers = natsUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+    for (const u of servers) if (!/^(nats|tls):\/\/[^\s/]+$/.test(u)) throw new ConfigError(`cluster must be comma-separated nats://host:port URLs, got "${u}"`);
+    if (servers.length === 0) throw new ConfigError(`cluster must name at least one nats://host:port URL, got "${natsUrl}"`);
+    const nodeId = flags['node-id'] ?? (env.ADANNS_NODE_ID || undefined);
+    if (nodeId === undefined) throw new ConfigError('cluster mode needs --node-id (ADANNS_NODE_ID): the name this node keeps across restarts');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(nodeId)) throw new ConfigError(`node-id must be 1-64 letters, digits, "_" or "-", got "${nodeId}"`);
+    const advertiseUrl = flags['advertise-url'] ?? (env.ADANNS_ADVERTISE_URL || undefined);
+    if (advertiseUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(advertiseUrl)) throw new ConfigError(`advertise-url must be an http(s):// URL, got "${advertiseUrl}"`);
+    const leaseMs = positiveInt('ADANNS_LEASE_MS', env.ADANNS_LEASE_MS, 5000);
+    if (leaseMs < 500) throw new ConfigError(`ADANNS_LEASE_MS must be at least 500 (heartbeats come every fifth of it), got "${env.ADANNS_LEASE_MS}"`);
+    const takeoverMs = positiveInt('ADANNS_TAKEOVER_MS', env.ADANNS_TAKEOVER_MS, 30_000, true);
+    cluster = { servers, nodeId, leaseMs, takeoverMs, ...(advertiseUrl ? { advertiseUrl: advertiseUrl.replace(/\/+$/, '') } : {}) };
+  }
   return {
+    ...(cluster ? { cluster } : {}),
     host,
     port,
     dataDir: dataDir ?? defaultDataDir(),

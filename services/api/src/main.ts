@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { createBackend } from '@adanns/compute';
 import { Store } from '@adanns/store';
+import { ClusterNode } from '@adanns/cluster';
 import { ConfigError, CONFIG_USAGE, loadConfig, type ServiceConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { buildServer, drain } from './server.js';
@@ -13,7 +14,7 @@ import { buildServer, drain } from './server.js';
  * listener stops accepting, in-flight requests finish, storage closes
  * (indexes checkpointed), then the process exits.
  */
-export async function serve(config: ServiceConfig): Promise<{ url: string; stop: () => Promise<void>; store: Store }> {
+export async function serve(config: ServiceConfig): Promise<{ url: string; stop: () => Promise<void>; store: Store; cluster?: ClusterNode }> {
   const logger = createLogger(config.logLevel);
   const backend = await createBackend(config.backend, { threads: config.threads, log: (line) => logger.info(line) });
   const state = { ready: false };
@@ -27,8 +28,20 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
     recalibrateDrift: config.recalibrateDrift,
     logger,
   });
-  const app = await buildServer(store, config, state, logger);
+  // cluster mode: the local store holds this node's shard replicas; the cluster node answers the API
+  const cluster = config.cluster ? new ClusterNode({ servers: config.cluster.servers, nodeId: config.cluster.nodeId, leaseMs: config.cluster.leaseMs, heartbeatMs: Math.max(100, Math.floor(config.cluster.leaseMs / 5)), takeoverMs: config.cluster.takeoverMs, store, logger, ...(config.apiKey ? { apiKey: config.apiKey } : {}) }) : undefined;
+  const app = await buildServer(store, config, state, logger, cluster);
   const url = await app.listen({ host: config.host, port: config.port });
+  if (cluster && config.cluster) {
+    try {
+      await cluster.start(config.cluster.advertiseUrl ?? url);
+    } catch (e) {
+      await app.close();
+      await store.close();
+      await backend.dispose();
+      throw new Error(`could not join the cluster at ${config.cluster.servers.join(',')}: ${(e as Error).message}`);
+    }
+  }
   logger.info({ backend: backend.name, dataDir: config.dataDir, collections: store.pending().length }, `backend ${backend.name} (asked for ${config.backend}), data in ${config.dataDir}; opening ${store.pending().length} collection(s)`);
   if (!config.apiKey && !config.readKey) logger.warn(`no API key is set: anyone who can connect to ${url} may write and drop collections`);
   state.ready = true;
@@ -40,10 +53,11 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
       // a body still arriving gets as long as a request may take to arrive, within the
       // 30 s a container stop allows (docker-compose.yml stop_grace_period) before SIGKILL
       await drain(app, Math.min(config.requestTimeoutMs + 1000, 25_000));
+      await cluster?.close();
       await store.close();
       await backend.dispose();
     })());
-  return { url, stop, store };
+  return { url, stop, store, ...(cluster ? { cluster } : {}) };
 }
 
 /** Serves until SIGTERM or SIGINT, then drains and exits (0, or 1 if closing failed). */

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Store } from '@adanns/store';
+import type { ClusterNode } from '@adanns/cluster';
 import { registerAuth } from './auth.js';
 import type { ServiceConfig } from './config.js';
 import { clientErrorHandler, frameworkErrors, registerErrors } from './errors.js';
@@ -10,6 +11,7 @@ import { PointPath } from './schemas.js';
 import { ServiceMetrics } from './metrics.js';
 import { registerMsgpack } from './msgpack.js';
 import { registerConsole } from './console.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { collectionRoutes } from './routes/collections.js';
 import { healthRoutes } from './routes/health.js';
 import { pointRoutes } from './routes/points.js';
@@ -91,7 +93,7 @@ class OneLinePerRequest extends LogController {
  * `state.ready` (false while starting or draining) and the store's
  * collections still opening drive /readyz.
  */
-export async function buildServer(store: Store, config: ServerConfig, state = { ready: true }, logger: FastifyBaseLogger = createLogger(config.logLevel)): Promise<FastifyInstance> {
+export async function buildServer(store: Store, config: ServerConfig, state = { ready: true }, logger: FastifyBaseLogger = createLogger(config.logLevel), cluster?: ClusterNode): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger,
     logController: new OneLinePerRequest(),
@@ -129,25 +131,26 @@ export async function buildServer(store: Store, config: ServerConfig, state = { 
   });
   healthRoutes(app, state, store, metrics);
   await registerConsole(app);
-  await app.register(collectionRoutes, { store });
-  await app.register(pointRoutes, { store, maxBatch: config.maxBatch, metrics });
-  await app.register(searchRoutes, {
-    store,
-    limits: {
-      maxBatch: config.maxBatch,
-      maxK: config.maxK,
-      maxInflight: config.maxInflightSearches,
-      maxBodyBytes: Math.min(config.maxSearchBodyBytes, config.maxBodyBytes),
-      work: {
-        maxHits: config.maxSearchHits,
-        maxMflops: config.maxSearchMflops,
-        maxQueryMflops: config.maxQueryMflops,
-        sliceMs: config.searchSliceMs,
-        maxPayloadBytes: config.maxResponsePayloadBytes,
-      },
+  const limits = {
+    maxBatch: config.maxBatch,
+    maxK: config.maxK,
+    maxInflight: config.maxInflightSearches,
+    maxBodyBytes: Math.min(config.maxSearchBodyBytes, config.maxBodyBytes),
+    work: {
+      maxHits: config.maxSearchHits,
+      maxMflops: config.maxSearchMflops,
+      maxQueryMflops: config.maxQueryMflops,
+      sliceMs: config.searchSliceMs,
+      maxPayloadBytes: config.maxResponsePayloadBytes,
     },
-    metrics,
-  });
+  };
+  // cluster mode: the same routes answered by the cluster node (the local store holds this node's replicas)
+  if (cluster) await app.register(clusterRoutes, { cluster, limits, maxBatch: config.maxBatch, metrics });
+  else {
+    await app.register(collectionRoutes, { store });
+    await app.register(pointRoutes, { store, maxBatch: config.maxBatch, metrics });
+    await app.register(searchRoutes, { store, limits, metrics });
+  }
   await app.ready();
   return app;
 }

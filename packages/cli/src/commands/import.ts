@@ -4,14 +4,19 @@ import { loadVectors } from '@adanns/datasets';
 import { PAYLOAD_INDEX_TYPES } from '@adanns/wire';
 import { intOption, parseOrUsage, required, UsageError, progressBars } from '@adanns/cli-kit';
 import { parseCalibrationKs } from '../calibration-flags.js';
+import { checkPayloadFile, payloadRows, readPayloadColumn, setPayloadKey } from '../payload-sources.js';
 
 export const importUsage = `adanns import --collection NAME --data SOURCE [--url http://127.0.0.1:8080] [--api-key KEY]
              [--metric cosine|ip|l2] [--index SPEC] [--limit N] [--first-id N] [--batch 1000] [--build]
              [--calibration-k 1,10,100] [--calibration-queries SOURCE] [--payload-index FIELD:TYPE]...
+             [--payload-file FILE.jsonl] [--payload-column NAME=FILE.npy]...
   Uploads vectors into a collection of a running service (created with --metric and --index when it
   does not exist), in MessagePack batches, each acknowledged once durable. Point ids are row numbers
-  from --first-id (default 0); labels, when the source has them, go into the payload as {label} (the only
-  payload import writes today).
+  from --first-id (default 0). A point's payload: its label when the source has labels ({label}), then
+  the keys of line i of --payload-file (JSON lines, one object per row), then each --payload-column (a .npy
+  of one number per row, integer dtypes as integers; NAME may nest with dots, e.g. meta.price); a later
+  source replaces a key an earlier one set. Payload files must have one entry per row (at least the
+  rows --limit takes) and are checked whole before anything is uploaded.
   --payload-index declares a payload index (TYPE keyword, integer, float, bool or datetime), e.g.
   label:integer, so filters on the labels read the index (an existing collection builds it in the background).
   --build then starts the index build and waits for it; with --calibration-queries it then re-calibrates the index
@@ -33,6 +38,8 @@ export async function importCommand(argv: string[]): Promise<void> {
     'calibration-k': { type: 'string' },
     'calibration-queries': { type: 'string' },
     'payload-index': { type: 'string', multiple: true },
+    'payload-file': { type: 'string' },
+    'payload-column': { type: 'string', multiple: true },
   } }).values);
   const payloadIndexes: Record<string, PayloadIndexType> = {};
   for (const text of o['payload-index'] ?? []) {
@@ -48,6 +55,16 @@ export async function importCommand(argv: string[]): Promise<void> {
   const firstId = Number(o['first-id']);
   if (!Number.isSafeInteger(firstId) || firstId < 0) throw new UsageError(`--first-id must be a non-negative integer, got "${o['first-id']}"`);
   const set = await loadVectors(required(o.data, 'data'), o.limit === undefined ? undefined : intOption(o.limit, 'limit'));
+  // payload sources checked whole (alignment, JSON, values) before anything is uploaded
+  const wholeRows = o.limit === undefined;
+  const columns = (o['payload-column'] ?? []).map((text) => readPayloadColumn(text, set.rows, wholeRows));
+  const named = new Set<string>();
+  for (const c of columns) {
+    if (named.has(c.name)) throw new UsageError(`--payload-column ${c.name} is given twice`);
+    named.add(c.name);
+  }
+  if (o['payload-file'] !== undefined) await checkPayloadFile(o['payload-file'], set.rows, wholeRows);
+  const nextPayload = o['payload-file'] === undefined ? undefined : payloadRows(o['payload-file']);
   const apiKey = o['api-key'] ?? process.env.ADANNS_API_KEY;
   const client = new AdannsClient(o.url, { format: 'msgpack', ...(apiKey ? { apiKey } : {}) });
   try {
@@ -66,7 +83,10 @@ export async function importCommand(argv: string[]): Promise<void> {
       const points = [];
       for (let i = from; i < to; i++) {
         const label = set.labels?.[i];
-        points.push({ id: firstId + i, vector: set.data.subarray(i * set.dim, (i + 1) * set.dim), ...(label === undefined ? {} : { payload: { label } }) });
+        const payload: Record<string, unknown> = label === undefined ? {} : { label };
+        if (nextPayload) Object.assign(payload, await nextPayload());
+        for (const c of columns) setPayloadKey(payload, c.name, c.values[i]);
+        points.push({ id: firstId + i, vector: set.data.subarray(i * set.dim, (i + 1) * set.dim), ...(Object.keys(payload).length > 0 ? { payload } : {}) });
       }
       await client.upsert(name, points);
       bars.update('import', to, set.rows);

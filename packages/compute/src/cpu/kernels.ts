@@ -49,16 +49,26 @@ export interface SimdKernels {
     q: number, qStride: number, qInv: number, dir: number, eFrom: number, eTo: number, members: number, qFrom: number, qTo: number,
     bStride: number, dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number, mask: number,
   ): void;
+  listRescoreScratch(dim: number): number;
+  rescoreListsTopK(
+    q: number, qRows: number, qStride: number, qInv: number, dir: number, cEntries: number, cPos: number, candK: number, candSizes: number,
+    bStride: number, dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number,
+  ): void;
   pqScanScratch(dim: number, m: number): number;
   pqScanListsTopK(
     x: number, xStride: number, qFrom: number, qTo: number, entries: number, nprobe: number, pFrom: number, pTo: number, dir: number, cfg: number,
     hIds: number, hScores: number, hSizes: number, k: number, scratch: number, mask: number,
   ): void;
   peak(iterations: number, seed: number): number;
+  rescoreByRowsScratch(pairs: number): number;
+  rescoreByRows(
+    q: number, qFrom: number, qTo: number, qStride: number, qInv: number, b: number, bStride: number, bInv: number,
+    cand: number, candK: number, candSizes: number, dim: number, metric: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+  ): void;
 }
 
 /** Kernels a worker thread can be asked to run, by op code. */
-export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK', 'fastScanListsTopK'] as const;
+export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK', 'fastScanListsTopK', 'rescoreByRows'] as const;
 export type PoolOp = (typeof POOL_OPS)[number];
 /** Most arguments any pooled kernel takes. */
 export const MAX_ARGS = 19;

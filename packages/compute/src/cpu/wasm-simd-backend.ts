@@ -5,9 +5,10 @@ import { checkFastScan, checkFastScanLists, fastScanBytes, type FastScanLists } 
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
-import { checkListScan, checkPqScan, pqListBiases, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkListRescore, checkListScan, checkPqScan, pqListBiases, PQ_TABLE, type ListCandidates, type ListSet, type PqQuantizer } from '../lists.js';
 import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskRows } from '../mask.js';
 import { directoryBytes, groupArrays, groupProbeEntries, planListScan, writeDirectory } from './list-scan.js';
+import { planListRescore } from './list-rescore.js';
 import { compileKernels, type PoolOp, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
 import { Spaces, Stage, type Space } from './staging.js';
@@ -54,6 +55,9 @@ export function defaultThreads(): number {
   }
   return Math.max(1, cpus().length);
 }
+
+/** Queries from which rescoreTopK takes a batch's candidates in row order (rescoreByRows): a tile's worth. */
+const RESCORE_BY_ROWS = 4;
 
 /** [from, to) of part t when `total` items are split into `parts` runs, each a multiple of `align` but the last. */
 function share(total: number, parts: number, t: number, align: number): [number, number] {
@@ -185,8 +189,12 @@ export class WasmSimdBackend implements Backend {
     checkRescore(queries, base, dim, candidates, best);
     const m = queries.rows;
     if (m === 0 || base.rows === 0) return;
-    // shortlists are small: one thread, rows read in place
-    const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes], this.topKStaging(m, best.k, 0, 1));
+    // a batch: its candidates in row order (rescoreByRows: each row read once for all the queries that want it, the
+    // base streamed in address order), split by queries over the pool; a few queries: each shortlist in place, one thread
+    const batched = m >= RESCORE_BY_ROWS;
+    const threads = batched ? this.threadsFor(m * candidates.k * dim, Math.ceil(m / 4)) : 1;
+    const scratch = batched ? this.rawKernels.rescoreByRowsScratch(share(m, threads, 0, 4)[1] * candidates.k) : 0;
+    const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes], this.topKStaging(m, best.k, scratch, threads));
     const q = s.rows(queries, dim, Stage.Queries);
     const b = s.rows(base, dim, Stage.Base);
     const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
@@ -195,8 +203,48 @@ export class WasmSimdBackend implements Backend {
     const cand = s.array(candidates.ids, m * candidates.k, Stage.Ids);
     const sizes = s.array(candidates.sizes, m, Stage.CandidateSizes);
     const heaps = s.gatherHeaps(best, m, undefined);
-    s.kernels.rescoreTopK(q, m, queries.stride, qInv, b, base.stride, bInv, cand, candidates.k, sizes, dim, METRIC_CODE[metric], heaps[0], heaps[1], heaps[2], best.k);
+    if (batched) {
+      for (let t = 0; t < threads; t++) {
+        const [qFrom, qTo] = share(m, threads, t, 4);
+        this.pool.args(t).set([q, qFrom, qTo, queries.stride, qInv, b, base.stride, bInv, cand, candidates.k, sizes, dim, METRIC_CODE[metric], heaps[0], heaps[1], heaps[2], best.k, s.scratch(t, scratch)]);
+      }
+      this.run('rescoreByRows', threads, s);
+    } else {
+      s.kernels.rescoreTopK(q, m, queries.stride, qInv, b, base.stride, bInv, cand, candidates.k, sizes, dim, METRIC_CODE[metric], heaps[0], heaps[1], heaps[2], best.k);
+    }
     s.scatterHeaps(best, m, undefined, heaps);
+  }
+
+  /**
+   * One kernel call per memory holding the candidates' lists (one in all but
+   * indexes past 4 GiB): the lists named by a directory as a list scan's,
+   * each candidate by its entry and position, rows read in place (f16/sq8
+   * decoded in the kernel), heaps kept in the kernel. One thread: shortlists
+   * are small.
+   */
+  async rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
+    checkListRescore(queries, lists, candidates, dim, best);
+    const rows = queries.rows;
+    const ck = candidates.k;
+    if (rows === 0) return;
+    const plan = planListRescore(this.arena, lists, candidates, rows, metric === 'cosine' ? dim : 0);
+    const scratch = this.rawKernels.listRescoreScratch(dim);
+    const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
+    for (const { entries } of plan.groups) {
+      const local = groupProbeEntries(plan, entries);
+      const operands = [queries, lists.params, candidates.positions, candidates.sizes, local, ...groupArrays(plan, entries)];
+      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch, 1) + directoryBytes(entries.length) + 64);
+      const q = s.rows(queries, dim, Stage.Queries);
+      const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
+      const params = lists.encoding === 'sq8' ? s.array(lists.params!, 2 * lists.stride, Stage.Tables) : 0;
+      const at = s.array(local, rows * ck, Stage.Ids);
+      const positions = s.array(candidates.positions, rows * ck, Stage.Labels);
+      const sizes = s.array(candidates.sizes, rows, Stage.CandidateSizes);
+      const dir = writeDirectory(s, lists, plan, entries);
+      const heaps = s.gatherHeaps(best, rows, undefined);
+      s.kernels.rescoreListsTopK(q, rows, queries.stride, qInv, dir, at, positions, ck, sizes, lists.stride, dim, mode, heaps[0], heaps[1], heaps[2], best.k, s.scratch(0, scratch), params);
+      s.scatterHeaps(best, rows, undefined, heaps);
+    }
   }
 
   async adcScanTopK(

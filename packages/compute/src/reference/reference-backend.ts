@@ -5,7 +5,7 @@ import { checkFastScan, composedFastScanListsTopK, fastScanScore, type FastScanL
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
-import { composedPqScanListsTopK, composedScanListsTopK, type ListSet, type PqQuantizer } from '../lists.js';
+import { composedPqScanListsTopK, composedRescoreListsTopK, composedScanListsTopK, type ListCandidates, type ListSet, type PqQuantizer } from '../lists.js';
 import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskRows } from '../mask.js';
 import { computeInvNorms, scoreFourQueriesAgainstRows, scoreQueryAgainstRows } from './kernels.js';
 
@@ -147,6 +147,11 @@ export class ReferenceBackend implements Backend {
         if (score[0] >= best.threshold(q)) best.push(q, row, score[0]);
       }
     }
+  }
+
+  /** rescoreTopK of the gathered, decoded members (the contract's definition, lists.ts). */
+  rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
+    return composedRescoreListsTopK(this, queries, lists, candidates, dim, metric, best);
   }
 
   async adcScanTopK(

@@ -6,7 +6,7 @@ import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, rowBlock, type RowBlock } from '../rows.js';
 import { TopK } from '../topk.js';
-import { checkListScan, checkPqScan, composedPqScanListsTopK, composedScanListsTopK, listBytesPerElement, listCodeBytes, PQ_TABLE, type ListSet, type PqQuantizer } from '../lists.js';
+import { checkListScan, checkPqScan, composedPqScanListsTopK, composedRescoreListsTopK, composedScanListsTopK, listBytesPerElement, listCodeBytes, PQ_TABLE, type ListCandidates, type ListSet, type PqQuantizer } from '../lists.js';
 import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskListSet, maskRows } from '../mask.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
 import { kernelSource } from './wgsl.js';
@@ -697,6 +697,16 @@ export class WebGpuBackend implements Backend {
       this.topk(m, ck, scores, 0, ck, ids, 2, ck, 0, counts.buffer, heaps);
       await this.readHeaps(best, undefined, heaps);
     });
+  }
+
+  /**
+   * Host fallback (composedRescoreListsTopK): the candidates are read from
+   * the lists and decoded on the host, then rescored by rescoreTopK in one
+   * dispatch. A WGSL pass reading the blocked lists in place, as the list
+   * scan does, would save the gather.
+   */
+  rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
+    return composedRescoreListsTopK(this, queries, lists, candidates, dim, metric, best);
   }
 
   async adcScanTopK(tables: Float32Array, queries: number, m: number, codes: Uint8Array, rows: number, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array, bias?: Float32Array, mask?: Uint32Array): Promise<void> {

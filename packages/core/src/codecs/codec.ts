@@ -1,4 +1,4 @@
-import type { Backend, Metric, RowBlock, TopK } from '@adanns/compute';
+import type { Backend, ListSet, Metric, RowBlock, TopK } from '@adanns/compute';
 import type { CodeLayout, InvertedLists } from '../index/inverted-lists.js';
 import type { IndexSpec, ScanSpec } from '../spec.js';
 
@@ -86,6 +86,8 @@ export interface ListCodec {
   encode(backend: Backend, space: RowBlock, labels: Int32Array | undefined): Promise<Uint8Array>;
   /** Float prefix (first `dim` values) of `rows` codes, row-major into out; decoding codecs only. */
   decode?(codes: Uint8Array, rows: number, dim: number, out: Float32Array): void;
+  /** The lists as the backend reads members' prefixes in place (list scans, Backend.rescoreListsTopK); decoding codecs only. */
+  listSet?(lists: InvertedLists): ListSet;
   scan(request: ScanRequest): Promise<ScanResult>;
   /** Trained parameters, for sizes and saving. */
   arrays(): HeldArray[];

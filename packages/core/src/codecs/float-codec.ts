@@ -1,6 +1,6 @@
-import type { Backend, BlockLayout, RowBlock, RowEncoding } from '@adanns/compute';
+import type { Backend, BlockLayout, ListSet, RowBlock, RowEncoding } from '@adanns/compute';
 import { blockedBytes, checkBlockLayout, computeInvNorms, moveBlockedRow, readBlockedRow, rowBlock, writeBlockedRow } from '@adanns/compute';
-import type { CodeLayout } from '../index/inverted-lists.js';
+import type { CodeLayout, InvertedLists } from '../index/inverted-lists.js';
 import type { ScanSpec } from '../spec.js';
 import { scanFloatLists } from '../stages/scan-flat.js';
 import type { HeldArray, ListCodec, ScanRequest, ScanResult } from './codec.js';
@@ -64,6 +64,10 @@ export abstract class FloatCodec implements ListCodec {
 
   scan(request: ScanRequest): Promise<ScanResult> {
     return scanFloatLists(request, this.listEncoding, this.spec.dim, this.listParams);
+  }
+
+  listSet(lists: InvertedLists): ListSet {
+    return lists.scanSet(this.listEncoding, this.spec.dim, this.listParams);
   }
 
   arrays(): HeldArray[] {

@@ -5,9 +5,10 @@ import { queryMflops, type FunnelWork, type QueryWork } from '../cost.js';
 import { defaultParams, formatFunnel, formatParams, funnelShapeError, probeMarginError, raiseToK, servedK, usesShortlist, type FunnelStage, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
-import { planBudget, type Budget, type Plan } from '../planner/plan.js';
+import { formatBudget, planBudget, type Budget, type Plan } from '../planner/plan.js';
 import { judgeBudget, pricePoint, probedMass, type PointPrice } from '../planner/pricing.js';
 import { calibrationLevels, pointsAtK } from '../planner/levels.js';
+import { exactLatency, filteredEstimate } from '../planner/filtered-calibration.js';
 import type { FrontierPoint } from '../planner/frontier.js';
 import { dimsLadder } from '../prefixes.js';
 import { createRerankStore, type RerankStore } from '../rerank/store.js';
@@ -15,7 +16,7 @@ import { chooseAutoSpec, isAutoSpec, type AutoChoice, type WholeData } from '../
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { cutProbes } from '../stages/adaptive-probe.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
-import { listRows, rerankGathered, rerankStored, storeRows } from '../stages/rerank.js';
+import { listRows, rerankFromLists, rerankGathered, rerankStored, storeRows } from '../stages/rerank.js';
 import { transformQueries } from '../stages/transform.js';
 import { PcaTransform } from '../transform/pca.js';
 import { checkPositiveInt, checkVectors } from '../validate.js';
@@ -23,7 +24,7 @@ import { toArena } from './growable.js';
 import { InvertedLists } from './inverted-lists.js';
 import { SlotStore } from './slots.js';
 import { checkAllowedIds, type AllowedIds } from './filter.js';
-import { exactOverMatches, firstRoundProbes, judgeFilteredBudget, listsHolding, PreparedFilter, probeUntilEnough, slotFilter, type FilterPlanKind, type FilterReport, type SearchOptions, type SlotFilter } from './filtered.js';
+import { exactOverMatches, firstRoundProbes, judgeFilteredBudget, listsHolding, maskedSlots, PreparedFilter, probeUntilEnough, slotFilter, type FilteredPlan, type FilterPlanKind, type FilterReport, type SearchOptions, type SlotFilter } from './filtered.js';
 import { heldOutRows, minTrainingRows, trainStages, type StageTrainOptions } from './training.js';
 
 export type { ProgressFn } from './training.js';
@@ -287,6 +288,11 @@ export class AdannsIndex {
     return Int32Array.from({ length: this.lists.count }, (_, l) => this.lists.size(l));
   }
 
+  /** The ids list `list` holds (the filtered calibration draws list-aligned filters from them). */
+  listIds(list: number): Float64Array {
+    return this.idsOf(this.lists.slots(list).subarray(0, this.lists.size(list)));
+  }
+
   has(id: number): boolean {
     return this.slots.has(id);
   }
@@ -467,8 +473,11 @@ export class AdannsIndex {
     for (let i = 0; i < funnel.length; i++) {
       rescored.push(Int32Array.from(candidates.sizes));
       const keep = rerankDim === undefined && i === funnel.length - 1 ? k : funnel[i].keep;
-      const source = this.funnelSource(funnel[i].dim) === 'store' ? this.rerankStore! : listRows(this.backend, this.lists, this.codec, funnel[i].dim);
-      candidates = await rerankGathered(this.backend, space, candidates, source, funnel[i].dim, this.metric, keep, this.live);
+      // from the lists: rescored where they lie (one backend call); from a store: gathered
+      candidates =
+        this.funnelSource(funnel[i].dim) === 'store'
+          ? await rerankGathered(this.backend, space, candidates, this.rerankStore!, funnel[i].dim, this.metric, keep, this.live)
+          : await rerankFromLists(this.backend, space, candidates, this.lists, this.codec.listSet!(this.lists), funnel[i].dim, this.metric, keep, this.live);
     }
 
     let final: TopK = candidates;
@@ -483,8 +492,8 @@ export class AdannsIndex {
     for (let q = 0; q < rows; q++) {
       mflops[q] = queryMflops(this.queryWork(p, scanned[q], quantizerFlops ? quantizerFlops[q] : 0, rerankDim !== undefined ? candidates.sizes[q] : 0, rescored.map((sizes) => sizes[q])));
     }
-    // under a filter the calibration (of unfiltered queries) does not give the recall (filterPlan.note says why)
-    const expectedRecall = filterPlan ? null : this.calibratedRecall(p, k);
+    // under a filter the filtered calibration's estimate for the probe plan, when it measured these params (filterPlan.note says)
+    const expectedRecall = filterPlan ? filterPlan.estimatedRecall : this.calibratedRecall(p, k);
     return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, ...(filterPlan ? { filter: filterPlan } : {}) };
   }
 
@@ -597,13 +606,16 @@ export class AdannsIndex {
     const plan = c === 0 || force === 'exact' || (force === undefined && exact <= ivf) ? 'exact' : this.coarse ? 'probe' : 'scan';
     // starts with the share, not the count: a collection prefixes "filter matches N points: "
     const of = `${((100 * c) / Math.max(1, live)).toPrecision(3)}% of ${live} vectors`;
+    // the probe plan's recall under filters of this selectivity, when the filtered calibration measured these params
+    const estimate = plan === 'probe' && this.calibration ? filteredEstimate(this.calibration, k, p, c / Math.max(1, live)) : undefined;
+    const probeRecall = estimate ? `recall under filters estimated at ${estimate.expected.toFixed(4)} (lower bound ${estimate.lowerBound.toFixed(4)}) by the filtered calibration` : "this plan's recall under filters is not calibrated for these params, k and selectivity";
     const recall = exactDim !== this.dim ? `; exact at dim ${exactDim} < ${this.dim}, recall against full-dimension neighbours not calibrated` : exactLossless ? ', recall 1' : `; from ${store ? store.storage : this.spec.scan.codec} rows (lossy), recall not calibrated`;
     const note =
       c === 0 ? `${of}: no hits`
       : plan === 'exact' ? `${of}: exact scan of the matches at dim ${exactDim} (${exact.toPrecision(3)} MFLOPs predicted, IVF plan ${ivf.toPrecision(3)})${recall}`
-      : plan === 'probe' ? `${of}: IVF probed lists in centroid order until each query's top ${scanK} held ${Math.min(scanK, c)} matches (first round ${firstProbes} of ${lists} lists; exact scan of the matches predicted at ${exact === Infinity ? 'n/a: no stored vectors' : `${exact.toPrecision(3)} MFLOPs`}); the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`
+      : plan === 'probe' ? `${of}: IVF probed lists in centroid order until each query's top ${scanK} held ${Math.min(scanK, c)} matches (first round ${firstProbes} of ${lists} lists; exact scan of the matches predicted at ${exact === Infinity ? 'n/a: no stored vectors' : `${exact.toPrecision(3)} MFLOPs`}); ${probeRecall}`
       : `${of}: every list scanned with the filter; the calibrated recall is for unfiltered queries: this plan's recall is not calibrated`;
-    return { matches: c, live, plan, exactDim: plan === 'exact' && c > 0 ? exactDim : 0, firstProbes: plan === 'probe' ? firstProbes : 0, maxListsProbed: 0, predicted: { exact, ivf, ivfMax }, exactLossless, note };
+    return { matches: c, live, plan, exactDim: plan === 'exact' && c > 0 ? exactDim : 0, firstProbes: plan === 'probe' ? firstProbes : 0, maxListsProbed: 0, predicted: { exact, ivf, ivfMax }, exactLossless, estimatedRecall: plan === 'exact' ? (c === 0 || (exactDim === this.dim && exactLossless) ? 1 : null) : (estimate?.expected ?? null), note };
   }
 
   /** A filtered search answered from the matches alone: none (a filter matching nothing), or the exact scan of them (planFilter). */
@@ -627,17 +639,110 @@ export class AdannsIndex {
    * Searches with the params the planner picks for a budget (one plan for the
    * whole batch); budgetMet says whether this answer met it (judgeBudget).
    */
-  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean; filter?: AllowedIds | PreparedFilter } = {}): Promise<SearchResult & { plan: Plan }> {
+  async searchWithBudget(queries: Float32Array, rows: number, k: number, budget: Budget, options: { strict?: boolean; filter?: AllowedIds | PreparedFilter } = {}): Promise<SearchResult & { plan: Plan; filterPlan?: FilteredPlan }> {
+    if (options.filter) {
+      // under a filter the plan is priced for it (planFiltered) and the search takes the plan it chose
+      const fp = this.planFiltered(budget, k, options.filter, { strict: options.strict, rows });
+      const result = await this.search(queries, rows, k, fp.params, { filter: options.filter, ...(fp.plan === 'scan' ? {} : { filterPlan: fp.plan }) });
+      let maxMflops = 0;
+      for (const m of result.mflops) maxMflops = Math.max(maxMflops, m);
+      const verdict = judgeFilteredBudget(budget, { k, maxMflops, tookMs: result.tookMs }, fp, result.filter!);
+      // `plan` in the unfiltered shape: an unknown recall is bounded below by 0
+      const plan: Plan = { params: fp.params, expectedRecall: fp.expectedRecall ?? 0, recallLowerBound: fp.recallLowerBound ?? 0, expectedMflops: fp.expectedMflops, expectedLatencyMs: fp.expectedLatencyMs ?? NaN, budgetMet: fp.budgetMet, calibratedK: k };
+      return { ...result, expectedRecall: fp.expectedRecall, budgetMet: verdict.met, budgetNote: [result.filter!.note, fp.note, verdict.note].filter((n) => n).join('; '), plan, filterPlan: fp };
+    }
     const plan = this.plan(budget, k, { strict: options.strict, rows });
-    const result = await this.search(queries, rows, k, plan.params, { filter: options.filter });
+    const result = await this.search(queries, rows, k, plan.params);
     let maxMflops = 0;
     for (const m of result.mflops) maxMflops = Math.max(maxMflops, m);
     const verdict = judgeBudget(budget, { k, maxMflops, tookMs: result.tookMs }, { lowerBound: plan.recallLowerBound, calibratedK: plan.calibratedK ?? this.calibration!.k, estimate: plan.recallNote });
-    if (result.filter) {
-      const filtered = judgeFilteredBudget(budget, verdict, result.filter, this.dim);
-      return { ...result, budgetMet: filtered.met, budgetNote: [result.filter.note, filtered.note].filter((n) => n).join('; '), plan };
-    }
     return { ...result, expectedRecall: plan.expectedRecall, budgetMet: verdict.met, budgetNote: verdict.note, plan };
+  }
+
+  /**
+   * The plan a budget buys under a filter (docs/ARCHITECTURE.md, "Budgets
+   * under filters"), priced for this filter: the exact scan of the matches
+   * (recall 1 from float32 rows at the full dimension; its MFLOPs from the
+   * matches; its latency from the exact scans the filtered calibration timed),
+   * or the probe plan at a calibrated point, its recall estimated from the
+   * filtered calibration at the selectivities around this filter's
+   * (filtered-calibration.ts), its MFLOPs modelled on this filter's matches and
+   * lists (the largest query: the larger of that and what calibration saw),
+   * its latency as calibration timed it. A recall budget takes the cheapest
+   * plan whose recall lower bound reaches it; MFLOPs and latency budgets the
+   * most accurate that fits. The unfiltered plan, run with the filter's own
+   * choice, stays a candidate whose recall is not known (an index calibrated
+   * before filtered calibration, a k it did not calibrate, a selectivity
+   * below the smallest calibrated). budgetMet is the prediction; the answer
+   * judges what it measured (judgeFilteredBudget).
+   */
+  planFiltered(budget: Budget, k: number, filter: AllowedIds | PreparedFilter, options: { strict?: boolean; rows?: number } = {}): FilteredPlan {
+    if (!this.calibration) throw new Error('this index has no calibration: build it with calibration or run calibrate first');
+    checkPositiveInt(k, 'k');
+    const calibration = this.calibration;
+    const slots = this.slotFilterOf(filter);
+    const c = slots.count;
+    const selectivity = this.size > 0 ? c / this.size : 0;
+    const rows = options.rows ?? 1;
+    const scale = this.latencyScale * rows;
+    const base = this.plan(budget, k, { rows });
+    const candidates: FilteredPlan[] = [];
+    const share = `${(100 * selectivity).toPrecision(3)}% selectivity`;
+    // the exact scan of the matches: its recall is 1 from float32 rows at D
+    const exactParams = this.resolveParams(k, base.params);
+    const exact = this.codec.decodes || this.rerankStore ? this.planFilter(exactParams, k, slots, 'exact') : undefined;
+    if (exact) {
+      const known = c === 0 || (exact.exactDim === this.dim && exact.exactLossless);
+      const mflops = c === 0 ? 0 : exact.predicted.exact;
+      const latency = exactLatency(calibration, c);
+      candidates.push({ params: exactParams, plan: 'exact', matches: c, selectivity, expectedRecall: known ? 1 : null, recallLowerBound: known ? 1 : null, expectedMflops: mflops, budgetMflops: mflops, expectedLatencyMs: latency === undefined ? null : latency * scale, budgetMet: false, note: `exact scan of the matches${known ? ' (recall 1)' : `: its recall is not known (${exact.exactDim < this.dim ? `dim ${exact.exactDim} < ${this.dim}` : 'lossy rows'})`}` });
+    }
+    // the probe plan at each calibrated point whose recall the filtered calibration estimates here
+    const level = this.coarse && c > 0 ? calibrationLevels(calibration).find((l) => l.k === k) : undefined;
+    for (const point of level?.points ?? []) {
+      const estimate = filteredEstimate(calibration, k, point.params, selectivity);
+      if (!estimate) continue;
+      let p: SearchParams;
+      try {
+        p = this.resolveParams(k, point.params);
+      } catch {
+        continue;
+      }
+      const report = this.planFilter(p, k, slots, 'probe');
+      const around = estimate.from.map((s) => (s === 1 ? 'unfiltered' : `${100 * s}%`)).join(' and ');
+      candidates.push({ params: p, plan: 'probe', matches: c, selectivity, expectedRecall: estimate.expected, recallLowerBound: estimate.lowerBound, expectedMflops: report.predicted.ivf, budgetMflops: Math.max(report.predicted.ivf, estimate.mflopsMax), expectedLatencyMs: estimate.latencyMs * scale, budgetMet: false, note: `probe plan at ${formatParams(p)}: recall under a filter of ${share} estimated from the filtered calibration at ${around} (random and list-aligned filters): ${estimate.expected.toFixed(4)}, lower bound ${estimate.lowerBound.toFixed(4)}` });
+    }
+    // the unfiltered plan with the filter's own choice: its recall under the filter is not known
+    if (c > 0) {
+      const p = this.resolveParams(k, base.params);
+      const report = this.planFilter(p, k, slots);
+      const why = !calibration.filtered ? 'the calibration has no filtered part (calibrated before it was kept, or an index without IVF)' : !level ? `k = ${k} is not calibrated` : selectivity < Math.min(...calibration.filtered.selectivities) ? `${share} is below the smallest calibrated (${100 * Math.min(...calibration.filtered.selectivities)}%)` : 'no calibrated point was measured under filters there';
+      const mflops = report.plan === 'exact' ? report.predicted.exact : report.predicted.ivf;
+      const known = report.plan === 'exact' && report.exactDim === this.dim && report.exactLossless;
+      if (!known) candidates.push({ params: p, plan: report.plan, matches: c, selectivity, expectedRecall: null, recallLowerBound: null, expectedMflops: mflops, budgetMflops: report.plan === 'exact' ? mflops : report.predicted.ivfMax, expectedLatencyMs: null, budgetMet: false, note: `${report.plan} plan at ${formatParams(p)}: its recall under this filter is not calibrated (${why})` });
+    }
+    const recallOf = (f: FilteredPlan) => f.recallLowerBound ?? -1;
+    let ok: FilteredPlan[];
+    let fallback: FilteredPlan;
+    let limit: string;
+    if ('recall' in budget) {
+      ok = candidates.filter((f) => f.recallLowerBound !== null && f.recallLowerBound >= budget.recall).sort((a, b) => a.expectedMflops - b.expectedMflops);
+      fallback = [...candidates].sort((a, b) => recallOf(b) - recallOf(a) || a.expectedMflops - b.expectedMflops)[0];
+      limit = `no plan's recall lower bound under this filter reaches ${budget.recall} (the best known is ${fallback?.recallLowerBound?.toFixed(4) ?? 'none'})`;
+    } else {
+      const cost = 'mflops' in budget ? (f: FilteredPlan) => f.budgetMflops : (f: FilteredPlan) => f.expectedLatencyMs ?? Infinity;
+      const bound = 'mflops' in budget ? budget.mflops : budget.latencyMs;
+      ok = candidates.filter((f) => cost(f) <= bound).sort((a, b) => recallOf(b) - recallOf(a) || a.expectedMflops - b.expectedMflops);
+      fallback = [...candidates].sort((a, b) => cost(a) - cost(b) || recallOf(b) - recallOf(a))[0];
+      limit = `no plan under this filter is predicted within ${bound}${'mflops' in budget ? ' MFLOPs' : ' ms (the exact scan and the probe plan are timed by the filtered calibration)'}`;
+    }
+    if (candidates.length === 0) {
+      // nothing matches and no exact plan: an empty answer costs nothing
+      return { params: exactParams, plan: this.coarse ? 'probe' : 'scan', matches: 0, selectivity, expectedRecall: 1, recallLowerBound: 1, expectedMflops: 0, budgetMflops: 0, expectedLatencyMs: null, budgetMet: !('latencyMs' in budget), note: 'the filter matches nothing' };
+    }
+    if (ok.length > 0) return { ...ok[0], budgetMet: true };
+    if (options.strict) throw new Error(`budget ${formatBudget(budget)} cannot be met under this filter: ${limit} (strict)`);
+    return { ...fallback, budgetMet: false, note: `${fallback.note}; ${limit}` };
   }
 
   /**
@@ -913,17 +1018,19 @@ export class AdannsIndex {
    * force, reading them chunk by chunk from where the index keeps them, or
    * from `vectors`): the ground-truth oracle for this index's contents.
    */
-  async exactSearch(queries: Float32Array, rows: number, k: number, vectors?: VectorReader): Promise<{ ids: Float64Array; scores: Float32Array }> {
+  async exactSearch(queries: Float32Array, rows: number, k: number, vectors?: VectorReader, filter?: AllowedIds | PreparedFilter): Promise<{ ids: Float64Array; scores: Float32Array }> {
     checkVectors(queries, rows, this.dim, 'exact search queries');
-    checkPositiveInt(k, 'k', this.size);
+    // with a filter: the exact filtered neighbours (filtered calibration's truth), k at most the matches
+    const matched = filter ? this.slotFilterOf(filter) : undefined;
+    checkPositiveInt(k, 'k', matched ? matched.count : this.size);
     const read = this.requireFullVectors(vectors, 'exact search');
     const best = new TopK(rows, k);
     const q = rowBlock(queries, rows, this.dim);
     const inPlace = vectors === undefined && this.rerankStore?.dim === this.dim ? this.rerankStore.inPlace?.() : undefined;
-    if (inPlace && !this.slots.hasFree) {
+    if (inPlace && !this.slots.hasFree && !matched) {
       await this.backend.scanTopK(q, inPlace, this.dim, this.metric, best);
     } else {
-      const live = this.slots.liveSlots();
+      const live = matched ? maskedSlots(matched) : this.slots.liveSlots();
       const buffer = new Float32Array(Math.min(CHUNK, live.length) * this.dim);
       for (let from = 0; from < live.length; from += CHUNK) {
         const slots = live.subarray(from, Math.min(live.length, from + CHUNK));

@@ -1,7 +1,8 @@
 import { allowedCount, rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { ListCodec, ScanResult } from '../codecs/codec.js';
 import type { Budget } from '../planner/plan.js';
-import type { BudgetVerdict } from '../planner/pricing.js';
+import { judgeBudget, type BudgetVerdict } from '../planner/pricing.js';
+import type { SearchParams } from '../params.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
 import type { RowSource } from '../stages/rerank.js';
 import { checkAllowedIds, countBits, type AllowedIds } from './filter.js';
@@ -56,6 +57,8 @@ export interface FilterReport {
   predicted: { exact: number; ivf: number; ivfMax: number };
   /** Whether the exact plan reads the vectors unaltered (float32 rows: a re-rank store on disk, f32 or a collection's; float32 lists), so its recall at D is 1. */
   exactLossless: boolean;
+  /** Estimated recall@k of this plan: 1 for the exact scan at D from float32 rows, the filtered calibration's estimate for the probe plan (filtered-calibration.ts), else null. */
+  estimatedRecall: number | null;
   /** Why this plan, and what its recall is worth. */
   note: string;
 }
@@ -288,20 +291,44 @@ function putHeaps(from: TopK, best: TopK, which: Int32Array): void {
   }
 }
 
+/** The plan a budget buys under a filter (AdannsIndex.planFiltered), priced for that filter. */
+export interface FilteredPlan {
+  params: SearchParams;
+  /** The plan the search takes: the exact scan of the matches, the probe plan, or (no IVF) the masked scan of every list. */
+  plan: FilterPlanKind;
+  /** Live vectors the filter matches, and their share of the live vectors. */
+  matches: number;
+  selectivity: number;
+  /** Estimated recall@k of this plan under this filter (1: the exact scan from float32 rows at D), null when not known. */
+  expectedRecall: number | null;
+  /** What a recall budget is judged on: the estimate's lower bound (filtered-calibration.ts), null when not known. */
+  recallLowerBound: number | null;
+  /** Predicted mean MFLOPs per query, and the largest query's (what an MFLOPs budget is planned on). */
+  expectedMflops: number;
+  budgetMflops: number;
+  /** Predicted time of the search (ms, the whole batch, rescaled to this machine); null when nothing timed it. */
+  expectedLatencyMs: number | null;
+  /** Whether the prediction meets the budget. */
+  budgetMet: boolean;
+  /** How the plan was chosen and its recall estimated. */
+  note: string;
+}
+
 /**
- * budgetMet under a filter: the calibration measured unfiltered queries, so
- * a recall budget is claimed only for an exact scan of the matches at the
- * full dimension from float32 rows (recall 1; a filter matching nothing
- * trivially), not from float16 / sq8 ones; MFLOPs and
- * latency budgets are judged on what ran, as without a filter. The note adds
- * only the verdict; the report's own note says which plan ran.
+ * budgetMet of a filtered answer: an MFLOPs budget holds when every query's
+ * modelled MFLOPs (counted on what it scanned) are within it, a latency
+ * budget on the answer's measured time, a recall budget when the plan that
+ * ran is the one planned and its recall lower bound under this filter
+ * (planFiltered: 1 for the exact scan of the matches from float32 rows at
+ * D, the filtered calibration's estimate for the probe plan) reaches it.
  */
-export function judgeFilteredBudget(budget: Budget, verdict: BudgetVerdict, report: FilterReport, fullDim: number): BudgetVerdict {
+export function judgeFilteredBudget(budget: Budget, measured: { k: number; maxMflops: number; tookMs: number }, plan: FilteredPlan, report: FilterReport): BudgetVerdict {
   if ('recall' in budget) {
-    if (report.plan === 'exact' && (report.matches === 0 || (report.exactDim === fullDim && report.exactLossless))) return { met: true, note: null };
-    // an exact scan of float16 / sq8 rows ranks by rounded values: its recall is below 1 by an amount nothing measured
-    if (report.plan === 'exact' && report.exactDim === fullDim) return { met: false, note: 'the recall budget is not claimed: the exact scan of the matches read lossy (float16 or sq8) rows, whose recall is not calibrated' };
-    return { met: false, note: 'the recall budget is not claimed: the calibration measured unfiltered queries and this plan did not scan the matches exactly' };
+    if (report.matches === 0) return { met: true, note: null };
+    if (report.plan !== plan.plan) return { met: false, note: `the recall budget is not claimed: the search took the ${report.plan} plan, not the ${plan.plan} plan planned` };
+    if (plan.recallLowerBound === null) return { met: false, note: 'the recall budget is not claimed: this plan\'s recall under this filter is not known' };
+    const met = plan.recallLowerBound >= budget.recall;
+    return { met, note: met ? null : `the recall lower bound ${plan.recallLowerBound.toFixed(4)} under this filter is below the budget of ${budget.recall}` };
   }
-  return verdict;
+  return judgeBudget(budget, measured, { lowerBound: null, calibratedK: null });
 }

@@ -1,4 +1,4 @@
-import { allocateLike, heapArena, type ArrayArena, type BlockLayout, type ListSet } from '@adanns/compute';
+import { allocateLike, heapArena, type ArrayArena, type BlockLayout, type ListCandidates, type ListSet, type TopK } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from './growable.js';
 
@@ -175,6 +175,29 @@ export class InvertedLists {
       return { codes: code, offset: 0 };
     }
     return { codes: this.codeArrays[this.slotList[slot]], offset: this.slotPos[slot] * this.codeBytes };
+  }
+
+  /**
+   * Where a shortlist's slots lie, as Backend.rescoreListsTopK takes its
+   * candidates (row q of the shortlist, in its order); a slot in no list, or
+   * not `live`, is left out (removed since the scan found it).
+   */
+  places(shortlist: TopK, live?: (slot: number) => boolean): ListCandidates {
+    const { rows, k } = shortlist;
+    const lists = new Int32Array(rows * k);
+    const positions = new Int32Array(rows * k);
+    const sizes = new Int32Array(rows);
+    for (let q = 0; q < rows; q++) {
+      let n = 0;
+      for (let i = 0; i < shortlist.sizes[q]; i++) {
+        const slot = shortlist.ids[q * k + i];
+        if (slot >= this.slotListFilled || this.slotList[slot] < 0 || (live && !live(slot))) continue;
+        lists[q * k + n] = this.slotList[slot];
+        positions[q * k + n++] = this.slotPos[slot];
+      }
+      sizes[q] = n;
+    }
+    return { k, sizes, lists, positions };
   }
 
   /** A slot's kept cosine inverse norm at prefix `dim` (one of normDims), or undefined if the slot is in no list or the norm is not kept. */

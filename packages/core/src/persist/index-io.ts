@@ -10,6 +10,7 @@ import { funnelShapeError } from '../params.js';
 import { SlotStore } from '../index/slots.js';
 import type { Calibration } from '../planner/calibrate.js';
 import type { FrontierPoint } from '../planner/frontier.js';
+import type { FilteredPoint } from '../planner/filtered-calibration.js';
 import { createRerankStore, loadRerankStore, type RerankManifest, type RerankStore } from '../rerank/store.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
 import { CoarseQuantizer } from '../stages/coarse.js';
@@ -232,6 +233,12 @@ export function readCalibration(path: string): Calibration {
   }
   if (c.levels !== undefined && !(Array.isArray(c.levels) && c.levels.every((l) => l && Number.isInteger(l.k) && l.k > 0 && Array.isArray(l.points) && l.points.every(pointOk)))) {
     throw new Error(`${path}: malformed calibration levels`);
+  }
+  // the filtered part plans budgets under filters: a malformed one would estimate recalls from garbage
+  const f = c.filtered;
+  const filteredOk = (p: FilteredPoint) => p && Number.isInteger(p.k) && typeof p.params === 'object' && p.params !== null && [p.selectivity, p.recall, p.recallStdErr, p.mflops, p.mflopsMax, p.latencyMs].every(finite);
+  if (f !== undefined && !(f && Array.isArray(f.selectivities) && f.selectivities.every(finite) && Array.isArray(f.shapes) && Array.isArray(f.points) && f.points.every(filteredOk) && Array.isArray(f.exact) && f.exact.every((t) => t && finite(t.matches) && finite(t.latencyMs)))) {
+    throw new Error(`${path}: malformed filtered calibration`);
   }
   return c;
 }

@@ -3,6 +3,7 @@ import { servedK, usesShortlist, type SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import { adaptiveGrid } from './adaptive-grid.js';
 import { funnelGrid } from './funnel-grid.js';
+import { calibrateFiltered, dropOwnIds, meanAndStdErr, type FilteredCalibration } from './filtered-calibration.js';
 import type { FrontierPoint } from './frontier.js';
 import { probedMass, type ProbeCounts, type ProbeStatistics } from './pricing.js';
 
@@ -33,7 +34,14 @@ export interface CalibrateOptions {
    */
   vectors?: VectorReader;
   onProgress?: (done: number, total: number) => void;
+  /** Calibrate the probe plan under filters too (default true; filtered-calibration.ts). */
+  filtered?: boolean;
+  /** Its own time bound (default a quarter of maxSeconds, on top of it). */
+  filteredSeconds?: number;
 }
+
+/** The filtered calibration's default time bound, as a share of the grid's. */
+const FILTERED_SHARE = 0.25;
 
 /** The k values calibrated when none are given. */
 export const DEFAULT_CALIBRATION_KS: readonly number[] = [1, 10, 100];
@@ -68,6 +76,8 @@ export interface Calibration {
   complete: boolean;
   /** Which lists the queries probed, and the list sizes then: prices the points on later list sizes (absent in older calibrations). */
   probeStats?: ProbeStatistics;
+  /** The probe plan's recall under filters of a few selectivities (absent in older calibrations and without IVF): plans budgets under filters. */
+  filtered?: FilteredCalibration;
 }
 
 /**
@@ -139,16 +149,6 @@ export function calibrationGrid(index: AdannsIndex, ks: number | readonly number
   return grid;
 }
 
-const meanAndStdErr = (values: ArrayLike<number>): [number, number] => {
-  const n = values.length;
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += values[i];
-  const mean = sum / n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (values[i] - mean) ** 2;
-  return [mean, n > 1 ? Math.sqrt(ss / (n - 1) / n) : 0];
-};
-
 /** A recall gain below this from doubling nprobe, at every k, counts as none (under one query's hit in 300 at k = 10 and 100). */
 const SATURATED_GAIN = 0.001;
 
@@ -211,15 +211,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const ks = [...new Set(asked)].sort((a, b) => a - b).filter((k) => k + extra <= index.size);
   if (ks.length === 0) throw new Error(`calibration at k = ${Math.min(...asked)} needs more than ${Math.min(...asked) + extra - 1} stored vectors`);
   const kmax = ks[ks.length - 1];
-  const dropOwn = (ids: Float64Array, width: number, keep: number): Float64Array => {
-    if (!ownIds) return ids;
-    const out = new Float64Array(rows * keep).fill(-1);
-    for (let q = 0; q < rows; q++) {
-      let w = 0;
-      for (let i = 0; i < width && w < keep; i++) if (ids[q * width + i] !== ownIds[q]) out[q * keep + w++] = ids[q * width + i];
-    }
-    return out;
-  };
+  const dropOwn = (ids: Float64Array, width: number, keep: number): Float64Array => dropOwnIds(ids, rows, width, keep, ownIds);
   const truth = dropOwn((await index.exactSearch(queries, rows, kmax + extra, options.vectors)).ids, kmax + extra, kmax);
   // the largest calibrated k a grid point serves: a re-rank returns at most its shortlist, a funnel its last keep
   const searchK = (p: SearchParams) => (usesShortlist(p) ? ks.filter((k) => k <= servedK(p)).at(-1)! : kmax);
@@ -313,5 +305,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   }
   const k = primaryK(ks);
   const primary = levels.find((l) => l.k === k)!;
-  return { k, queries: rows, selfExcluded: ownIds !== undefined, source, ...(source === 'held-out' ? { queryIds: Array.from(ownIds!) } : {}), points: primary.points, levels, seconds: (performance.now() - started) / 1000, complete, probeStats };
+  // the probe plan under filters, on its own time bound (a share of the grid's) after the grid (filtered-calibration.ts)
+  const filtered = options.filtered === false ? undefined : await calibrateFiltered(index, { queries, rows, ownIds, levels, primaryK: k, vectors: options.vectors, seed: options.seed ?? 7, maxMs: (options.filteredSeconds ?? FILTERED_SHARE * (options.maxSeconds ?? 120)) * 1000 });
+  return { k, queries: rows, selfExcluded: ownIds !== undefined, source, ...(source === 'held-out' ? { queryIds: Array.from(ownIds!) } : {}), points: primary.points, levels, seconds: (performance.now() - started) / 1000, complete, probeStats, ...(filtered ? { filtered } : {}) };
 }

@@ -34,7 +34,7 @@ export interface PointsAtK {
 // every param pairs a point across levels (an adaptive point's probeMargin too, else it would share the key of the
 // fixed point at its nprobe; a funnel's stages too), but the shortlist only when a re-rank or funnel rescores it
 // (without, a level records its own k there)
-const key = (p: SearchParams) => formatParams(usesShortlist(p) ? p : { ...p, shortlist: 0 });
+export const paramsKey = (p: SearchParams): string => formatParams(usesShortlist(p) ? p : { ...p, shortlist: 0 });
 
 /**
  * The points a budget at k is planned on. A calibrated k: its own. Otherwise
@@ -57,10 +57,10 @@ export function pointsAtK(calibration: Calibration, k: number): PointsAtK {
   const below = levels.filter((l) => l.k < k).at(-1);
   const above = levels.find((l) => l.k > k);
   const base = above ?? below!;
-  const other = above && below ? new Map(below.points.map((p) => [key(p.params), p])) : undefined;
+  const other = above && below ? new Map(below.points.map((p) => [paramsKey(p.params), p])) : undefined;
   const points: FrontierPoint[] = [];
   for (const p of base.points) {
-    const q = other?.get(key(p.params));
+    const q = other?.get(paramsKey(p.params));
     if (other && !q) continue;
     const low = q && q.recall < p.recall ? q : p;
     points.push({ ...p, recall: Math.max(0, low.recall - UNCALIBRATED_K_MARGIN), recallStdErr: Math.max(p.recallStdErr, q?.recallStdErr ?? 0) });

@@ -1,4 +1,4 @@
-import { rowBlock, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import { rowBlock, TopK, type Backend, type ListSet, type Metric, type RowBlock } from '@adanns/compute';
 import type { ListCodec } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import type { RerankStore } from '../rerank/store.js';
@@ -39,6 +39,21 @@ export function listRows(backend: Backend, lists: InvertedLists, codec: ListCode
         }
       : {}),
   };
+}
+
+/**
+ * A funnel stage from the lists (decoding codecs): each query's candidates
+ * located in the lists (InvertedLists.places; a candidate removed since the
+ * scan is dropped) and rescored where they lie at prefix `dim` in one backend
+ * call (Backend.rescoreListsTopK), keeping the best k. Decoding f16/sq8
+ * values and the cosine norms the lists do not keep at dim are the op's work
+ * (cost.ts prices both); the scores are those rerankGathered gives from
+ * listRows, ties on the lower slot alike.
+ */
+export async function rerankFromLists(backend: Backend, queries: RowBlock, shortlist: TopK, lists: InvertedLists, set: ListSet, dim: number, metric: Metric, k: number, live?: (slot: number) => boolean): Promise<TopK> {
+  const final = new TopK(queries.rows, k);
+  await backend.rescoreListsTopK(queries, set, lists.places(shortlist, live), dim, metric, final);
+  return final;
 }
 
 /**

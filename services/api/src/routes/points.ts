@@ -10,7 +10,7 @@ const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorRe
  * A path id of digits names the integer id; `?type=string` asks for the
  * string of those digits instead (1 and "1" are different points).
  */
-function pathId(id: string, type: 'int' | 'string' | undefined): PointId {
+export function pathId(id: string, type: 'int' | 'string' | undefined): PointId {
   if (type === 'string') return id;
   if (/^[0-9]+$/.test(id)) {
     const n = Number(id);

@@ -1,0 +1,839 @@
+import { randomUUID } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { packArtefact, unpackArtefact } from './artefacts.js';
+import { checkId, checkName, checkPayloadIndex, makeSchema, StoreError, validatePoints, type Collection, type CollectionSchema, type Hit, type PayloadIndexType, type PointId, type SearchAnswer, type SearchRequest, type Store, type StoreLogger } from '@adanns/store';
+import { chunkDeletes, chunkUpserts, decodeToken, encodeEntry, encodeToken, type LogEntry } from './log.js';
+import { ARTEFACT_BUCKET, artefactObject, buildKey, checkNodeId, collectionKey, indexKey, logSubject, MAX_CLUSTER_NAME, MAX_REPLICAS, MAX_SHARDS, META_BUCKET, nodeKey, replicaKey, replicaName, shardOf, streamName } from './names.js';
+import { Replica, type ReplicaState } from './replica.js';
+
+export interface ClusterOptions {
+  /** nats-server URLs (any of the cluster's servers; the client learns the others). */
+  servers: string[];
+  nodeId: string;
+  /** The local store holding this node's replicas (one local collection per shard replica). */
+  store: Store;
+  logger?: StoreLogger;
+  /** A lease lasts this long unless renewed (default 5,000 ms). */
+  leaseMs?: number;
+  /** Heartbeats and lease renewals this often (default 1,000 ms). */
+  heartbeatMs?: number;
+  /**
+   * A replica whose node's lease expired is taken over by another node only
+   * after this long (default 30,000 ms): a node that restarts in time gets its
+   * own replica back and replays only what it missed, not the whole log.
+   */
+  takeoverMs?: number;
+  /** Copies of each shard's log in the nats cluster (default 3 when the server is clustered, else 1). */
+  logReplicas?: number;
+  /** JetStream's duplicate window: a write's message id is remembered this long (default 120,000 ms). */
+  duplicateWindowMs?: number;
+  /** Key sent on calls to other nodes (their admin key: nodes of one cluster share keys). */
+  apiKey?: string;
+  maxPayloadBytes?: number;
+}
+
+/** A cluster collection's descriptor: KEY collections.<name> of the meta bucket. */
+export interface ClusterCollection {
+  name: string;
+  /** Random per creation: a collection dropped and created again is another one. */
+  uid: string;
+  shards: number;
+  replicas: number;
+  schema: CollectionSchema;
+  payloadIndexes: Record<string, PayloadIndexType>;
+  logReplicas: number;
+  createdAt: string;
+}
+
+/** KEY nodes.<id>: a node's heartbeat. */
+interface NodeRecord {
+  id: string;
+  url: string;
+  startedAt: string;
+  heartbeatAt: number;
+}
+
+/** KEY replicas.<collection>.<shard>.<replica>: who serves this replica slot, under a lease. */
+interface SlotRecord {
+  node: string;
+  expiresAt: number;
+  appliedSeq: number;
+  state: ReplicaState;
+}
+
+/** KEY index.<collection>.<shard>: the newest index artefact published for a shard. */
+export interface ArtefactRecord {
+  /** The object (bucket adanns-artefacts) holding it. */
+  object: string;
+  /** The replica's change sequence the artefact covers: replicas of a shard apply the same log, so theirs agree. */
+  sequence: number;
+  /** The shard log's sequence the publishing replica had applied when it published (at least what the artefact covers). */
+  logSequence: number;
+  trainedCount: number;
+  spec: string | null;
+  node: string;
+  publishedAt: string;
+}
+
+interface Slot {
+  record: SlotRecord | undefined;
+  revision: number;
+}
+
+export interface ClusterSearchOptions {
+  /** A write token: the search waits (within its deadline) until the replicas it reads applied that write. */
+  after?: string;
+  /** The whole request's deadline, in ms (default 10,000). */
+  timeoutMs?: number;
+}
+
+export interface ShardReport {
+  shard: number;
+  node: string;
+  tookMs: number;
+  /** Replicas tried before this one answered (failed or timed out). */
+  retried: number;
+}
+
+export type ClusterSearchAnswer = SearchAnswer & { shards: ShardReport[] };
+
+const DEFAULT_SEARCH_TIMEOUT_MS = 10_000;
+/** How long a write keeps publishing a message the log has not acknowledged before it answers 503. */
+const PUBLISH_RETRY_MS = 15_000;
+/** Room left in a log message for headers and the entry's framing. */
+const MESSAGE_HEADROOM = 16 * 1024;
+
+/**
+ * A node of an adanns cluster (docs/ARCHITECTURE.md, "Cluster"). Metadata in
+ * a JetStream KV bucket (collections, node heartbeats, replica leases), one
+ * stream per shard as its log, replicas as durable consumers applying the log
+ * to local LMDB collections. Any node takes writes (published to the shards'
+ * logs, answered once JetStream acknowledged them) and searches (scattered to
+ * one live replica per shard, local or over HTTP, merged).
+ */
+export class ClusterNode {
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private jsm: JetStreamManager | undefined;
+  private kv: KV | undefined;
+  private objects: ObjectStore | undefined;
+  private url = '';
+  private readonly startedAt = new Date().toISOString();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private closed = false;
+  /** Views of the meta bucket, refreshed every heartbeat. */
+  private collections = new Map<string, ClusterCollection>();
+  private nodes = new Map<string, NodeRecord>();
+  private slots = new Map<string, Slot>();
+  private artefacts = new Map<string, { record: ArtefactRecord; revision: number }>();
+  /** Replicas (local names) publishing or installing an artefact now. */
+  private readonly sharing = new Set<string>();
+  /** Replicas this node runs, by local name. */
+  private readonly replicas = new Map<string, Replica>();
+  private logReplicas = 1;
+  private maxMessageBytes = 1024 * 1024 - MESSAGE_HEADROOM;
+  readonly nodeId: string;
+  private readonly leaseMs: number;
+  private readonly heartbeatMs: number;
+  private readonly takeoverMs: number;
+
+  constructor(private readonly options: ClusterOptions) {
+    this.nodeId = checkNodeId(options.nodeId);
+    this.leaseMs = options.leaseMs ?? 5000;
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.takeoverMs = options.takeoverMs ?? 30_000;
+    if (options.servers.length === 0) throw new Error('give at least one nats server URL');
+  }
+
+  private log(level: keyof StoreLogger, message: string, fields: object = {}): void {
+    this.options.logger?.[level]({ node: this.nodeId, ...fields }, `cluster node ${this.nodeId}: ${message}`);
+  }
+
+  /** Connects to NATS, announces this node (reachable at `url` by the others) and starts claiming replicas. */
+  async start(url: string): Promise<void> {
+    this.url = url;
+    this.nc = await connect({ servers: this.options.servers, name: `adanns-${this.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.js = jetstream(this.nc, { timeout: 10_000 });
+    this.jsm = await jetstreamManager(this.nc, { timeout: 10_000 });
+    // three copies where the server is part of a nats cluster (the issue's 3 servers), else the one there is
+    this.logReplicas = this.options.logReplicas ?? (this.nc.info?.cluster ? 3 : 1);
+    if (this.nc.info?.max_payload) this.maxMessageBytes = this.nc.info.max_payload - MESSAGE_HEADROOM;
+    this.kv = await new Kvm(this.nc).create(META_BUCKET, { history: 1, replicas: this.logReplicas });
+    this.objects = await new Objm(this.nc).create(ARTEFACT_BUCKET, { replicas: this.logReplicas, storage: StorageType.File });
+    await this.options.store.opened;
+    await this.tick();
+    this.timer = setInterval(() => {
+      if (!this.ticking) this.ticking = this.tick().finally(() => (this.ticking = undefined));
+    }, this.heartbeatMs);
+    this.log('info', `joined the cluster at ${this.options.servers.join(',')} as ${url}; shard logs keep ${this.logReplicas} copies`, { url, logReplicas: this.logReplicas });
+  }
+
+  /** Stops heartbeats and replicas and disconnects; leases run out by themselves (another node takes over after takeoverMs). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.ticking;
+    await Promise.all([...this.replicas.values()].map((r) => r.stop('lost')));
+    this.replicas.clear();
+    await this.nc?.drain().catch(() => undefined);
+  }
+
+  private ready(): { js: JetStreamClient; jsm: JetStreamManager; kv: KV } {
+    if (this.closed) throw new StoreError('unavailable', 'this cluster node is shutting down');
+    if (!this.js || !this.jsm || !this.kv) throw new StoreError('unavailable', 'this cluster node is still joining the cluster; retry shortly', 1);
+    return { js: this.js, jsm: this.jsm, kv: this.kv };
+  }
+
+  // ---- metadata and leases ------------------------------------------------
+
+  /** One heartbeat: refresh the views of the meta bucket, renew or claim leases, start or stop replicas. */
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const { kv } = this.ready();
+      const now = Date.now();
+      await kv.put(nodeKey(this.nodeId), JSON.stringify({ id: this.nodeId, url: this.url, startedAt: this.startedAt, heartbeatAt: now } satisfies NodeRecord));
+      await this.refresh(kv);
+      await this.manageReplicas(kv);
+      this.shareArtefacts(kv);
+    } catch (e) {
+      if (!this.closed) this.log('warn', `heartbeat failed: ${(e as Error).message}`, { err: (e as Error).message });
+    }
+    // a lease that ran out (no renewal reached the bucket in time) stops serving at once
+    for (const r of this.replicas.values()) if (r.state === 'serving' && Date.now() >= r.leaseUntil) this.log('warn', `lease on ${r.collectionName}/${r.shard} ran out: not serving it`);
+  }
+
+  private async refresh(kv: KV): Promise<void> {
+    const collections = new Map<string, ClusterCollection>();
+    const nodes = new Map<string, NodeRecord>();
+    const slots = new Map<string, Slot>();
+    const artefacts = new Map<string, { record: ArtefactRecord; revision: number }>();
+    const keys: string[] = [];
+    for await (const key of await kv.keys()) keys.push(key);
+    await Promise.all(
+      keys.map(async (key) => {
+        const entry = await kv.get(key);
+        if (!entry || entry.operation !== 'PUT') return;
+        if (key.startsWith('collections.')) collections.set(key.slice('collections.'.length), entry.json<ClusterCollection>());
+        else if (key.startsWith('nodes.')) nodes.set(key.slice('nodes.'.length), entry.json<NodeRecord>());
+        else if (key.startsWith('replicas.')) slots.set(key, { record: entry.json<SlotRecord>(), revision: entry.revision });
+        else if (key.startsWith('index.')) artefacts.set(key, { record: entry.json<ArtefactRecord>(), revision: entry.revision });
+      }),
+    );
+    this.artefacts = artefacts;
+    this.collections = collections;
+    this.nodes = nodes;
+    this.slots = slots;
+  }
+
+  private alive(node: string, now = Date.now()): boolean {
+    const record = this.nodes.get(node);
+    return record !== undefined && now - record.heartbeatAt < this.leaseMs;
+  }
+
+  /**
+   * Renews this node's leases (compare-and-set on the slot's revision: a slot
+   * someone else took is lost and its replica stops), claims free slots while
+   * it holds no more than the least loaded live node, and drops replicas of
+   * collections that are gone.
+   */
+  private async manageReplicas(kv: KV): Promise<void> {
+    const now = Date.now();
+    const held = new Set<string>();
+    const load = new Map<string, number>();
+    for (const [, slot] of this.slots) if (slot.record && slot.record.expiresAt > now) load.set(slot.record.node, (load.get(slot.record.node) ?? 0) + 1);
+    const liveLoads = [...this.nodes.keys()].filter((n) => this.alive(n, now)).map((n) => load.get(n) ?? 0);
+    let mine = load.get(this.nodeId) ?? 0;
+    for (const c of this.collections.values()) {
+      for (let shard = 0; shard < c.shards; shard++) {
+        const local = replicaName(c.name, shard);
+        const keys = Array.from({ length: c.replicas }, (_, r) => replicaKey(c.name, shard, r));
+        const ownKey = keys.find((k) => this.slots.get(k)?.record?.node === this.nodeId);
+        if (ownKey) {
+          const slot = this.slots.get(ownKey)!;
+          const replica = await this.ensureReplica(c, shard);
+          const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: replica.appliedSeq, state: replica.state === 'lost' ? 'catching-up' : replica.state };
+          try {
+            const revision = await kv.update(ownKey, JSON.stringify(record), slot.revision);
+            this.slots.set(ownKey, { record, revision });
+            replica.leaseUntil = now + this.leaseMs;
+            held.add(local);
+          } catch (e) {
+            this.log('warn', `lease on ${c.name}/${shard} lost (${(e as Error).message}): not serving it`);
+          }
+          continue;
+        }
+        // claim at most one slot per heartbeat, and only while no live node holds fewer
+        if (mine > Math.min(...liveLoads, Infinity)) continue;
+        for (const key of keys) {
+          const slot = this.slots.get(key);
+          const r = slot?.record;
+          const free = !r || (r.expiresAt <= now && (r.node === this.nodeId || now - r.expiresAt >= this.takeoverMs || !this.nodes.has(r.node)));
+          if (!free) continue;
+          const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: 0, state: 'catching-up' };
+          try {
+            const revision = slot ? await kv.update(key, JSON.stringify(record), slot.revision) : await kv.create(key, JSON.stringify(record));
+            this.slots.set(key, { record, revision });
+            const replica = await this.ensureReplica(c, shard);
+            replica.leaseUntil = now + this.leaseMs;
+            held.add(local);
+            mine++;
+            this.log('info', `claimed replica ${key.split('.').slice(1).join('/')} (applied ${replica.appliedSeq})`);
+          } catch {
+            // another node claimed it first (compare-and-set failed)
+          }
+          break;
+        }
+      }
+    }
+    // replicas not held any more stop; those of dropped collections are deleted
+    for (const [local, replica] of this.replicas) {
+      if (held.has(local)) continue;
+      this.replicas.delete(local);
+      await replica.stop('lost');
+    }
+    for (const name of this.options.store.names()) {
+      const owner = name.replace(/--s\d+$/, '');
+      if (owner !== name && !this.collections.has(owner) && !this.replicas.has(name)) {
+        await this.options.store.drop(name).catch((e: Error) => this.log('warn', `dropping the replica ${name} of a dropped collection failed: ${e.message}`));
+      }
+    }
+  }
+
+  private async ensureReplica(c: ClusterCollection, shard: number): Promise<Replica> {
+    const local = replicaName(c.name, shard);
+    const running = this.replicas.get(local);
+    if (running) return running;
+    const store = this.options.store;
+    const { js, jsm } = this.ready();
+    let collection: Collection | undefined;
+    if (store.names().includes(local)) {
+      collection = store.get(local);
+      // ahead of its log: local data of an earlier collection of this name (dropped and created again while this node was away)
+      const last = (await jsm.streams.info(streamName(c.name, shard))).state.last_seq;
+      if (collection.logSequence > last) {
+        this.log('warn', `local replica ${local} applied up to ${collection.logSequence} but its log ends at ${last}: it belongs to an earlier collection; starting it again empty`);
+        await store.drop(local);
+        collection = undefined;
+      }
+    }
+    if (!collection) {
+      const { dim, metric, dims, index, calibrationK } = c.schema;
+      collection = await store.create(local, { dim, metric, dims, ...(index ? { index } : {}), ...(calibrationK ? { calibrationK } : {}), payloadIndexes: c.payloadIndexes });
+    }
+    const replica = new Replica(c.name, shard, collection, this.nodeId, js, jsm, this.options.logger, (r, seq) => this.buildRequested(c, r, seq));
+    this.replicas.set(local, replica);
+    replica.start();
+    return replica;
+  }
+
+  // ---- index artefacts ----------------------------------------------------
+
+  /**
+   * A build request reached this replica in the log: the first replica of
+   * the shard to claim it (KV create of builds.<c>.<shard>.<seq>) trains; the
+   * others load what it publishes (shareArtefacts).
+   */
+  private buildRequested(c: ClusterCollection, replica: Replica, seq: number): void {
+    const kv = this.kv;
+    if (!kv) return;
+    void kv
+      .create(buildKey(c.name, replica.shard, seq), JSON.stringify({ node: this.nodeId, at: new Date().toISOString() }))
+      .then(
+        async () => {
+          this.log('info', `training the index of ${c.name}/${replica.shard} for the build request at ${seq}`);
+          try {
+            await replica.collection.build();
+          } catch (e) {
+            this.log('warn', `index build of ${c.name}/${replica.shard} not started: ${(e as Error).message}`);
+            return;
+          }
+          this.shareArtefacts(kv);
+        },
+        () => this.log('debug', `the build request at ${seq} of ${c.name}/${replica.shard} is another replica's to train`),
+      );
+  }
+
+  /**
+   * For each replica held: publishes its trained index when it is newer than
+   * the shard's published one (compare-and-set on index.<c>.<shard>), or
+   * installs the published one when that is newer than its own and the
+   * replica has applied the log as far as the artefact covers (a replica
+   * behind it replays the gap first: it keeps applying the log meanwhile).
+   */
+  private shareArtefacts(kv: KV): void {
+    for (const [local, replica] of this.replicas) {
+      if (this.sharing.has(local) || replica.state === 'lost') continue;
+      const c = this.collections.get(replica.collectionName);
+      if (!c) continue;
+      const key = indexKey(c.name, replica.shard);
+      const published = this.artefacts.get(key);
+      const own = replica.collection.currentArtefact();
+      const stats = replica.collection.stats();
+      let job: (() => Promise<void>) | undefined;
+      if (own && (!published || own.sequence > published.record.sequence)) job = () => this.publishArtefact(kv, c, replica, key, published?.revision);
+      else if (published && (!own || published.record.sequence > own.sequence) && stats.sequence >= published.record.sequence && stats.index.state !== 'building') job = () => this.installArtefact(replica, published.record);
+      if (!job) continue;
+      this.sharing.add(local);
+      void job()
+        .catch((e: Error) => this.log('warn', `index artefact of ${c.name}/${replica.shard} not shared: ${e.message}`, { err: e.message }))
+        .finally(() => this.sharing.delete(local));
+    }
+  }
+
+  private async publishArtefact(kv: KV, c: ClusterCollection, replica: Replica, key: string, revision: number | undefined): Promise<void> {
+    const own = replica.collection.currentArtefact();
+    if (!own || !this.objects) return;
+    const object = artefactObject(c.name, c.uid, replica.shard, own.name);
+    await this.objects.putBlob({ name: object, description: `index of ${c.name} shard ${replica.shard} at change ${own.sequence}` }, packArtefact(own.path));
+    const record: ArtefactRecord = { object, sequence: own.sequence, logSequence: replica.appliedSeq, trainedCount: own.trainedCount, spec: replica.collection.stats().index.spec, node: this.nodeId, publishedAt: new Date().toISOString() };
+    try {
+      if (revision === undefined) await kv.create(key, JSON.stringify(record));
+      else await kv.update(key, JSON.stringify(record), revision);
+    } catch {
+      await this.objects.delete(object).catch(() => undefined); // another replica published first
+      return;
+    }
+    const before = this.artefacts.get(key)?.record.object;
+    if (before && before !== object) await this.objects.delete(before).catch(() => undefined);
+    this.log('info', `published the index of ${c.name}/${replica.shard} (change ${own.sequence}, log ${record.logSequence})`, { sequence: own.sequence });
+  }
+
+  private async installArtefact(replica: Replica, record: ArtefactRecord): Promise<void> {
+    if (!this.objects) return;
+    const blob = await this.objects.getBlob(record.object);
+    if (!blob) throw new Error(`object ${record.object} is gone`);
+    await replica.collection.installArtefact(unpackArtefact(blob), record.sequence, record.trainedCount);
+    this.log('info', `loaded the index of ${replica.collectionName}/${replica.shard} that ${record.node} trained (change ${record.sequence}) instead of training it`, { sequence: record.sequence });
+  }
+
+  // ---- collections ------------------------------------------------------
+
+  private async descriptor(name: string): Promise<ClusterCollection> {
+    checkName(name);
+    const known = this.collections.get(name);
+    if (known) return known;
+    const entry = await this.ready().kv.get(collectionKey(name));
+    if (!entry || entry.operation !== 'PUT') throw new StoreError('not_found', `no collection named ${JSON.stringify(name)}`);
+    const c = entry.json<ClusterCollection>();
+    this.collections.set(name, c);
+    return c;
+  }
+
+  /**
+   * Creates a sharded, replicated collection: its shards' streams, then its
+   * descriptor (created only if absent: a second create of the name is a
+   * conflict). Replica slots are claimed by the live nodes on their next
+   * heartbeat; more replicas than live nodes wait for nodes to join.
+   */
+  async createCollection(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown; calibrationK?: unknown; payloadIndexes?: unknown; shards?: unknown; replicas?: unknown }): Promise<ClusterCollection> {
+    const { jsm, kv } = this.ready();
+    checkName(name);
+    if (name.length > MAX_CLUSTER_NAME) throw new StoreError('invalid', `a cluster collection name has at most ${MAX_CLUSTER_NAME} characters (its replicas add a shard suffix), got ${name.length}`);
+    const shards = input.shards ?? 1;
+    const replicas = input.replicas ?? 1;
+    if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw new StoreError('invalid', `shards must be an integer from 1 to ${MAX_SHARDS}, got ${JSON.stringify(shards)}`);
+    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) throw new StoreError('invalid', `replicas must be an integer from 1 to ${MAX_REPLICAS}, got ${JSON.stringify(replicas)}`);
+    const given = input.payloadIndexes ?? {};
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new StoreError('invalid', `payloadIndexes must be an object of field: type, got ${JSON.stringify(given)}`);
+    const payloadIndexes: Record<string, PayloadIndexType> = {};
+    for (const [field, type] of Object.entries(given)) payloadIndexes[field] = checkPayloadIndex(field, type).type;
+    const schema = makeSchema(name, input);
+    if ((await kv.get(collectionKey(name)))?.operation === 'PUT') throw new StoreError('conflict', `collection ${name} already exists`);
+    for (let shard = 0; shard < shards; shard++) {
+      await jsm.streams.add({
+        name: streamName(name, shard),
+        subjects: [logSubject(name, shard)],
+        num_replicas: this.logReplicas,
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.New,
+        // the log is kept whole: a new replica replays it from the start (artefacts would let it be trimmed)
+        duplicate_window: (this.options.duplicateWindowMs ?? 120_000) * 1_000_000,
+        max_msg_size: this.maxMessageBytes + MESSAGE_HEADROOM,
+      });
+    }
+    const c: ClusterCollection = { name, uid: randomUUID(), shards, replicas, schema, payloadIndexes, logReplicas: this.logReplicas, createdAt: schema.createdAt };
+    try {
+      await kv.create(collectionKey(name), JSON.stringify(c));
+    } catch {
+      throw new StoreError('conflict', `collection ${name} already exists`);
+    }
+    this.collections.set(name, c);
+    this.log('info', `created collection ${name}: ${shards} shard(s) x ${replicas} replica(s), logs with ${this.logReplicas} copies`);
+    return c;
+  }
+
+  /** Drops a collection: its descriptor, leases and logs; every node deletes its replicas on its next heartbeat. */
+  async dropCollection(name: string): Promise<void> {
+    const { jsm, kv } = this.ready();
+    const c = await this.descriptor(name);
+    await kv.delete(collectionKey(name));
+    this.collections.delete(name);
+    for (let shard = 0; shard < c.shards; shard++) {
+      const artefact = this.artefacts.get(indexKey(name, shard))?.record.object;
+      if (artefact) await this.objects?.delete(artefact).catch(() => undefined);
+      await kv.purge(indexKey(name, shard)).catch(() => undefined);
+      for (let r = 0; r < c.replicas; r++) await kv.purge(replicaKey(name, shard, r)).catch(() => undefined);
+      await jsm.streams.delete(streamName(name, shard)).catch(() => undefined);
+    }
+    const claims: string[] = [];
+    for await (const key of await kv.keys(`builds.${name}.>`)) claims.push(key);
+    await Promise.all(claims.map((key) => kv.purge(key).catch(() => undefined)));
+  }
+
+  async listCollections(): Promise<ClusterCollection[]> {
+    await this.refresh(this.ready().kv);
+    return [...this.collections.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  // ---- writes -------------------------------------------------------------
+
+  /**
+   * Publishes log entries of one shard in order, each with a message id
+   * (`<requestId>/<shard>/<n>`) so a publish retried (by this node after a
+   * timeout, or by the client with the same requestId) is recorded once
+   * within the stream's duplicate window. Returns the last sequence.
+   */
+  private async publish(c: ClusterCollection, shard: number, entries: LogEntry[], requestId: string): Promise<{ seq: number; duplicate: boolean }> {
+    const { js } = this.ready();
+    let seq = 0;
+    let duplicate = true;
+    for (let i = 0; i < entries.length; i++) {
+      const data = encodeEntry(entries[i]);
+      const msgID = `${requestId}/${shard}/${i}`;
+      // a stream whose leader is being elected again (a nats server died) answers nothing for a few
+      // seconds: the same message id is published again until PUBLISH_RETRY_MS have passed
+      const giveUp = Date.now() + PUBLISH_RETRY_MS;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const ack = await js.publish(logSubject(c.name, shard), data, { msgID, expect: { streamName: streamName(c.name, shard) }, timeout: 4000 });
+          seq = ack.seq;
+          // a duplicate on our own retry is our first attempt, stored after all: not the client's retry
+          duplicate &&= ack.duplicate && attempt === 1;
+          break;
+        } catch (e) {
+          if (Date.now() >= giveUp || this.closed) throw new StoreError('unavailable', `shard ${shard} of ${c.name}: the log did not acknowledge the write (${(e as Error).message}); retry with the same requestId`, 1);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
+        }
+      }
+    }
+    return { seq, duplicate };
+  }
+
+  /**
+   * Publishes each shard's entries (shards in parallel). `duplicate`: every
+   * message was already in the logs (a retried request): nothing new was written.
+   */
+  private async publishAll(c: ClusterCollection, byShard: Map<number, LogEntry[]>, requestId: string | undefined): Promise<{ sequence: number; writeToken: string; duplicate?: true }> {
+    const id = requestId ?? randomUUID();
+    const seqs: Record<number, number> = {};
+    let duplicate = true;
+    await Promise.all(
+      [...byShard].map(async ([shard, entries]) => {
+        const ack = await this.publish(c, shard, entries, id);
+        seqs[shard] = ack.seq;
+        duplicate &&= ack.duplicate;
+      }),
+    );
+    return { sequence: Math.max(0, ...Object.values(seqs)), writeToken: encodeToken({ collection: c.name, seqs }), ...(duplicate ? { duplicate: true as const } : {}) };
+  }
+
+  /** A point as this node's own replica of its shard holds it, whatever that replica's state (undefined: not held here, or no such point). */
+  async localPoint(name: string, id: unknown): Promise<{ held: boolean; point?: { id: PointId; vector: number[]; payload?: Record<string, unknown> } }> {
+    const c = await this.descriptor(name);
+    const checked = checkId(id);
+    const replica = this.replicas.get(replicaName(c.name, shardOf(checked, c.shards)));
+    if (!replica) return { held: false };
+    const point = replica.collection.get(checked);
+    return point ? { held: true, point } : { held: true };
+  }
+
+  private checkRequestId(requestId: unknown): string | undefined {
+    if (requestId === undefined) return undefined;
+    if (typeof requestId !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(requestId)) throw new StoreError('invalid', `requestId must be 1-128 letters, digits, "_", ".", ":" or "-", got ${JSON.stringify(requestId)}`);
+    return requestId;
+  }
+
+  /** Upserts points: validated here, split by shard, answered once each shard's log acknowledged its part. */
+  async upsert(name: string, points: readonly unknown[], requestId?: unknown): Promise<{ sequence: number; upserted: number; writeToken: string; duplicate?: true }> {
+    const id = this.checkRequestId(requestId);
+    const c = await this.descriptor(name);
+    const batch = validatePoints(c.schema, points as never, this.options.maxPayloadBytes ?? 65536);
+    const byShard = new Map<number, typeof batch>();
+    for (const p of batch) {
+      const s = shardOf(p.id, c.shards);
+      byShard.set(s, [...(byShard.get(s) ?? []), p]);
+    }
+    let entries: Map<number, LogEntry[]>;
+    try {
+      entries = new Map([...byShard].map(([s, ps]) => [s, chunkUpserts(ps, this.maxMessageBytes)]));
+    } catch (e) {
+      throw new StoreError('too_large', (e as Error).message);
+    }
+    return { ...(await this.publishAll(c, entries, id)), upserted: batch.length };
+  }
+
+  /** Deletes ids (unknown ones are ignored by the replicas); `accepted` counts the ids, not yet the points removed. */
+  async delete(name: string, ids: readonly unknown[], requestId?: unknown): Promise<{ sequence: number; accepted: number; writeToken: string; duplicate?: true }> {
+    const id = this.checkRequestId(requestId);
+    const c = await this.descriptor(name);
+    if (!Array.isArray(ids) || ids.length === 0) throw new StoreError('invalid', 'ids must be a non-empty array');
+    const checked = [...new Set(ids.map(checkId))];
+    const byShard = new Map<number, PointId[]>();
+    for (const p of checked) {
+      const s = shardOf(p, c.shards);
+      byShard.set(s, [...(byShard.get(s) ?? []), p]);
+    }
+    return { ...(await this.publishAll(c, new Map([...byShard].map(([s, ps]) => [s, chunkDeletes(ps, this.maxMessageBytes)])), id)), accepted: checked.length };
+  }
+
+  /** Deletes what a filter matches: the filter goes into every shard's log and each replica evaluates it where it stands in the log. */
+  async deleteByFilter(name: string, filter: unknown, requestId?: unknown): Promise<{ sequence: number; writeToken: string }> {
+    const id = this.checkRequestId(requestId);
+    const c = await this.descriptor(name);
+    return this.publishAll(c, new Map(Array.from({ length: c.shards }, (_, s) => [s, [{ op: 'delete-filter', filter } as LogEntry]])), id);
+  }
+
+  /** Asks every replica to build its index (each trains on its shard when it reaches this point of the log). */
+  async build(name: string): Promise<{ sequence: number; writeToken: string }> {
+    const c = await this.descriptor(name);
+    return this.publishAll(c, new Map(Array.from({ length: c.shards }, (_, s) => [s, [{ op: 'build' } as LogEntry]])), undefined);
+  }
+
+  async createPayloadIndex(name: string, field: unknown, type: unknown): Promise<{ sequence: number; writeToken: string }> {
+    const checked = checkPayloadIndex(field, type);
+    const c = await this.descriptor(name);
+    return this.publishAll(c, new Map(Array.from({ length: c.shards }, (_, s) => [s, [{ op: 'payload-index', ...checked } as LogEntry]])), undefined);
+  }
+
+  async dropPayloadIndex(name: string, field: unknown): Promise<{ sequence: number; writeToken: string }> {
+    const { field: checked } = checkPayloadIndex(field, 'keyword');
+    const c = await this.descriptor(name);
+    return this.publishAll(c, new Map(Array.from({ length: c.shards }, (_, s) => [s, [{ op: 'drop-payload-index', field: checked } as LogEntry]])), undefined);
+  }
+
+  // ---- reads: routing -----------------------------------------------------
+
+  /** The nodes serving a shard now, this node first when it is one of them, the others in random order. */
+  private candidates(c: ClusterCollection, shard: number): string[] {
+    const now = Date.now();
+    const others: string[] = [];
+    let local = false;
+    for (let r = 0; r < c.replicas; r++) {
+      const record = this.slots.get(replicaKey(c.name, shard, r))?.record;
+      if (!record || record.expiresAt <= now) continue;
+      if (record.node === this.nodeId) local = this.replicas.get(replicaName(c.name, shard))?.serving ?? false;
+      else if (record.state === 'serving' && this.alive(record.node, now)) others.push(record.node);
+    }
+    for (let i = others.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [others[i], others[j]] = [others[j], others[i]];
+    }
+    return local ? [this.nodeId, ...others] : others;
+  }
+
+  /**
+   * Runs `op` on one live replica of a shard: here when this node serves it,
+   * else over HTTP on a node that does; a replica that fails or does not
+   * answer in its share of the deadline is replaced by the next one, so a
+   * dead node costs latency, not an error, while another replica lives.
+   */
+  private async onShard<T>(c: ClusterCollection, shard: number, op: string, body: unknown, deadline: number): Promise<{ value: T; node: string; retried: number }> {
+    const tried: string[] = [];
+    let lastError: Error | undefined;
+    for (;;) {
+      const candidates = this.candidates(c, shard).filter((n) => !tried.includes(n));
+      const remaining = deadline - Date.now();
+      if (candidates.length === 0 || remaining <= 0) break;
+      const node = candidates[0];
+      tried.push(node);
+      // each untried replica gets a fair share of what is left of the deadline
+      const timeoutMs = Math.max(50, Math.floor(remaining / candidates.length));
+      try {
+        const value = node === this.nodeId ? await this.replicaCall<T>(c.name, shard, op, body, timeoutMs) : await this.remoteCall<T>(node, c.name, shard, op, body, timeoutMs);
+        return { value, node, retried: tried.length - 1 };
+      } catch (e) {
+        // the request itself is wrong: every replica would say so
+        if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'too_large')) throw e;
+        lastError = e as Error;
+        this.log('warn', `shard ${shard} of ${c.name} on node ${node} failed (${lastError.message}); trying another replica`, { shard, failedNode: node });
+      }
+    }
+    throw new StoreError('unavailable', `no live replica of shard ${shard} of ${c.name} answered${tried.length ? ` (tried ${tried.join(', ')}: ${lastError?.message ?? 'deadline passed'})` : ' (none is serving: the shard is unassigned or catching up)'}`, 1);
+  }
+
+  private async remoteCall<T>(node: string, name: string, shard: number, op: string, body: unknown, timeoutMs: number): Promise<T> {
+    const url = this.nodes.get(node)?.url;
+    if (!url) throw new Error(`node ${node} has no known address`);
+    const response = await fetch(`${url}/v1/internal/replicas/${name}/${shard}/${op}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },
+      body: JSON.stringify({ ...(body as object), timeoutMs }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const reply = (await response.json()) as { error?: string; message?: string };
+    if (!response.ok) {
+      const kind = reply.error === 'invalid' ? 'invalid' : reply.error === 'too_large' ? 'too_large' : 'unavailable';
+      throw new StoreError(kind, reply.message ?? `node ${node} answered ${response.status}`);
+    }
+    return reply as T;
+  }
+
+  /**
+   * An operation on this node's replica of a shard (what a remote node's
+   * internal call runs): refused (unavailable) unless the replica serves,
+   * and, given `after`, once it has applied the log that far.
+   */
+  async replicaCall<T>(name: string, shard: number, op: string, body: unknown, timeoutMs: number): Promise<T> {
+    const replica = this.replicas.get(replicaName(name, shard));
+    if (!replica || !replica.serving) throw new StoreError('unavailable', `node ${this.nodeId} does not serve shard ${shard} of ${name} now (${replica ? replica.state : 'not a replica here'})`, 1);
+    const b = (body ?? {}) as { after?: number; queries?: unknown[]; request?: SearchRequest; filter?: unknown; id?: PointId };
+    if (b.after !== undefined) await replica.waitFor(b.after, timeoutMs);
+    const collection = replica.collection;
+    switch (op) {
+      case 'search':
+        return (await collection.search(b.queries ?? [], { ...(b.request as SearchRequest) })) as T;
+      case 'count':
+        return (await collection.countPoints(b.filter)) as T;
+      case 'get':
+        return { point: collection.get(b.id) ?? null } as T;
+      default:
+        throw new StoreError('invalid', `unknown replica operation ${JSON.stringify(op)}`);
+    }
+  }
+
+  private afterSeqs(c: ClusterCollection, after: string | undefined): Record<number, number> {
+    if (after === undefined) return {};
+    let token;
+    try {
+      token = decodeToken(after);
+    } catch (e) {
+      throw new StoreError('invalid', (e as Error).message);
+    }
+    if (token.collection !== c.name) throw new StoreError('invalid', `the write token is of collection ${token.collection}, not ${c.name}`);
+    return token.seqs;
+  }
+
+  /**
+   * A search over every shard: each shard's top k from one live replica,
+   * merged by score. Budgets are planned per shard for the same target
+   * (an MFLOPs budget is split evenly: shard costs add up); the answer's
+   * mflops is the sum over shards, its expected recall the lowest shard's.
+   */
+  async search(name: string, queries: readonly unknown[], request: Omit<SearchRequest, 'signal'>, options: ClusterSearchOptions = {}): Promise<ClusterSearchAnswer> {
+    const started = performance.now();
+    const c = await this.descriptor(name);
+    if (!Array.isArray(queries) || queries.length === 0) throw new StoreError('invalid', 'give a query vector or a non-empty array of them');
+    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_SEARCH_TIMEOUT_MS);
+    const after = this.afterSeqs(c, options.after);
+    const perShard: Omit<SearchRequest, 'signal'> = request.budget && 'mflops' in request.budget ? { ...request, budget: { mflops: request.budget.mflops / c.shards } } : request;
+    const answers = await Promise.all(
+      Array.from({ length: c.shards }, async (_, shard) => {
+        const t = performance.now();
+        const { value, node, retried } = await this.onShard<SearchAnswer>(c, shard, 'search', { queries, request: perShard, ...(after[shard] ? { after: after[shard] } : {}) }, deadline);
+        return { answer: value, report: { shard, node, tookMs: performance.now() - t, retried } };
+      }),
+    );
+    const k = request.k;
+    const results: Hit[][] = queries.map((_, q) =>
+      answers
+        .flatMap(({ answer }) => answer.results[q] ?? [])
+        .sort((a, b) => b.score - a.score)
+        .slice(0, k),
+    );
+    const all = answers.map((a) => a.answer);
+    const recalls = all.map((a) => a.expectedRecall);
+    const budgets = all.map((a) => a.budgetMet);
+    const planned = all.every((a) => a.planned)
+      ? {
+          mflops: all.reduce((s, a) => s + a.planned!.mflops, 0),
+          recall: all.some((a) => a.planned!.recall === null) ? null : Math.min(...all.map((a) => a.planned!.recall!)),
+          latencyMs: all.some((a) => a.planned!.latencyMs === null) ? null : Math.max(...all.map((a) => a.planned!.latencyMs!)),
+          k: all[0].planned!.k,
+        }
+      : null;
+    const notes = [...new Set(all.map((a, shard) => (a.note ? `shard ${shard}: ${a.note}` : null)).filter((n): n is string => n !== null))];
+    return {
+      results,
+      params: all.find((a) => a.params)?.params ?? null,
+      mflops: all.reduce((s, a) => s + a.mflops, 0),
+      expectedRecall: recalls.some((r) => r === null) ? null : Math.min(...(recalls as number[])),
+      budgetMet: budgets.every((b) => b === null) ? null : budgets.every((b) => b !== false),
+      planned,
+      note: notes.length > 0 ? notes.join('; ') : null,
+      tookMs: performance.now() - started,
+      shards: answers.map((a) => a.report),
+    };
+  }
+
+  /** Points a filter matches (all without one), summed over the shards. */
+  async count(name: string, filter?: unknown, options: ClusterSearchOptions = {}): Promise<{ count: number; note: string | null }> {
+    const c = await this.descriptor(name);
+    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_SEARCH_TIMEOUT_MS);
+    const after = this.afterSeqs(c, options.after);
+    const parts = await Promise.all(
+      Array.from({ length: c.shards }, (_, shard) => this.onShard<{ count: number; note: string | null }>(c, shard, 'count', { ...(filter === undefined ? {} : { filter }), ...(after[shard] ? { after: after[shard] } : {}) }, deadline)),
+    );
+    const notes = [...new Set(parts.map((p) => p.value.note).filter((n): n is string => n !== null))];
+    return { count: parts.reduce((s, p) => s + p.value.count, 0), note: notes.length ? notes.join('; ') : null };
+  }
+
+  /** A point by id, from a live replica of its shard. */
+  async getPoint(name: string, id: unknown, options: ClusterSearchOptions = {}): Promise<{ id: PointId; vector: number[]; payload?: Record<string, unknown> } | undefined> {
+    const c = await this.descriptor(name);
+    const checked = checkId(id);
+    const shard = shardOf(checked, c.shards);
+    const after = this.afterSeqs(c, options.after);
+    const { value } = await this.onShard<{ point: { id: PointId; vector: number[]; payload?: Record<string, unknown> } | null }>(c, shard, 'get', { id: checked, ...(after[shard] ? { after: after[shard] } : {}) }, Date.now() + (options.timeoutMs ?? DEFAULT_SEARCH_TIMEOUT_MS));
+    return value.point ?? undefined;
+  }
+
+  // ---- status -------------------------------------------------------------
+
+  /** GET /v1/cluster: nodes, and per shard its log's last sequence and each replica's state (what the soak measures catch-up by). */
+  async status(): Promise<{
+    nodeId: string;
+    logReplicas: number;
+    nodes: { id: string; url: string; alive: boolean; leaseExpiresAt: number }[];
+    collections: { name: string; shards: { shard: number; lastSeq: number; replicas: { replica: number; node: string | null; appliedSeq: number; state: ReplicaState | 'unassigned' }[] }[] }[];
+  }> {
+    const { jsm, kv } = this.ready();
+    await this.refresh(kv);
+    const now = Date.now();
+    const collections = [];
+    for (const c of [...this.collections.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const shards = [];
+      for (let shard = 0; shard < c.shards; shard++) {
+        const info = await jsm.streams.info(streamName(c.name, shard)).catch(() => undefined);
+        const replicas = Array.from({ length: c.replicas }, (_, r) => {
+          const record = this.slots.get(replicaKey(c.name, shard, r))?.record;
+          if (!record) return { replica: r, node: null, appliedSeq: 0, state: 'unassigned' as const };
+          const expired = record.expiresAt <= now;
+          return { replica: r, node: record.node, appliedSeq: record.appliedSeq, state: expired ? ('lost' as const) : record.state };
+        });
+        shards.push({ shard, lastSeq: info?.state.last_seq ?? 0, replicas });
+      }
+      collections.push({ name: c.name, shards });
+    }
+    return {
+      nodeId: this.nodeId,
+      logReplicas: this.logReplicas,
+      nodes: [...this.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((n) => ({ id: n.id, url: n.url, alive: this.alive(n.id, now), leaseExpiresAt: n.heartbeatAt + this.leaseMs })),
+      collections,
+    };
+  }
+
+  /** A collection's descriptor with its shards' states (GET /v1/collections/{name} in cluster mode). */
+  async describe(name: string): Promise<ClusterCollection & { shardStates: Awaited<ReturnType<ClusterNode['status']>>['collections'][number]['shards'] }> {
+    const c = await this.descriptor(name);
+    const status = await this.status();
+    return { ...c, shardStates: status.collections.find((x) => x.name === name)?.shards ?? [] };
+  }
+}
+

@@ -1,0 +1,72 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { jetStreamMeta, LocalCluster, natsConfig } from '@adanns/cluster';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('local cluster launcher (NATS side)', () => {
+  const dirs: string[] = [];
+  const clusters: LocalCluster[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'adanns-local-cluster-'));
+    dirs.push(d);
+    return d;
+  };
+  afterEach(async () => {
+    await Promise.all(clusters.splice(0).map((c) => c.stop()));
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('writes a config nats-server accepts for each server, with every route', () => {
+    const text = natsConfig({ name: 'nats1', host: '127.0.0.1', clientPort: 4222, clusterPort: 6222, monitorPort: 8222, storeDir: '/tmp/x y', routePorts: [6222, 6223, 6224], clusterName: 'adanns' });
+    expect(text).toContain('store_dir: "/tmp/x y"');
+    expect(text).toContain('routes: ["nats-route://127.0.0.1:6222", "nats-route://127.0.0.1:6223", "nats-route://127.0.0.1:6224"]');
+  });
+
+  it('starts 3 servers with one JetStream meta leader, survives a kill -9, and stops every process', async () => {
+    const dir = tempDir();
+    const exits: string[] = [];
+    const cluster = await LocalCluster.start({ dir, withoutNodes: true, ports: 'free', onUnexpectedExit: (name) => exits.push(name) });
+    clusters.push(cluster);
+    const metas = await Promise.all(cluster.nats.map((n) => jetStreamMeta(cluster.host, n.spec.monitorPort)));
+    expect(new Set(metas.map((m) => m?.leader)).size).toBe(1);
+    expect(metas.every((m) => m!.size === 3 && m!.leader.startsWith('nats'))).toBe(true);
+    // the config file on disk is the one the server runs
+    expect(readFileSync(cluster.nats[0].configFile, 'utf8')).toContain(`listen: "127.0.0.1:${cluster.nats[0].spec.clientPort}"`);
+
+    const leader = metas[0]!.leader;
+    await cluster.killNats(leader);
+    await cluster.startNats(leader);
+    expect(exits).toEqual([]); // a kill asked for is not reported as a crash
+    const pids = cluster.children().map((c) => c.pid);
+    await cluster.stop();
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('reports a child that dies on its own, and a new launcher on the same directory stops what an old one left', async () => {
+    const dir = tempDir();
+    const exits: string[] = [];
+    const old = await LocalCluster.start({ dir, withoutNodes: true, ports: 'free', onUnexpectedExit: (name, _pid, exit) => exits.push(`${name} ${exit.signal}`) });
+    clusters.push(old);
+    const oldPids = old.children().map((c) => c.pid);
+    // as if the old launcher had been killed with SIGKILL: its servers still run; the new one reaps them by the pid file
+    const fresh = await LocalCluster.start({ dir, withoutNodes: true, ports: 'free' });
+    clusters.push(fresh);
+    expect(oldPids.filter(alive)).toEqual([]);
+    expect(exits.sort()).toEqual(['nats1 SIGKILL', 'nats2 SIGKILL', 'nats3 SIGKILL']);
+    expect(fresh.children().every((c) => c.running)).toBe(true);
+  });
+
+  it('names a missing nats-server binary', async () => {
+    await expect(LocalCluster.start({ dir: tempDir(), withoutNodes: true, ports: 'free', natsServerBin: 'no-such-nats-server' })).rejects.toThrow(/no-such-nats-server not found: install NATS/);
+  });
+});

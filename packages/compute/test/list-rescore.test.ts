@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import {
+  codedRows,
+  composedRescoreListsTopK,
+  decodeRows,
+  METRICS,
+  ReferenceBackend,
+  rowBlock,
+  TopK,
+  type BlockLayout,
+  type ListCandidates,
+  type ListSet,
+  type Metric,
+} from '../src/index.js';
+import { expectSameTopK } from './compare.js';
+import { cpuBackends, expectIdentical, keptDim, makeLists, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
+import { naiveScore, randomMatrix } from './naive.js';
+
+// rescoreListsTopK (a funnel stage or re-rank reading its candidates where
+// they lie in the lists): the CPU kernel scores each member bit for bit as
+// the contract's composition does on the same backend (gather, decode,
+// rescoreTopK), for float32, float16 and sq8 lists, blocked or one member
+// after another, with cosine norms kept (at keptDim) or computed, on one
+// thread, two, and with the lists spread over several memories; the reference composition agrees with a
+// naive float64 oracle on the decoded members.
+
+const reference = new ReferenceBackend();
+const cpu = cpuBackends();
+
+const layouts: BlockLayout[] = [
+  { blockRows: 32, groupWidth: 16 },
+  { blockRows: 4, groupWidth: 32 },
+];
+// on and off group boundaries; 17 is where norms are kept; 40 reaches the stride's narrow last group (8 wide)
+const dims = [1, 3, 16, 17, 32, 35, 40];
+
+/** Per query up to `most` distinct members of random non-empty lists (query 2 of every 5 has none). */
+function makeCandidates(rows: number, most: number, seed: number): ListCandidates {
+  const lists = new Int32Array(rows * most);
+  const positions = new Int32Array(rows * most);
+  const counts = new Int32Array(rows);
+  let s = seed >>> 0;
+  const next = (n: number) => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s % n);
+  const nonEmpty = sizes.map((n, l) => (n > 0 ? l : -1)).filter((l) => l >= 0);
+  for (let q = 0; q < rows; q++) {
+    const want = q % 5 === 2 ? 0 : 1 + next(most);
+    const seen = new Set<string>();
+    for (let tries = 0; counts[q] < want && tries < 10 * most; tries++) {
+      const l = nonEmpty[next(nonEmpty.length)];
+      const pos = next(sizes[l]);
+      if (seen.has(`${l}/${pos}`)) continue;
+      seen.add(`${l}/${pos}`);
+      lists[q * most + counts[q]] = l;
+      positions[q * most + counts[q]++] = pos;
+    }
+  }
+  return { k: most, sizes: counts, lists, positions };
+}
+
+/** The naive oracle: every candidate's decoded prefix scored in float64, best k by the engine's order (score, then lower id). */
+function naiveRescore(queries: Float32Array, rows: number, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, k: number): TopK {
+  const out = new TopK(rows, k);
+  const decoded = new Float32Array(dim);
+  for (let q = 0; q < rows; q++) {
+    for (let i = 0; i < candidates.sizes[q]; i++) {
+      const l = candidates.lists[q * candidates.k + i], pos = candidates.positions[q * candidates.k + i];
+      if (lists.encoding === 'f32') decoded.set(new Float32Array(lists.codes(l).buffer, lists.codes(l).byteOffset + pos * stride * 4, dim));
+      else decodeRows(codedRows(lists.encoding as 'f16' | 'sq8', lists.codes(l), sizes[l], stride, lists.params), pos, pos + 1, dim, decoded);
+      out.push(q, lists.ids(l)[pos], naiveScore(queries, q * stride, decoded, 0, dim, metric));
+    }
+  }
+  return out;
+}
+
+describe('rescoreListsTopK: candidates scored where they lie in the lists', () => {
+  for (const encoding of ['f32', 'f16', 'sq8'] as const) {
+    for (const metric of METRICS as readonly Metric[]) {
+      it(`${encoding} lists, ${metric}: the kernel equals the composition bit for bit, blocked or not; the reference agrees with the oracle`, async () => {
+        for (const layout of layouts) {
+          for (const backend of [cpu.one, cpu.split, cpu.spread]) {
+            const { rows, blocked } = makeLists(backend.arena, encoding, layout, 5, backend === cpu.spread ? SPREAD_FILLER : 0);
+            if (backend === cpu.spread) expect(backend.arena.memories.length).toBeGreaterThan(1);
+            for (const queryCount of [1, 7, 300]) {
+              const data = randomMatrix(queryCount, stride, queryCount + 11);
+              const queries = rowBlock(data, queryCount, stride);
+              const candidates = makeCandidates(queryCount, queryCount === 1 ? 60 : 23, queryCount * 7 + 1);
+              for (const d of queryCount === 300 ? [keptDim, 40] : dims) {
+                for (const k of queryCount === 1 ? [1, 10, 80] : [10]) {
+                  const got = new TopK(queryCount, k);
+                  const gotRows = new TopK(queryCount, k);
+                  const composed = new TopK(queryCount, k);
+                  await backend.rescoreListsTopK(queries, blocked, candidates, d, metric, got);
+                  await backend.rescoreListsTopK(queries, rows, candidates, d, metric, gotRows);
+                  await composedRescoreListsTopK(backend, queries, blocked, candidates, d, metric, composed);
+                  expectIdentical(got, gotRows);
+                  expectIdentical(got, composed);
+                  if (backend === cpu.one && queryCount < 300) {
+                    const want = new TopK(queryCount, k);
+                    await reference.rescoreListsTopK(queries, blocked, candidates, d, metric, want);
+                    expectSameTopK(got, want);
+                    expectSameTopK(want, naiveRescore(data, queryCount, rows, candidates, d, metric, k));
+                  }
+                }
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+
+  it('merges into heaps that already hold results (a second call adds to the first)', async () => {
+    const { blocked } = makeLists(cpu.one.arena, 'f32', layouts[0], 9);
+    const queries = rowBlock(randomMatrix(3, stride, 4), 3, stride);
+    const all = makeCandidates(3, 30, 17);
+    const half = (from: number, to: number): ListCandidates => {
+      const sizes = all.sizes.map((n) => Math.max(0, Math.min(n, to) - from));
+      const shift = (a: Int32Array) => a.map((_, j) => a[Math.floor(j / all.k) * all.k + Math.min(all.k - 1, (j % all.k) + from)]);
+      return { k: all.k, sizes, lists: shift(all.lists), positions: shift(all.positions) };
+    };
+    const whole = new TopK(3, 8);
+    const parts = new TopK(3, 8);
+    await cpu.one.rescoreListsTopK(queries, blocked, all, 20, 'l2', whole);
+    await cpu.one.rescoreListsTopK(queries, blocked, half(0, 12), 20, 'l2', parts);
+    await cpu.one.rescoreListsTopK(queries, blocked, half(12, 30), 20, 'l2', parts);
+    expectIdentical(parts, whole);
+  });
+
+  it('refuses candidates that are not members, PQ lists and prefixes past the stride', async () => {
+    const { blocked } = makeLists(cpu.one.arena, 'f32', layouts[0], 2);
+    const queries = rowBlock(randomMatrix(1, stride, 1), 1, stride);
+    const at = (l: number, pos: number): ListCandidates => ({ k: 1, sizes: Int32Array.of(1), lists: Int32Array.of(l), positions: Int32Array.of(pos) });
+    for (const backend of [cpu.one, reference]) {
+      // list 2 has 5 members, list 0 none, there are 14 lists
+      await expect(backend.rescoreListsTopK(queries, blocked, at(2, 5), 8, 'ip', new TopK(1, 1))).rejects.toThrow(/position 5 of list 2, which has 5 members/);
+      await expect(backend.rescoreListsTopK(queries, blocked, at(0, 0), 8, 'ip', new TopK(1, 1))).rejects.toThrow(/position 0 of list 0, which has 0 members/);
+      await expect(backend.rescoreListsTopK(queries, blocked, at(14, 0), 8, 'ip', new TopK(1, 1))).rejects.toThrow(/names list 14, not one of 0\.\.13/);
+      await expect(backend.rescoreListsTopK(queries, blocked, at(2, 0), 41, 'ip', new TopK(1, 1))).rejects.toThrow(/prefix length 41 exceeds/);
+      await expect(backend.rescoreListsTopK(queries, { ...blocked, encoding: 'pq', layout: undefined }, at(2, 0), 8, 'ip', new TopK(1, 1))).rejects.toThrow(/PQ codes hold no prefixes/);
+    }
+  });
+});

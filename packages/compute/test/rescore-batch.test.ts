@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeInvNorms, METRICS, ReferenceBackend, rowBlock, TopK, WasmSimdBackend, type Metric, type RowBlock } from '../src/index.js';
+import { expectSameTopK } from './compare.js';
+import { randomMatrix } from './naive.js';
+
+// rescoreTopK of a batch on the CPU backend takes the candidates of all its
+// queries in row order (kernels/cpu/simd.ts, rescoreByRows: a radix sort by
+// row, then four (query, row) pairs at a time, split by queries over the
+// pool). Every score must be the one the per-query path computes, and each
+// query must keep the same best k: batches are bit-identical to their
+// queries re-ranked one at a time, on one thread and split over two, for
+// shortlists that share rows, empty ones, k above the shortlist, prefixes
+// off the 4-value step, rows past one and two radix digits, and cosine rows
+// that come without their norms.
+
+const reference = new ReferenceBackend();
+let one: WasmSimdBackend;
+let split: WasmSimdBackend;
+
+beforeAll(async () => {
+  one = await WasmSimdBackend.create({ threads: 1 });
+  split = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
+});
+afterAll(async () => {
+  await one.dispose();
+  await split.dispose();
+});
+
+function expectIdentical(got: TopK, want: TopK): void {
+  got.sort();
+  want.sort();
+  expect(Array.from(got.sizes)).toEqual(Array.from(want.sizes));
+  expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+  expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
+}
+
+/** Shortlists of `length` rows below `rows`, drawn from a pool so queries share rows; query q % 5 == 2 has none. */
+function shortlists(queries: number, length: number, rows: number, seed: number): TopK {
+  const out = new TopK(queries, length);
+  const pool = Math.max(length, Math.floor(rows / 3));
+  let s = seed >>> 0;
+  for (let q = 0; q < queries; q++) {
+    if (q % 5 === 2) continue;
+    const taken = new Set<number>();
+    while (taken.size < length - (q % 3)) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      // the pool's rows, spread over the whole base (the last rows too)
+      taken.add(rows - 1 - Math.floor(((s % pool) * rows) / pool));
+    }
+    for (const row of taken) out.push(q, row, -row);
+  }
+  return out;
+}
+
+/** Each query's row of `candidates` re-ranked alone (the per-query path). */
+async function oneByOne(backend: WasmSimdBackend, queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, k: number): Promise<TopK> {
+  const out = new TopK(queries.rows, k);
+  for (let q = 0; q < queries.rows; q++) {
+    const mine = new TopK(1, candidates.k);
+    for (let i = 0; i < candidates.sizes[q]; i++) mine.push(0, candidates.ids[q * candidates.k + i], candidates.scores[q * candidates.k + i]);
+    const best = new TopK(1, k);
+    const query = rowBlock(queries.data.subarray(q * queries.stride, (q + 1) * queries.stride), 1, queries.stride, 0, queries.invNorms?.subarray(q, q + 1));
+    await backend.rescoreTopK(query, base, dim, metric, mine, best);
+    for (let i = 0; i < best.sizes[0]; i++) out.push(q, best.ids[i], best.scores[i]);
+  }
+  return out;
+}
+
+describe('rescoreTopK of a batch in row order', () => {
+  for (const metric of METRICS as readonly Metric[]) {
+    it(`${metric}: bit-identical to each query alone, and close to the reference`, async () => {
+      // (stride, prefix, base rows): prefixes below 4 and off the 4-value step; bases past one radix digit (2048 rows)
+      for (const [stride, dim, rows] of [[13, 13, 300], [40, 35, 5000], [20, 3, 2100]] as const) {
+        const base = rowBlock(randomMatrix(rows, stride, rows + stride), rows, stride);
+        for (const queryCount of [4, 7, 130]) {
+          const queries = rowBlock(randomMatrix(queryCount, stride, queryCount + 1), queryCount, stride);
+          const candidates = shortlists(queryCount, 30, rows, queryCount * 7 + dim);
+          for (const k of [1, 10, 40]) {
+            const want = await oneByOne(one, queries, base, dim, metric, candidates, k);
+            for (const backend of [one, split]) {
+              const got = new TopK(queryCount, k);
+              await backend.rescoreTopK(queries, base, dim, metric, candidates, got);
+              expectIdentical(got, want);
+              if (queryCount % 5 === 2) expect(got.sizes[2]).toBe(0);
+            }
+            const ref = new TopK(queryCount, k);
+            await reference.rescoreTopK(queries, base, dim, metric, candidates, ref);
+            expectSameTopK(want, ref);
+          }
+        }
+      }
+    });
+  }
+
+  it('sorts rows past two radix digits, and scores cosine rows without norms as rows with theirs', async () => {
+    // 2^22 + 9 rows of one value: rows 4194304 and up need a third digit
+    const rows = (1 << 22) + 9;
+    const base = rowBlock(randomMatrix(rows, 1, 3), rows, 1);
+    const queries = rowBlock(randomMatrix(6, 1, 4), 6, 1);
+    const candidates = new TopK(6, 12);
+    for (let q = 0; q < 6; q++) for (let i = 0; i < 12; i++) candidates.push(q, (i * 524_287 + q * 7) % rows, i);
+    const got = new TopK(6, 5);
+    await one.rescoreTopK(queries, base, 1, 'l2', candidates, got);
+    expectIdentical(got, await oneByOne(one, queries, base, 1, 'l2', candidates, 5));
+
+    const data = randomMatrix(500, 24, 9);
+    const bare = rowBlock(data, 500, 24);
+    const q = rowBlock(randomMatrix(9, 24, 10), 9, 24);
+    const shortlist = shortlists(9, 40, 500, 11);
+    for (const backend of [one, split]) {
+      const without = new TopK(9, 10);
+      const withNorms = new TopK(9, 10);
+      await backend.rescoreTopK(q, bare, 21, 'cosine', shortlist, without);
+      await backend.rescoreTopK(q, { ...bare, invNorms: computeInvNorms(bare, 21) }, 21, 'cosine', shortlist, withNorms);
+      expectIdentical(without, withNorms);
+    }
+  });
+});

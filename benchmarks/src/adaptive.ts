@@ -3,8 +3,11 @@
  * recall@10 / mean-MFLOPs Pareto frontier of fixed params (nprobe, scanDim,
  * shortlist) and of adaptive probing (the same with a probe margin under an
  * nprobe cap), the MFLOPs each frontier needs at recall 0.9 and 0.95
- * (linear between frontier points) and their ratio; then what the planner
- * picks for those recall targets once calibrated on other held-out queries.
+ * (linear between frontier points) and their ratio, without and with funnel
+ * points (the planner can choose funnels: the honest fixed baseline includes
+ * them); a per-query depth oracle and a per-query depth-and-shortlist oracle
+ * (the ceiling of any per-query rule); then what the planner picks for those
+ * recall targets once calibrated on other held-out queries.
  *
  *   npm run bench:adaptive -- [--data fashion-mnist,synthetic] [--queries 1000] [--calibration-queries 300]
  *                             [--calibration-seconds 120] [--spec SPEC] [--cache .cache]
@@ -127,20 +130,49 @@ async function run(name: string): Promise<void> {
       }
     }
   }
-  log(`swept ${fixed.length} fixed and ${adaptive.length} adaptive points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // funnel points (the planner can choose them): a scan shortlist of 100 or 200 rescored at a larger prefix the index
+  // reads (index.funnelDims) keeping 20 or 40 for the re-rank; fixed nprobe up to 32, and adaptive caps 16 and 32
+  const funnelFixed: Point[] = [];
+  const funnelAdaptive: Point[] = [];
+  const stageDims = index.funnelDims();
+  for (const scanDim of scanDims) {
+    for (const dim of stageDims.filter((d) => d > scanDim && d < (spec.rerank?.dim ?? Infinity) && d <= spec.scan.dim)) {
+      for (const shortlist of [100, 200]) {
+        for (const keep of [20, 40]) {
+          const common = { coarseDim, scanDim, shortlist, rerankDim: spec.rerank?.dim, funnel: [{ dim, keep }] };
+          for (const nprobe of nprobes.filter((n) => n <= 32)) funnelFixed.push(await measure({ ...common, nprobe }));
+          for (const cap of caps.filter((c) => c === 16 || c === 32)) {
+            const margins = new Set([2, 3, 4, 6, 8].map((d) => marginForMeanDepth(scores, queries.rows, lists, cap, d)));
+            for (const probeMargin of margins) funnelAdaptive.push(await measure({ ...common, nprobe: cap, probeMargin }));
+          }
+        }
+      }
+    }
+  }
+  log(`swept ${fixed.length} fixed, ${adaptive.length} adaptive, ${funnelFixed.length} fixed funnel and ${funnelAdaptive.length} adaptive funnel points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const fixedFront = frontier(fixed);
   const adaptiveFront = frontier(adaptive);
-  console.log(`\n## ${name}: ${ds.spec} (cosine), recall@${k} on ${queries.rows} held-out queries\n`);
-  console.log('| recall@10 | fixed MFLOPs | adaptive MFLOPs | ratio | fixed point above (params: recall, MFLOPs) | adaptive point above |');
-  console.log('|---|---|---|---|---|---|');
   const describe = (front: Point[], recall: number) => {
     const p = front.find((f) => f.recall >= recall);
     return p ? `${formatParams(p.params)}: ${p.recall.toFixed(4)}, ${p.mflops.toFixed(4)}` : 'out of reach';
   };
-  for (const target of TARGETS) {
-    const f = mflopsAt(fixedFront, target);
-    const a = mflopsAt(adaptiveFront, target);
-    console.log(`| ${target} | ${f.toFixed(4)} | ${a.toFixed(4)} | ${(f / a).toFixed(3)}x | ${describe(fixedFront, target)} | ${describe(adaptiveFront, target)} |`);
+  // two comparisons: the plain families (no funnel points), and every point the planner can choose
+  // (fixed: fixed and fixed funnel points; adaptive: all of them, adaptive funnel points included)
+  const comparisons: [string, Point[], Point[]][] = [
+    ['without funnel points', fixed, adaptive],
+    ['with funnel points (what the planner can choose)', [...fixed, ...funnelFixed], [...fixed, ...funnelFixed, ...adaptive, ...funnelAdaptive]],
+  ];
+  for (const [what, fixedSet, adaptiveSet] of comparisons) {
+    const fFront = frontier(fixedSet);
+    const aFront = what.startsWith('without') ? adaptiveFront : frontier(adaptiveSet);
+    console.log(`\n## ${name}: ${ds.spec} (cosine), recall@${k} on ${queries.rows} held-out queries, ${what}\n`);
+    console.log('| recall@10 | fixed MFLOPs | adaptive MFLOPs | ratio | fixed point above (params: recall, MFLOPs) | adaptive point above |');
+    console.log('|---|---|---|---|---|---|');
+    for (const target of TARGETS) {
+      const f = mflopsAt(fFront, target);
+      const a = mflopsAt(aFront, target);
+      console.log(`| ${target} | ${f.toFixed(4)} | ${a.toFixed(4)} | ${(f / a).toFixed(3)}x | ${describe(fFront, target)} | ${describe(aFront, target)} |`);
+    }
   }
 
   // What any per-query depth rule could reach with the scan and re-rank params of the fixed point
@@ -180,6 +212,50 @@ async function run(name: string): Promise<void> {
     const f = mflopsAt(fixedFront, target);
     const o = mflopsAt(frontier(oracle), target);
     console.log(`| ${target} | ${f.toFixed(4)} | ${o.toFixed(4)} | ${(f / o).toFixed(3)}x | ${formatParams({ ...at.params, nprobe: depthMax })} (depths 1..${depthMax}) |`);
+  }
+
+  // The ceiling of any per-query rule over depth and shortlist together, at the scanDim of the fixed point at 0.95:
+  // every query searched at each (depth, shortlist) of a grid, then each picks the one minimising
+  // MFLOPs - lambda x recall (the per-query optimum for a trade-off lambda), over lambda.
+  const top = fixedFront.find((p) => p.recall >= TARGETS[TARGETS.length - 1]);
+  if (top && spec.rerank) {
+    const depths = nprobes.filter((n) => n <= Math.min(lists, 2 * top.params.nprobe));
+    const jointShortlists = [10, 20, 40, 80, 160];
+    const rows = queries.rows;
+    const cells = depths.length * jointShortlists.length;
+    const recall = new Float64Array(rows * cells);
+    const cost = new Float64Array(rows * cells);
+    let c = 0;
+    for (const nprobe of depths) {
+      for (const shortlist of jointShortlists) {
+        const r = await index.search(queries.data, rows, k, { ...top.params, nprobe, shortlist });
+        for (let q = 0; q < rows; q++) {
+          recall[q * cells + c] = recallAtK(r.ids.subarray(q * k, (q + 1) * k), k, truth.ids.subarray(q * truth.k, (q + 1) * truth.k), truth.k, 1, k);
+          cost[q * cells + c] = r.mflops[q];
+        }
+        c++;
+      }
+    }
+    const joint: Point[] = [];
+    for (let lambda = 0.001; lambda < 100; lambda *= 1.1) {
+      let rSum = 0;
+      let mSum = 0;
+      for (let q = 0; q < rows; q++) {
+        let best = 0;
+        for (let j = 1; j < cells; j++) if (cost[q * cells + j] - lambda * recall[q * cells + j] < cost[q * cells + best] - lambda * recall[q * cells + best]) best = j;
+        rSum += recall[q * cells + best];
+        mSum += cost[q * cells + best];
+      }
+      joint.push({ params: top.params, recall: rSum / rows, mflops: mSum / rows });
+    }
+    console.log(`\nper-query oracle over depth and shortlist together (scanDim ${top.params.scanDim}; nprobe ${depths.join('/')}, shortlist ${jointShortlists.join('/')}): the ceiling of any per-query rule adapting both\n`);
+    console.log('| recall@10 | fixed MFLOPs (no funnels) | joint oracle MFLOPs | fixed / oracle |');
+    console.log('|---|---|---|---|');
+    for (const target of TARGETS) {
+      const f = mflopsAt(fixedFront, target);
+      const o = mflopsAt(frontier(joint), target);
+      console.log(`| ${target} | ${f.toFixed(4)} | ${o.toFixed(4)} | ${(f / o).toFixed(3)}x |`);
+    }
   }
 
   // the planner: calibrated on other held-out queries (adaptive points join its grid), budgets at the targets

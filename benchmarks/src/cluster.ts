@@ -5,7 +5,7 @@
  *   writers; points/s counted to the last acknowledgement (single node: LMDB
  *   flushed; cluster: JetStream acknowledged, replicated to 2 of 3 servers),
  *   and for the cluster also to the moment every replica has applied it;
- * - search: the index built (the default spec, ADANNS_AUTO_BUILD_AT off),
+ * - search: the index built (the default spec, ADANNS_AUTO_BUILD_AT off, CPU backend),
  *   then `--connections` searches in flight for `--duration` s, `--passes`
  *   times; QPS and p99 are the medians of the passes. The cluster's clients
  *   spread over its nodes (any node routes).
@@ -132,7 +132,7 @@ const results: Record<string, { ingest: number; qps: number; p99: number }> = {}
 
 if (o.only !== 'cluster') {
   const dataDir = mkdtempSync(join(tmpdir(), 'adanns-bench-node-'));
-  const service = await startService(['--threads', o.threads!], { ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' });
+  const service = await startService(['--threads', o.threads!], { ADANNS_DATA_DIR: dataDir, ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0', ADANNS_BACKEND: 'cpu' });
   try {
     await post(service.url, `/v1/collections/${COLLECTION}`, { dim, metric: 'cosine' }, 'PUT');
     const seconds = await ingest([service.url], false);
@@ -150,7 +150,7 @@ if (o.only !== 'cluster') {
 
 if (o.only !== 'node') {
   const dir = mkdtempSync(join(tmpdir(), 'adanns-bench-cluster-'));
-  const cluster = await LocalCluster.start({ dir, fresh: true, ports: 'free', nodeFrom: 'dist', threads: intOption(o['node-threads'], 'node-threads'), nodeEnv: { ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0' } });
+  const cluster = await LocalCluster.start({ dir, fresh: true, ports: 'free', nodeFrom: 'dist', threads: intOption(o['node-threads'], 'node-threads'), nodeEnv: { ADANNS_LOG_LEVEL: 'warn', ADANNS_AUTO_BUILD_AT: '0', ADANNS_BACKEND: 'cpu' } });
   try {
     const urls = cluster.nodes.map((x) => x.url);
     await post(urls[0], `/v1/collections/${COLLECTION}`, { dim, metric: 'cosine', shards: 2, replicas: 2 }, 'PUT');

@@ -244,6 +244,8 @@ function heapPush(hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32, 
   }
   const rs = load<f32>(sc);
   if (s < rs || (s == rs && id >= load<i32>(ids))) return;
+  // the sift-down picks the worse child and decides to stop with selects, not branches: which child is worse
+  // is a coin toss the branch predictor loses, and a push into a shortlist of 100 descends up to seven levels
   let i = 0;
   while (true) {
     const l = 2 * i + 1;
@@ -251,13 +253,13 @@ function heapPush(hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32, 
     let c = l;
     const r = l + 1;
     if (r < k) {
-      const ls = load<f32>(sc + (<usize>l << 2));
-      const rsc = load<f32>(sc + (<usize>r << 2));
-      if (rsc < ls || (rsc == ls && load<i32>(ids + (<usize>r << 2)) > load<i32>(ids + (<usize>l << 2)))) c = r;
+      const ls = load<f32>(sc + (<usize>l << 2)), rsc = load<f32>(sc + (<usize>r << 2));
+      const lid = load<i32>(ids + (<usize>l << 2)), rid = load<i32>(ids + (<usize>r << 2));
+      c = select<i32>(r, l, (<i32>(rsc < ls) | (<i32>(rsc == ls) & <i32>(rid > lid))) != 0);
     }
     const cs = load<f32>(sc + (<usize>c << 2));
     const cid = load<i32>(ids + (<usize>c << 2));
-    if (s < cs || (s == cs && id > cid)) break;
+    if ((<i32>(s < cs) | (<i32>(s == cs) & <i32>(id > cid))) != 0) break;
     store<f32>(sc + (<usize>i << 2), cs);
     store<i32>(ids + (<usize>i << 2), cid);
     i = c;
@@ -273,7 +275,20 @@ function heapPush(hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32, 
 /** Pushes scores[j - from] for rows [from, to) into heap row `row`; ids[j] names row j (j itself when ids is 0). */
 function pushScores(scores: usize, from: i32, to: i32, ids: usize, hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32): void {
   let limit = threshold(hScores, hSizes, k, row);
-  for (let j = from; j < to; j++) {
+  let j = from;
+  // once the heap is full most scores fall below its threshold: four of them are passed over with one compare
+  for (; j + 4 <= to; j += 4) {
+    const at = scores + (<usize>(j - from) << 2);
+    if (!v128.any_true(f32x4.ge(v128.load(at), f32x4.splat(limit)))) continue;
+    for (let u = 0; u < 4; u++) {
+      const s = load<f32>(at + (<usize>u << 2));
+      if (s >= limit) {
+        heapPush(hIds, hScores, hSizes, k, row, ids ? load<i32>(ids + (<usize>(j + u) << 2)) : j + u, s);
+        limit = threshold(hScores, hSizes, k, row);
+      }
+    }
+  }
+  for (; j < to; j++) {
     const s = load<f32>(scores + (<usize>(j - from) << 2));
     if (s >= limit) {
       heapPush(hIds, hScores, hSizes, k, row, ids ? load<i32>(ids + (<usize>j << 2)) : j, s);
@@ -1542,8 +1557,8 @@ function tails4(s: v128, q0: usize, qs: usize, codes: usize, r: i32, d4: i32, di
  * [from, to) of a blocked list (from a multiple of 4; bInv indexed by row
  * number, cosine only), every score merged straight into its query's heap.
  * A pair of rows (one block) runs against the four queries with the eight
- * four-lane sums in registers, group after group (whole groups of 16 values
- * unrolled), so each loaded vector serves two to four products; the sums are
+ * four-lane sums in registers, group after group, so each loaded vector
+ * serves two to four products; the sums are
  * then reduced four at a time in lanes (hsum4), scaled for cosine and
  * compared with the four heaps' thresholds in one step, so a row that none
  * of the queries keeps costs no scalar work and no trip through memory.
@@ -1571,101 +1586,32 @@ function scan4Blocked(
     let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
     let p = b0, r0 = q0, r1 = q1, r2 = q2, r3 = q3, i0 = 0;
     if (w == 16) {
-      if (l2) {
-        for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
-          let x0: v128, x1: v128, y: v128, d: v128;
-          x0 = v128.load(p); x1 = v128.load(p, 64);
-          y = v128.load(r0);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
-          y = v128.load(r0, 16);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 16);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 16);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 16);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
-          y = v128.load(r0, 32);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 32);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 32);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 32);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
-          y = v128.load(r0, 48);
-          d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
-          y = v128.load(r1, 48);
-          d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
-          y = v128.load(r2, 48);
-          d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
-          y = v128.load(r3, 48);
-          d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
-          d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
-        }
-      } else {
-        for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
-          let x0: v128, x1: v128, y: v128;
-          x0 = v128.load(p); x1 = v128.load(p, 64);
-          y = v128.load(r0);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 16); x1 = v128.load(p, 80);
-          y = v128.load(r0, 16);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 16);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 16);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 16);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 32); x1 = v128.load(p, 96);
-          y = v128.load(r0, 32);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 32);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 32);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 32);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
-          x0 = v128.load(p, 48); x1 = v128.load(p, 112);
-          y = v128.load(r0, 48);
-          a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
-          y = v128.load(r1, 48);
-          a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
-          y = v128.load(r2, 48);
-          a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
-          y = v128.load(r3, 48);
-          a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+      // one 4-value step per iteration: unrolled, the compiler hoists every load of a group and spills the sums
+      for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
+        for (let o: usize = 0; o < 64; o += 16) {
+          const x0 = v128.load(p + o), x1 = v128.load(p + o + 64);
+          let y = v128.load(r0 + o);
+          if (l2) {
+            let d = f32x4.sub(y, x0); a00 = f32x4.add(a00, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a01 = f32x4.add(a01, f32x4.mul(d, d));
+            y = v128.load(r1 + o);
+            d = f32x4.sub(y, x0); a10 = f32x4.add(a10, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a11 = f32x4.add(a11, f32x4.mul(d, d));
+            y = v128.load(r2 + o);
+            d = f32x4.sub(y, x0); a20 = f32x4.add(a20, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a21 = f32x4.add(a21, f32x4.mul(d, d));
+            y = v128.load(r3 + o);
+            d = f32x4.sub(y, x0); a30 = f32x4.add(a30, f32x4.mul(d, d));
+            d = f32x4.sub(y, x1); a31 = f32x4.add(a31, f32x4.mul(d, d));
+          } else {
+            a00 = f32x4.add(a00, f32x4.mul(y, x0)); a01 = f32x4.add(a01, f32x4.mul(y, x1));
+            y = v128.load(r1 + o);
+            a10 = f32x4.add(a10, f32x4.mul(y, x0)); a11 = f32x4.add(a11, f32x4.mul(y, x1));
+            y = v128.load(r2 + o);
+            a20 = f32x4.add(a20, f32x4.mul(y, x0)); a21 = f32x4.add(a21, f32x4.mul(y, x1));
+            y = v128.load(r3 + o);
+            a30 = f32x4.add(a30, f32x4.mul(y, x0)); a31 = f32x4.add(a31, f32x4.mul(y, x1));
+          }
         }
       }
     }

@@ -264,7 +264,14 @@ export class ClusterNode {
             replica.leaseUntil = now + this.leaseMs;
             held.add(local);
           } catch (e) {
-            this.log('warn', `lease on ${c.name}/${shard} lost (${(e as Error).message}): not serving it`);
+            if (/wrong last sequence/i.test((e as Error).message)) {
+              this.log('warn', `lease on ${c.name}/${shard} was taken by another node: not serving it`);
+            } else {
+              // the bucket did not answer (a nats server is failing over): keep applying the log, and
+              // serve until the lease already held runs out (Replica.serving)
+              held.add(local);
+              this.log('warn', `lease on ${c.name}/${shard} not renewed (${(e as Error).message}); it runs out in ${Math.max(0, replica.leaseUntil - Date.now())} ms`);
+            }
           }
           continue;
         }

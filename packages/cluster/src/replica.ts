@@ -91,12 +91,15 @@ export class Replica {
     const name = consumerName(this.nodeId);
     const applied = this.appliedSeq;
     const info = await this.jsm.consumers.info(stream, name).catch(() => undefined);
-    // acknowledged past what LMDB holds: the local data was lost or replaced; start the consumer again where it ends
-    if (info && info.ack_floor.stream_seq > applied) {
-      this.log('warn', `consumer acknowledged up to ${info.ack_floor.stream_seq} but the local data ends at ${applied}: replaying from there`);
+    // the consumer must deliver applied + 1 next: one that delivered further (messages in flight when this
+    // process died would come back only after the ack wait, after newer ones) or acknowledged past what LMDB
+    // holds (the local data was lost) is created again where the local data ends
+    const fresh = !info || info.delivered.stream_seq !== applied || info.ack_floor.stream_seq > applied;
+    if (info && fresh) {
+      this.log('info', `consumer delivered up to ${info.delivered.stream_seq} (acknowledged ${info.ack_floor.stream_seq}), the local data ends at ${applied}: starting it again there`);
       await this.jsm.consumers.delete(stream, name);
     }
-    if (!info || info.ack_floor.stream_seq > applied) {
+    if (fresh) {
       await this.jsm.consumers.add(stream, {
         durable_name: name,
         ack_policy: AckPolicy.Explicit,
@@ -146,6 +149,9 @@ export class Replica {
       m.ack();
       return;
     }
+    // the logs have no gaps (nothing is ever removed from them): a later message first means one is
+    // being redelivered behind it; the consumer starts again at the next one, so order is kept
+    if (seq !== this.appliedSeq + 1) throw new Error(`log message ${seq} arrived while ${this.appliedSeq + 1} is the next to apply`);
     let entry: LogEntry | undefined;
     try {
       entry = decodeEntry(m.data);

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jetStreamMeta, LocalCluster, natsConfig } from '@adanns/cluster';
 
@@ -52,7 +54,7 @@ describe('local cluster launcher (NATS side)', () => {
     expect(pids.filter(alive)).toEqual([]);
   });
 
-  it('reports a child that dies on its own, and a new launcher on the same directory stops what an old one left', async () => {
+  it('reports a child that dies on its own, and a new launcher on the same directory stops what an old one left', { timeout: 120_000 }, async () => {
     const dir = tempDir();
     const exits: string[] = [];
     const old = await LocalCluster.start({ dir, withoutNodes: true, ports: 'free', onUnexpectedExit: (name, _pid, exit) => exits.push(`${name} ${exit.signal}`) });
@@ -64,6 +66,31 @@ describe('local cluster launcher (NATS side)', () => {
     expect(oldPids.filter(alive)).toEqual([]);
     expect(exits.sort()).toEqual(['nats1 SIGKILL', 'nats2 SIGKILL', 'nats3 SIGKILL']);
     expect(fresh.children().every((c) => c.running)).toBe(true);
+  });
+
+  it('npm run cluster: prints the nodes, answers on them, and stops every process on SIGTERM', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const main = fileURLToPath(new URL('../src/local/main.ts', import.meta.url));
+    const child = spawn(process.execPath, [...process.execArgv, main, '--dir', dir, '--nodes', '1', '--free-ports'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => out.includes('Ctrl-C stops the cluster') && resolve());
+      void exited.then((code) => reject(new Error(`the launcher exited (${code}) before it was up: ${err}`)));
+    });
+    const nodeUrl = /node n1: (http:\/\/\S+)/.exec(out)![1];
+    const view = (await (await fetch(`${nodeUrl}/v1/cluster`)).json()) as { nodeId: string };
+    expect(view.nodeId).toBe('n1');
+    const pids = (JSON.parse(readFileSync(join(dir, 'pids.json'), 'utf8')) as { pid: number }[]).map((p) => p.pid);
+    expect(pids).toHaveLength(4);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('stopped');
+    expect(pids.filter(alive)).toEqual([]);
+    expect(err).not.toMatch(/exited unexpectedly/);
   });
 
   it('names a missing nats-server binary', async () => {

@@ -16,7 +16,7 @@ describe('cluster fault scenarios (small soak)', () => {
 
   it('keeps every acknowledged write on every replica, deletes deleted and searches answered through kills of nodes and servers', { timeout: 300_000 }, async () => {
     const results: ScenarioResult[] = [];
-    const run = await soakCluster(Object.keys(SCENARIOS), { dir, seconds: 4, points: 200, batch: 10, emit: (r) => results.push(r) });
+    const run = await soakCluster(Object.keys(SCENARIOS), { dir, seconds: 4, points: 200, batch: 10, catchUpTimeoutMs: 60_000, emit: (r) => results.push(r) });
     // the JSON lines, for whoever reads the test log
     for (const r of results) console.log(JSON.stringify(r));
     expect(run.crashes).toEqual([]);

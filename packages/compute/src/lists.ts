@@ -280,8 +280,8 @@ export function checkListRescore(queries: RowBlock, lists: ListSet, candidates: 
     for (let i = 0; i < sizes[q]; i++) {
       const l = candidates.lists[q * k + i];
       const pos = candidates.positions[q * k + i];
-      if (!Number.isInteger(l) || l < 0 || l >= lists.count) throw new Error(`${what}: candidate ${i} of query ${q} names list ${l}, not one of 0..${lists.count - 1}`);
-      if (!Number.isInteger(pos) || pos < 0 || pos >= lists.size(l)) throw new Error(`${what}: candidate ${i} of query ${q} names position ${pos} of list ${l}, which has ${lists.size(l)} members`);
+      if (l < 0 || l >= lists.count) throw new Error(`${what}: candidate ${i} of query ${q} names list ${l}, not one of 0..${lists.count - 1}`);
+      if (pos < 0 || pos >= lists.size(l)) throw new Error(`${what}: candidate ${i} of query ${q} names position ${pos} of list ${l}, which has ${lists.size(l)} members`);
     }
   }
 }

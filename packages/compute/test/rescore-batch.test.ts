@@ -10,8 +10,8 @@ import { randomMatrix } from './naive.js';
 // query must keep the same best k: batches are bit-identical to their
 // queries re-ranked one at a time, on one thread and split over two, for
 // shortlists that share rows, empty ones, k above the shortlist, prefixes
-// off the 4-value step, rows past one and two radix digits, and cosine rows
-// that come without their norms.
+// off the 4-value step, rows past one and two radix digits, batches sorted
+// in slices, and cosine rows that come without their norms.
 
 const reference = new ReferenceBackend();
 let one: WasmSimdBackend;
@@ -91,6 +91,18 @@ describe('rescoreTopK of a batch in row order', () => {
       }
     });
   }
+
+  it('takes a batch of more than 2^20 candidates in slices of queries', async () => {
+    const base = rowBlock(randomMatrix(5000, 4, 21), 5000, 4);
+    const queries = rowBlock(randomMatrix(300, 4, 22), 300, 4);
+    const candidates = shortlists(300, 4000, 5000, 23);
+    const want = await oneByOne(one, queries, base, 4, 'ip', candidates, 10);
+    for (const backend of [one, split]) {
+      const got = new TopK(300, 10);
+      await backend.rescoreTopK(queries, base, 4, 'ip', candidates, got);
+      expectIdentical(got, want);
+    }
+  });
 
   it('sorts rows past two radix digits, and scores cosine rows without norms as rows with theirs', async () => {
     // 2^22 + 9 rows of one value: rows 4194304 and up need a third digit

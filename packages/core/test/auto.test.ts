@@ -47,6 +47,26 @@ describe('auto spec', () => {
     expect(choice.reason).toMatch(/flat spectrum/);
   });
 
+  it('prices funnel plans (a scan at a shorter prefix, a stage at d_s from the lists) and chooses the cheapest plan at 0.95 among plain and funnel ones', async () => {
+    // 64-d: prefixes 16 and 32 below a d_s of 32 or 64 to scan at
+    const wide = 64;
+    const { base } = generateSynthetic({ n, dim: wide, decay: 1.2, clusters: 40, queries: 1, seed: 13 });
+    const choice = await chooseAutoSpec(backend, base.data, n, wide, { metric: 'cosine', seed: 1 });
+    const funnels = choice.candidates.filter((c) => c.funnelScanDim !== undefined);
+    expect(funnels.length).toBeGreaterThan(0);
+    for (const c of funnels) {
+      expect(c.funnelScanDim!).toBeLessThan(c.scanDim);
+      expect(c.scanDim).toBeLessThan(wide);
+    }
+    expect(funnels.some((c) => c.mflops[0.95] !== null)).toBe(true);
+    const reachable = choice.candidates.filter((c) => c.mflops[0.95] !== null && c.mflops[0.99] !== null);
+    const cheapest = reachable.reduce((a, b) => (b.mflops[0.95]! < a.mflops[0.95]! ? b : a));
+    const spec = parseSpec(choice.spec, wide);
+    expect(spec.scan.dim).toBe(cheapest.scanDim);
+    expect(spec.coarse?.dim).toBe(cheapest.coarseDim);
+    if (cheapest.funnelScanDim !== undefined) expect(choice.reason).toMatch(/funnel stage/);
+  });
+
   it('an exact scan for a small collection', async () => {
     const { base } = sets.flat;
     const choice = await chooseAutoSpec(backend, base.data, 500, dim, { metric: 'l2' });

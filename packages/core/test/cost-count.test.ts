@@ -38,6 +38,8 @@ const shapes: Shape[] = [
   // adaptive probing: each query probes the lists within a centroid-score margin of its best, at most nprobe
   { spec: 'ivf8@16,flat@32', params: [{ nprobe: 8, probeMargin: 0.05 }, { nprobe: 6, probeMargin: 0.5 }] },
   { spec: 'pca,ivf8@16,pq8@16,rerank@32', params: [{ nprobe: 8, probeMargin: 0.1, shortlist: 30 }] },
+  // an adaptive point with a funnel (calibration derives funnel variants of its cheapest points, adaptive ones too)
+  { spec: 'pca,ivf8@16,flat@16,rerank@32', params: [{ nprobe: 8, probeMargin: 0.2, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 12 }] }] },
   // re-rank from the lists' shortlist against stored vectors: on disk, resident float32 (rescored in place), resident float16
   { spec: 'ivf8@16,pq8@32,rerank@32', params: [{ nprobe: 2, shortlist: 30 }] },
   { spec: 'ivf8@16,flat@16,rerank@32', params: [{ nprobe: 2, shortlist: 25 }, { nprobe: 2, shortlist: 25, rerankDim: 24 }] },

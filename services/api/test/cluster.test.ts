@@ -111,6 +111,19 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe('cluster configuration', () => {
+  it('reads --cluster, --node-id and the lease settings, and names what is wrong', () => {
+    const c = loadConfig(['--cluster', 'nats://127.0.0.1:4222, nats://127.0.0.1:4223', '--node-id', 'n1'], { ADANNS_LEASE_MS: '3000' });
+    expect(c.cluster).toEqual({ servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'], nodeId: 'n1', leaseMs: 3000, takeoverMs: 30_000 });
+    expect(loadConfig([], { ADANNS_NATS_URL: 'nats://h:1', ADANNS_NODE_ID: 'a', ADANNS_ADVERTISE_URL: 'http://h:8081/' }).cluster).toMatchObject({ servers: ['nats://h:1'], nodeId: 'a', advertiseUrl: 'http://h:8081' });
+    expect(loadConfig([], {}).cluster).toBeUndefined();
+    expect(() => loadConfig(['--cluster', 'nats://h:1'], {})).toThrow(/needs --node-id/);
+    expect(() => loadConfig(['--cluster', 'http://h:1', '--node-id', 'a'], {})).toThrow(/nats:\/\/host:port URLs, got "http:\/\/h:1"/);
+    expect(() => loadConfig(['--cluster', 'nats://h:1', '--node-id', '-x'], {})).toThrow(/node-id must be/);
+    expect(() => loadConfig(['--cluster', 'nats://h:1', '--node-id', 'a'], { ADANNS_LEASE_MS: '100' })).toThrow(/ADANNS_LEASE_MS must be at least 500/);
+  });
+});
+
 describe('cluster mode', () => {
   it('creates a sharded collection, acknowledges writes once logged and deduplicates a retried request', async () => {
     const n1 = nodes.get('n1')!;
@@ -210,9 +223,10 @@ describe('cluster mode', () => {
 
   // each shard trains its own index (no shared coarse quantiser yet), so the two answers are planned on different
   // indexes: both must meet the budget; the figures are printed (README "Cluster" quotes them)
-  it('a 2-shard collection with trained indexes meets a recall budget as the single node does', { timeout: 150_000 }, async () => {
+  it('a 2-shard collection with trained indexes meets a recall budget as the single node does', { timeout: 300_000 }, async () => {
     const dim = 16;
     const n = 2000;
+    const SPEC = 'ivf16@16,flat@16';
     const rng = createRng(3);
     const centres = Array.from({ length: 40 }, () => Array.from({ length: dim }, () => rng.normal()));
     const rows = Array.from({ length: n + 100 }, () => {
@@ -240,11 +254,12 @@ describe('cluster mode', () => {
     const single = await serve({ ...loadConfig([], {}), host: '127.0.0.1', port: 0, dataDir: join(dir, 'single-r'), threads: 1, logLevel: 'silent', autoBuildAt: 0 });
     const n2 = nodes.get('n2')!;
     try {
-      await fetch(`${single.url}/v1/collections/r`, { method: 'PUT', ...body({ dim }) });
+      // one spec for both (auto would try several on each): the same index shape, trained per shard
+      await fetch(`${single.url}/v1/collections/r`, { method: 'PUT', ...body({ dim, index: SPEC }) });
       await fetch(`${single.url}/v1/collections/r/points`, { method: 'POST', ...body({ points: batch }) });
       await fetch(`${single.url}/v1/collections/r/index`, { method: 'POST' });
       // one replica per shard: the builds are what this test waits for (the replicas' own tests are above)
-      expect((await call(n2, 'PUT', '/v1/collections/r', { dim, shards: 2, replicas: 1 })).status).toBe(201);
+      expect((await call(n2, 'PUT', '/v1/collections/r', { dim, index: SPEC, shards: 2, replicas: 1 })).status).toBe(201);
       expect((await call(n2, 'POST', '/v1/collections/r/points', { points: batch })).status).toBe(200);
       expect((await call(n2, 'POST', '/v1/collections/r/index')).status).toBe(202);
       await waitFor(
@@ -254,7 +269,7 @@ describe('cluster mode', () => {
           const replicas = [...nodes.values()].flatMap((node) => node.store.names().filter((x) => x.startsWith('r--s')).map((x) => node.store.get(x).stats().index.state));
           return s.index.state === 'ready' && replicas.length === 2 && replicas.every((x) => x === 'ready') ? true : undefined;
         },
-        120_000,
+        240_000,
       );
       const budget = { recall: 0.9 };
       const want = (await (await fetch(`${single.url}/v1/collections/r/search`, { method: 'POST', ...body({ vectors: queries, k: 10, budget }) })).json()) as { results: { id: number }[][] };
@@ -271,14 +286,14 @@ describe('cluster mode', () => {
     }
   });
 
-  it('one replica trains for a build request; the others load its artefact from the object store', { timeout: 150_000 }, async () => {
+  it('one replica trains for a build request; the others load its artefact from the object store', { timeout: 300_000 }, async () => {
     const n3 = nodes.get('n3')!;
     expect((await call(n3, 'PUT', '/v1/collections/a', { dim: DIM, index: 'ivf16@16,flat@16', shards: 1, replicas: 3 })).status).toBe(201);
     const many = Array.from({ length: 1500 }, (_, id) => ({ id, vector: Array.from({ length: DIM }, () => random.normal()) }));
     expect((await call(n3, 'POST', '/v1/collections/a/points', { points: many })).status).toBe(200);
     expect((await call(n3, 'POST', '/v1/collections/a/index')).status).toBe(202);
     const replicas = () => [...nodes.values()].filter((n) => n.store.names().includes('a--s0')).map((n) => n.store.get('a--s0'));
-    await waitFor('every replica to hold the trained index', () => (replicas().length === 3 && replicas().every((c) => c.stats().index.state === 'ready') ? true : undefined), 120_000);
+    await waitFor('every replica to hold the trained index', () => (replicas().length === 3 && replicas().every((c) => c.stats().index.state === 'ready') ? true : undefined), 240_000);
     // trained once: one replica ran a build, the two others installed its artefact
     expect(replicas().filter((c) => c.lastBuild !== undefined)).toHaveLength(1);
     const [first, ...rest] = replicas().map((c) => c.stats().index);

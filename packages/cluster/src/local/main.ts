@@ -11,11 +11,12 @@ import { DEFAULT_PORTS, LocalCluster } from './cluster.js';
 import { DURABILITY_NOTE } from './nats.js';
 
 const USAGE = `npm run cluster [-- --dir DIR] [--fresh] [--nodes 4] [--nats 3] [--threads 1]
-    [--nats-port ${DEFAULT_PORTS.natsClient}] [--route-port ${DEFAULT_PORTS.natsCluster}] [--monitor-port ${DEFAULT_PORTS.natsMonitor}] [--port ${DEFAULT_PORTS.node}] [--nats-server BIN]
+    [--nats-port ${DEFAULT_PORTS.natsClient}] [--route-port ${DEFAULT_PORTS.natsCluster}] [--monitor-port ${DEFAULT_PORTS.natsMonitor}] [--port ${DEFAULT_PORTS.node}] [--free-ports] [--nats-server BIN]
   Starts nats-server processes with JetStream in one cluster (client, route and monitoring ports from the
   given bases), waits for JetStream's meta leader, then adanns nodes in cluster mode (node K on port + K - 1,
   data in DIR/nodes/nK), all on 127.0.0.1, and stops them all on Ctrl-C or SIGTERM. DIR (./data/cluster)
-  keeps the data across runs; --fresh starts from nothing. Logs: DIR/logs/.`;
+  keeps the data across runs; --fresh starts from nothing. --free-ports takes ports the system picks instead of
+  the bases (beside another cluster). Logs: DIR/logs/.`;
 
 async function localCluster(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -35,6 +36,7 @@ async function localCluster(argv: string[]): Promise<void> {
         'route-port': { type: 'string' },
         'monitor-port': { type: 'string' },
         port: { type: 'string' },
+        'free-ports': { type: 'boolean', default: false },
         'nats-server': { type: 'string' },
       },
     }),
@@ -53,7 +55,7 @@ async function localCluster(argv: string[]): Promise<void> {
     natsServers: intOption(o.nats, 'nats', 3),
     nodes: intOption(o.nodes, 'nodes', 4),
     threads: intOption(o.threads, 'threads', 1),
-    ports,
+    ports: o['free-ports'] ? 'free' : ports,
     ...(o['nats-server'] ? { natsServerBin: o['nats-server'] } : {}),
   });
   console.log(`nats-server ${cluster.natsVersion}: ${cluster.natsUrl} (logs ${dir}/logs/nats*.log)`);

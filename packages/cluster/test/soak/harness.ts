@@ -142,7 +142,6 @@ export async function verify(cluster: { nodes: { id: string; url: string }[] }, 
   for (const [id, version] of model.live) for (const node of shards[shardOf(id, shards.length)]) jobs.push({ id, node, version });
   for (const id of model.deleted) for (const node of shards[shardOf(id, shards.length)]) jobs.push({ id, node, version: undefined });
   let next = 0;
-  const dim = { value: 0 };
   const worker = async () => {
     while (next < jobs.length) {
       const { id, node, version } = jobs[next++];
@@ -159,8 +158,7 @@ export async function verify(cluster: { nodes: { id: string; url: string }[] }, 
         note(`point ${id} (v${version}) answered ${r.status || r.error} on ${node}`);
         continue;
       }
-      dim.value = r.body.vector.length;
-      const expected = pointVector(id, version, dim.value);
+      const expected = pointVector(id, version, r.body.vector.length);
       if (r.body.payload?.v !== version || r.body.vector.some((x, j) => x !== expected[j])) {
         missing.add(id);
         note(`point ${id} on ${node} is at version ${r.body.payload?.v}, acknowledged ${version}`);

@@ -20,8 +20,9 @@ export async function soakCluster(names: string[], options: Partial<SoakOptions>
     fresh: true,
     ports: 'free',
     ...(options.nodeFrom ? { nodeFrom: options.nodeFrom } : {}),
-    // the cluster's own logs go to DIR/logs; searches are many, so only warnings
-    nodeEnv: { ADANNS_LOG_LEVEL: 'warn' },
+    // builds only when a scenario asks (lagging-artefact); info logs (DIR/logs) say which replica trained and which loaded;
+    // the CPU backend named, so a restart does not probe for a GPU first (seconds on a busy machine)
+    nodeEnv: { ADANNS_LOG_LEVEL: 'info', ADANNS_AUTO_BUILD_AT: '0', ADANNS_BACKEND: 'cpu' },
     onUnexpectedExit: (name, pid, exit, tail) => crashes.push(`${name} (pid ${pid}) exited (${exit.signal ?? `code ${exit.code}`}): ${tail.split('\n').slice(-3).join(' | ')}`),
   });
   const results: ScenarioResult[] = [];

@@ -4,7 +4,8 @@
  * replicas, bounded in time and stopping by itself. Each returns one result
  * line; `ok` says whether the guarantees held.
  */
-import type { LocalCluster } from '@adanns/cluster';
+import { existsSync, readFileSync } from 'node:fs';
+import { shardOf, type LocalCluster } from '@adanns/cluster';
 import { call, clusterView, Load, Model, must, pointVector, replicaNodes, sleep, verify, waitCaughtUp, type LoadStats, type Verdict } from './harness.js';
 
 export interface SoakOptions {
@@ -37,6 +38,8 @@ export interface ScenarioResult {
 type Scenario = (cluster: LocalCluster, o: SoakOptions) => Promise<ScenarioResult>;
 
 const SHARDS = 2;
+/** Least time a killed nats-server stays down: longer than a JetStream leader election and the clients' reconnect. */
+const NATS_DOWN_MS = 8000;
 const REPLICAS = 2;
 
 async function createCollection(cluster: LocalCluster, name: string, o: SoakOptions): Promise<void> {
@@ -152,7 +155,8 @@ const killNats: Scenario = async (cluster, o) => {
   const ackedBefore = load.model.acknowledgedWrites;
   o.log(`${name}: kill -9 ${victim}`);
   await cluster.killNats(victim);
-  await sleep(quarter);
+  // down long enough for JetStream to elect new leaders (seconds) and writes to go on without the server
+  await sleep(Math.max(quarter, NATS_DOWN_MS));
   const ackedWhileDown = load.model.acknowledgedWrites - ackedBefore;
   const restartAt = performance.now();
   await cluster.startNats(victim);
@@ -161,7 +165,10 @@ const killNats: Scenario = async (cluster, o) => {
   const stats = await load.stop();
   const catchUpMs = await waitCaughtUp(cluster.nodes[0].url, name, o.catchUpTimeoutMs);
   const verdict = await verify(cluster, name, load.model);
-  return result(scenario, started, stats, verdict, { killed: victim, writesAcknowledgedWhileDown: ackedWhileDown, ...loadFields(stats), natsRejoinMs: Math.round(natsRejoinMs), catchUpMs: Math.round(catchUpMs), pointsAcknowledged: load.model.live.size });
+  const r = result(scenario, started, stats, verdict, { killed: victim, writesAcknowledgedWhileDown: ackedWhileDown, ...loadFields(stats), natsRejoinMs: Math.round(natsRejoinMs), catchUpMs: Math.round(catchUpMs), pointsAcknowledged: load.model.live.size });
+  // "writes continue": some were acknowledged while the server was down
+  r.ok &&= ackedWhileDown > 0;
+  return r;
 };
 
 /**
@@ -220,9 +227,10 @@ async function deletedInSearches(url: string, collection: string, deleted: numbe
 }
 
 /**
- * Deletes, each followed at once by kill -9 of replicas (one, then both of
- * a shard), which restart and replay the log: a deleted point stays deleted
- * on every replica, in point reads and in searches.
+ * A delete followed at once by kill -9 of every replica but the one the
+ * requests go through (both replicas of one shard, one of the other), before
+ * they may have applied it; they restart and replay the log: the deleted
+ * points stay deleted on every replica, in point reads and in searches.
  */
 const deleteRestart: Scenario = async (cluster, o) => {
   const started = performance.now();
@@ -235,25 +243,16 @@ const deleteRestart: Scenario = async (cluster, o) => {
   const ids = Array.from({ length: o.points }, (_, i) => i);
   await must(url, 'POST', path, { points: ids.map((id) => ({ id, vector: pointVector(id, 1, o.dim), payload: { v: 1 } })), requestId: `${name}-points` });
   model.upserted(ids, 1);
-  const shards = await replicaNodes(url, name);
-  // requests go through the first node; round 0 kills one replica of a shard, round 1 both replicas of the other
   const client = cluster.nodes[0].id;
-  const both = shards.findIndex((replicas) => !replicas.includes(client));
-  if (both < 0) throw new Error(`every shard of ${name} has a replica on ${client}: ${JSON.stringify(shards)}`);
-  const one = shards.findIndex((_, i) => i !== both);
-  const rounds = [[shards[one].find((n) => n !== client)!], shards[both]];
-  let restarts = 0;
-  for (const [round, victims] of rounds.entries()) {
-    const removed = ids.filter((id) => id % 10 === round);
-    await must(url, 'DELETE', path, { ids: removed, requestId: `${name}-delete-${round}` });
-    model.removed(removed);
-    // killed right after the acknowledgement: the replicas may not have applied it yet
-    await Promise.all(victims.map((v) => cluster.killNode(v)));
-    o.log(`${name}: deleted ${removed.length} points, killed ${victims.join(', ')}`);
-    await Promise.all(victims.map((v) => cluster.startNode(v)));
-    restarts += victims.length;
-    await waitCaughtUp(url, name, o.catchUpTimeoutMs);
-  }
+  const victims = [...new Set((await replicaNodes(url, name)).flat())].filter((n) => n !== client);
+  const removed = ids.filter((id) => id % 10 === 3);
+  await must(url, 'DELETE', path, { ids: removed, requestId: `${name}-delete` });
+  model.removed(removed);
+  await Promise.all(victims.map((v) => cluster.killNode(v)));
+  o.log(`${name}: deleted ${removed.length} points, killed ${victims.join(', ')}`);
+  await Promise.all(victims.map((v) => cluster.startNode(v)));
+  await waitCaughtUp(url, name, o.catchUpTimeoutMs);
+  const restarts = victims.length;
   const verdict = await verify(cluster, name, model);
   const deleted = [...model.deleted].slice(0, 20);
   const inSearches = await deletedInSearches(url, name, deleted, o.dim);
@@ -263,9 +262,105 @@ const deleteRestart: Scenario = async (cluster, o) => {
   return r;
 };
 
+/** Whether a node's log (JSON lines) has a message matching `pattern` logged after `since` (epoch ms). */
+function logged(file: string, pattern: RegExp, since: number): boolean {
+  if (!existsSync(file)) return false;
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .some((line) => pattern.test(line) && (JSON.parse(line) as { time: number }).time >= since);
+}
+
+/**
+ * A replica is down while points are written, an index is built (trained by
+ * the other replica of its shard and published as an artefact covering the
+ * log so far), and more points are written and some deleted. Restarted, it
+ * must apply the gap before it serves (never `serving` below the log's end as
+ * of its restart), load the artefact instead of training, and then hold
+ * every acknowledged write.
+ */
+const laggingArtefact: Scenario = async (cluster, o) => {
+  const started = performance.now();
+  const scenario = 'lagging-artefact';
+  const name = `soak-${scenario}`;
+  await createCollection(cluster, name, o);
+  const model = new Model();
+  const url = cluster.nodes[0].url;
+  const path = `/v1/collections/${name}/points`;
+  const write = async (from: number, count: number, tag: string) => {
+    const ids = Array.from({ length: count }, (_, i) => from + i);
+    await must(url, 'POST', path, { points: ids.map((id) => ({ id, vector: pointVector(id, 1, o.dim), payload: { v: 1 } })), requestId: `${name}-${tag}` });
+    model.upserted(ids, 1);
+    return ids;
+  };
+  const before = await write(0, o.points, 'before');
+  const victim = await victimNode(cluster, name);
+  await cluster.killNode(victim);
+  o.log(`${name}: kill -9 ${victim}, then writes, a build and more writes`);
+  await write(o.points, o.points, 'gap');
+  const buildAt = Date.now();
+  await must(url, 'POST', `/v1/collections/${name}/index`, {});
+  // the other replica of each shard trains and publishes: wait until searches answer from an index on both shards
+  const deadline = performance.now() + o.catchUpTimeoutMs;
+  for (;;) {
+    const r = await must<{ params: unknown; note: string | null }>(url, 'POST', `/v1/collections/${name}/search`, { vector: pointVector(1, 1, o.dim), k: 10 });
+    if (r.params && !/exact/i.test(r.note ?? '')) break;
+    if (performance.now() > deadline) throw new Error(`${name}: no index on every shard within ${o.catchUpTimeoutMs} ms (note: ${r.note})`);
+    await sleep(200);
+  }
+  const trainer = cluster.nodes.find((n) => n.id !== victim && logged(n.logFile, new RegExp(`published the index of ${name}/0`), buildAt));
+  await write(2 * o.points, o.points, 'after');
+  const removed = before.filter((id) => id % 7 === 0);
+  await must(url, 'DELETE', path, { ids: removed, requestId: `${name}-delete` });
+  model.removed(removed);
+  const seqs = await lastSeqs(cluster, name);
+  const restartAt = performance.now();
+  const restartEpoch = Date.now();
+  // while it starts, ask the victim's replica directly (the route other nodes use, refused unless the replica serves) for
+  // the last point written to shard 0 and a point deleted from it: an answer without the one or with the other is a
+  // replica serving before it replayed the gap
+  const shardZero = (ids: Iterable<number>) => [...ids].filter((id) => shardOf(id, 2) === 0);
+  const lastWritten = shardZero(model.live.keys()).at(-1)!;
+  const deletedProbe = shardZero(removed)[0];
+  const victimUrl = cluster.node(victim).url;
+  let servedEarly = 0;
+  let servedEarlyExample: string | undefined;
+  let probesAnswered = 0;
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      for (const [id, shouldExist] of [[lastWritten, true], [deletedProbe, false]] as const) {
+        const r = await call<{ point: unknown }>(victimUrl, 'POST', `/v1/internal/replicas/${name}/0/get`, { id }, 2000);
+        if (r.status !== 200) continue;
+        probesAnswered++;
+        if ((r.body.point !== null) !== shouldExist) {
+          servedEarly++;
+          servedEarlyExample ??= `point ${id} ${shouldExist ? 'missing' : 'still there'} ${Math.round(performance.now() - restartAt)} ms after the restart began`;
+        }
+      }
+      await sleep(50);
+    }
+  })();
+  await cluster.startNode(victim);
+  const catchUpMs = await waitServing(cluster, name, victim, seqs, restartAt, o.catchUpTimeoutMs);
+  watching = false;
+  await watch;
+  await waitCaughtUp(url, name, o.catchUpTimeoutMs);
+  // the artefact is installed on a heartbeat after the replica reached its sequence
+  const victimLog = cluster.node(victim).logFile;
+  const loadDeadline = performance.now() + o.catchUpTimeoutMs;
+  let artefactLoaded = false;
+  while (!(artefactLoaded = logged(victimLog, new RegExp(`loaded the index of ${name}/0 `), restartEpoch)) && performance.now() < loadDeadline) await sleep(200);
+  const trainedItself = logged(victimLog, new RegExp(`training the index of ${name}/0 `), restartEpoch);
+  const verdict = await verify(cluster, name, model);
+  const r = result(scenario, started, undefined, verdict, { killed: victim, trainedBy: trainer?.id ?? null, catchUpMs: Math.round(catchUpMs), probesAnswered, servedBeforeCaughtUp: servedEarly, ...(servedEarlyExample ? { servedEarlyExample } : {}), artefactLoaded, trainedItself }, model.acknowledgedWrites);
+  r.ok &&= servedEarly === 0 && probesAnswered > 0 && artefactLoaded && !trainedItself;
+  return r;
+};
+
 export const SCENARIOS: Record<string, Scenario> = {
   'kill-replica': killReplica,
   'kill-nats': killNats,
   'duplicate-retry': duplicateRetry,
   'delete-restart': deleteRestart,
+  'lagging-artefact': laggingArtefact,
 };

@@ -58,6 +58,8 @@ export function defaultThreads(): number {
 
 /** Queries from which rescoreTopK takes a batch's candidates in row order (rescoreByRows): a tile's worth. */
 const RESCORE_BY_ROWS = 4;
+/** Candidates one rescoreByRows call sorts at most (its scratch: 8 bytes each); larger batches go in slices of queries. */
+const RESCORE_SLICE = 1 << 20;
 
 /** [from, to) of part t when `total` items are split into `parts` runs, each a multiple of `align` but the last. */
 function share(total: number, parts: number, t: number, align: number): [number, number] {
@@ -192,8 +194,9 @@ export class WasmSimdBackend implements Backend {
     // a batch: its candidates in row order (rescoreByRows: each row read once for all the queries that want it, the
     // base streamed in address order), split by queries over the pool; a few queries: each shortlist in place, one thread
     const batched = m >= RESCORE_BY_ROWS;
-    const threads = batched ? this.threadsFor(m * candidates.k * dim, Math.ceil(m / 4)) : 1;
-    const scratch = batched ? this.rawKernels.rescoreByRowsScratch(share(m, threads, 0, 4)[1] * candidates.k) : 0;
+    const slice = Math.max(RESCORE_BY_ROWS, Math.floor(RESCORE_SLICE / candidates.k));
+    const threads = batched ? this.threadsFor(m * candidates.k * dim, Math.ceil(Math.min(m, slice) / 4)) : 1;
+    const scratch = batched ? this.rawKernels.rescoreByRowsScratch(share(Math.min(m, slice), threads, 0, 4)[1] * candidates.k) : 0;
     const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes], this.topKStaging(m, best.k, scratch, threads));
     const q = s.rows(queries, dim, Stage.Queries);
     const b = s.rows(base, dim, Stage.Base);
@@ -204,11 +207,14 @@ export class WasmSimdBackend implements Backend {
     const sizes = s.array(candidates.sizes, m, Stage.CandidateSizes);
     const heaps = s.gatherHeaps(best, m, undefined);
     if (batched) {
-      for (let t = 0; t < threads; t++) {
-        const [qFrom, qTo] = share(m, threads, t, 4);
-        this.pool.args(t).set([q, qFrom, qTo, queries.stride, qInv, b, base.stride, bInv, cand, candidates.k, sizes, dim, METRIC_CODE[metric], heaps[0], heaps[1], heaps[2], best.k, s.scratch(t, scratch)]);
+      for (let q0 = 0; q0 < m; q0 += slice) {
+        const n = Math.min(slice, m - q0);
+        for (let t = 0; t < threads; t++) {
+          const [from, to] = share(n, threads, t, 4);
+          this.pool.args(t).set([q, q0 + from, q0 + to, queries.stride, qInv, b, base.stride, bInv, cand, candidates.k, sizes, dim, METRIC_CODE[metric], heaps[0], heaps[1], heaps[2], best.k, s.scratch(t, scratch)]);
+        }
+        this.run('rescoreByRows', threads, s);
       }
-      this.run('rescoreByRows', threads, s);
     } else {
       s.kernels.rescoreTopK(q, m, queries.stride, qInv, b, base.stride, bInv, cand, candidates.k, sizes, dim, METRIC_CODE[metric], heaps[0], heaps[1], heaps[2], best.k);
     }

@@ -454,6 +454,9 @@ export class AdannsIndex {
     const rerankInSpace = rerankDim !== undefined && !storeRaw;
     // funnel stages read the index space (funnelSource), at prefixes up to their last dim
     const prefix = Math.max(p.coarseDim, p.scanDim, rerankInSpace ? rerankDim : 0, p.funnel?.at(-1)?.dim ?? 0);
+    // candidates need a liveness check only when the slot map changed since the search began (a remove ran while a backend yielded)
+    const version = this.slots.version;
+    const live = () => (this.slots.version === version ? undefined : this.live);
     const space = await transformQueries(this.backend, this.pca, queries, rows, this.dim, prefix);
 
     const nprobe = this.coarse ? p.nprobe : 1;
@@ -476,8 +479,8 @@ export class AdannsIndex {
       // from the lists: rescored where they lie (one backend call); from a store: gathered
       candidates =
         this.funnelSource(funnel[i].dim) === 'store'
-          ? await rerankGathered(this.backend, space, candidates, this.rerankStore!, funnel[i].dim, this.metric, keep, this.live)
-          : await rerankFromLists(this.backend, space, candidates, this.lists, this.codec.listSet!(this.lists), funnel[i].dim, this.metric, keep, this.live);
+          ? await rerankGathered(this.backend, space, candidates, this.rerankStore!, funnel[i].dim, this.metric, keep, live())
+          : await rerankFromLists(this.backend, space, candidates, this.lists, this.codec.listSet!(this.lists), funnel[i].dim, this.metric, keep, live());
     }
 
     let final: TopK = candidates;
@@ -486,7 +489,7 @@ export class AdannsIndex {
       const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
       const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
       // resident float32 rows are rescored where they lie; other stores gather the shortlist
-      final = inPlace ? await rerankStored(this.backend, q, candidates, inPlace, this.metric, k, this.live) : await rerankGathered(this.backend, q, candidates, store, rerankDim, this.metric, k, this.live);
+      final = inPlace ? await rerankStored(this.backend, q, candidates, inPlace, this.metric, k, live()) : await rerankGathered(this.backend, q, candidates, store, rerankDim, this.metric, k, live());
     }
     const mflops = new Float64Array(rows);
     for (let q = 0; q < rows; q++) {

@@ -20,9 +20,14 @@ import { PcaTransform } from '../transform/pca.js';
  * that prefix. For every nprobe the estimated rank of each true neighbour
  * among the probed vectors at d_s is then a weighted count, and the shortlist
  * a re-rank at D needs for a target is the rank its quantile reaches (a scan at
- * D needs none). The cost model (cost.ts) prices each candidate at the real
- * size n, and the candidate cheapest at recall 0.95 whose trial reaches 0.99
- * wins; an exact flat scan competes at n x D.
+ * D needs none). A build with flat@d_s lists also serves funnel plans: a scan
+ * at a shorter prefix p (one calibration measures on it), a stage rescoring
+ * its shortlist S at d_s from the lists and keeping K for the re-rank at D;
+ * S and K come from each neighbour's ranks at p and at d_s (the cheapest pair
+ * keeping the target's share of neighbours). The cost model (cost.ts) prices
+ * each candidate at the real size n, and the candidate cheapest at recall
+ * 0.95 whose trial reaches 0.99 wins (its build: d_s is the funnel stage's
+ * prefix); an exact flat scan competes at n x D.
  */
 export const AUTO_SPEC = 'auto';
 
@@ -52,8 +57,14 @@ export interface AutoCandidate {
   scanDim: number;
   /** Predicted MFLOPs per query at recall 0.9, 0.95 and 0.99 (null: not reached in the trial). */
   mflops: { 0.9: number | null; 0.95: number | null; 0.99: number | null };
-  /** Shortlist the re-rank needs at 0.99 (k without a re-rank). */
+  /** Shortlist the re-rank needs at 0.99 (k without a re-rank); a funnel plan's scan shortlist. */
   shortlist99: number | null;
+  /**
+   * A funnel plan on the build with flat@scanDim lists: the scan runs at this
+   * shorter prefix and a funnel stage rescores its shortlist at scanDim from
+   * the lists, keeping fewer for the re-rank at D. Absent: the scan runs at scanDim.
+   */
+  funnelScanDim?: number;
 }
 
 export interface AutoChoice {
@@ -238,10 +249,13 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
         bucketOf[r] = b;
       }
       const counts = new Float64Array(nprobes.length);
+      // rankAt(ds)[b * per + i * k + a]: the estimated rank of query i's neighbour a among the vectors probed at
+      // nprobes[b], scored at d_s (Infinity when its list is not probed there)
+      const per = q * k;
+      const rankAt = new Map<number, Float64Array>();
       for (const ds of scanDims) {
         const { own, rivals, rivalScores } = ahead.get(ds)!;
-        // ranks[b]: for each true neighbour probed at nprobes[b], its estimated rank among the probed vectors at d_s
-        const ranks: number[][] = nprobes.map(() => []);
+        const ranks = new Float64Array(nprobes.length * per).fill(Infinity);
         for (let i = 0; i < q; i++) {
           const rank = (row: number) => listRank[i * trialLists + row];
           for (let a = 0; a < k; a++) {
@@ -258,44 +272,91 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
             let before = 0;
             for (let b = 0; b < nprobes.length; b++) {
               before += counts[b];
-              if (b >= mine) ranks[b].push(before);
+              if (b >= mine) ranks[b * per + i * k + a] = before;
             }
           }
         }
+        rankAt.set(ds, ranks);
+      }
+      // the candidate spec's terms in the cost model (cost.ts): float32 lists keep their norms at d_s (a funnel
+      // stage reading them costs one multiply-add per value), and a re-rank at D gathers its rows (cosine: their norms too)
+      const price = (scanDim: number, vectors: number, reranked: number, stage?: { dim: number; rescored: number }) =>
+        queryMflops({
+          fullDim: dim,
+          rotatedDims: dc < dim || scanDim < dim ? Math.max(dc, scanDim, stage?.dim ?? 0) : 0,
+          lists,
+          coarseDim: dc,
+          scanned: vectors,
+          scanDim,
+          codeBytes: 0,
+          quantizerFlops: 0,
+          reranked,
+          rerankDim: dim,
+          rerankFlopsPerValue: metric === 'cosine' ? 2 : 1,
+          funnel: stage ? [{ dim: stage.dim, rescored: stage.rescored, flopsPerValue: 1 }] : [],
+        });
+      for (const ds of scanDims) {
+        const ranks = rankAt.get(ds)!;
         const cand: AutoCandidate = { coarseDim: dc, scanDim: ds, mflops: { 0.9: null, 0.95: null, 0.99: null }, shortlist99: null };
         for (const target of TARGETS) {
           const need = Math.ceil(target * q * k);
           let best: { mflops: number; shortlist: number } | null = null;
           for (let b = 0; b < nprobes.length; b++) {
-            if (ranks[b].length < need) continue;
-            const sorted = Float64Array.from(ranks[b]).sort();
+            const probed = ranks.subarray(b * per, (b + 1) * per).filter((r) => r !== Infinity);
+            if (probed.length < need) continue;
+            const sorted = probed.sort();
             const rerank = ds < dim;
             // a scan at D keeps the top k; a shorter prefix re-ranks a shortlist reaching the target's rank
             if (!rerank && sorted[need - 1] >= k) continue;
             const vectors = (scanned[b] / q / m) * n;
             const shortlist = rerank ? Math.min(Math.max(k, Math.ceil(sorted[need - 1] + 1)), Math.ceil(vectors)) : k;
-            const rotates = dc < dim || ds < dim;
-            // the candidate spec's terms in the cost model (cost.ts): float32 lists keep their norms at d_s,
-            // and a re-rank at D gathers its rows (cosine: their norms too)
-            const mflops = queryMflops({
-              fullDim: dim,
-              rotatedDims: rotates ? Math.max(dc, ds) : 0,
-              lists,
-              coarseDim: dc,
-              scanned: vectors,
-              scanDim: ds,
-              codeBytes: 0,
-              quantizerFlops: 0,
-              reranked: rerank ? shortlist : 0,
-              rerankDim: dim,
-              rerankFlopsPerValue: metric === 'cosine' ? 2 : 1,
-            });
+            const mflops = price(ds, vectors, rerank ? shortlist : 0);
             if (!best || mflops < best.mflops) best = { mflops, shortlist };
           }
           cand.mflops[target] = best?.mflops ?? null;
           if (target === 0.99) cand.shortlist99 = best?.shortlist ?? null;
         }
         candidates.push(cand);
+        // funnel plans on a build with flat@ds lists: the scan at a shorter prefix p hands a shortlist S to a stage
+        // rescoring it at d_s from the lists, which keeps K for the re-rank at D (a neighbour survives when its
+        // rank at p is below S and its rank at d_s below K; its rank at d_s among all probed vectors bounds the
+        // one among the S candidates, so K is conservative)
+        if (ds >= dim) continue;
+        // scan prefixes calibration measures on this build (calibrationGrid: the three largest of its ladder)
+        const calibrated = dimsLadder(ds).slice(-3);
+        // per nprobe, the probed neighbours by rank at d_s (shared by every scan prefix and target)
+        const byRank = nprobes.map((_, b) => {
+          const at = ranks.subarray(b * per, (b + 1) * per);
+          return Array.from({ length: per }, (_, j) => j).filter((j) => at[j] !== Infinity).sort((x, y) => at[x] - at[y]);
+        });
+        for (const p of scanDims.filter((d) => d < ds && calibrated.includes(d))) {
+          const from = rankAt.get(p)!;
+          const funnel: AutoCandidate = { coarseDim: dc, scanDim: ds, funnelScanDim: p, mflops: { 0.9: null, 0.95: null, 0.99: null }, shortlist99: null };
+          for (const target of TARGETS) {
+            const need = Math.ceil(target * q * k);
+            let best: { mflops: number; shortlist: number } | null = null;
+            for (let b = 0; b < nprobes.length; b++) {
+              const vectors = (scanned[b] / q / m) * n;
+              const at = ranks.subarray(b * per, (b + 1) * per);
+              const order = byRank[b];
+              if (order.length < need) continue;
+              // K grows through the neighbours by rank at d_s; S is the need-th smallest rank at p among those kept
+              const heap = new MaxHeap(need);
+              for (let j = 0; j < order.length; j++) {
+                heap.push(from[b * per + order[j]]);
+                if (!heap.full || (j + 1 < order.length && at[order[j + 1]] === at[order[j]])) continue;
+                const keep = Math.max(k, Math.ceil(at[order[j]] + 1));
+                const shortlist = Math.min(Math.max(keep, Math.ceil(heap.top + 1)), Math.ceil(vectors));
+                if (keep > shortlist) continue;
+                const mflops = price(p, vectors, keep, { dim: ds, rescored: shortlist });
+                if (!best || mflops < best.mflops) best = { mflops, shortlist };
+              }
+            }
+            funnel.mflops[target] = best?.mflops ?? null;
+            if (target === 0.99) funnel.shortlist99 = best?.shortlist ?? null;
+          }
+          candidates.push(funnel);
+        }
       }
     }
   }
@@ -313,9 +374,12 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const spec = `${dc < dim || ds < dim ? 'pca,' : ''}ivf${lists}@${dc},flat@${ds}${ds < dim ? `,rerank@${dim}` : ''}`;
   const rival = (pred: (c: AutoCandidate) => boolean) => reachable.filter(pred)[0];
   const rigid = rival((c) => c.scanDim === dim && c.coarseDim === dim);
-  const prefixBest = rival((c) => c.scanDim < dim);
-  const compare = [chosen !== rigid && rigid ? `rigid IVF-Flat (d_c = d_s = ${dim}) ${fmt(rigid.mflops[0.95])}` : '', chosen !== prefixBest && prefixBest ? `the best prefix scan (d_c = ${prefixBest.coarseDim}, d_s = ${prefixBest.scanDim}, re-rank at ${dim}) ${fmt(prefixBest.mflops[0.95])}` : ''].filter(Boolean);
-  const scanWhat = ds < dim ? `scanning at d_s = ${ds} and re-ranking at ${dim} (shortlist about ${chosen.shortlist99} for 0.99)` : `scanning at d_s = ${dim} with no re-rank (rigid-like)`;
+  const prefixBest = rival((c) => c.scanDim < dim && c.funnelScanDim === undefined);
+  const compare = [chosen !== rigid && rigid ? `rigid IVF-Flat (d_c = d_s = ${dim}) ${fmt(rigid.mflops[0.95])}` : '', chosen !== prefixBest && prefixBest ? `the best prefix scan without a funnel (d_c = ${prefixBest.coarseDim}, d_s = ${prefixBest.scanDim}, re-rank at ${dim}) ${fmt(prefixBest.mflops[0.95])}` : ''].filter(Boolean);
+  const scanWhat =
+    chosen.funnelScanDim !== undefined ? `scanning at ${chosen.funnelScanDim} (shortlist about ${chosen.shortlist99} for 0.99), a funnel stage rescoring it at d_s = ${ds} from the lists and re-ranking fewer at ${dim}`
+    : ds < dim ? `scanning at d_s = ${ds} and re-ranking at ${dim} (shortlist about ${chosen.shortlist99} for 0.99)`
+    : `scanning at d_s = ${dim} with no re-rank (rigid-like)`;
   const reason = `${shape}; ${trial}; ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
   const multiple = chosen.shortlist99 !== null && ds < dim ? Math.ceil(chosen.shortlist99 / k) : 0;
   return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates };
@@ -327,6 +391,44 @@ function steps(max: number): number[] {
   for (let v = 1; v < max; v = Math.max(v + 1, Math.round(v * 1.25))) out.push(v);
   out.push(max);
   return out;
+}
+
+/** The `capacity` smallest values pushed, largest on top (top: the capacity-th smallest once full). */
+class MaxHeap {
+  private readonly values: Float64Array;
+  private size = 0;
+  constructor(private readonly capacity: number) {
+    this.values = new Float64Array(capacity);
+  }
+  get full(): boolean {
+    return this.size === this.capacity;
+  }
+  get top(): number {
+    return this.values[0];
+  }
+  push(v: number): void {
+    const a = this.values;
+    if (this.size < this.capacity) {
+      let i = this.size++;
+      while (i > 0 && a[(i - 1) >> 1] < v) {
+        a[i] = a[(i - 1) >> 1];
+        i = (i - 1) >> 1;
+      }
+      a[i] = v;
+      return;
+    }
+    if (v >= a[0]) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= this.size) break;
+      const c = l + 1 < this.size && a[l + 1] > a[l] ? l + 1 : l;
+      if (a[c] <= v) break;
+      a[i] = a[c];
+      i = c;
+    }
+    a[i] = v;
+  }
 }
 
 /** Indices of the `count` largest scores, best first (ties: lower index). */

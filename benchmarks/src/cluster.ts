@@ -15,7 +15,7 @@
  *   npm run bench:cluster [-- --n 20000 --dim 128 --duration 10 --connections 8 --passes 3]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
@@ -51,6 +51,8 @@ if (o.only !== undefined && o.only !== 'node' && o.only !== 'cluster') throw new
 const { base, queries } = generateSynthetic({ n, dim, queries: 200, seed: 11 });
 const row = (data: Float32Array, i: number) => Array.from(data.subarray(i * dim, (i + 1) * dim));
 const COLLECTION = 'bench';
+/** The 1-minute load average: other work on the machine shows in every figure, so each line says how busy it was. */
+const loadAverage = () => Math.round(loadavg()[0] * 10) / 10;
 
 async function post<T>(url: string, path: string, body: unknown, method = 'POST'): Promise<T> {
   const res = await fetch(url + path, { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
@@ -109,7 +111,7 @@ async function searchPasses(setup: string, urls: string[], extra: Record<string,
   for (let p = 0; p < passes; p++) runs.push(await searchPass(urls));
   const result = { qps: median(runs.map((r) => r.qps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) };
   const round = (x: number) => Math.round(x * 10) / 10;
-  console.log(JSON.stringify({ measure: 'search', setup, qps: Math.round(result.qps), p50Ms: round(result.p50), p99Ms: round(result.p99), passQps: runs.map((r) => Math.round(r.qps)), errors: runs.reduce((s, r) => s + r.errors, 0), connections, seconds: duration, points: n, dim, ...extra }));
+  console.log(JSON.stringify({ measure: 'search', setup, qps: Math.round(result.qps), p50Ms: round(result.p50), p99Ms: round(result.p99), passQps: runs.map((r) => Math.round(r.qps)), errors: runs.reduce((s, r) => s + r.errors, 0), connections, seconds: duration, points: n, dim, load1: loadAverage(), ...extra }));
   return result;
 }
 
@@ -137,7 +139,7 @@ if (o.only !== 'cluster') {
     await post(service.url, `/v1/collections/${COLLECTION}`, { dim, metric: 'cosine' }, 'PUT');
     const seconds = await ingest([service.url], false);
     const ingestRate = n / seconds;
-    console.log(JSON.stringify({ measure: 'ingest', setup: '1 node', pointsPerSec: Math.round(ingestRate), seconds: Math.round(seconds * 10) / 10, batch, writers, points: n, dim, threads: Number(o.threads) }));
+    console.log(JSON.stringify({ measure: 'ingest', setup: '1 node', pointsPerSec: Math.round(ingestRate), seconds: Math.round(seconds * 10) / 10, batch, writers, points: n, dim, threads: Number(o.threads), load1: loadAverage() }));
     await post(service.url, `/v1/collections/${COLLECTION}/index`, {});
     const indexed = await waitIndexed([service.url]);
     const s = await searchPasses('1 node', [service.url], { threads: Number(o.threads), ...indexed });
@@ -160,7 +162,7 @@ if (o.only !== 'node') {
     const applied = await waitApplied(urls[0]);
     const appliedSeconds = (applied - started) / 1000;
     const ingestRate = n / seconds;
-    console.log(JSON.stringify({ measure: 'ingest', setup: '2 shards x 2 replicas', pointsPerSec: Math.round(ingestRate), seconds: Math.round(seconds * 10) / 10, appliedEverywherePointsPerSec: Math.round(n / appliedSeconds), batch, writers, points: n, dim, nodes: urls.length, nodeThreads: Number(o['node-threads']) }));
+    console.log(JSON.stringify({ measure: 'ingest', setup: '2 shards x 2 replicas', pointsPerSec: Math.round(ingestRate), seconds: Math.round(seconds * 10) / 10, appliedEverywherePointsPerSec: Math.round(n / appliedSeconds), batch, writers, points: n, dim, nodes: urls.length, nodeThreads: Number(o['node-threads']), load1: loadAverage() }));
     await post(urls[0], `/v1/collections/${COLLECTION}/index`, {});
     const indexed = await waitIndexed(urls);
     const s = await searchPasses('2 shards x 2 replicas', urls, { nodes: urls.length, nodeThreads: Number(o['node-threads']), ...indexed });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { packArtefact, unpackArtefact } from './artefacts.js';
 import { checkId, checkName, checkPayloadIndex, makeSchema, StoreError, validatePoints, type Collection, type CollectionSchema, type Hit, type PayloadIndexType, type PointId, type SearchAnswer, type SearchRequest, type Store, type StoreLogger } from '@adanns/store';
@@ -101,6 +101,8 @@ export interface ShardReport {
 export type ClusterSearchAnswer = SearchAnswer & { shards: ShardReport[] };
 
 const DEFAULT_SEARCH_TIMEOUT_MS = 10_000;
+/** The whole meta bucket is read again this often (ms), besides the watch. */
+const FULL_READ_MS = 30_000;
 /** How long a write keeps publishing a message the log has not acknowledged before it answers 503. */
 const PUBLISH_RETRY_MS = 15_000;
 /** Room left in a log message for headers and the entry's framing. */
@@ -123,6 +125,11 @@ export class ClusterNode {
   private url = '';
   private readonly startedAt = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
+  /** The meta bucket's changes as they happen (one ordered consumer, not a listing per heartbeat). */
+  private watcher: Awaited<ReturnType<KV['watch']>> | undefined;
+  /** Revision of each key as last seen, so a late watch event never undoes a newer read. */
+  private readonly revisions = new Map<string, number>();
+  private lastFullRead = 0;
   private ticking: Promise<void> | undefined;
   private closed = false;
   /** Views of the meta bucket, refreshed every heartbeat. */
@@ -165,6 +172,12 @@ export class ClusterNode {
     this.kv = await new Kvm(this.nc).create(META_BUCKET, { history: 1, replicas: this.logReplicas });
     this.objects = await new Objm(this.nc).create(ARTEFACT_BUCKET, { replicas: this.logReplicas, storage: StorageType.File });
     await this.options.store.opened;
+    // watch first, then read everything: an update between the two arrives by the watch (revisions order them)
+    this.watcher = await this.kv.watch({ key: '>', include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of this.watcher!) this.apply(e.key, e.operation, e.revision, e.operation === 'PUT' ? e.value : undefined);
+    })().catch((e: Error) => this.log('warn', `watching the meta bucket stopped: ${e.message}`));
+    await this.readAll(this.kv);
     await this.tick();
     this.timer = setInterval(() => {
       if (!this.ticking) this.ticking = this.tick().finally(() => (this.ticking = undefined));
@@ -177,6 +190,7 @@ export class ClusterNode {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    this.watcher?.stop();
     await this.ticking;
     await Promise.all([...this.replicas.values()].map((r) => r.stop('lost')));
     this.replicas.clear();
@@ -198,7 +212,8 @@ export class ClusterNode {
       const { kv } = this.ready();
       const now = Date.now();
       await kv.put(nodeKey(this.nodeId), JSON.stringify({ id: this.nodeId, url: this.url, startedAt: this.startedAt, heartbeatAt: now } satisfies NodeRecord));
-      await this.refresh(kv);
+      // the watch keeps the view current; a full read now and then is the safety net
+      if (now - this.lastFullRead > FULL_READ_MS) await this.readAll(kv);
       await this.manageReplicas(kv);
       this.shareArtefacts(kv);
     } catch (e) {
@@ -208,27 +223,30 @@ export class ClusterNode {
     for (const r of this.replicas.values()) if (r.state === 'serving' && Date.now() >= r.leaseUntil) this.log('warn', `lease on ${r.collectionName}/${r.shard} ran out: not serving it`);
   }
 
-  private async refresh(kv: KV): Promise<void> {
-    const collections = new Map<string, ClusterCollection>();
-    const nodes = new Map<string, NodeRecord>();
-    const slots = new Map<string, Slot>();
-    const artefacts = new Map<string, { record: ArtefactRecord; revision: number }>();
+  /** Reads every key of the meta bucket into the view. */
+  private async readAll(kv: KV): Promise<void> {
     const keys: string[] = [];
     for await (const key of await kv.keys()) keys.push(key);
-    await Promise.all(
-      keys.map(async (key) => {
-        const entry = await kv.get(key);
-        if (!entry || entry.operation !== 'PUT') return;
-        if (key.startsWith('collections.')) collections.set(key.slice('collections.'.length), entry.json<ClusterCollection>());
-        else if (key.startsWith('nodes.')) nodes.set(key.slice('nodes.'.length), entry.json<NodeRecord>());
-        else if (key.startsWith('replicas.')) slots.set(key, { record: entry.json<SlotRecord>(), revision: entry.revision });
-        else if (key.startsWith('index.')) artefacts.set(key, { record: entry.json<ArtefactRecord>(), revision: entry.revision });
-      }),
-    );
-    this.artefacts = artefacts;
-    this.collections = collections;
-    this.nodes = nodes;
-    this.slots = slots;
+    const entries = await Promise.all(keys.map((key) => kv.get(key)));
+    for (const entry of entries) if (entry) this.apply(entry.key, entry.operation, entry.revision, entry.operation === 'PUT' ? entry.value : undefined);
+    this.lastFullRead = Date.now();
+  }
+
+  /** One key's new state (from the watch, a read, or this node's own write), unless the view already has a newer one. */
+  private apply(key: string, operation: string, revision: number, value: Uint8Array | undefined): void {
+    if (revision <= (this.revisions.get(key) ?? 0)) return;
+    this.revisions.set(key, revision);
+    const json = <T>(): T | undefined => (operation === 'PUT' && value ? (JSON.parse(Buffer.from(value).toString('utf8')) as T) : undefined);
+    const set = <T>(map: Map<string, T>, k: string, v: T | undefined) => (v === undefined ? map.delete(k) : map.set(k, v));
+    if (key.startsWith('collections.')) set(this.collections, key.slice('collections.'.length), json<ClusterCollection>());
+    else if (key.startsWith('nodes.')) set(this.nodes, key.slice('nodes.'.length), json<NodeRecord>());
+    else if (key.startsWith('replicas.')) {
+      const record = json<SlotRecord>();
+      set(this.slots, key, record && { record, revision });
+    } else if (key.startsWith('index.')) {
+      const record = json<ArtefactRecord>();
+      set(this.artefacts, key, record && { record, revision });
+    }
   }
 
   private alive(node: string, now = Date.now()): boolean {
@@ -259,8 +277,8 @@ export class ClusterNode {
           const replica = await this.ensureReplica(c, shard);
           const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: replica.appliedSeq, state: replica.state === 'lost' ? 'catching-up' : replica.state };
           try {
-            const revision = await kv.update(ownKey, JSON.stringify(record), slot.revision);
-            this.slots.set(ownKey, { record, revision });
+            const value = JSON.stringify(record);
+            this.apply(ownKey, 'PUT', await kv.update(ownKey, value, slot.revision), Buffer.from(value));
             replica.leaseUntil = now + this.leaseMs;
             held.add(local);
           } catch (e) {
@@ -284,8 +302,8 @@ export class ClusterNode {
           if (!free) continue;
           const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: 0, state: 'catching-up' };
           try {
-            const revision = slot ? await kv.update(key, JSON.stringify(record), slot.revision) : await kv.create(key, JSON.stringify(record));
-            this.slots.set(key, { record, revision });
+            const value = JSON.stringify(record);
+            this.apply(key, 'PUT', slot ? await kv.update(key, value, slot.revision) : await kv.create(key, value), Buffer.from(value));
             const replica = await this.ensureReplica(c, shard);
             replica.leaseUntil = now + this.leaseMs;
             held.add(local);
@@ -427,9 +445,8 @@ export class ClusterNode {
     if (known) return known;
     const entry = await this.ready().kv.get(collectionKey(name));
     if (!entry || entry.operation !== 'PUT') throw new StoreError('not_found', `no collection named ${JSON.stringify(name)}`);
-    const c = entry.json<ClusterCollection>();
-    this.collections.set(name, c);
-    return c;
+    this.apply(entry.key, entry.operation, entry.revision, entry.value);
+    return entry.json<ClusterCollection>();
   }
 
   /**
@@ -466,12 +483,13 @@ export class ClusterNode {
       });
     }
     const c: ClusterCollection = { name, uid: randomUUID(), shards, replicas, schema, payloadIndexes, logReplicas: this.logReplicas, createdAt: schema.createdAt };
+    let revision: number;
     try {
-      await kv.create(collectionKey(name), JSON.stringify(c));
+      revision = await kv.create(collectionKey(name), JSON.stringify(c));
     } catch {
       throw new StoreError('conflict', `collection ${name} already exists`);
     }
-    this.collections.set(name, c);
+    this.apply(collectionKey(name), 'PUT', revision, Buffer.from(JSON.stringify(c)));
     this.log('info', `created collection ${name}: ${shards} shard(s) x ${replicas} replica(s), logs with ${this.logReplicas} copies`);
     return c;
   }
@@ -495,7 +513,7 @@ export class ClusterNode {
   }
 
   async listCollections(): Promise<ClusterCollection[]> {
-    await this.refresh(this.ready().kv);
+    this.ready();
     return [...this.collections.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
@@ -810,8 +828,7 @@ export class ClusterNode {
     nodes: { id: string; url: string; alive: boolean; leaseExpiresAt: number }[];
     collections: { name: string; shards: { shard: number; lastSeq: number; replicas: { replica: number; node: string | null; appliedSeq: number; state: ReplicaState | 'unassigned' }[] }[] }[];
   }> {
-    const { jsm, kv } = this.ready();
-    await this.refresh(kv);
+    const { jsm } = this.ready();
     const now = Date.now();
     const collections = [];
     for (const c of [...this.collections.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {

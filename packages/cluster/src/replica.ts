@@ -126,7 +126,9 @@ export class Replica {
       try {
         await this.openConsumer();
         const consumer = await this.js.consumers.get(streamName(this.collectionName, this.shard), consumerName(this.nodeId));
-        this.messages = await consumer.consume({ max_messages: 256 });
+        // short pulls with frequent idle heartbeats: a consumer whose leader moved (a nats server died) is
+        // noticed in seconds rather than the 30 s of the defaults, and pulled again from its new leader
+        this.messages = await consumer.consume({ max_messages: 256, expires: 5000, idle_heartbeat: 1000 });
         if (this.stopped) await this.messages.close();
         for await (const m of this.messages) {
           if (this.stopped) break;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jetStreamMeta, LocalCluster, natsConfig } from '@adanns/cluster';
+import { hasSyncInterval, jetStreamMeta, LocalCluster, natsConfig, natsServerVersion } from '@adanns/cluster';
 
 const alive = (pid: number) => {
   try {
@@ -91,6 +91,17 @@ describe('local cluster launcher (NATS side)', () => {
     expect(out).toContain('stopped');
     expect(pids.filter(alive)).toEqual([]);
     expect(err).not.toMatch(/exited unexpectedly/);
+  });
+
+  it('fsyncs every write only where nats-server has the setting (2.10 and later), and says why not on 2.9', async () => {
+    expect([hasSyncInterval('2.9.10'), hasSyncInterval('2.10.0'), hasSyncInterval('2.11.3'), hasSyncInterval('3.0.0')]).toEqual([false, true, true, true]);
+    const spec = { name: 'nats1', host: '127.0.0.1', clientPort: 4222, clusterPort: 6222, monitorPort: 8222, storeDir: '/s', routePorts: [6222], clusterName: 'adanns' };
+    expect(natsConfig(spec)).not.toMatch(/^\s*sync_interval/m);
+    expect(natsConfig({ ...spec, syncAlways: true })).toContain('  sync_interval: always\n}');
+    const version = await natsServerVersion('nats-server');
+    const starting = LocalCluster.start({ dir: tempDir(), withoutNodes: true, ports: 'free', syncAlways: true });
+    if (hasSyncInterval(version)) clusters.push(await starting);
+    else await expect(starting).rejects.toThrow(`nats-server ${version} has no sync_interval setting`);
   });
 
   it('names a missing nats-server binary', async () => {

@@ -250,7 +250,7 @@ describe('budgets under filters', () => {
     const filtered = index.calibration!.filtered!;
     // 1160 live vectors: 50%, 20% and 5% match at least 40 (1% does not, and is left out)
     expect(filtered.selectivities).toEqual([0.5, 0.2, 0.05]);
-    expect(new Set(filtered.points.map((p) => p.shape))).toEqual(new Set(['random', 'lists']));
+    expect(new Set(filtered.points.map((p) => p.shape))).toEqual(new Set(['random', 'region']));
     const q = queries.data.subarray(0, 2 * dim);
     // 1%: below every calibrated selectivity, so only the exact scan (recall 1 from float32 rows at D) is vouched for
     const exact = await index.searchWithBudget(q, 2, k, { recall: 0.9 }, { filter: allowedIdsOf(idsAt(0.01)) });
@@ -268,7 +268,7 @@ describe('budgets under filters', () => {
     expect(probed.budgetMet).toBe(true);
     expect(probed.expectedRecall).toBe(planned.expectedRecall);
     expect(Array.from(probed.counts)).toEqual([k, k]);
-    if (planned.plan === 'probe') expect(probed.budgetNote).toMatch(/estimated from the filtered calibration at 50% \(random and list-aligned/);
+    if (planned.plan === 'probe') expect(probed.budgetNote).toMatch(/estimated from the filtered calibration at 50% \(random and region/);
     // strict: refused when no plan is known to reach the target (here no plan could claim more than 1)
     const lossy = await built(new ReferenceBackend(), 'ivf8@16,f16@16,rerank@32:f16', 'l2');
     await lossy.calibrate({ ks: [10], sampleSize: 60, latencyQueries: 1, maxSeconds: 30, filtered: false });

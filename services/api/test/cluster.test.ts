@@ -119,7 +119,7 @@ describe('cluster configuration', () => {
     expect(loadConfig([], {}).cluster).toBeUndefined();
     expect(() => loadConfig(['--cluster', 'nats://h:1'], {})).toThrow(/needs --node-id/);
     expect(() => loadConfig(['--cluster', 'http://h:1', '--node-id', 'a'], {})).toThrow(/nats:\/\/host:port URLs, got "http:\/\/h:1"/);
-    expect(() => loadConfig(['--cluster', 'nats://h:1', '--node-id', '-x'], {})).toThrow(/node-id must be/);
+    expect(() => loadConfig(['--cluster', 'nats://h:1', '--node-id', 'a.b'], {})).toThrow(/node-id must be 1-64 letters, digits, "_" or "-", got "a.b"/);
     expect(() => loadConfig(['--cluster', 'nats://h:1', '--node-id', 'a'], { ADANNS_LEASE_MS: '100' })).toThrow(/ADANNS_LEASE_MS must be at least 500/);
   });
 });

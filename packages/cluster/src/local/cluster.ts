@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { natsConfig, natsServerVersion, waitForJetStream, type NatsServerSpec } from './nats.js';
+import { hasSyncInterval, natsConfig, natsServerVersion, waitForJetStream, type NatsServerSpec } from './nats.js';
 import { describeExit, PidFile, Supervised, type UnexpectedExit } from './processes.js';
 
 /** First ports of each kind; server/node i gets base + i. */
@@ -35,6 +35,11 @@ export interface LocalClusterOptions {
   /** Port bases, or 'free' for ports the system picks (tests, and several clusters at once). */
   ports?: Partial<PortBases> | 'free';
   natsServerBin?: string;
+  /**
+   * fsync every JetStream write before its acknowledgement (`sync_interval: always`); refused on
+   * nats-server before 2.10, which has no such setting (the default: see DURABILITY_NOTE).
+   */
+  syncAlways?: boolean;
   /** How to run `adanns` (default: this repository's CLI, see nodeFrom). */
   nodeCommand?: { command: string; args: string[] };
   /** Run the CLI built (dist) or from source with tsx (default: as this module runs). */
@@ -151,6 +156,7 @@ export class LocalCluster {
         storeDir: join(this.dir, 'nats', name),
         routePorts: ports.natsCluster,
         clusterName: 'adanns',
+        ...(options.syncAlways ? { syncAlways: true } : {}),
       };
       return { name, clientUrl: `nats://${host}:${spec.clientPort}`, spec, configFile: join(this.dir, 'nats', `${name}.conf`), logFile: join(this.dir, 'logs', `${name}.log`) };
     });
@@ -166,6 +172,7 @@ export class LocalCluster {
     const nodeCount = positive('nodes', options.nodes ?? 4);
     const host = options.host ?? '127.0.0.1';
     const version = await natsServerVersion(options.natsServerBin ?? 'nats-server');
+    if (options.syncAlways && !hasSyncInterval(version)) throw new Error(`nats-server ${version} has no sync_interval setting (it arrived in 2.10.0): it cannot fsync every write; run without syncAlways or with nats-server 2.10 or later`);
     let ports: PortTable;
     if (options.ports === 'free') {
       const free = await freePorts(3 * natsCount + nodeCount, host);

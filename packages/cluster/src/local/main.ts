@@ -16,7 +16,8 @@ const USAGE = `npm run cluster [-- --dir DIR] [--fresh] [--nodes 4] [--nats 3] [
   given bases), waits for JetStream's meta leader, then adanns nodes in cluster mode (node K on port + K - 1,
   data in DIR/nodes/nK), all on 127.0.0.1, and stops them all on Ctrl-C or SIGTERM. DIR (./data/cluster)
   keeps the data across runs; --fresh starts from nothing. --free-ports takes ports the system picks instead of
-  the bases (beside another cluster). Logs: DIR/logs/.`;
+  the bases (beside another cluster). --sync-always makes JetStream fsync every write before acknowledging
+  it (nats-server 2.10 or later; 2.9.10, Debian bookworm's, has no such setting). Logs: DIR/logs/.`;
 
 async function localCluster(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -37,6 +38,7 @@ async function localCluster(argv: string[]): Promise<void> {
         'monitor-port': { type: 'string' },
         port: { type: 'string' },
         'free-ports': { type: 'boolean', default: false },
+        'sync-always': { type: 'boolean', default: false },
         'nats-server': { type: 'string' },
       },
     }),
@@ -56,10 +58,11 @@ async function localCluster(argv: string[]): Promise<void> {
     nodes: intOption(o.nodes, 'nodes', 4),
     threads: intOption(o.threads, 'threads', 1),
     ports: o['free-ports'] ? 'free' : ports,
+    syncAlways: o['sync-always']!,
     ...(o['nats-server'] ? { natsServerBin: o['nats-server'] } : {}),
   });
   console.log(`nats-server ${cluster.natsVersion}: ${cluster.natsUrl} (logs ${dir}/logs/nats*.log)`);
-  console.log(`durability: ${DURABILITY_NOTE}`);
+  console.log(`durability: ${o['sync-always'] ? 'sync_interval: always (every write fsynced on a quorum before its acknowledgement)' : DURABILITY_NOTE}`);
   for (const n of cluster.nodes) console.log(`node ${n.id}: ${n.url}  (data ${n.dataDir}, log ${n.logFile})`);
   const first = cluster.nodes[0].url;
   console.log(`every node serves the whole API, e.g. a collection of 2 shards x 2 replicas:

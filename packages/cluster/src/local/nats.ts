@@ -13,6 +13,8 @@ export interface NatsServerSpec {
   /** Cluster ports of every server of the cluster, this one included (nats-server ignores a route to itself). */
   routePorts: number[];
   clusterName: string;
+  /** fsync every write before acknowledging it (`sync_interval: always`, nats-server >= 2.10 only). */
+  syncAlways?: boolean;
 }
 
 /**
@@ -44,6 +46,7 @@ export function natsConfig(spec: NatsServerSpec): string {
     `http: ${q(`${spec.host}:${spec.monitorPort}`)}`,
     `jetstream {`,
     `  store_dir: ${q(spec.storeDir)}`,
+    ...(spec.syncAlways ? ['  sync_interval: always'] : []),
     `}`,
     `cluster {`,
     `  name: ${q(spec.clusterName)}`,
@@ -52,6 +55,12 @@ export function natsConfig(spec: NatsServerSpec): string {
     `}`,
     '',
   ].join('\n');
+}
+
+/** Whether `version` ("2.9.10") has the jetstream `sync_interval` setting (2.10.0 and later). */
+export function hasSyncInterval(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 2 || (major === 2 && minor >= 10);
 }
 
 /** `nats-server --version` ("2.9.10"); a clear error when the binary is missing. */

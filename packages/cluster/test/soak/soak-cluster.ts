@@ -37,6 +37,8 @@ const run = await soakCluster(v.scenarios!.split(','), {
   emit: (r) => console.log(JSON.stringify(r)),
 });
 for (const c of run.crashes) console.error(`crash: ${c}`);
-if (v.keep) console.error(`cluster data and logs kept in ${dir}`);
+const failed = run.crashes.length > 0 || run.results.some((r) => !r.ok);
+// a failure keeps the nodes' and servers' logs for whoever looks into it
+if (v.keep || failed) console.error(`cluster data and logs kept in ${dir}`);
 else rmSync(dir, { recursive: true, force: true });
-if (run.crashes.length > 0 || run.results.some((r) => !r.ok)) process.exitCode = 1;
+if (failed) process.exitCode = 1;

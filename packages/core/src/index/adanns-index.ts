@@ -288,7 +288,7 @@ export class AdannsIndex {
     return Int32Array.from({ length: this.lists.count }, (_, l) => this.lists.size(l));
   }
 
-  /** The ids list `list` holds (the filtered calibration draws list-aligned filters from them). */
+  /** The ids list `list` holds (the filtered calibration draws its filters from them). */
   listIds(list: number): Float64Array {
     return this.idsOf(this.lists.slots(list).subarray(0, this.lists.size(list)));
   }
@@ -713,7 +713,7 @@ export class AdannsIndex {
       }
       const report = this.planFilter(p, k, slots, 'probe');
       const around = estimate.from.map((s) => (s === 1 ? 'unfiltered' : `${100 * s}%`)).join(' and ');
-      candidates.push({ params: p, plan: 'probe', matches: c, selectivity, expectedRecall: estimate.expected, recallLowerBound: estimate.lowerBound, expectedMflops: report.predicted.ivf, budgetMflops: Math.max(report.predicted.ivf, estimate.mflopsMax), expectedLatencyMs: estimate.latencyMs * scale, budgetMet: false, note: `probe plan at ${formatParams(p)}: recall under a filter of ${share} estimated from the filtered calibration at ${around} (random and list-aligned filters): ${estimate.expected.toFixed(4)}, lower bound ${estimate.lowerBound.toFixed(4)}` });
+      candidates.push({ params: p, plan: 'probe', matches: c, selectivity, expectedRecall: estimate.expected, recallLowerBound: estimate.lowerBound, expectedMflops: report.predicted.ivf, budgetMflops: Math.max(report.predicted.ivf, estimate.mflopsMax), expectedLatencyMs: estimate.latencyMs * scale, budgetMet: false, note: `probe plan at ${formatParams(p)}: recall under a filter of ${share} estimated from the filtered calibration at ${around} (random and region filters): ${estimate.expected.toFixed(4)}, lower bound ${estimate.lowerBound.toFixed(4)}` });
     }
     // the unfiltered plan with the filter's own choice: its recall under the filter is not known
     if (c > 0) {

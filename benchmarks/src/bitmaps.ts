@@ -26,7 +26,7 @@
  *   npm run bench:bitmaps -- [--ids 1000000] [--passes 5] [--out benchmarks/results/bitmaps]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import roaring from 'roaring';
@@ -150,7 +150,7 @@ const fmt = (r: Row, v: number | undefined) => (v === undefined ? '-' : r.unit =
 const lines: string[] = [];
 lines.push(`# Filter bitmaps: Uint32Array bitset against roaring ${ROARING_VERSION} (${n.toLocaleString('en-US')} ids)`);
 lines.push('');
-lines.push(`Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); times in ms, median of ${passes} passes after a warm-up; memory in bytes. roaring (batched): addMany of the ids gathered first.`);
+lines.push(`Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg()[0].toFixed(1)} when it ended; times in ms, median of ${passes} passes after a warm-up; memory in bytes. roaring (batched): addMany of the ids gathered first.`);
 lines.push(`Command: \`npm run bench:bitmaps -- --ids ${n} --passes ${passes}\``);
 lines.push('');
 lines.push('| selectivity | ids | measure | bitset | roaring | roaring (batched) | roaring / bitset |');

@@ -275,20 +275,7 @@ function heapPush(hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32, 
 /** Pushes scores[j - from] for rows [from, to) into heap row `row`; ids[j] names row j (j itself when ids is 0). */
 function pushScores(scores: usize, from: i32, to: i32, ids: usize, hIds: usize, hScores: usize, hSizes: usize, k: i32, row: i32): void {
   let limit = threshold(hScores, hSizes, k, row);
-  let j = from;
-  // once the heap is full most scores fall below its threshold: four of them are passed over with one compare
-  for (; j + 4 <= to; j += 4) {
-    const at = scores + (<usize>(j - from) << 2);
-    if (!v128.any_true(f32x4.ge(v128.load(at), f32x4.splat(limit)))) continue;
-    for (let u = 0; u < 4; u++) {
-      const s = load<f32>(at + (<usize>u << 2));
-      if (s >= limit) {
-        heapPush(hIds, hScores, hSizes, k, row, ids ? load<i32>(ids + (<usize>(j + u) << 2)) : j + u, s);
-        limit = threshold(hScores, hSizes, k, row);
-      }
-    }
-  }
-  for (; j < to; j++) {
+  for (let j = from; j < to; j++) {
     const s = load<f32>(scores + (<usize>(j - from) << 2));
     if (s >= limit) {
       heapPush(hIds, hScores, hSizes, k, row, ids ? load<i32>(ids + (<usize>j << 2)) : j, s);

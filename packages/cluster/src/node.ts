@@ -16,7 +16,7 @@ export interface ClusterOptions {
   /** The local store holding this node's replicas (one local collection per shard replica). */
   store: Store;
   logger?: StoreLogger;
-  /** A lease lasts this long unless renewed (default 5,000 ms). */
+  /** A lease lasts this long unless renewed (default 15,000 ms: longer than a JetStream leader election). */
   leaseMs?: number;
   /** Heartbeats and lease renewals this often (default 1,000 ms). */
   heartbeatMs?: number;
@@ -150,7 +150,7 @@ export class ClusterNode {
 
   constructor(private readonly options: ClusterOptions) {
     this.nodeId = checkNodeId(options.nodeId);
-    this.leaseMs = options.leaseMs ?? 5000;
+    this.leaseMs = options.leaseMs ?? 15_000;
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.takeoverMs = options.takeoverMs ?? 30_000;
     if (options.servers.length === 0) throw new Error('give at least one nats server URL');
@@ -283,7 +283,11 @@ export class ClusterNode {
             held.add(local);
           } catch (e) {
             if (/wrong last sequence/i.test((e as Error).message)) {
-              this.log('warn', `lease on ${c.name}/${shard} was taken by another node: not serving it`);
+              // a stale revision (an earlier renewal whose answer was lost) or a real takeover: the key says which
+              const entry = await kv.get(ownKey).catch(() => null);
+              if (entry) this.apply(entry.key, entry.operation, entry.revision, entry.operation === 'PUT' ? entry.value : undefined);
+              if (entry?.operation === 'PUT' && entry.json<SlotRecord>().node === this.nodeId) held.add(local);
+              else this.log('warn', `lease on ${c.name}/${shard} was taken by another node: not serving it`);
             } else {
               // the bucket did not answer (a nats server is failing over): keep applying the log, and
               // serve until the lease already held runs out (Replica.serving)

@@ -59,7 +59,7 @@ export interface ClusterConfig {
   nodeId: string;
   /** The URL other nodes reach this node's HTTP API at (default: http://host:port as it listens). */
   advertiseUrl?: string;
-  /** A replica lease lasts this long unless renewed (heartbeats come every fifth of it). */
+  /** A replica lease lasts this long unless renewed (heartbeats every second, or every fifth of it when shorter). */
   leaseMs: number;
   /** Another node takes over a replica whose lease ran out this long ago (its own node may come back and resume it first). */
   takeoverMs: number;
@@ -78,7 +78,7 @@ export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR]
              [--cluster nats://HOST:PORT,... --node-id ID [--advertise-url URL]]
   Serves the HTTP API; with --cluster (ADANNS_NATS_URL) as a node of a cluster on NATS JetStream,
   named by --node-id (ADANNS_NODE_ID), reached by the other nodes at --advertise-url (ADANNS_ADVERTISE_URL);
-  ADANNS_LEASE_MS (5000) and ADANNS_TAKEOVER_MS (30000) time replica leases (README, "Cluster"). Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
+  ADANNS_LEASE_MS (15000) and ADANNS_TAKEOVER_MS (30000) time replica leases (README, "Cluster"). Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
   ADANNS_BACKEND (auto), ADANNS_THREADS (all cores), ADANNS_API_KEY (admin), ADANNS_READ_KEY (read-only),
   ADANNS_ALLOW_OPEN (false: a non-loopback host needs a key), ADANNS_MAX_BODY_BYTES (67108864),
   ADANNS_MAX_SEARCH_BODY_BYTES (8388608), ADANNS_MAX_BATCH (10000), ADANNS_MAX_K (1000),
@@ -166,8 +166,10 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(nodeId)) throw new ConfigError(`node-id must be 1-64 letters, digits, "_" or "-", got "${nodeId}"`);
     const advertiseUrl = flags['advertise-url'] ?? (env.ADANNS_ADVERTISE_URL || undefined);
     if (advertiseUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(advertiseUrl)) throw new ConfigError(`advertise-url must be an http(s):// URL, got "${advertiseUrl}"`);
-    const leaseMs = positiveInt('ADANNS_LEASE_MS', env.ADANNS_LEASE_MS, 5000);
-    if (leaseMs < 500) throw new ConfigError(`ADANNS_LEASE_MS must be at least 500 (heartbeats come every fifth of it), got "${env.ADANNS_LEASE_MS}"`);
+    // 15 s outlives the JetStream leader elections that follow the loss of a nats server (measured by the
+    // cluster soak: 5 s leases all ran out at once), so a node keeps serving through one
+    const leaseMs = positiveInt('ADANNS_LEASE_MS', env.ADANNS_LEASE_MS, 15_000);
+    if (leaseMs < 500) throw new ConfigError(`ADANNS_LEASE_MS must be at least 500 (heartbeats come at most every fifth of it), got "${env.ADANNS_LEASE_MS}"`);
     const takeoverMs = positiveInt('ADANNS_TAKEOVER_MS', env.ADANNS_TAKEOVER_MS, 30_000, true);
     cluster = { servers, nodeId, leaseMs, takeoverMs, ...(advertiseUrl ? { advertiseUrl: advertiseUrl.replace(/\/+$/, '') } : {}) };
   }

@@ -31,7 +31,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+// generous: CI runs this on 2 cores, often next to other suites
+async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -98,18 +99,26 @@ beforeAll(async () => {
   const port = await freePort();
   natsUrl = `nats://127.0.0.1:${port}`;
   nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
-  await waitFor('nats-server to listen', () => new Promise<true | undefined>((ok) => {
-    const socket = tcpConnect(port, '127.0.0.1', () => { socket.destroy(); ok(true); });
-    socket.once('error', () => ok(undefined));
-  }), 10_000);
+  await waitFor(
+    'nats-server to listen',
+    () =>
+      new Promise<true | undefined>((ok) => {
+        const socket = tcpConnect(port, '127.0.0.1', () => {
+          socket.destroy();
+          ok(true);
+        });
+        socket.once('error', () => ok(undefined));
+      }),
+    30_000,
+  );
   for (const id of ['n1', 'n2', 'n3']) await startNode(id);
-});
+}, 120_000);
 
 afterAll(async () => {
   for (const id of [...nodes.keys()]) await stopNode(id).catch(() => undefined);
   nats?.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 describe('cluster configuration', () => {
   it('reads --cluster, --node-id and the lease settings, and names what is wrong', () => {
@@ -125,7 +134,7 @@ describe('cluster configuration', () => {
 });
 
 describe('cluster mode', () => {
-  it('creates a sharded collection, acknowledges writes once logged and deduplicates a retried request', async () => {
+  it('creates a sharded collection, acknowledges writes once logged and deduplicates a retried request', { timeout: 180_000 }, async () => {
     const n1 = nodes.get('n1')!;
     const created = await call(n1, 'PUT', '/v1/collections/c', { dim: DIM, metric: 'l2', shards: 2, replicas: 2 });
     expect(created.status).toBe(201);
@@ -153,7 +162,7 @@ describe('cluster mode', () => {
     expect((byShard.get('c--s0') ?? 0) + (byShard.get('c--s1') ?? 0)).toBe(points.length);
   });
 
-  it('answers a search over two shards as a single node answers it', async () => {
+  it('answers a search over two shards as a single node answers it', { timeout: 120_000 }, async () => {
     const single = await serve({ ...loadConfig([], {}), host: '127.0.0.1', port: 0, dataDir: join(dir, 'single'), threads: 1, logLevel: 'silent', autoBuildAt: 0 });
     try {
       await fetch(`${single.url}/v1/collections/c`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dim: DIM, metric: 'l2' }) });
@@ -176,7 +185,7 @@ describe('cluster mode', () => {
     }
   });
 
-  it('a stopped replica costs latency, not an error; restarted, it resumes from its applied sequence', async () => {
+  it('a stopped replica costs latency, not an error; restarted, it resumes from its applied sequence', { timeout: 180_000 }, async () => {
     const n1 = nodes.get('n1')!;
     const status = await settled(n1, 'c');
     // stop a node holding a replica of shard 0; search through the node that holds none, so shard 0 is always remote
@@ -303,7 +312,7 @@ describe('cluster mode', () => {
     for (const a of answers.slice(1)) expect(a.results).toEqual(answers[0].results);
   });
 
-  it('another node takes over a replica whose lease ran out, and catches up before it serves', async () => {
+  it('another node takes over a replica whose lease ran out, and catches up before it serves', { timeout: 180_000 }, async () => {
     const n1 = nodes.get('n1')!;
     const status = await settled(n1, 'c');
     const victim = status.shards[1].replicas.map((r) => r.node!).find((n) => n !== 'n1')!;

@@ -14,7 +14,7 @@ export interface PortBases {
 }
 
 /** The ports of each server and node. */
-interface PortTable {
+export interface PortTable {
   natsClient: number[];
   natsCluster: number[];
   natsMonitor: number[];
@@ -32,8 +32,8 @@ export interface LocalClusterOptions {
   nodes?: number;
   /** Only loopback makes sense for a cluster on one machine; kept as an option for containers. */
   host?: string;
-  /** Port bases, or 'free' for ports the system picks (tests, and several clusters at once). */
-  ports?: Partial<PortBases> | 'free';
+  /** Port bases, 'free' for ports the system picks (tests, and several clusters at once), or every port (another cluster's `ports`). */
+  ports?: Partial<PortBases> | PortTable | 'free';
   natsServerBin?: string;
   /**
    * fsync every JetStream write before its acknowledgement (`sync_interval: always`); refused on
@@ -128,6 +128,8 @@ export class LocalCluster {
   readonly nats: LocalNats[];
   readonly nodes: LocalNode[];
   readonly natsVersion: string;
+  /** Every port in use, to start another cluster on the same ones (a restart on the same directory). */
+  readonly ports: PortTable;
   private readonly options: LocalClusterOptions;
   private readonly pidFile: PidFile;
   private readonly onUnexpectedExit: UnexpectedExit;
@@ -140,6 +142,7 @@ export class LocalCluster {
     this.dir = resolve(options.dir);
     this.host = host;
     this.natsVersion = natsVersion;
+    this.ports = ports;
     this.pidFile = new PidFile(join(this.dir, 'pids.json'), this.dir);
     this.onUnexpectedExit =
       options.onUnexpectedExit ??
@@ -174,11 +177,15 @@ export class LocalCluster {
     const version = await natsServerVersion(options.natsServerBin ?? 'nats-server');
     if (options.syncAlways && !hasSyncInterval(version)) throw new Error(`nats-server ${version} has no sync_interval setting (it arrived in 2.10.0): it cannot fsync every write; run without syncAlways or with nats-server 2.10 or later`);
     let ports: PortTable;
-    if (options.ports === 'free') {
+    const given = options.ports;
+    if (given !== undefined && given !== 'free' && Array.isArray((given as PortTable).natsClient)) {
+      ports = given as PortTable;
+      if (ports.natsClient.length !== natsCount || ports.node.length !== nodeCount) throw new Error(`the port table has ${ports.natsClient.length} servers and ${ports.node.length} nodes, not ${natsCount} and ${nodeCount}`);
+    } else if (given === 'free') {
       const free = await freePorts(3 * natsCount + nodeCount, host);
       ports = { natsClient: free.slice(0, natsCount), natsCluster: free.slice(natsCount, 2 * natsCount), natsMonitor: free.slice(2 * natsCount, 3 * natsCount), node: free.slice(3 * natsCount) };
     } else {
-      const bases: PortBases = { ...DEFAULT_PORTS, ...options.ports };
+      const bases: PortBases = { ...DEFAULT_PORTS, ...(given as Partial<PortBases> | undefined) };
       for (const [name, port] of Object.entries(bases)) {
         const count = name === 'node' ? nodeCount : natsCount;
         if (!Number.isInteger(port) || port < 1 || port + count - 1 > 65535) throw new Error(`port base ${name} must be from 1 to ${65536 - count}, got ${port}`);
@@ -240,7 +247,6 @@ export class LocalCluster {
     return waitForJetStream(
       this.host,
       running.map((n) => n.spec.monitorPort),
-      this.nats.length,
       this.options.readyTimeoutMs ?? 60_000,
       () => running.every((n) => n.process?.running),
     );

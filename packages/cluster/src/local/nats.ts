@@ -94,23 +94,34 @@ export async function jetStreamMeta(host: string, monitorPort: number, timeoutMs
   }
 }
 
+/** Whether a server's /healthz says its JetStream is in contact with, and current with, the meta leader. */
+async function jetStreamHealthy(host: string, monitorPort: number, timeoutMs = 1000): Promise<boolean> {
+  try {
+    return (await fetch(`http://${host}:${monitorPort}/healthz`, { signal: AbortSignal.timeout(timeoutMs) })).ok;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Waits until every given server reports the same JetStream meta leader for a
- * cluster of `size` servers: before that, creating streams fails ("JetStream
- * system temporarily unavailable"). Polls the monitoring endpoint: nats-server
- * announces the election only in its log.
+ * Waits until every given server is healthy (/healthz: JetStream in contact
+ * and current with the meta leader) and all name the same meta leader: before
+ * that, creating streams fails ("JetStream system temporarily unavailable").
+ * Polls the monitoring endpoint: nats-server announces the election only in
+ * its log. (The `cluster_size` /jsz reports is no readiness signal: servers
+ * restarted on a young store can report 2 of 3 for good while healthy.)
  */
-export async function waitForJetStream(host: string, monitorPorts: number[], size: number, timeoutMs: number, isAlive: () => boolean = () => true): Promise<string> {
+export async function waitForJetStream(host: string, monitorPorts: number[], timeoutMs: number, isAlive: () => boolean = () => true): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let seen = 'no answer yet';
   while (Date.now() < deadline) {
     if (!isAlive()) throw new Error('a nats-server exited while JetStream was starting');
-    const metas = await Promise.all(monitorPorts.map((p) => jetStreamMeta(host, p)));
+    const [metas, healthy] = await Promise.all([Promise.all(monitorPorts.map((p) => jetStreamMeta(host, p))), Promise.all(monitorPorts.map((p) => jetStreamHealthy(host, p)))]);
     const leaders = new Set(metas.map((m) => m?.leader));
     const [leader] = leaders;
-    if (leaders.size === 1 && leader && metas.every((m) => m && m.size === size)) return leader;
-    seen = metas.map((m, i) => `${monitorPorts[i]}: ${m ? `leader "${m.leader}", size ${m.size}` : 'no answer'}`).join('; ');
+    if (leaders.size === 1 && leader && healthy.every(Boolean)) return leader;
+    seen = metas.map((m, i) => `${monitorPorts[i]}: ${m ? `leader "${m.leader}"` : 'no answer'}, ${healthy[i] ? 'healthy' : 'not healthy'}`).join('; ');
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`JetStream elected no meta leader within ${timeoutMs} ms (${seen})`);
+  throw new Error(`JetStream was not ready on every server within ${timeoutMs} ms (${seen})`);
 }

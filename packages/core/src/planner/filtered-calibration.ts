@@ -247,7 +247,7 @@ export async function calibrateFiltered(index: AdannsIndex, input: FilteredCalib
   const ordered = [...levels].sort((a, b) => (a.k === input.primaryK ? -1 : b.k === input.primaryK ? 1 : a.k - b.k));
   measuring: for (const level of ordered) {
     const k = level.k;
-    for (const point of paretoFrontier(level.points, (p) => p.mflops)) {
+    for (const point of coverageOrder(paretoFrontier(level.points, (p) => p.mflops))) {
       const measured: FilteredPoint[] = [];
       for (const selectivity of selectivities) {
         for (const shape of FILTER_SHAPES) {
@@ -288,6 +288,27 @@ export async function calibrateFiltered(index: AdannsIndex, input: FilteredCalib
     }
   }
   return { selectivities, shapes: [...FILTER_SHAPES], points, exact, seconds: (performance.now() - started) / 1000, complete };
+}
+
+/** Unfiltered recalls whose cheapest frontier point is measured under filters first (coverageOrder). */
+const COVERAGE_TARGETS = [0.8, 0.9, 0.95, 0.98, 0.99, 0.995];
+
+/**
+ * Frontier points in the order they are measured under filters: first, for
+ * each of COVERAGE_TARGETS, the cheapest point whose unfiltered recall
+ * reaches it (the likeliest to serve that target under a filter: the cheaper
+ * ones fall short of it unfiltered, and a broad filter lowers recall),
+ * cheapest first; then the rest, cheapest first. A time bound that
+ * cuts the measurement short then leaves a candidate for each usual target
+ * rather than only the cheap end of the frontier.
+ */
+function coverageOrder(front: FrontierPoint[]): FrontierPoint[] {
+  const first = new Set<FrontierPoint>();
+  for (const target of COVERAGE_TARGETS) {
+    const point = front.find((p) => p.recall >= target);
+    if (point) first.add(point);
+  }
+  return [...first, ...front.filter((p) => !first.has(p))];
 }
 
 /** What the filtered calibration predicts of the probe plan at some params under a filter of some selectivity. */

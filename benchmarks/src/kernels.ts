@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
 import { blockedBytes, computeInvNorms, createRng, fastScanBytes, heapArena, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, writeBlockedRow, type Backend, type BlockLayout, type ListSet, type RowBlock } from '@adanns/compute';
 import { FLOAT_BLOCKS } from '@adanns/core';
+import { median } from './timing.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -54,13 +55,13 @@ const reference = new ReferenceBackend();
  * A block of random rows with their inverse norms, in the backend's arena
  * (read in place, as index lists and their stored norms are) or on the heap.
  */
-function block(backend: Backend | undefined, rows: number, seed: number): RowBlock {
+function block(backend: Backend | undefined, rows: number, seed: number, width = dim): RowBlock {
   const arena = backend?.arena ?? heapArena;
-  const data = arena.float32(rows * dim);
-  data.set(randomFloats(rows * dim, seed));
+  const data = arena.float32(rows * width);
+  data.set(randomFloats(rows * width, seed));
   const invNorms = arena.float32(rows);
-  invNorms.set(computeInvNorms(rowBlock(data, rows, dim), dim));
-  return rowBlock(data, rows, dim, 0, invNorms);
+  invNorms.set(computeInvNorms(rowBlock(data, rows, width), width));
+  return rowBlock(data, rows, width, 0, invNorms);
 }
 
 const peakIterations = 1 << 22;
@@ -192,6 +193,76 @@ await scoring('kmeans-assign', 4096, 256, (b, v, c) => b.assign(v, c, dim, 'l2',
   const refMcodes = n / (await secondsPerCall(() => run(reference, codes.slice()), seconds / 2)) / 1e6;
   // one byte lookup-add per sub-quantiser: m integer adds per code, against the float multiply-add peak
   report('fastscan-4bit', { mcodesPerSec: mcodes, vsReference: mcodes / refMcodes, vsPeak: (mcodes * m) / 1e3 / peak, threads: 1, shape: `${n} codes x ${m} sub-quantisers (16 bytes), top-100` });
+}
+
+// The re-rank of a batch (rescoreTopK): in row order (rescoreByRows) against each query's shortlist scored in place
+// (the per-query path), on one thread, for batches of 4, 16 and 1000 queries with shortlists of 100 drawn at random
+// from a base of 60,000 rows of 784 values (the shape of a Fashion-MNIST re-rank), and 1000 queries on the first
+// 20,000 rows (shortlists sharing more rows): the figures behind the backend's choice of path ('auto',
+// RESCORE_BY_ROWS_SHARING in wasm-simd-backend.ts). Consecutive calls take the next batch of the 1000 queries'
+// shortlists, so small batches do not find their rows in cache. Seconds per query: the median of 9 passes of
+// 8 x --seconds in all, the two paths taking turns in each so that a change in the machine's load falls on both;
+// vsPerQuery is the median of the passes' ratios.
+{
+  const width = 784, rows = 60_000, shortlist = 100, total = 1000, passes = 9, budget = 8 * seconds;
+  const byRows = await WasmSimdBackend.create({ threads: 1, rescoreOrder: 'rows' });
+  const perQuery = await WasmSimdBackend.create({ threads: 1, rescoreOrder: 'queries' });
+  // the same rows in each backend's arena (read in place, as an index's stored vectors are)
+  const inArena = (backend: Backend, from: RowBlock): RowBlock => {
+    const data = backend.arena.float32(from.data.length);
+    data.set(from.data);
+    const invNorms = backend.arena.float32(from.rows);
+    invNorms.set(from.invNorms!);
+    return rowBlock(data, from.rows, width, 0, invNorms);
+  };
+  const heapBase = block(undefined, rows, 13, width), heapQueries = block(undefined, total, 14, width);
+  const paths = [byRows, perQuery].map((backend) => ({ backend, base: inArena(backend, heapBase), queries: inArena(backend, heapQueries) }));
+  const firstRows = (b: RowBlock, n: number) => rowBlock(b.data.subarray(0, n * width), n, width, 0, b.invNorms!.subarray(0, n));
+  for (const [m, among] of [[4, rows], [16, rows], [total, rows], [total, rows / 3]]) {
+    const rng = createRng(12);
+    const lists = Array.from({ length: total }, () => {
+      const taken = new Set<number>();
+      while (taken.size < shortlist) taken.add(Math.floor(rng.next() * among));
+      return [...taken];
+    });
+    const distinct = new Set(lists.flat()).size;
+    const batches = Array.from({ length: total / m }, (_, i) => {
+      const candidates = new TopK(m, shortlist);
+      for (let q = 0; q < m; q++) for (const row of lists[i * m + q]) candidates.push(q, row, 0);
+      return candidates;
+    });
+    const calls = paths.map(({ backend, base, queries }) => {
+      const held = firstRows(base, among);
+      let next = 0;
+      return () => {
+        const i = next++ % batches.length;
+        const q = rowBlock(queries.data.subarray(i * m * width, (i + 1) * m * width), m, width, 0, queries.invNorms!.subarray(i * m, (i + 1) * m));
+        return backend.rescoreTopK(q, held, width, 'cosine', batches[i], new TopK(m, 10));
+      };
+    });
+    for (const call of calls) for (let i = 0; i < batches.length; i++) await call();
+    const perPass: number[][] = [[], []];
+    for (let p = 0; p < passes; p++) {
+      for (const [path, call] of calls.entries()) {
+        let done = 0;
+        const start = performance.now();
+        while (done < 1 || performance.now() - start < (budget * 1000) / passes / 2) {
+          await call();
+          done++;
+        }
+        perPass[path].push((performance.now() - start) / 1000 / (done * m));
+      }
+    }
+    const [rowOrder, alone] = perPass.map(median);
+    const gflops = (2 * shortlist * width) / rowOrder / 1e9;
+    report('rescore-batched', {
+      usPerQuery: rowOrder * 1e6, perQueryUsPerQuery: alone * 1e6, vsPerQuery: median(perPass[1].map((t, p) => t / perPass[0][p])), gflops, vsPeak: gflops / peak,
+      slotsPerRow: (m * shortlist) / among, threads: 1,
+      shape: `${m} queries x shortlist ${shortlist} of ${among} rows x ${width} (${distinct} distinct rows in the ${total} queries' shortlists), cosine, top-10, row order vs per query, median of ${passes} passes`,
+    });
+  }
+  await byRows.dispose();
+  await perQuery.dispose();
 }
 
 // Two threads against one on a large batch

@@ -10,7 +10,7 @@ export { blockedBytes, blockLayoutWord, checkBlockLayout, moveBlockedRow, readBl
 export { checkFastScan, checkFastScanLists, composedFastScanListsTopK, type FastScanLists, FASTSCAN_BLOCK, FASTSCAN_CENTROIDS, FASTSCAN_RUN, fastScanBytes, fastScanCodeBytes, fastScanNibble, fastScanScore, moveFastScan, packFastScan, unpackFastScan } from './fastscan.js';
 export { ReferenceBackend } from './reference/reference-backend.js';
 export { computeInvNorms } from './reference/kernels.js';
-export { WasmSimdBackend, defaultThreads, type WasmSimdBackendOptions } from './cpu/wasm-simd-backend.js';
+export { WasmSimdBackend, defaultThreads, type RescoreOrder, type WasmSimdBackendOptions } from './cpu/wasm-simd-backend.js';
 export { WasmArena, type WasmArenaOptions, type WasmLocation } from './cpu/wasm-memory.js';
 export { BACKEND_NAMES, createBackend, type BackendName, type BackendOptions } from './create.js';
 export { WebGpuBackend } from './webgpu/webgpu-backend.js';

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import {
   blockedBytes,
   codedInvNorms,
@@ -12,7 +12,7 @@ import {
   type ArrayArena,
   type BlockLayout,
   type ListSet,
-  type TopK,
+  type WasmSimdBackendOptions,
 } from '../src/index.js';
 import { randomMatrix } from './naive.js';
 
@@ -109,29 +109,21 @@ export function randomProbes(rows: number, nprobe: number, seed: number, count: 
   return probes;
 }
 
-export function expectIdentical(got: TopK, want: TopK): void {
-  got.sort();
-  want.sort();
-  expect(Array.from(got.sizes)).toEqual(Array.from(want.sizes));
-  expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
-  expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
-}
-
 /** Filler a `spread` backend's lists take (randomLists' filler): with its 1 MiB memories, a list's codes, ids and norms land in several. */
 export const SPREAD_FILLER = 150_000;
 
 /**
- * The CPU backends a list test file runs on, made before its tests and
- * disposed after: one thread; two threads with every call split however
+ * The CPU backends a list test file runs on (with `options`), made before
+ * its tests and disposed after: one thread; two threads with every call split however
  * small; and two threads over 1 MiB memories (lists made with
  * SPREAD_FILLER spread over several, so calls copy what they read elsewhere).
  */
-export function cpuBackends(): { one: WasmSimdBackend; split: WasmSimdBackend; spread: WasmSimdBackend } {
+export function cpuBackends(options: WasmSimdBackendOptions = {}): { one: WasmSimdBackend; split: WasmSimdBackend; spread: WasmSimdBackend } {
   const made = {} as { one: WasmSimdBackend; split: WasmSimdBackend; spread: WasmSimdBackend };
   beforeAll(async () => {
-    made.one = await WasmSimdBackend.create({ threads: 1, maxMemoryBytes: 2 ** 32 });
-    made.split = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: 2 ** 32 });
-    made.spread = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1, maxMemoryBytes: 1 << 20 });
+    made.one = await WasmSimdBackend.create({ ...options, threads: 1, maxMemoryBytes: 2 ** 32 });
+    made.split = await WasmSimdBackend.create({ ...options, threads: 2, parallelMinWork: 1, maxMemoryBytes: 2 ** 32 });
+    made.spread = await WasmSimdBackend.create({ ...options, threads: 2, parallelMinWork: 1, maxMemoryBytes: 1 << 20 });
   });
   afterAll(async () => {
     await made.one?.dispose();

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { METRICS, ReferenceBackend, rowBlock, TopK, WasmSimdBackend, type BlockLayout, type Metric } from '../src/index.js';
-import { expectSameTopK } from './compare.js';
-import { expectIdentical, makeLists, makeProbes, sizes, stride } from './blocked-lists.js';
+import { describe, expect, it } from 'vitest';
+import { METRICS, ReferenceBackend, rowBlock, TopK, type BlockLayout, type Metric } from '../src/index.js';
+import { expectIdentical, expectSameTopK } from './compare.js';
+import { cpuBackends, makeLists, makeProbes, randomLists, randomProbes, sizes, stride } from './blocked-lists.js';
 import { randomMatrix } from './naive.js';
 
 // The batched tile of the CPU list scan over float32 blocked lists
@@ -13,20 +13,11 @@ import { randomMatrix } from './naive.js';
 // another kernel); query counts that leave 1 to 3 queries past the last tile,
 // lists of odd sizes and sizes past a block, prefixes below 4, off the 4- and
 // 16-value steps and inside the narrow last group, k past the probed members,
-// heaps that already hold results, and filters.
+// heaps that already hold results, filters, and scans that start past a
+// list's first chunk, inside a block.
 
 const reference = new ReferenceBackend();
-let one: WasmSimdBackend;
-let split: WasmSimdBackend;
-
-beforeAll(async () => {
-  one = await WasmSimdBackend.create({ threads: 1 });
-  split = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
-});
-afterAll(async () => {
-  await one.dispose();
-  await split.dispose();
-});
+const cpu = cpuBackends();
 
 const layouts: BlockLayout[] = [
   { blockRows: 32, groupWidth: 16 },
@@ -48,7 +39,7 @@ describe('the batched tile of blocked float32 list scans', () => {
   for (const metric of METRICS as readonly Metric[]) {
     it(`${metric}: bit-identical to row-major lists and to each query alone`, async () => {
       for (const layout of layouts) {
-        for (const backend of [one, split]) {
+        for (const backend of [cpu.one, cpu.split]) {
           const { rows, blocked } = makeLists(backend.arena, 'f32', layout, 11);
           for (const queryCount of [4, 6, 67]) {
             const queries = rowBlock(randomMatrix(queryCount, stride, queryCount + 40), queryCount, stride);
@@ -60,7 +51,7 @@ describe('the batched tile of blocked float32 list scans', () => {
                 await backend.scanListsTopK(queries, rows, probes, nprobe, d, metric, plain);
                 await backend.scanListsTopK(queries, blocked, probes, nprobe, d, metric, got);
                 expectIdentical(got, plain);
-                if (queryCount !== 6 || backend !== one) continue;
+                if (queryCount !== 6 || backend !== cpu.one) continue;
                 for (let q = 0; q < queryCount; q++) {
                   const alone = new TopK(1, k);
                   await backend.scanListsTopK(rowBlock(queries.data.subarray(q * stride, (q + 1) * stride), 1, stride), blocked, probes.subarray(q * nprobe, (q + 1) * nprobe), nprobe, d, metric, alone);
@@ -78,6 +69,7 @@ describe('the batched tile of blocked float32 list scans', () => {
   }
 
   it('merges into heaps that already hold results, and keeps filters working', async () => {
+    const { one } = cpu;
     const queryCount = 9;
     const queries = rowBlock(randomMatrix(queryCount, stride, 5), queryCount, stride);
     const first = makeProbes(queryCount, 3, 17);
@@ -105,6 +97,38 @@ describe('the batched tile of blocked float32 list scans', () => {
             await reference.scanListsTopK(queries, blocked, then, nprobe, d, metric, want, mask);
             expectSameTopK(masked, want);
             if (mask[0] === 0) expect(Array.from(masked.sizes).every((n) => n === 0)).toBe(true);
+          }
+        }
+      }
+    }
+  });
+
+  it('starts scans past a list\'s first chunk, inside a block', async () => {
+    // stride 600: a chunk holds 16384 / prefix rows rounded down to 4 (24 at 600, 52 at 300, 80 at 200, 128 at
+    // 128), so lists of 130 take the tile from rows 24, 52, 80, 104, 128 ...: inside blocks of 32 and 8 rows
+    const wide = 600, lengths = [130, 7, 64, 130, 33];
+    const queryCount = 9, probes = randomProbes(queryCount, lengths.length, 41, lengths.length);
+    const queries = rowBlock(randomMatrix(queryCount, wide, 42), queryCount, wide);
+    const wideLayouts: BlockLayout[] = [...layouts, { blockRows: 8, groupWidth: 16 }];
+    for (const layout of wideLayouts) {
+      for (const backend of [cpu.one, cpu.split]) {
+        // norms kept at the full stride only: other prefixes compute theirs from the blocks
+        const options = { encoding: 'f32' as const, seed: 43, stride: wide, sizes: lengths, keptDim: wide };
+        const rows = randomLists(backend.arena, options);
+        const blocked = randomLists(backend.arena, { ...options, layout });
+        for (const metric of METRICS as readonly Metric[]) {
+          for (const d of [35, 128, 200, 300, 599, 600]) {
+            const plain = new TopK(queryCount, 20);
+            const got = new TopK(queryCount, 20);
+            await backend.scanListsTopK(queries, rows, probes, lengths.length, d, metric, plain);
+            await backend.scanListsTopK(queries, blocked, probes, lengths.length, d, metric, got);
+            expectIdentical(got, plain);
+            if (backend !== cpu.one) continue;
+            for (let q = 0; q < queryCount; q++) {
+              const alone = new TopK(1, 20);
+              await backend.scanListsTopK(rowBlock(queries.data.subarray(q * wide, (q + 1) * wide), 1, wide), blocked, probes.subarray(q * lengths.length, (q + 1) * lengths.length), lengths.length, d, metric, alone);
+              expectIdentical(rowOf(got, q), alone);
+            }
           }
         }
       }

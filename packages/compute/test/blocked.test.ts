@@ -14,8 +14,8 @@ import {
   type ListSet,
   type Metric,
 } from '../src/index.js';
-import { expectSameTopK } from './compare.js';
-import { cpuBackends, expectIdentical, makeLists, makeProbes, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
+import { expectIdentical, expectSameTopK } from './compare.js';
+import { cpuBackends, makeLists, makeProbes, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
 import { randomMatrix } from './naive.js';
 
 // The prefix-blocked list layout (blocked.ts): its addressing round trip, and

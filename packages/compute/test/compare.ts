@@ -42,6 +42,15 @@ export function expectSameTopK(actual: TopK, expected: TopK, relative = 1e-5): v
   }
 }
 
+/** The same ids and scores rank by rank, bit for bit (both sorted first: their heaps are consumed). */
+export function expectIdentical(got: TopK, want: TopK): void {
+  got.sort();
+  want.sort();
+  expect(Array.from(got.sizes)).toEqual(Array.from(want.sizes));
+  expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
+  expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
+}
+
 
 /** centroidSums of `backend` against the reference: labelled sums and counts, an empty cluster, prefixes not a multiple of 4, a bad label refused. */
 export async function expectCentroidSumsAgree(backend: Backend, relative = 1e-5): Promise<void> {

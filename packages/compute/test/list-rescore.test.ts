@@ -12,8 +12,8 @@ import {
   type ListSet,
   type Metric,
 } from '../src/index.js';
-import { expectSameTopK } from './compare.js';
-import { cpuBackends, expectIdentical, keptDim, makeLists, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
+import { expectIdentical, expectSameTopK } from './compare.js';
+import { cpuBackends, keptDim, makeLists, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
 import { naiveScore, randomMatrix } from './naive.js';
 
 // rescoreListsTopK (a funnel stage or re-rank reading its candidates where

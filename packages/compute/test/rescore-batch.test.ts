@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { computeInvNorms, METRICS, ReferenceBackend, rowBlock, TopK, WasmSimdBackend, type Metric, type RowBlock } from '../src/index.js';
-import { expectSameTopK } from './compare.js';
+import { cpuBackends } from './blocked-lists.js';
+import { expectIdentical, expectSameTopK } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // rescoreTopK of a batch on the CPU backend takes the candidates of all its
@@ -11,28 +12,12 @@ import { randomMatrix } from './naive.js';
 // queries re-ranked one at a time, on one thread and split over two, for
 // shortlists that share rows, empty ones, k above the shortlist, prefixes
 // off the 4-value step, rows past one and two radix digits, batches sorted
-// in slices, and cosine rows that come without their norms.
+// in slices, and cosine rows that come without their norms. The backends
+// take every batch in row order (rescoreOrder 'rows': by default one thread
+// does so only for shortlists that share rows).
 
 const reference = new ReferenceBackend();
-let one: WasmSimdBackend;
-let split: WasmSimdBackend;
-
-beforeAll(async () => {
-  one = await WasmSimdBackend.create({ threads: 1 });
-  split = await WasmSimdBackend.create({ threads: 2, parallelMinWork: 1 });
-});
-afterAll(async () => {
-  await one.dispose();
-  await split.dispose();
-});
-
-function expectIdentical(got: TopK, want: TopK): void {
-  got.sort();
-  want.sort();
-  expect(Array.from(got.sizes)).toEqual(Array.from(want.sizes));
-  expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
-  expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
-}
+const cpu = cpuBackends({ rescoreOrder: 'rows' });
 
 /** Shortlists of `length` rows below `rows`, drawn from a pool so queries share rows; query q % 5 == 2 has none. */
 function shortlists(queries: number, length: number, rows: number, seed: number): TopK {
@@ -76,8 +61,8 @@ describe('rescoreTopK of a batch in row order', () => {
           const queries = rowBlock(randomMatrix(queryCount, stride, queryCount + 1), queryCount, stride);
           const candidates = shortlists(queryCount, 30, rows, queryCount * 7 + dim);
           for (const k of [1, 10, 40]) {
-            const want = await oneByOne(one, queries, base, dim, metric, candidates, k);
-            for (const backend of [one, split]) {
+            const want = await oneByOne(cpu.one, queries, base, dim, metric, candidates, k);
+            for (const backend of [cpu.one, cpu.split]) {
               const got = new TopK(queryCount, k);
               await backend.rescoreTopK(queries, base, dim, metric, candidates, got);
               expectIdentical(got, want);
@@ -92,12 +77,13 @@ describe('rescoreTopK of a batch in row order', () => {
     });
   }
 
-  it('takes a batch of more than 2^20 candidates in slices of queries', async () => {
+  it('takes a batch of more than 2^20 shortlist slots in slices of queries', async () => {
+    // 300 queries x 4,000 slots: slices of 262 queries (2^20 slots / 4,000), so two sorts
     const base = rowBlock(randomMatrix(5000, 4, 21), 5000, 4);
     const queries = rowBlock(randomMatrix(300, 4, 22), 300, 4);
     const candidates = shortlists(300, 4000, 5000, 23);
-    const want = await oneByOne(one, queries, base, 4, 'ip', candidates, 10);
-    for (const backend of [one, split]) {
+    const want = await oneByOne(cpu.one, queries, base, 4, 'ip', candidates, 10);
+    for (const backend of [cpu.one, cpu.split]) {
       const got = new TopK(300, 10);
       await backend.rescoreTopK(queries, base, 4, 'ip', candidates, got);
       expectIdentical(got, want);
@@ -112,19 +98,41 @@ describe('rescoreTopK of a batch in row order', () => {
     const candidates = new TopK(6, 12);
     for (let q = 0; q < 6; q++) for (let i = 0; i < 12; i++) candidates.push(q, (i * 524_287 + q * 7) % rows, i);
     const got = new TopK(6, 5);
-    await one.rescoreTopK(queries, base, 1, 'l2', candidates, got);
-    expectIdentical(got, await oneByOne(one, queries, base, 1, 'l2', candidates, 5));
+    await cpu.one.rescoreTopK(queries, base, 1, 'l2', candidates, got);
+    expectIdentical(got, await oneByOne(cpu.one, queries, base, 1, 'l2', candidates, 5));
 
     const data = randomMatrix(500, 24, 9);
     const bare = rowBlock(data, 500, 24);
     const q = rowBlock(randomMatrix(9, 24, 10), 9, 24);
     const shortlist = shortlists(9, 40, 500, 11);
-    for (const backend of [one, split]) {
+    for (const backend of [cpu.one, cpu.split]) {
       const without = new TopK(9, 10);
       const withNorms = new TopK(9, 10);
       await backend.rescoreTopK(q, bare, 21, 'cosine', shortlist, without);
       await backend.rescoreTopK(q, { ...bare, invNorms: computeInvNorms(bare, 21) }, 21, 'cosine', shortlist, withNorms);
       expectIdentical(without, withNorms);
+    }
+  });
+
+  it('gives the same batch in every rescoreOrder, and refuses an unknown one', async () => {
+    await expect(WasmSimdBackend.create({ rescoreOrder: 'rowwise' as 'rows' })).rejects.toThrow(/rescoreOrder must be one of auto, rows, queries, got "rowwise"/);
+    const base = rowBlock(randomMatrix(400, 20, 31), 400, 20);
+    const queries = rowBlock(randomMatrix(24, 20, 32), 24, 20);
+    const others = await Promise.all((['auto', 'queries'] as const).map((rescoreOrder) => WasmSimdBackend.create({ threads: 1, rescoreOrder })));
+    try {
+      // 24 x 10 slots on 400 rows take the per-query path under 'auto'; 24 x 40 (2.4 a row), row order
+      for (const length of [10, 40]) {
+        const candidates = shortlists(24, length, 400, length);
+        const want = new TopK(24, 8);
+        await cpu.one.rescoreTopK(queries, base, 17, 'cosine', candidates, want);
+        for (const backend of others) {
+          const got = new TopK(24, 8);
+          await backend.rescoreTopK(queries, base, 17, 'cosine', candidates, got);
+          expectIdentical(got, want);
+        }
+      }
+    } finally {
+      await Promise.all(others.map((b) => b.dispose()));
     }
   });
 });

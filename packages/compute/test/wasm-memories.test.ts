@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codedRows, METRICS, rowBlock, TopK, WasmArena, WasmSimdBackend, type RowBlock } from '../src/index.js';
+import { expectIdentical } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // The CPU backend's arena over several WebAssembly memories: a per-memory cap
@@ -23,14 +24,6 @@ afterAll(async () => {
   await one.dispose();
   await many.dispose();
 });
-
-function expectIdentical(a: TopK, b: TopK): void {
-  a.sort();
-  b.sort();
-  expect(Array.from(a.sizes)).toEqual(Array.from(b.sizes));
-  expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
-  expect(Array.from(a.scores)).toEqual(Array.from(b.scores));
-}
 
 function copyInto<T extends Float32Array | Int32Array | Uint8Array>(target: T, values: ArrayLike<number>): T {
   target.set(values);

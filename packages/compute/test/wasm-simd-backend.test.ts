@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, TopK, WasmSimdBackend, rowBlock, type Backend, type RowBlock } from '../src/index.js';
 import { WasmMemory } from '../src/cpu/wasm-memory.js';
-import { expectCentroidSumsAgree, expectClose, expectSameTopK, tolerance } from './compare.js';
+import { expectCentroidSumsAgree, expectClose, expectIdentical, expectSameTopK, tolerance } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // The SIMD backend against the plain TypeScript reference: float32 against
@@ -21,12 +21,6 @@ afterAll(async () => {
   await simd.dispose();
   await pooled.dispose();
 });
-
-function expectIdentical(a: TopK, b: TopK): void {
-  expect(Array.from(a.sizes)).toEqual(Array.from(b.sizes));
-  expect(Array.from(a.ids)).toEqual(Array.from(b.ids));
-  expect(Array.from(a.scores)).toEqual(Array.from(b.scores));
-}
 
 // (stride, prefix): prefixes of 1, below 4, not a multiple of 4 or 8, and full rows
 const SHAPES: [number, number][] = [[1, 1], [7, 3], [13, 13], [64, 8], [70, 33], [36, 36]];

@@ -242,13 +242,14 @@ export class LocalCluster {
     this.pidFile.write(this.children());
   }
 
-  private async waitForJetStream(): Promise<string> {
+  private async waitForJetStream(requireHealthy = true): Promise<string> {
     const running = this.nats.filter((n) => n.process?.running);
     return waitForJetStream(
       this.host,
       running.map((n) => n.spec.monitorPort),
       this.options.readyTimeoutMs ?? 60_000,
       () => running.every((n) => n.process?.running),
+      requireHealthy,
     );
   }
 
@@ -292,10 +293,10 @@ export class LocalCluster {
     this.pidFile.write(this.children());
   }
 
-  /** Restarts a nats-server on its store and waits until every server sees one meta leader again. */
+  /** Restarts a nats-server on its store and waits until every server names one meta leader again (the streams it holds catch up after). */
   async startNats(name: string): Promise<void> {
     this.spawnNats(this.natsServer(name));
-    await this.waitForJetStream();
+    await this.waitForJetStream(false);
   }
 
   /** Stops the nodes (SIGTERM: they drain), then the NATS servers; idempotent. */

@@ -110,8 +110,11 @@ async function jetStreamHealthy(host: string, monitorPort: number, timeoutMs = 1
  * Polls the monitoring endpoint: nats-server announces the election only in
  * its log. (The `cluster_size` /jsz reports is no readiness signal: servers
  * restarted on a young store can report 2 of 3 for good while healthy.)
+ * `requireHealthy` false waits for the leader only: a server restarted under
+ * load reports unhealthy until every stream it holds has caught up, which
+ * can take long; catching up is then the cluster's to show.
  */
-export async function waitForJetStream(host: string, monitorPorts: number[], timeoutMs: number, isAlive: () => boolean = () => true): Promise<string> {
+export async function waitForJetStream(host: string, monitorPorts: number[], timeoutMs: number, isAlive: () => boolean = () => true, requireHealthy = true): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let seen = 'no answer yet';
   while (Date.now() < deadline) {
@@ -119,7 +122,7 @@ export async function waitForJetStream(host: string, monitorPorts: number[], tim
     const [metas, healthy] = await Promise.all([Promise.all(monitorPorts.map((p) => jetStreamMeta(host, p))), Promise.all(monitorPorts.map((p) => jetStreamHealthy(host, p)))]);
     const leaders = new Set(metas.map((m) => m?.leader));
     const [leader] = leaders;
-    if (leaders.size === 1 && leader && healthy.every(Boolean)) return leader;
+    if (leaders.size === 1 && leader && (!requireHealthy || healthy.every(Boolean))) return leader;
     seen = metas.map((m, i) => `${monitorPorts[i]}: ${m ? `leader "${m.leader}"` : 'no answer'}, ${healthy[i] ? 'healthy' : 'not healthy'}`).join('; ');
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -38,8 +38,12 @@ export interface ScenarioResult {
 type Scenario = (cluster: LocalCluster, o: SoakOptions) => Promise<ScenarioResult>;
 
 const SHARDS = 2;
-/** Least time a killed nats-server stays down: longer than a JetStream leader election and the clients' reconnect. */
-const NATS_DOWN_MS = 8000;
+/**
+ * Least time a killed nats-server stays down: longer than the election of new
+ * stream leaders (nats-server 2.9.10's Raft waits a random 4-9 s before it
+ * stands) plus the nodes' publish retries, so writes must go on within it.
+ */
+const NATS_DOWN_MS = 15_000;
 const REPLICAS = 2;
 
 async function createCollection(cluster: LocalCluster, name: string, o: SoakOptions): Promise<void> {

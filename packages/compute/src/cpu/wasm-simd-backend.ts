@@ -23,7 +23,17 @@ export interface WasmSimdBackendOptions extends WasmArenaOptions {
    * more are split.
    */
   parallelMinWork?: number;
+  /**
+   * How rescoreTopK takes a batch of four queries or more: 'rows', its
+   * candidates in row order (rescoreByRows); 'queries', each shortlist in
+   * place; 'auto' (default), in row order when that pays (see rescoreTopK).
+   * The kernel benchmark and the tests set one path.
+   */
+  rescoreOrder?: RescoreOrder;
 }
+
+export type RescoreOrder = 'auto' | 'rows' | 'queries';
+const RESCORE_ORDERS: readonly RescoreOrder[] = ['auto', 'rows', 'queries'];
 
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, ip: 1, l2: 2 };
 const DEFAULT_PARALLEL_MIN_WORK = 1 << 23;
@@ -56,9 +66,24 @@ export function defaultThreads(): number {
   return Math.max(1, cpus().length);
 }
 
-/** Queries from which rescoreTopK takes a batch's candidates in row order (rescoreByRows): a tile's worth. */
+/** Queries from which rescoreTopK may take a batch's candidates in row order (rescoreByRows): a tile's worth. */
 const RESCORE_BY_ROWS = 4;
-/** Candidates one rescoreByRows call sorts at most (its scratch: 8 bytes each); larger batches go in slices of queries. */
+/**
+ * Shortlist slots per base row from which one thread re-ranks in row order
+ * rather than query by query: a row must be wanted by several queries for
+ * reading it once to pay for the sort. `npm run bench:kernels`, lines
+ * rescore-batched (shortlists of 100, rows of 784, one thread; 2026-12-02,
+ * 2 shared cores): row order 0.85x and 0.77x of per-query at 4 and 16
+ * queries over 60,000 rows, 1.05x at 1,000 (1.67 slots a row: break-even
+ * within the noise), 1.63x at 1,000 over 20,000 rows (5 a row).
+ */
+const RESCORE_BY_ROWS_SHARING = 2;
+/**
+ * Shortlist slots (queries x candidates.k) a rescoreByRows call sorts (its
+ * scratch: 8 bytes a slot): larger batches go in slices of queries. A slice
+ * never holds fewer than RESCORE_BY_ROWS queries, so a shortlist of more than
+ * 2^18 slots sorts more than this in one call.
+ */
 const RESCORE_SLICE = 1 << 20;
 
 /** [from, to) of part t when `total` items are split into `parts` runs, each a multiple of `align` but the last. */
@@ -87,6 +112,7 @@ export class WasmSimdBackend implements Backend {
     module: WebAssembly.Module,
     private readonly pool: KernelPool,
     private readonly parallelMinWork: number,
+    private readonly rescoreOrder: RescoreOrder,
   ) {
     this.spaces = new Spaces(arena, module, pool.threads);
   }
@@ -96,8 +122,10 @@ export class WasmSimdBackend implements Backend {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
     const module = await compileKernels();
     const arena = new WasmArena(options);
+    const order = options.rescoreOrder ?? 'auto';
+    if (!RESCORE_ORDERS.includes(order)) throw new Error(`rescoreOrder must be one of ${RESCORE_ORDERS.join(', ')}, got "${order}"`);
     const pool = await KernelPool.create(module, arena, threads);
-    return new WasmSimdBackend(arena, module, pool, options.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK);
+    return new WasmSimdBackend(arena, module, pool, options.parallelMinWork ?? DEFAULT_PARALLEL_MIN_WORK, order);
   }
 
   get threads(): number {
@@ -192,10 +220,14 @@ export class WasmSimdBackend implements Backend {
     const m = queries.rows;
     if (m === 0 || base.rows === 0) return;
     // a batch: its candidates in row order (rescoreByRows: each row read once for all the queries that want it, the
-    // base streamed in address order), split by queries over the pool; a few queries: each shortlist in place, one thread
-    const batched = m >= RESCORE_BY_ROWS;
+    // base streamed in address order), split by queries over the pool; else each shortlist in place, one thread.
+    // 'auto' takes row order where it wins: the work is split over threads (the per-query path runs on one), or
+    // the batch's shortlists share rows (RESCORE_BY_ROWS_SHARING)
     const slice = Math.max(RESCORE_BY_ROWS, Math.floor(RESCORE_SLICE / candidates.k));
-    const threads = batched ? this.threadsFor(m * candidates.k * dim, Math.ceil(Math.min(m, slice) / 4)) : 1;
+    const split = this.threadsFor(m * candidates.k * dim, Math.ceil(Math.min(m, slice) / 4));
+    const batched = m >= RESCORE_BY_ROWS && this.rescoreOrder !== 'queries'
+      && (this.rescoreOrder === 'rows' || split > 1 || m * candidates.k >= RESCORE_BY_ROWS_SHARING * base.rows);
+    const threads = batched ? split : 1;
     const scratch = batched ? this.rawKernels.rescoreByRowsScratch(share(Math.min(m, slice), threads, 0, 4)[1] * candidates.k) : 0;
     const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes], this.topKStaging(m, best.k, scratch, threads));
     const q = s.rows(queries, dim, Stage.Queries);

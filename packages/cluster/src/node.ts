@@ -103,6 +103,10 @@ export type ClusterSearchAnswer = SearchAnswer & { shards: ShardReport[] };
 const DEFAULT_SEARCH_TIMEOUT_MS = 10_000;
 /** The whole meta bucket is read again this often (ms), besides the watch. */
 const FULL_READ_MS = 30_000;
+/** A shard none of whose replicas answered is tried again this long (within the request's deadline) before a search answers 503. */
+const ROUTE_RETRY_MS = 3000;
+/** Pause between such rounds. */
+const ROUTE_PAUSE_MS = 100;
 /** How long a write keeps publishing a message the log has not acknowledged before it answers 503. */
 const PUBLISH_RETRY_MS = 15_000;
 /** Room left in a log message for headers and the entry's framing. */
@@ -130,6 +134,8 @@ export class ClusterNode {
   /** Revision of each key as last seen, so a late watch event never undoes a newer read. */
   private readonly revisions = new Map<string, number>();
   private lastFullRead = 0;
+  /** Local replicas whose lease ran out unrenewed (logged once). */
+  private readonly lapsed = new Set<string>();
   private ticking: Promise<void> | undefined;
   private closed = false;
   /** Views of the meta bucket, refreshed every heartbeat. */
@@ -180,7 +186,13 @@ export class ClusterNode {
     await this.readAll(this.kv);
     await this.tick();
     this.timer = setInterval(() => {
-      if (!this.ticking) this.ticking = this.tick().finally(() => (this.ticking = undefined));
+      if (this.ticking) return;
+      const t = Date.now();
+      this.ticking = this.tick().finally(() => {
+        this.ticking = undefined;
+        // renewals wait for the heartbeat: a slow one (the meta bucket electing a leader) lets leases lapse in others' views
+        if (Date.now() - t > 3 * this.heartbeatMs) this.log('warn', `a heartbeat took ${Date.now() - t} ms`);
+      });
     }, this.heartbeatMs);
     this.log('info', `joined the cluster at ${this.options.servers.join(',')} as ${url}; shard logs keep ${this.logReplicas} copies`, { url, logReplicas: this.logReplicas });
   }
@@ -219,8 +231,13 @@ export class ClusterNode {
     } catch (e) {
       if (!this.closed) this.log('warn', `heartbeat failed: ${(e as Error).message}`, { err: (e as Error).message });
     }
-    // a lease that ran out (no renewal reached the bucket in time) stops serving at once
-    for (const r of this.replicas.values()) if (r.state === 'serving' && Date.now() >= r.leaseUntil) this.log('warn', `lease on ${r.collectionName}/${r.shard} ran out: not serving it`);
+    // a lease that ran out because no renewal reached the bucket keeps serving (Replica.serving): said once per lapse
+    for (const [local, r] of this.replicas) {
+      const lapsed = r.state === 'serving' && Date.now() >= r.leaseUntil;
+      if (lapsed && !this.lapsed.has(local)) this.log('warn', `lease on ${r.collectionName}/${r.shard} ran out unrenewed (meta bucket unreachable): still serving it, as no other node took it`);
+      if (lapsed) this.lapsed.add(local);
+      else this.lapsed.delete(local);
+    }
   }
 
   /** Reads every key of the meta bucket into the view. */
@@ -286,13 +303,23 @@ export class ClusterNode {
               // a stale revision (an earlier renewal whose answer was lost) or a real takeover: the key says which
               const entry = await kv.get(ownKey).catch(() => null);
               if (entry) this.apply(entry.key, entry.operation, entry.revision, entry.operation === 'PUT' ? entry.value : undefined);
-              if (entry?.operation === 'PUT' && entry.json<SlotRecord>().node === this.nodeId) held.add(local);
-              else this.log('warn', `lease on ${c.name}/${shard} was taken by another node: not serving it`);
+              if (entry?.operation === 'PUT' && entry.json<SlotRecord>().node === this.nodeId) {
+                held.add(local);
+                // still ours: renew on the revision read (silently skipping the renewal let the lease lapse in
+                // every view); a get answered by a lagging server fails again, and the next heartbeat retries
+                try {
+                  const value = JSON.stringify(record);
+                  this.apply(ownKey, 'PUT', await kv.update(ownKey, value, entry.revision), Buffer.from(value));
+                  replica.leaseUntil = now + this.leaseMs;
+                } catch (again) {
+                  this.log('warn', `lease on ${c.name}/${shard} not renewed (${(again as Error).message} after a stale revision); still ours, still serving`);
+                }
+              } else this.log('warn', `lease on ${c.name}/${shard} was taken by another node: not serving it`);
             } else {
-              // the bucket did not answer (a nats server is failing over): keep applying the log, and
-              // serve until the lease already held runs out (Replica.serving)
+              // the bucket did not answer (a nats server is failing over): no evidence another node took
+              // the replica, so it keeps applying the log and serving (Replica.serving)
               held.add(local);
-              this.log('warn', `lease on ${c.name}/${shard} not renewed (${(e as Error).message}); it runs out in ${Math.max(0, replica.leaseUntil - Date.now())} ms`);
+              this.log('warn', `lease on ${c.name}/${shard} not renewed (${(e as Error).message}); it runs out in ${Math.max(0, replica.leaseUntil - Date.now())} ms in the others' views, still serving`);
             }
           }
           continue;
@@ -649,22 +676,31 @@ export class ClusterNode {
 
   // ---- reads: routing -----------------------------------------------------
 
-  /** The nodes serving a shard now, this node first when it is one of them, the others in random order. */
+  /**
+   * The nodes to try for a shard, best first: this node when its own replica
+   * serves (it knows that without the meta bucket), then the nodes whose
+   * leases look live and serving in the view (random order), then the other
+   * nodes the shard's slots last named. The view goes stale while the meta
+   * bucket re-elects its leader (no renewal reaches the watch), and a lease
+   * that merely ran out in a stale view is no evidence the replica stopped:
+   * such a node answers at once if it does not serve.
+   */
   private candidates(c: ClusterCollection, shard: number): string[] {
     const now = Date.now();
-    const others: string[] = [];
-    let local = false;
+    const live: string[] = [];
+    const lastKnown: string[] = [];
     for (let r = 0; r < c.replicas; r++) {
       const record = this.slots.get(replicaKey(c.name, shard, r))?.record;
-      if (!record || record.expiresAt <= now) continue;
-      if (record.node === this.nodeId) local = this.replicas.get(replicaName(c.name, shard))?.serving ?? false;
-      else if (record.state === 'serving' && this.alive(record.node, now)) others.push(record.node);
+      if (!record || record.node === this.nodeId || !this.nodes.has(record.node)) continue;
+      if (record.expiresAt > now && record.state === 'serving' && this.alive(record.node, now)) live.push(record.node);
+      else lastKnown.push(record.node);
     }
-    for (let i = others.length - 1; i > 0; i--) {
+    for (let i = live.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
-      [others[i], others[j]] = [others[j], others[i]];
+      [live[i], live[j]] = [live[j], live[i]];
     }
-    return local ? [this.nodeId, ...others] : others;
+    const local = this.replicas.get(replicaName(c.name, shard))?.serving ?? false;
+    return [...(local ? [this.nodeId] : []), ...live, ...lastKnown];
   }
 
   /**
@@ -674,19 +710,32 @@ export class ClusterNode {
    * dead node costs latency, not an error, while another replica lives.
    */
   private async onShard<T>(c: ClusterCollection, shard: number, op: string, body: unknown, deadline: number): Promise<{ value: T; node: string; retried: number }> {
-    const tried: string[] = [];
+    let tried: string[] = [];
+    let attempts = 0;
     let lastError: Error | undefined;
+    // every replica refused or failed: for a moment only (a consumer restarting after a nats server
+    // died), so the shard is tried again for a while within the deadline before the answer is 503
+    let giveUp = Infinity;
     for (;;) {
-      const candidates = this.candidates(c, shard).filter((n) => !tried.includes(n));
+      let candidates = this.candidates(c, shard).filter((n) => !tried.includes(n));
+      if (candidates.length === 0) {
+        giveUp = Math.min(giveUp, Date.now() + ROUTE_RETRY_MS);
+        if (Date.now() + ROUTE_PAUSE_MS >= Math.min(giveUp, deadline)) break;
+        await new Promise((resolve) => setTimeout(resolve, ROUTE_PAUSE_MS));
+        tried = [];
+        candidates = this.candidates(c, shard);
+        if (candidates.length === 0) continue;
+      }
       const remaining = deadline - Date.now();
-      if (candidates.length === 0 || remaining <= 0) break;
+      if (remaining <= 0) break;
       const node = candidates[0];
       tried.push(node);
+      attempts++;
       // each untried replica gets a fair share of what is left of the deadline
       const timeoutMs = Math.max(50, Math.floor(remaining / candidates.length));
       try {
         const value = node === this.nodeId ? await this.replicaCall<T>(c.name, shard, op, body, timeoutMs) : await this.remoteCall<T>(node, c.name, shard, op, body, timeoutMs);
-        return { value, node, retried: tried.length - 1 };
+        return { value, node, retried: attempts - 1 };
       } catch (e) {
         // the request itself is wrong: every replica would say so
         if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'too_large')) throw e;
@@ -694,7 +743,7 @@ export class ClusterNode {
         this.log('warn', `shard ${shard} of ${c.name} on node ${node} failed (${lastError.message}); trying another replica`, { shard, failedNode: node });
       }
     }
-    throw new StoreError('unavailable', `no live replica of shard ${shard} of ${c.name} answered${tried.length ? ` (tried ${tried.join(', ')}: ${lastError?.message ?? 'deadline passed'})` : ' (none is serving: the shard is unassigned or catching up)'}`, 1);
+    throw new StoreError('unavailable', `no live replica of shard ${shard} of ${c.name} answered${attempts ? ` (${attempts} tries, last on ${tried.join(', ') || 'none'}: ${lastError?.message ?? 'deadline passed'})` : ' (none is serving: the shard is unassigned or catching up)'}`, 1);
   }
 
   private async remoteCall<T>(node: string, name: string, shard: number, op: string, body: unknown, timeoutMs: number): Promise<T> {

@@ -16,7 +16,7 @@ export type ReplicaState = 'catching-up' | 'serving' | 'lost';
  */
 export class Replica {
   state: ReplicaState = 'catching-up';
-  /** Local time until which this node's lease on the replica runs (renewed by the node's heartbeat). */
+  /** Local time until which this node's lease on the replica runs (renewed by the node's heartbeat; for the records, not for serving). */
   leaseUntil = 0;
   private messages: ConsumerMessages | undefined;
   private stopped = false;
@@ -42,9 +42,15 @@ export class Replica {
     return this.collection.logSequence;
   }
 
-  /** Whether searches may be served here now: caught up once, and the lease held. */
+  /**
+   * Whether searches may be served here now: caught up once and not stopped.
+   * Not tied to leaseUntil: searches read only the local LMDB, and a lease
+   * that could not be renewed because the meta bucket did not answer (a
+   * nats server failing over) is no evidence that another node took the
+   * replica; only a lease seen taken stops it (ClusterNode.manageReplicas).
+   */
   get serving(): boolean {
-    return this.state === 'serving' && Date.now() < this.leaseUntil;
+    return this.state === 'serving';
   }
 
   start(): void {

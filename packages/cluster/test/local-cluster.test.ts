@@ -94,6 +94,27 @@ describe('local cluster launcher (NATS side)', () => {
     expect(err).not.toMatch(/exited unexpectedly/);
   });
 
+  it('leaves no server or node running when the launcher itself is killed with SIGKILL (its watchdog stops them)', { timeout: 120_000 }, async () => {
+    const dir = tempDir();
+    const main = fileURLToPath(new URL('../src/local/main.ts', import.meta.url));
+    const child = spawn(process.execPath, [...process.execArgv, main, '--dir', dir, '--nodes', '1', '--free-ports'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => out.includes('Ctrl-C stops the cluster') && resolve());
+      void exited.then(() => reject(new Error('the launcher exited before it was up')));
+    });
+    const pids = (JSON.parse(readFileSync(join(dir, 'pids.json'), 'utf8')) as { pid: number }[]).map((p) => p.pid);
+    expect(pids).toHaveLength(4);
+    // no handler of the launcher runs on SIGKILL (as for a test worker killed after a timeout)
+    child.kill('SIGKILL');
+    await exited;
+    const deadline = Date.now() + 20_000;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
   it('fsyncs every write only where nats-server has the setting (2.10 and later), and says why not on 2.9', async () => {
     expect([hasSyncInterval('2.9.10'), hasSyncInterval('2.10.0'), hasSyncInterval('2.11.3'), hasSyncInterval('3.0.0')]).toEqual([false, true, true, true]);
     const spec = { name: 'nats1', host: '127.0.0.1', clientPort: 4222, clusterPort: 6222, monitorPort: 8222, storeDir: '/s', routePorts: [6222], clusterName: 'adanns' };

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LocalCluster } from '@adanns/cluster';
 import { soakCluster } from './soak/run.js';
 import { SCENARIOS, type ScenarioResult } from './soak/scenarios.js';
 
@@ -12,7 +13,11 @@ import { SCENARIOS, type ScenarioResult } from './soak/scenarios.js';
  */
 describe('cluster fault scenarios (small soak)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'adanns-soak-test-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // a run past the timeout is still going when this runs: stop its cluster before removing its directory
+  afterAll(async () => {
+    await LocalCluster.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('keeps every acknowledged write on every replica, deletes deleted and searches answered through kills of nodes and servers', { timeout: 300_000 }, async () => {
     const results: ScenarioResult[] = [];

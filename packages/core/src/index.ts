@@ -35,4 +35,4 @@ export { heldOutRows, sampleRowsExcept } from './index/training.js';
 export { paretoFrontier, type FrontierPoint } from './planner/frontier.js';
 export { formatBudget, parseBudget, planBudget, type Budget, type Plan, type PointCost } from './planner/plan.js';
 export { judgeBudget, pricePoint, probedMass, type BudgetVerdict, type PointPrice, type ProbeCounts, type ProbeStatistics } from './planner/pricing.js';
-export { AUTO_SPEC, autoLists, autoTrialRows, chooseAutoSpec, isAutoSpec, type AutoCandidate, type AutoChoice, type AutoOptions, type WholeData } from './planner/auto.js';
+export { AUTO_SPEC, autoLists, autoTrialRows, cheapestFunnel, chooseAutoSpec, isAutoSpec, type AutoCandidate, type AutoChoice, type AutoOptions, type FunnelSearch, type WholeData } from './planner/auto.js';

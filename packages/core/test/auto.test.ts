@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '@adanns/compute';
 import { generateSynthetic, memoryStream } from '@adanns/datasets';
-import { AdannsIndex, buildFromStream, calibrationGrid, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
+import { AdannsIndex, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +47,7 @@ describe('auto spec', () => {
     expect(choice.reason).toMatch(/flat spectrum/);
   });
 
-  it('prices funnel plans (a scan at a shorter prefix, a stage at d_s from the lists) and chooses the cheapest plan at 0.95 among plain and funnel ones', async () => {
+  it('prices funnel plans (a scan at a shorter prefix, a stage at d_s from the lists)', async () => {
     // 64-d: prefixes 16 and 32 below a d_s of 32 or 64 to scan at
     const wide = 64;
     const { base } = generateSynthetic({ n, dim: wide, decay: 1.2, clusters: 40, queries: 1, seed: 13 });
@@ -59,12 +59,74 @@ describe('auto spec', () => {
       expect(c.scanDim).toBeLessThan(wide);
     }
     expect(funnels.some((c) => c.mflops[0.95] !== null)).toBe(true);
-    const reachable = choice.candidates.filter((c) => c.mflops[0.95] !== null && c.mflops[0.99] !== null);
-    const cheapest = reachable.reduce((a, b) => (b.mflops[0.95]! < a.mflops[0.95]! ? b : a));
-    const spec = parseSpec(choice.spec, wide);
-    expect(spec.scan.dim).toBe(cheapest.scanDim);
-    expect(spec.coarse?.dim).toBe(cheapest.coarseDim);
-    if (cheapest.funnelScanDim !== undefined) expect(choice.reason).toMatch(/funnel stage/);
+  });
+
+  describe('the funnel search (cheapestFunnel) against every (shortlist, keep) pair', () => {
+    /**
+     * The cheapest (keep K, shortlist S) with k <= K <= S <= ceil(vectors) whose funnel finds `need` neighbours: a
+     * neighbour of rank r is found when S >= r + 1 at the scan prefix (or S scans everything) and K >= r + 1 at d_s.
+     */
+    function bruteForce(keepRanks: number[], scanRanks: number[], need: number, k: number, vectors: number, price: (keep: number, shortlist: number) => number) {
+      const all = Math.ceil(vectors);
+      let best: { mflops: number; keep: number; shortlist: number } | null = null;
+      for (let keep = k; keep <= all; keep++) {
+        for (let shortlist = keep; shortlist <= all; shortlist++) {
+          const found = keepRanks.filter((r, j) => keep >= r + 1 && (shortlist >= scanRanks[j] + 1 || shortlist === all)).length;
+          if (found < need) continue;
+          const mflops = price(keep, shortlist);
+          if (!best || mflops < best.mflops) best = { mflops, keep, shortlist };
+        }
+      }
+      return best;
+    }
+
+    it('a hand-made table: the pair a price makes cheapest', () => {
+      // (rank at d_s, rank at p) of seven neighbours; one not probed; ranks are estimates, so fractional
+      const keepRanks = [0, 1, 1.5, 4, Infinity, 9, 15];
+      const scanRanks = [5, 0, 12, 2, 1, 3, 19.5];
+      const search = { keepRanks, scanRanks, need: 3, k: 2, vectors: 20 };
+      // the three best at d_s (K = 3) need S = 13; adding the fourth (K = 5) lets S fall to 6
+      const keepCheap = cheapestFunnel({ ...search, price: (keep, shortlist) => 10 * keep + shortlist });
+      expect(keepCheap).toEqual({ mflops: 43, keep: 3, shortlist: 13 });
+      const shortCheap = cheapestFunnel({ ...search, price: (keep, shortlist) => keep + 10 * shortlist });
+      expect(shortCheap).toEqual({ mflops: 65, keep: 5, shortlist: 6 });
+      for (const price of [(a: number, b: number) => 10 * a + b, (a: number, b: number) => a + 10 * b]) expect(cheapestFunnel({ ...search, price })).toEqual(bruteForce(keepRanks, scanRanks, 3, 2, 20, price));
+      // all seven: the last has rank 19.5 at p, past the 20 vectors scanned, so only a shortlist of everything finds it
+      expect(cheapestFunnel({ ...search, need: 6, price: (keep, shortlist) => keep + shortlist })).toEqual({ mflops: 36, keep: 16, shortlist: 20 });
+      expect(cheapestFunnel({ ...search, need: 7, price: (keep, shortlist) => keep + shortlist })).toBeNull();
+    });
+
+    it('random tables: the same cost as the cheapest of all pairs, at a pair that finds enough', () => {
+      let s = 7;
+      const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+      for (let trial = 0; trial < 300; trial++) {
+        const count = 1 + Math.floor(next() * 14);
+        const vectors = 3 + next() * 30;
+        // integer ranks (ties) in some tables, fractional in others; about one in six not probed
+        const whole = trial % 2 === 0;
+        const rank = () => (whole ? Math.floor(next() * vectors) : next() * vectors * 1.1);
+        const keepRanks = Array.from({ length: count }, () => (next() < 0.15 ? Infinity : rank()));
+        const scanRanks = Array.from({ length: count }, rank);
+        const k = 1 + Math.floor(next() * 4);
+        const need = 1 + Math.floor(next() * count);
+        const [a, b, c] = [next() + 0.1, next() + 0.1, next() * 0.05];
+        const price = (keep: number, shortlist: number) => a * keep + b * shortlist + c * keep * shortlist;
+        const want = bruteForce(keepRanks, scanRanks, need, k, vectors, price);
+        const got = cheapestFunnel({ keepRanks, scanRanks, need, k, vectors, price });
+        if (!want) {
+          expect(got).toBeNull();
+          continue;
+        }
+        expect(got).not.toBeNull();
+        expect(got!.mflops).toBeCloseTo(want.mflops, 12);
+        expect(got!.mflops).toBe(price(got!.keep, got!.shortlist));
+        expect(got!.keep).toBeGreaterThanOrEqual(k);
+        expect(got!.shortlist).toBeGreaterThanOrEqual(got!.keep);
+        const all = Math.ceil(vectors);
+        expect(got!.shortlist).toBeLessThanOrEqual(all);
+        expect(keepRanks.filter((r, j) => got!.keep >= r + 1 && (got!.shortlist >= scanRanks[j] + 1 || got!.shortlist === all)).length).toBeGreaterThanOrEqual(need);
+      }
+    });
   });
 
   it('an exact scan for a small collection', async () => {

@@ -63,16 +63,26 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
 /** Serves until SIGTERM or SIGINT, then drains and exits (0, or 1 if closing failed). */
 export async function serveUntilSignal(config: ServiceConfig): Promise<void> {
   const { stop } = await serve(config);
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      stop().then(
-        () => process.exit(0),
-        (e: Error) => {
-          console.error(`shutdown failed: ${e.message}`);
-          process.exit(1);
-        },
-      );
-    });
+  const shutdown = () =>
+    stop().then(
+      () => process.exit(0),
+      (e: Error) => {
+        console.error(`shutdown failed: ${e.message}`);
+        process.exit(1);
+      },
+    );
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, shutdown);
+  // ADANNS_PARENT_PID (set by the local cluster launcher): a node whose launcher died without stopping
+  // it (SIGKILL, a timed-out test) is re-parented; it shuts down then instead of running on orphaned
+  const parent = Number(process.env.ADANNS_PARENT_PID);
+  if (Number.isInteger(parent) && parent > 0) {
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      console.error(`adanns serve: the launcher (pid ${parent}) is gone: shutting down`);
+      void shutdown();
+    }, 1000);
+    watch.unref();
   }
 }
 

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -89,6 +90,29 @@ function defaultNodeCommand(from: 'source' | 'dist'): { command: string; args: s
     : { command: process.execPath, args: [join(cliDir, 'dist', 'main.js')] };
 }
 
+/**
+ * A launcher that dies without running any handler (SIGKILL, or a test
+ * runner's SIGTERM to a timed-out worker) would leave its children running:
+ * each runs in its own process group, and nats-server cannot watch its
+ * parent. So the launcher also starts this small watchdog (detached): when
+ * its parent (the launcher) is gone, it SIGKILLs the processes of the pid
+ * file still naming the data directory, then exits. It keeps the last list
+ * it read, in case the directory was removed meanwhile.
+ */
+const WATCHDOG = `
+const fs = require('node:fs');
+const [, parent, file, marker] = process.argv;
+let pids = [];
+const read = () => { try { pids = JSON.parse(fs.readFileSync(file, 'utf8')).map((r) => r.pid); } catch {} };
+const ours = (pid) => { try { return fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0').some((a) => a.includes(marker)); } catch { return false; } };
+read();
+setInterval(() => {
+  if (process.ppid === Number(parent)) return read();
+  for (const pid of pids) if (ours(pid)) try { process.kill(pid, 'SIGKILL'); } catch {}
+  process.exit(0);
+}, 500);
+`;
+
 /** `count` distinct ports the system considers free now. */
 async function freePorts(count: number, host: string): Promise<number[]> {
   const servers = await Promise.all(
@@ -136,6 +160,14 @@ export class LocalCluster {
   private readonly nodeCommand: { command: string; args: string[] };
   private readonly killAllNow = () => this.children().forEach((c) => c.killNow());
   private stopping: Promise<void> | undefined;
+  private watchdog: ChildProcess | undefined;
+  /** Clusters started by this process and not yet stopped (LocalCluster.stopAll). */
+  private static readonly running = new Set<LocalCluster>();
+
+  /** Stops every cluster this process started and has not stopped: a test's teardown after a timeout, whatever was left mid-run. */
+  static async stopAll(): Promise<void> {
+    await Promise.all([...LocalCluster.running].map((c) => c.stop()));
+  }
 
   private constructor(options: LocalClusterOptions, natsVersion: string, ports: PortTable, host: string) {
     this.options = options;
@@ -204,6 +236,9 @@ export class LocalCluster {
     const reaped = await this.pidFile.reapStale();
     if (reaped.length > 0) console.error(`stopped processes a previous launcher left running on ${this.dir}: ${reaped.join(', ')}`);
     process.on('exit', this.killAllNow);
+    LocalCluster.running.add(this);
+    this.watchdog = spawn(process.execPath, ['-e', WATCHDOG, String(process.pid), join(this.dir, 'pids.json'), this.dir], { stdio: 'ignore', detached: true });
+    this.watchdog.unref();
     try {
       for (const n of this.nats) this.spawnNats(n);
       await this.waitForJetStream();
@@ -259,7 +294,7 @@ export class LocalCluster {
     if (node.process?.running) throw new Error(`node ${id} is already running (pid ${node.process.pid})`);
     mkdirSync(node.dataDir, { recursive: true });
     const args = [...this.nodeCommand.args, 'serve', '--cluster', this.natsUrl, '--node-id', id, '--host', this.host, '--port', String(node.port), '--data-dir', node.dataDir];
-    const env = { ...process.env, ADANNS_THREADS: String(this.options.threads ?? 1), ...this.options.nodeEnv };
+    const env = { ...process.env, ADANNS_THREADS: String(this.options.threads ?? 1), ADANNS_PARENT_PID: String(process.pid), ...this.options.nodeEnv };
     const child = new Supervised({ name: `adanns ${id}`, command: this.nodeCommand.command, args, env, logFile: node.logFile }, this.onUnexpectedExit);
     node.process = child;
     this.pidFile.write(this.children());
@@ -306,6 +341,8 @@ export class LocalCluster {
       await Promise.all(this.nats.map((n) => n.process?.stop()));
       this.pidFile.write(this.children());
       process.off('exit', this.killAllNow);
+      this.watchdog?.kill('SIGKILL');
+      LocalCluster.running.delete(this);
     })());
   }
 }

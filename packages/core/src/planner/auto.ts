@@ -325,10 +325,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
         // scan prefixes calibration measures on this build (calibrationGrid: the three largest of its ladder)
         const calibrated = dimsLadder(ds).slice(-3);
         // per nprobe, the probed neighbours by rank at d_s (shared by every scan prefix and target)
-        const byRank = nprobes.map((_, b) => {
-          const at = ranks.subarray(b * per, (b + 1) * per);
-          return Array.from({ length: per }, (_, j) => j).filter((j) => at[j] !== Infinity).sort((x, y) => at[x] - at[y]);
-        });
+        const byRank = nprobes.map((_, b) => probedByRank(ranks.subarray(b * per, (b + 1) * per)));
         for (const p of scanDims.filter((d) => d < ds && calibrated.includes(d))) {
           const from = rankAt.get(p)!;
           const funnel: AutoCandidate = { coarseDim: dc, scanDim: ds, funnelScanDim: p, mflops: { 0.9: null, 0.95: null, 0.99: null }, shortlist99: null };
@@ -337,20 +334,16 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
             let best: { mflops: number; shortlist: number } | null = null;
             for (let b = 0; b < nprobes.length; b++) {
               const vectors = (scanned[b] / q / m) * n;
-              const at = ranks.subarray(b * per, (b + 1) * per);
-              const order = byRank[b];
-              if (order.length < need) continue;
-              // K grows through the neighbours by rank at d_s; S is the need-th smallest rank at p among those kept
-              const heap = new MaxHeap(need);
-              for (let j = 0; j < order.length; j++) {
-                heap.push(from[b * per + order[j]]);
-                if (!heap.full || (j + 1 < order.length && at[order[j + 1]] === at[order[j]])) continue;
-                const keep = Math.max(k, Math.ceil(at[order[j]] + 1));
-                const shortlist = Math.min(Math.max(keep, Math.ceil(heap.top + 1)), Math.ceil(vectors));
-                if (keep > shortlist) continue;
-                const mflops = price(p, vectors, keep, { dim: ds, rescored: shortlist });
-                if (!best || mflops < best.mflops) best = { mflops, shortlist };
-              }
+              const found = cheapestFunnel({
+                keepRanks: ranks.subarray(b * per, (b + 1) * per),
+                scanRanks: from.subarray(b * per, (b + 1) * per),
+                order: byRank[b],
+                need,
+                k,
+                vectors,
+                price: (keep, shortlist) => price(p, vectors, keep, { dim: ds, rescored: shortlist }),
+              });
+              if (found && (!best || found.mflops < best.mflops)) best = found;
             }
             funnel.mflops[target] = best?.mflops ?? null;
             if (target === 0.99) funnel.shortlist99 = best?.shortlist ?? null;
@@ -383,6 +376,57 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const reason = `${shape}; ${trial}; ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
   const multiple = chosen.shortlist99 !== null && ds < dim ? Math.ceil(chosen.shortlist99 / k) : 0;
   return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates };
+}
+
+/** What cheapestFunnel searches: one nprobe's trial neighbours and the price of a funnel. */
+export interface FunnelSearch {
+  /** Each trial neighbour's rank at the stage's prefix d_s among the probed vectors (Infinity: not probed). */
+  keepRanks: ArrayLike<number>;
+  /** Its rank at the scan prefix p among the probed vectors. */
+  scanRanks: ArrayLike<number>;
+  /** The probed neighbours (keepRanks finite) by keepRanks ascending; computed when left out. */
+  order?: ArrayLike<number>;
+  /** Neighbours the funnel must find. */
+  need: number;
+  /** Answers per query: the stage keeps at least k. */
+  k: number;
+  /** Vectors a query scans: a shortlist holds at most ceil(vectors), and one that large passes every probed neighbour. */
+  vectors: number;
+  /** MFLOPs per query of a funnel keeping `keep` of a scan shortlist of `shortlist`; rising in both. */
+  price: (keep: number, shortlist: number) => number;
+}
+
+/**
+ * The cheapest funnel (a scan shortlist S, a stage keeping K of it, k <= K <=
+ * S <= ceil(vectors)) finding `need` neighbours, or null. A neighbour of rank
+ * r (an estimate of the vectors scoring above it, so fractional) is found
+ * when S >= r + 1 at p (or S is every scanned vector) and K >= r + 1 at d_s.
+ * K grows through the neighbours by rank at d_s; for each K the least S is
+ * the need-th smallest rank at p among those it keeps, plus one (a max-heap
+ * of the need smallest), so with a price rising in both only these (K, S)
+ * pairs can be cheapest. Ties keep the first pair found.
+ */
+export function cheapestFunnel(o: FunnelSearch): { mflops: number; shortlist: number; keep: number } | null {
+  const { keepRanks: at, scanRanks: from, need, k, vectors } = o;
+  const order = o.order ?? probedByRank(at);
+  if (order.length < need) return null;
+  let best: { mflops: number; shortlist: number; keep: number } | null = null;
+  const heap = new MaxHeap(need);
+  for (let j = 0; j < order.length; j++) {
+    heap.push(from[order[j]]);
+    if (!heap.full || (j + 1 < order.length && at[order[j + 1]] === at[order[j]])) continue;
+    const keep = Math.max(k, Math.ceil(at[order[j]] + 1));
+    const shortlist = Math.min(Math.max(keep, Math.ceil(heap.top + 1)), Math.ceil(vectors));
+    if (keep > shortlist) continue;
+    const mflops = o.price(keep, shortlist);
+    if (!best || mflops < best.mflops) best = { mflops, shortlist, keep };
+  }
+  return best;
+}
+
+/** Indices of the probed neighbours (finite rank) by rank ascending. */
+function probedByRank(at: ArrayLike<number>): number[] {
+  return Array.from({ length: at.length }, (_, j) => j).filter((j) => at[j] !== Infinity).sort((x, y) => at[x] - at[y]);
 }
 
 /** nprobe values of the trial: 1, 2, 3, then about x1.25 per step up to max (fine enough that the cheapest reaching a target is not overshot by much). */

@@ -740,7 +740,8 @@ export class ClusterNode {
         // the request itself is wrong: every replica would say so
         if (e instanceof StoreError && (e.kind === 'invalid' || e.kind === 'too_large')) throw e;
         lastError = e as Error;
-        this.log('warn', `shard ${shard} of ${c.name} on node ${node} failed (${lastError.message}); trying another replica`, { shard, failedNode: node });
+        // said for the first round only: the later ones (every ROUTE_PAUSE_MS) would repeat it
+        if (giveUp === Infinity) this.log('warn', `shard ${shard} of ${c.name} on node ${node} failed (${lastError.message}); trying another replica`, { shard, failedNode: node });
       }
     }
     throw new StoreError('unavailable', `no live replica of shard ${shard} of ${c.name} answered${attempts ? ` (${attempts} tries, last on ${tried.join(', ') || 'none'}: ${lastError?.message ?? 'deadline passed'})` : ' (none is serving: the shard is unassigned or catching up)'}`, 1);

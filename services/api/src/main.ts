@@ -60,17 +60,27 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
   return { url, stop, store, ...(cluster ? { cluster } : {}) };
 }
 
-/** Serves until SIGTERM or SIGINT, then drains and exits (0, or 1 if closing failed). */
+/** Longest shutdown: the 25 s drain plus closing, within docker-compose's 30 s stop_grace_period. */
+const SHUTDOWN_LIMIT_MS = 29_000;
+
+/** Serves until SIGTERM or SIGINT, then drains and exits (0, or 1 if closing failed or overran). */
 export async function serveUntilSignal(config: ServiceConfig): Promise<void> {
   const { stop } = await serve(config);
-  const shutdown = () =>
-    stop().then(
+  const shutdown = () => {
+    // the drain above is bounded; this bounds the rest (a cluster close waiting on an unreachable
+    // NATS, a stuck store): a stopped service must exit, never linger as an orphan
+    setTimeout(() => {
+      console.error(`shutdown did not finish within ${SHUTDOWN_LIMIT_MS} ms: exiting`);
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS).unref();
+    return stop().then(
       () => process.exit(0),
       (e: Error) => {
         console.error(`shutdown failed: ${e.message}`);
         process.exit(1);
       },
     );
+  };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, shutdown);
   // ADANNS_PARENT_PID (set by the local cluster launcher): a node whose launcher died without stopping
   // it (SIGKILL, a timed-out test) is re-parented; it shuts down then instead of running on orphaned

@@ -334,4 +334,24 @@ describe('cluster mode', () => {
     expect(count.body.count).toBe(points.length - 3 + 40);
     await startNode(victim);
   });
+
+  it('keeps answering searches while the meta bucket cannot be reached for longer than a lease', { timeout: 180_000 }, async () => {
+    const n1 = nodes.get('n1')!;
+    await settled(n1, 'c');
+    // a frozen nats-server: no lease renewal lands and every view's leases run out, as while JetStream
+    // re-elects the bucket's leader; searches read only the replicas' LMDB and need no NATS
+    nats.kill('SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, LEASE_MS + 1500));
+      const statuses: number[] = [];
+      for (const node of nodes.values()) {
+        for (let i = 0; i < 3; i++) statuses.push((await call(node, 'POST', '/v1/collections/c/search', { vector: points[i].vector, k: 3, timeoutMs: 5000 })).status);
+      }
+      expect(statuses.every((s) => s === 200), statuses.join(',')).toBe(true);
+    } finally {
+      nats.kill('SIGCONT');
+    }
+    // and the cluster goes on once the server answers again
+    await settled(n1, 'c');
+  });
 });

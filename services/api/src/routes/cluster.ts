@@ -1,12 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Budget } from '@adanns/core';
 import type { ClusterNode } from '@adanns/cluster';
 import { ApiError } from '../errors.js';
 import type { ServiceMetrics } from '../metrics.js';
 import { CollectionName, CountBody, CountReply, CreateCollection, DeleteBody, ErrorReply, PayloadIndexBody, PayloadIndexPath, PointPath, PointQuery, PointReply, SearchBody, SearchReply, UpsertBody } from '../schemas.js';
 import { pathId } from './points.js';
-import type { SearchLimits } from './search.js';
+import { readSearchBody, type SearchLimits } from './search.js';
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply };
 
@@ -111,26 +110,14 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ cluster: ClusterNode; li
   let inflight = 0;
   app.post('/v1/collections/:name/search', { config: { access: 'read' }, bodyLimit: limits.maxBodyBytes, schema: { params: CollectionName, body: ClusterSearch, response: { 200: ClusterSearchReply, ...errors } } }, async (request) => {
     const body = request.body;
-    if ((body.vector === undefined) === (body.vectors === undefined)) throw new ApiError(400, 'invalid', 'give exactly one of vector and vectors');
-    if (body.budget && body.params) throw new ApiError(400, 'invalid', 'give a budget or params, not both');
-    if (body.k > limits.maxK) throw new ApiError(400, 'invalid', `k ${body.k} exceeds the limit ${limits.maxK}`);
-    const queries = body.vectors ?? [body.vector];
-    if (queries.length > limits.maxBatch) throw new ApiError(413, 'too_large', `${queries.length} query vectors in one request, the limit is ${limits.maxBatch}`);
+    const { queries, options } = readSearchBody(body, limits);
     if (inflight >= limits.maxInflight) throw new ApiError(429, 'too_many_requests', `${inflight} searches are in flight, the limit is ${limits.maxInflight}; retry shortly`, { 'retry-after': '1' });
     inflight++;
     try {
       const answer = await cluster.search(
         request.params.name,
         queries,
-        {
-          k: body.k,
-          ...(body.params ? { params: body.params } : {}),
-          ...(body.budget ? { budget: body.budget as Budget } : {}),
-          ...(body.strict !== undefined ? { strict: body.strict } : {}),
-          withPayload: body.withPayload ?? false,
-          ...(body.filter !== undefined ? { filter: body.filter } : {}),
-          limits: limits.work,
-        },
+        options,
         { ...(body.after ? { after: body.after } : {}), ...(body.timeoutMs ? { timeoutMs: body.timeoutMs } : {}) },
       );
       metrics.searchMflops.observe({ collection: request.params.name }, answer.mflops);

@@ -4,6 +4,7 @@ import type { Budget } from '@adanns/core';
 import type { SearchLimits as StoreSearchLimits, Store } from '@adanns/store';
 import { ApiError } from '../errors.js';
 import type { ServiceMetrics } from '../metrics.js';
+import type { Static } from '@sinclair/typebox';
 import { CollectionName, ErrorReply, SearchBody, SearchReply } from '../schemas.js';
 
 export interface SearchLimits {
@@ -14,6 +15,29 @@ export interface SearchLimits {
   maxBodyBytes: number;
   /** Work and answer bounds, and the slice size, handed to the collection. */
   work: StoreSearchLimits;
+}
+
+/**
+ * A search body checked against the limits (400/413 naming what is wrong) and
+ * turned into its query vectors and the collection's search options; the
+ * single-node route and the cluster route both read bodies through it.
+ */
+export function readSearchBody(body: Static<typeof SearchBody>, limits: SearchLimits) {
+  if ((body.vector === undefined) === (body.vectors === undefined)) throw new ApiError(400, 'invalid', 'give exactly one of vector and vectors');
+  if (body.budget && body.params) throw new ApiError(400, 'invalid', 'give a budget or params, not both');
+  if (body.k > limits.maxK) throw new ApiError(400, 'invalid', `k ${body.k} exceeds the limit ${limits.maxK}`);
+  const queries = body.vectors ?? [body.vector];
+  if (queries.length > limits.maxBatch) throw new ApiError(413, 'too_large', `${queries.length} query vectors in one request, the limit is ${limits.maxBatch}`);
+  const options = {
+    k: body.k,
+    ...(body.params ? { params: body.params } : {}),
+    ...(body.budget ? { budget: body.budget as Budget } : {}),
+    ...(body.strict !== undefined ? { strict: body.strict } : {}),
+    withPayload: body.withPayload ?? false,
+    ...(body.filter !== undefined ? { filter: body.filter } : {}),
+    limits: limits.work,
+  };
+  return { queries, options };
 }
 
 /**
@@ -49,27 +73,13 @@ export const searchRoutes: FastifyPluginAsyncTypebox<{ store: Store; limits: Sea
       schema: { params: CollectionName, body: SearchBody, response: { 200: SearchReply, 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 413: ErrorReply, 429: ErrorReply, 503: ErrorReply } },
     },
     async (request, reply) => {
-      const body = request.body;
-      if ((body.vector === undefined) === (body.vectors === undefined)) throw new ApiError(400, 'invalid', 'give exactly one of vector and vectors');
-      if (body.budget && body.params) throw new ApiError(400, 'invalid', 'give a budget or params, not both');
-      if (body.k > limits.maxK) throw new ApiError(400, 'invalid', `k ${body.k} exceeds the limit ${limits.maxK}`);
-      const queries = body.vectors ?? [body.vector];
+      const { queries, options } = readSearchBody(request.body, limits);
       // a client that goes away stops its search at the next slice
       const gone = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) gone.abort();
       });
-      if (queries.length > limits.maxBatch) throw new ApiError(413, 'too_large', `${queries.length} query vectors in one request, the limit is ${limits.maxBatch}`);
-      const searching = store.get(request.params.name).search(queries, {
-        k: body.k,
-        ...(body.params ? { params: body.params } : {}),
-        ...(body.budget ? { budget: body.budget as Budget } : {}),
-        ...(body.strict !== undefined ? { strict: body.strict } : {}),
-        withPayload: body.withPayload ?? false,
-        ...(body.filter !== undefined ? { filter: body.filter } : {}),
-        limits: limits.work,
-        signal: gone.signal,
-      });
+      const searching = store.get(request.params.name).search(queries, { ...options, signal: gone.signal });
       // the collection copies the vectors it needs; the decoded body need not live as long as the search
       (request as { body: unknown }).body = undefined;
       const answer = await searching;

@@ -21,7 +21,7 @@
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex, dimsLadder, formatParams, marginForMeanDepth, recallAtK, type SearchParams } from '@adanns/core';
+import { AdannsIndex, dimsLadder, formatParams, marginForMeanDepth, recallAtK, type PatienceRule, type SearchParams } from '@adanns/core';
 import { generateSynthetic, loadVectors, type VectorSet } from '@adanns/datasets';
 import { cachedGroundTruth } from './bench-data.js';
 import { log } from './fashion-mnist.js';
@@ -150,7 +150,22 @@ async function run(name: string): Promise<void> {
       }
     }
   }
-  log(`swept ${fixed.length} fixed, ${adaptive.length} adaptive, ${funnelFixed.length} fixed funnel and ${funnelAdaptive.length} adaptive funnel points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // patience termination (stages/adaptive-probe.ts): rules watching the scan's top 40 or 100, windows of 1-4 lists,
+  // under caps 16 and 32, plain (shortlists 40, 100) and as funnels (shortlist 200 rescored at each stage prefix, keep 40)
+  const patience: Point[] = [];
+  const funnelPatience: Point[] = [];
+  const rules: PatienceRule[] = [];
+  for (const top of [40, 100]) for (const [newMax, window] of [[0, 1], [1, 2], [2, 3], [3, 4]]) rules.push({ top, newMax: top === 100 ? newMax + 1 : newMax, lists: window });
+  for (const scanDim of scanDims) {
+    for (const cap of caps.filter((c) => c === 16 || c === 32)) {
+      for (const rule of rules) {
+        const common = { coarseDim, scanDim, rerankDim: spec.rerank?.dim, nprobe: cap, patience: rule };
+        for (const shortlist of [40, 100].filter((s) => s >= rule.top)) patience.push(await measure({ ...common, shortlist }));
+        for (const dim of stageDims.filter((d) => d > scanDim && d < (spec.rerank?.dim ?? Infinity) && d <= spec.scan.dim)) funnelPatience.push(await measure({ ...common, shortlist: 200, funnel: [{ dim, keep: 40 }] }));
+      }
+    }
+  }
+  log(`swept ${fixed.length} fixed, ${adaptive.length} adaptive, ${funnelFixed.length} fixed funnel, ${funnelAdaptive.length} adaptive funnel, ${patience.length} patience and ${funnelPatience.length} patience funnel points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const fixedFront = frontier(fixed);
   const describe = (front: Point[], recall: number) => {
     const p = front.find((f) => f.recall >= recall);
@@ -159,22 +174,25 @@ async function run(name: string): Promise<void> {
   // two comparisons: the plain families (no funnel points), and every point the planner can choose (funnel points
   // included); each against two adaptive frontiers: the adaptive points alone (can fall below 1x), and every point,
   // fixed ones too (what a planner choosing between them gains: never below 1x)
-  const comparisons: [string, Point[], Point[]][] = [
-    ['without funnel points', fixed, adaptive],
-    ['with funnel points (what the planner can choose)', [...fixed, ...funnelFixed], [...adaptive, ...funnelAdaptive]],
+  // (margin rule and patience rule separately: "adaptive" is the margin rule, "patience" the patience rule)
+  const comparisons: [string, Point[], Point[], Point[]][] = [
+    ['without funnel points', fixed, adaptive, patience],
+    ['with funnel points (what the planner can choose)', [...fixed, ...funnelFixed], [...adaptive, ...funnelAdaptive], [...patience, ...funnelPatience]],
   ];
-  for (const [what, fixedSet, adaptiveSet] of comparisons) {
+  for (const [what, fixedSet, adaptiveSet, patienceSet] of comparisons) {
     const fFront = frontier(fixedSet);
     const aFront = frontier(adaptiveSet);
-    const allFront = frontier([...fixedSet, ...adaptiveSet]);
+    const pFront = frontier(patienceSet);
+    const allFront = frontier([...fixedSet, ...adaptiveSet, ...patienceSet]);
     console.log(`\n## ${name}: ${ds.spec} (cosine), recall@${k} on ${queries.rows} held-out queries, ${what}\n`);
-    console.log('| recall@10 | fixed MFLOPs | adaptive points alone | ratio | every point | ratio | fixed point above (params: recall, MFLOPs) | adaptive point above |');
-    console.log('|---|---|---|---|---|---|---|---|');
+    console.log('| recall@10 | fixed MFLOPs | margin-rule points alone | ratio | patience points alone | ratio | every point | ratio | fixed point above (params: recall, MFLOPs) | margin-rule point above | patience point above |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const target of TARGETS) {
       const f = mflopsAt(fFront, target);
       const a = mflopsAt(aFront, target);
+      const pa = mflopsAt(pFront, target);
       const all = mflopsAt(allFront, target);
-      console.log(`| ${target} | ${f.toFixed(4)} | ${a.toFixed(4)} | ${(f / a).toFixed(3)}x | ${all.toFixed(4)} | ${(f / all).toFixed(3)}x | ${describe(fFront, target)} | ${describe(aFront, target)} |`);
+      console.log(`| ${target} | ${f.toFixed(4)} | ${a.toFixed(4)} | ${(f / a).toFixed(3)}x | ${pa.toFixed(4)} | ${(f / pa).toFixed(3)}x | ${all.toFixed(4)} | ${(f / all).toFixed(3)}x | ${describe(fFront, target)} | ${describe(aFront, target)} | ${describe(pFront, target)} |`);
     }
   }
 
@@ -264,7 +282,7 @@ async function run(name: string): Promise<void> {
   // the planner: calibrated on other held-out queries (adaptive points join its grid), budgets at the targets
   started = performance.now();
   const cal = await index.calibrate({ queries: ds.calQueries.data, queryRows: ds.calQueries.rows, ks: [k], maxSeconds: calibrationSeconds, latencyQueries: 5 });
-  const adaptiveCalibrated = cal.points.filter((p) => p.params.probeMargin !== undefined).length;
+  const adaptiveCalibrated = cal.points.filter((p) => p.params.probeMargin !== undefined || p.params.patience !== undefined).length;
   log(`calibrated ${cal.points.length} points (${adaptiveCalibrated} adaptive) on ${cal.queries} queries in ${((performance.now() - started) / 1000).toFixed(1)} s${cal.complete ? '' : ' (time bound reached)'}`);
   console.log(`\nplanner (calibrated on ${cal.queries} other held-out queries, ${cal.points.length} points of which ${adaptiveCalibrated} adaptive):\n`);
   console.log('| budget | planned params | expected recall | achieved recall | planned MFLOPs | achieved MFLOPs |');

@@ -11,7 +11,7 @@ import { filteredSummaryMarkdown } from './report/filtered-summary.js';
 import { filteredPlot, recallPlot } from './report/plots.js';
 import { formatParams, summaryMarkdown } from './report/summary.js';
 import type { ResultRow, Results, SystemInfo } from './row.js';
-import { adannsIvfDiskSuite, adannsIvfFastScanSuite, adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
+import { adannsAutoSuite, adannsIvfDiskSuite, adannsIvfFastScanSuite, adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
 import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
 import { faissSuite } from './suites/faiss.js';
 import { filteredSuite } from './suites/filtered.js';
@@ -23,6 +23,7 @@ const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   ivf: ivfSuite,
   'adanns-ivf': adannsIvfSuite,
   'adanns-ivf-disk': adannsIvfDiskSuite,
+  'adanns-auto': adannsAutoSuite,
   opq: opqSuite,
   'adanns-opq': adannsOpqSuite,
   'ivf-opq': ivfOpqSuite,
@@ -33,7 +34,7 @@ const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   budget: budgetSuite,
   filtered: filteredSuite,
 };
-const DEFAULT_SUITES = ['exact', 'ivf', 'adanns-ivf', 'hnswlib', 'faiss'];
+const DEFAULT_SUITES = ['exact', 'ivf', 'adanns-ivf', 'adanns-auto', 'hnswlib', 'faiss'];
 const DEFAULT_SYNTHETIC = 'n=10000,dim=128,clusters=50,queries=200,noise=1,seed=42';
 
 export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [options]

@@ -129,7 +129,7 @@ describe('adanns bench', () => {
     const results = await bench(['--synthetic', tiny, '--suite', 'all', '--bytes', '8']);
     expect(results.dataset).toMatchObject({ n: 600, dim: 16, queries: 20, metric: 'cosine' });
     const systems = new Set(results.rows.map((r) => r.system));
-    for (const s of ['exact', 'ivf', 'adanns-ivf', 'opq', 'adanns-opq', 'ivf-opq', 'adanns-ivf-opq', 'hnswlib', 'budget']) expect(systems, s).toContain(s);
+    for (const s of ['exact', 'ivf', 'adanns-ivf', 'adanns-auto', 'opq', 'adanns-opq', 'ivf-opq', 'adanns-ivf-opq', 'hnswlib', 'budget']) expect(systems, s).toContain(s);
     const budgets = results.rows.filter((r) => r.system === 'budget');
     expect(budgets.map((r) => r.budget)).toEqual([{ recall: 0.8 }, { recall: 0.9 }, { recall: 0.95 }, { mflops: 0.5 }]);
     for (const r of budgets) {
@@ -165,6 +165,24 @@ describe('adanns bench', () => {
     expect(searched.status).toBe(0);
     expect(JSON.parse(searched.stdout).recall).toBe(results.rows[0].recall);
   });
+
+  it('adanns-auto builds the spec auto chooses and measures its calibrated frontier up to recall 0.99', async () => {
+    // 3,000 vectors: enough for auto's trial to choose an IVF build (below 2,000 it chooses an exact scan)
+    const results = await bench(['--synthetic', 'n=3000,dim=16,clusters=10,queries=20,seed=3', '--suite', 'adanns-auto']);
+    const rows = results.rows.filter((r) => r.system === 'adanns-auto');
+    expect(rows.length).toBe(results.rows.length);
+    expect(rows.length).toBeGreaterThan(1);
+    // one build, auto's choice, re-ranking (if at all) from float32 rows in memory; its choice-and-build time on every row
+    expect(new Set(rows.map((r) => r.spec)).size).toBe(1);
+    expect(rows[0].spec).toMatch(/^(pca,)?ivf\d+@\d+,flat@\d+(,rerank@16:f32)?$/);
+    expect(new Set(rows.map((r) => r.buildSeconds)).size).toBe(1);
+    expect(rows[0].buildSeconds).toBeGreaterThan(0);
+    expect(rows[0].note).toMatch(/^calibration [\d.]+ s on \d+ held-out base vectors \(\d+ points\), not in build time$/);
+    // every row its own plan; the sweep stops at the first row past recall 0.99
+    expect(new Set(rows.map((r) => JSON.stringify(r.params))).size).toBe(rows.length);
+    for (const r of rows.slice(0, -1)) expect(r.recall).toBeLessThan(0.99);
+    expect(results.machine.systems['adanns-auto'].threads).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 
   it('runs every system on one thread with --threads 1, and records it', async () => {
     const before = process.env.OMP_NUM_THREADS;

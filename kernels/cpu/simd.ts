@@ -705,9 +705,10 @@ export function listScanScratch(dim: i32, coded: i32, masked: i32): i32 {
 /**
  * Scans directory entries [eFrom, eTo) for the queries in [qFrom, qTo) that
  * probe them: each list's blocks are scored against up to listGroupRows
- * gathered queries at a time and pushed into heap row = query number.
- * mode = metric + 4 * encoding (0 f16, 1 sq8, 2 float32); bStride: elements
- * per member; params: sq8 min then scale.
+ * gathered queries at a time and kept in heap row = query number (through
+ * candidate buffers, bufferPush). mode = metric + 4 * encoding (0 f16, 1 sq8,
+ * 2 float32); bStride: elements per member; params: sq8 min then scale;
+ * scratch: listScanScratch, then topKBufferBytes(qTo - qFrom, k).
  */
 export function scanListsTopK(
   q: usize, qStride: i32, qInv: usize,
@@ -727,6 +728,10 @@ export function scanListsTopK(
   const packed = groupInv + (<usize>most << 2);
   const qs = <usize>qStride << 2;
   const rowBytes = <usize>dim << 2;
+  const scratchEnd = scratch + <usize>listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0);
+  const accs = scratchEnd - BLOCKED_ACCS; // scoreBlocked's partial sums
+  // candidates go to per-row buffers past the scratch, back into the heaps at the end (bufferPush)
+  const bufs = buffersOpen(scratchEnd, qFrom, qTo, hIds, hScores, hSizes, k);
   for (let e = eFrom; e < eTo; e++) {
     const entry = dir + (<usize>e << 5);
     const codes = <usize>load<u32>(entry);
@@ -735,7 +740,6 @@ export function scanListsTopK(
     const size = load<i32>(entry, 12);
     const mTo = load<i32>(entry, 20);
     const lay = load<i32>(entry, 28); // block layout (0: rows one after another)
-    const accs = scratch + <usize>listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0) - BLOCKED_ACCS; // scoreBlocked's partial sums
     // blocked lists: chunks of whole 4-row tiles, so a tile never straddles two blocks (blockRows is a multiple of 4)
     const chunk = lay ? step & ~3 : step;
     if (size <= 0) continue;
@@ -757,7 +761,7 @@ export function scanListsTopK(
         if (mask) {
           const kept = packAllowed(codes, ids, bInv, from, to, bStride, dim, encoding, params, lay, mask, packed, step, metric == COSINE);
           if (kept < to - from) {
-            if (kept > 0) scorePacked(group, n, groupInv, packed, kept, step, dim, metric, scores, members, g0, hIds, hScores, hSizes, k);
+            if (kept > 0) scorePacked(group, n, groupInv, packed, kept, step, dim, metric, scores, members, g0, bufs);
             continue;
           }
         }
@@ -783,18 +787,19 @@ export function scanListsTopK(
           const tEnd = min(n, t + 4);
           // four queries on a blocked list: scores straight to the heaps (scan4Blocked; `scores` holds its thresholds)
           if (blocked && tEnd - t == 4) {
-            scan4Blocked(group + <usize>t * rowBytes, rowBytes, groupInv + (<usize>t << 2), members + (<usize>(g0 + t) << 2), codes, from, to, lay, bStride, inv, ids, dim, metric, hIds, hScores, hSizes, k, scores);
+            scan4Blocked(group + <usize>t * rowBytes, rowBytes, groupInv + (<usize>t << 2), members + (<usize>(g0 + t) << 2), codes, from, to, lay, bStride, inv, ids, dim, metric, bufs, scores);
             continue;
           }
           if (blocked) scoreBlocked(group, t, tEnd, dim, groupInv, codes, from, to, lay, bStride, inv, dim, metric, scores, step, accs);
           else scoreBlock(group, t, tEnd, dim, groupInv, rows, rFrom, rFrom + (to - from), rStride, inv, dim, metric, scores, step);
           for (let u = t; u < tEnd; u++) {
-            pushScores(scores + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
+            bufferScores(scores + (<usize>((u - t) * step) << 2), from, to, ids, bufs, load<i32>(members + (<usize>(g0 + u) << 2)));
           }
         }
       }
     }
   }
+  buffersClose(bufs, qFrom, qTo, hIds, hScores, hSizes);
 }
 
 /** ADC of codes [from, to) (m bytes each) on one query's tables `t` plus `add`, into heap row `row`; ids[j] names code j (j when ids is 0). */
@@ -1323,7 +1328,7 @@ function packAllowed(
 /** Scores the n gathered queries of a list scan against `kept` packed rows (packAllowed) and pushes them under the packed ids. */
 function scorePacked(
   group: usize, n: i32, groupInv: usize, packed: usize, kept: i32, step: i32, dim: i32, metric: i32, scores: usize,
-  members: usize, g0: i32, hIds: usize, hScores: usize, hSizes: usize, k: i32,
+  members: usize, g0: i32, bufs: Buffers,
 ): void {
   const packedIds = packed + (<usize>(step * dim) << 2);
   const packedInv = packedIds + (<usize>step << 2);
@@ -1331,7 +1336,7 @@ function scorePacked(
     const tEnd = min(n, t + 4);
     scoreBlock(group, t, tEnd, dim, groupInv, packed, 0, kept, dim, packedInv, dim, metric, scores, step);
     for (let u = t; u < tEnd; u++) {
-      pushScores(scores + (<usize>((u - t) * step) << 2), 0, kept, packedIds, hIds, hScores, hSizes, k, load<i32>(members + (<usize>(g0 + u) << 2)));
+      bufferScores(scores + (<usize>((u - t) * step) << 2), 0, kept, packedIds, bufs, load<i32>(members + (<usize>(g0 + u) << 2)));
     }
   }
 }
@@ -1510,20 +1515,19 @@ export function rescoreListsTopK(
 }
 
 /**
- * Pushes the lanes of `s` (row j's scores for the four heap rows named at
- * `rows`) that reach their row's threshold; `limits` holds the four
- * thresholds (updated). Lanes are independent heaps, so their order does not
- * matter; each heap takes its rows in order, as pushScores() takes them.
+ * Appends the lanes of `s` (row j's scores for the four heap rows named at
+ * `rows`) that reach their row's threshold to the rows' candidate buffers;
+ * `limits` holds the four thresholds (updated).
  */
-function pushLanes(s: v128, j: i32, ids: usize, rows: usize, limits: usize, hIds: usize, hScores: usize, hSizes: usize, k: i32): void {
+function pushLanes(s: v128, j: i32, ids: usize, rows: usize, limits: usize, bufs: Buffers): void {
   const id = ids ? load<i32>(ids + (<usize>j << 2)) : j;
   for (let u = 0; u < 4; u++) {
     const sc = u == 0 ? f32x4.extract_lane(s, 0) : u == 1 ? f32x4.extract_lane(s, 1) : u == 2 ? f32x4.extract_lane(s, 2) : f32x4.extract_lane(s, 3);
     const at = limits + (<usize>u << 2);
     if (sc >= load<f32>(at)) {
-      const row = load<i32>(rows + (<usize>u << 2));
-      heapPush(hIds, hScores, hSizes, k, row, id, sc);
-      store<f32>(at, threshold(hScores, hSizes, k, row));
+      const t = load<i32>(rows + (<usize>u << 2));
+      bufferPush(bufs, t, id, sc);
+      store<f32>(at, bufferLimit(bufs, t));
     }
   }
 }
@@ -1542,20 +1546,21 @@ function tails4(s: v128, q0: usize, qs: usize, codes: usize, r: i32, d4: i32, di
  * The batched tile of scanListsTopK: four gathered queries (q0, q0 + qs, ...;
  * inverse norms at qInv, heap rows at `rows`) against float32 rows
  * [from, to) of a blocked list (from a multiple of 4; bInv indexed by row
- * number, cosine only), every score merged straight into its query's heap.
+ * number, cosine only), every score merged straight into its query's
+ * candidate buffer.
  * A pair of rows (one block) runs against the four queries with the eight
  * four-lane sums in registers, group after group, so each loaded vector
  * serves two to four products; the sums are
  * then reduced four at a time in lanes (hsum4), scaled for cosine and
- * compared with the four heaps' thresholds in one step, so a row that none
+ * compared with the four buffers' thresholds in one step, so a row that none
  * of the queries keeps costs no scalar work and no trip through memory.
- * Each score is pair()'s, and each heap takes its rows in order, so results
- * are bit-identical to scoring rows one after another. `limits`: 16 bytes.
+ * Each score is pair()'s, so results are bit-identical to scoring rows one
+ * after another. `limits`: 16 bytes.
  */
 function scan4Blocked(
   q0: usize, qs: usize, qInv: usize, rows: usize,
   codes: usize, from: i32, to: i32, lay: i32, stride: i32, bInv: usize, ids: usize,
-  dim: i32, metric: i32, hIds: usize, hScores: usize, hSizes: usize, k: i32, limits: usize,
+  dim: i32, metric: i32, bufs: Buffers, limits: usize,
 ): void {
   const l2 = metric == L2, cosine = metric == COSINE;
   const b = lay & 0xffff, w = lay >>> 16;
@@ -1565,7 +1570,7 @@ function scan4Blocked(
   const gs = <usize>(b * w) << 2, rowBytes = <usize>w << 2, blockBytes = <usize>(b * stride) << 2;
   const q1 = q0 + qs, q2 = q1 + qs, q3 = q2 + qs;
   // the thresholds and query norms stay in memory: the row loop needs every vector register for its sums
-  for (let u = 0; u < 4; u++) store<f32>(limits + (<usize>u << 2), threshold(hScores, hSizes, k, load<i32>(rows + (<usize>u << 2))));
+  for (let u = 0; u < 4; u++) store<f32>(limits + (<usize>u << 2), bufferLimit(bufs, load<i32>(rows + (<usize>u << 2))));
   let block = codes + <usize>(from / b) * blockBytes, ro = from % b;
   let r = from;
   for (; r + 2 <= to; r += 2) {
@@ -1645,8 +1650,8 @@ function scan4Blocked(
       s0 = f32x4.mul(s0, f32x4.mul(qi, f32x4.splat(load<f32>(bInv + (<usize>r << 2)))));
       s1 = f32x4.mul(s1, f32x4.mul(qi, f32x4.splat(load<f32>(bInv + (<usize>r << 2), 4))));
     }
-    if (v128.any_true(f32x4.ge(s0, v128.load(limits)))) pushLanes(s0, r, ids, rows, limits, hIds, hScores, hSizes, k);
-    if (v128.any_true(f32x4.ge(s1, v128.load(limits)))) pushLanes(s1, r + 1, ids, rows, limits, hIds, hScores, hSizes, k);
+    if (v128.any_true(f32x4.ge(s0, v128.load(limits)))) pushLanes(s0, r, ids, rows, limits, bufs);
+    if (v128.any_true(f32x4.ge(s1, v128.load(limits)))) pushLanes(s1, r + 1, ids, rows, limits, bufs);
     ro += 2;
     if (ro == b) {
       ro = 0;
@@ -1657,7 +1662,7 @@ function scan4Blocked(
     // an odd last row: pair() per query
     let s = lanes4(pairBlocked(q0, codes, r, dim, lay, stride, l2), pairBlocked(q1, codes, r, dim, lay, stride, l2), pairBlocked(q2, codes, r, dim, lay, stride, l2), pairBlocked(q3, codes, r, dim, lay, stride, l2));
     if (cosine) s = f32x4.mul(s, f32x4.mul(v128.load(qInv), f32x4.splat(load<f32>(bInv + (<usize>r << 2)))));
-    if (v128.any_true(f32x4.ge(s, v128.load(limits)))) pushLanes(s, r, ids, rows, limits, hIds, hScores, hSizes, k);
+    if (v128.any_true(f32x4.ge(s, v128.load(limits)))) pushLanes(s, r, ids, rows, limits, bufs);
   }
 }
 
@@ -1769,5 +1774,239 @@ export function rescoreByRows(
       if (metric == COSINE) s *= load<f32>(qInv + (<usize>t << 2)) * load<f32>(bInv + (<usize>row << 2));
       if (s >= threshold(hScores, hSizes, k, t)) heapPush(hIds, hScores, hSizes, k, t, row, s);
     }
+  }
+}
+
+// ---- candidate buffers: a list scan's bounded top-k without a heap push per candidate ----
+// scanListsTopK appends each candidate that reaches its row's threshold to the row's buffer of
+// bufferSlots(k) (score, id) pairs. A full buffer is cut: a threshold T is found by bisection with
+// SIMD counts such that at least k and at most k + half the rest of its candidates score >= T, those
+// are kept (in order) and T becomes the row's threshold. A candidate below T has k others scoring
+// above it, so it cannot be among the row's best k: the rows end with the best k a heap push per
+// candidate keeps, ties included (ties at T are all kept; when they alone overflow the window, an
+// exact selection in the heaps' order cuts to k). The call opens each row's buffer from its heap and
+// closes it back into a heap of its exact best k (any heap order: consumers sort or read the root).
+// Rows [qFrom, qTo) of a call: heads (count, threshold) 8 bytes each, then the rows' pairs (a score's
+// bits in the low word, the id in the high word), so an append touches one line of pairs.
+
+/** Pairs of a row's buffer: twice k (at least 32: a cut costs a few passes over them), a multiple of 4 (counted four at a time). */
+@inline function bufferSlots(k: i32): i32 {
+  return (max(2 * k, 32) + 3) & ~3;
+}
+
+/** Bytes of the candidate buffers of `rows` heap rows at k that scanListsTopK keeps past its listScanScratch (the host adds them). */
+export function topKBufferBytes(rows: i32, k: i32): i32 {
+  return rows * (8 + (bufferSlots(k) << 3)) + 64; // and the Buffers struct, two alignments
+}
+
+/** A call's buffers: head of row t at heads + 8 t, its pairs at pairs + t * bufferSlots(k) * 8 (both offset by -qFrom rows: they wrap, and only rows >= qFrom are used). */
+@unmanaged class Buffers {
+  heads: usize;
+  pairs: usize;
+  k: i32;
+}
+
+@inline function pairsOf(bufs: Buffers, t: i32): usize {
+  return bufs.pairs + <usize>t * (<usize>bufferSlots(bufs.k) << 3);
+}
+
+@inline function bufferLimit(bufs: Buffers, t: i32): f32 {
+  return load<f32>(bufs.heads + (<usize>t << 3), 4);
+}
+
+/** Lays out the buffers of rows [qFrom, qTo) at `at` (its Buffers struct first) and copies the heap rows in; a full heap's root (its k-th best) is the threshold. */
+function buffersOpen(at: usize, qFrom: i32, qTo: i32, hIds: usize, hScores: usize, hSizes: usize, k: i32): Buffers {
+  const bufs = changetype<Buffers>((at + 15) & ~(<usize>15));
+  const heads = changetype<usize>(bufs) + 16;
+  bufs.k = k;
+  bufs.heads = heads - (<usize>qFrom << 3);
+  bufs.pairs = ((heads + (<usize>(qTo - qFrom) << 3) + 15) & ~(<usize>15)) - <usize>qFrom * (<usize>bufferSlots(k) << 3);
+  for (let t = qFrom; t < qTo; t++) {
+    const n = load<i32>(hSizes + (<usize>t << 2));
+    const sc = hScores + (<usize>t * <usize>k << 2), ids = hIds + (<usize>t * <usize>k << 2);
+    const p = pairsOf(bufs, t);
+    for (let i = 0; i < n; i++) {
+      store<f32>(p + (<usize>i << 3), load<f32>(sc + (<usize>i << 2)));
+      store<i32>(p + (<usize>i << 3), load<i32>(ids + (<usize>i << 2)), 4);
+    }
+    const head = bufs.heads + (<usize>t << 3);
+    store<i32>(head, n);
+    store<f32>(head, n < k ? -Infinity : load<f32>(sc), 4);
+  }
+  return bufs;
+}
+
+/** How many of n pairs (n a multiple of 4) score >= t. */
+@inline function countAtLeast(p: usize, n: i32, t: f32): i32 {
+  const tv = f32x4.splat(t);
+  let c = i32x4.splat(0);
+  for (let i: usize = 0; i < <usize>n << 3; i += 32) {
+    const s = v128.shuffle<f32>(v128.load(p + i), v128.load(p + i, 16), 0, 2, 4, 6);
+    c = i32x4.sub(c, f32x4.ge(s, tv));
+  }
+  return i32x4.extract_lane(c, 0) + i32x4.extract_lane(c, 1) + i32x4.extract_lane(c, 2) + i32x4.extract_lane(c, 3);
+}
+
+/**
+ * Cuts a full buffer (n = bufferSlots(k) pairs at p) to between k and
+ * k + (n - k) / 2 of them: returns the count kept and sets the row's threshold.
+ */
+function bufferCut(head: usize, p: usize, n: i32, k: i32): i32 {
+  let lo = v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6), hi = lo;
+  for (let i: usize = 32; i < <usize>n << 3; i += 32) {
+    const s = v128.shuffle<f32>(v128.load(p + i), v128.load(p + i, 16), 0, 2, 4, 6);
+    lo = f32x4.pmin(lo, s);
+    hi = f32x4.pmax(hi, s);
+  }
+  let low = min(min(f32x4.extract_lane(lo, 0), f32x4.extract_lane(lo, 1)), min(f32x4.extract_lane(lo, 2), f32x4.extract_lane(lo, 3)));
+  let high = max(max(f32x4.extract_lane(hi, 0), f32x4.extract_lane(hi, 1)), max(f32x4.extract_lane(hi, 2), f32x4.extract_lane(hi, 3)));
+  const most = k + ((n - k) >> 1);
+  // count(>= low) = n >= k, count(>= high) >= 1: halve [low, high] keeping count(>= low) >= k
+  let kept = n;
+  for (let step = 0; step < 32 && kept > most; step++) {
+    const mid = low + (high - low) * <f32>0.5;
+    if (!(mid > low && mid < high)) break;
+    const c = countAtLeast(p, n, mid);
+    if (c >= k) {
+      low = mid;
+      kept = c;
+    } else high = mid;
+  }
+  if (kept > most) {
+    // ties (or a range too narrow to halve, infinities) hold more than the window: the exact best k
+    selectBest(p, n, k);
+    store<f32>(head, load<f32>(p + (<usize>(k - 1) << 3)), 4);
+    return k;
+  }
+  // the kept pairs, in order, without a branch per pair
+  let w = p;
+  const end = p + (<usize>n << 3);
+  for (let r = p; r < end; r += 8) {
+    const x = load<u64>(r);
+    store<u64>(w, x);
+    w += <usize>(reinterpret<f32>(<u32>x) >= low) << 3;
+  }
+  store<f32>(head, low, 4);
+  return kept;
+}
+
+/** Whether pair x is ahead of (ps, pid) in the heaps' order (higher score, then lower id), as 0 or 1 (no branch). */
+@inline function aheadOf(x: u64, ps: f32, pid: i32): i32 {
+  const s = reinterpret<f32>(<u32>x), id = <i32>(x >>> 32);
+  return <i32>(s > ps) | (<i32>(s == ps) & <i32>(id < pid));
+}
+
+@inline function pairAhead(x: u64, y: u64): i32 {
+  return aheadOf(x, reinterpret<f32>(<u32>y), <i32>(y >>> 32));
+}
+
+/**
+ * Reorders n pairs at p so that the best k come first in the heaps' order,
+ * the k-th best at k - 1: quickselect with a median of three and a branch-free
+ * partition (every pair is swapped to the boundary, which advances by the
+ * comparison: which side a pair falls on is a coin toss a branch would lose).
+ */
+function selectBest(p: usize, n: i32, k: i32): void {
+  const target = p + (<usize>(k - 1) << 3);
+  let lo = p, hi = p + (<usize>(n - 1) << 3);
+  while (lo < hi) {
+    if (hi - lo == 8) {
+      // two pairs: in order (the median below needs three distinct places)
+      const a = load<u64>(lo), h = load<u64>(hi);
+      if (pairAhead(h, a)) {
+        store<u64>(lo, h);
+        store<u64>(hi, a);
+      }
+      return;
+    }
+    const mid = lo + (((hi - lo) >> 4) << 3);
+    // the median of the three to hi: the pivot
+    let a = load<u64>(lo), m = load<u64>(mid), h = load<u64>(hi);
+    if (pairAhead(h, a)) { const x = a; a = h; h = x; }
+    if (pairAhead(m, a)) { const x = a; a = m; m = x; }
+    if (pairAhead(m, h)) { const x = m; m = h; h = x; }
+    store<u64>(lo, a);
+    store<u64>(mid, m);
+    store<u64>(hi, h);
+    const ps = reinterpret<f32>(<u32>h), pid = <i32>(h >>> 32);
+    let i = lo;
+    for (let j = lo; j < hi; j += 8) {
+      const x = load<u64>(j);
+      store<u64>(j, load<u64>(i));
+      store<u64>(i, x);
+      i += <usize>aheadOf(x, ps, pid) << 3;
+    }
+    store<u64>(hi, load<u64>(i));
+    store<u64>(i, h);
+    if (i == target) return;
+    if (target < i) hi = i - 8;
+    else lo = i + 8;
+  }
+}
+
+/** Appends a candidate that reached row t's threshold; a full buffer is cut (bufferCut). */
+function bufferPush(bufs: Buffers, t: i32, id: i32, s: f32): void {
+  const head = bufs.heads + (<usize>t << 3);
+  let n = load<i32>(head);
+  const p = pairsOf(bufs, t);
+  store<f32>(p + (<usize>n << 3), s);
+  store<i32>(p + (<usize>n << 3), id, 4);
+  if (++n == bufferSlots(bufs.k)) n = bufferCut(head, p, n, bufs.k);
+  store<i32>(head, n);
+}
+
+/** pushScores() into row t's buffer. */
+function bufferScores(scores: usize, from: i32, to: i32, ids: usize, bufs: Buffers, t: i32): void {
+  let limit = bufferLimit(bufs, t);
+  for (let j = from; j < to; j++) {
+    const s = load<f32>(scores + (<usize>(j - from) << 2));
+    if (s >= limit) {
+      bufferPush(bufs, t, ids ? load<i32>(ids + (<usize>j << 2)) : j, s);
+      limit = bufferLimit(bufs, t);
+    }
+  }
+}
+
+/** Restores the heap order (worst at the root: lower score, then higher id) below position i of a heap's first n entries. */
+function heapSiftDown(ids: usize, sc: usize, i: i32, n: i32): void {
+  const id = load<i32>(ids + (<usize>i << 2));
+  const s = load<f32>(sc + (<usize>i << 2));
+  while (true) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    let c = l;
+    const r = l + 1;
+    if (r < n) {
+      const ls = load<f32>(sc + (<usize>l << 2)), rsc = load<f32>(sc + (<usize>r << 2));
+      if (rsc < ls || (rsc == ls && load<i32>(ids + (<usize>r << 2)) > load<i32>(ids + (<usize>l << 2)))) c = r;
+    }
+    const cs = load<f32>(sc + (<usize>c << 2));
+    const cid = load<i32>(ids + (<usize>c << 2));
+    if (s < cs || (s == cs && id > cid)) break;
+    store<f32>(sc + (<usize>i << 2), cs);
+    store<i32>(ids + (<usize>i << 2), cid);
+    i = c;
+  }
+  store<f32>(sc + (<usize>i << 2), s);
+  store<i32>(ids + (<usize>i << 2), id);
+}
+
+/** Each row's exact best k (at most) of its buffer back into its heap row, in heap order. */
+function buffersClose(bufs: Buffers, qFrom: i32, qTo: i32, hIds: usize, hScores: usize, hSizes: usize): void {
+  const k = bufs.k;
+  for (let t = qFrom; t < qTo; t++) {
+    const p = pairsOf(bufs, t);
+    let n = load<i32>(bufs.heads + (<usize>t << 3));
+    if (n > k) {
+      selectBest(p, n, k);
+      n = k;
+    }
+    const ids = hIds + (<usize>t * <usize>k << 2), sc = hScores + (<usize>t * <usize>k << 2);
+    for (let i = 0; i < n; i++) {
+      store<f32>(sc + (<usize>i << 2), load<f32>(p + (<usize>i << 3)));
+      store<i32>(ids + (<usize>i << 2), load<i32>(p + (<usize>i << 3), 4));
+    }
+    for (let i = (n >> 1) - 1; i >= 0; i--) heapSiftDown(ids, sc, i, n);
+    store<i32>(hSizes + (<usize>t << 2), n);
   }
 }

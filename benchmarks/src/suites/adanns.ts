@@ -1,4 +1,4 @@
-import { AdannsIndex, dimsLadder, formatSpec, parseParams, recallAtK, selectQuantizedDim, type BuildOptions, type IndexSizes, type SearchParams } from '@adanns/core';
+import { AdannsIndex, dimsLadder, formatSpec, paretoFrontier, parseParams, pointsAtK, recallAtK, selectQuantizedDim, type BuildOptions, type IndexSizes, type SearchParams } from '@adanns/core';
 import { createRng, sampleIndices } from '@adanns/compute';
 import { backendThreads, listCount, nprobeSweep, type BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
@@ -19,7 +19,7 @@ export async function buildTimed(ctx: BenchContext, spec: string, extra: Partial
   return { index, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Measures one configuration of a built index and records the row (with `extra` fields, e.g. a budget). */
+/** Measures one configuration of a built index and records the row (with `extra` fields, e.g. a budget); returns it. */
 export async function measureIndex(
   ctx: BenchContext,
   system: string,
@@ -28,7 +28,7 @@ export async function measureIndex(
   buildSeconds: number,
   note?: string,
   extra: Partial<ResultRow> = {},
-): Promise<void> {
+): Promise<ResultRow> {
   const { queries, truth, baseLabels, queryLabels } = ctx.data;
   const k = ctx.k;
   const q = queries.rows;
@@ -39,7 +39,7 @@ export async function measureIndex(
   const single = await timeSingleQueries(Math.min(ctx.latencyQueries, q), ctx.passes, (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), 1, k, params));
   ctx.describe(system, { threads: backendThreads(ctx.backend) });
   const labelled = baseLabels !== undefined && queryLabels !== undefined;
-  ctx.add({
+  const row: ResultRow = {
     system,
     spec: formatSpec(index.spec),
     // stages the index does not have (coarseDim/nprobe without IVF) are left out
@@ -58,7 +58,9 @@ export async function measureIndex(
     rssBytes: peakRssBytes(),
     ...(note ? { note } : {}),
     ...extra,
-  });
+  };
+  ctx.add(row);
+  return row;
 }
 
 /** Resident bytes of each kind an index holds (the kinds it has none of left out). */
@@ -121,6 +123,48 @@ async function adannsIvf(ctx: BenchContext, system: string, rerankStorage: '' | 
     }
     index.release();
   }
+}
+
+/** Calibrated points measured on the test queries at most: the sweep's most accurate end, up to its first point at recall 0.99. */
+const AUTO_SWEEP_POINTS = 40;
+/** Recall after which the auto sweep stops: points beyond it only cost more. */
+const AUTO_SWEEP_STOP = 0.99;
+/**
+ * Calibration's time bound in the bench (the service's default is 120 s): a
+ * bound that cuts the grid short leaves the accurate end of the frontier
+ * unmeasured, which would make the suite's result depend on the machine's load.
+ */
+const AUTO_CALIBRATION_SECONDS = 900;
+
+/**
+ * AdANNS with the build `auto` chooses for the data (planner/auto.ts), as a
+ * user of `--spec auto` gets it: build time is the choice and the build
+ * together. A re-rank it chooses keeps float32 rows in memory (`rerank@D:f32`,
+ * the footing of adanns-ivf, rigid IVF and hnswlib; `--spec auto` reads them
+ * from disk). The index is then calibrated at k as collections are (on base
+ * vectors drawn before training and never trained on; the test queries stay
+ * unseen), which sweeps its plan space (the calibration grid, adaptive and
+ * funnel points); calibration time is not build time (the note gives it).
+ * The calibrated points on the recall-MFLOPs or the recall-latency Pareto
+ * frontier are measured on the test queries in order of calibrated recall,
+ * until the test recall passes 0.99.
+ */
+export async function adannsAutoSuite(ctx: BenchContext): Promise<void> {
+  const calibrate = { ks: [ctx.k], filtered: false, maxSeconds: AUTO_CALIBRATION_SECONDS, onProgress: (d: number, t: number) => ctx.progress('calibrate', d, t) };
+  const { index, seconds } = await buildTimed(ctx, 'auto', { calibrate, autoRerank: 'f32' });
+  const cal = index.calibration!;
+  const buildSeconds = seconds - cal.seconds;
+  ctx.log(`adanns-auto: chose ${formatSpec(index.spec)} (${buildSeconds.toFixed(1)} s with the build): ${index.choice?.reason ?? 'no choice recorded'}`);
+  const points = pointsAtK(cal, ctx.k).points;
+  const frontier = [...new Set([...paretoFrontier(points, (p) => p.mflops), ...paretoFrontier(points, (p) => p.latencyMs)])].sort((a, b) => a.recall - b.recall || a.mflops - b.mflops);
+  const top = frontier.findIndex((p) => p.recall >= AUTO_SWEEP_STOP);
+  const sweep = frontier.slice(0, top < 0 ? frontier.length : top + 1).slice(-AUTO_SWEEP_POINTS);
+  const note = `calibration ${cal.seconds.toFixed(1)} s on ${cal.queries} ${cal.source} base vectors (${points.length} points${cal.complete ? '' : ', cut short by its time bound'}), not in build time`;
+  for (const point of sweep) {
+    const row = await measureIndex(ctx, 'adanns-auto', index, point.params, buildSeconds, note);
+    if (row.recall >= AUTO_SWEEP_STOP) break;
+  }
+  index.release();
 }
 
 /**

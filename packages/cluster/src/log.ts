@@ -10,8 +10,12 @@ export type LogEntry =
   | { op: 'delete'; ids: PointId[] }
   /** Evaluated by each replica at this point of the log, so all delete the same points. */
   | { op: 'delete-filter'; filter: unknown }
-  /** Replicas start an index build when they reach it (each trains its own; see README "Cluster"). */
-  | { op: 'build' }
+  /**
+   * Replicas start an index build when they reach it: one replica per shard
+   * trains, on the coarse quantiser that one of them trains for the whole
+   * collection for this request `id` (absent in older logs: each shard trains its own).
+   */
+  | { op: 'build'; id?: string }
   | { op: 'payload-index'; field: string; type: PayloadIndexType }
   | { op: 'drop-payload-index'; field: string };
 

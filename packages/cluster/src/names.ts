@@ -38,6 +38,12 @@ export const replicaKey = (collection: string, shard: number, replica: number): 
 export const indexKey = (collection: string, shard: number): string => `index.${collection}.${shard}`;
 /** Claimed (created) by the one replica that trains for the build request at this log sequence. */
 export const buildKey = (collection: string, shard: number, seq: number): string => `builds.${collection}.${shard}.${seq}`;
+/** The newest copy of a shard's replica (SnapshotRecord): the shard's log is trimmed up to its log sequence. */
+export const snapshotKey = (collection: string, shard: number): string => `snapshot.${collection}.${shard}`;
+/** The collection's shared coarse quantiser (QuantiserRecord): which build request it is for, where it lies. */
+export const quantiserKey = (collection: string): string => `quantiser.${collection}`;
+/** Claimed (created) by the one replica, of any shard, that trains the shared quantiser for build request `id`. */
+export const quantiserClaimKey = (collection: string, id: string): string => `qtrain.${collection}.${id}`;
 /** The object holding an artefact: per collection incarnation (uid) and shard. */
 export const artefactObject = (collection: string, uid: string, shard: number, name: string): string => `${collection}/${uid}/s${shard}/${name}`;
 

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { packArtefact, unpackArtefact } from './artefacts.js';
-import { checkId, checkName, checkPayloadIndex, makeSchema, StoreError, validatePoints, type Collection, type CollectionSchema, type Hit, type PayloadIndexType, type PointId, type SearchAnswer, type SearchRequest, type Store, type StoreLogger } from '@adanns/store';
+import { checkId, checkName, checkPayloadIndex, DEFAULT_CALIBRATION_KS, makeSchema, StoreError, validatePoints, type Collection, type CollectionSchema, type Hit, type PayloadIndexType, type PointId, type SearchAnswer, type SearchRequest, type Store, type StoreLogger } from '@adanns/store';
 import { chunkDeletes, chunkUpserts, decodeToken, encodeEntry, encodeToken, type LogEntry } from './log.js';
-import { ARTEFACT_BUCKET, artefactObject, buildKey, checkNodeId, collectionKey, indexKey, logSubject, MAX_CLUSTER_NAME, MAX_REPLICAS, MAX_SHARDS, META_BUCKET, nodeKey, replicaKey, replicaName, shardOf, streamName } from './names.js';
+import { ARTEFACT_BUCKET, artefactObject, buildKey, checkNodeId, collectionKey, indexKey, logSubject, MAX_CLUSTER_NAME, MAX_REPLICAS, MAX_SHARDS, META_BUCKET, nodeKey, quantiserClaimKey, quantiserKey, replicaKey, replicaName, shardOf, snapshotKey, streamName } from './names.js';
 import { Replica, type ReplicaState } from './replica.js';
 
 export interface ClusterOptions {
@@ -33,6 +36,23 @@ export interface ClusterOptions {
   /** Key sent on calls to other nodes (their admin key: nodes of one cluster share keys). */
   apiKey?: string;
   maxPayloadBytes?: number;
+  /**
+   * One coarse quantiser (PCA and IVF centroids) per build request, trained
+   * by one replica and used by every shard (default true); false: each
+   * shard trains its own (what the recall-parity test compares against).
+   */
+  shareQuantiser?: boolean;
+  /**
+   * Request a build (through the logs, as POST .../index does) once a
+   * collection without an index holds this many points over all its shards
+   * (0 = never; default 0). The local store's own automatic builds are off in
+   * cluster mode: they would train each replica on its own.
+   */
+  autoBuildAt?: number;
+  /** Request a rebuild once the collection grew or shrank by this factor since its shards were trained (0 = never; default 0). */
+  rebuildFactor?: number;
+  /** An automatic build waits until the collection's size has not changed for this long (default 3,000 ms). */
+  autoBuildQuietMs?: number;
 }
 
 /** A cluster collection's descriptor: KEY collections.<name> of the meta bucket. */
@@ -62,6 +82,27 @@ interface SlotRecord {
   expiresAt: number;
   appliedSeq: number;
   state: ReplicaState;
+  /** The replica's points, its index (what automatic builds decide on: autoBuildReason). */
+  count?: number;
+  index?: { state: string; trainedCount: number | null };
+}
+
+/**
+ * Why a collection should build (or rebuild) its index now, from its shards'
+ * newest replica records (one per shard, undefined where none reported yet),
+ * or undefined. Builds go through the logs, so that every shard builds at
+ * the same point and on one quantiser.
+ */
+export function autoBuildReason(shards: readonly (Pick<SlotRecord, 'count' | 'index'> | undefined)[], autoBuildAt: number, rebuildFactor: number): string | undefined {
+  if (shards.some((r) => r?.count === undefined || r.index === undefined)) return undefined;
+  const records = shards as Required<Pick<SlotRecord, 'count' | 'index'>>[];
+  if (records.some((r) => r.index.state === 'building')) return undefined;
+  const total = records.reduce((s, r) => s + r.count, 0);
+  const trained = records.map((r) => r.index.trainedCount);
+  if (trained.every((t) => t === null)) return autoBuildAt > 0 && total >= autoBuildAt ? `${total} points reached the automatic build threshold ${autoBuildAt}` : undefined;
+  if (rebuildFactor <= 0 || trained.some((t) => t === null)) return undefined;
+  const was = trained.reduce<number>((s, t) => s + t!, 0);
+  return total >= was * rebuildFactor || total * rebuildFactor <= was ? `the collection went from ${was} points at training to ${total}` : undefined;
 }
 
 /** KEY index.<collection>.<shard>: the newest index artefact published for a shard. */
@@ -74,6 +115,31 @@ export interface ArtefactRecord {
   logSequence: number;
   trainedCount: number;
   spec: string | null;
+  node: string;
+  publishedAt: string;
+}
+
+/** KEY quantiser.<collection>: the coarse quantiser the shards' builds for request `build` share. */
+export interface QuantiserRecord {
+  /** The build request's id (LogEntry build.id). */
+  build: string;
+  /** The object (bucket adanns-artefacts) holding it (@adanns/store encodeQuantiser); null when training it failed. */
+  object: string | null;
+  /** The spec it was trained for (resolved: `auto` chose it for the whole collection). */
+  spec: string | null;
+  /** Why there is none (the other shards then train their own). */
+  failed?: string;
+  node: string;
+  shard: number;
+  publishedAt: string;
+}
+
+/** KEY snapshot.<collection>.<shard>: the newest copy of a replica of the shard (Collection.snapshot), published with its index artefact. */
+export interface SnapshotRecord {
+  /** The object (bucket adanns-artefacts) holding it (packArtefact of the snapshot directory). */
+  object: string;
+  /** The shard log's sequence it covers: the log is trimmed up to it once every replica applied that far. */
+  logSequence: number;
   node: string;
   publishedAt: string;
 }
@@ -101,12 +167,26 @@ export interface ShardReport {
 export type ClusterSearchAnswer = SearchAnswer & { shards: ShardReport[] };
 
 const DEFAULT_SEARCH_TIMEOUT_MS = 10_000;
+
+/**
+ * The ks a replica calibrates at: the collection's (default 1, 10, 100) and,
+ * with several shards, each one's share ceil(k / shards), which is what a
+ * budget at k is planned at on each shard (ClusterNode.search).
+ */
+export function replicaCalibrationKs(c: Pick<ClusterCollection, 'shards' | 'schema'>): number[] {
+  const ks = c.schema.calibrationK ?? DEFAULT_CALIBRATION_KS;
+  const all = [...new Set([...ks, ...(c.shards > 1 ? ks.map((k) => Math.ceil(k / c.shards)) : [])])].sort((a, b) => a - b);
+  // the schema allows 8: the collection's own first, then the largest shares
+  return all.length <= 8 ? all : [...new Set([...ks, ...all.filter((k) => !ks.includes(k)).reverse()])].slice(0, 8).sort((a, b) => a - b);
+}
 /** The whole meta bucket is read again this often (ms), besides the watch. */
 const FULL_READ_MS = 30_000;
 /** A shard none of whose replicas answered is tried again this long (within the request's deadline) before a search answers 503. */
 const ROUTE_RETRY_MS = 3000;
 /** Pause between such rounds. */
 const ROUTE_PAUSE_MS = 100;
+/** A shard's trainer waits this long for shard 0's to claim the shared quantiser before it claims it itself. */
+const QUANTISER_WAIT_MS = 600_000;
 /** How long a write keeps publishing a message the log has not acknowledged before it answers 503. */
 const PUBLISH_RETRY_MS = 15_000;
 /** Room left in a log message for headers and the entry's framing. */
@@ -143,6 +223,15 @@ export class ClusterNode {
   private nodes = new Map<string, NodeRecord>();
   private slots = new Map<string, Slot>();
   private artefacts = new Map<string, { record: ArtefactRecord; revision: number }>();
+  private snapshots = new Map<string, SnapshotRecord>();
+  /** Log sequence each shard's log was trimmed to by this node (by snapshot key). */
+  private readonly trimmed = new Map<string, number>();
+  /** Each collection's shard sizes as last seen, since when, and whether a build was requested at that size (autoBuild). */
+  private readonly sizes = new Map<string, { size: string; since: number; requested: boolean }>();
+  /** Replicas (local names) being restored from a snapshot now. */
+  private readonly restoring = new Set<string>();
+  /** Shared quantisers, by collection. */
+  private quantisers = new Map<string, QuantiserRecord>();
   /** Replicas (local names) publishing or installing an artefact now. */
   private readonly sharing = new Set<string>();
   /** Replicas this node runs, by local name. */
@@ -228,6 +317,8 @@ export class ClusterNode {
       if (now - this.lastFullRead > FULL_READ_MS) await this.readAll(kv);
       await this.manageReplicas(kv);
       this.shareArtefacts(kv);
+      await this.trimLogs();
+      await this.autoBuild();
     } catch (e) {
       if (!this.closed) this.log('warn', `heartbeat failed: ${(e as Error).message}`, { err: (e as Error).message });
     }
@@ -260,7 +351,9 @@ export class ClusterNode {
     else if (key.startsWith('replicas.')) {
       const record = json<SlotRecord>();
       set(this.slots, key, record && { record, revision });
-    } else if (key.startsWith('index.')) {
+    } else if (key.startsWith('snapshot.')) set(this.snapshots, key, json<SnapshotRecord>());
+    else if (key.startsWith('quantiser.')) set(this.quantisers, key.slice('quantiser.'.length), json<QuantiserRecord>());
+    else if (key.startsWith('index.')) {
       const record = json<ArtefactRecord>();
       set(this.artefacts, key, record && { record, revision });
     }
@@ -292,7 +385,8 @@ export class ClusterNode {
         if (ownKey) {
           const slot = this.slots.get(ownKey)!;
           const replica = await this.ensureReplica(c, shard);
-          const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: replica.appliedSeq, state: replica.state === 'lost' ? 'catching-up' : replica.state };
+          const index = replica.collection.stats().index;
+          const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: replica.appliedSeq, state: replica.state === 'lost' ? 'catching-up' : replica.state, count: replica.collection.count, index: { state: index.state, trainedCount: index.trainedCount } };
           try {
             const value = JSON.stringify(record);
             this.apply(ownKey, 'PUT', await kv.update(ownKey, value, slot.revision), Buffer.from(value));
@@ -364,25 +458,30 @@ export class ClusterNode {
   private async ensureReplica(c: ClusterCollection, shard: number): Promise<Replica> {
     const local = replicaName(c.name, shard);
     const running = this.replicas.get(local);
-    if (running) return running;
+    // the log was trimmed past it while it was away: it starts again from the shard's snapshot
+    if (running?.behindLog) {
+      this.replicas.delete(local);
+      await running.stop('catching-up');
+    } else if (running) return running;
     const store = this.options.store;
     const { js, jsm } = this.ready();
     let collection: Collection | undefined;
+    const { first_seq: first, last_seq: last } = (await jsm.streams.info(streamName(c.name, shard))).state;
     if (store.names().includes(local)) {
       collection = store.get(local);
       // ahead of its log: local data of an earlier collection of this name (dropped and created again while this node was away)
-      const last = (await jsm.streams.info(streamName(c.name, shard))).state.last_seq;
       if (collection.logSequence > last) {
         this.log('warn', `local replica ${local} applied up to ${collection.logSequence} but its log ends at ${last}: it belongs to an earlier collection; starting it again empty`);
         await store.drop(local);
         collection = undefined;
       }
     }
+    if ((collection?.logSequence ?? 0) + 1 < first) collection = await this.restoreReplica(c, shard, collection, first);
     if (!collection) {
-      const { dim, metric, dims, index, calibrationK } = c.schema;
-      collection = await store.create(local, { dim, metric, dims, ...(index ? { index } : {}), ...(calibrationK ? { calibrationK } : {}), payloadIndexes: c.payloadIndexes });
+      const { dim, metric, dims, index } = c.schema;
+      collection = await store.create(local, { dim, metric, dims, ...(index ? { index } : {}), calibrationK: replicaCalibrationKs(c), payloadIndexes: c.payloadIndexes });
     }
-    const replica = new Replica(c.name, shard, collection, this.nodeId, js, jsm, this.options.logger, (r, seq) => this.buildRequested(c, r, seq));
+    const replica = new Replica(c.name, shard, collection, this.nodeId, js, jsm, this.options.logger, (r, seq, id) => this.buildRequested(c, r, seq, id));
     this.replicas.set(local, replica);
     replica.start();
     return replica;
@@ -393,26 +492,102 @@ export class ClusterNode {
   /**
    * A build request reached this replica in the log: the first replica of
    * the shard to claim it (KV create of builds.<c>.<shard>.<seq>) trains; the
-   * others load what it publishes (shareArtefacts).
+   * others load what it publishes (shareArtefacts). With more than one shard
+   * (and shareQuantiser), the trainers build on the collection's quantiser
+   * for this request: the first of them to claim it trains it (its whole
+   * index, on its shard: hash sharding makes a shard a uniform sample of the
+   * collection) and publishes its PCA and centroids; the others wait for it.
    */
-  private buildRequested(c: ClusterCollection, replica: Replica, seq: number): void {
+  private buildRequested(c: ClusterCollection, replica: Replica, seq: number, id: string | undefined): void {
     const kv = this.kv;
     if (!kv) return;
+    const shared = c.shards > 1 && id !== undefined && (this.options.shareQuantiser ?? true);
     void kv
       .create(buildKey(c.name, replica.shard, seq), JSON.stringify({ node: this.nodeId, at: new Date().toISOString() }))
       .then(
         async () => {
-          this.log('info', `training the index of ${c.name}/${replica.shard} for the build request at ${seq}`);
+          let quantiser: Uint8Array | 'train' | null = null;
+          if (shared) {
+            try {
+              quantiser = await this.quantiserFor(kv, c, replica, id);
+            } catch (e) {
+              this.log('warn', `the shared quantiser of ${c.name} for build ${id} is not at hand (${(e as Error).message}): shard ${replica.shard} trains its own`);
+            }
+          }
+          const before = replica.collection.currentArtefact()?.name;
+          this.log('info', `training the index of ${c.name}/${replica.shard} for the build request at ${seq}${quantiser === 'train' ? ' and the quantiser its shards share' : quantiser ? ' on the shared quantiser' : ''}`);
           try {
-            await replica.collection.build();
+            // the collection's size: `auto` sizes the shared lists for all shards, not this one
+            await replica.collection.build({ quantiser: quantiser === 'train' ? null : quantiser, ...(shared ? { countHint: replica.collection.count * c.shards } : {}) });
           } catch (e) {
             this.log('warn', `index build of ${c.name}/${replica.shard} not started: ${(e as Error).message}`);
-            return;
           }
+          if (quantiser === 'train') await this.publishQuantiser(kv, c, replica, id!, replica.collection.currentArtefact()?.name !== before);
           this.shareArtefacts(kv);
         },
         () => this.log('debug', `the build request at ${seq} of ${c.name}/${replica.shard} is another replica's to train`),
       );
+  }
+
+  /**
+   * The shared quantiser for build request `id`: its bytes once published,
+   * 'train' when this replica claimed training it, null when its trainer
+   * could not train one. Shard 0's trainer claims it (one shard, so the
+   * quantiser does not depend on which shard got there first); a claim whose
+   * node is no longer alive is taken over by any shard's trainer, and one
+   * that nobody made within QUANTISER_WAIT_MS (shard 0 unassigned) too.
+   */
+  private async quantiserFor(kv: KV, c: ClusterCollection, replica: Replica, id: string): Promise<Uint8Array | 'train' | null> {
+    const claimKey = quantiserClaimKey(c.name, id);
+    const claim = JSON.stringify({ node: this.nodeId, shard: replica.shard, at: new Date().toISOString() });
+    const claimFrom = replica.shard === 0 ? 0 : Date.now() + QUANTISER_WAIT_MS;
+    for (;;) {
+      if (this.closed || replica.state === 'lost') throw new Error('the replica stopped');
+      const record = this.quantisers.get(c.name);
+      if (record?.build === id) {
+        if (!record.object) return null;
+        const blob = await this.objects?.getBlob(record.object);
+        if (!blob) throw new Error(`object ${record.object} is gone`);
+        return blob;
+      }
+      try {
+        if (Date.now() < claimFrom) throw new Error('shard 0 trains it');
+        await kv.create(claimKey, claim);
+        return 'train';
+      } catch {
+        // claimed: by a node that is gone, it is taken over (compare-and-set: one taker)
+        const entry = await kv.get(claimKey).catch(() => null);
+        const holder = entry?.operation === 'PUT' ? entry.json<{ node: string }>().node : undefined;
+        if (entry && holder !== undefined && holder !== this.nodeId && !this.alive(holder)) {
+          const took = await kv.update(claimKey, claim, entry.revision).then(() => true, () => false);
+          if (took) {
+            this.log('info', `node ${holder} claimed training the shared quantiser of ${c.name} and is gone: training it here`);
+            return 'train';
+          }
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.heartbeatMs));
+    }
+  }
+
+  /** Publishes the quantiser of the index this replica just trained (or that it has none) for build request `id`. */
+  private async publishQuantiser(kv: KV, c: ClusterCollection, replica: Replica, id: string, built: boolean): Promise<void> {
+    const blob = built ? replica.collection.sharedQuantiser() : null;
+    const base = { build: id, node: this.nodeId, shard: replica.shard, publishedAt: new Date().toISOString() };
+    let record: QuantiserRecord;
+    if (blob && this.objects) {
+      const object = `${c.name}/${c.uid}/quantiser-${id}`;
+      await this.objects.putBlob({ name: object, description: `coarse quantiser of ${c.name} for build ${id}` }, blob);
+      record = { ...base, object, spec: replica.collection.stats().index.spec };
+    } else {
+      const why = built ? 'the index has neither a PCA nor an IVF stage' : (replica.collection.stats().index.lastError ?? replica.collection.stats().index.note ?? 'the build produced no index');
+      record = { ...base, object: null, spec: null, failed: why };
+    }
+    const before = this.quantisers.get(c.name)?.object;
+    const value = JSON.stringify(record);
+    this.apply(quantiserKey(c.name), 'PUT', await kv.put(quantiserKey(c.name), value), Buffer.from(value));
+    if (before && before !== record.object) await this.objects?.delete(before).catch(() => undefined);
+    this.log('info', record.object ? `published the shared quantiser of ${c.name} (${record.spec}) for build ${id}` : `no shared quantiser for build ${id} of ${c.name} (${record.failed}): each shard trains its own`);
   }
 
   /**
@@ -458,6 +633,119 @@ export class ClusterNode {
     const before = this.artefacts.get(key)?.record.object;
     if (before && before !== object) await this.objects.delete(before).catch(() => undefined);
     this.log('info', `published the index of ${c.name}/${replica.shard} (change ${own.sequence}, log ${record.logSequence})`, { sequence: own.sequence });
+    await this.publishSnapshot(kv, c, replica);
+  }
+
+  /**
+   * Publishes a copy of this replica (points and index: Collection.snapshot)
+   * with the log sequence it covers, so that the shard's log can be trimmed
+   * up to there (trimLogs) and a replica behind that starts from the copy.
+   */
+  private async publishSnapshot(kv: KV, c: ClusterCollection, replica: Replica): Promise<void> {
+    if (!this.objects) return;
+    const dir = mkdtempSync(join(tmpdir(), 'adanns-snapshot-'));
+    try {
+      const { logSequence } = await replica.collection.snapshot(dir);
+      const key = snapshotKey(c.name, replica.shard);
+      const before = this.snapshots.get(key);
+      if (before && before.logSequence >= logSequence) return;
+      const object = artefactObject(c.name, c.uid, replica.shard, `snapshot-${logSequence}`);
+      await this.objects.putBlob({ name: object, description: `replica of ${c.name} shard ${replica.shard} at log sequence ${logSequence}` }, packArtefact(dir));
+      const record: SnapshotRecord = { object, logSequence, node: this.nodeId, publishedAt: new Date().toISOString() };
+      const value = JSON.stringify(record);
+      this.apply(key, 'PUT', await kv.put(key, value), Buffer.from(value));
+      if (before && before.object !== object) await this.objects.delete(before.object).catch(() => undefined);
+      this.log('info', `published a snapshot of ${c.name}/${replica.shard} at log sequence ${logSequence}`, { logSequence });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Requests the automatic builds and rebuilds (autoBuildReason) of the
+   * collections whose first replica of shard 0 this node holds: one node
+   * per collection decides, once the collection's size stayed put for
+   * autoBuildQuietMs (writes coming in would leave shards trained on less).
+   */
+  private async autoBuild(): Promise<void> {
+    const at = this.options.autoBuildAt ?? 0;
+    const factor = this.options.rebuildFactor ?? 0;
+    if (at <= 0 && factor <= 0) return;
+    const now = Date.now();
+    for (const c of this.collections.values()) {
+      if (this.slots.get(replicaKey(c.name, 0, 0))?.record?.node !== this.nodeId) continue;
+      // per shard, the record of its replica that applied the most
+      const shards = Array.from({ length: c.shards }, (_, shard) =>
+        Array.from({ length: c.replicas }, (_, r) => this.slots.get(replicaKey(c.name, shard, r))?.record)
+          .filter((r): r is SlotRecord => r !== undefined && r.count !== undefined)
+          .sort((a, b) => b.appliedSeq - a.appliedSeq)[0],
+      );
+      const size = shards.map((r) => `${r?.count}/${r?.index?.trainedCount}`).join(',');
+      const seen = this.sizes.get(c.name);
+      if (!seen || seen.size !== size) {
+        this.sizes.set(c.name, { size, since: now, requested: false });
+        continue;
+      }
+      if (seen.requested || now - seen.since < (this.options.autoBuildQuietMs ?? 3000)) continue;
+      const reason = autoBuildReason(shards, at, factor);
+      if (!reason) continue;
+      seen.requested = true;
+      try {
+        await this.build(c.name);
+        this.log('info', `requested an index build of ${c.name}: ${reason}`);
+      } catch (e) {
+        seen.requested = false;
+        this.log('warn', `an automatic build of ${c.name} was not requested (${reason}): ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Trims each shard log this node published the snapshot of up to the
+   * snapshot's sequence, once every replica slot of the shard (held or
+   * expired: a node that may come back counts) records having applied that
+   * far: a takeover then replays the log from there, on the snapshot.
+   */
+  private async trimLogs(): Promise<void> {
+    const jsm = this.jsm;
+    if (!jsm) return;
+    for (const [key, snapshot] of this.snapshots) {
+      if (snapshot.node !== this.nodeId || (this.trimmed.get(key) ?? 0) >= snapshot.logSequence) continue;
+      const [, name, shardText] = key.split('.');
+      const c = this.collections.get(name);
+      if (!c) continue;
+      const shard = Number(shardText);
+      const records = Array.from({ length: c.replicas }, (_, r) => this.slots.get(replicaKey(name, shard, r))?.record).filter((r): r is SlotRecord => r !== undefined);
+      if (records.length === 0 || records.some((r) => r.appliedSeq < snapshot.logSequence)) continue;
+      try {
+        // every message before logSequence + 1 goes; the snapshot's own last message is gone with them
+        const { purged } = await jsm.streams.purge(streamName(name, shard), { seq: snapshot.logSequence + 1 });
+        this.trimmed.set(key, snapshot.logSequence);
+        if (purged > 0) this.log('info', `trimmed the log of ${name}/${shard} up to ${snapshot.logSequence} (${purged} messages): every replica applied that far and the snapshot covers it`, { purged, logSequence: snapshot.logSequence });
+      } catch (e) {
+        this.log('warn', `trimming the log of ${name}/${shard} failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Replaces a local replica (or its absence) by the shard's snapshot: the log before `first` is gone. */
+  private async restoreReplica(c: ClusterCollection, shard: number, stale: Collection | undefined, first: number): Promise<Collection> {
+    const local = replicaName(c.name, shard);
+    const snapshot = this.snapshots.get(snapshotKey(c.name, shard));
+    if (!snapshot || snapshot.logSequence + 1 < first || !this.objects) throw new Error(`the log of ${c.name}/${shard} starts at ${first} and no snapshot covers what comes before it`);
+    if (this.restoring.has(local)) throw new Error(`replica ${local} is being restored from its snapshot`);
+    this.restoring.add(local);
+    try {
+      const blob = await this.objects.getBlob(snapshot.object);
+      if (!blob) throw new Error(`snapshot object ${snapshot.object} is gone`);
+      const store = this.options.store;
+      if (stale) await store.drop(local);
+      const collection = await store.restore(local, unpackArtefact(blob));
+      this.log('info', `restored ${local} from the snapshot ${snapshot.node} published at log sequence ${snapshot.logSequence} (its log starts at ${first}, applied ${stale?.logSequence ?? 0} here)`, { logSequence: snapshot.logSequence });
+      return collection;
+    } finally {
+      this.restoring.delete(local);
+    }
   }
 
   private async installArtefact(replica: Replica, record: ArtefactRecord): Promise<void> {
@@ -525,7 +813,7 @@ export class ClusterNode {
     return c;
   }
 
-  /** Drops a collection: its descriptor, leases and logs; every node deletes its replicas on its next heartbeat. */
+  /** Drops a collection: its descriptor, leases, logs, snapshots and quantiser; every node deletes its replicas on its next heartbeat. */
   async dropCollection(name: string): Promise<void> {
     const { jsm, kv } = this.ready();
     const c = await this.descriptor(name);
@@ -535,11 +823,18 @@ export class ClusterNode {
       const artefact = this.artefacts.get(indexKey(name, shard))?.record.object;
       if (artefact) await this.objects?.delete(artefact).catch(() => undefined);
       await kv.purge(indexKey(name, shard)).catch(() => undefined);
+      const snapshot = this.snapshots.get(snapshotKey(name, shard))?.object;
+      if (snapshot) await this.objects?.delete(snapshot).catch(() => undefined);
+      await kv.purge(snapshotKey(name, shard)).catch(() => undefined);
       for (let r = 0; r < c.replicas; r++) await kv.purge(replicaKey(name, shard, r)).catch(() => undefined);
       await jsm.streams.delete(streamName(name, shard)).catch(() => undefined);
     }
+    const quantiser = this.quantisers.get(name)?.object;
+    if (quantiser) await this.objects?.delete(quantiser).catch(() => undefined);
+    await kv.purge(quantiserKey(name)).catch(() => undefined);
     const claims: string[] = [];
     for await (const key of await kv.keys(`builds.${name}.>`)) claims.push(key);
+    for await (const key of await kv.keys(`qtrain.${name}.>`)) claims.push(key);
     await Promise.all(claims.map((key) => kv.purge(key).catch(() => undefined)));
   }
 
@@ -659,7 +954,9 @@ export class ClusterNode {
   /** Asks every replica to build its index (each trains on its shard when it reaches this point of the log). */
   async build(name: string): Promise<{ sequence: number; writeToken: string }> {
     const c = await this.descriptor(name);
-    return this.publishAll(c, new Map(Array.from({ length: c.shards }, (_, s) => [s, [{ op: 'build' } as LogEntry]])), undefined);
+    // one id in every shard's log: the shards' builds share the quantiser trained for it
+    const id = randomUUID();
+    return this.publishAll(c, new Map(Array.from({ length: c.shards }, (_, s) => [s, [{ op: 'build', id } as LogEntry]])), undefined);
   }
 
   async createPayloadIndex(name: string, field: unknown, type: unknown): Promise<{ sequence: number; writeToken: string }> {
@@ -811,7 +1108,11 @@ export class ClusterNode {
     if (!Array.isArray(queries) || queries.length === 0) throw new StoreError('invalid', 'give a query vector or a non-empty array of them');
     const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_SEARCH_TIMEOUT_MS);
     const after = this.afterSeqs(c, options.after);
-    const perShard: Omit<SearchRequest, 'signal'> = request.budget && 'mflops' in request.budget ? { ...request, budget: { mflops: request.budget.mflops / c.shards } } : request;
+    // a budget's recall is planned at k / shards on each shard: the merged top k holds about that many of
+    // each shard's best (hash sharding), which lie as deep in the shard as the top k lies in the whole
+    // collection; planned at k each shard would over-deliver (docs/ARCHITECTURE.md, "Cluster")
+    const planK = request.budget && c.shards > 1 ? { planK: Math.ceil(request.k / c.shards) } : {};
+    const perShard: Omit<SearchRequest, 'signal'> = request.budget && 'mflops' in request.budget ? { ...request, ...planK, budget: { mflops: request.budget.mflops / c.shards } } : { ...request, ...planK };
     const answers = await Promise.all(
       Array.from({ length: c.shards }, async (_, shard) => {
         const t = performance.now();
@@ -827,14 +1128,17 @@ export class ClusterNode {
         .slice(0, k),
     );
     const all = answers.map((a) => a.answer);
+    // each shard's recall is of its share of the merged top k: the answer's is their mean
     const recalls = all.map((a) => a.expectedRecall);
+    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     const budgets = all.map((a) => a.budgetMet);
     const planned = all.every((a) => a.planned)
       ? {
           mflops: all.reduce((s, a) => s + a.planned!.mflops, 0),
-          recall: all.some((a) => a.planned!.recall === null) ? null : Math.min(...all.map((a) => a.planned!.recall!)),
+          recall: all.some((a) => a.planned!.recall === null) ? null : mean(all.map((a) => a.planned!.recall!)),
           latencyMs: all.some((a) => a.planned!.latencyMs === null) ? null : Math.max(...all.map((a) => a.planned!.latencyMs!)),
-          k: all[0].planned!.k,
+          // the shards' recalls at their share of k estimate the merged answer's at k
+          k: all[0].planned!.k === null ? null : request.k,
         }
       : null;
     const notes = [...new Set(all.map((a, shard) => (a.note ? `shard ${shard}: ${a.note}` : null)).filter((n): n is string => n !== null))];
@@ -842,7 +1146,7 @@ export class ClusterNode {
       results,
       params: all.find((a) => a.params)?.params ?? null,
       mflops: all.reduce((s, a) => s + a.mflops, 0),
-      expectedRecall: recalls.some((r) => r === null) ? null : Math.min(...(recalls as number[])),
+      expectedRecall: recalls.some((r) => r === null) ? null : mean(recalls as number[]),
       budgetMet: budgets.every((b) => b === null) ? null : budgets.every((b) => b !== false),
       planned,
       note: notes.length > 0 ? notes.join('; ') : null,
@@ -880,7 +1184,7 @@ export class ClusterNode {
     nodeId: string;
     logReplicas: number;
     nodes: { id: string; url: string; alive: boolean; leaseExpiresAt: number }[];
-    collections: { name: string; shards: { shard: number; lastSeq: number; replicas: { replica: number; node: string | null; appliedSeq: number; state: ReplicaState | 'unassigned' }[] }[] }[];
+    collections: { name: string; shards: { shard: number; firstSeq: number; lastSeq: number; replicas: { replica: number; node: string | null; appliedSeq: number; state: ReplicaState | 'unassigned' }[] }[] }[];
   }> {
     const { jsm } = this.ready();
     const now = Date.now();
@@ -895,7 +1199,7 @@ export class ClusterNode {
           const expired = record.expiresAt <= now;
           return { replica: r, node: record.node, appliedSeq: record.appliedSeq, state: expired ? ('lost' as const) : record.state };
         });
-        shards.push({ shard, lastSeq: info?.state.last_seq ?? 0, replicas });
+        shards.push({ shard, firstSeq: info?.state.first_seq ?? 0, lastSeq: info?.state.last_seq ?? 0, replicas });
       }
       collections.push({ name: c.name, shards });
     }

@@ -25,6 +25,8 @@ export class Replica {
   /** The stream's last sequence when the consumer started: applied that far, the replica serves. */
   private target = 0;
   lastError: string | null = null;
+  /** The log was trimmed past what this replica applied: it stopped, and starts again from the shard's snapshot (ClusterNode). */
+  behindLog = false;
 
   constructor(
     readonly collectionName: string,
@@ -35,7 +37,7 @@ export class Replica {
     private readonly jsm: JetStreamManager,
     private readonly logger?: StoreLogger,
     /** What a build request in the log does (the node: one replica trains and publishes, the others load its artefact); default: build here. */
-    private readonly onBuild?: (replica: Replica, seq: number) => void,
+    private readonly onBuild?: (replica: Replica, seq: number, id: string | undefined) => void,
   ) {}
 
   get appliedSeq(): number {
@@ -96,6 +98,11 @@ export class Replica {
     const stream = streamName(this.collectionName, this.shard);
     const name = consumerName(this.nodeId);
     const applied = this.appliedSeq;
+    const first = (await this.jsm.streams.info(stream)).state.first_seq;
+    if (applied + 1 < first) {
+      this.behindLog = true;
+      throw new Error(`the log starts at ${first} (trimmed after a snapshot), this replica applied up to ${applied}: it starts again from the snapshot`);
+    }
     const info = await this.jsm.consumers.info(stream, name).catch(() => undefined);
     // the consumer must deliver applied + 1 next: one that delivered further (messages in flight when this
     // process died would come back only after the ack wait, after newer ones) or acknowledged past what LMDB
@@ -142,6 +149,11 @@ export class Replica {
         }
       } catch (e) {
         if (this.stopped) break;
+        if (this.behindLog) {
+          this.log('warn', (e as Error).message);
+          this.state = 'lost';
+          break;
+        }
         this.lastError = (e as Error).message;
         this.log('error', `applying the log failed, starting again from sequence ${this.appliedSeq + 1} in 1 s: ${(e as Error).message}`, { err: (e as Error).message });
         await this.messages?.close().catch(() => undefined);
@@ -157,8 +169,8 @@ export class Replica {
       m.ack();
       return;
     }
-    // the logs have no gaps (nothing is ever removed from them): a later message first means one is
-    // being redelivered behind it; the consumer starts again at the next one, so order is kept
+    // the logs have no gaps (only their start is trimmed, past every replica: openConsumer checks): a later
+    // message first means one is being redelivered behind it; the consumer starts again at the next one
     if (seq !== this.appliedSeq + 1) throw new Error(`log message ${seq} arrived while ${this.appliedSeq + 1} is the next to apply`);
     let entry: LogEntry | undefined;
     try {
@@ -195,7 +207,7 @@ export class Replica {
       case 'build':
         await c.markLogApplied(logSequence);
         if (this.onBuild) {
-          this.onBuild(this, logSequence);
+          this.onBuild(this, logSequence, entry.id);
           return;
         }
         // a build already running or too few points is not an error of the log

@@ -25,6 +25,14 @@ export interface SearchParams {
    * Where a stage reads its vectors is the index's choice (AdannsIndex.funnelSource).
    */
   funnel?: FunnelStage[];
+  /**
+   * Patience termination (stages/adaptive-probe.ts): each query probes its
+   * lists one at a time in centroid order and stops once the last
+   * `lists` lists brought at most `newMax` new members into its scan-level
+   * top `top`, at most `nprobe` lists; omitted = every query probes `nprobe`
+   * lists. Not with probeMargin (one probe rule at a time).
+   */
+  patience?: PatienceRule;
 }
 
 /** One funnel stage: rescore the candidates at prefix `dim`, keep the best `keep`. */
@@ -33,7 +41,7 @@ export interface FunnelStage {
   keep: number;
 }
 
-export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin', 'funnel'] as const;
+export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin', 'funnel', 'patience'] as const;
 
 /** Whether the shortlist shapes the answer: a re-rank or a funnel rescores it (without either, the scan returns k). */
 export function usesShortlist(p: Pick<SearchParams, 'rerankDim' | 'funnel'>): boolean {
@@ -93,6 +101,46 @@ export function funnelShapeError(funnel: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Patience termination ("patience in proximity" from graph search, applied to
+ * IVF lists): a query probes its lists in centroid order, one at a time, and
+ * stops once the last `lists` lists together brought at most `newMax` new
+ * members into its scan-level top `top` (or at the cap). It follows where a
+ * query's neighbours actually land rather than the centroid geometry: a
+ * query whose best candidates keep arriving probes on, one whose top has
+ * settled stops. Fitted per recall target by calibration (planner/adaptive-grid.ts).
+ */
+export interface PatienceRule {
+  /** Size of the scan-level top watched (at most the scan's shortlist). */
+  top: number;
+  /** New members of that top the window may bring and still stop. */
+  newMax: number;
+  /** Window: how many of the latest lists are counted (the least a query probes). */
+  lists: number;
+}
+
+/** `top/newMax/lists` (the params text form: patience=40/1/2). */
+export function formatPatience(rule: PatienceRule): string {
+  return `${rule.top}/${rule.newMax}/${rule.lists}`;
+}
+
+/** Why a patience rule is malformed on its own, or undefined (limits that depend on the params are AdannsIndex.resolveParams'). */
+export function patienceError(rule: unknown): string | undefined {
+  const r = rule as Partial<PatienceRule> | null;
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
+  if (typeof r !== 'object' || r === null || !int(r.top, 1) || !int(r.newMax, 0) || !int(r.lists, 1)) return `patience must be {top, newMax, lists} with integers top >= 1, newMax >= 0, lists >= 1, got ${JSON.stringify(rule)}`;
+  return undefined;
+}
+
+/** Reads formatPatience's form. */
+export function parsePatience(text: string): PatienceRule {
+  const m = /^\s*(\d+)\/(\d+)\/(\d+)\s*$/.exec(text);
+  const rule = m ? { top: Number(m[1]), newMax: Number(m[2]), lists: Number(m[3]) } : undefined;
+  const error = rule && patienceError(rule);
+  if (!rule || error) throw new Error(`search param patience must be top/newMax/lists with integers top >= 1, newMax >= 0, lists >= 1 (e.g. patience=40/1/2), got "${text}"`);
+  return rule;
+}
+
 /** Why a probe margin is unusable, or undefined when it is a finite number >= 0. */
 export function probeMarginError(value: unknown): string | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? undefined : `probeMargin must be a finite number >= 0, got ${String(value)}`;
@@ -115,10 +163,14 @@ export function parseParams(text: string): Partial<SearchParams> {
       if (shape) throw new Error(`search param ${shape}`);
       continue;
     }
+    if (key === 'patience') {
+      out.patience = parsePatience(value);
+      continue;
+    }
     if (key === 'probeMargin') {
       if (value === '' || probeMarginError(n)) throw new Error(`search param probeMargin must be a finite number >= 0, got "${value}"`);
     } else if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`search param ${key} must be a positive integer, got "${value}"`);
-    out[key as Exclude<keyof SearchParams, 'funnel'>] = n;
+    out[key as Exclude<keyof SearchParams, 'funnel' | 'patience'>] = n;
   }
   return out;
 }
@@ -128,6 +180,7 @@ export function formatParams(p: SearchParams): string {
   if (p.rerankDim !== undefined) parts.push(`rerankDim=${p.rerankDim}`);
   if (p.probeMargin !== undefined) parts.push(`probeMargin=${p.probeMargin}`);
   if (p.funnel && p.funnel.length > 0) parts.push(`funnel=${formatFunnel(p.funnel)}`);
+  if (p.patience) parts.push(`patience=${formatPatience(p.patience)}`);
   return parts.join(',');
 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, formatParams, parseParams, type FrontierPoint, type SearchParams } from '../src/index.js';
-import { cutProbes, marginForMeanDepth, probeDepth } from '../src/stages/adaptive-probe.js';
+import { AdannsIndex, formatParams, formatPatience, parseParams, patienceError, recallAtK, type FrontierPoint, type PatienceRule, type SearchParams } from '../src/index.js';
+import { cutProbes, marginForMeanDepth, patienceStops, probeDepth } from '../src/stages/adaptive-probe.js';
+import { adaptiveGrid } from '../src/planner/adaptive-grid.js';
 
 const backend = new ReferenceBackend();
 const dim = 24;
@@ -87,7 +88,7 @@ describe('adaptive probing in search', () => {
     await expect(index.search(q.subarray(0, dim), 1, 3, { probeMargin: -0.5 })).rejects.toThrow(/probeMargin must be a finite number >= 0, got -0.5/);
     await expect(index.search(q.subarray(0, dim), 1, 3, { probeMargin: Number.NaN })).rejects.toThrow(/got NaN/);
     const flat = await AdannsIndex.build(backend, 'flat', base.data.subarray(0, 200 * dim), 200, dim, { metric: 'l2' });
-    await expect(flat.search(q.subarray(0, dim), 1, 3, { probeMargin: 0.1 })).rejects.toThrow(/no IVF stage: coarseDim, nprobe and probeMargin do not apply/);
+    await expect(flat.search(q.subarray(0, dim), 1, 3, { probeMargin: 0.1 })).rejects.toThrow(/no IVF stage: coarseDim, nprobe, probeMargin and patience do not apply/);
   });
 
   it('round-trips through the params text form (CLI --params)', () => {
@@ -137,5 +138,138 @@ describe('adaptive plans', () => {
     // dearer than the fixed point for the same recall: not picked
     calibrate([point(fixed, 0.9, 0.3), point(adaptive, 0.9, 0.35)]);
     expect(index.plan({ recall: 0.85 }, 5).params).toEqual(fixed);
+  });
+
+  it('the planner picks a patience point when it reaches the target for less, priced on its own probe statistics', async () => {
+    const index = await ivf('l2');
+    const sizes = Array.from(index.listSizes());
+    const point = (params: SearchParams, recall: number, mflops: number): FrontierPoint => ({ params, recall, recallStdErr: 0.001, mflops, mflopsStdErr: 0.001, mflopsMax: mflops * 2, latencyMs: mflops });
+    const fixed = { coarseDim: dim, nprobe: 4, scanDim: dim, shortlist: 5 };
+    const patient: SearchParams = { ...fixed, nprobe: 8, patience: { top: 5, newMax: 0, lists: 1 } };
+    const counts = (n: number) => sizes.map((_, l) => (l < n ? 10 : 0));
+    const probeStats = {
+      queries: 10,
+      listSizes: sizes,
+      probes: [
+        { coarseDim: dim, nprobe: 4, counts: counts(4) },
+        { coarseDim: dim, nprobe: 8, patience: { top: 5, newMax: 0, lists: 1 }, scanDim: dim, counts: counts(2) },
+      ],
+    };
+    const calibrate = (points: FrontierPoint[]) => {
+      index.calibration = { k: 5, queries: 10, selfExcluded: false, points, seconds: 0, complete: true, probeStats };
+    };
+    calibrate([point(fixed, 0.9, 0.3), point(patient, 0.92, 0.2)]);
+    expect(index.plan({ recall: 0.9 }, 5).params).toEqual(patient);
+    expect(index.predictMflops(patient)).toBeCloseTo(0.2, 12);
+    calibrate([point(fixed, 0.9, 0.3), point(patient, 0.9, 0.35)]);
+    expect(index.plan({ recall: 0.85 }, 5).params).toEqual(fixed);
+  });
+});
+
+describe('patience termination', () => {
+  const rule = (top: number, newMax: number, lists: number): PatienceRule => ({ top, newMax, lists });
+
+  it('stops once the window brought at most newMax new members, never before the window is full', () => {
+    // ring of 2 (list d at d % 2): lists 1 and 2 brought 3 and 1
+    const recent = Int32Array.from([1, 3]);
+    expect(patienceStops(recent, 0, 1, rule(10, 4, 2))).toBe(false);
+    expect(patienceStops(recent, 0, 2, rule(10, 4, 2))).toBe(true);
+    expect(patienceStops(recent, 0, 2, rule(10, 3, 2))).toBe(false);
+    expect(patienceStops(Int32Array.from([0]), 0, 1, rule(10, 0, 1))).toBe(true);
+  });
+
+  it('round-trips through the params text form and refuses malformed rules naming the value', () => {
+    const p: SearchParams = { coarseDim: 16, nprobe: 32, scanDim: 32, shortlist: 100, rerankDim: 784, patience: rule(40, 1, 2) };
+    expect(formatParams(p)).toContain('patience=40/1/2');
+    expect(parseParams(formatParams(p))).toEqual(p);
+    expect(() => parseParams('patience=40/1')).toThrow(/patience must be top\/newMax\/lists .* got "40\/1"/);
+    expect(() => parseParams('patience=0/1/2')).toThrow(/got "0\/1\/2"/);
+    expect(patienceError({ top: 4, newMax: -1, lists: 1 })).toMatch(/newMax >= 0/);
+  });
+
+  it('refuses a watched top beyond the scan heap, with a probe margin, or without IVF', async () => {
+    const index = await ivf('l2');
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, patience: rule(6, 0, 1) })).rejects.toThrow(/patience 6\/0\/1: top 6 must not exceed the scan's k = 5/);
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, probeMargin: 0.1, patience: rule(5, 0, 1) })).rejects.toThrow(/one probe rule at a time/);
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, patience: { top: 5, newMax: 0.5, lists: 1 } as PatienceRule })).rejects.toThrow(/patience must be \{top, newMax, lists\}/);
+    const flat = await AdannsIndex.build(backend, 'flat', base.data.subarray(0, 200 * dim), 200, dim, { metric: 'l2' });
+    await expect(flat.search(q.subarray(0, dim), 1, 3, { patience: rule(3, 0, 1) })).rejects.toThrow(/no IVF stage/);
+  });
+
+  for (const r of [rule(10, 0, 1), rule(10, 2, 2), rule(5, 1, 3), rule(5, 10, 2)]) {
+    it(`stops where a list-by-list replay of the rule does, with the answer and MFLOPs of that many lists (${r.top}/${r.newMax}/${r.lists})`, async () => {
+      const index = await ivf('l2');
+      const k = 10;
+      const cap = 12;
+      const got = await index.search(q, Q, k, { nprobe: cap, patience: r });
+      const tops: Set<number>[] = [];
+      const fixed: Awaited<ReturnType<AdannsIndex['search']>>[] = [];
+      // without a re-rank the scan heap is the answer: the top `top` after d lists is the first `top` of a fixed search at nprobe d
+      for (let d = 1; d <= cap; d++) fixed.push(await index.search(q, Q, k, { nprobe: d }));
+      const depths = new Set<number>();
+      for (let row = 0; row < Q; row++) {
+        let depth = 0;
+        let before = new Set<number>();
+        const brought: number[] = [];
+        while (depth < cap) {
+          const now = new Set(Array.from(fixed[depth].ids.subarray(row * k, row * k + r.top)));
+          brought.push([...now].filter((id) => !before.has(id)).length);
+          before = now;
+          depth++;
+          if (depth >= r.lists && brought.slice(-r.lists).reduce((a, b) => a + b, 0) <= r.newMax) break;
+        }
+        depths.add(depth);
+        expect(got.listsProbed![row]).toBe(depth);
+        expect(Array.from(got.ids.subarray(row * k, row * k + k))).toEqual(Array.from(fixed[depth - 1].ids.subarray(row * k, row * k + k)));
+        expect(got.mflops[row]).toBeCloseTo(fixed[depth - 1].mflops[row], 12);
+      }
+      // a rule that always stops at its window: every query probes exactly `lists`
+      if (r.newMax >= r.top * r.lists) expect([...depths]).toEqual([r.lists]);
+      else expect(depths.size).toBeGreaterThan(1);
+    });
+  }
+
+  it('fits patience points deterministically, one per rule and shortlist that holds its top, with the depths the searches probed', async () => {
+    const index = await AdannsIndex.build(backend, `ivf${LISTS}@${dim},flat@12,rerank@${dim}`, base.data, base.rows, dim, { metric: 'l2', seed: 2 });
+    const grid: SearchParams[] = [];
+    for (const nprobe of [2, 4]) for (const shortlist of [20, 40, 100]) grid.push({ coarseDim: dim, nprobe, scanDim: 12, shortlist, rerankDim: dim });
+    const a = await adaptiveGrid(index, q, Q, grid);
+    const b = await adaptiveGrid(index, q, Q, grid);
+    expect(JSON.stringify(b.points)).toEqual(JSON.stringify(a.points));
+    expect(JSON.stringify(b.probes)).toEqual(JSON.stringify(a.probes));
+    const patient = a.points.filter((p) => p.patience);
+    expect(patient.length).toBeGreaterThan(0);
+    for (const p of patient) {
+      expect(p.shortlist).toBeGreaterThanOrEqual(p.patience!.top);
+      const stats = a.probes.find((s) => s.patience && formatPatience(s.patience) === formatPatience(p.patience!) && s.scanDim === p.scanDim)!;
+      // the counts are the lists the rule's searches probed: their total is the queries' depths
+      const r = await index.search(q, Q, 10, p);
+      const depths = r.listsProbed!.reduce((x, y) => x + y, 0);
+      expect(stats.counts.reduce((x, y) => x + y, 0)).toBe(depths);
+      expect(a.meanDepth.get(p)).toBeCloseTo(depths / Q, 12);
+    }
+  });
+
+  it('calibration measures patience points with per-scanDim probe statistics, and their recall and MFLOPs hold on unseen queries', async () => {
+    const data = generateSynthetic({ n: 3000, dim, clusters: 12, queries: 400, seed: 5 });
+    const index = await AdannsIndex.build(backend, `ivf${LISTS}@${dim},flat@12,rerank@${dim}`, data.base.data, data.base.rows, dim, { metric: 'l2', seed: 2 });
+    const calQ = data.queries.data.subarray(0, 200 * dim);
+    const unseen = data.queries.data.subarray(200 * dim);
+    const k = 10;
+    const cal = await index.calibrate({ queries: calQ, queryRows: 200, ks: [k], latencyQueries: 1, maxSeconds: 120, filtered: false });
+    const patient = cal.points.filter((p) => p.params.patience !== undefined);
+    expect(patient.length).toBeGreaterThan(0);
+    const truth = await index.exactSearch(unseen, 200, k);
+    for (const point of patient) {
+      const stats = cal.probeStats!.probes.find((s) => s.patience && formatPatience(s.patience) === formatPatience(point.params.patience!) && s.scanDim === point.params.scanDim);
+      expect(stats).toBeDefined();
+      expect(index.predictMflops(point.params)).toBeCloseTo(point.mflops, 9);
+      // unseen queries: recall within 4 standard errors (and 0.03) of the calibrated one, mean MFLOPs within 10%
+      const r = await index.search(unseen, 200, k, point.params);
+      const recall = recallAtK(r.ids, k, truth.ids, k, 200, k);
+      expect(recall).toBeGreaterThanOrEqual(point.recall - Math.max(0.03, 4 * point.recallStdErr));
+      const mflops = r.mflops.reduce((a, b) => a + b, 0) / 200;
+      expect(Math.abs(mflops - point.mflops) / point.mflops).toBeLessThan(0.1);
+    }
   });
 });

@@ -38,6 +38,23 @@ describe('auto spec', () => {
     expect(choice.reason).toMatch(/decaying/);
   });
 
+  it('keeps a chosen re-rank\'s vectors where asked, and prices resident float32 rows (their cosine norms kept) at one multiply-add a value', async () => {
+    const { base } = sets.decaying;
+    const disk = await chooseAutoSpec(backend, base.data, n, dim, { metric: 'cosine', seed: 1 });
+    const f32 = await chooseAutoSpec(backend, base.data, n, dim, { metric: 'cosine', seed: 1, rerankStorage: 'f32' });
+    expect(parseSpec(disk.spec, dim).rerank?.storage).toBeUndefined();
+    expect(parseSpec(f32.spec, dim).rerank).toEqual({ dim, storage: 'f32' });
+    // the same trial: every candidate that re-ranks is cheaper in memory by its shortlist x D (cosine norms kept), the others unchanged
+    expect(f32.candidates.length).toBe(disk.candidates.length);
+    f32.candidates.forEach((c, i) => {
+      const d = disk.candidates[i];
+      expect([c.coarseDim, c.scanDim, c.funnelScanDim]).toEqual([d.coarseDim, d.scanDim, d.funnelScanDim]);
+      if (d.mflops[0.95] === null) return;
+      if (c.scanDim < dim) expect(c.mflops[0.95]!).toBeLessThan(d.mflops[0.95]!);
+      else expect(c.mflops[0.95]).toBe(d.mflops[0.95]);
+    });
+  });
+
   it('scans at (or near) the full dimension on a flat spectrum', async () => {
     const { base } = sets.flat;
     const choice = await chooseAutoSpec(backend, base.data, n, dim, { metric: 'cosine', seed: 1 });

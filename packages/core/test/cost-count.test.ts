@@ -40,6 +40,10 @@ const shapes: Shape[] = [
   { spec: 'pca,ivf8@16,pq8@16,rerank@32', params: [{ nprobe: 8, probeMargin: 0.1, shortlist: 30 }] },
   // an adaptive point with a funnel (calibration derives funnel variants of its cheapest points, adaptive ones too)
   { spec: 'pca,ivf8@16,flat@16,rerank@32', params: [{ nprobe: 8, probeMargin: 0.2, scanDim: 8, shortlist: 30, funnel: [{ dim: 16, keep: 12 }] }] },
+  // patience termination: lists scanned one round at a time, each query stopping when its top settles (PQ tables per round too)
+  { spec: 'ivf8@16,flat@32', params: [{ nprobe: 8, patience: { top: 5, newMax: 1, lists: 2 } }] },
+  { spec: 'pca,ivf8@16,pq8@16,rerank@32', params: [{ nprobe: 8, shortlist: 30, patience: { top: 20, newMax: 2, lists: 1 } }] },
+  { spec: 'pca,ivf8@16,flat@16,rerank@32', params: [{ nprobe: 8, scanDim: 8, shortlist: 30, patience: { top: 30, newMax: 3, lists: 2 }, funnel: [{ dim: 16, keep: 12 }] }] },
   // re-rank from the lists' shortlist against stored vectors: on disk, resident float32 (rescored in place), resident float16
   { spec: 'ivf8@16,pq8@32,rerank@32', params: [{ nprobe: 2, shortlist: 30 }] },
   { spec: 'ivf8@16,flat@16,rerank@32', params: [{ nprobe: 2, shortlist: 25 }, { nprobe: 2, shortlist: 25, rerankDim: 24 }] },

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex, AUTO_SPEC, formatSpec, readArrayFile, type Calibration, type VectorReader } from '@adanns/core';
+import { AdannsIndex, AUTO_SPEC, formatSpec, PcaTransform, readArrayFile, type Calibration, type VectorReader } from '@adanns/core';
 import { readArtefact, writeArtefact } from './artefacts.js';
 import { applyChanges } from './catch-up.js';
 import { PointStore } from './points.js';
+import { decodeQuantiser } from './quantiser.js';
 import { collectionRerankStore } from './rerank.js';
 import { indexRowsInPlace } from './vectors.js';
 
@@ -38,6 +39,10 @@ export interface BuildJob {
    * calibration (the server adopts it if that artefact is still live).
    */
   recalibrate?: { artefact: string };
+  /** A shared quantiser file (quantiser.ts): its spec, PCA and coarse centroids are used, not trained (cluster shards). */
+  quantiser?: string;
+  /** Vectors the index is for when more than the snapshot's (spec `auto` sizes its lists by it: a cluster shard training the collection's quantiser). */
+  countHint?: number;
 }
 
 export type BuildMessage =
@@ -138,10 +143,11 @@ async function build(): Promise<void> {
   await store.close();
   const count = snapshot.iids.length;
   if (count === 0) throw new Error('the collection has no points to build an index from');
-  const spec = job.spec ?? AUTO_SPEC;
+  const dim = snapshot.data.length / count;
+  const shared = job.quantiser ? decodeQuantiser(readFileSync(job.quantiser), dim, job.metric) : undefined;
+  const spec = shared?.spec ?? job.spec ?? AUTO_SPEC;
   const backend = await createBackend(job.backend, job.threads === undefined ? {} : { threads: job.threads });
   const started = performance.now();
-  const dim = snapshot.data.length / count;
   // the same form the server's index holds (unit rows for cosine)
   const rows = indexRowsInPlace(snapshot.data, count, dim, job.metric);
   const rowOf = new Map<number, number>();
@@ -151,6 +157,9 @@ async function build(): Promise<void> {
     ids: snapshot.iids,
     seed: job.seed,
     autoDims: job.dims,
+    ...(job.countHint && job.countHint > count ? { count: job.countHint } : {}),
+    ...(shared?.pca ? { pca: new PcaTransform(dim, shared.pca.components, shared.pca.variances, shared.pca.mean) } : {}),
+    ...(shared?.centroids ? { coarseCentroids: shared.centroids } : {}),
     onProgress: (stage, done, total) => post({ type: 'progress', stage, done, total }),
     // re-rank (and calibration's ground truth) read the snapshot; the saved index records that the collection keeps the vectors
     rerankStore: collectionRerankStore((iids, d, out) => {

@@ -1,8 +1,8 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
-import { AdannsIndex, calibrationLevels, formatSpec, type FilteredPlan, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, maskedSlots, parseSpec, saveCalibration, type AllowedIds, type Budget, type PreparedFilter, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
+import { AdannsIndex, calibrationLevels, formatSpec, raiseToK, type FilteredPlan, isAllowed, isAutoSpec, judgeBudget, judgeFilteredBudget, listSizeDrift, loadIndex, maskedSlots, parseSpec, saveCalibration, type AllowedIds, type Budget, type PreparedFilter, type Plan, type SearchParams, type SearchResult } from '@adanns/core';
 import type { CalibrationStats, CollectionStats as WireCollectionStats, CountReply, FrontierPoint, SpecParts, SpectrumPoint, Hit, IndexBytes, IndexState, PayloadIndexInfo, PlannedCost, SearchReply } from '@adanns/wire';
 import { calibrationQueriesPath, clearBuildRequest, discardArtefacts, pendingBuild, publishArtefact, readArtefact, requestBuild, writeArtefact, writeCalibrationQueries } from './artefacts.js';
 import { collectionRerankStore } from './rerank.js';
@@ -12,6 +12,7 @@ import { invalid, StoreError, tooLarge } from './errors.js';
 import { checkFilter, evaluateFilter, type FilterAnswer } from './filter.js';
 import { checkPayloadIndex } from './payload-index.js';
 import { probeEnvironment } from './probe.js';
+import { decodeQuantiser, encodeQuantiser, quantiserOf, quantiserPath, setQuantiserFile } from './quantiser.js';
 import { checkId, hasLoneSurrogate, PointStore, type Payload, type Point, type PointId } from './points.js';
 import { indexProblem, type CollectionSchema } from './schema.js';
 import { searchSlices } from './slices.js';
@@ -72,6 +73,12 @@ export interface SearchRequest {
   budget?: Budget;
   /** Refuse a budget the calibration says cannot be met (default: serve the closest). */
   strict?: boolean;
+  /**
+   * Plan a budget's recall at this k (at most k) while answering k hits: a
+   * cluster shard's share of a merged top k, whose global top k lies about
+   * k / shards deep in each shard (docs/ARCHITECTURE.md, "Cluster"). Default k.
+   */
+  planK?: number;
   withPayload?: boolean;
   /** Bounds on one request's work and answer (none when absent). */
   limits?: SearchLimits;
@@ -126,6 +133,18 @@ const MAP_HITS_PER_TURN = 4096;
 export type { Hit, IndexState } from '@adanns/wire';
 export type SearchAnswer = SearchReply;
 export type CollectionStats = Omit<WireCollectionStats, 'frontier' | 'frontierK' | 'specParts' | 'spectrum'>;
+
+/** Options of Collection.build (a cluster shard's build request). */
+export interface BuildRequest {
+  /**
+   * A shared quantiser (Collection.sharedQuantiser of another shard): this
+   * build and every later one here train only their codecs on its PCA and
+   * centroids; null forgets a quantiser given before (the build trains its own).
+   */
+  quantiser?: Uint8Array | null;
+  /** Vectors the index is for when more than this collection holds (a cluster collection's total): spec `auto` sizes its lists by it. */
+  countHint?: number;
+}
 
 /** Options of a write that comes from an external log (packages/cluster). */
 export interface WriteOptions {
@@ -446,6 +465,31 @@ export class Collection {
     this.log('info', `installed an index artefact trained elsewhere, covering change ${sequence}`, { sequence, trainedCount });
   }
 
+  /**
+   * Writes a copy of this collection into the empty directory `dir`, as
+   * Store.restore takes it: its LMDB (points, payloads, change log and the
+   * applied log sequence, one consistent read) and the live index artefact
+   * with its shared quantiser, taken between two writes. What a cluster
+   * replica publishes so that its shard's log can be trimmed: a replica
+   * behind the trimmed part starts from this copy instead.
+   */
+  async snapshot(dir: string): Promise<{ logSequence: number; sequence: number }> {
+    this.checkOpen();
+    return this.serial(async () => {
+      mkdirSync(join(dir, 'points'), { recursive: true });
+      await this.points.backup(join(dir, 'points'));
+      const index = join(dir, 'index');
+      mkdirSync(index, { recursive: true });
+      const live = this.currentArtefact();
+      if (live) {
+        cpSync(live.path, join(index, live.name), { recursive: true });
+        publishArtefact(index, live.name);
+      }
+      for (const path of [quantiserPath(this.artefactDir), calibrationQueriesPath(this.artefactDir)]) if (path && existsSync(path)) cpSync(path, join(index, basename(path)));
+      return { logSequence: this.logSequence, sequence: this.points.sequence };
+    });
+  }
+
   /** Records a log message that changes no point (or one refused as invalid) as applied, durably and in order. */
   markLogApplied(logSequence: number): Promise<void> {
     this.checkOpen();
@@ -626,7 +670,11 @@ export class Collection {
           const b = request.budget;
           indexBudget = 'latencyMs' in b ? { latencyMs: Math.max(1e-6, b.latencyMs - this.overheadMs) } : b;
           // under a filter the budget is planned for the filter once it is evaluated (planFiltered does the strict check)
-          plan = index.plan(indexBudget, k, { strict: filterNode ? false : (request.strict ?? false), rows });
+          const planK = request.planK === undefined ? k : Math.min(k, request.planK);
+          if (!Number.isInteger(planK) || planK < 1) throw new Error(`planK must be a positive integer, got ${showValue(request.planK)}`);
+          plan = index.plan(indexBudget, planK, { strict: filterNode ? false : (request.strict ?? false), rows });
+          // planned at a smaller k: the shortlist (and funnel keeps) still serve k
+          if (planK < k) plan = { ...plan, params: raiseToK(plan.params, k) };
         }
         // before training the search is exact: params for the coming index do not apply yet
         else if (this.trained && request.params) params = request.params;
@@ -821,23 +869,35 @@ export class Collection {
    * when it has been swapped in or has failed. A collection too small for an
    * index keeps searching exactly and says why (stats: state "exact").
    */
-  build(): Promise<void> {
+  build(options: BuildRequest = {}): Promise<void> {
     this.checkOpen();
     if (this.building) throw new StoreError('conflict', `collection ${this.schema.name} is already building its index`);
     if (this.points.count === 0) throw invalid(`collection ${this.schema.name} has no points to index`);
-    return this.buildIfBigEnough('requested');
+    if (options.quantiser) decodeQuantiser(options.quantiser, this.schema.dim, this.schema.metric);
+    if (options.quantiser !== undefined) setQuantiserFile(this.artefactDir, options.quantiser);
+    return this.buildIfBigEnough('requested', options.countHint);
   }
 
-  private buildIfBigEnough(reason: string): Promise<void> {
+  /**
+   * The live index's PCA and coarse centroids with its spec (quantiser.ts),
+   * for the other shards of a cluster collection to build on; null before
+   * training or when the index has neither stage.
+   */
+  sharedQuantiser(): Uint8Array | null {
+    const q = this.trained && this.index ? quantiserOf(this.index) : null;
+    return q && encodeQuantiser(q);
+  }
+
+  private buildIfBigEnough(reason: string, countHint?: number): Promise<void> {
     const problem = indexProblem(this.schema, this.points.count);
-    if (!problem) return this.startBuild(reason);
+    if (!problem) return this.startBuild(reason, countHint);
     clearBuildRequest(this.artefactDir);
     this.exactReason = problem;
     this.log('info', `no index built (${reason}): ${problem}`, { reason, count: this.points.count });
     return Promise.resolve();
   }
 
-  private startBuild(reason: string): Promise<void> {
+  private startBuild(reason: string, countHint?: number): Promise<void> {
     clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     this.exactReason = null;
@@ -855,6 +915,9 @@ export class Collection {
       seed: this.options.seed ?? 42,
       ...this.calibrationJob(),
       ...(this.options.threads === undefined ? {} : { threads: this.options.threads }),
+      // a shared quantiser given once (cluster shards) serves every later build here too
+      ...(existsSync(quantiserPath(this.artefactDir)) ? { quantiser: quantiserPath(this.artefactDir) } : {}),
+      ...(countHint ? { countHint } : {}),
     };
     const { worker, stderr } = forkWorker(job);
     const rebuild = this.trained;

@@ -451,6 +451,11 @@ export class PointStore {
     await this.root.flushed;
   }
 
+  /** A consistent copy of the whole environment (one read transaction) as `dir`/data.mdb; `dir` must exist. */
+  backup(dir: string): Promise<void> {
+    return this.root.backup(dir, false);
+  }
+
   async close(): Promise<void> {
     await this.root.close();
   }

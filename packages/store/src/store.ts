@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { Collection, type CollectionOptions, type CollectionStats } from './collection.js';
 import { invalid, notFound, StoreError } from './errors.js';
 import { checkPayloadIndex } from './payload-index.js';
@@ -109,7 +109,7 @@ export class Store {
     throw notFound(`no collection named ${JSON.stringify(name)}`);
   }
 
-  async create(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown; payloadIndexes?: unknown }): Promise<Collection> {
+  async create(name: string, input: { dim: unknown; metric?: unknown; dims?: unknown; index?: unknown; calibrationK?: unknown; payloadIndexes?: unknown }): Promise<Collection> {
     checkName(name);
     const given = input.payloadIndexes ?? {};
     if (given === null || typeof given !== 'object' || Array.isArray(given)) throw invalid(`payloadIndexes must be an object of field: type, got ${JSON.stringify(given)}`);
@@ -125,6 +125,35 @@ export class Store {
       // an empty collection's payload indexes are ready at once
       for (const { field, type } of payloadIndexes) await store.declarePayloadIndex(field, type, 'ready');
       await store.close();
+      renameSync(tmp, join(this.root, name));
+      const collection = await Collection.open(join(this.root, name), this.options);
+      this.collections.set(name, collection);
+      return collection;
+    } finally {
+      this.creating.delete(name);
+    }
+  }
+
+  /**
+   * Creates collection `name` from the files of a Collection.snapshot
+   * (relative path -> bytes; a cluster replica restored from another's copy)
+   * and opens it: its index recovers as after a restart.
+   */
+  async restore(name: string, files: ReadonlyMap<string, Uint8Array>): Promise<Collection> {
+    checkName(name);
+    if (this.collections.has(name) || this.failed.has(name) || this.opening.has(name) || this.creating.has(name) || existsSync(join(this.root, name))) throw new StoreError('conflict', `collection ${name} already exists`);
+    if (![...files.keys()].some((p) => p.startsWith(`points${sep}`) || p.startsWith('points/'))) throw invalid(`a snapshot for ${name} holds no points database`);
+    this.creating.add(name);
+    try {
+      const tmp = join(this.root, `.restoring-${name}`);
+      rmSync(tmp, { recursive: true, force: true });
+      for (const [path, bytes] of files) {
+        const target = join(tmp, path);
+        // the paths come from another node: nothing may land outside the collection's directory
+        if (!target.startsWith(tmp + sep) || path.includes('..')) throw invalid(`snapshot file ${JSON.stringify(path)} is outside the collection`);
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, bytes);
+      }
       renameSync(tmp, join(this.root, name));
       const collection = await Collection.open(join(this.root, name), this.options);
       this.collections.set(name, collection);

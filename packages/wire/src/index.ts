@@ -149,6 +149,8 @@ export const SearchParams = Type.Object(
     probeMargin: Type.Optional(Type.Number({ minimum: 0 })),
     /** Funnel: re-rank stages between the scan and the final re-rank, each rescoring the candidates left at a larger prefix `dim` and keeping `keep` (packages/core params.ts). */
     funnel: Type.Optional(Type.Array(Type.Object({ dim: Type.Integer({ minimum: 1 }), keep: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), { maxItems: 16 })),
+    /** Patience termination: lists probed one at a time until the last `lists` brought at most `newMax` new members into the scan's top `top`, at most nprobe (packages/core params.ts). */
+    patience: Type.Optional(Type.Object({ top: Type.Integer({ minimum: 1 }), newMax: Type.Integer({ minimum: 0 }), lists: Type.Integer({ minimum: 1 }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

@@ -63,6 +63,8 @@ export interface ClusterConfig {
   leaseMs: number;
   /** Another node takes over a replica whose lease ran out this long ago (its own node may come back and resume it first). */
   takeoverMs: number;
+  /** false: each shard trains its own coarse quantiser (for comparisons; default true: one shared by a collection's shards). */
+  shareQuantiser?: boolean;
 }
 
 /**

@@ -22,14 +22,15 @@ export async function serve(config: ServiceConfig): Promise<{ url: string; stop:
     backend,
     backendName: config.backend,
     threads: config.threads,
-    autoBuildAt: config.autoBuildAt,
+    // in cluster mode builds go through the shards' logs (ClusterNode autoBuildAt), so every shard builds on one quantiser
+    autoBuildAt: config.cluster ? 0 : config.autoBuildAt,
     autoBuildQuietMs: config.autoBuildQuietMs,
-    autoRebuild: config.autoRebuild,
+    autoRebuild: config.cluster ? false : config.autoRebuild,
     recalibrateDrift: config.recalibrateDrift,
     logger,
   });
   // cluster mode: the local store holds this node's shard replicas; the cluster node answers the API
-  const cluster = config.cluster ? new ClusterNode({ servers: config.cluster.servers, nodeId: config.cluster.nodeId, leaseMs: config.cluster.leaseMs, heartbeatMs: Math.max(100, Math.min(1000, Math.floor(config.cluster.leaseMs / 5))), takeoverMs: config.cluster.takeoverMs, store, logger, ...(config.apiKey || config.readKey ? { apiKey: config.apiKey ?? config.readKey } : {}) }) : undefined;
+  const cluster = config.cluster ? new ClusterNode({ servers: config.cluster.servers, nodeId: config.cluster.nodeId, leaseMs: config.cluster.leaseMs, heartbeatMs: Math.max(100, Math.min(1000, Math.floor(config.cluster.leaseMs / 5))), takeoverMs: config.cluster.takeoverMs, ...(config.cluster.shareQuantiser === false ? { shareQuantiser: false } : {}), autoBuildAt: config.autoBuildAt, rebuildFactor: config.autoRebuild ? 2 : 0, autoBuildQuietMs: config.autoBuildQuietMs, store, logger, ...(config.apiKey || config.readKey ? { apiKey: config.apiKey ?? config.readKey } : {}) }) : undefined;
   const app = await buildServer(store, config, state, logger, cluster);
   const url = await app.listen({ host: config.host, port: config.port });
   if (cluster && config.cluster) {

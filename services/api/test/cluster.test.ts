@@ -57,7 +57,7 @@ async function startNode(id: string): Promise<Node> {
     threads: 1,
     logLevel: 'silent',
     autoBuildAt: 0,
-    cluster: { servers: [natsUrl], nodeId: id, leaseMs: LEASE_MS, takeoverMs: TAKEOVER_MS },
+    cluster: { servers: [natsUrl], nodeId: id, leaseMs: LEASE_MS, takeoverMs: TAKEOVER_MS, shareQuantiser: SHARE_QUANTISER },
   };
   const node = { ...(await serve(config)), id, config };
   nodes.set(id, node);
@@ -75,7 +75,7 @@ async function call<T = Record<string, unknown>>(node: Node, method: string, pat
 }
 
 interface Status {
-  collections: { name: string; shards: { shard: number; lastSeq: number; replicas: { node: string | null; appliedSeq: number; state: string }[] }[] }[];
+  collections: { name: string; shards: { shard: number; firstSeq: number; lastSeq: number; replicas: { node: string | null; appliedSeq: number; state: string }[] }[] }[];
 }
 
 /** Waits until every replica of `name` is serving and has applied its shard's whole log. */
@@ -89,6 +89,8 @@ async function settled(node: Node, name: string): Promise<Status['collections'][
 
 /** Short leases so the takeover test waits seconds, not the default 35 s. */
 const LEASE_MS = 2000;
+/** ADANNS_TEST_SHARE_QUANTISER=0: each shard trains its own quantiser (the recall-parity test then fails: README "Cluster"). */
+const SHARE_QUANTISER = process.env.ADANNS_TEST_SHARE_QUANTISER !== '0';
 const TAKEOVER_MS = 6000;
 const DIM = 16;
 const random = createRng(7);
@@ -230,15 +232,18 @@ describe('cluster mode', () => {
     expect(count.body.count).toBe(points.length - 3 + more.length);
   });
 
-  // each shard trains its own index (no shared coarse quantiser yet), so the two answers are planned on different
-  // indexes: both must meet the budget; the figures are printed (README "Cluster" quotes them)
-  it('a 2-shard collection with trained indexes meets a recall budget as the single node does', { timeout: 300_000 }, async () => {
+  // the shards build on one coarse quantiser (trained by one of them for the build request), and each plans a
+  // recall budget at k / shards: the merged answer's recall@10 is the single node's within 0.01. Planned at k,
+  // each shard over-delivers (measured 0.991 against 0.945: README "Cluster"). At fixed params the figures
+  // differ by one k-means run from another (the single node trains on all points, the shards' quantiser on one
+  // shard's): printed, not asserted.
+  it('a 2-shard collection answers a recall budget with the recall of a single node', { timeout: 300_000 }, async () => {
     const dim = 16;
-    const n = 2000;
-    const SPEC = 'ivf16@16,flat@16';
+    const n = 4000;
+    const SPEC = 'ivf32@16,flat@16';
     const rng = createRng(3);
     const centres = Array.from({ length: 40 }, () => Array.from({ length: dim }, () => rng.normal()));
-    const rows = Array.from({ length: n + 100 }, () => {
+    const rows = Array.from({ length: n + 300 }, () => {
       const c = centres[rng.int(centres.length)];
       return c.map((x) => x + 0.6 * rng.normal());
     });
@@ -263,7 +268,7 @@ describe('cluster mode', () => {
     const single = await serve({ ...loadConfig([], {}), host: '127.0.0.1', port: 0, dataDir: join(dir, 'single-r'), threads: 1, logLevel: 'silent', autoBuildAt: 0 });
     const n2 = nodes.get('n2')!;
     try {
-      // one spec for both (auto would try several on each): the same index shape, trained per shard
+      // one spec for both (auto would try several on each): the same index shape
       await fetch(`${single.url}/v1/collections/r`, { method: 'PUT', ...body({ dim, index: SPEC }) });
       await fetch(`${single.url}/v1/collections/r/points`, { method: 'POST', ...body({ points: batch }) });
       await fetch(`${single.url}/v1/collections/r/index`, { method: 'POST' });
@@ -271,25 +276,35 @@ describe('cluster mode', () => {
       expect((await call(n2, 'PUT', '/v1/collections/r', { dim, index: SPEC, shards: 2, replicas: 1 })).status).toBe(201);
       expect((await call(n2, 'POST', '/v1/collections/r/points', { points: batch })).status).toBe(200);
       expect((await call(n2, 'POST', '/v1/collections/r/index')).status).toBe(202);
+      const shardCollections = () => [...nodes.values()].flatMap((node) => node.store.names().filter((x) => x.startsWith('r--s')).map((x) => node.store.get(x)));
       await waitFor(
         'the indexes to be trained',
         async () => {
           const s = (await (await fetch(`${single.url}/v1/collections/r`)).json()) as { index: { state: string } };
-          const replicas = [...nodes.values()].flatMap((node) => node.store.names().filter((x) => x.startsWith('r--s')).map((x) => node.store.get(x).stats().index.state));
+          const replicas = shardCollections().map((c) => c.stats().index.state);
           return s.index.state === 'ready' && replicas.length === 2 && replicas.every((x) => x === 'ready') ? true : undefined;
         },
         240_000,
       );
-      const budget = { recall: 0.9 };
-      const want = (await (await fetch(`${single.url}/v1/collections/r/search`, { method: 'POST', ...body({ vectors: queries, k: 10, budget }) })).json()) as { results: { id: number }[][] };
-      const got = await call<{ results: { id: number }[][]; expectedRecall: number; planned: unknown }>(n2, 'POST', '/v1/collections/r/search', { vectors: queries, k: 10, budget });
-      expect(got.status).toBe(200);
-      const [rs, rc] = [recall(want.results), recall(got.body.results)];
-      console.log(`recall@10 at budget recall 0.9: single node ${rs.toFixed(4)}, 2 shards ${rc.toFixed(4)}`);
-      // the calibrated target, less the sampling noise of 100 queries
-      expect(rs).toBeGreaterThanOrEqual(0.88);
-      expect(rc).toBeGreaterThanOrEqual(0.88);
-      expect(got.body.planned).not.toBeNull();
+      // trained once: both shards hold the same quantiser (the same centroids)
+      const [q0, q1] = shardCollections().map((c) => Buffer.from(c.sharedQuantiser()!));
+      expect(q0.equals(q1)).toBe(SHARE_QUANTISER);
+      const figures: string[] = [];
+      const compare = async (what: string, request: object) => {
+        const want = (await (await fetch(`${single.url}/v1/collections/r/search`, { method: 'POST', ...body({ vectors: queries, k: 10, ...request }) })).json()) as { results: { id: number }[][] };
+        const got = await call<{ results: { id: number }[][]; planned: unknown }>(n2, 'POST', '/v1/collections/r/search', { vectors: queries, k: 10, ...request });
+        expect(got.status).toBe(200);
+        const [rs, rc] = [recall(want.results), recall(got.body.results)];
+        figures.push(`${what}: single node ${rs.toFixed(4)}, 2 shards ${rc.toFixed(4)}`);
+        return [rs, rc, got.body] as const;
+      };
+      const [bs, bc, planned] = await compare('budget recall 0.9', { budget: { recall: 0.9 } });
+      await compare('nprobe 2', { params: { nprobe: 2 } });
+      console.log(`recall@10 (${queries.length} queries, shared quantiser ${SHARE_QUANTISER}): ${figures.join('; ')}`);
+      expect(planned.planned).not.toBeNull();
+      // the calibrated target, less the sampling noise of the queries
+      expect(bs).toBeGreaterThanOrEqual(0.88);
+      expect(Math.abs(bc - bs)).toBeLessThanOrEqual(0.01);
     } finally {
       await single.stop();
     }
@@ -310,6 +325,34 @@ describe('cluster mode', () => {
     // and they answer alike
     const answers = await Promise.all(replicas().map((c) => c.search([many[7].vector], { k: 5, params: { nprobe: 2 } })));
     for (const a of answers.slice(1)) expect(a.results).toEqual(answers[0].results);
+  });
+
+  it('trims a shard log up to its published snapshot; a replica behind the trim starts from the snapshot', { timeout: 180_000 }, async () => {
+    const n3 = nodes.get('n3')!;
+    // the build above published the trained replica's snapshot; once every replica applied past it, the log is trimmed
+    const trimmed = await waitFor('the log of a/0 to be trimmed', async () => {
+      const { body } = await call<Status>(n3, 'GET', '/v1/cluster');
+      const shard = body.collections.find((x) => x.name === 'a')!.shards[0];
+      return shard.firstSeq > 1 ? shard : undefined;
+    });
+    expect(trimmed.replicas.every((r) => r.appliedSeq >= trimmed.firstSeq - 1)).toBe(true);
+    // a node comes back without its copy of the replica (a new disk): the log no longer holds the first writes
+    const victim = 'n1';
+    const before = nodes.get(victim)!.store.get('a--s0').count;
+    await stopNode(victim);
+    rmSync(join(dir, victim, 'collections', 'a--s0'), { recursive: true, force: true });
+    const later = Array.from({ length: 30 }, (_, i) => ({ id: 5000 + i, vector: Array.from({ length: DIM }, () => random.normal()) }));
+    expect((await call(n3, 'POST', '/v1/collections/a/points', { points: later })).status).toBe(200);
+    expect((await call(n3, 'DELETE', '/v1/collections/a/points', { ids: [0, 1] })).status).toBe(200);
+    const back = await startNode(victim);
+    await settled(n3, 'a');
+    // restored from the snapshot (points and index), then the log after it
+    const restored = back.store.get('a--s0');
+    expect(restored.count).toBe(before + later.length - 2);
+    expect(restored.stats().index.state).toBe('ready');
+    expect((await fetch(`${back.url}/v1/collections/a/points/5003?local=true`)).status).toBe(200);
+    expect((await fetch(`${back.url}/v1/collections/a/points/7?local=true`)).status).toBe(200);
+    expect((await fetch(`${back.url}/v1/collections/a/points/1?local=true`)).status).toBe(404);
   });
 
   it('another node takes over a replica whose lease ran out, and catches up before it serves', { timeout: 180_000 }, async () => {

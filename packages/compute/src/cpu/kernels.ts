@@ -45,6 +45,7 @@ export interface SimdKernels {
   ): void;
   listGroupRows(dim: number): number;
   listScanScratch(dim: number, coded: number, masked: number): number;
+  topKBufferBytes(rows: number, k: number): number;
   scanListsTopK(
     q: number, qStride: number, qInv: number, dir: number, eFrom: number, eTo: number, members: number, qFrom: number, qTo: number,
     bStride: number, dim: number, mode: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, params: number, mask: number,

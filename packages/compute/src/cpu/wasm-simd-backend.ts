@@ -362,10 +362,14 @@ export class WasmSimdBackend implements Backend {
     if (rows === 0 || nprobe === 0) return;
     const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);
     const scratch = this.rawKernels.listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0);
+    // past each thread's scratch the candidate buffers of its heap rows: its share when split by queries, else every row
+    const buffers = (n: number) => this.rawKernels.topKBufferBytes(n, best.k);
+    const threads = this.pool.threads;
+    const bufferBytes = rows >= 4 * threads ? buffers(rows) + threads * buffers(4) : threads * buffers(rows);
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
     for (const { entries } of plan.groups) {
       const operands = [queries, lists.params, plan.members, mask, ...groupArrays(plan, entries)];
-      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + directoryBytes(entries.length) + 64);
+      const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + bufferBytes + directoryBytes(entries.length) + 64);
       const q = s.rows(queries, dim, Stage.Queries);
       // a filter is skipped member by member in the kernel, which scores the allowed ones alone
       const maskAt = stageMask(s, mask);
@@ -376,7 +380,7 @@ export class WasmSimdBackend implements Backend {
       const work = (plan.scanned * dim * entries.length) / plan.lists.length;
       // by queries when each thread gets a few (their heap rows are theirs), else by list with private heaps merged after
       this.splitTopK('scanListsTopK', s, best, rows, entries.length, undefined, work, 4, (t, qFrom, qTo, from, to, h) => [
-        q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch), params, maskAt,
+        q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch + buffers(qTo - qFrom)), params, maskAt,
       ], 1);
     }
   }

@@ -2,7 +2,7 @@ import { createRng, gatherRows, rowBlock, sampleIndices, TopK, type Backend, typ
 import type { ByteKind, HeldArray, ListCodec } from '../codecs/codec.js';
 import { decodedInvNorms } from '../codecs/float-codec.js';
 import { queryMflops, type FunnelWork, type QueryWork } from '../cost.js';
-import { defaultParams, formatFunnel, formatParams, funnelShapeError, probeMarginError, raiseToK, servedK, usesShortlist, type FunnelStage, type SearchParams } from '../params.js';
+import { defaultParams, formatFunnel, formatParams, formatPatience, funnelShapeError, patienceError, probeMarginError, raiseToK, servedK, usesShortlist, type FunnelStage, type PatienceRule, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { formatBudget, planBudget, type Budget, type Plan } from '../planner/plan.js';
@@ -13,8 +13,9 @@ import type { FrontierPoint } from '../planner/frontier.js';
 import { dimsLadder } from '../prefixes.js';
 import { createRerankStore, type RerankStore } from '../rerank/store.js';
 import { chooseAutoSpec, isAutoSpec, type AutoChoice, type WholeData } from '../planner/auto.js';
-import { formatSpec, parseSpec, validateSpec, type IndexSpec } from '../spec.js';
-import { cutProbes } from '../stages/adaptive-probe.js';
+import { formatSpec, parseSpec, validateSpec, type IndexSpec, type RerankStorage } from '../spec.js';
+import { cutProbes, probeWithPatience } from '../stages/adaptive-probe.js';
+import { cutScan, shareScan } from '../stages/scan-reuse.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
 import { listRows, rerankFromLists, rerankGathered, rerankStored, storeRows } from '../stages/rerank.js';
 import { transformQueries } from '../stages/transform.js';
@@ -48,6 +49,8 @@ export interface TrainOptions extends StageTrainOptions {
   autoDims?: readonly number[];
   /** Spec `auto`: vectors the index will hold, when the rows given are a sample (default: those rows). */
   count?: number;
+  /** Spec `auto`: where a chosen re-rank keeps its vectors (default disk, as `rerank@D`; the bench asks f32 in memory). */
+  autoRerank?: RerankStorage;
 }
 
 export interface BuildOptions extends TrainOptions {
@@ -79,6 +82,8 @@ export interface SearchResult {
   tookMs: number;
   /** With a filter: how many vectors it matched, the plan it took and why (filtered.ts). */
   filter?: FilterReport;
+  /** With patience: how many lists each query probed (its first ones in centroid order). */
+  listsProbed?: Int32Array;
 }
 
 /** What `auto` recorded about its choice (planner/auto.ts). */
@@ -138,10 +143,12 @@ export interface IndexSizes {
 
 const CHUNK = 4096;
 
+const formatPatienceOf = (p: SearchParams) => (p.patience ? formatPatience(p.patience) : '');
+
 /** Same search params (the shortlist counts only when a re-rank or funnel rescores it). */
 function sameParams(a: SearchParams, p: SearchParams): boolean {
   const funnel = (x: SearchParams) => formatFunnel(x.funnel ?? []);
-  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && funnel(a) === funnel(p) && (!usesShortlist(a) || a.shortlist === p.shortlist);
+  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && formatPatienceOf(a) === formatPatienceOf(p) && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && funnel(a) === funnel(p) && (!usesShortlist(a) || a.shortlist === p.shortlist);
 }
 
 /** Two increasing row lists as one (either may be absent). */
@@ -222,7 +229,7 @@ export class AdannsIndex {
   /** The spec `auto` chooses for these vectors (planner/auto.ts); build(), train() and buildFromStream() call it for spec "auto". */
   static chooseAuto(backend: Backend, data: Float32Array, rows: number, dim: number, options: TrainOptions, whole?: WholeData): Promise<AutoChoice> {
     options.onProgress?.('auto', 0, 1);
-    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims, whole }).finally(() => options.onProgress?.('auto', 1, 1));
+    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims, rerankStorage: options.autoRerank, whole }).finally(() => options.onProgress?.('auto', 1, 1));
   }
 
   static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {
@@ -366,9 +373,12 @@ export class AdannsIndex {
       checkPositiveInt(p.nprobe, 'nprobe', this.spec.coarse.lists);
       const marginError = p.probeMargin === undefined ? undefined : probeMarginError(p.probeMargin);
       if (marginError) throw new Error(marginError);
+      const patience = p.patience === undefined ? undefined : patienceError(p.patience);
+      if (patience) throw new Error(patience);
+      if (p.patience && p.probeMargin !== undefined) throw new Error(`patience ${formatPatience(p.patience)} and probeMargin ${p.probeMargin}: one probe rule at a time`);
     } else {
       // 0 is what this index reports for them (calibration points, plans): accepted back
-      if ((given.coarseDim ?? 0) !== 0 || (given.nprobe ?? 0) !== 0 || given.probeMargin !== undefined) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim, nprobe and probeMargin do not apply`);
+      if ((given.coarseDim ?? 0) !== 0 || (given.nprobe ?? 0) !== 0 || given.probeMargin !== undefined || given.patience !== undefined) throw new Error(`index "${formatSpec(this.spec)}" has no IVF stage: coarseDim, nprobe, probeMargin and patience do not apply`);
       p.coarseDim = 0;
       p.nprobe = 0;
     }
@@ -389,6 +399,13 @@ export class AdannsIndex {
     }
     if (p.funnel === undefined || p.funnel.length === 0) delete p.funnel;
     else p.funnel = this.checkFunnel(p, k);
+    if (p.patience === undefined) delete p.patience;
+    else {
+      // the watched top lies within the scan's heap (the shortlist when rescored, else k)
+      const scanK = usesShortlist(p) ? p.shortlist : k;
+      if (p.patience.top > scanK) throw new Error(`patience ${formatPatience(p.patience)}: top ${p.patience.top} must not exceed the scan's ${usesShortlist(p) ? `shortlist ${scanK}` : `k = ${scanK}`}`);
+      p.patience = { ...p.patience };
+    }
     return p;
   }
 
@@ -463,10 +480,20 @@ export class AdannsIndex {
     const scanK = usesShortlist(p) ? p.shortlist : k;
     // adaptive probing: the ranked lists cut per query by the margin rule (-1 after its last list), nprobe the cap
     const probeAll = async () => (!this.coarse ? new Int32Array(rows) : p.probeMargin === undefined ? await this.coarse.probe(space, p.coarseDim, nprobe) : await this.coarse.rank(space, p.coarseDim, nprobe).then((r) => (cutProbes(r.lists, r.scores, rows, nprobe, p.probeMargin!), r.lists)));
-    const scan = async () => this.codec.scan({ backend: this.backend, queries: space, probes: await probeAll(), nprobe, lists: this.lists, scanDim: p.scanDim, metric: this.metric, shortlist: scanK, mask: filter?.mask });
+    // patience: lists scanned one round at a time until each query's top settles (stages/adaptive-probe.ts)
+    const patient = async () => {
+      const ranked = await this.coarse!.rank(space, p.coarseDim, nprobe);
+      const r = await probeWithPatience({ backend: this.backend, codec: this.codec, lists: this.lists, metric: this.metric, slots: this.slots.slotCount }, space, ranked.lists, nprobe, p.scanDim, scanK, p.patience!, filter?.mask);
+      listsProbed = r.depths;
+      return r;
+    };
+    let listsProbed: Int32Array | undefined;
+    const scan = async () => (p.patience ? patient() : this.codec.scan({ backend: this.backend, queries: space, probes: await probeAll(), nprobe, lists: this.lists, scanDim: p.scanDim, metric: this.metric, shortlist: scanK, mask: filter?.mask }));
     // a filtered IVF search probes lists in order until enough matches are seen (filtered.ts); without IVF, every list is scanned with the mask
     const probed = filterPlan?.plan === 'probe' ? await probeUntilEnough({ backend: this.backend, coarse: this.coarse!, codec: this.codec, lists: this.lists, metric: this.metric }, space, p.coarseDim, p.scanDim, filter!, filterPlan.firstProbes, scanK, Math.min(scanK, filter!.count)) : undefined;
-    const { best, scanned, quantizerFlops } = probed ?? (await scan());
+    if (options.reuseScan && filter) throw new Error('reuseScan: a filtered search scans under its mask (unfiltered searches only)');
+    const { best, scanned, quantizerFlops } = probed ?? (options.reuseScan ? cutScan(options.reuseScan, scanK, rows) : await scan());
+    if (options.onScan) options.onScan(shareScan({ best, scanned, quantizerFlops }));
     if (filterPlan && probed) filterPlan.maxListsProbed = probed.probed.reduce((a, b) => Math.max(a, b), 0);
 
     // funnel: each stage rescores the candidates left at its prefix and keeps its best; without a final re-rank the last one answers (its best k)
@@ -497,7 +524,7 @@ export class AdannsIndex {
     }
     // under a filter the filtered calibration's estimate for the probe plan, when it measured these params (filterPlan.note says)
     const expectedRecall = filterPlan ? filterPlan.estimatedRecall : this.calibratedRecall(p, k);
-    return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, ...(filterPlan ? { filter: filterPlan } : {}) };
+    return { queries: rows, k, ...this.hits(final.sort(), rows, k), mflops, params: p, expectedRecall, budgetMet: null, budgetNote: null, tookMs: performance.now() - started, ...(filterPlan ? { filter: filterPlan } : {}), ...(listsProbed ? { listsProbed } : {}) };
   }
 
   /** Whether a slot still holds a vector (stages drop candidates removed while a backend yielded). */
@@ -881,9 +908,9 @@ export class AdannsIndex {
     const stats = this.calibration?.probeStats;
     const now = this.listSizes();
     const memo = new Map<string, number | undefined>();
-    const mass = (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number) => {
-      const key = `${sizes === now ? 'now' : 'then'}/${coarseDim}/${nprobe}/${probeMargin}`;
-      if (!memo.has(key)) memo.set(key, stats && probedMass(stats, sizes, coarseDim, nprobe, probeMargin));
+    const mass = (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number, patience?: PatienceRule, scanDim?: number) => {
+      const key = `${sizes === now ? 'now' : 'then'}/${coarseDim}/${nprobe}/${probeMargin}/${patience ? `${formatPatience(patience)}@${scanDim}` : ''}`;
+      if (!memo.has(key)) memo.set(key, stats && probedMass(stats, sizes, coarseDim, nprobe, probeMargin, patience, scanDim));
       return memo.get(key);
     };
     return (p) => {

@@ -5,6 +5,7 @@ import { judgeBudget, type BudgetVerdict } from '../planner/pricing.js';
 import type { SearchParams } from '../params.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
 import type { RowSource } from '../stages/rerank.js';
+import type { SharedScan } from '../stages/scan-reuse.js';
 import { checkAllowedIds, countBits, type AllowedIds } from './filter.js';
 import type { InvertedLists } from './inverted-lists.js';
 import type { SlotStore } from './slots.js';
@@ -32,6 +33,14 @@ export interface SearchOptions {
    * or decodable lists, 'probe' an IVF stage.
    */
   filterPlan?: 'exact' | 'probe';
+  /**
+   * Calibration's scan sharing (stages/scan-reuse.ts): `onScan` is handed
+   * this search's scan; `reuseScan`, such a scan of the same queries at the
+   * same params but a shortlist at least this search's, stands in for the
+   * probe and scan. Unfiltered searches only.
+   */
+  onScan?: (scan: SharedScan) => void;
+  reuseScan?: SharedScan;
 }
 
 export type FilterPlanKind = 'exact' | 'probe' | 'scan';
@@ -258,7 +267,7 @@ export async function probeUntilEnough(
 }
 
 /** Rows `which` of a query block, copied (with their norms). */
-function gatherQueries(space: RowBlock, which: Int32Array): RowBlock {
+export function gatherQueries(space: RowBlock, which: Int32Array): RowBlock {
   const stride = space.stride;
   const o = space.offset ?? 0;
   const data = new Float32Array(which.length * stride);
@@ -268,7 +277,7 @@ function gatherQueries(space: RowBlock, which: Int32Array): RowBlock {
 }
 
 /** A TopK of rows `which` of `best`, their heaps copied as they are. */
-function heapsOf(best: TopK, which: Int32Array): TopK {
+export function heapsOf(best: TopK, which: Int32Array): TopK {
   const k = best.k;
   const out = new TopK(which.length, k);
   for (let i = 0; i < which.length; i++) {
@@ -281,7 +290,7 @@ function heapsOf(best: TopK, which: Int32Array): TopK {
 }
 
 /** Writes a sub-batch's heaps back into rows `which` of `best`. */
-function putHeaps(from: TopK, best: TopK, which: Int32Array): void {
+export function putHeaps(from: TopK, best: TopK, which: Int32Array): void {
   const k = best.k;
   for (let i = 0; i < which.length; i++) {
     const q = which[i];

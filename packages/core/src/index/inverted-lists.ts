@@ -43,6 +43,15 @@ export class InvertedLists {
   private slotPos = new Int32Array(0);
   /** Slots below this have a meaningful slotList entry. */
   private slotListFilled = 0;
+  /**
+   * Per list, the views codes(), slots() and invNorms() last handed out, kept
+   * until the list changes: a scan asks for each probed list's views several
+   * times per call, and a view on the arena's shared memory costs about as
+   * much to make as scanning a few small members.
+   */
+  private codeViews: (Uint8Array | undefined)[] = [];
+  private slotViews: (Int32Array | undefined)[] = [];
+  private normViews = new Map<number, (Float32Array | undefined)[]>();
 
   constructor(
     readonly count: number,
@@ -122,25 +131,39 @@ export class InvertedLists {
     return true;
   }
 
-  /** Tells the arena a list's arrays were written in place (a device copy must be refreshed). */
+  /** Tells the arena a list's arrays were written in place (a device copy must be refreshed); its views are made again. */
   private touchList(list: number): void {
+    this.forgetViews(list);
     this.arena.touched(this.codeArrays[list]);
     this.arena.touched(this.slotArrays[list]);
     for (const perList of this.norms.values()) this.arena.touched(perList[list]);
   }
 
+  /** Drops a list's kept views (every list's without one): its arrays or size changed. */
+  private forgetViews(list?: number): void {
+    const all = [this.codeViews, this.slotViews, ...this.normViews.values()];
+    for (const views of all) {
+      if (list === undefined) views.length = 0;
+      else views[list] = undefined;
+    }
+  }
+
   /** The members' codes, list position after list position (size x codeBytes), or in the lists' layout when they have one. */
   codes(list: number): Uint8Array {
-    return this.codeArrays[list].subarray(0, this.layout ? this.layout.bytes(this.sizes[list]) : this.sizes[list] * this.codeBytes);
+    return (this.codeViews[list] ??= this.codeArrays[list].subarray(0, this.layout ? this.layout.bytes(this.sizes[list]) : this.sizes[list] * this.codeBytes));
   }
 
   slots(list: number): Int32Array {
-    return this.slotArrays[list].subarray(0, this.sizes[list]);
+    return (this.slotViews[list] ??= this.slotArrays[list].subarray(0, this.sizes[list]));
   }
 
   /** Inverse norms of a list's members at a stored norm dim (undefined when not kept). */
   invNorms(list: number, dim: number): Float32Array | undefined {
-    return this.norms.get(dim)?.[list].subarray(0, this.sizes[list]);
+    const perList = this.norms.get(dim);
+    if (!perList) return undefined;
+    let views = this.normViews.get(dim);
+    if (!views) this.normViews.set(dim, (views = []));
+    return (views[list] ??= perList[list].subarray(0, this.sizes[list]));
   }
 
   hasNorms(dim: number): boolean {
@@ -251,6 +274,7 @@ export class InvertedLists {
       this.slotArrays[l] = exact(this.slotArrays[l], n);
       for (const perList of this.norms.values()) perList[l] = exact(perList[l], n);
     }
+    this.forgetViews();
     this.slotList = this.slotList.slice(0, this.slotListFilled);
     this.slotPos = this.slotPos.slice(0, this.slotListFilled);
   }
@@ -262,6 +286,7 @@ export class InvertedLists {
     this.codeArrays.fill(new Uint8Array(0));
     this.slotArrays.fill(new Int32Array(0));
     for (const perList of this.norms.values()) perList.fill(new Float32Array(0));
+    this.forgetViews();
     this.sizes.fill(0);
     this.slotList.fill(-1);
   }

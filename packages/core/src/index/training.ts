@@ -30,6 +30,14 @@ export interface StageTrainOptions {
    * per prefix on the same data and fits once).
    */
   pca?: PcaTransform;
+  /**
+   * Coarse centroids trained elsewhere (lists x coarse.dim, in the index
+   * space: after `pca`, unit rows for cosine and ip as spherical k-means
+   * leaves them), used instead of k-means: the shards of a cluster
+   * collection share one coarse quantiser (with its `pca`), so their lists
+   * partition the same cells and their budgets plan on comparable lists.
+   */
+  coarseCentroids?: Float32Array;
   onProgress?: ProgressFn;
   /**
    * Rows of the training data no sample may draw (increasing): the held-out
@@ -146,7 +154,12 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
   };
 
   let coarse: CoarseQuantizer | undefined;
-  if (spec.coarse) {
+  if (spec.coarse && options.coarseCentroids) {
+    const { lists: given, dim: dc } = spec.coarse;
+    if (options.coarseCentroids.length !== given * dc) throw new Error(`trainStages: the given coarse centroids hold ${options.coarseCentroids.length} values, spec "${spec.coarse.lists} lists at ${dc}" needs ${given * dc}`);
+    if (spec.transform === 'pca' && !options.pca) throw new Error('trainStages: coarse centroids given for a PCA index without the PCA they were trained in');
+    coarse = CoarseQuantizer.of(backend, options.coarseCentroids, given, dc, metric);
+  } else if (spec.coarse) {
     // the k-means sample does not depend on the codec, so indexes that differ only in their codec share centroids
     const { space, n } = await draw(lists * perCentroid, seed, 'kmeans');
     const { dim: dc } = spec.coarse;

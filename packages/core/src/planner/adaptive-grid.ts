@@ -1,10 +1,25 @@
 import type { AdannsIndex } from '../index/adanns-index.js';
-import type { SearchParams } from '../params.js';
+import { usesShortlist, type PatienceRule, type SearchParams } from '../params.js';
 import { marginForMeanDepth, probeDepth } from '../stages/adaptive-probe.js';
 import type { ProbeCounts } from './pricing.js';
 
 /** How much further than its mean depth an adaptive point lets a query probe. */
 const CAP_FACTOR = 4;
+
+/**
+ * Patience rules calibration tries (stages/adaptive-probe.ts): the scan's top
+ * 40 or 100 watched over windows of 1 to 4 lists, the shapes that led the
+ * offline sweep on Fashion-MNIST and the synthetic set (issue 17), under a
+ * cap of 32 lists.
+ */
+const PATIENCE_RULES: PatienceRule[] = [
+  { top: 40, newMax: 0, lists: 1 },
+  { top: 40, newMax: 1, lists: 2 },
+  { top: 40, newMax: 2, lists: 3 },
+  { top: 100, newMax: 2, lists: 2 },
+  { top: 100, newMax: 3, lists: 4 },
+];
+const PATIENCE_CAP = 32;
 
 /** Adaptive points for the calibration grid, with what pricing needs about them. */
 export interface AdaptiveGrid {
@@ -33,6 +48,7 @@ export async function adaptiveGrid(index: AdannsIndex, queries: Float32Array, ro
   const coarseDim = Math.max(...grid.map((p) => p.coarseDim));
   const { lists: ranking, scores } = await index.rankLists(queries, rows, coarseDim, lists);
   const nprobes = [...new Set(grid.filter((p) => p.coarseDim === coarseDim && p.probeMargin === undefined).map((p) => p.nprobe))].filter((n) => n > 1 && n < lists);
+  await patiencePoints(index, queries, rows, grid, coarseDim, ranking, out);
   for (const n of nprobes) {
     const cap = Math.min(lists, CAP_FACTOR * n);
     const margin = marginForMeanDepth(scores, rows, lists, cap, n);
@@ -54,4 +70,40 @@ export async function adaptiveGrid(index: AdannsIndex, queries: Float32Array, ro
     }
   }
   return out;
+}
+
+/**
+ * Patience points: for every scanDim of the grid at `coarseDim` and every
+ * rule, the calibration queries searched once under the rule to count the
+ * lists they probe (the depths depend on the scan, not on the shortlist,
+ * as long as the watched top fits in it); each becomes a copy of the fixed
+ * points there whose shortlist holds the top (one per shortlist and re-rank),
+ * with nprobe = the cap and the rule. Only for grids that rescore a shortlist.
+ */
+async function patiencePoints(index: AdannsIndex, queries: Float32Array, rows: number, grid: SearchParams[], coarseDim: number, ranking: Int32Array, out: AdaptiveGrid): Promise<void> {
+  const lists = index.spec.coarse!.lists;
+  const cap = Math.min(lists, PATIENCE_CAP);
+  const plain = grid.filter((p) => p.coarseDim === coarseDim && p.probeMargin === undefined && !p.patience && !p.funnel && usesShortlist(p));
+  for (const scanDim of [...new Set(plain.map((p) => p.scanDim))]) {
+    const shapes = new Map<string, SearchParams>();
+    for (const p of plain) if (p.scanDim === scanDim) shapes.set(`${p.shortlist}/${p.rerankDim}`, p);
+    for (const rule of PATIENCE_RULES) {
+      const fits = [...shapes.values()].filter((p) => p.shortlist >= rule.top);
+      if (fits.length === 0) continue;
+      const probe: SearchParams = { ...fits[0], nprobe: cap, patience: rule };
+      const { listsProbed } = await index.search(queries, rows, Math.min(fits[0].shortlist, index.size), probe);
+      const counts = new Array<number>(lists).fill(0);
+      let depths = 0;
+      for (let q = 0; q < rows; q++) {
+        depths += listsProbed![q];
+        for (let i = 0; i < listsProbed![q]; i++) counts[ranking[q * lists + i]]++;
+      }
+      out.probes.push({ coarseDim, nprobe: cap, patience: { ...rule }, scanDim, counts });
+      for (const fixed of fits) {
+        const point: SearchParams = { ...fixed, nprobe: cap, patience: { ...rule } };
+        out.points.push(point);
+        out.meanDepth.set(point, depths / rows);
+      }
+    }
+  }
 }

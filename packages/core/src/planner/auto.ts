@@ -3,6 +3,7 @@ import { queryMflops } from '../cost.js';
 import { exactNeighbours } from '../eval/ground-truth.js';
 import { kmeans } from '../kmeans.js';
 import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
+import type { RerankStorage } from '../spec.js';
 import { PcaTransform } from '../transform/pca.js';
 
 /**
@@ -49,6 +50,8 @@ export interface AutoOptions {
   queries?: number;
   /** Prefix ladder the index may use (default dimsLadder(dim)). */
   dims?: readonly number[];
+  /** Where a chosen re-rank keeps its vectors (spec rerank@D[:storage]; default disk). */
+  rerankStorage?: RerankStorage;
 }
 
 /** One candidate of the trial, priced at the real size. */
@@ -77,6 +80,8 @@ export interface AutoChoice {
   /** Shortlists (multiples of k) calibration should try beyond its own, when the trial needed longer ones. */
   shortlistMultiples: number[];
   candidates: AutoCandidate[];
+  /** The candidate chosen (one of `candidates`; absent when an exact scan won): what `bench:auto --compare` holds against the measured plans. */
+  chosen?: AutoCandidate;
 }
 
 const TARGETS = [0.9, 0.95, 0.99] as const;
@@ -279,7 +284,8 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
         rankAt.set(ds, ranks);
       }
       // the candidate spec's terms in the cost model (cost.ts): float32 lists keep their norms at d_s (a funnel
-      // stage reading them costs one multiply-add per value), and a re-rank at D gathers its rows (cosine: their norms too)
+      // stage reading them costs one multiply-add per value), and a re-rank at D gathers its rows (cosine: their
+      // norms too) unless they are resident float32 rows, which keep theirs
       const price = (scanDim: number, vectors: number, reranked: number, stage?: { dim: number; rescored: number }) =>
         queryMflops({
           fullDim: dim,
@@ -292,7 +298,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
           quantizerFlops: 0,
           reranked,
           rerankDim: dim,
-          rerankFlopsPerValue: metric === 'cosine' ? 2 : 1,
+          rerankFlopsPerValue: metric === 'cosine' && options.rerankStorage !== 'f32' ? 2 : 1,
           funnel: stage ? [{ dim: stage.dim, rescored: stage.rescored, flopsPerValue: 1 }] : [],
         });
       for (const ds of scanDims) {
@@ -364,7 +370,8 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     return { spec: 'flat', reason: `${shape}; ${trial}: no IVF build beat an exact scan (${exactMflops.toPrecision(3)} MFLOPs) at recall@${k} 0.95`, spectrum, shortlistMultiples: [], candidates };
   }
   const { coarseDim: dc, scanDim: ds } = chosen;
-  const spec = `${dc < dim || ds < dim ? 'pca,' : ''}ivf${lists}@${dc},flat@${ds}${ds < dim ? `,rerank@${dim}` : ''}`;
+  const storage = options.rerankStorage && options.rerankStorage !== 'disk' ? `:${options.rerankStorage}` : '';
+  const spec = `${dc < dim || ds < dim ? 'pca,' : ''}ivf${lists}@${dc},flat@${ds}${ds < dim ? `,rerank@${dim}${storage}` : ''}`;
   const rival = (pred: (c: AutoCandidate) => boolean) => reachable.filter(pred)[0];
   const rigid = rival((c) => c.scanDim === dim && c.coarseDim === dim);
   const prefixBest = rival((c) => c.scanDim < dim && c.funnelScanDim === undefined);
@@ -375,7 +382,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     : `scanning at d_s = ${dim} with no re-rank (rigid-like)`;
   const reason = `${shape}; ${trial}; ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
   const multiple = chosen.shortlist99 !== null && ds < dim ? Math.ceil(chosen.shortlist99 / k) : 0;
-  return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates };
+  return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates, chosen };
 }
 
 /** What cheapestFunnel searches: one nprobe's trial neighbours and the price of a funnel. */

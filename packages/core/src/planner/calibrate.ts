@@ -1,5 +1,7 @@
 import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
-import { servedK, usesShortlist, type SearchParams } from '../params.js';
+import type { SearchOptions } from '../index/filtered.js';
+import type { SharedScan } from '../stages/scan-reuse.js';
+import { formatPatience, servedK, usesShortlist, type SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import { adaptiveGrid } from './adaptive-grid.js';
 import { funnelGrid } from './funnel-grid.js';
@@ -227,7 +229,12 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);
   const levels: CalibrationLevel[] = ks.map((k) => ({ k, points: [] }));
   const perQuery = new Float64Array(rows);
-  const want = new Set<number>();
+  // each query's true neighbours by rank (the first, for an id listed twice: -1 pads): a found id at i is a hit at k when i < k and its rank < k
+  const rankOf = Array.from({ length: rows }, (_, q) => {
+    const ranks = new Map<number, number>();
+    for (let r = 0; r < kmax; r++) if (!ranks.has(truth[q * kmax + r])) ranks.set(truth[q * kmax + r], r);
+    return ranks;
+  });
   // Fixed points whose recall stopped rising with nprobe are skipped: for the same coarseDim, scanDim
   // and shortlist, if doubling nprobe gained nothing at any k, doubling it again only costs more (the
   // points at large nprobe are the sweep's most expensive; this keeps the time bound for the rest)
@@ -235,7 +242,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const recallsBy = new Map<string, number[] | 'skipped'>();
   const fixedKey = (p: SearchParams, nprobe: number) => `${p.coarseDim}/${p.scanDim}/${p.shortlist}/${nprobe}`;
   const saturated = (p: SearchParams): boolean => {
-    if (p.probeMargin !== undefined || p.funnel) return false;
+    if (p.probeMargin !== undefined || p.patience || p.funnel) return false;
     const i = nprobeSteps.indexOf(p.nprobe);
     if (i < 2) return false;
     const before = recallsBy.get(fixedKey(p, nprobeSteps[i - 1]));
@@ -244,15 +251,16 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     if (!before || !earlier || earlier === 'skipped') return false;
     return before.every((r, j) => r - earlier[j] < SATURATED_GAIN);
   };
-  // measures one point at every calibrated k it serves
-  const measure = async (gridPoint: SearchParams): Promise<void> => {
+  // measures one point at every calibrated k it serves (`scan`: its scan shared with others, stages/scan-reuse.ts)
+  const measured = new Map<FrontierPoint, number>();
+  const measure = async (gridPoint: SearchParams, position: number, scan: SearchOptions = {}): Promise<void> => {
     const top = searchK(gridPoint);
     const recalls: number[] = [];
     // a query that is a stored vector finds itself too: one more result, and one more candidate to re-rank (at every funnel stage)
     const rescores = usesShortlist(gridPoint);
     const params: SearchParams = rescores ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
     if (rescores && gridPoint.funnel) params.funnel = gridPoint.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
-    const result = await index.search(queries, rows, top + extra, params);
+    const result = await index.search(queries, rows, top + extra, params, scan);
     const found = dropOwn(result.ids, top + extra, top);
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
     let mflopsMax = 0;
@@ -267,10 +275,8 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       const k = level.k;
       if (k > top) continue;
       for (let q = 0; q < rows; q++) {
-        want.clear();
-        for (let i = 0; i < k; i++) want.add(truth[q * kmax + i]);
         let hits = 0;
-        for (let i = 0; i < k; i++) if (want.has(found[q * top + i])) hits++;
+        for (let i = 0; i < k; i++) if ((rankOf[q].get(found[q * top + i]) ?? k) < k) hits++;
         perQuery[q] = hits / k;
       }
       const [recall, recallStdErr] = meanAndStdErr(perQuery);
@@ -278,31 +284,49 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       // the params as a search at k uses them (the self-excluding extra candidate is not the plan's; the MFLOPs keep it: a slight over-estimate)
       const recorded: SearchParams = { ...result.params, shortlist: rescores ? gridPoint.shortlist : k };
       if (gridPoint.funnel) recorded.funnel = gridPoint.funnel.map((s) => ({ ...s }));
-      level.points.push({ params: recorded, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries });
+      const point: FrontierPoint = { params: recorded, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries };
+      level.points.push(point);
+      measured.set(point, position);
     }
-    if (gridPoint.probeMargin === undefined && !gridPoint.funnel) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
+    if (gridPoint.probeMargin === undefined && !gridPoint.patience && !gridPoint.funnel) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
   };
-  let complete = true;
-  for (let g = 0; g < grid.length; g++) {
-    if (performance.now() - started > gridMs) {
-      complete = false;
-      break;
+  // Points that differ only in their shortlist (or funnel) probe the same lists and score the same vectors:
+  // one scan at the longest shortlist serves them all, each shorter one cut from it (stages/scan-reuse.ts).
+  // A group is measured when its first point comes up in the time-bound order (the nprobe / 2 and / 4 points
+  // the saturation rule reads come up before: the order is cheapest first); the levels keep that order.
+  // (the queries' prefix, which the last two set, is part of it: the scan reads the same query rows)
+  const scanKey = (p: SearchParams) => `${p.coarseDim}/${p.nprobe}/${p.probeMargin ?? ''}/${p.patience ? formatPatience(p.patience) : ''}/${p.scanDim}/${p.rerankDim ?? ''}/${p.funnel?.at(-1)?.dim ?? ''}`;
+  const scanK = (p: SearchParams) => (usesShortlist(p) ? p.shortlist : searchK(p));
+  const measureAll = async (points: SearchParams[], from: number, ms: number, progress?: (done: number, total: number) => void): Promise<boolean> => {
+    const groups = new Map<string, SearchParams[]>();
+    for (const p of points) groups.set(scanKey(p), [...(groups.get(scanKey(p)) ?? []), p]);
+    const position = new Map(points.map((p, i) => [p, from + i]));
+    let done = 0;
+    for (const p of points) {
+      const members = groups.get(scanKey(p));
+      if (!members) continue;
+      if (performance.now() - started > ms) return false;
+      groups.delete(scanKey(p));
+      const measuring = members.filter((m) => {
+        if (!saturated(m)) return true;
+        recallsBy.set(fixedKey(m, m.nprobe), 'skipped');
+        return false;
+      });
+      // the longest scan first: searched in full, it hands its scan to the others
+      measuring.sort((a, b) => scanK(b) - scanK(a));
+      let shared: SharedScan | undefined;
+      for (const m of measuring) await measure(m, position.get(m)!, shared ? { reuseScan: shared } : measuring.length > 1 ? { onScan: (scan) => (shared = scan) } : {});
+      done += members.length;
+      progress?.(done, points.length);
     }
-    const gridPoint = grid[g];
-    if (saturated(gridPoint)) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), 'skipped');
-    else await measure(gridPoint);
-    options.onProgress?.(g + 1, grid.length);
-  }
+    return true;
+  };
+  let complete = await measureAll(grid, 0, gridMs, options.onProgress);
   // funnel points, from the cheapest measured points at each k and recall target, cheapest first
-  const scannedBy = (p: SearchParams) => probedMass(probeStats, probeStats.listSizes, p.coarseDim, p.nprobe, p.probeMargin);
+  const scannedBy = (p: SearchParams) => probedMass(probeStats, probeStats.listSizes, p.coarseDim, p.nprobe, p.probeMargin, p.patience, p.scanDim);
   const funnels = timeBoundOrder(funnelGrid(index, levels, scannedBy), searchK);
-  for (const point of funnels) {
-    if (performance.now() - started > maxMs) {
-      complete = false;
-      break;
-    }
-    await measure(point);
-  }
+  if (!(await measureAll(funnels, grid.length, maxMs))) complete = false;
+  for (const level of levels) level.points.sort((a, b) => measured.get(a)! - measured.get(b)!);
   const k = primaryK(ks);
   const primary = levels.find((l) => l.k === k)!;
   // the probe plan under filters, on its own time bound (a share of the grid's) after the grid (filtered-calibration.ts)

@@ -245,49 +245,90 @@ export async function calibrateFiltered(index: AdannsIndex, input: FilteredCalib
   }
   const points: FilteredPoint[] = [];
   const ordered = [...levels].sort((a, b) => (a.k === input.primaryK ? -1 : b.k === input.primaryK ? 1 : a.k - b.k));
-  measuring: for (const level of ordered) {
-    const k = level.k;
-    for (const point of coverageOrder(paretoFrontier(level.points, (p) => p.mflops))) {
+  const fronts = ordered.map((level) => ({ k: level.k, front: coverageOrder(paretoFrontier(level.points, (p) => p.mflops)) }));
+  // A re-ranking (or funnel) point's answer at k is the first k of its answer at a larger k: the probe plan
+  // probes until its shortlist holds enough matches, whatever k. Such a point is measured once, at the largest
+  // k whose frontier holds it, and read off at the others (its MFLOPs and latency are the same work).
+  const sharedKs = new Map<string, number[]>();
+  for (const { k, front } of fronts) {
+    for (const p of front) if (usesShortlist(p.params)) sharedKs.set(paramsKey(p.params), [...(sharedKs.get(paramsKey(p.params)) ?? []), k]);
+  }
+  const measuredAt = new Map<string, FilteredPoint | null>();
+  measuring: for (const { k, front } of fronts) {
+    for (const point of front) {
       const measured: FilteredPoint[] = [];
+      const key = paramsKey(point.params);
       for (const selectivity of selectivities) {
         for (const shape of FILTER_SHAPES) {
-          if (performance.now() - started > input.maxMs) {
-            complete = false;
-            break measuring;
-          }
-          const recalls: number[] = [];
-          const mflops: number[] = [];
-          let latency = 0;
-          let timed = 0;
-          for (const f of filters) {
-            if (f.selectivity !== selectivity || f.shape !== shape || f.truthWidth < k) continue;
-            const asked = k + extra;
-            // a query that is a stored vector finds itself too: one more result, and one more candidate to rescore
-            const params: SearchParams = usesShortlist(point.params) ? { ...point.params, shortlist: point.params.shortlist + extra } : { ...point.params };
-            if (point.params.funnel && extra) params.funnel = point.params.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
-            const n = f.which.length;
-            const result = await index.search(f.queries, n, asked, params, { filter: f.prepared, filterPlan: 'probe' });
-            const found = dropOwnIds(result.ids, n, asked, k, f.own);
-            for (let q = 0; q < n; q++) {
-              recalls.push(queryRecall(found, k, f.truth, f.truthWidth, q, k));
-              mflops.push(result.mflops[q]);
+          const at = (atK: number) => `${atK}|${key}|${selectivity}|${shape}`;
+          if (!measuredAt.has(at(k))) {
+            if (performance.now() - started > input.maxMs) {
+              complete = false;
+              break measuring;
             }
-            const m = Math.min(LATENCY_QUERIES - timed, n);
-            const t = performance.now();
-            for (let q = 0; q < m; q++) await index.search(f.queries.subarray(q * dim, (q + 1) * dim), 1, asked, params, { filter: f.prepared, filterPlan: 'probe' });
-            latency += performance.now() - t;
-            timed += m;
+            const ks = sharedKs.get(key) ?? [k];
+            const byK = await measureFiltered(index, input, point.params, ks, filters.filter((f) => f.selectivity === selectivity && f.shape === shape));
+            for (const atK of ks) measuredAt.set(at(atK), byK.get(atK) ?? null);
           }
-          if (recalls.length === 0) continue;
-          const [recall, recallStdErr] = meanAndStdErr(recalls);
-          const [mean] = meanAndStdErr(mflops);
-          measured.push({ k, params: { ...point.params }, selectivity, shape, recall, recallStdErr, mflops: mean, mflopsMax: Math.max(...mflops), latencyMs: latency / Math.max(1, timed) });
+          const result = measuredAt.get(at(k));
+          if (result) measured.push(result);
         }
       }
       points.push(...measured);
     }
   }
   return { selectivities, shapes: [...FILTER_SHAPES], points, exact, seconds: (performance.now() - started) / 1000, complete };
+}
+
+/**
+ * One frontier point under the filters of one selectivity and shape, with
+ * the probe plan forced, at each of `ks` (a re-ranking point's calibrated
+ * ks, else its own): searched once per filter at the largest k the filter's
+ * truth serves, recall@k read off for each smaller one.
+ */
+async function measureFiltered(index: AdannsIndex, input: FilteredCalibrationInput, at: SearchParams, ks: number[], filters: CalibrationFilter[]): Promise<Map<number, FilteredPoint>> {
+  const dim = index.dim;
+  const extra = input.ownIds ? 1 : 0;
+  const recalls = new Map<number, number[]>(ks.map((k) => [k, []]));
+  const mflops = new Map<number, number[]>(ks.map((k) => [k, []]));
+  const latency = new Map<number, { ms: number; timed: number }>(ks.map((k) => [k, { ms: 0, timed: 0 }]));
+  // a query that is a stored vector finds itself too: one more result, and one more candidate to rescore
+  const params: SearchParams = usesShortlist(at) ? { ...at, shortlist: at.shortlist + extra } : { ...at };
+  if (at.funnel && extra) params.funnel = at.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
+  for (const f of filters) {
+    const served = ks.filter((k) => k <= f.truthWidth);
+    if (served.length === 0) continue;
+    const top = Math.max(...served);
+    const asked = top + extra;
+    const n = f.which.length;
+    const result = await index.search(f.queries, n, asked, params, { filter: f.prepared, filterPlan: 'probe' });
+    const found = dropOwnIds(result.ids, n, asked, top, f.own);
+    for (const k of served) {
+      for (let q = 0; q < n; q++) {
+        recalls.get(k)!.push(queryRecall(found, top, f.truth, f.truthWidth, q, k));
+        mflops.get(k)!.push(result.mflops[q]);
+      }
+    }
+    const m = Math.min(LATENCY_QUERIES - latency.get(top)!.timed, n);
+    const t = performance.now();
+    for (let q = 0; q < m; q++) await index.search(f.queries.subarray(q * dim, (q + 1) * dim), 1, asked, params, { filter: f.prepared, filterPlan: 'probe' });
+    const ms = performance.now() - t;
+    for (const k of served) {
+      latency.get(k)!.ms += ms;
+      latency.get(k)!.timed += m;
+    }
+  }
+  const out = new Map<number, FilteredPoint>();
+  const [selectivity, shape] = [filters[0]?.selectivity, filters[0]?.shape];
+  for (const k of ks) {
+    const r = recalls.get(k)!;
+    if (r.length === 0) continue;
+    const [recall, recallStdErr] = meanAndStdErr(r);
+    const [mean] = meanAndStdErr(mflops.get(k)!);
+    const { ms, timed } = latency.get(k)!;
+    out.set(k, { k, params: { ...at }, selectivity, shape, recall, recallStdErr, mflops: mean, mflopsMax: Math.max(...mflops.get(k)!), latencyMs: ms / Math.max(1, timed) });
+  }
+  return out;
 }
 
 /** Unfiltered recalls whose cheapest frontier point is measured under filters first (coverageOrder). */

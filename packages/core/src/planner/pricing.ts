@@ -1,5 +1,6 @@
 import type { Budget } from './plan.js';
 import type { FrontierPoint } from './frontier.js';
+import { formatPatience, type PatienceRule } from '../params.js';
 
 /**
  * How often each list was probed by the calibration queries at one
@@ -12,6 +13,9 @@ export interface ProbeCounts {
   nprobe: number;
   /** Adaptive probing: the margin the queries probed under, `nprobe` being the cap (absent: every query probed `nprobe` lists). */
   probeMargin?: number;
+  /** Patience termination: the rule the queries probed under, `nprobe` being the cap, and the scanDim it watched the scan at (depths depend on it). */
+  patience?: PatienceRule;
+  scanDim?: number;
   counts: number[];
 }
 
@@ -40,13 +44,14 @@ export interface PointPrice {
  * over lists of (times probed) x (size) / queries; without IVF every vector.
  * Undefined when calibration kept no counts for it.
  */
-export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coarseDim: number, nprobe: number, probeMargin?: number): number | undefined {
+export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coarseDim: number, nprobe: number, probeMargin?: number, patience?: PatienceRule, scanDim?: number): number | undefined {
   if (nprobe === 0) {
     let total = 0;
     for (let l = 0; l < sizes.length; l++) total += sizes[l];
     return total;
   }
-  const entry = stats.probes.find((p) => p.coarseDim === coarseDim && p.nprobe === nprobe && p.probeMargin === probeMargin);
+  const rule = patience && formatPatience(patience);
+  const entry = stats.probes.find((p) => p.coarseDim === coarseDim && p.nprobe === nprobe && p.probeMargin === probeMargin && (p.patience && formatPatience(p.patience)) === rule && (!rule || p.scanDim === scanDim));
   if (!entry || entry.counts.length !== sizes.length) return undefined;
   let mass = 0;
   for (let l = 0; l < sizes.length; l++) mass += entry.counts[l] * sizes[l];
@@ -65,15 +70,15 @@ export function probedMass(stats: ProbeStatistics, sizes: ArrayLike<number>, coa
  * (a calibration saved before they were kept) the calibrated figures stand,
  * with the mean plus two standard errors as the largest query.
  */
-export function pricePoint(point: FrontierPoint, stats: ProbeStatistics | undefined, sizes: ArrayLike<number>, perVector: number, shortlist: number, mass?: (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number) => number | undefined, rerankPerValue = 1, rescoreExtraFlops?: number): PointPrice {
+export function pricePoint(point: FrontierPoint, stats: ProbeStatistics | undefined, sizes: ArrayLike<number>, perVector: number, shortlist: number, mass?: (coarseDim: number, nprobe: number, sizes: ArrayLike<number>, probeMargin?: number, patience?: PatienceRule, scanDim?: number) => number | undefined, rerankPerValue = 1, rescoreExtraFlops?: number): PointPrice {
   const calibratedMax = point.mflopsMax ?? point.mflops + 2 * point.mflopsStdErr;
   const rerankDim = point.params.rerankDim;
   // rerankPerValue: 2 when a cosine re-rank computes the gathered rows' norms (cost.ts)
   const rerank = rescoreExtraFlops !== undefined ? rescoreExtraFlops / 1e6 : rerankDim !== undefined ? ((shortlist - point.params.shortlist) * rerankDim * rerankPerValue) / 1e6 : 0;
-  const massOf = mass ?? ((c: number, n: number, s: ArrayLike<number>, m?: number) => (stats ? probedMass(stats, s, c, n, m) : undefined));
-  const { coarseDim, nprobe, probeMargin } = point.params;
-  const then = stats ? massOf(coarseDim, nprobe, stats.listSizes, probeMargin) : undefined;
-  const now = stats ? massOf(coarseDim, nprobe, sizes, probeMargin) : undefined;
+  const massOf = mass ?? ((c: number, n: number, s: ArrayLike<number>, m?: number, r?: PatienceRule, d?: number) => (stats ? probedMass(stats, s, c, n, m, r, d) : undefined));
+  const { coarseDim, nprobe, probeMargin, patience, scanDim } = point.params;
+  const then = stats ? massOf(coarseDim, nprobe, stats.listSizes, probeMargin, patience, scanDim) : undefined;
+  const now = stats ? massOf(coarseDim, nprobe, sizes, probeMargin, patience, scanDim) : undefined;
   if (then === undefined || now === undefined) return { mflops: point.mflops + rerank, mflopsMax: calibratedMax + rerank, latencyMs: point.latencyMs };
   const mflops = point.mflops + ((now - then) * perVector) / 1e6 + rerank;
   const ratio = then > 0 ? now / then : 1;

@@ -1,3 +1,9 @@
+import { TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import type { ListCodec, ScanResult } from '../codecs/codec.js';
+import { gatherQueries, heapsOf, putHeaps } from '../index/filtered.js';
+import type { InvertedLists } from '../index/inverted-lists.js';
+import type { PatienceRule } from '../params.js';
+
 /**
  * Adaptive probing, decided from the centroid scores alone (SPANN's
  * query-aware pruning): a query probes its lists in centroid order while a
@@ -70,4 +76,91 @@ export function marginForMeanDepth(scores: Float32Array, rows: number, width: nu
     else lo = mid + 1;
   }
   return gaps[lo];
+}
+
+/**
+ * Whether a query stops after its `depth`-th list: `recent` holds the new
+ * members each list brought (ring of rule.lists entries, list d at d % lists).
+ */
+export function patienceStops(recent: ArrayLike<number>, offset: number, depth: number, rule: PatienceRule): boolean {
+  if (depth < rule.lists) return false;
+  let brought = 0;
+  for (let i = 0; i < rule.lists; i++) brought += recent[offset + i];
+  return brought <= rule.newMax;
+}
+
+/** The `top`-th best score of one heap row (-Infinity while the row holds at most `top`: all of it is the top). */
+function topThreshold(scores: Float32Array, from: number, size: number, top: number, scratch: Float32Array): number {
+  if (size <= top) return -Infinity;
+  const s = scratch.subarray(0, size);
+  s.set(scores.subarray(from, from + size));
+  s.sort();
+  return s[size - top];
+}
+
+/** What probeWithPatience needs of the index. */
+export interface PatienceContext {
+  backend: Backend;
+  codec: ListCodec;
+  lists: InvertedLists;
+  metric: Metric;
+  /** Slots in the index (bound of a heap id), for the per-search membership stamps. */
+  slots: number;
+}
+
+/**
+ * Scans each query's ranked lists (rows x cap, best first, -1 past the lists
+ * that exist) one list per round into heaps of `shortlist`, counting after
+ * each list the new members of the top `rule.top`, until the rule stops it.
+ * Later rounds scan only the queries still going (their heaps carried over).
+ * Returns the heaps, the vectors each query scanned and its depth.
+ */
+export async function probeWithPatience(ctx: PatienceContext, space: RowBlock, ranked: Int32Array, cap: number, scanDim: number, shortlist: number, rule: PatienceRule, mask?: Uint32Array): Promise<ScanResult & { quantizerFlops: Float64Array; depths: Int32Array }> {
+  const rows = space.rows;
+  const best = new TopK(rows, shortlist);
+  const scanned = new Float64Array(rows);
+  const quantizerFlops = new Float64Array(rows);
+  const depths = new Int32Array(rows);
+  const recent = new Int32Array(rows * rule.lists);
+  // stamp[slot] = the mark of the (query, round) whose heap held it before the round: members without the mark are new
+  const stamp = new Uint32Array(ctx.slots);
+  const scratch = new Float32Array(shortlist);
+  let mark = 0;
+  let active = Int32Array.from({ length: rows }, (_, q) => q);
+  while (active.length > 0) {
+    const n = active.length;
+    const whole = n === rows;
+    const probes = new Int32Array(n);
+    // each query's heap before the round (a slot can sit in several queries' heaps: stamped one query at a time after the scan)
+    const before = new Int32Array(n * shortlist);
+    const beforeSizes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const q = active[i];
+      probes[i] = ranked[q * cap + depths[q]];
+      before.set(best.ids.subarray(q * shortlist, q * shortlist + best.sizes[q]), i * shortlist);
+      beforeSizes[i] = best.sizes[q];
+    }
+    const queries = whole ? space : gatherQueries(space, active);
+    const into = whole ? best : heapsOf(best, active);
+    const result = await ctx.codec.scan({ backend: ctx.backend, queries, probes, nprobe: 1, lists: ctx.lists, scanDim, metric: ctx.metric, shortlist, mask, into });
+    if (!whole) putHeaps(into, best, active);
+    const next: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const q = active[i];
+      scanned[q] += result.scanned[i];
+      if (result.quantizerFlops) quantizerFlops[q] += result.quantizerFlops[i];
+      const depth = ++depths[q];
+      const from = q * shortlist;
+      const size = best.sizes[q];
+      mark++;
+      for (let j = 0; j < beforeSizes[i]; j++) stamp[before[i * shortlist + j]] = mark;
+      const threshold = topThreshold(best.scores, from, size, rule.top, scratch);
+      let brought = 0;
+      for (let j = 0; j < size; j++) if (best.scores[from + j] >= threshold && stamp[best.ids[from + j]] !== mark) brought++;
+      recent[q * rule.lists + (depth % rule.lists)] = brought;
+      if (depth < cap && ranked[q * cap + depth] >= 0 && !patienceStops(recent, q * rule.lists, depth, rule)) next.push(q);
+    }
+    active = Int32Array.from(next);
+  }
+  return { best, scanned, quantizerFlops, depths };
 }

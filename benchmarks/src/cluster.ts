@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { intOption } from '@adanns/cli-kit';
+import { intOption, intOptions } from '@adanns/cli-kit';
 import { LocalCluster } from '@adanns/cluster';
 import { generateSynthetic } from '@adanns/datasets';
 import { startService } from './service-process.js';
@@ -39,13 +39,7 @@ const { values: o } = parseArgs({
     only: { type: 'string' },
   },
 });
-const n = intOption(o.n, 'n');
-const dim = intOption(o.dim, 'dim');
-const batch = intOption(o.batch, 'batch');
-const writers = intOption(o.writers, 'writers');
-const duration = intOption(o.duration, 'duration');
-const connections = intOption(o.connections, 'connections');
-const passes = intOption(o.passes, 'passes');
+const { n, dim, batch, writers, duration, connections, passes } = intOptions(o, ['n', 'dim', 'batch', 'writers', 'duration', 'connections', 'passes']);
 if (o.only !== undefined && o.only !== 'node' && o.only !== 'cluster') throw new Error(`--only must be node or cluster, got "${o.only}"`);
 
 const { base, queries } = generateSynthetic({ n, dim, queries: 200, seed: 11 });

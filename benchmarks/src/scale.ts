@@ -16,7 +16,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { intOption, parseOrUsage, progressBars, UsageError } from '@adanns/cli-kit';
+import { intOption, intOptions, parseOrUsage, progressBars, UsageError } from '@adanns/cli-kit';
 import { createBackend, defaultThreads, parseMetric } from '@adanns/compute';
 import { buildFromStream, loadIndex, parseParams, recallAtK, saveIndex } from '@adanns/core';
 import { loadVectors, openVectors, readIvecs } from '@adanns/datasets';
@@ -40,12 +40,7 @@ const { values: o } = parseOrUsage(() =>
     },
   }),
 );
-const rows = intOption(o.rows, 'rows');
-const dim = intOption(o.dim, 'dim');
-const queryCount = intOption(o.queries, 'queries');
-const clusters = intOption(o.clusters, 'clusters');
-const seed = intOption(o.seed, 'seed');
-const k = intOption(o.k, 'k');
+const { rows, dim, queries: queryCount, clusters, seed, k } = intOptions(o, ['rows', 'dim', 'queries', 'clusters', 'seed', 'k']);
 const metric = parseMetric(o.metric!);
 const threads = o.threads === undefined ? defaultThreads() : intOption(o.threads, 'threads');
 // lists ~ sqrt(N), a power of two; clusters at the shortest useful prefix, a compact scan code, re-rank from disk

@@ -1578,7 +1578,9 @@ function scan4Blocked(
     let a00 = f32x4.splat(0), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
     let p = b0, r0 = q0, r1 = q1, r2 = q2, r3 = q3, i0 = 0;
     if (w == 16) {
-      // one 4-value step per iteration: unrolled, the compiler hoists every load of a group and spills the sums
+      // the general loop below for groups of 16 (FLOAT_BLOCKS), kept as a copy: its constant trip count makes the tile 1.2x
+      // faster (without it list-scan-batched ran 0.82x, 0.84x with the general loop in this one's shape; measured interleaved,
+      // 2026-12-02). One 4-value step per iteration: unrolled, the compiler hoists every load of a group and spills the sums
       for (; i0 + 16 <= lim; i0 += 16, p += gs, r0 += 64, r1 += 64, r2 += 64, r3 += 64) {
         for (let o: usize = 0; o < 64; o += 16) {
           const x0 = v128.load(p + o), x1 = v128.load(p + o + 64);

@@ -25,3 +25,8 @@ export function intOption(value: string | undefined, flag: string, fallback?: nu
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive integer, got "${value}"`);
   return n;
 }
+
+/** Several positive integer options at once, each checked as intOption checks it and named by its flag. */
+export function intOptions<F extends string>(values: Partial<Record<F, string>>, flags: readonly F[]): Record<F, number> {
+  return Object.fromEntries(flags.map((flag) => [flag, intOption(values[flag], flag)])) as Record<F, number>;
+}

@@ -541,8 +541,11 @@ export class ClusterNode {
     const claimKey = quantiserClaimKey(c.name, id);
     const claim = JSON.stringify({ node: this.nodeId, shard: replica.shard, at: new Date().toISOString() });
     const claimFrom = replica.shard === 0 ? 0 : Date.now() + QUANTISER_WAIT_MS;
+    // a trainer that restarted mid-build resumes it but publishes nothing: its claim looks held for good
+    const giveUp = Date.now() + 2 * QUANTISER_WAIT_MS;
     for (;;) {
       if (this.closed || replica.state === 'lost') throw new Error('the replica stopped');
+      if (Date.now() > giveUp) throw new Error(`none was published within ${(2 * QUANTISER_WAIT_MS) / 60_000} minutes`);
       const record = this.quantisers.get(c.name);
       if (record?.build === id) {
         if (!record.object) return null;

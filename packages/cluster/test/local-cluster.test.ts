@@ -5,15 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hasSyncInterval, jetStreamMeta, LocalCluster, natsConfig, natsServerVersion } from '@adanns/cluster';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive } from '../../store/test/processes.js';
 
 describe('local cluster launcher (NATS side)', () => {
   const dirs: string[] = [];

@@ -32,6 +32,13 @@ export interface ListSet {
   ids(list: number): Int32Array;
   /** For cosine: 1 / ||decoded member[:dim]|| per member, when kept for that dim. */
   invNorms?(list: number, dim: number): Float32Array | undefined;
+  /**
+   * The lists behind this set, the same object for every set over them, with
+   * a version that changes whenever any list's members, arrays or size do: a
+   * backend may keep what it derives from the lists (the CPU backend's
+   * directory of their addresses) until then. Absent: nothing is kept.
+   */
+  readonly source?: { readonly version: number };
 }
 
 /**

@@ -80,6 +80,8 @@ describe('rescoreListsTopK: candidates scored where they lie in the lists', () =
           for (const backend of [cpu.one, cpu.split, cpu.spread]) {
             const { rows, blocked } = makeLists(backend.arena, encoding, layout, 5, backend === cpu.spread ? SPREAD_FILLER : 0);
             if (backend === cpu.spread) expect(backend.arena.memories.length).toBeGreaterThan(1);
+            // with a source: the directory of every list kept between calls (lists spread over memories: planned per call)
+            const kept = { ...blocked, source: { version: 0 } };
             for (const queryCount of [1, 7, 300]) {
               const data = randomMatrix(queryCount, stride, queryCount + 11);
               const queries = rowBlock(data, queryCount, stride);
@@ -94,6 +96,9 @@ describe('rescoreListsTopK: candidates scored where they lie in the lists', () =
                   await composedRescoreListsTopK(backend, queries, blocked, candidates, d, metric, composed);
                   expectIdentical(got, gotRows);
                   expectIdentical(got, composed);
+                  const fromKept = new TopK(queryCount, k);
+                  await backend.rescoreListsTopK(queries, kept, candidates, d, metric, fromKept);
+                  expectIdentical(fromKept, composed);
                   if (backend === cpu.one && queryCount < 300) {
                     const want = new TopK(queryCount, k);
                     await reference.rescoreListsTopK(queries, blocked, candidates, d, metric, want);
@@ -124,6 +129,50 @@ describe('rescoreListsTopK: candidates scored where they lie in the lists', () =
     await cpu.one.rescoreListsTopK(queries, blocked, half(0, 12), 20, 'l2', parts);
     await cpu.one.rescoreListsTopK(queries, blocked, half(12, 30), 20, 'l2', parts);
     expectIdentical(parts, whole);
+  });
+
+  it('keeps a directory of the lists while their version holds, and follows any change', async () => {
+    for (const backend of [cpu.one, cpu.split]) {
+      const { blocked } = makeLists(backend.arena, 'f32', layouts[0], 31);
+      const other = makeLists(backend.arena, 'f32', layouts[0], 32).blocked;
+      // lists whose arrays and sizes can change under one source, as an index's do
+      const codes = Array.from({ length: sizes.length }, (_, l) => blocked.codes(l));
+      const ids = Array.from({ length: sizes.length }, (_, l) => blocked.ids(l));
+      const counts = [...sizes];
+      counts[3] = 0; // empty at first, grown below
+      const source = { version: 0 };
+      const live: ListSet = { ...blocked, source, size: (l) => counts[l], codes: (l) => codes[l], ids: (l) => ids[l], invNorms: (l, d) => (codes[l] === blocked.codes(l) ? blocked.invNorms!(l, d) : other.invNorms!(l, d)) };
+      const queries = rowBlock(randomMatrix(5, stride, 6), 5, stride);
+      const candidates = makeCandidates(5, 20, 3);
+      candidates.lists.forEach((l, i) => l === 3 && ((candidates.lists[i] = 7), (candidates.positions[i] = i % sizes[7])));
+      const expectPlanned = async (metric: Metric, d: number) => {
+        const got = new TopK(5, 6);
+        const want = new TopK(5, 6);
+        await backend.rescoreListsTopK(queries, live, candidates, d, metric, got);
+        // the same lists without a source: planned per call
+        await backend.rescoreListsTopK(queries, { ...live, source: undefined }, candidates, d, metric, want);
+        expectIdentical(got, want);
+        return got;
+      };
+      const before = await expectPlanned('cosine', keptDim);
+      await expectPlanned('l2', 20);
+      // every list's members replaced by other values (new arrays, norms kept at keptDim): the next call must read them
+      for (let l = 0; l < sizes.length; l++) {
+        codes[l] = other.codes(l);
+        ids[l] = other.ids(l).map((id) => id + 1000);
+      }
+      source.version++;
+      const after = await expectPlanned('cosine', keptDim);
+      expect(Array.from(after.ids)).not.toEqual(Array.from(before.ids));
+      expect(Math.min(...after.ids.subarray(0, after.sizes[0]))).toBeGreaterThanOrEqual(1000);
+      await expectPlanned('l2', 20);
+      // a list grows from empty: the candidates may now name its members
+      counts[3] = sizes[3];
+      source.version++;
+      candidates.lists[0] = 3;
+      candidates.positions[0] = sizes[3] - 1;
+      await expectPlanned('ip', 17);
+    }
   });
 
   it('refuses candidates that are not members, PQ lists and prefixes past the stride', async () => {

@@ -48,6 +48,13 @@ describe('cutScan', () => {
     }
   });
 
+  it('cuts a row holding NaN scores (no order) to its length, without hanging', () => {
+    const full = new TopK(1, 6);
+    [0.5, NaN, 0.25, NaN, 1, 0.75].forEach((score, i) => full.push(0, i, score));
+    const cut = cutScan(shareScan({ best: full, scanned: new Float64Array(1) }), 3, 1).best;
+    expect(cut.sizes[0]).toBe(3);
+  });
+
   it('refuses a scan that cannot serve the search', () => {
     const shared = shareScan({ best: new TopK(2, 10), scanned: new Float64Array(2) });
     expect(() => cutScan(shared, 11, 2)).toThrow(/shortlist 10 cannot serve shortlist 11/);

@@ -418,6 +418,48 @@ describe('prepared filters', () => {
   });
 });
 
+describe('the exact plan under a prepared filter', () => {
+  it('gathers the matches once: later searches under it read no rows and answer as one batch does, until the slots change', async () => {
+    for (const spec of ['pca,ivf8@16,flat@16,rerank@32', 'ivf8@16,flat@32']) {
+      const index = await built(simd, spec, 'cosine');
+      // every row read: the re-rank store's, or the lists' (InvertedLists.locate, one per row)
+      let reads = 0;
+      const holder = spec.includes('rerank') ? (index as unknown as { rerankStore: { read(s: ArrayLike<number>, o: Float32Array): unknown } }).rerankStore : undefined;
+      if (holder) {
+        const read = holder.read.bind(holder);
+        holder.read = (slots, out) => ((reads += slots.length), read(slots, out));
+      } else {
+        const lists = (index as unknown as { lists: { locate(slot: number): unknown } }).lists;
+        const locate = lists.locate.bind(lists);
+        lists.locate = (slot) => (reads++, locate(slot));
+      }
+      const ids = idsAt(0.5);
+      const live = ids.filter((i) => !removedSet.has(i));
+      const batch = await index.search(queries.data, queries.rows, k, {}, { filter: allowedIdsOf(ids), filterPlan: 'exact' });
+      expect(reads, spec).toBe(live.length);
+      const prepared = index.prepareFilter(allowedIdsOf(ids));
+      reads = 0;
+      for (let pass = 0; pass < 2; pass++) {
+        for (let q = 0; q < queries.rows; q++) {
+          const one = await index.search(queries.data.subarray(q * dim, (q + 1) * dim), 1, k, {}, { filter: prepared, filterPlan: 'exact' });
+          expect(Array.from(one.ids), `${spec}, query ${q}`).toEqual(Array.from(batch.ids.subarray(q * k, (q + 1) * k)));
+          expect(Array.from(one.scores), `${spec}, query ${q}`).toEqual(Array.from(batch.scores.subarray(q * k, (q + 1) * k)));
+          expect(one.mflops[0]).toBe(batch.mflops[q]);
+        }
+      }
+      expect(reads, `${spec}: one gather for ${2 * queries.rows} searches`).toBe(live.length);
+      // a removal re-derives the filter and gathers again, without the removed vector
+      const top = batch.ids[0];
+      index.remove([top]);
+      const after = await index.search(queries.data.subarray(0, dim), 1, k, {}, { filter: prepared, filterPlan: 'exact' });
+      expect(reads).toBe(2 * live.length - 1);
+      expect(Array.from(after.ids)).not.toContain(top);
+      expect(Array.from(after.ids)).toEqual([...Array.from(batch.ids.subarray(1, k)), after.ids[k - 1]]);
+      index.release();
+    }
+  });
+});
+
 describe('a removal between the stages of a search (a backend that yields)', () => {
   /** A reference backend that runs `hook` once, right after its next list scan: as if a remove ran while WebGPU was awaited. */
   class RemovingBackend extends ReferenceBackend {

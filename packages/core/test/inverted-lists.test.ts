@@ -66,3 +66,41 @@ describe('InvertedLists with the float prefix-block layout', () => {
     expect(again.scanSet('f32', stride).layout).toEqual({ blockRows: 4, groupWidth: 16 });
   });
 });
+
+describe('InvertedLists views', () => {
+  it('hands out the same views while a list is unchanged, and views of its current members after every change', async () => {
+    const { WasmSimdBackend } = await import('@adanns/compute');
+    const backend = await WasmSimdBackend.create({ threads: 1 });
+    try {
+      // in the arena, as an index's lists are (appends grow the arrays, trim replaces them)
+      const lists = new InvertedLists(2, 4, [4], backend.arena, 'codes');
+      const code = (v: number) => new Uint8Array(Uint32Array.of(v).buffer);
+      const add = (list: number, slot: number) => lists.append(list, slot, code(100 + slot), 0, Float32Array.of(1 / (slot + 1)));
+      const seen = (list: number) => ({ codes: Array.from(new Uint32Array(lists.codes(list).slice().buffer)), slots: Array.from(lists.slots(list)), norms: Array.from(lists.invNorms(list, 4)!) });
+      add(0, 0);
+      add(1, 1);
+      // kept while nothing changes (a scan asks several times per call)
+      expect(lists.codes(0)).toBe(lists.codes(0));
+      expect(lists.slots(0)).toBe(lists.slots(0));
+      expect(lists.invNorms(0, 4)).toBe(lists.invNorms(0, 4));
+      expect(lists.invNorms(0, 8)).toBeUndefined();
+      const other = lists.codes(1);
+      for (let slot = 2; slot < 40; slot++) add(0, slot); // grows list 0's arrays several times
+      expect(lists.codes(1)).toBe(other); // another list's change leaves this one's views
+      expect(seen(0).slots).toEqual([0, ...Array.from({ length: 38 }, (_, i) => i + 2)]);
+      expect(seen(0).codes).toEqual(seen(0).slots.map((s) => 100 + s));
+      expect(seen(0).norms).toEqual(seen(0).slots.map((s) => Math.fround(1 / (s + 1))));
+      lists.remove(0); // the last member moves into the hole
+      expect(seen(0).slots).toEqual([39, ...Array.from({ length: 37 }, (_, i) => i + 2)]);
+      expect(seen(0).codes).toEqual(seen(0).slots.map((s) => 100 + s));
+      const before = seen(0);
+      lists.trim(); // new arrays of exactly the members
+      expect(seen(0)).toEqual(before);
+      lists.release();
+      expect(lists.codes(0).length).toBe(0);
+      expect(lists.slots(1).length).toBe(0);
+    } finally {
+      await backend.dispose();
+    }
+  });
+});

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WasmSimdBackend } from '@adanns/compute';
 import { Store } from '../src/index.js';
+import { alive } from './processes.js';
 
 let backend: WasmSimdBackend;
 const dir = mkdtempSync(join(tmpdir(), 'adanns-build-restart-'));
@@ -16,15 +17,6 @@ afterAll(async () => {
   await backend.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('a build interrupted by a crash', () => {
   it('ends with its server and starts again when the collection opens', async () => {

@@ -1,3 +1,4 @@
+import { blockLayoutWord } from '../blocked.js';
 import type { ListCandidates, ListSet } from '../lists.js';
 import type { ListScanPlan } from './list-scan.js';
 import type { WasmArena } from './wasm-memory.js';
@@ -64,3 +65,89 @@ function plan(entryLists: number[], sizes: Int32Array, probeEntries: Int32Array,
   // no query groups: start (directory words 4 and 5) is all zero, members empty
   return { lists: Int32Array.from(entryLists), sizes, probeEntries, start: new Int32Array(entryLists.length + 1), members: new Int32Array(0), groups, scanned, codes, ids, norms };
 }
+
+/** A directory of every list of a set (entry l = list l, as writeDirectory writes entries), in the memory holding the lists. */
+export interface ListDirectory {
+  memory: number;
+  /** The directory's words in that memory (address: its byteOffset). */
+  view: Int32Array;
+}
+
+interface Kept {
+  version: number;
+  /** undefined: the lists do not all lie in one memory of the arena (no directory). */
+  directory: ListDirectory | undefined;
+}
+
+/**
+ * The list directories rescoreListsTopK reads, kept per set source
+ * (ListSet.source) and cosine norms prefix while the source's version holds,
+ * so a call plans nothing: its candidates name lists, which are entries.
+ * Rebuilt after any list change; given back when the source is collected.
+ */
+export class ListDirectories {
+  private readonly kept = new WeakMap<object, Map<number, Kept>>();
+  private readonly released = new FinalizationRegistry<Map<number, Kept>>((byDim) => {
+    for (const { directory } of byDim.values()) if (directory) this.free(directory);
+  });
+
+  constructor(private readonly arena: WasmArena) {}
+
+  /** The directory of `lists` with kept norms at `normsDim` (0: none), or undefined when the set has no source or its lists lie in several memories or outside the arena. */
+  get(lists: ListSet, normsDim: number): ListDirectory | undefined {
+    const source = lists.source;
+    if (!source) return undefined;
+    let byDim = this.kept.get(source);
+    if (!byDim) {
+      this.kept.set(source, (byDim = new Map()));
+      this.released.register(source, byDim);
+    }
+    const kept = byDim.get(normsDim);
+    if (kept && kept.version === source.version) return kept.directory;
+    if (kept?.directory) this.free(kept.directory);
+    const directory = this.build(lists, normsDim);
+    byDim.set(normsDim, { version: source.version, directory });
+    return directory;
+  }
+
+  private build(lists: ListSet, normsDim: number): ListDirectory | undefined {
+    const count = lists.count;
+    const arrays: (ArrayBufferView | undefined)[] = new Array(3 * count);
+    let memory = -1;
+    for (let l = 0; l < count; l++) {
+      if (lists.size(l) === 0) continue;
+      arrays[3 * l] = lists.codes(l);
+      arrays[3 * l + 1] = lists.ids(l);
+      arrays[3 * l + 2] = normsDim > 0 ? lists.invNorms?.(l, normsDim) : undefined;
+      if (memory < 0) memory = this.arena.memoryOf(arrays[3 * l]!);
+      if (memory < 0) return undefined;
+    }
+    if (memory < 0) memory = 0; // every list empty
+    const m = this.arena.memories[memory];
+    const address = (array: ArrayBufferView | undefined) => (array ? m.addressOf(array) : 0);
+    for (const array of arrays) if (address(array) === undefined) return undefined;
+    const at = m.allocate(count * ENTRY_BYTES, undefined, false);
+    if (at === undefined) return undefined;
+    const view = new Int32Array(m.buffer(), at, count * (ENTRY_BYTES / 4));
+    const layout = blockLayoutWord(lists.layout);
+    for (let l = 0; l < count; l++) {
+      const w = l * (ENTRY_BYTES / 4);
+      view[w] = address(arrays[3 * l])!;
+      view[w + 1] = address(arrays[3 * l + 1])!;
+      view[w + 2] = address(arrays[3 * l + 2])!;
+      view[w + 3] = lists.size(l);
+      view[w + 4] = 0;
+      view[w + 5] = 0;
+      view[w + 6] = l;
+      view[w + 7] = layout;
+    }
+    return { memory, view };
+  }
+
+  private free(directory: ListDirectory): void {
+    this.arena.memories[directory.memory].releaseAddress(directory.view.byteOffset);
+  }
+}
+
+/** Bytes of a directory entry (kernels/cpu/simd.ts, "fused list scans"). */
+const ENTRY_BYTES = 32;

@@ -218,8 +218,11 @@ export class Space {
     for (let t = 0; t < rows; t++) {
       const row = queryRows ? queryRows[t] : t;
       const size = best.sizes[row];
-      this.i32.set(best.ids.subarray(row * k, row * k + size), (heaps[0] >>> 2) + t * k);
-      this.f32.set(best.scores.subarray(row * k, row * k + size), (heaps[1] >>> 2) + t * k);
+      // a fresh heap (most calls) copies nothing: no views made
+      if (size > 0) {
+        this.i32.set(best.ids.subarray(row * k, row * k + size), (heaps[0] >>> 2) + t * k);
+        this.f32.set(best.scores.subarray(row * k, row * k + size), (heaps[1] >>> 2) + t * k);
+      }
       this.i32[(heaps[2] >>> 2) + t] = size;
     }
     return heaps;

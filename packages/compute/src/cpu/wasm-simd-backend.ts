@@ -8,7 +8,7 @@ import type { TopK } from '../topk.js';
 import { checkListRescore, checkListScan, checkPqScan, pqListBiases, PQ_TABLE, type ListCandidates, type ListSet, type PqQuantizer } from '../lists.js';
 import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskRows } from '../mask.js';
 import { directoryBytes, groupArrays, groupProbeEntries, planListScan, writeDirectory } from './list-scan.js';
-import { planListRescore } from './list-rescore.js';
+import { ListDirectories, planListRescore, type ListDirectory } from './list-rescore.js';
 import { compileKernels, type PoolOp, type SimdKernels } from './kernels.js';
 import { KernelPool } from './pool.js';
 import { Spaces, Stage, type Space } from './staging.js';
@@ -106,6 +106,8 @@ function share(total: number, parts: number, t: number, align: number): [number,
 export class WasmSimdBackend implements Backend {
   readonly name = 'cpu';
   private readonly spaces: Spaces;
+  /** rescoreListsTopK's directories of every list, kept while the lists do not change. */
+  private readonly directories: ListDirectories;
 
   private constructor(
     readonly arena: WasmArena,
@@ -115,6 +117,7 @@ export class WasmSimdBackend implements Backend {
     private readonly rescoreOrder: RescoreOrder,
   ) {
     this.spaces = new Spaces(arena, module, pool.threads);
+    this.directories = new ListDirectories(arena);
   }
 
   static async create(options: WasmSimdBackendOptions = {}): Promise<WasmSimdBackend> {
@@ -258,16 +261,36 @@ export class WasmSimdBackend implements Backend {
    * indexes past 4 GiB): the lists named by a directory as a list scan's,
    * each candidate by its entry and position, rows read in place (f16/sq8
    * decoded in the kernel), heaps kept in the kernel. One thread: shortlists
-   * are small.
+   * are small. Lists with a source (ListSet.source) in one memory: a
+   * directory of every list, kept until they change, and the candidates'
+   * lists are its entries (a call plans nothing).
    */
   async rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
     checkListRescore(queries, lists, candidates, dim, best);
     const rows = queries.rows;
     const ck = candidates.k;
     if (rows === 0) return;
-    const plan = planListRescore(this.arena, lists, candidates, rows, metric === 'cosine' ? dim : 0);
+    const normsDim = metric === 'cosine' ? dim : 0;
     const scratch = this.rawKernels.listRescoreScratch(dim);
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
+    // lists with a source: a directory of all of them kept between calls, the candidates' lists are its entries (nothing planned)
+    const kept = this.directories.get(lists, normsDim);
+    if (kept) {
+      const s = this.spaces.bind([kept.view, queries, lists.params, candidates.lists, candidates.positions, candidates.sizes], this.topKStaging(rows, best.k, scratch, 1) + 64);
+      if (s.index === kept.memory) {
+        const q = s.rows(queries, dim, Stage.Queries);
+        const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
+        const params = lists.encoding === 'sq8' ? s.array(lists.params!, 2 * lists.stride, Stage.Tables) : 0;
+        const entries = s.array(candidates.lists, rows * ck, Stage.Ids);
+        const positions = s.array(candidates.positions, rows * ck, Stage.Labels);
+        const sizes = s.array(candidates.sizes, rows, Stage.CandidateSizes);
+        const heaps = s.gatherHeaps(best, rows, undefined);
+        s.kernels.rescoreListsTopK(q, rows, queries.stride, qInv, kept.view.byteOffset, entries, positions, ck, sizes, lists.stride, dim, mode, heaps[0], heaps[1], heaps[2], best.k, s.scratch(0, scratch), params);
+        s.scatterHeaps(best, rows, undefined, heaps);
+        return;
+      }
+    }
+    const plan = planListRescore(this.arena, lists, candidates, rows, normsDim);
     for (const { entries } of plan.groups) {
       const local = groupProbeEntries(plan, entries);
       const operands = [queries, lists.params, candidates.positions, candidates.sizes, local, ...groupArrays(plan, entries)];
@@ -360,13 +383,18 @@ export class WasmSimdBackend implements Backend {
     if (coded && dim > MAX_CODED_DIM) throw new Error(`scan of encoded rows: prefix ${dim} exceeds the CPU kernels' limit of ${MAX_CODED_DIM}`);
     const rows = queries.rows;
     if (rows === 0 || nprobe === 0) return;
-    const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);
     const scratch = this.rawKernels.listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0);
     // past each thread's scratch the candidate buffers of its heap rows: its share when split by queries, else every row
     const buffers = (n: number) => this.rawKernels.topKBufferBytes(n, best.k);
     const threads = this.pool.threads;
     const bufferBytes = rows >= 4 * threads ? buffers(rows) + threads * buffers(4) : threads * buffers(rows);
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
+    // a query alone on lists with a kept directory: its probes' entries copied from it, nothing planned
+    if (rows === 1) {
+      const kept = this.directories.get(lists, metric === 'cosine' ? dim : 0);
+      if (kept && this.scanOne(queries, lists, probes, nprobe, dim, metric, best, mask, kept, scratch + buffers(1), mode)) return;
+    }
+    const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);
     for (const { entries } of plan.groups) {
       const operands = [queries, lists.params, plan.members, mask, ...groupArrays(plan, entries)];
       const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + bufferBytes + directoryBytes(entries.length) + 64);
@@ -383,6 +411,44 @@ export class WasmSimdBackend implements Backend {
         q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch + buffers(qTo - qFrom)), params, maskAt,
       ], 1);
     }
+  }
+
+  /**
+   * scanListsTopK of one query from a kept directory of every list
+   * (ListDirectories): an entry per probe of a non-empty list, copied from it,
+   * probed by query 0 alone (a list probed twice is scanned twice, as the
+   * planned call gathers the query twice). False, with nothing run, when the
+   * call would not run in the directory's memory.
+   */
+  private scanOne(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask: Uint32Array | undefined, kept: ListDirectory, scratch: number, mode: number): boolean {
+    const s = this.spaces.bind([kept.view, queries, lists.params, mask], this.topKStaging(1, best.k, scratch) + nprobe * 32 + 128);
+    if (s.index !== kept.memory) return false;
+    const q = s.rows(queries, dim, Stage.Queries);
+    const maskAt = stageMask(s, mask);
+    const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
+    const params = lists.encoding === 'sq8' ? s.array(lists.params!, 2 * lists.stride, Stage.Tables) : 0;
+    const dir = s.region(Stage.Codes, nprobe * 32);
+    const members = s.region(Stage.Ids, 4);
+    const words = s.words();
+    const from = kept.view;
+    words[members >>> 2] = 0;
+    let entries = 0, scanned = 0;
+    for (let p = 0; p < nprobe; p++) {
+      const l = probes[p];
+      const size = l >= 0 ? from[l * 8 + 3] : 0;
+      if (size === 0) continue;
+      const w = (dir >>> 2) + entries * 8;
+      for (let i = 0; i < 8; i++) words[w + i] = from[l * 8 + i];
+      words[w + 4] = 0;
+      words[w + 5] = 1;
+      entries++;
+      scanned += size;
+    }
+    if (entries === 0) return true;
+    this.splitTopK('scanListsTopK', s, best, 1, entries, undefined, scanned * dim, 4, (t, qFrom, qTo, from, to, h) => [
+      q, queries.stride, qInv, dir, from, to, members, qFrom, qTo, lists.stride, dim, mode, h[0], h[1], h[2], best.k, s.scratch(t, scratch), params, maskAt,
+    ], 1);
+    return true;
   }
 
   /**

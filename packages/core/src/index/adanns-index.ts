@@ -465,7 +465,7 @@ export class AdannsIndex {
     // a filter (filtered.ts): a slot mask once per call (or once per request, prepared), and the plan its selectivity calls for
     const filter = options.filter ? this.slotFilterOf(options.filter) : undefined;
     const filterPlan = filter && this.planFilter(p, k, filter, options.filterPlan);
-    if (filter && filterPlan?.plan === 'exact') return this.searchMatches(queries, rows, k, p, filter, filterPlan, started);
+    if (filter && filterPlan?.plan === 'exact') return this.searchMatches(queries, rows, k, p, filter, filterPlan, started, options.filter instanceof PreparedFilter);
     const rerankDim = p.rerankDim;
     const storeRaw = this.rerankStore !== undefined && this.rerankStore.dim === this.dim;
     const rerankInSpace = rerankDim !== undefined && !storeRaw;
@@ -483,7 +483,7 @@ export class AdannsIndex {
     // patience: lists scanned one round at a time until each query's top settles (stages/adaptive-probe.ts)
     const patient = async () => {
       const ranked = await this.coarse!.rank(space, p.coarseDim, nprobe);
-      const r = await probeWithPatience({ backend: this.backend, codec: this.codec, lists: this.lists, metric: this.metric, slots: this.slots.slotCount }, space, ranked.lists, nprobe, p.scanDim, scanK, p.patience!, filter?.mask);
+      const r = await probeWithPatience({ backend: this.backend, codec: this.codec, lists: this.lists, metric: this.metric }, space, ranked.lists, nprobe, p.scanDim, scanK, p.patience!, filter?.mask);
       listsProbed = r.depths;
       return r;
     };
@@ -649,7 +649,7 @@ export class AdannsIndex {
   }
 
   /** A filtered search answered from the matches alone: none (a filter matching nothing), or the exact scan of them (planFilter). */
-  private async searchMatches(queries: Float32Array, rows: number, k: number, p: SearchParams, filter: SlotFilter, report: FilterReport, started: number): Promise<SearchResult> {
+  private async searchMatches(queries: Float32Array, rows: number, k: number, p: SearchParams, filter: SlotFilter, report: FilterReport, started: number, prepared: boolean): Promise<SearchResult> {
     const mflops = new Float64Array(rows);
     let final = new TopK(rows, k);
     if (filter.count > 0) {
@@ -658,7 +658,9 @@ export class AdannsIndex {
       const raw = store !== undefined && store.dim === this.dim;
       const q = raw ? rowBlock(queries, rows, this.dim) : await transformQueries(this.backend, this.pca, queries, rows, this.dim, dim);
       const source = store ? storeRows(store) : listRows(this.backend, this.lists, this.codec, dim);
-      final = await exactOverMatches(this.backend, q, filter, source, this.metric, k, this.live);
+      // a prepared filter keeps the rows it gathered for the next searches under it (a request's slices); not
+      // f16/sq8 list rows: their decoding is work each search reports (cost.ts), done again rather than kept
+      final = await exactOverMatches(this.backend, q, filter, source, this.metric, k, this.live, prepared && (store !== undefined || this.codec.flopsPerValue <= 1));
       mflops.fill(report.predicted.exact);
     }
     const exactAtD = filter.count === 0 || (report.exactDim === this.dim && report.exactLossless);

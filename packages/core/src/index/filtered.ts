@@ -78,6 +78,16 @@ export interface SlotFilter {
   count: number;
   /** Lists holding at least one match (what a masked code scan builds tables for), counted once when the plan is priced. */
   listsHolding?: number;
+  /** The matches' rows the exact plan gathered, kept for the next searches under this (prepared) filter (exactOverMatches). */
+  gathered?: GatheredMatches;
+}
+
+/** Matching rows gathered once from a row source at its dim, by slot ascending. */
+export interface GatheredMatches {
+  dim: number;
+  slots: Int32Array;
+  rows: Float32Array;
+  invNorms?: Float32Array;
 }
 
 /**
@@ -168,14 +178,35 @@ export function maskedSlots(filter: SlotFilter): Int32Array {
 /** Rows gathered per exact-scan call: bounds the buffer whatever the matches. */
 const GATHER = 4096;
 
+/** Most bytes of gathered rows a prepared filter keeps for its later searches (beyond: gathered again by each, in parts). */
+export const KEPT_GATHER_BYTES = 256 * 2 ** 20;
+
 /**
  * The exact top-k of each query among the matching slots, read from `source`
  * at its dim (queries: rows at least that wide, in the source's space).
+ * `keep` (a prepared filter, searched again in later calls: a request's
+ * slices, one query at a time): the rows are gathered once, whole, and kept
+ * on the filter (up to KEPT_GATHER_BYTES) for the next calls, which only
+ * scan them; the filter is derived anew, without them, when the slots change.
  */
-export async function exactOverMatches(backend: Backend, queries: RowBlock, filter: SlotFilter, source: RowSource, metric: Metric, k: number, live?: (slot: number) => boolean): Promise<TopK> {
+export async function exactOverMatches(backend: Backend, queries: RowBlock, filter: SlotFilter, source: RowSource, metric: Metric, k: number, live?: (slot: number) => boolean, keep = false): Promise<TopK> {
   const best = new TopK(queries.rows, k);
-  const slots = maskedSlots(filter);
   const dim = source.dim;
+  if (keep && filter.gathered?.dim !== dim && filter.count * dim * 4 <= KEPT_GATHER_BYTES) {
+    const slots = live ? maskedSlots(filter).filter(live) : maskedSlots(filter);
+    const rows = new Float32Array(slots.length * dim);
+    await source.read(slots, rows);
+    // cosine norms the source keeps come with the rows (the scan then does not recompute them)
+    const invNorms = metric === 'cosine' && source.readInvNorms ? new Float32Array(slots.length) : undefined;
+    if (invNorms) source.readInvNorms!(slots, invNorms);
+    filter.gathered = { dim, slots, rows, ...(invNorms ? { invNorms } : {}) };
+  }
+  const kept = keep && filter.gathered?.dim === dim ? filter.gathered : undefined;
+  if (kept) {
+    if (kept.slots.length > 0) await backend.scanTopK(queries, rowBlock(kept.rows, kept.slots.length, dim, 0, kept.invNorms), dim, metric, best, kept.slots);
+    return best;
+  }
+  const slots = maskedSlots(filter);
   const buffer = new Float32Array(Math.min(GATHER, slots.length) * dim);
   // cosine norms the source keeps come with the rows (the scan then does not recompute them)
   const norms = metric === 'cosine' && source.readInvNorms ? new Float32Array(Math.min(GATHER, slots.length)) : undefined;

@@ -52,6 +52,8 @@ export class InvertedLists {
   private codeViews: (Uint8Array | undefined)[] = [];
   private slotViews: (Int32Array | undefined)[] = [];
   private normViews = new Map<number, (Float32Array | undefined)[]>();
+  /** Changes of any list so far (ListSet.source: what a backend keeps about the lists is valid while it holds). */
+  private changes = 0;
 
   constructor(
     readonly count: number,
@@ -139,8 +141,14 @@ export class InvertedLists {
     for (const perList of this.norms.values()) this.arena.touched(perList[list]);
   }
 
+  /** Counts list changes: every change of a list's members, arrays or size comes through forgetViews. */
+  get version(): number {
+    return this.changes;
+  }
+
   /** Drops a list's kept views (every list's without one): its arrays or size changed. */
   private forgetViews(list?: number): void {
+    this.changes++;
     const all = [this.codeViews, this.slotViews, ...this.normViews.values()];
     for (const views of all) {
       if (list === undefined) views.length = 0;
@@ -186,6 +194,7 @@ export class InvertedLists {
       codes: (list) => this.codes(list),
       ids: (list) => this.slots(list),
       invNorms: (list, dim) => this.invNorms(list, dim),
+      source: this,
     };
   }
 

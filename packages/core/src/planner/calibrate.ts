@@ -1,6 +1,6 @@
 import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
 import type { SearchOptions } from '../index/filtered.js';
-import type { SharedScan } from '../stages/scan-reuse.js';
+import { narrowScan, type SharedScan } from '../stages/scan-reuse.js';
 import { formatPatience, servedK, usesShortlist, type SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import { adaptiveGrid } from './adaptive-grid.js';
@@ -314,8 +314,12 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       });
       // the longest scan first: searched in full, it hands its scan to the others
       measuring.sort((a, b) => scanK(b) - scanK(a));
+      // (each shorter one from the last cut, which holds fewer candidates to read)
       let shared: SharedScan | undefined;
-      for (const m of measuring) await measure(m, position.get(m)!, shared ? { reuseScan: shared } : measuring.length > 1 ? { onScan: (scan) => (shared = scan) } : {});
+      for (const m of measuring) {
+        if (shared) shared = narrowScan(shared, scanK(m) + extra, rows);
+        await measure(m, position.get(m)!, shared ? { reuseScan: shared } : measuring.length > 1 ? { onScan: (scan) => (shared = scan) } : {});
+      }
       done += members.length;
       progress?.(done, points.length);
     }

@@ -98,14 +98,24 @@ function topThreshold(scores: Float32Array, from: number, size: number, top: num
   return s[size - top];
 }
 
+/** Whether a sorted array holds a value (binary search). */
+function sortedHas(sorted: Int32Array, value: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo] === value;
+}
+
 /** What probeWithPatience needs of the index. */
 export interface PatienceContext {
   backend: Backend;
   codec: ListCodec;
   lists: InvertedLists;
   metric: Metric;
-  /** Slots in the index (bound of a heap id), for the per-search membership stamps. */
-  slots: number;
 }
 
 /**
@@ -122,16 +132,13 @@ export async function probeWithPatience(ctx: PatienceContext, space: RowBlock, r
   const quantizerFlops = new Float64Array(rows);
   const depths = new Int32Array(rows);
   const recent = new Int32Array(rows * rule.lists);
-  // stamp[slot] = the mark of the (query, round) whose heap held it before the round: members without the mark are new
-  const stamp = new Uint32Array(ctx.slots);
   const scratch = new Float32Array(shortlist);
-  let mark = 0;
   let active = Int32Array.from({ length: rows }, (_, q) => q);
   while (active.length > 0) {
     const n = active.length;
     const whole = n === rows;
     const probes = new Int32Array(n);
-    // each query's heap before the round (a slot can sit in several queries' heaps: stamped one query at a time after the scan)
+    // each query's heap before the round, sorted: a member after the round that is not in it is new
     const before = new Int32Array(n * shortlist);
     const beforeSizes = new Int32Array(n);
     for (let i = 0; i < n; i++) {
@@ -139,6 +146,7 @@ export async function probeWithPatience(ctx: PatienceContext, space: RowBlock, r
       probes[i] = ranked[q * cap + depths[q]];
       before.set(best.ids.subarray(q * shortlist, q * shortlist + best.sizes[q]), i * shortlist);
       beforeSizes[i] = best.sizes[q];
+      before.subarray(i * shortlist, i * shortlist + beforeSizes[i]).sort();
     }
     const queries = whole ? space : gatherQueries(space, active);
     const into = whole ? best : heapsOf(best, active);
@@ -152,11 +160,10 @@ export async function probeWithPatience(ctx: PatienceContext, space: RowBlock, r
       const depth = ++depths[q];
       const from = q * shortlist;
       const size = best.sizes[q];
-      mark++;
-      for (let j = 0; j < beforeSizes[i]; j++) stamp[before[i * shortlist + j]] = mark;
+      const held = before.subarray(i * shortlist, i * shortlist + beforeSizes[i]);
       const threshold = topThreshold(best.scores, from, size, rule.top, scratch);
       let brought = 0;
-      for (let j = 0; j < size; j++) if (best.scores[from + j] >= threshold && stamp[best.ids[from + j]] !== mark) brought++;
+      for (let j = 0; j < size; j++) if (best.scores[from + j] >= threshold && !sortedHas(held, best.ids[from + j])) brought++;
       recent[q * rule.lists + (depth % rule.lists)] = brought;
       if (depth < cap && ranked[q * cap + depth] >= 0 && !patienceStops(recent, q * rule.lists, depth, rule)) next.push(q);
     }

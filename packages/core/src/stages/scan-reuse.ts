@@ -24,7 +24,7 @@ export function shareScan(scan: ScanResult): SharedScan {
   copy.scores.set(best.scores);
   copy.sizes.set(best.sizes);
   // the typed arrays' own sort (no comparator) is what makes this cheaper than sorting the heaps
-  const ascending = Float32Array.from(best.scores);
+  const ascending = best.scores.slice();
   for (let q = 0; q < best.rows; q++) ascending.subarray(q * best.k, q * best.k + best.sizes[q]).sort();
   return { scan: { best: copy, scanned: scan.scanned, ...(scan.quantizerFlops ? { quantizerFlops: scan.quantizerFlops } : {}) }, ascending };
 }
@@ -32,15 +32,17 @@ export function shareScan(scan: ScanResult): SharedScan {
 /**
  * The scan at a shorter shortlist, cut from a shared one: each query's best
  * `shortlist` candidates in TopK's order (those above the shortlist-th best
- * score, then the lowest slots among those tied with it). The vectors
- * scanned and the quantizer work are the longer scan's: the same lists were
- * probed.
+ * score, then the lowest slots among those tied with it), shared in turn
+ * (searches at shortlists shorter still cut from it: less to read). The
+ * vectors scanned and the quantizer work are the longer scan's: the same
+ * lists were probed.
  */
-export function cutScan(shared: SharedScan, shortlist: number, rows: number): ScanResult {
+export function narrowScan(shared: SharedScan, shortlist: number, rows: number): SharedScan {
   const from = shared.scan.best;
   if (from.rows !== rows) throw new Error(`reuseScan: a scan of ${from.rows} queries cannot serve a search of ${rows}`);
   if (shortlist > from.k) throw new Error(`reuseScan: a scan at shortlist ${from.k} cannot serve shortlist ${shortlist}`);
   const best = new TopK(rows, shortlist);
+  const ascending = new Float32Array(rows * shortlist);
   const ties: number[] = [];
   for (let q = 0; q < rows; q++) {
     const size = from.sizes[q];
@@ -48,6 +50,8 @@ export function cutScan(shared: SharedScan, shortlist: number, rows: number): Sc
     const src = q * from.k;
     const dst = q * shortlist;
     best.sizes[q] = n;
+    // the row's best n scores are the last n of its ascending ones
+    ascending.set(shared.ascending.subarray(src + size - n, src + size), dst);
     if (n === size) {
       best.ids.set(from.ids.subarray(src, src + n), dst);
       best.scores.set(from.scores.subarray(src, src + n), dst);
@@ -63,6 +67,14 @@ export function cutScan(shared: SharedScan, shortlist: number, rows: number): Sc
         best.scores[dst + w++] = score;
       } else if (score === cut) ties.push(from.ids[src + i]);
     }
+    if (w + ties.length < n) {
+      // NaN scores (which no comparison orders): the row pushed through a heap as the scan's own would be
+      const row = new TopK(1, n);
+      for (let i = 0; i < size; i++) row.push(0, from.ids[src + i], from.scores[src + i]);
+      best.ids.set(row.ids, dst);
+      best.scores.set(row.scores, dst);
+      continue;
+    }
     // ties at the cut: the lowest slots win (TopK's order)
     if (w + ties.length > n) ties.sort((a, b) => a - b);
     for (let i = 0; w < n; i++) {
@@ -70,5 +82,10 @@ export function cutScan(shared: SharedScan, shortlist: number, rows: number): Sc
       best.scores[dst + w++] = cut;
     }
   }
-  return { best, scanned: shared.scan.scanned, ...(shared.scan.quantizerFlops ? { quantizerFlops: shared.scan.quantizerFlops } : {}) };
+  return { scan: { best, scanned: shared.scan.scanned, ...(shared.scan.quantizerFlops ? { quantizerFlops: shared.scan.quantizerFlops } : {}) }, ascending };
+}
+
+/** What a search at `shortlist` takes from a shared scan (search's `reuseScan`): narrowScan's cut, a copy the search's stages may consume. */
+export function cutScan(shared: SharedScan, shortlist: number, rows: number): ScanResult {
+  return narrowScan(shared, shortlist, rows).scan;
 }

@@ -6,7 +6,8 @@
  * (linear between frontier points) and the fixed one's ratio to the adaptive
  * points' alone and to every point's (fixed ones too: never below 1x), without and with funnel
  * points (the planner can choose funnels: the honest fixed baseline includes
- * them); a per-query depth oracle and a per-query depth-and-shortlist oracle
+ * them); the same for patience termination (stages/adaptive-probe.ts: lists probed one at a time until the
+ * scan's top settles), rules over tops 40 and 100 and windows of 1 to 4 lists under caps 16 and 32; a per-query depth oracle and a per-query depth-and-shortlist oracle
  * (the ceiling of any per-query rule); then what the planner picks for those
  * recall targets once calibrated on other held-out queries.
  *
@@ -151,7 +152,7 @@ async function run(name: string): Promise<void> {
     }
   }
   // patience termination (stages/adaptive-probe.ts): rules watching the scan's top 40 or 100, windows of 1-4 lists,
-  // under caps 16 and 32, plain (shortlists 40, 100) and as funnels (shortlist 200 rescored at each stage prefix, keep 40)
+  // under caps 16 and 32, plain (shortlists 40, 100) and as funnels (shortlist 100 or 200 rescored at each stage prefix, keeping 20 or 40)
   const patience: Point[] = [];
   const funnelPatience: Point[] = [];
   const rules: PatienceRule[] = [];
@@ -161,7 +162,10 @@ async function run(name: string): Promise<void> {
       for (const rule of rules) {
         const common = { coarseDim, scanDim, rerankDim: spec.rerank?.dim, nprobe: cap, patience: rule };
         for (const shortlist of [40, 100].filter((s) => s >= rule.top)) patience.push(await measure({ ...common, shortlist }));
-        for (const dim of stageDims.filter((d) => d > scanDim && d < (spec.rerank?.dim ?? Infinity) && d <= spec.scan.dim)) funnelPatience.push(await measure({ ...common, shortlist: 200, funnel: [{ dim, keep: 40 }] }));
+        // the fixed funnel points' shapes: shortlist 100 or 200, keeping 20 or 40
+        for (const dim of stageDims.filter((d) => d > scanDim && d < (spec.rerank?.dim ?? Infinity) && d <= spec.scan.dim)) {
+          for (const shortlist of [100, 200].filter((s) => s >= rule.top)) for (const keep of [20, 40]) funnelPatience.push(await measure({ ...common, shortlist, funnel: [{ dim, keep }] }));
+        }
       }
     }
   }

@@ -420,7 +420,26 @@ export function rescoreTopK(
     const n = load<i32>(candSizes + (<usize>t << 2));
     const rowsAt = cand + (<usize>(t * candK) << 2);
     let limit = threshold(hScores, hSizes, k, t);
-    for (let i = 0; i < n; i += 4) {
+    let i = 0;
+    // eight rows side by side (tile1x8At): twice tile1x4At's memory streams in flight, for shortlists scattered over the base
+    for (; i + 8 <= n; i += 8) {
+      const at = rowsAt + (<usize>i << 2);
+      const r0 = load<i32>(at), r1 = load<i32>(at, 4), r2 = load<i32>(at, 8), r3 = load<i32>(at, 12);
+      const r4 = load<i32>(at, 16), r5 = load<i32>(at, 20), r6 = load<i32>(at, 24), r7 = load<i32>(at, 28);
+      const low = tile1x8At(qp, b + <usize>r0 * bs, b + <usize>r1 * bs, b + <usize>r2 * bs, b + <usize>r3 * bs, b + <usize>r4 * bs, b + <usize>r5 * bs, b + <usize>r6 * bs, b + <usize>r7 * bs, dim, l2);
+      for (let u = 0; u < 8; u++) {
+        const row = load<i32>(at + (<usize>u << 2));
+        const v = u < 4 ? low : tile1x8High;
+        const w = u & 3;
+        let s = w == 0 ? f32x4.extract_lane(v, 0) : w == 1 ? f32x4.extract_lane(v, 1) : w == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+        if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
+        if (s >= limit) {
+          heapPush(hIds, hScores, hSizes, k, t, row, s);
+          limit = threshold(hScores, hSizes, k, t);
+        }
+      }
+    }
+    for (; i < n; i += 4) {
       const m = min(4, n - i);
       const at = rowsAt + (<usize>i << 2);
       const r0 = load<i32>(at);
@@ -2011,4 +2030,49 @@ function buffersClose(bufs: Buffers, qFrom: i32, qTo: i32, hIds: usize, hScores:
     for (let i = (n >> 1) - 1; i >= 0; i--) heapSiftDown(ids, sc, i, n);
     store<i32>(hSizes + (<usize>t << 2), n);
   }
+}
+
+// ---- the re-rank's eight-row tile ----
+
+/** Lanes 4..7 of the last tile1x8At (a function returns one v128; each thread's instance has its own). */
+let tile1x8High: v128 = f32x4.splat(0);
+
+/**
+ * One query against eight rows anywhere: scores of b0..b3 returned as lanes,
+ * of b4..b7 left in tile1x8High, each exactly as pair() computes it. Eight
+ * accumulators and the query fill the vector registers.
+ */
+function tile1x8At(q: usize, b0: usize, b1: usize, b2: usize, b3: usize, b4: usize, b5: usize, b6: usize, b7: usize, dim: i32, l2: bool): v128 {
+  const d4 = dim & ~3;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  if (l2) {
+    for (let i = 0; i < d4; i += 4) {
+      const o = <usize>i << 2;
+      const x = v128.load(q + o);
+      let d = f32x4.sub(x, v128.load(b0 + o)); a0 = f32x4.add(a0, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b1 + o)); a1 = f32x4.add(a1, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b2 + o)); a2 = f32x4.add(a2, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b3 + o)); a3 = f32x4.add(a3, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b4 + o)); a4 = f32x4.add(a4, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b5 + o)); a5 = f32x4.add(a5, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b6 + o)); a6 = f32x4.add(a6, f32x4.mul(d, d));
+      d = f32x4.sub(x, v128.load(b7 + o)); a7 = f32x4.add(a7, f32x4.mul(d, d));
+    }
+    tile1x8High = lanes4(-l2Tail(q, b4, d4, dim, hsum(a4)), -l2Tail(q, b5, d4, dim, hsum(a5)), -l2Tail(q, b6, d4, dim, hsum(a6)), -l2Tail(q, b7, d4, dim, hsum(a7)));
+    return lanes4(-l2Tail(q, b0, d4, dim, hsum(a0)), -l2Tail(q, b1, d4, dim, hsum(a1)), -l2Tail(q, b2, d4, dim, hsum(a2)), -l2Tail(q, b3, d4, dim, hsum(a3)));
+  }
+  for (let i = 0; i < d4; i += 4) {
+    const o = <usize>i << 2;
+    const x = v128.load(q + o);
+    a0 = f32x4.add(a0, f32x4.mul(x, v128.load(b0 + o)));
+    a1 = f32x4.add(a1, f32x4.mul(x, v128.load(b1 + o)));
+    a2 = f32x4.add(a2, f32x4.mul(x, v128.load(b2 + o)));
+    a3 = f32x4.add(a3, f32x4.mul(x, v128.load(b3 + o)));
+    a4 = f32x4.add(a4, f32x4.mul(x, v128.load(b4 + o)));
+    a5 = f32x4.add(a5, f32x4.mul(x, v128.load(b5 + o)));
+    a6 = f32x4.add(a6, f32x4.mul(x, v128.load(b6 + o)));
+    a7 = f32x4.add(a7, f32x4.mul(x, v128.load(b7 + o)));
+  }
+  tile1x8High = lanes4(dotTail(q, b4, d4, dim, hsum(a4)), dotTail(q, b5, d4, dim, hsum(a5)), dotTail(q, b6, d4, dim, hsum(a6)), dotTail(q, b7, d4, dim, hsum(a7)));
+  return lanes4(dotTail(q, b0, d4, dim, hsum(a0)), dotTail(q, b1, d4, dim, hsum(a1)), dotTail(q, b2, d4, dim, hsum(a2)), dotTail(q, b3, d4, dim, hsum(a3)));
 }

@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageTyp
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { packArtefact, unpackArtefact } from './artefacts.js';
-import { checkId, checkName, checkPayloadIndex, DEFAULT_CALIBRATION_KS, makeSchema, StoreError, validatePoints, type Collection, type CollectionSchema, type Hit, type PayloadIndexType, type PointId, type SearchAnswer, type SearchRequest, type Store, type StoreLogger } from '@adanns/store';
+import { checkId, checkName, checkPayloadIndex, DEFAULT_CALIBRATION_KS, decodeQuantiser, makeSchema, StoreError, validatePoints, type Collection, type CollectionSchema, type Hit, type PayloadIndexType, type PointId, type SearchAnswer, type SearchRequest, type Store, type StoreLogger } from '@adanns/store';
 import { chunkDeletes, chunkUpserts, decodeToken, encodeEntry, encodeToken, type LogEntry } from './log.js';
 import { ARTEFACT_BUCKET, artefactObject, buildKey, checkNodeId, collectionKey, indexKey, logSubject, MAX_CLUSTER_NAME, MAX_REPLICAS, MAX_SHARDS, META_BUCKET, nodeKey, quantiserClaimKey, quantiserKey, replicaKey, replicaName, shardOf, snapshotKey, streamName } from './names.js';
 import { Replica, type ReplicaState } from './replica.js';
@@ -514,15 +514,20 @@ export class ClusterNode {
               this.log('warn', `the shared quantiser of ${c.name} for build ${id} is not at hand (${(e as Error).message}): shard ${replica.shard} trains its own`);
             }
           }
-          const before = replica.collection.currentArtefact()?.name;
+          // the quantiser is published as soon as it is trained: the other shards build beside the rest of this build
+          let published = false;
+          const onQuantiser = (blob: Uint8Array) => {
+            published = true;
+            void this.publishQuantiser(kv, c, replica, id!, blob).catch((e: Error) => this.log('warn', `the shared quantiser of ${c.name} was not published: ${e.message}`));
+          };
           this.log('info', `training the index of ${c.name}/${replica.shard} for the build request at ${seq}${quantiser === 'train' ? ' and the quantiser its shards share' : quantiser ? ' on the shared quantiser' : ''}`);
           try {
             // the collection's size: `auto` sizes the shared lists for all shards, not this one
-            await replica.collection.build({ quantiser: quantiser === 'train' ? null : quantiser, ...(shared ? { countHint: replica.collection.count * c.shards } : {}) });
+            await replica.collection.build({ quantiser: quantiser === 'train' ? null : quantiser, ...(shared ? { countHint: replica.collection.count * c.shards } : {}), ...(quantiser === 'train' ? { onQuantiser } : {}) });
           } catch (e) {
             this.log('warn', `index build of ${c.name}/${replica.shard} not started: ${(e as Error).message}`);
           }
-          if (quantiser === 'train') await this.publishQuantiser(kv, c, replica, id!, replica.collection.currentArtefact()?.name !== before);
+          if (quantiser === 'train' && !published) await this.publishQuantiser(kv, c, replica, id!, null).catch((e: Error) => this.log('warn', `no shared quantiser of ${c.name} was published: ${e.message}`));
           this.shareArtefacts(kv);
         },
         () => this.log('debug', `the build request at ${seq} of ${c.name}/${replica.shard} is another replica's to train`),
@@ -573,17 +578,17 @@ export class ClusterNode {
     }
   }
 
-  /** Publishes the quantiser of the index this replica just trained (or that it has none) for build request `id`. */
-  private async publishQuantiser(kv: KV, c: ClusterCollection, replica: Replica, id: string, built: boolean): Promise<void> {
-    const blob = built ? replica.collection.sharedQuantiser() : null;
+  /** Publishes the quantiser this replica's build trained for request `id` (null: it trained none, the other shards train their own). */
+  private async publishQuantiser(kv: KV, c: ClusterCollection, replica: Replica, id: string, blob: Uint8Array | null): Promise<void> {
     const base = { build: id, node: this.nodeId, shard: replica.shard, publishedAt: new Date().toISOString() };
     let record: QuantiserRecord;
     if (blob && this.objects) {
       const object = `${c.name}/${c.uid}/quantiser-${id}`;
       await this.objects.putBlob({ name: object, description: `coarse quantiser of ${c.name} for build ${id}` }, blob);
-      record = { ...base, object, spec: replica.collection.stats().index.spec };
+      record = { ...base, object, spec: decodeQuantiser(blob, c.schema.dim, c.schema.metric).spec };
     } else {
-      const why = built ? 'the index has neither a PCA nor an IVF stage' : (replica.collection.stats().index.lastError ?? replica.collection.stats().index.note ?? 'the build produced no index');
+      const index = replica.collection.stats().index;
+      const why = index.state === 'ready' ? 'the index has neither a PCA nor an IVF stage' : (index.lastError ?? index.note ?? 'the build produced no index');
       record = { ...base, object: null, spec: null, failed: why };
     }
     const before = this.quantisers.get(c.name)?.object;

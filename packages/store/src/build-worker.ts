@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createBackend } from '@adanns/compute';
 import { AdannsIndex, AUTO_SPEC, formatSpec, PcaTransform, readArrayFile, type Calibration, type VectorReader } from '@adanns/core';
 import { readArtefact, writeArtefact } from './artefacts.js';
 import { applyChanges } from './catch-up.js';
 import { PointStore } from './points.js';
-import { decodeQuantiser } from './quantiser.js';
+import { decodeQuantiser, encodeQuantiser, quantiserOf } from './quantiser.js';
 import { collectionRerankStore } from './rerank.js';
 import { indexRowsInPlace } from './vectors.js';
 
@@ -41,6 +41,8 @@ export interface BuildJob {
   recalibrate?: { artefact: string };
   /** A shared quantiser file (quantiser.ts): its spec, PCA and coarse centroids are used, not trained (cluster shards). */
   quantiser?: string;
+  /** Write the trained quantiser (quantiser.ts) here as soon as the stages are trained, before the vectors are added, and say so ('quantiser'). */
+  exportQuantiser?: string;
   /** Vectors the index is for when more than the snapshot's (spec `auto` sizes its lists by it: a cluster shard training the collection's quantiser). */
   countHint?: number;
 }
@@ -49,6 +51,7 @@ export type BuildMessage =
   | { type: 'progress'; stage: string; done: number; total: number }
   | { type: 'done'; name: string; sequence: number; count: number; spec: string; reason: string | null; buildSeconds: number; calibrationSeconds: number }
   | { type: 'calibrated'; artefact: string; calibration: Calibration; sequence: number }
+  | { type: 'quantiser'; path: string }
   | { type: 'failed'; message: string };
 
 const job = JSON.parse(process.argv[2]) as BuildJob;
@@ -160,6 +163,16 @@ async function build(): Promise<void> {
     ...(job.countHint && job.countHint > count ? { count: job.countHint } : {}),
     ...(shared?.pca ? { pca: new PcaTransform(dim, shared.pca.components, shared.pca.variances, shared.pca.mean) } : {}),
     ...(shared?.centroids ? { coarseCentroids: shared.centroids } : {}),
+    ...(job.exportQuantiser
+      ? {
+          onTrained: (trained: AdannsIndex) => {
+            const q = quantiserOf(trained);
+            if (!q) return;
+            writeFileSync(job.exportQuantiser!, encodeQuantiser(q));
+            post({ type: 'quantiser', path: job.exportQuantiser! });
+          },
+        }
+      : {}),
     onProgress: (stage, done, total) => post({ type: 'progress', stage, done, total }),
     // re-rank (and calibration's ground truth) read the snapshot; the saved index records that the collection keeps the vectors
     rerankStore: collectionRerankStore((iids, d, out) => {

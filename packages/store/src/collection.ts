@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { fork, type ChildProcess } from 'node:child_process';
 import { packageScript, type Backend } from '@adanns/compute';
@@ -144,6 +144,8 @@ export interface BuildRequest {
   quantiser?: Uint8Array | null;
   /** Vectors the index is for when more than this collection holds (a cluster collection's total): spec `auto` sizes its lists by it. */
   countHint?: number;
+  /** Called with the quantiser (sharedQuantiser's form) as soon as the build trained it, before filling and calibrating. */
+  onQuantiser?: (blob: Uint8Array) => void;
 }
 
 /** Options of a write that comes from an external log (packages/cluster). */
@@ -875,7 +877,7 @@ export class Collection {
     if (this.points.count === 0) throw invalid(`collection ${this.schema.name} has no points to index`);
     if (options.quantiser) decodeQuantiser(options.quantiser, this.schema.dim, this.schema.metric);
     if (options.quantiser !== undefined) setQuantiserFile(this.artefactDir, options.quantiser);
-    return this.buildIfBigEnough('requested', options.countHint);
+    return this.buildIfBigEnough('requested', options.countHint, options.onQuantiser);
   }
 
   /**
@@ -888,16 +890,16 @@ export class Collection {
     return q && encodeQuantiser(q);
   }
 
-  private buildIfBigEnough(reason: string, countHint?: number): Promise<void> {
+  private buildIfBigEnough(reason: string, countHint?: number, onQuantiser?: (blob: Uint8Array) => void): Promise<void> {
     const problem = indexProblem(this.schema, this.points.count);
-    if (!problem) return this.startBuild(reason, countHint);
+    if (!problem) return this.startBuild(reason, countHint, onQuantiser);
     clearBuildRequest(this.artefactDir);
     this.exactReason = problem;
     this.log('info', `no index built (${reason}): ${problem}`, { reason, count: this.points.count });
     return Promise.resolve();
   }
 
-  private startBuild(reason: string, countHint?: number): Promise<void> {
+  private startBuild(reason: string, countHint?: number, onQuantiser?: (blob: Uint8Array) => void): Promise<void> {
     clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
     this.exactReason = null;
@@ -918,6 +920,7 @@ export class Collection {
       // a shared quantiser given once (cluster shards) serves every later build here too
       ...(existsSync(quantiserPath(this.artefactDir)) ? { quantiser: quantiserPath(this.artefactDir) } : {}),
       ...(countHint ? { countHint } : {}),
+      ...(onQuantiser ? { exportQuantiser: join(this.artefactDir, 'quantiser.trained') } : {}),
     };
     const { worker, stderr } = forkWorker(job);
     const rebuild = this.trained;
@@ -946,6 +949,12 @@ export class Collection {
           else this.log('debug', `index build stage ${m.stage}: ${m.done}/${m.total}`, { stage: m.stage, done: m.done, total: m.total });
           this.building.stage = m.stage;
           this.building.progress = m.total > 0 ? m.done / m.total : 0;
+        } else if (m.type === 'quantiser') {
+          try {
+            onQuantiser?.(readFileSync(m.path));
+          } catch (e) {
+            this.log('warn', `the trained quantiser could not be read: ${(e as Error).message}`);
+          }
         } else if (m.type === 'failed') finish(m.message);
         else if (m.type === 'done') {
           result = true;

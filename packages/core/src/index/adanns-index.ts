@@ -58,6 +58,8 @@ export interface BuildOptions extends TrainOptions {
   ids?: ArrayLike<number>;
   /** Calibrate for budgets once built (default off in the library; the CLI turns it on). */
   calibrate?: boolean | CalibrateOptions;
+  /** Called once the stages are trained, before the vectors are added (a cluster shard shares its quantiser from here). */
+  onTrained?: (index: AdannsIndex) => void | Promise<void>;
 }
 
 export interface SearchResult {
@@ -241,6 +243,7 @@ export class AdannsIndex {
     const parsed = choice ? parseSpec(choice.spec, dim) : typeof spec === 'string' ? parseSpec(spec, dim) : spec;
     const heldOut = given && !given.queries ? heldOutRows(rows, (options.seed ?? 1) + 303, given.sampleSize, minTrainingRows(parsed, dim, rows)) : new Int32Array(0);
     const index = await AdannsIndex.train(backend, parsed, data, rows, dim, heldOut.length > 0 ? { ...options, heldOut: mergeRows(options.heldOut, heldOut) } : options);
+    await options.onTrained?.(index);
     if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);
     await index.add(ids, data, rows, (done, total) => progress('add', done, total));

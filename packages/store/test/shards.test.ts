@@ -54,8 +54,11 @@ describe('a shared quantiser', () => {
     await a.upsert(points(0, 1200));
     await b.upsert(points(1200, 2400));
     expect(a.sharedQuantiser()).toBeNull(); // before training
-    await a.build();
+    // handed over as soon as the build trained it (before filling and calibrating), as the finished index holds it
+    let early: Uint8Array | undefined;
+    await a.build({ onQuantiser: (q) => (early = q) });
     const blob = a.sharedQuantiser()!;
+    expect(Buffer.from(early!).equals(Buffer.from(blob))).toBe(true);
     const q = decodeQuantiser(blob, dim, 'l2');
     expect(q).toMatchObject({ spec: a.stats().index.spec, dim, metric: 'l2' });
     expect(q.centroids).toHaveLength(8 * 8);

@@ -191,6 +191,8 @@ describe('patience termination', () => {
     const index = await ivf('l2');
     await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, patience: rule(6, 0, 1) })).rejects.toThrow(/patience 6\/0\/1: top 6 must not exceed the scan's k = 5/);
     await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, probeMargin: 0.1, patience: rule(5, 0, 1) })).rejects.toThrow(/one probe rule at a time/);
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, patience: rule(5, 0, 9) })).rejects.toThrow(/window of 9 lists must not exceed nprobe 8/);
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, patience: rule(5, 0, 2_000_000_000) })).rejects.toThrow(/must not exceed nprobe 8/);
     await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 8, patience: { top: 5, newMax: 0.5, lists: 1 } as PatienceRule })).rejects.toThrow(/patience must be \{top, newMax, lists\}/);
     const flat = await AdannsIndex.build(backend, 'flat', base.data.subarray(0, 200 * dim), 200, dim, { metric: 'l2' });
     await expect(flat.search(q.subarray(0, dim), 1, 3, { patience: rule(3, 0, 1) })).rejects.toThrow(/no IVF stage/);

@@ -667,12 +667,14 @@ export class Collection {
       let indexBudget: Budget | undefined;
       let params: Partial<SearchParams> | undefined;
       let resolved: SearchParams;
+      // the k the plan is made (and its recall budget judged) at: a cluster plans each shard at ceil(k / shards)
+      let planK = k;
       try {
         if (request.budget && index.calibration) {
           const b = request.budget;
           indexBudget = 'latencyMs' in b ? { latencyMs: Math.max(1e-6, b.latencyMs - this.overheadMs) } : b;
           // under a filter the budget is planned for the filter once it is evaluated (planFiltered does the strict check)
-          const planK = request.planK === undefined ? k : Math.min(k, request.planK);
+          planK = request.planK === undefined ? k : Math.min(k, request.planK);
           if (!Number.isInteger(planK) || planK < 1) throw new Error(`planK must be a positive integer, got ${showValue(request.planK)}`);
           plan = index.plan(indexBudget, planK, { strict: filterNode ? false : (request.strict ?? false), rows });
           // planned at a smaller k: the shortlist (and funnel keeps) still serve k
@@ -766,7 +768,8 @@ export class Collection {
       if (!this.trained) notes.push(`exact search over all ${index.size} points: ${this.exactReason ?? 'no index has been built yet'}`);
       if (request.budget) {
         const calibration = plan ? index.calibration! : undefined;
-        let verdict = judgeBudget(request.budget, { k, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: plan!.calibratedK ?? calibration.k, estimate: plan!.recallNote } : { lowerBound: this.trained ? null : 1, calibratedK: null });
+        // recall is judged at the k it was planned at (the calibrated k a shard's plan reads), MFLOPs and latency on what ran
+        let verdict = judgeBudget(request.budget, { k: planK, maxMflops, tookMs }, calibration ? { lowerBound: plan!.recallLowerBound, calibratedK: plan!.calibratedK ?? calibration.k, estimate: plan!.recallNote } : { lowerBound: this.trained ? null : 1, calibratedK: null });
         // under a filter: recall judged on the filtered plan's lower bound, MFLOPs and latency on what ran
         if (filterPlan && last?.filter) verdict = judgeFilteredBudget(request.budget, { k, maxMflops, tookMs }, filterPlan, last.filter);
         if (filterPlan) notes.push(filterPlan.note);

@@ -90,6 +90,9 @@ describe('a shared quantiser', () => {
     // planned on the calibration at k = 5: the top 5 lie nearer than the top 10, so an IVF scan finds more of
     // them with the same probes, and reaches the target with no more probes
     expect(at5.planned!.k).toBe(5);
+    // the recall budget is judged at the k it was planned at (calibrated at 5), not at the 10 hits answered
+    expect(at5.budgetMet).toBe(true);
+    expect(at10.budgetMet).toBe(true);
     expect(at5.params!.nprobe).toBeLessThanOrEqual(at10.params!.nprobe);
     if (at5.params!.nprobe === at10.params!.nprobe) expect(at5.planned!.recall!).toBeGreaterThan(at10.planned!.recall!);
     await expect(c.search(query, { k: 10, budget: { recall: 0.9 }, planK: 0 })).rejects.toThrow(/planK must be a positive integer, got 0/);

@@ -291,14 +291,17 @@ describe('cluster mode', () => {
       expect(q0.equals(q1)).toBe(SHARE_QUANTISER);
       const figures: string[] = [];
       const compare = async (what: string, request: object) => {
-        const want = (await (await fetch(`${single.url}/v1/collections/r/search`, { method: 'POST', ...body({ vectors: queries, k: 10, ...request }) })).json()) as { results: { id: number }[][] };
-        const got = await call<{ results: { id: number }[][]; planned: unknown }>(n2, 'POST', '/v1/collections/r/search', { vectors: queries, k: 10, ...request });
+        const want = (await (await fetch(`${single.url}/v1/collections/r/search`, { method: 'POST', ...body({ vectors: queries, k: 10, ...request }) })).json()) as { results: { id: number }[][]; budgetMet: boolean | null };
+        const got = await call<{ results: { id: number }[][]; planned: unknown; budgetMet: boolean | null; note: string | null }>(n2, 'POST', '/v1/collections/r/search', { vectors: queries, k: 10, ...request });
         expect(got.status).toBe(200);
         const [rs, rc] = [recall(want.results), recall(got.body.results)];
         figures.push(`${what}: single node ${rs.toFixed(4)}, 2 shards ${rc.toFixed(4)}`);
-        return [rs, rc, got.body] as const;
+        return [rs, rc, got.body, want] as const;
       };
-      const [bs, bc, planned] = await compare('budget recall 0.9', { budget: { recall: 0.9 } });
+      const [bs, bc, planned, alone] = await compare('budget recall 0.9', { budget: { recall: 0.9 } });
+      // a reachable recall budget is claimed: each shard's recall is judged at the k it was planned (and calibrated) at
+      expect(alone.budgetMet).toBe(true);
+      expect({ budgetMet: planned.budgetMet, note: planned.note }).toEqual({ budgetMet: true, note: null });
       await compare('nprobe 2', { params: { nprobe: 2 } });
       console.log(`recall@10 (${queries.length} queries, shared quantiser ${SHARE_QUANTISER}): ${figures.join('; ')}`);
       expect(planned.planned).not.toBeNull();

@@ -407,6 +407,8 @@ export class AdannsIndex {
       // the watched top lies within the scan's heap (the shortlist when rescored, else k)
       const scanK = usesShortlist(p) ? p.shortlist : k;
       if (p.patience.top > scanK) throw new Error(`patience ${formatPatience(p.patience)}: top ${p.patience.top} must not exceed the scan's ${usesShortlist(p) ? `shortlist ${scanK}` : `k = ${scanK}`}`);
+      // a window longer than the cap can never stop a query early (and sizes per-query state)
+      if (p.patience.lists > p.nprobe) throw new Error(`patience ${formatPatience(p.patience)}: its window of ${p.patience.lists} lists must not exceed nprobe ${p.nprobe}, the cap`);
       p.patience = { ...p.patience };
     }
     return p;

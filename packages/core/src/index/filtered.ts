@@ -178,8 +178,12 @@ export function maskedSlots(filter: SlotFilter): Int32Array {
 /** Rows gathered per exact-scan call: bounds the buffer whatever the matches. */
 const GATHER = 4096;
 
-/** Most bytes of gathered rows a prepared filter keeps for its later searches (beyond: gathered again by each, in parts). */
-export const KEPT_GATHER_BYTES = 256 * 2 ** 20;
+/**
+ * Most bytes of gathered rows a prepared filter keeps for its later searches
+ * (beyond: gathered again by each, in parts). A prepared filter lives for one
+ * request, so this bounds what each concurrent filtered request holds.
+ */
+export const KEPT_GATHER_BYTES = 64 * 2 ** 20;
 
 /**
  * The exact top-k of each query among the matching slots, read from `source`

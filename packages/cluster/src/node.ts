@@ -144,6 +144,33 @@ export interface SnapshotRecord {
   publishedAt: string;
 }
 
+/** The meta bucket calls writeSnapshotRecord makes. */
+export type SnapshotKv = Pick<KV, 'get' | 'create' | 'update'>;
+
+/**
+ * Writes a shard's snapshot record by compare-and-set, never lowering its
+ * logSequence: the publisher of the higher one may already have trimmed the
+ * log up to it, and a replica behind that trim restores from the record (a
+ * lower one would leave it a gap no snapshot covers). A revision conflict
+ * (another publisher wrote in between) is retried on the record read again.
+ * Answers the revision and value the key holds afterwards, whether `record`
+ * was written, and the record it replaced.
+ */
+export async function writeSnapshotRecord(kv: SnapshotKv, key: string, record: SnapshotRecord, attempts = 5): Promise<{ written: boolean; revision: number; value: Uint8Array; replaced: SnapshotRecord | undefined }> {
+  const value = Buffer.from(JSON.stringify(record));
+  for (let attempt = 1; ; attempt++) {
+    const entry = await kv.get(key);
+    const current = entry?.operation === 'PUT' ? entry.json<SnapshotRecord>() : undefined;
+    if (entry && current && current.logSequence >= record.logSequence) return { written: false, revision: entry.revision, value: entry.value, replaced: undefined };
+    try {
+      const revision = entry ? await kv.update(key, value, entry.revision) : await kv.create(key, value);
+      return { written: true, revision, value, replaced: current };
+    } catch (e) {
+      if (attempt >= attempts || !/wrong last sequence|key exists/i.test((e as Error).message)) throw e;
+    }
+  }
+}
+
 interface Slot {
   record: SlotRecord | undefined;
   revision: number;
@@ -230,6 +257,8 @@ export class ClusterNode {
   private readonly sizes = new Map<string, { size: string; since: number; requested: boolean }>();
   /** Replicas (local names) being restored from a snapshot now. */
   private readonly restoring = new Set<string>();
+  /** Slow work the heartbeat started and does not wait for (restores, automatic build requests); close waits for it. */
+  private readonly background = new Set<Promise<unknown>>();
   /** Shared quantisers, by collection. */
   private quantisers = new Map<string, QuantiserRecord>();
   /** Replicas (local names) publishing or installing an artefact now. */
@@ -293,6 +322,7 @@ export class ClusterNode {
     clearInterval(this.timer);
     this.watcher?.stop();
     await this.ticking;
+    await Promise.allSettled([...this.background]);
     await Promise.all([...this.replicas.values()].map((r) => r.stop('lost')));
     this.replicas.clear();
     await this.nc?.drain().catch(() => undefined);
@@ -346,7 +376,13 @@ export class ClusterNode {
     this.revisions.set(key, revision);
     const json = <T>(): T | undefined => (operation === 'PUT' && value ? (JSON.parse(Buffer.from(value).toString('utf8')) as T) : undefined);
     const set = <T>(map: Map<string, T>, k: string, v: T | undefined) => (v === undefined ? map.delete(k) : map.set(k, v));
-    if (key.startsWith('collections.')) set(this.collections, key.slice('collections.'.length), json<ClusterCollection>());
+    if (key.startsWith('collections.')) {
+      const name = key.slice('collections.'.length);
+      const next = json<ClusterCollection>();
+      // dropped, or created again (a new uid): what this node kept for the name belonged to the old collection
+      if (!next || next.uid !== this.collections.get(name)?.uid) this.forget(name, revision);
+      set(this.collections, name, next);
+    }
     else if (key.startsWith('nodes.')) set(this.nodes, key.slice('nodes.'.length), json<NodeRecord>());
     else if (key.startsWith('replicas.')) {
       const record = json<SlotRecord>();
@@ -357,6 +393,14 @@ export class ClusterNode {
       const record = json<ArtefactRecord>();
       set(this.artefacts, key, record && { record, revision });
     }
+  }
+
+  /** Drops the per-name state of a collection that is gone (`revision`: its descriptor's change that said so). */
+  private forget(name: string, revision: number): void {
+    this.sizes.delete(name);
+    for (const key of this.trimmed.keys()) if (key.startsWith(`snapshot.${name}.`)) this.trimmed.delete(key);
+    // a quantiser record written after the change is the new collection's (a full read applies keys in any order)
+    if ((this.revisions.get(quantiserKey(name)) ?? 0) < revision) this.quantisers.delete(name);
   }
 
   private alive(node: string, now = Date.now()): boolean {
@@ -384,13 +428,16 @@ export class ClusterNode {
         const ownKey = keys.find((k) => this.slots.get(k)?.record?.node === this.nodeId);
         if (ownKey) {
           const slot = this.slots.get(ownKey)!;
+          // none while it is restored from the shard's snapshot: the lease is renewed as catching up, at nothing applied
           const replica = await this.ensureReplica(c, shard);
-          const index = replica.collection.stats().index;
-          const record: SlotRecord = { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: replica.appliedSeq, state: replica.state === 'lost' ? 'catching-up' : replica.state, count: replica.collection.count, index: { state: index.state, trainedCount: index.trainedCount } };
+          const index = replica?.collection.stats().index;
+          const record: SlotRecord = replica
+            ? { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: replica.appliedSeq, state: replica.state === 'lost' ? 'catching-up' : replica.state, count: replica.collection.count, index: { state: index!.state, trainedCount: index!.trainedCount } }
+            : { node: this.nodeId, expiresAt: now + this.leaseMs, appliedSeq: 0, state: 'catching-up' };
           try {
             const value = JSON.stringify(record);
             this.apply(ownKey, 'PUT', await kv.update(ownKey, value, slot.revision), Buffer.from(value));
-            replica.leaseUntil = now + this.leaseMs;
+            if (replica) replica.leaseUntil = now + this.leaseMs;
             held.add(local);
           } catch (e) {
             if (/wrong last sequence/i.test((e as Error).message)) {
@@ -404,7 +451,7 @@ export class ClusterNode {
                 try {
                   const value = JSON.stringify(record);
                   this.apply(ownKey, 'PUT', await kv.update(ownKey, value, entry.revision), Buffer.from(value));
-                  replica.leaseUntil = now + this.leaseMs;
+                  if (replica) replica.leaseUntil = now + this.leaseMs;
                 } catch (again) {
                   this.log('warn', `lease on ${c.name}/${shard} not renewed (${(again as Error).message} after a stale revision); still ours, still serving`);
                 }
@@ -413,7 +460,7 @@ export class ClusterNode {
               // the bucket did not answer (a nats server is failing over): no evidence another node took
               // the replica, so it keeps applying the log and serving (Replica.serving)
               held.add(local);
-              this.log('warn', `lease on ${c.name}/${shard} not renewed (${(e as Error).message}); it runs out in ${Math.max(0, replica.leaseUntil - Date.now())} ms in the others' views, still serving`);
+              this.log('warn', `lease on ${c.name}/${shard} not renewed (${(e as Error).message}); it runs out in ${Math.max(0, (replica?.leaseUntil ?? now) - Date.now())} ms in the others' views, still serving`);
             }
           }
           continue;
@@ -430,10 +477,10 @@ export class ClusterNode {
             const value = JSON.stringify(record);
             this.apply(key, 'PUT', slot ? await kv.update(key, value, slot.revision) : await kv.create(key, value), Buffer.from(value));
             const replica = await this.ensureReplica(c, shard);
-            replica.leaseUntil = now + this.leaseMs;
+            if (replica) replica.leaseUntil = now + this.leaseMs;
             held.add(local);
             mine++;
-            this.log('info', `claimed replica ${key.split('.').slice(1).join('/')} (applied ${replica.appliedSeq})`);
+            this.log('info', `claimed replica ${key.split('.').slice(1).join('/')} (${replica ? `applied ${replica.appliedSeq}` : 'restoring it from the snapshot'})`);
           } catch {
             // another node claimed it first (compare-and-set failed)
           }
@@ -455,8 +502,10 @@ export class ClusterNode {
     }
   }
 
-  private async ensureReplica(c: ClusterCollection, shard: number): Promise<Replica> {
+  /** The replica of the shard, started here if need be; undefined while it is restored from the shard's snapshot (in the background). */
+  private async ensureReplica(c: ClusterCollection, shard: number): Promise<Replica | undefined> {
     const local = replicaName(c.name, shard);
+    if (this.restoring.has(local)) return undefined;
     const running = this.replicas.get(local);
     // the log was trimmed past it while it was away: it starts again from the shard's snapshot
     if (running?.behindLog) {
@@ -476,7 +525,12 @@ export class ClusterNode {
         collection = undefined;
       }
     }
-    if ((collection?.logSequence ?? 0) + 1 < first) collection = await this.restoreReplica(c, shard, collection, first);
+    if ((collection?.logSequence ?? 0) + 1 < first) {
+      // downloading and restoring a snapshot outlasts a heartbeat: the node's other leases must not wait for it. The
+      // next heartbeat after it starts the replica on the restored copy (restoring guards against a second start)
+      this.inBackground(this.restoreReplica(c, shard, collection, first), `restoring ${local} from its snapshot failed`);
+      return undefined;
+    }
     if (!collection) {
       const { dim, metric, dims, index } = c.schema;
       collection = await store.create(local, { dim, metric, dims, ...(index ? { index } : {}), calibrationK: replicaCalibrationKs(c), payloadIndexes: c.payloadIndexes });
@@ -660,9 +714,21 @@ export class ClusterNode {
       const object = artefactObject(c.name, c.uid, replica.shard, `snapshot-${logSequence}`);
       await this.objects.putBlob({ name: object, description: `replica of ${c.name} shard ${replica.shard} at log sequence ${logSequence}` }, packArtefact(dir));
       const record: SnapshotRecord = { object, logSequence, node: this.nodeId, publishedAt: new Date().toISOString() };
-      const value = JSON.stringify(record);
-      this.apply(key, 'PUT', await kv.put(key, value), Buffer.from(value));
-      if (before && before.object !== object) await this.objects.delete(before.object).catch(() => undefined);
+      let written;
+      try {
+        written = await writeSnapshotRecord(kv, key, record);
+      } catch (e) {
+        if (this.snapshots.get(key)?.object !== object) await this.objects.delete(object).catch(() => undefined);
+        throw e;
+      }
+      this.apply(key, 'PUT', written.revision, written.value);
+      // another replica published one at least as far along meanwhile: this copy is not needed (unless it is the
+      // very object the record names: the same log sequence is the same object name)
+      if (!written.written) {
+        if (this.snapshots.get(key)?.object !== object) await this.objects.delete(object).catch(() => undefined);
+        return;
+      }
+      if (written.replaced && written.replaced.object !== object) await this.objects.delete(written.replaced.object).catch(() => undefined);
       this.log('info', `published a snapshot of ${c.name}/${replica.shard} at log sequence ${logSequence}`, { logSequence });
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -697,14 +763,19 @@ export class ClusterNode {
       if (seen.requested || now - seen.since < (this.options.autoBuildQuietMs ?? 3000)) continue;
       const reason = autoBuildReason(shards, at, factor);
       if (!reason) continue;
+      // requested stays set while the request is out (no second one); publishing it (JetStream acknowledgements)
+      // runs beside the heartbeat, which renews the node's leases meanwhile
       seen.requested = true;
-      try {
-        await this.build(c.name);
-        this.log('info', `requested an index build of ${c.name}: ${reason}`);
-      } catch (e) {
-        seen.requested = false;
-        this.log('warn', `an automatic build of ${c.name} was not requested (${reason}): ${(e as Error).message}`);
-      }
+      this.inBackground(
+        this.build(c.name).then(
+          () => this.log('info', `requested an index build of ${c.name}: ${reason}`),
+          (e: Error) => {
+            seen.requested = false;
+            throw e;
+          },
+        ),
+        `an automatic build of ${c.name} was not requested (${reason})`,
+      );
     }
   }
 
@@ -734,6 +805,16 @@ export class ClusterNode {
         this.log('warn', `trimming the log of ${name}/${shard} failed: ${(e as Error).message}`);
       }
     }
+  }
+
+  /** Runs slow work beside the heartbeat: its failure is logged, close waits for it. */
+  private inBackground(work: Promise<unknown>, failure: string): void {
+    const running: Promise<unknown> = work
+      .catch((e: Error) => {
+        if (!this.closed) this.log('warn', `${failure}: ${e.message}`, { err: e.message });
+      })
+      .finally(() => this.background.delete(running));
+    this.background.add(running);
   }
 
   /** Replaces a local replica (or its absence) by the shard's snapshot: the log before `first` is gone. */
@@ -827,6 +908,7 @@ export class ClusterNode {
     const c = await this.descriptor(name);
     await kv.delete(collectionKey(name));
     this.collections.delete(name);
+    this.forget(name, Infinity);
     for (let shard = 0; shard < c.shards; shard++) {
       const artefact = this.artefacts.get(indexKey(name, shard))?.record.object;
       if (artefact) await this.objects?.delete(artefact).catch(() => undefined);

@@ -12,6 +12,7 @@ import {
   type ListSet,
   type Metric,
 } from '../src/index.js';
+import type { ListDirectories } from '../src/cpu/list-rescore.js';
 import { expectIdentical, expectSameTopK } from './compare.js';
 import { cpuBackends, keptDim, makeLists, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
 import { naiveScore, randomMatrix } from './naive.js';
@@ -172,6 +173,49 @@ describe('rescoreListsTopK: candidates scored where they lie in the lists', () =
       candidates.lists[0] = 3;
       candidates.positions[0] = sizes[3] - 1;
       await expectPlanned('ip', 17);
+    }
+  });
+
+  it('under steady ingest plans each call (no directory of every list rebuilt per call), and builds it once the lists hold', async () => {
+    for (const backend of [cpu.one, cpu.split]) {
+      const { blocked } = makeLists(backend.arena, 'f32', layouts[0], 41);
+      // lists at a quarter of their members, appended to in place (as an index's grow) between searches
+      const counts = sizes.map((n) => n >> 2);
+      const source = { version: 0 };
+      const live: ListSet = { ...blocked, source, size: (l) => counts[l] };
+      // the backend's directories (private): their build count is what churn must not drive
+      const directories = (backend as unknown as { directories: ListDirectories }).directories;
+      const query = rowBlock(randomMatrix(1, stride, 8), 1, stride);
+      const probes = Int32Array.of(10, 13, 7, 3);
+      // a search: a single-query scan of 4 lists and a rescore of 2 candidates, one the newest member of list 10
+      const search = async (metric: Metric) => {
+        const candidates: ListCandidates = { k: 2, sizes: Int32Array.of(2), lists: Int32Array.of(10, 7), positions: Int32Array.of(counts[10] - 1, 0) };
+        const got = [new TopK(1, 5), new TopK(1, 2)];
+        const want = [new TopK(1, 5), new TopK(1, 2)];
+        for (const [set, [scanned, rescored]] of [[live, got], [{ ...live, source: undefined }, want]] as const) {
+          await backend.scanListsTopK(query, set, probes, probes.length, keptDim, metric, scanned);
+          await backend.rescoreListsTopK(query, set, candidates, keptDim, metric, rescored);
+        }
+        expectIdentical(got[0], want[0]);
+        expectIdentical(got[1], want[1]);
+        return got;
+      };
+      for (const metric of ['cosine', 'l2'] as const) {
+        const builds = directories.builds;
+        for (let step = 0; step < 40; step++) {
+          const l = step % 2 ? 10 : 13;
+          counts[l]++;
+          source.version++;
+          const [scanned, rescored] = await search(metric);
+          // the appended members are read: list 10's newest is always a candidate of the rescore
+          expect(Array.from(rescored.ids.subarray(0, rescored.sizes[0]))).toContain(blocked.ids(10)[counts[10] - 1]);
+          expect(scanned.sizes[0]).toBe(5);
+        }
+        expect(directories.builds).toBe(builds);
+        // the lists hold: once calls at this version planned as many entries as there are lists (14; 6 a search), one build
+        for (let i = 0; i < 5; i++) await search(metric);
+        expect(directories.builds).toBe(builds + 1);
+      }
     }
   });
 

@@ -75,7 +75,11 @@ export interface ListDirectory {
 
 interface Kept {
   version: number;
-  /** undefined: the lists do not all lie in one memory of the arena (no directory). */
+  /** Whether the directory was built at this version. */
+  built: boolean;
+  /** Until then, the entries (lists or candidate places) calls at this version planned themselves. */
+  planned: number;
+  /** undefined: not built, or the lists do not all lie in one memory of the arena (no directory). */
   directory: ListDirectory | undefined;
 }
 
@@ -83,7 +87,13 @@ interface Kept {
  * The list directories rescoreListsTopK reads, kept per set source
  * (ListSet.source) and cosine norms prefix while the source's version holds,
  * so a call plans nothing: its candidates name lists, which are entries.
- * Rebuilt after any list change; given back when the source is collected.
+ * After a list change calls plan their own lists (get answers undefined)
+ * until, at one version, they have planned as many entries as the set has
+ * lists: a build writes an entry per list, so it is made once planning per
+ * call would have cost as much (rent or buy). Under steady ingest (a change
+ * every few calls, each planning a few lists) nothing is built; a stable set
+ * gets its directory after count / (lists per call) calls. Given back when
+ * the source is collected.
  */
 export class ListDirectories {
   private readonly kept = new WeakMap<object, Map<number, Kept>>();
@@ -91,10 +101,22 @@ export class ListDirectories {
     for (const { directory } of byDim.values()) if (directory) this.free(directory);
   });
 
+  private buildCount = 0;
+
   constructor(private readonly arena: WasmArena) {}
 
-  /** The directory of `lists` with kept norms at `normsDim` (0: none), or undefined when the set has no source or its lists lie in several memories or outside the arena. */
-  get(lists: ListSet, normsDim: number): ListDirectory | undefined {
+  /** Full directory builds so far (tests: a churning source must not cause one per call). */
+  get builds(): number {
+    return this.buildCount;
+  }
+
+  /**
+   * The directory of `lists` with kept norms at `normsDim` (0: none), or
+   * undefined when the set has no source, it is not built yet at the source's
+   * version (see above; `planned`: the entries this call plans without it),
+   * or its lists lie in several memories or outside the arena.
+   */
+  get(lists: ListSet, normsDim: number, planned: number): ListDirectory | undefined {
     const source = lists.source;
     if (!source) return undefined;
     let byDim = this.kept.get(source);
@@ -102,12 +124,18 @@ export class ListDirectories {
       this.kept.set(source, (byDim = new Map()));
       this.released.register(source, byDim);
     }
-    const kept = byDim.get(normsDim);
-    if (kept && kept.version === source.version) return kept.directory;
-    if (kept?.directory) this.free(kept.directory);
-    const directory = this.build(lists, normsDim);
-    byDim.set(normsDim, { version: source.version, directory });
-    return directory;
+    let kept = byDim.get(normsDim);
+    if (kept?.version !== source.version) {
+      // the old directory is stale: free it now, a new one waits until planning has cost as much
+      if (kept?.directory) this.free(kept.directory);
+      byDim.set(normsDim, (kept = { version: source.version, built: false, planned: 0, directory: undefined }));
+    }
+    if (kept.built) return kept.directory;
+    kept.planned += planned;
+    if (kept.planned < lists.count) return undefined;
+    kept.built = true;
+    this.buildCount++;
+    return (kept.directory = this.build(lists, normsDim));
   }
 
   private build(lists: ListSet, normsDim: number): ListDirectory | undefined {

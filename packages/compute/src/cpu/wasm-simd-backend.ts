@@ -262,8 +262,9 @@ export class WasmSimdBackend implements Backend {
    * each candidate by its entry and position, rows read in place (f16/sq8
    * decoded in the kernel), heaps kept in the kernel. One thread: shortlists
    * are small. Lists with a source (ListSet.source) in one memory: a
-   * directory of every list, kept until they change, and the candidates'
-   * lists are its entries (a call plans nothing).
+   * directory of every list, kept while they do not change (after a change
+   * built once calls have planned as many entries as there are lists), and
+   * the candidates' lists are its entries (a call plans nothing).
    */
   async rescoreListsTopK(queries: RowBlock, lists: ListSet, candidates: ListCandidates, dim: number, metric: Metric, best: TopK): Promise<void> {
     checkListRescore(queries, lists, candidates, dim, best);
@@ -274,7 +275,7 @@ export class WasmSimdBackend implements Backend {
     const scratch = this.rawKernels.listRescoreScratch(dim);
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
     // lists with a source: a directory of all of them kept between calls, the candidates' lists are its entries (nothing planned)
-    const kept = this.directories.get(lists, normsDim);
+    const kept = this.directories.get(lists, normsDim, rows * ck);
     if (kept) {
       const s = this.spaces.bind([kept.view, queries, lists.params, candidates.lists, candidates.positions, candidates.sizes], this.topKStaging(rows, best.k, scratch, 1) + 64);
       if (s.index === kept.memory) {
@@ -391,7 +392,7 @@ export class WasmSimdBackend implements Backend {
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
     // a query alone on lists with a kept directory: its probes' entries copied from it, nothing planned
     if (rows === 1) {
-      const kept = this.directories.get(lists, metric === 'cosine' ? dim : 0);
+      const kept = this.directories.get(lists, metric === 'cosine' ? dim : 0, nprobe);
       if (kept && this.scanOne(queries, lists, probes, nprobe, dim, metric, best, mask, kept, scratch + buffers(1), mode)) return;
     }
     const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);

@@ -88,6 +88,8 @@ async function patiencePoints(index: AdannsIndex, queries: Float32Array, rows: n
     const shapes = new Map<string, SearchParams>();
     for (const p of plain) if (p.scanDim === scanDim) shapes.set(`${p.shortlist}/${p.rerankDim}`, p);
     for (const rule of PATIENCE_RULES) {
+      // a window as long as the cap never stops a query early: that is the fixed point at the cap
+      if (rule.lists >= cap) continue;
       const fits = [...shapes.values()].filter((p) => p.shortlist >= rule.top);
       if (fits.length === 0) continue;
       const probe: SearchParams = { ...fits[0], nprobe: cap, patience: rule };

@@ -7,12 +7,15 @@
  * points' alone and to every point's (fixed ones too: never below 1x), without and with funnel
  * points (the planner can choose funnels: the honest fixed baseline includes
  * them); the same for patience termination (stages/adaptive-probe.ts: lists probed one at a time until the
- * scan's top settles), rules over tops 40 and 100 and windows of 1 to 4 lists under caps 16 and 32; a per-query depth oracle and a per-query depth-and-shortlist oracle
+ * scan's top settles), rules over tops 40 and 100 and windows of 1 to 4 lists under caps 16 and 32; re-rank patience
+ * (stages/adaptive-rerank.ts: the final re-rank in chunks of k/2 or k after the first k, until a chunk brings no new
+ * member into the exact top k) on the fixed funnel points keeping 40 and on the patience points, compared with the
+ * patience points as one family; a per-query depth oracle and a per-query depth-and-shortlist oracle
  * (the ceiling of any per-query rule); then what the planner picks for those
  * recall targets once calibrated on other held-out queries.
  *
  *   npm run bench:adaptive -- [--data fashion-mnist,synthetic] [--queries 1000] [--calibration-queries 300]
- *                             [--calibration-seconds 120] [--spec SPEC] [--cache .cache]
+ *                             [--calibration-seconds 120] [--spec SPEC] [--cache .cache] [--skip-margin]
  *
  * Fashion-MNIST: 60,000 train vectors as the base, the test set's first
  * queries evaluated and the next ones calibrating (cosine, default spec
@@ -22,7 +25,7 @@
 import { parseArgs } from 'node:util';
 import { intOption } from '@adanns/cli-kit';
 import { createBackend } from '@adanns/compute';
-import { AdannsIndex, dimsLadder, formatParams, marginForMeanDepth, recallAtK, type PatienceRule, type SearchParams } from '@adanns/core';
+import { AdannsIndex, dimsLadder, formatParams, marginForMeanDepth, recallAtK, type PatienceRule, type RerankPatience, type SearchParams } from '@adanns/core';
 import { generateSynthetic, loadVectors, type VectorSet } from '@adanns/datasets';
 import { cachedGroundTruth } from './bench-data.js';
 import { log } from './fashion-mnist.js';
@@ -35,6 +38,8 @@ const { values: o } = parseArgs({
     'calibration-seconds': { type: 'string', default: '120' },
     'calibration-queries': { type: 'string', default: '300' },
     cache: { type: 'string', default: '.cache' },
+    // skip the margin-rule sweep (the slowest family, never the best): fixed, patience and re-rank patience only
+    'skip-margin': { type: 'boolean', default: false },
   },
 });
 const queryCount = intOption(o.queries, 'queries');
@@ -126,6 +131,7 @@ async function run(name: string): Promise<void> {
     for (const shortlist of shortlists) {
       const common = { coarseDim, scanDim, shortlist, rerankDim: spec.rerank?.dim };
       for (const nprobe of nprobes) fixed.push(await measure({ ...common, nprobe }));
+      if (o['skip-margin']) continue;
       for (const cap of caps) {
         const margins = new Set(meanDepths.filter((d) => d < cap / 1.5).map((d) => marginForMeanDepth(scores, queries.rows, lists, cap, d)));
         for (const probeMargin of margins) adaptive.push(await measure({ ...common, nprobe: cap, probeMargin }));
@@ -143,7 +149,7 @@ async function run(name: string): Promise<void> {
         for (const keep of [20, 40]) {
           const common = { coarseDim, scanDim, shortlist, rerankDim: spec.rerank?.dim, funnel: [{ dim, keep }] };
           for (const nprobe of nprobes.filter((n) => n <= 32)) funnelFixed.push(await measure({ ...common, nprobe }));
-          for (const cap of caps.filter((c) => c === 16 || c === 32)) {
+          for (const cap of caps.filter((c) => (c === 16 || c === 32) && !o['skip-margin'])) {
             const margins = new Set([2, 3, 4, 6, 8].map((d) => marginForMeanDepth(scores, queries.rows, lists, cap, d)));
             for (const probeMargin of margins) funnelAdaptive.push(await measure({ ...common, nprobe: cap, probeMargin }));
           }
@@ -169,7 +175,15 @@ async function run(name: string): Promise<void> {
       }
     }
   }
-  log(`swept ${fixed.length} fixed, ${adaptive.length} adaptive, ${funnelFixed.length} fixed funnel, ${funnelAdaptive.length} adaptive funnel, ${patience.length} patience and ${funnelPatience.length} patience funnel points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // re-rank patience (stages/adaptive-rerank.ts): the final re-rank in chunks until the exact top k settles, on the fixed
+  // funnel points keeping 40 (nprobe up to 16) and on the patience points re-ranking 40 or more (plain and funnel)
+  const paced: Point[] = [];
+  const rerankRules: RerankPatience[] = [{ first: k, step: k / 2, newMax: 0 }, { first: k, step: k, newMax: 0 }];
+  const given = (p: SearchParams) => p.funnel?.at(-1)?.keep ?? p.shortlist;
+  for (const base of [...funnelFixed.filter((p) => p.params.nprobe <= 16 && given(p.params) === 40), ...patience.filter((p) => given(p.params) >= 40), ...funnelPatience.filter((p) => given(p.params) === 40)]) {
+    for (const rerankPatience of base.params.patience ? rerankRules : rerankRules.slice(0, 1)) paced.push(await measure({ ...base.params, rerankPatience }));
+  }
+  log(`swept ${fixed.length} fixed, ${adaptive.length} adaptive, ${funnelFixed.length} fixed funnel, ${funnelAdaptive.length} adaptive funnel, ${patience.length} patience, ${funnelPatience.length} patience funnel and ${paced.length} re-rank patience points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const fixedFront = frontier(fixed);
   const describe = (front: Point[], recall: number) => {
     const p = front.find((f) => f.recall >= recall);
@@ -182,6 +196,8 @@ async function run(name: string): Promise<void> {
   const comparisons: [string, Point[], Point[], Point[]][] = [
     ['without funnel points', fixed, adaptive, patience],
     ['with funnel points (what the planner can choose)', [...fixed, ...funnelFixed], [...adaptive, ...funnelAdaptive], [...patience, ...funnelPatience]],
+    // the patience column: patience points and re-rank patience points together (depth and re-rank adapting per query)
+    ['with funnel points and re-rank patience (patience column: patience and re-rank patience points)', [...fixed, ...funnelFixed], [...adaptive, ...funnelAdaptive], [...patience, ...funnelPatience, ...paced]],
   ];
   for (const [what, fixedSet, adaptiveSet, patienceSet] of comparisons) {
     const fFront = frontier(fixedSet);
@@ -286,7 +302,7 @@ async function run(name: string): Promise<void> {
   // the planner: calibrated on other held-out queries (adaptive points join its grid), budgets at the targets
   started = performance.now();
   const cal = await index.calibrate({ queries: ds.calQueries.data, queryRows: ds.calQueries.rows, ks: [k], maxSeconds: calibrationSeconds, latencyQueries: 5 });
-  const adaptiveCalibrated = cal.points.filter((p) => p.params.probeMargin !== undefined || p.params.patience !== undefined).length;
+  const adaptiveCalibrated = cal.points.filter((p) => p.params.probeMargin !== undefined || p.params.patience !== undefined || p.params.rerankPatience !== undefined).length;
   log(`calibrated ${cal.points.length} points (${adaptiveCalibrated} adaptive) on ${cal.queries} queries in ${((performance.now() - started) / 1000).toFixed(1)} s${cal.complete ? '' : ' (time bound reached)'}`);
   console.log(`\nplanner (calibrated on ${cal.queries} other held-out queries, ${cal.points.length} points of which ${adaptiveCalibrated} adaptive):\n`);
   console.log('| budget | planned params | expected recall | achieved recall | planned MFLOPs | achieved MFLOPs |');

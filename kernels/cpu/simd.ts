@@ -424,48 +424,55 @@ export function rescoreTopK(
   dim: i32, metric: i32,
   hIds: usize, hScores: usize, hSizes: usize, k: i32,
 ): void {
-  const l2 = metric == L2;
-  const qs = <usize>qStride << 2, bs = <usize>bStride << 2;
+  const qs = <usize>qStride << 2;
   for (let t = 0; t < qRows; t++) {
-    const qp = q + <usize>t * qs;
     const qi: f32 = metric == COSINE ? load<f32>(qInv + (<usize>t << 2)) : 1;
-    const n = load<i32>(candSizes + (<usize>t << 2));
-    const rowsAt = cand + (<usize>(t * candK) << 2);
-    let limit = threshold(hScores, hSizes, k, t);
-    let i = 0;
-    // eight rows side by side (tile1x8At): twice tile1x4At's memory streams in flight, for shortlists scattered over the base
-    for (; i + 8 <= n; i += 8) {
-      const at = rowsAt + (<usize>i << 2);
-      const r0 = load<i32>(at), r1 = load<i32>(at, 4), r2 = load<i32>(at, 8), r3 = load<i32>(at, 12);
-      const r4 = load<i32>(at, 16), r5 = load<i32>(at, 20), r6 = load<i32>(at, 24), r7 = load<i32>(at, 28);
-      const low = tile1x8At(qp, b + <usize>r0 * bs, b + <usize>r1 * bs, b + <usize>r2 * bs, b + <usize>r3 * bs, b + <usize>r4 * bs, b + <usize>r5 * bs, b + <usize>r6 * bs, b + <usize>r7 * bs, dim, l2);
-      for (let u = 0; u < 8; u++) {
-        const row = load<i32>(at + (<usize>u << 2));
-        const v = u < 4 ? low : tile1x8High;
-        const w = u & 3;
-        let s = w == 0 ? f32x4.extract_lane(v, 0) : w == 1 ? f32x4.extract_lane(v, 1) : w == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
-        if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
-        if (s >= limit) {
-          heapPush(hIds, hScores, hSizes, k, t, row, s);
-          limit = threshold(hScores, hSizes, k, t);
-        }
+    rescoreRows(q + <usize>t * qs, qi, cand + (<usize>(t * candK) << 2), load<i32>(candSizes + (<usize>t << 2)), b, bStride, bInv, dim, metric, hIds, hScores, hSizes, k, t);
+  }
+}
+
+/** Scores query qp (cosine inverse norm qi) against the `n` base rows named at rowsAt and merges them into heap row t (rescoreTopK's loop). */
+function rescoreRows(
+  qp: usize, qi: f32, rowsAt: usize, n: i32,
+  b: usize, bStride: i32, bInv: usize, dim: i32, metric: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, t: i32,
+): void {
+  const l2 = metric == L2;
+  const bs = <usize>bStride << 2;
+  let limit = threshold(hScores, hSizes, k, t);
+  let i = 0;
+  // eight rows side by side (tile1x8At): twice tile1x4At's memory streams in flight, for shortlists scattered over the base
+  for (; i + 8 <= n; i += 8) {
+    const at = rowsAt + (<usize>i << 2);
+    const r0 = load<i32>(at), r1 = load<i32>(at, 4), r2 = load<i32>(at, 8), r3 = load<i32>(at, 12);
+    const r4 = load<i32>(at, 16), r5 = load<i32>(at, 20), r6 = load<i32>(at, 24), r7 = load<i32>(at, 28);
+    const low = tile1x8At(qp, b + <usize>r0 * bs, b + <usize>r1 * bs, b + <usize>r2 * bs, b + <usize>r3 * bs, b + <usize>r4 * bs, b + <usize>r5 * bs, b + <usize>r6 * bs, b + <usize>r7 * bs, dim, l2);
+    for (let u = 0; u < 8; u++) {
+      const row = load<i32>(at + (<usize>u << 2));
+      const v = u < 4 ? low : tile1x8High;
+      const w = u & 3;
+      let s = w == 0 ? f32x4.extract_lane(v, 0) : w == 1 ? f32x4.extract_lane(v, 1) : w == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+      if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
+      if (s >= limit) {
+        heapPush(hIds, hScores, hSizes, k, t, row, s);
+        limit = threshold(hScores, hSizes, k, t);
       }
     }
-    for (; i < n; i += 4) {
-      const m = min(4, n - i);
-      const at = rowsAt + (<usize>i << 2);
-      const r0 = load<i32>(at);
-      // a short tail repeats its first row in the unused lanes (their scores are not pushed)
-      const r1 = m > 1 ? load<i32>(at, 4) : r0, r2 = m > 2 ? load<i32>(at, 8) : r0, r3 = m > 3 ? load<i32>(at, 12) : r0;
-      const four = tile1x4At(qp, b + <usize>r0 * bs, b + <usize>r1 * bs, b + <usize>r2 * bs, b + <usize>r3 * bs, dim, l2);
-      for (let u = 0; u < m; u++) {
-        const row = u == 0 ? r0 : u == 1 ? r1 : u == 2 ? r2 : r3;
-        let s = u == 0 ? f32x4.extract_lane(four, 0) : u == 1 ? f32x4.extract_lane(four, 1) : u == 2 ? f32x4.extract_lane(four, 2) : f32x4.extract_lane(four, 3);
-        if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
-        if (s >= limit) {
-          heapPush(hIds, hScores, hSizes, k, t, row, s);
-          limit = threshold(hScores, hSizes, k, t);
-        }
+  }
+  for (; i < n; i += 4) {
+    const m = min(4, n - i);
+    const at = rowsAt + (<usize>i << 2);
+    const r0 = load<i32>(at);
+    // a short tail repeats its first row in the unused lanes (their scores are not pushed)
+    const r1 = m > 1 ? load<i32>(at, 4) : r0, r2 = m > 2 ? load<i32>(at, 8) : r0, r3 = m > 3 ? load<i32>(at, 12) : r0;
+    const four = tile1x4At(qp, b + <usize>r0 * bs, b + <usize>r1 * bs, b + <usize>r2 * bs, b + <usize>r3 * bs, dim, l2);
+    for (let u = 0; u < m; u++) {
+      const row = u == 0 ? r0 : u == 1 ? r1 : u == 2 ? r2 : r3;
+      let s = u == 0 ? f32x4.extract_lane(four, 0) : u == 1 ? f32x4.extract_lane(four, 1) : u == 2 ? f32x4.extract_lane(four, 2) : f32x4.extract_lane(four, 3);
+      if (metric == COSINE) s *= qi * load<f32>(bInv + (<usize>row << 2));
+      if (s >= limit) {
+        heapPush(hIds, hScores, hSizes, k, t, row, s);
+        limit = threshold(hScores, hSizes, k, t);
       }
     }
   }
@@ -2067,4 +2074,89 @@ function tile1x8At(q: usize, b0: usize, b1: usize, b2: usize, b3: usize, b4: usi
   }
   tile1x8High = lanes4(dotTail(q, b4, d4, dim, hsum(a4)), dotTail(q, b5, d4, dim, hsum(a5)), dotTail(q, b6, d4, dim, hsum(a6)), dotTail(q, b7, d4, dim, hsum(a7)));
   return lanes4(dotTail(q, b0, d4, dim, hsum(a0)), dotTail(q, b1, d4, dim, hsum(a1)), dotTail(q, b2, d4, dim, hsum(a2)), dotTail(q, b3, d4, dim, hsum(a3)));
+}
+
+// ---- re-rank of a batch grouped by row group (an IVF index's lists): a group's rows read once for all its queries ----
+
+/** Bytes of scratch rescoreGrouped needs for `pairs` candidates over `groups` groups and shortlists of candK: the sorted candidates, a run's rows, a histogram. */
+export function rescoreGroupedScratch(pairs: i32, groups: i32, candK: i32): i32 {
+  return (pairs + candK + groups + 1) * 4 + 64;
+}
+
+/**
+ * rescoreTopK() of a batch in group order: the candidates of queries
+ * [0, qRows) whose row's group (groups[row], an IVF index's list) lies in
+ * [gFrom, gTo) are sorted by group (counting sort, stable, so within a group
+ * by query) and each query's run of them is scored as rescoreTopK scores a
+ * shortlist (rescoreRows), into heap row = query number. A batch's
+ * shortlists share rows within lists, so the rows of a group are read from
+ * memory once and stay in cache while the group's queries pass (and a
+ * query stays in cache through its run), where query order reads every
+ * query's candidates afresh. Rows whose group is out of [0, groupCount)
+ * count as group 0. Each score is rescoreTopK's; a heap gets its candidates
+ * in another order, which leaves the same best k (the heaps order by score,
+ * then id). scratch: rescoreGroupedScratch(candidates, gTo - gFrom, candK).
+ */
+export function rescoreGrouped(
+  q: usize, qRows: i32, qStride: i32, qInv: usize,
+  b: usize, bStride: i32, bInv: usize,
+  cand: usize, candK: i32, candSizes: usize,
+  groups: usize, groupCount: i32, gFrom: i32, gTo: i32,
+  dim: i32, metric: i32,
+  hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
+): void {
+  const span = gTo - gFrom;
+  if (span <= 0) return;
+  const starts = scratch;
+  const runRows = (starts + (<usize>(span + 1) << 2) + 15) & ~15;
+  const sorted = (runRows + (<usize>candK << 2) + 15) & ~15;
+  memory.fill(starts, 0, <usize>(span + 1) << 2);
+  // counts per group (in starts[g + 1]), then their prefix sums: starts[g] = where group g begins
+  let n = 0;
+  for (let t = 0; t < qRows; t++) {
+    const size = load<i32>(candSizes + (<usize>t << 2));
+    const at = cand + (<usize>(t * candK) << 2);
+    for (let i = 0; i < size; i++) {
+      const g = groupOf(groups, groupCount, load<i32>(at + (<usize>i << 2))) - gFrom;
+      if (<u32>g >= <u32>span) continue;
+      const c = starts + (<usize>(g + 1) << 2);
+      store<i32>(c, load<i32>(c) + 1);
+      n++;
+    }
+  }
+  for (let g = 1; g <= span; g++) store<i32>(starts + (<usize>g << 2), load<i32>(starts + (<usize>g << 2)) + load<i32>(starts + (<usize>(g - 1) << 2)));
+  for (let t = 0; t < qRows; t++) {
+    const size = load<i32>(candSizes + (<usize>t << 2));
+    const at = cand + (<usize>(t * candK) << 2);
+    for (let i = 0; i < size; i++) {
+      const g = groupOf(groups, groupCount, load<i32>(at + (<usize>i << 2))) - gFrom;
+      if (<u32>g >= <u32>span) continue;
+      const c = starts + (<usize>g << 2);
+      const to = load<i32>(c);
+      store<i32>(c, to + 1);
+      store<i32>(sorted + (<usize>to << 2), t * candK + i);
+    }
+  }
+  const qs = <usize>qStride << 2;
+  // runs of one query's candidates (within a group, or across two when a group ends and the next begins with the same query)
+  for (let j = 0; j < n; ) {
+    const first = load<i32>(sorted + (<usize>j << 2));
+    const t = first / candK;
+    const end = (t + 1) * candK;
+    let e = j;
+    for (; e < n; e++) {
+      const c = load<i32>(sorted + (<usize>e << 2));
+      if (c < t * candK || c >= end) break;
+      store<i32>(runRows + (<usize>(e - j) << 2), load<i32>(cand + (<usize>c << 2)));
+    }
+    const qi: f32 = metric == COSINE ? load<f32>(qInv + (<usize>t << 2)) : 1;
+    rescoreRows(q + <usize>t * qs, qi, runRows, e - j, b, bStride, bInv, dim, metric, hIds, hScores, hSizes, k, t);
+    j = e;
+  }
+}
+
+/** A row's group for rescoreGrouped: groups[row], or 0 when that is out of [0, groupCount). */
+@inline function groupOf(groups: usize, groupCount: i32, row: i32): i32 {
+  const g = load<i32>(groups + (<usize>row << 2));
+  return <u32>g < <u32>groupCount ? g : 0;
 }

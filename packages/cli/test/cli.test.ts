@@ -119,6 +119,7 @@ describe('adanns CLI', () => {
       [['info'], /missing required option --index/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '0'], /--k must be a positive integer, got "0"/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'nprobe=500'], /nprobe must be at most 30, got 500/],
+      [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--params', 'rerankPatience=10/5'], /rerankPatience must be first\/step\/newMax .* got "10\/5"/],
       [['search', '--index', join(dir, 'index'), '--queries', 'synthetic:n=10,dim=8', '--k', '10'], /queries have dimension 8, the index 32/],
       [['frobnicate'], /unknown command "frobnicate"/],
       [['search', '--index', join(dir, 'index'), '--queries', queries, '--k', '10', '--budget', 'speed=fast'], /--budget "speed=fast": budget "speed=fast" is not mflops=X/],

@@ -3,7 +3,7 @@ import type { CodedRows } from './coded.js';
 import type { ListCandidates, ListSet, PqQuantizer } from './lists.js';
 import type { FastScanLists } from './fastscan.js';
 import type { Metric } from './metric.js';
-import type { RowBlock } from './rows.js';
+import type { RowBlock, RowGroups } from './rows.js';
 import type { TopK } from './topk.js';
 
 /**
@@ -67,8 +67,12 @@ export interface Backend {
    * read where they are stored, not gathered. For cosine, a base without
    * invNorms gets them computed as computeInvNorms does (float64 sums), so
    * gathered rows score bit for bit as the same rows kept with their norms.
+   * `groups` (optional) groups the base rows (an IVF index's lists): a
+   * backend may score a batch group by group, so a group's rows are read
+   * once for all the queries that want them; it changes the order of work,
+   * never the answer.
    */
-  rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK): Promise<void>;
+  rescoreTopK(queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK, groups?: RowGroups): Promise<void>;
 
   /**
    * rescoreTopK of members read where they lie in float lists (a funnel

@@ -1,7 +1,7 @@
 export type { Backend } from './backend.js';
 export { allocateLike, heapArena, type ArenaArray, type ArrayArena } from './arena.js';
 export { METRICS, parseMetric, type Metric } from './metric.js';
-export { checkPrefix, gatherRows, rowBlock, type RowBlock } from './rows.js';
+export { checkPrefix, gatherRows, rowBlock, type RowBlock, type RowGroups } from './rows.js';
 export { checkCoded, codedInvNorms, codedRows, decodedBlock, decodeRows, encodedBytes, floatToHalf, halfToFloatTable, readHalves, ROW_ENCODINGS, writeHalves, type CodedRows, type RowEncoding } from './coded.js';
 export { TopK } from './topk.js';
 export { allowedCount, allowedRows, checkMask, maskAllows, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows } from './mask.js';

@@ -44,10 +44,23 @@ export function checkPrefix(block: RowBlock, dim: number, what: string): void {
   }
 }
 
-/** Checks the shapes of a rescoreTopK call: one candidate row and one result row per query, candidates inside the base. */
-export function checkRescore(queries: RowBlock, base: RowBlock, dim: number, candidates: TopK, best: TopK): void {
+/**
+ * Groups of a block's rows (Backend.rescoreTopK's hint): of[row] is the
+ * group of base row `row` (an IVF index's list); a value outside [0, count)
+ * counts as group 0.
+ */
+export interface RowGroups {
+  readonly of: Int32Array;
+  readonly count: number;
+}
+
+/** Checks the shapes of a rescoreTopK call: one candidate row and one result row per query, candidates inside the base, groups covering the base. */
+export function checkRescore(queries: RowBlock, base: RowBlock, dim: number, candidates: TopK, best: TopK, groups?: RowGroups): void {
   checkPrefix(queries, dim, 'rescore queries');
   checkPrefix(base, dim, 'rescore base');
+  if (groups && (groups.of.length < base.rows || !Number.isInteger(groups.count) || groups.count < 1)) {
+    throw new Error(`rescore: row groups need a group for each of the ${base.rows} base rows and a positive count (got ${groups.of.length} rows, count ${groups.count})`);
+  }
   if (candidates.rows < queries.rows || best.rows < queries.rows) throw new Error(`rescore: ${queries.rows} queries need as many candidate and result rows (${candidates.rows}, ${best.rows})`);
   for (let q = 0; q < queries.rows; q++) {
     for (let i = 0; i < candidates.sizes[q]; i++) {

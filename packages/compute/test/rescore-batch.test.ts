@@ -115,7 +115,7 @@ describe('rescoreTopK of a batch in row order', () => {
   });
 
   it('gives the same batch in every rescoreOrder, and refuses an unknown one', async () => {
-    await expect(WasmSimdBackend.create({ rescoreOrder: 'rowwise' as 'rows' })).rejects.toThrow(/rescoreOrder must be one of auto, rows, queries, got "rowwise"/);
+    await expect(WasmSimdBackend.create({ rescoreOrder: 'rowwise' as 'rows' })).rejects.toThrow(/rescoreOrder must be one of auto, rows, groups, queries, got "rowwise"/);
     const base = rowBlock(randomMatrix(400, 20, 31), 400, 20);
     const queries = rowBlock(randomMatrix(24, 20, 32), 24, 20);
     const others = await Promise.all((['auto', 'queries'] as const).map((rescoreOrder) => WasmSimdBackend.create({ threads: 1, rescoreOrder })));

@@ -33,6 +33,14 @@ export interface SearchParams {
    * lists. Not with probeMargin (one probe rule at a time).
    */
   patience?: PatienceRule;
+  /**
+   * Adaptive re-rank depth (stages/adaptive-rerank.ts): the final re-rank
+   * rescores each query's candidates in their earlier-stage score order, the
+   * first max(first, k) of them, then `step` more at a time until a chunk
+   * brings at most `newMax` new members into the exact top k (or none are
+   * left); omitted = every candidate is rescored. Needs rerankDim.
+   */
+  rerankPatience?: RerankPatience;
 }
 
 /** One funnel stage: rescore the candidates at prefix `dim`, keep the best `keep`. */
@@ -41,7 +49,7 @@ export interface FunnelStage {
   keep: number;
 }
 
-export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin', 'funnel', 'patience'] as const;
+export const PARAM_NAMES = ['coarseDim', 'nprobe', 'scanDim', 'shortlist', 'rerankDim', 'probeMargin', 'funnel', 'patience', 'rerankPatience'] as const;
 
 /** Whether the shortlist shapes the answer: a re-rank or a funnel rescores it (without either, the scan returns k). */
 export function usesShortlist(p: Pick<SearchParams, 'rerankDim' | 'funnel'>): boolean {
@@ -141,6 +149,43 @@ export function parsePatience(text: string): PatienceRule {
   return rule;
 }
 
+/**
+ * Patience on the re-rank: the exact re-rank visits the candidates in the
+ * order the scan (or the last funnel stage) ranked them and stops once a
+ * chunk no longer changes the exact top k: an easy query, whose first
+ * candidates already hold its neighbours, rescores few; a hard one more.
+ */
+export interface RerankPatience {
+  /** Candidates rescored first (raised to k). */
+  first: number;
+  /** Candidates rescored per further chunk. */
+  step: number;
+  /** New members of the exact top k a chunk may bring and still stop. */
+  newMax: number;
+}
+
+/** `first/step/newMax` (the params text form: rerankPatience=20/10/0). */
+export function formatRerankPatience(rule: RerankPatience): string {
+  return `${rule.first}/${rule.step}/${rule.newMax}`;
+}
+
+/** Why a re-rank patience rule is malformed on its own, or undefined (that it needs a re-rank is AdannsIndex.resolveParams'). */
+export function rerankPatienceError(rule: unknown): string | undefined {
+  const r = rule as Partial<RerankPatience> | null;
+  const int = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 1e6;
+  if (typeof r !== 'object' || r === null || !int(r.first, 1) || !int(r.step, 1) || !int(r.newMax, 0)) return `rerankPatience must be {first, step, newMax} with integers 1 <= first <= 1e6, 1 <= step <= 1e6, 0 <= newMax <= 1e6, got ${JSON.stringify(rule)}`;
+  return undefined;
+}
+
+/** Reads formatRerankPatience's form. */
+export function parseRerankPatience(text: string): RerankPatience {
+  const m = /^\s*(\d+)\/(\d+)\/(\d+)\s*$/.exec(text);
+  const rule = m ? { first: Number(m[1]), step: Number(m[2]), newMax: Number(m[3]) } : undefined;
+  const error = rule && rerankPatienceError(rule);
+  if (!rule || error) throw new Error(`search param rerankPatience must be first/step/newMax with integers first >= 1, step >= 1, newMax >= 0 (e.g. rerankPatience=20/10/0), got "${text}"`);
+  return rule;
+}
+
 /** Why a probe margin is unusable, or undefined when it is a finite number >= 0. */
 export function probeMarginError(value: unknown): string | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? undefined : `probeMargin must be a finite number >= 0, got ${String(value)}`;
@@ -167,10 +212,14 @@ export function parseParams(text: string): Partial<SearchParams> {
       out.patience = parsePatience(value);
       continue;
     }
+    if (key === 'rerankPatience') {
+      out.rerankPatience = parseRerankPatience(value);
+      continue;
+    }
     if (key === 'probeMargin') {
       if (value === '' || probeMarginError(n)) throw new Error(`search param probeMargin must be a finite number >= 0, got "${value}"`);
     } else if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`search param ${key} must be a positive integer, got "${value}"`);
-    out[key as Exclude<keyof SearchParams, 'funnel' | 'patience'>] = n;
+    out[key as Exclude<keyof SearchParams, 'funnel' | 'patience' | 'rerankPatience'>] = n;
   }
   return out;
 }
@@ -181,6 +230,7 @@ export function formatParams(p: SearchParams): string {
   if (p.probeMargin !== undefined) parts.push(`probeMargin=${p.probeMargin}`);
   if (p.funnel && p.funnel.length > 0) parts.push(`funnel=${formatFunnel(p.funnel)}`);
   if (p.patience) parts.push(`patience=${formatPatience(p.patience)}`);
+  if (p.rerankPatience) parts.push(`rerankPatience=${formatRerankPatience(p.rerankPatience)}`);
   return parts.join(',');
 }
 

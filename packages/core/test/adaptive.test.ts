@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, formatParams, formatPatience, parseParams, patienceError, recallAtK, type FrontierPoint, type PatienceRule, type SearchParams } from '../src/index.js';
+import { AdannsIndex, formatParams, formatPatience, parseParams, patienceError, recallAtK, rerankPatienceError, type FrontierPoint, type PatienceRule, type RerankPatience, type SearchParams } from '../src/index.js';
 import { cutProbes, marginForMeanDepth, patienceStops, probeDepth } from '../src/stages/adaptive-probe.js';
-import { adaptiveGrid } from '../src/planner/adaptive-grid.js';
+import { adaptiveGrid, rerankPatienceGrid } from '../src/planner/adaptive-grid.js';
 
 const backend = new ReferenceBackend();
 const dim = 24;
@@ -273,5 +273,90 @@ describe('patience termination', () => {
       const mflops = r.mflops.reduce((a, b) => a + b, 0) / 200;
       expect(Math.abs(mflops - point.mflops) / point.mflops).toBeLessThan(0.1);
     }
+  });
+});
+
+describe('re-rank patience', () => {
+  const reranking = () => AdannsIndex.build(backend, `ivf${LISTS}@${dim},flat@12,rerank@${dim}`, base.data, base.rows, dim, { metric: 'l2', seed: 2 });
+
+  it('round-trips through the params text form and refuses malformed rules or params without a re-rank, naming the value', async () => {
+    const p: SearchParams = { coarseDim: 16, nprobe: 8, scanDim: 32, shortlist: 100, rerankDim: 784, rerankPatience: { first: 20, step: 10, newMax: 0 } };
+    expect(formatParams(p)).toContain('rerankPatience=20/10/0');
+    expect(parseParams(formatParams(p))).toEqual(p);
+    expect(() => parseParams('rerankPatience=20/10')).toThrow(/rerankPatience must be first\/step\/newMax .* got "20\/10"/);
+    expect(() => parseParams('rerankPatience=20/0/0')).toThrow(/got "20\/0\/0"/);
+    expect(rerankPatienceError({ first: 5, step: 2, newMax: -1 })).toMatch(/0 <= newMax/);
+    const plain = await ivf('l2');
+    await expect(plain.search(q.subarray(0, dim), 1, 5, { nprobe: 4, rerankPatience: { first: 5, step: 5, newMax: 0 } })).rejects.toThrow(/rerankPatience 5\/5\/0: .* no rerankDim/);
+    const index = await reranking();
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 4, rerankPatience: { first: 5, step: 0.5, newMax: 0 } as RerankPatience })).rejects.toThrow(/rerankPatience must be \{first, step, newMax\}/);
+  });
+
+  for (const [rule, extra] of [
+    [{ first: 10, step: 5, newMax: 0 }, {}],
+    [{ first: 4, step: 3, newMax: 1 }, {}],
+    [{ first: 10, step: 4, newMax: 0 }, { patience: { top: 10, newMax: 1, lists: 2 } }],
+  ] as [RerankPatience, Partial<SearchParams>][]) {
+    it(`re-ranks as many scan candidates as a chunk-by-chunk replay of the rule, with that shortlist's answer and MFLOPs (${rule.first}/${rule.step}/${rule.newMax}${extra.patience ? ', after patience' : ''})`, async () => {
+      const index = await reranking();
+      const k = 10;
+      const shortlist = 40;
+      const common = { nprobe: 6, scanDim: 12, ...extra };
+      const got = await index.search(q, Q, k, { ...common, shortlist, rerankPatience: rule });
+      // the scan's top s is the first s of its top 40 (the order is total): a fixed search at shortlist s re-ranks the first s candidates
+      const at = new Map<number, Awaited<ReturnType<AdannsIndex['search']>>>();
+      const fixed = async (s: number) => at.get(s) ?? at.set(s, await index.search(q, Q, k, { ...common, shortlist: s })).get(s)!;
+      const depths = new Set<number>();
+      for (let row = 0; row < Q; row++) {
+        let s = Math.max(rule.first, k);
+        let before = new Set<number>();
+        for (;;) {
+          const now = new Set(Array.from((await fixed(s)).ids.subarray(row * k, row * k + k)));
+          const brought = [...now].filter((id) => !before.has(id)).length;
+          if (s >= shortlist || brought <= rule.newMax) break;
+          before = now;
+          s = Math.min(shortlist, s + rule.step);
+        }
+        depths.add(s);
+        const f = await fixed(s);
+        expect(Array.from(got.ids.subarray(row * k, row * k + k))).toEqual(Array.from(f.ids.subarray(row * k, row * k + k)));
+        expect(Array.from(got.scores.subarray(row * k, row * k + k))).toEqual(Array.from(f.scores.subarray(row * k, row * k + k)));
+        expect(got.mflops[row]).toBeCloseTo(f.mflops[row], 12);
+      }
+      // queries stop at different depths: the rule adapts
+      expect(depths.size).toBeGreaterThan(1);
+    });
+  }
+
+  it('calibration measures re-rank patience variants of its cheapest points; their recall and MFLOPs hold on unseen queries, and the planner picks one when it is cheaper', async () => {
+    const data = generateSynthetic({ n: 3000, dim, clusters: 12, queries: 400, seed: 5 });
+    const index = await AdannsIndex.build(backend, `ivf${LISTS}@${dim},flat@12,rerank@${dim}`, data.base.data, data.base.rows, dim, { metric: 'l2', seed: 2 });
+    const calQ = data.queries.data.subarray(0, 200 * dim);
+    const unseen = data.queries.data.subarray(200 * dim);
+    const k = 10;
+    const cal = await index.calibrate({ queries: calQ, queryRows: 200, ks: [k], latencyQueries: 1, maxSeconds: 120, filtered: false });
+    const paced = cal.points.filter((p) => p.params.rerankPatience !== undefined);
+    expect(paced.length).toBeGreaterThan(0);
+    // derived deterministically from the measured points
+    expect(rerankPatienceGrid(index, cal.levels!).map((p) => formatParams(p))).toEqual(expect.arrayContaining(paced.map((p) => formatParams(p.params))));
+    const truth = await index.exactSearch(unseen, 200, k);
+    for (const point of paced) {
+      expect(index.predictMflops(point.params)).toBeCloseTo(point.mflops, 9);
+      const r = await index.search(unseen, 200, k, point.params);
+      const recall = recallAtK(r.ids, k, truth.ids, k, 200, k);
+      expect(recall).toBeGreaterThanOrEqual(point.recall - Math.max(0.03, 4 * point.recallStdErr));
+      const mflops = r.mflops.reduce((a, b) => a + b, 0) / 200;
+      expect(Math.abs(mflops - point.mflops) / point.mflops).toBeLessThan(0.1);
+      // a paced point re-ranks fewer candidates than its base: cheaper
+      const { rerankPatience: _, ...baseParams } = point.params;
+      const baseMflops = (await index.search(unseen, 200, k, baseParams)).mflops.reduce((a, b) => a + b, 0) / 200;
+      expect(mflops).toBeLessThan(baseMflops);
+    }
+    // the planner: a paced point that reaches the target for less than every other point is the plan
+    const cheapest = paced[0];
+    const others = cal.points.filter((p) => p !== cheapest);
+    const points = [...others.map((p) => ({ ...p, recall: Math.min(p.recall, 0.8) })), { ...cheapest, recall: 0.95, recallStdErr: 0.001 }];
+    index.calibration = { ...cal, points, levels: [{ k, points }] };
+    expect(index.plan({ recall: 0.9 }, k).params).toEqual(cheapest.params);
   });
 });

@@ -44,6 +44,10 @@ const shapes: Shape[] = [
   { spec: 'ivf8@16,flat@32', params: [{ nprobe: 8, patience: { top: 5, newMax: 1, lists: 2 } }] },
   { spec: 'pca,ivf8@16,pq8@16,rerank@32', params: [{ nprobe: 8, shortlist: 30, patience: { top: 20, newMax: 2, lists: 1 } }] },
   { spec: 'pca,ivf8@16,flat@16,rerank@32', params: [{ nprobe: 8, scanDim: 8, shortlist: 30, patience: { top: 30, newMax: 3, lists: 2 }, funnel: [{ dim: 16, keep: 12 }] }] },
+  // re-rank patience: the final re-rank in chunks until the exact top k settles (resident f32 in place, disk store gathered, after patience and a funnel)
+  { spec: 'ivf8@16,flat@16,rerank@32:f32', params: [{ nprobe: 3, shortlist: 30, rerankPatience: { first: 5, step: 3, newMax: 0 } }] },
+  { spec: 'pca,ivf8@16,pq8@16,rerank@32', params: [{ nprobe: 2, shortlist: 30, rerankPatience: { first: 8, step: 4, newMax: 1 } }] },
+  { spec: 'pca,ivf8@16,flat@16,rerank@32', params: [{ nprobe: 8, scanDim: 8, shortlist: 30, patience: { top: 30, newMax: 3, lists: 2 }, funnel: [{ dim: 16, keep: 20 }], rerankPatience: { first: 5, step: 5, newMax: 0 } }] },
   // re-rank from the lists' shortlist against stored vectors: on disk, resident float32 (rescored in place), resident float16
   { spec: 'ivf8@16,pq8@32,rerank@32', params: [{ nprobe: 2, shortlist: 30 }] },
   { spec: 'ivf8@16,flat@16,rerank@32', params: [{ nprobe: 2, shortlist: 25 }, { nprobe: 2, shortlist: 25, rerankDim: 24 }] },

@@ -15,6 +15,11 @@ export interface ServiceConfig {
   readKey?: string;
   /** Serve without any key on a non-loopback address (refused unless set). */
   allowOpen: boolean;
+  /**
+   * Serve /metrics without a key even when keys are configured (for scrapers on a
+   * private network); by default a configured key guards it like the read routes.
+   */
+  metricsOpen?: boolean;
   /** Largest request body in bytes. */
   maxBodyBytes: number;
   /** Largest search request body: parsing JSON costs the event loop about 3 ms per MB. */
@@ -82,7 +87,8 @@ export const CONFIG_USAGE = `adanns serve [--host H] [--port P] [--data-dir DIR]
   named by --node-id (ADANNS_NODE_ID), reached by the other nodes at --advertise-url (ADANNS_ADVERTISE_URL);
   ADANNS_LEASE_MS (15000) and ADANNS_TAKEOVER_MS (30000) time replica leases (README, "Cluster"). Environment: ADANNS_HOST (127.0.0.1), ADANNS_PORT (8080), ADANNS_DATA_DIR (./data),
   ADANNS_BACKEND (auto), ADANNS_THREADS (all cores), ADANNS_API_KEY (admin), ADANNS_READ_KEY (read-only),
-  ADANNS_ALLOW_OPEN (false: a non-loopback host needs a key), ADANNS_MAX_BODY_BYTES (67108864),
+  ADANNS_ALLOW_OPEN (false: a non-loopback host needs a key), ADANNS_METRICS_OPEN (false: with a key set,
+  /metrics needs it too), ADANNS_MAX_BODY_BYTES (67108864),
   ADANNS_MAX_SEARCH_BODY_BYTES (8388608), ADANNS_MAX_BATCH (10000), ADANNS_MAX_K (1000),
   ADANNS_MAX_INFLIGHT_SEARCHES (64), ADANNS_MAX_SEARCH_HITS (25000), ADANNS_MAX_SEARCH_MFLOPS (20000),
   ADANNS_MAX_QUERY_MFLOPS (${DEFAULT_MAX_QUERY_MFLOPS}), ADANNS_SEARCH_SLICE_MS (${DEFAULT_SLICE_MS}),
@@ -185,6 +191,7 @@ export function loadConfig(argv: string[] = [], env: NodeJS.ProcessEnv = process
     ...(env.ADANNS_API_KEY ? { apiKey: env.ADANNS_API_KEY } : {}),
     ...(env.ADANNS_READ_KEY ? { readKey: env.ADANNS_READ_KEY } : {}),
     allowOpen,
+    metricsOpen: flag('ADANNS_METRICS_OPEN', env.ADANNS_METRICS_OPEN),
     maxBodyBytes: positiveInt('ADANNS_MAX_BODY_BYTES', env.ADANNS_MAX_BODY_BYTES, 64 * 1024 * 1024),
     maxSearchBodyBytes: positiveInt('ADANNS_MAX_SEARCH_BODY_BYTES', env.ADANNS_MAX_SEARCH_BODY_BYTES, 8 * 1024 * 1024),
     maxBatch: positiveInt('ADANNS_MAX_BATCH', env.ADANNS_MAX_BATCH, 10_000),

@@ -21,6 +21,7 @@ export type ServerConfig = Pick<
   ServiceConfig,
   | 'apiKey'
   | 'readKey'
+  | 'metricsOpen'
   | 'maxBodyBytes'
   | 'maxSearchBodyBytes'
   | 'maxBatch'
@@ -129,7 +130,7 @@ export async function buildServer(store: Store, config: ServerConfig, state = { 
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  healthRoutes(app, state, store, metrics);
+  healthRoutes(app, state, store, metrics, config.metricsOpen === true);
   await registerConsole(app);
   const limits = {
     maxBatch: config.maxBatch,

@@ -66,13 +66,18 @@ export interface SimdKernels {
     q: number, qFrom: number, qTo: number, qStride: number, qInv: number, b: number, bStride: number, bInv: number,
     cand: number, candK: number, candSizes: number, dim: number, metric: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
   ): void;
+  rescoreGroupedScratch(pairs: number, groups: number, candK: number): number;
+  rescoreGrouped(
+    q: number, qRows: number, qStride: number, qInv: number, b: number, bStride: number, bInv: number, cand: number, candK: number, candSizes: number,
+    groups: number, groupCount: number, gFrom: number, gTo: number, dim: number, metric: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
+  ): void;
 }
 
 /** Kernels a worker thread can be asked to run, by op code. */
-export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK', 'fastScanListsTopK', 'rescoreByRows'] as const;
+export const POOL_OPS = ['score', 'scanTopK', 'adcScanTopK', 'assign', 'scanCodedTopK', 'fastScanTopK', 'scanListsTopK', 'pqScanListsTopK', 'fastScanListsTopK', 'rescoreByRows', 'rescoreGrouped'] as const;
 export type PoolOp = (typeof POOL_OPS)[number];
 /** Most arguments any pooled kernel takes. */
-export const MAX_ARGS = 19;
+export const MAX_ARGS = 21;
 
 /** Compiled from kernels/cpu into the package by `npm run build:kernels` (dist is not committed). */
 export const KERNELS_WASM = fileURLToPath(new URL('simd.wasm', KERNELS_DIR));
@@ -95,5 +100,5 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
 /** Calls a pooled kernel with its arguments from `args` (extra arguments are ignored by WebAssembly). */
 export function callKernel(kernels: SimdKernels, op: number, a: Int32Array, at: number): void {
   const fn = kernels[POOL_OPS[op]] as unknown as (...x: number[]) => void;
-  fn(a[at], a[at + 1], a[at + 2], a[at + 3], a[at + 4], a[at + 5], a[at + 6], a[at + 7], a[at + 8], a[at + 9], a[at + 10], a[at + 11], a[at + 12], a[at + 13], a[at + 14], a[at + 15], a[at + 16], a[at + 17], a[at + 18]);
+  fn(a[at], a[at + 1], a[at + 2], a[at + 3], a[at + 4], a[at + 5], a[at + 6], a[at + 7], a[at + 8], a[at + 9], a[at + 10], a[at + 11], a[at + 12], a[at + 13], a[at + 14], a[at + 15], a[at + 16], a[at + 17], a[at + 18], a[at + 19], a[at + 20]);
 }

@@ -1,8 +1,8 @@
-import { createRng, gatherRows, rowBlock, sampleIndices, TopK, type Backend, type Metric } from '@adanns/compute';
+import { createRng, gatherRows, rowBlock, sampleIndices, TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { ByteKind, HeldArray, ListCodec } from '../codecs/codec.js';
 import { decodedInvNorms } from '../codecs/float-codec.js';
 import { queryMflops, type FunnelWork, type QueryWork } from '../cost.js';
-import { defaultParams, formatFunnel, formatParams, formatPatience, funnelShapeError, patienceError, probeMarginError, raiseToK, servedK, usesShortlist, type FunnelStage, type PatienceRule, type SearchParams } from '../params.js';
+import { defaultParams, formatFunnel, formatParams, formatPatience, formatRerankPatience, funnelShapeError, patienceError, probeMarginError, raiseToK, rerankPatienceError, servedK, usesShortlist, type FunnelStage, type PatienceRule, type SearchParams } from '../params.js';
 import { calibrate, type Calibration, type CalibrateOptions } from '../planner/calibrate.js';
 import { paretoFrontier } from '../planner/frontier.js';
 import { formatBudget, planBudget, type Budget, type Plan } from '../planner/plan.js';
@@ -15,6 +15,7 @@ import { createRerankStore, type RerankStore } from '../rerank/store.js';
 import { chooseAutoSpec, isAutoSpec, type AutoChoice, type WholeData } from '../planner/auto.js';
 import { formatSpec, parseSpec, validateSpec, type IndexSpec, type RerankStorage } from '../spec.js';
 import { cutProbes, probeWithPatience } from '../stages/adaptive-probe.js';
+import { rerankWithPatience } from '../stages/adaptive-rerank.js';
 import { cutScan, shareScan } from '../stages/scan-reuse.js';
 import type { CoarseQuantizer } from '../stages/coarse.js';
 import { listRows, rerankFromLists, rerankGathered, rerankStored, storeRows } from '../stages/rerank.js';
@@ -150,7 +151,8 @@ const formatPatienceOf = (p: SearchParams) => (p.patience ? formatPatience(p.pat
 /** Same search params (the shortlist counts only when a re-rank or funnel rescores it). */
 function sameParams(a: SearchParams, p: SearchParams): boolean {
   const funnel = (x: SearchParams) => formatFunnel(x.funnel ?? []);
-  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && formatPatienceOf(a) === formatPatienceOf(p) && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && funnel(a) === funnel(p) && (!usesShortlist(a) || a.shortlist === p.shortlist);
+  const rerankRule = (x: SearchParams) => (x.rerankPatience ? formatRerankPatience(x.rerankPatience) : '');
+  return a.coarseDim === p.coarseDim && a.nprobe === p.nprobe && a.probeMargin === p.probeMargin && formatPatienceOf(a) === formatPatienceOf(p) && rerankRule(a) === rerankRule(p) && a.scanDim === p.scanDim && a.rerankDim === p.rerankDim && funnel(a) === funnel(p) && (!usesShortlist(a) || a.shortlist === p.shortlist);
 }
 
 /** Two increasing row lists as one (either may be absent). */
@@ -411,6 +413,13 @@ export class AdannsIndex {
       if (p.patience.lists > p.nprobe) throw new Error(`patience ${formatPatience(p.patience)}: its window of ${p.patience.lists} lists must not exceed nprobe ${p.nprobe}, the cap`);
       p.patience = { ...p.patience };
     }
+    if (p.rerankPatience === undefined) delete p.rerankPatience;
+    else {
+      const error = rerankPatienceError(p.rerankPatience);
+      if (error) throw new Error(error);
+      if (p.rerankDim === undefined) throw new Error(`rerankPatience ${formatRerankPatience(p.rerankPatience)}: it paces the final re-rank, and these params have no rerankDim`);
+      p.rerankPatience = { ...p.rerankPatience };
+    }
     return p;
   }
 
@@ -516,16 +525,20 @@ export class AdannsIndex {
     }
 
     let final: TopK = candidates;
+    let reranked: Int32Array | undefined;
     if (rerankDim !== undefined) {
       const store = this.rerankStore!;
       const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
       const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
       // resident float32 rows are rescored where they lie; other stores gather the shortlist
-      final = inPlace ? await rerankStored(this.backend, q, candidates, inPlace, this.metric, k, live()) : await rerankGathered(this.backend, q, candidates, store, rerankDim, this.metric, k, live());
+      const rerank = (block: RowBlock, chunk: TopK) => (inPlace ? rerankStored(this.backend, block, chunk, inPlace, this.metric, k, live(), this.coarse ? this.lists.rowGroups() : undefined) : rerankGathered(this.backend, block, chunk, store, rerankDim, this.metric, k, live()));
+      // re-rank patience: the candidates rescored in chunks until the exact top k settles (stages/adaptive-rerank.ts)
+      if (p.rerankPatience) ({ final, reranked } = await rerankWithPatience(q, candidates, k, p.rerankPatience, rerank));
+      else final = await rerank(q, candidates);
     }
     const mflops = new Float64Array(rows);
     for (let q = 0; q < rows; q++) {
-      mflops[q] = queryMflops(this.queryWork(p, scanned[q], quantizerFlops ? quantizerFlops[q] : 0, rerankDim !== undefined ? candidates.sizes[q] : 0, rescored.map((sizes) => sizes[q])));
+      mflops[q] = queryMflops(this.queryWork(p, scanned[q], quantizerFlops ? quantizerFlops[q] : 0, rerankDim !== undefined ? (reranked ? reranked[q] : candidates.sizes[q]) : 0, rescored.map((sizes) => sizes[q])));
     }
     // under a filter the filtered calibration's estimate for the probe plan, when it measured these params (filterPlan.note says)
     const expectedRecall = filterPlan ? filterPlan.estimatedRecall : this.calibratedRecall(p, k);

@@ -259,7 +259,7 @@ export async function probeUntilEnough(
   scanK: number,
   target: number,
 ): Promise<ScanResult & { quantizerFlops: Float64Array; probed: Int32Array }> {
-  const { coarse, lists } = ctx;
+  const { coarse } = ctx;
   const rows = space.rows;
   const total = coarse.lists;
   const ranked = (await coarse.rank(space, coarseDim, total)).lists;
@@ -271,7 +271,6 @@ export async function probeUntilEnough(
   let width = first;
   while (active.length > 0) {
     const n = active.length;
-    const whole = n === rows;
     const probes = new Int32Array(n * width).fill(-1);
     for (let i = 0; i < n; i++) {
       const q = active[i];
@@ -279,16 +278,10 @@ export async function probeUntilEnough(
       const to = Math.min(q * total + total, from + width);
       probes.set(ranked.subarray(from, to), i * width);
     }
-    // a later round scans its queries as a sub-batch whose heaps start as theirs
-    const queries = whole ? space : gatherQueries(space, active);
-    const into = whole ? best : heapsOf(best, active);
-    const result = await ctx.codec.scan({ backend: ctx.backend, queries, probes, nprobe: width, lists, scanDim, metric: ctx.metric, shortlist: scanK, mask: filter.mask, into });
-    if (!whole) putHeaps(into, best, active);
+    await scanRound(ctx, space, best, active, probes, width, scanDim, filter.mask, scanned, quantizerFlops);
     const next: number[] = [];
     for (let i = 0; i < n; i++) {
       const q = active[i];
-      scanned[q] += result.scanned[i];
-      if (result.quantizerFlops) quantizerFlops[q] += result.quantizerFlops[i];
       done[q] = Math.min(total, done[q] + width);
       if (best.sizes[q] < target && done[q] < total) next.push(q);
     }
@@ -299,6 +292,35 @@ export async function probeUntilEnough(
     width = Math.min(total, width);
   }
   return { best, scanned, quantizerFlops, probed: done };
+}
+
+/** What scanRound needs of the index. */
+export interface RoundContext {
+  backend: Backend;
+  codec: ListCodec;
+  lists: InvertedLists;
+  metric: Metric;
+}
+
+/**
+ * One round of a search that probes in rounds (probeUntilEnough,
+ * stages/adaptive-probe.ts probeWithPatience): the queries `active` (rows of
+ * `space`) scan their `probes` (active.length x width, -1 skipped) into their
+ * heaps of `best`, which continue from the earlier rounds, in one codec call.
+ * The whole batch scans in place; a sub-batch as copies of its query rows and
+ * heaps, written back. Adds each query's scanned vectors and quantizer flops.
+ */
+export async function scanRound(ctx: RoundContext, space: RowBlock, best: TopK, active: Int32Array, probes: Int32Array, width: number, scanDim: number, mask: Uint32Array | undefined, scanned: Float64Array, quantizerFlops: Float64Array): Promise<void> {
+  const whole = active.length === space.rows;
+  const queries = whole ? space : gatherQueries(space, active);
+  const into = whole ? best : heapsOf(best, active);
+  const result = await ctx.codec.scan({ backend: ctx.backend, queries, probes, nprobe: width, lists: ctx.lists, scanDim, metric: ctx.metric, shortlist: best.k, mask, into });
+  if (!whole) putHeaps(into, best, active);
+  for (let i = 0; i < active.length; i++) {
+    const q = active[i];
+    scanned[q] += result.scanned[i];
+    if (result.quantizerFlops) quantizerFlops[q] += result.quantizerFlops[i];
+  }
 }
 
 /** Rows `which` of a query block, copied (with their norms). */

@@ -1,4 +1,4 @@
-import { allocateLike, heapArena, type ArrayArena, type BlockLayout, type ListCandidates, type ListSet, type TopK } from '@adanns/compute';
+import { allocateLike, heapArena, type ArrayArena, type BlockLayout, type ListCandidates, type ListSet, type RowGroups, type TopK } from '@adanns/compute';
 import type { HeldArray } from '../codecs/codec.js';
 import { grow } from './growable.js';
 
@@ -196,6 +196,16 @@ export class InvertedLists {
       invNorms: (list, dim) => this.invNorms(list, dim),
       source: this,
     };
+  }
+
+  /** The list a slot lies in, -1 if none. */
+  listOf(slot: number): number {
+    return slot < this.slotListFilled ? this.slotList[slot] : -1;
+  }
+
+  /** Each slot's list as row groups of the slots (Backend.rescoreTopK: a batch re-ranked list by list); -1 or past the end: in no list. */
+  rowGroups(): RowGroups {
+    return { of: this.slotList, count: this.count };
   }
 
   /** A slot's code: (bytes, offset), or undefined if the slot is in no list. With a layout, a copy of the code (offset 0). */

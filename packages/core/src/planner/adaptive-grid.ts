@@ -1,6 +1,8 @@
 import type { AdannsIndex } from '../index/adanns-index.js';
-import { usesShortlist, type PatienceRule, type SearchParams } from '../params.js';
+import { formatParams, usesShortlist, type PatienceRule, type RerankPatience, type SearchParams } from '../params.js';
 import { marginForMeanDepth, probeDepth } from '../stages/adaptive-probe.js';
+import type { CalibrationLevel } from './calibrate.js';
+import { FUNNEL_TARGETS } from './funnel-grid.js';
 import type { ProbeCounts } from './pricing.js';
 
 /** How much further than its mean depth an adaptive point lets a query probe. */
@@ -108,4 +110,52 @@ async function patiencePoints(index: AdannsIndex, queries: Float32Array, rows: n
       }
     }
   }
+}
+
+/**
+ * Re-rank patience rules calibration tries at k (stages/adaptive-rerank.ts):
+ * the first k candidates, then chunks of k/2 or k while a chunk still brings
+ * a new member into the exact top k.
+ */
+export function rerankPatienceRules(k: number): RerankPatience[] {
+  return [
+    { first: k, step: Math.max(1, Math.round(k / 2)), newMax: 0 },
+    { first: k, step: k, newMax: 0 },
+  ];
+}
+
+/**
+ * Re-rank patience points (stages/adaptive-rerank.ts), derived from the
+ * measured points as funnel points are (planner/funnel-grid.ts): for each
+ * calibrated k and recall target, the cheapest measured point reaching it
+ * whose final re-rank takes at least 2k candidates (the last funnel keep, or
+ * the shortlist) becomes the base of one variant per rule: the same scan and
+ * funnel, its re-rank paced by the rule. A handful of points: their scans are
+ * shared with each other (stages/scan-reuse.ts), and only re-ranks differ.
+ */
+export function rerankPatienceGrid(index: AdannsIndex, levels: readonly CalibrationLevel[]): SearchParams[] {
+  const out: SearchParams[] = [];
+  const seen = new Set<string>();
+  for (const level of levels) {
+    const k = level.k;
+    const given = (p: SearchParams) => p.funnel?.at(-1)?.keep ?? p.shortlist;
+    const bases = level.points.filter((p) => p.params.rerankDim !== undefined && !p.params.rerankPatience && given(p.params) >= 2 * k);
+    for (const target of FUNNEL_TARGETS) {
+      const base = bases.filter((p) => p.recall >= target).sort((a, b) => a.mflops - b.mflops)[0];
+      if (!base) continue;
+      for (const rule of rerankPatienceRules(k)) {
+        let point: SearchParams;
+        try {
+          point = index.resolveParams(k, { ...base.params, rerankPatience: rule });
+        } catch {
+          continue;
+        }
+        const key = formatParams(point);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(point);
+      }
+    }
+  }
+  return out;
 }

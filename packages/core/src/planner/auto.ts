@@ -101,6 +101,9 @@ export function autoTrialRows(n: number, queries = 200, sample = 8000): number {
   return Math.min(n, queries + Math.min(MAX_KMEANS_ROWS, Math.max(sample, PER_LIST * autoLists(n))));
 }
 
+/** Widest coarse prefix d_c the trial tries (the trial's k-means cost grows with it). */
+const MAX_COARSE_DIM = 256;
+
 /** Below this many vectors an exact scan is cheap and always exact: no trial. */
 const SMALL = 2000;
 
@@ -177,9 +180,11 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const base = await pca.apply(backend, rawBase, m, dim);
   const queries = await pca.apply(backend, rawQueries, q, dim);
   const neighbours = await pca.apply(backend, rawTruth, t, dim);
-  // candidate d_c: short prefixes, and the full dimension when clustering there is not out of proportion
-  // (rigid-like); k-means reads prefixes up to the largest only
-  const coarseDims = [...new Set([...ladder.filter((d) => d >= Math.min(16, dim) && d <= 64), ...(dim <= 256 ? [dim] : [])])];
+  // candidate d_c: prefixes up to MAX_COARSE_DIM, and the full dimension when clustering there is not out of
+  // proportion (rigid-like); k-means reads prefixes up to the largest only. On a high-D set whose clusters
+  // show only in a wider prefix (a flat-ish spectrum), clustering at 128 or 256 probes a few lists where 64
+  // needs ten times as many; the trial prices both
+  const coarseDims = [...new Set([...ladder.filter((d) => d >= Math.min(16, dim) && d <= MAX_COARSE_DIM), ...(dim <= MAX_COARSE_DIM ? [dim] : [])])];
   const trainDim = Math.max(...coarseDims);
   const training = await pca.apply(backend, rawTraining, kmRows, trainDim);
   const qBlock = rowBlock(queries, q, dim);

@@ -3,7 +3,7 @@ import type { SearchOptions } from '../index/filtered.js';
 import { narrowScan, type SharedScan } from '../stages/scan-reuse.js';
 import { formatPatience, servedK, usesShortlist, type SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
-import { adaptiveGrid } from './adaptive-grid.js';
+import { adaptiveGrid, rerankPatienceGrid } from './adaptive-grid.js';
 import { funnelGrid } from './funnel-grid.js';
 import { calibrateFiltered, dropOwnIds, meanAndStdErr, type FilteredCalibration } from './filtered-calibration.js';
 import type { FrontierPoint } from './frontier.js';
@@ -225,7 +225,8 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   probeStats.probes.push(...adaptive.probes);
   const maxMs = (options.maxSeconds ?? 120) * 1000;
   // funnel points are derived from the measured grid (planner/funnel-grid.ts): a tenth of the time bound is kept for them
-  const gridMs = index.funnelDims().length > 0 ? 0.9 * maxMs : maxMs;
+  // (and a twentieth for the re-rank patience variants, planner/adaptive-grid.ts rerankPatienceGrid)
+  const gridMs = (index.funnelDims().length > 0 ? 0.85 : 0.95) * maxMs;
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);
   const levels: CalibrationLevel[] = ks.map((k) => ({ k, points: [] }));
   const perQuery = new Float64Array(rows);
@@ -242,7 +243,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const recallsBy = new Map<string, number[] | 'skipped'>();
   const fixedKey = (p: SearchParams, nprobe: number) => `${p.coarseDim}/${p.scanDim}/${p.shortlist}/${nprobe}`;
   const saturated = (p: SearchParams): boolean => {
-    if (p.probeMargin !== undefined || p.patience || p.funnel) return false;
+    if (p.probeMargin !== undefined || p.patience || p.funnel || p.rerankPatience) return false;
     const i = nprobeSteps.indexOf(p.nprobe);
     if (i < 2) return false;
     const before = recallsBy.get(fixedKey(p, nprobeSteps[i - 1]));
@@ -288,7 +289,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       level.points.push(point);
       measured.set(point, position);
     }
-    if (gridPoint.probeMargin === undefined && !gridPoint.patience && !gridPoint.funnel) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
+    if (gridPoint.probeMargin === undefined && !gridPoint.patience && !gridPoint.funnel && !gridPoint.rerankPatience) recallsBy.set(fixedKey(gridPoint, gridPoint.nprobe), recalls);
   };
   // Points that differ only in their shortlist (or funnel) probe the same lists and score the same vectors:
   // one scan at the longest shortlist serves them all, each shorter one cut from it (stages/scan-reuse.ts).
@@ -329,7 +330,10 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   // funnel points, from the cheapest measured points at each k and recall target, cheapest first
   const scannedBy = (p: SearchParams) => probedMass(probeStats, probeStats.listSizes, p.coarseDim, p.nprobe, p.probeMargin, p.patience, p.scanDim);
   const funnels = timeBoundOrder(funnelGrid(index, levels, scannedBy), searchK);
-  if (!(await measureAll(funnels, grid.length, maxMs))) complete = false;
+  if (!(await measureAll(funnels, grid.length, 0.95 * maxMs))) complete = false;
+  // re-rank patience variants of the cheapest measured points at the targets (funnels included)
+  const reranks = rerankPatienceGrid(index, levels);
+  if (!(await measureAll(reranks, grid.length + funnels.length, maxMs))) complete = false;
   for (const level of levels) level.points.sort((a, b) => measured.get(a)! - measured.get(b)!);
   const k = primaryK(ks);
   const primary = levels.find((l) => l.k === k)!;

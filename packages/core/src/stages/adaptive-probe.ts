@@ -1,6 +1,6 @@
 import { TopK, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { ListCodec, ScanResult } from '../codecs/codec.js';
-import { gatherQueries, heapsOf, putHeaps } from '../index/filtered.js';
+import { scanRound } from '../index/filtered.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import type { PatienceRule } from '../params.js';
 
@@ -89,25 +89,36 @@ export function patienceStops(recent: ArrayLike<number>, offset: number, depth: 
   return brought <= rule.newMax;
 }
 
-/** The `top`-th best score of one heap row (-Infinity while the row holds at most `top`: all of it is the top). */
+/**
+ * The `top`-th best score of one heap row (-Infinity while the row holds at
+ * most `top`: all of it is the top): a quickselect on a copy in `scratch`,
+ * linear on average, no allocation.
+ */
 function topThreshold(scores: Float32Array, from: number, size: number, top: number, scratch: Float32Array): number {
   if (size <= top) return -Infinity;
-  const s = scratch.subarray(0, size);
-  s.set(scores.subarray(from, from + size));
-  s.sort();
-  return s[size - top];
-}
-
-/** Whether a sorted array holds a value (binary search). */
-function sortedHas(sorted: Int32Array, value: number): boolean {
+  for (let i = 0; i < size; i++) scratch[i] = scores[from + i];
+  // the element that sorts at position size - top (ascending)
+  const want = size - top;
   let lo = 0;
-  let hi = sorted.length;
+  let hi = size - 1;
   while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] < value) lo = mid + 1;
-    else hi = mid;
+    const pivot = scratch[(lo + hi) >> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (scratch[i] < pivot) i++;
+      while (scratch[j] > pivot) j--;
+      if (i <= j) {
+        const t = scratch[i];
+        scratch[i++] = scratch[j];
+        scratch[j--] = t;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else break;
   }
-  return lo < sorted.length && sorted[lo] === value;
+  return scratch[want];
 }
 
 /** What probeWithPatience needs of the index. */
@@ -122,7 +133,11 @@ export interface PatienceContext {
  * Scans each query's ranked lists (rows x cap, best first, -1 past the lists
  * that exist) one list per round into heaps of `shortlist`, counting after
  * each list the new members of the top `rule.top`, until the rule stops it.
- * Later rounds scan only the queries still going (their heaps carried over).
+ * Later rounds scan only the queries still going (their heaps carried over),
+ * each round in one codec call (index/filtered.ts scanRound). A member is new
+ * when it lies in the list just scanned (each vector lies in one list, and
+ * each list is probed once), so no copy of the heap before the round is kept;
+ * the round's work arrays are allocated once per search.
  * Returns the heaps, the vectors each query scanned and its depth.
  */
 export async function probeWithPatience(ctx: PatienceContext, space: RowBlock, ranked: Int32Array, cap: number, scanDim: number, shortlist: number, rule: PatienceRule, mask?: Uint32Array): Promise<ScanResult & { quantizerFlops: Float64Array; depths: Int32Array }> {
@@ -133,41 +148,28 @@ export async function probeWithPatience(ctx: PatienceContext, space: RowBlock, r
   const depths = new Int32Array(rows);
   const recent = new Int32Array(rows * rule.lists);
   const scratch = new Float32Array(shortlist);
-  let active = Int32Array.from({ length: rows }, (_, q) => q);
-  while (active.length > 0) {
-    const n = active.length;
-    const whole = n === rows;
-    const probes = new Int32Array(n);
-    // each query's heap before the round, sorted: a member after the round that is not in it is new
-    const before = new Int32Array(n * shortlist);
-    const beforeSizes = new Int32Array(n);
+  const active = new Int32Array(rows);
+  const probes = new Int32Array(rows);
+  for (let q = 0; q < rows; q++) active[q] = q;
+  let n = rows;
+  while (n > 0) {
+    for (let i = 0; i < n; i++) probes[i] = ranked[active[i] * cap + depths[active[i]]];
+    await scanRound(ctx, space, best, active.subarray(0, n), probes.subarray(0, n), 1, scanDim, mask, scanned, quantizerFlops);
+    let next = 0;
     for (let i = 0; i < n; i++) {
       const q = active[i];
-      probes[i] = ranked[q * cap + depths[q]];
-      before.set(best.ids.subarray(q * shortlist, q * shortlist + best.sizes[q]), i * shortlist);
-      beforeSizes[i] = best.sizes[q];
-      before.subarray(i * shortlist, i * shortlist + beforeSizes[i]).sort();
-    }
-    const queries = whole ? space : gatherQueries(space, active);
-    const into = whole ? best : heapsOf(best, active);
-    const result = await ctx.codec.scan({ backend: ctx.backend, queries, probes, nprobe: 1, lists: ctx.lists, scanDim, metric: ctx.metric, shortlist, mask, into });
-    if (!whole) putHeaps(into, best, active);
-    const next: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const q = active[i];
-      scanned[q] += result.scanned[i];
-      if (result.quantizerFlops) quantizerFlops[q] += result.quantizerFlops[i];
+      const list = probes[i];
       const depth = ++depths[q];
       const from = q * shortlist;
       const size = best.sizes[q];
-      const held = before.subarray(i * shortlist, i * shortlist + beforeSizes[i]);
       const threshold = topThreshold(best.scores, from, size, rule.top, scratch);
       let brought = 0;
-      for (let j = 0; j < size; j++) if (best.scores[from + j] >= threshold && !sortedHas(held, best.ids[from + j])) brought++;
+      for (let j = 0; j < size; j++) if (best.scores[from + j] >= threshold && ctx.lists.listOf(best.ids[from + j]) === list) brought++;
       recent[q * rule.lists + (depth % rule.lists)] = brought;
-      if (depth < cap && ranked[q * cap + depth] >= 0 && !patienceStops(recent, q * rule.lists, depth, rule)) next.push(q);
+      // (active is compacted in place: entry next <= i is already read)
+      if (depth < cap && ranked[q * cap + depth] >= 0 && !patienceStops(recent, q * rule.lists, depth, rule)) active[next++] = q;
     }
-    active = Int32Array.from(next);
+    n = next;
   }
   return { best, scanned, quantizerFlops, depths };
 }

@@ -1,4 +1,4 @@
-import { rowBlock, TopK, type Backend, type ListSet, type Metric, type RowBlock } from '@adanns/compute';
+import { rowBlock, TopK, type Backend, type ListSet, type Metric, type RowBlock, type RowGroups } from '@adanns/compute';
 import type { ListCodec } from '../codecs/codec.js';
 import type { InvertedLists } from '../index/inverted-lists.js';
 import type { RerankStore } from '../rerank/store.js';
@@ -193,10 +193,13 @@ function rowOf(slots: Int32Array, slot: number): number {
  * Stage 4 over resident float32 rows (slot = row): exact scores of each
  * query's shortlist, read in place by the backend, keeping the best k
  * (candidates removed since the scan dropped, as rerankGathered does).
+ * `groups`: the slots' lists (InvertedLists.rowGroups), so a batch may be
+ * rescored list by list (Backend.rescoreTopK); the answer is the same.
  */
-export async function rerankStored(backend: Backend, queries: RowBlock, shortlist: TopK, stored: RowBlock, metric: Metric, k: number, live?: (slot: number) => boolean): Promise<TopK> {
+export async function rerankStored(backend: Backend, queries: RowBlock, shortlist: TopK, stored: RowBlock, metric: Metric, k: number, live?: (slot: number) => boolean, groups?: RowGroups): Promise<TopK> {
   const final = new TopK(queries.rows, k);
-  await backend.rescoreTopK(queries, stored, stored.stride, metric, live ? liveCandidates(shortlist, live) : shortlist, final);
+  const grouped = groups && groups.of.length >= stored.rows ? groups : undefined;
+  await backend.rescoreTopK(queries, stored, stored.stride, metric, live ? liveCandidates(shortlist, live) : shortlist, final, grouped);
   return final;
 }
 

@@ -6,9 +6,11 @@ import type { ServiceMetrics } from '../metrics.js';
  * Liveness (answers as soon as the process listens), readiness (false while
  * starting, while any collection is still opening, or while draining; each
  * collection answers for itself meanwhile), Prometheus metrics and the
- * OpenAPI document.
+ * OpenAPI document. Metrics name collections and their traffic, so with keys
+ * configured they need one (read or admin; Prometheus sends it with
+ * `authorization` in its scrape config) unless `metricsOpen` says otherwise.
  */
-export function healthRoutes(app: FastifyInstance, state: { ready: boolean }, store: Store, metrics: ServiceMetrics): void {
+export function healthRoutes(app: FastifyInstance, state: { ready: boolean }, store: Store, metrics: ServiceMetrics, metricsOpen = false): void {
   const open = { config: { access: 'open' as const }, schema: { hide: true } };
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async (_request, reply) => {
@@ -22,7 +24,7 @@ export function healthRoutes(app: FastifyInstance, state: { ready: boolean }, st
     }
     return { status: 'ready' };
   });
-  app.get('/metrics', open, async (_request, reply) => {
+  app.get('/metrics', { ...open, config: { access: metricsOpen ? ('open' as const) : ('read' as const) } }, async (_request, reply) => {
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -36,9 +36,10 @@ export interface SearchParams {
   /**
    * Adaptive re-rank depth (stages/adaptive-rerank.ts): the final re-rank
    * rescores each query's candidates in their earlier-stage score order, the
-   * first max(first, k) of them, then `step` more at a time until a chunk
-   * brings at most `newMax` new members into the exact top k (or none are
-   * left); omitted = every candidate is rescored. Needs rerankDim.
+   * first `first` (at least k) of them, then `step` more at a time until a
+   * chunk brings at most `newMax` new members into the exact top `first` (or
+   * none are left); omitted = every candidate is rescored. Needs rerankDim.
+   * The depth does not depend on k, so one search serves every k <= first.
    */
   rerankPatience?: RerankPatience;
 }
@@ -58,8 +59,10 @@ export function usesShortlist(p: Pick<SearchParams, 'rerankDim' | 'funnel'>): bo
 
 /** The largest k params can answer: the last funnel keep, else the shortlist when re-ranking, else any. */
 export function servedK(p: SearchParams): number {
-  if (p.funnel && p.funnel.length > 0) return Math.min(p.shortlist, p.funnel[p.funnel.length - 1].keep);
-  return p.rerankDim !== undefined ? p.shortlist : Infinity;
+  // re-rank patience watches its exact top `first`: it answers at most that many
+  const watched = p.rerankPatience?.first ?? Infinity;
+  if (p.funnel && p.funnel.length > 0) return Math.min(p.shortlist, p.funnel[p.funnel.length - 1].keep, watched);
+  return p.rerankDim !== undefined ? Math.min(p.shortlist, watched) : Infinity;
 }
 
 /**
@@ -70,6 +73,7 @@ export function raiseToK(p: SearchParams, k: number): SearchParams {
   if (!usesShortlist(p)) return { ...p };
   const out: SearchParams = { ...p, shortlist: Math.max(p.shortlist, k) };
   if (p.funnel) out.funnel = p.funnel.map((s) => ({ dim: s.dim, keep: Math.max(s.keep, k) }));
+  if (p.rerankPatience) out.rerankPatience = { ...p.rerankPatience, first: Math.max(p.rerankPatience.first, k) };
   return out;
 }
 
@@ -156,11 +160,11 @@ export function parsePatience(text: string): PatienceRule {
  * candidates already hold its neighbours, rescores few; a hard one more.
  */
 export interface RerankPatience {
-  /** Candidates rescored first (raised to k). */
+  /** Candidates rescored first, and the size of the exact top watched (at least k). */
   first: number;
   /** Candidates rescored per further chunk. */
   step: number;
-  /** New members of the exact top k a chunk may bring and still stop. */
+  /** New members of the exact top `first` a chunk may bring and still stop. */
   newMax: number;
 }
 

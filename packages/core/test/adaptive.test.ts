@@ -290,11 +290,17 @@ describe('re-rank patience', () => {
     await expect(plain.search(q.subarray(0, dim), 1, 5, { nprobe: 4, rerankPatience: { first: 5, step: 5, newMax: 0 } })).rejects.toThrow(/rerankPatience 5\/5\/0: .* no rerankDim/);
     const index = await reranking();
     await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 4, rerankPatience: { first: 5, step: 0.5, newMax: 0 } as RerankPatience })).rejects.toThrow(/rerankPatience must be \{first, step, newMax\}/);
+    await expect(index.search(q.subarray(0, dim), 1, 5, { nprobe: 4, rerankPatience: { first: 4, step: 2, newMax: 0 } })).rejects.toThrow(/rerankPatience 4\/2\/0: first 4 must be at least k = 5/);
+    // the depth does not depend on k: a search at k answers what one at a smaller k does (calibration measures once)
+    const p10 = { nprobe: 4, shortlist: 30, rerankPatience: { first: 10, step: 4, newMax: 0 } };
+    const [at10, at3] = [await index.search(q, Q, 10, p10), await index.search(q, Q, 3, p10)];
+    for (let row = 0; row < Q; row++) expect(Array.from(at3.ids.subarray(row * 3, row * 3 + 3))).toEqual(Array.from(at10.ids.subarray(row * 10, row * 10 + 3)));
+    expect(Array.from(at3.mflops)).toEqual(Array.from(at10.mflops));
   });
 
   for (const [rule, extra] of [
     [{ first: 10, step: 5, newMax: 0 }, {}],
-    [{ first: 4, step: 3, newMax: 1 }, {}],
+    [{ first: 12, step: 3, newMax: 1 }, {}],
     [{ first: 10, step: 4, newMax: 0 }, { patience: { top: 10, newMax: 1, lists: 2 } }],
   ] as [RerankPatience, Partial<SearchParams>][]) {
     it(`re-ranks as many scan candidates as a chunk-by-chunk replay of the rule, with that shortlist's answer and MFLOPs (${rule.first}/${rule.step}/${rule.newMax}${extra.patience ? ', after patience' : ''})`, async () => {
@@ -305,13 +311,15 @@ describe('re-rank patience', () => {
       const got = await index.search(q, Q, k, { ...common, shortlist, rerankPatience: rule });
       // the scan's top s is the first s of its top 40 (the order is total): a fixed search at shortlist s re-ranks the first s candidates
       const at = new Map<number, Awaited<ReturnType<AdannsIndex['search']>>>();
-      const fixed = async (s: number) => at.get(s) ?? at.set(s, await index.search(q, Q, k, { ...common, shortlist: s })).get(s)!;
+      // the rule watches the exact top `first`: a fixed search at k = first gives it (its first k are the answer at k)
+      const w = rule.first;
+      const fixed = async (s: number) => at.get(s) ?? at.set(s, await index.search(q, Q, w, { ...common, shortlist: s })).get(s)!;
       const depths = new Set<number>();
       for (let row = 0; row < Q; row++) {
-        let s = Math.max(rule.first, k);
+        let s = w;
         let before = new Set<number>();
         for (;;) {
-          const now = new Set(Array.from((await fixed(s)).ids.subarray(row * k, row * k + k)));
+          const now = new Set(Array.from((await fixed(s)).ids.subarray(row * w, row * w + w)));
           const brought = [...now].filter((id) => !before.has(id)).length;
           if (s >= shortlist || brought <= rule.newMax) break;
           before = now;
@@ -319,8 +327,8 @@ describe('re-rank patience', () => {
         }
         depths.add(s);
         const f = await fixed(s);
-        expect(Array.from(got.ids.subarray(row * k, row * k + k))).toEqual(Array.from(f.ids.subarray(row * k, row * k + k)));
-        expect(Array.from(got.scores.subarray(row * k, row * k + k))).toEqual(Array.from(f.scores.subarray(row * k, row * k + k)));
+        expect(Array.from(got.ids.subarray(row * k, row * k + k))).toEqual(Array.from(f.ids.subarray(row * w, row * w + k)));
+        expect(Array.from(got.scores.subarray(row * k, row * k + k))).toEqual(Array.from(f.scores.subarray(row * w, row * w + k)));
         expect(got.mflops[row]).toBeCloseTo(f.mflops[row], 12);
       }
       // queries stop at different depths: the rule adapts

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ReferenceBackend } from '@adanns/compute';
+import { ReferenceBackend, WasmSimdBackend } from '@adanns/compute';
 import { generateSynthetic, memoryStream } from '@adanns/datasets';
-import { AdannsIndex, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
+import { AdannsIndex, type AutoChoice, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,34 @@ describe('auto spec', () => {
       }
     });
   });
+
+  it('clusters at a prefix wider than 64 on a high-D set when the scan it saves outweighs the wider centroids', async () => {
+    // a 320-d set like the 512-d stand-in (decay 0.5, noise 1: clusters overlap at short prefixes), on the SIMD
+    // backend (the trial's k-means at 256 dimensions is slow on the reference one)
+    const wide = 320;
+    const rows = 12_000;
+    const { base } = generateSynthetic({ n: rows, dim: wide, clusters: 200, noise: 1, queries: 1, seed: 15 });
+    const simd = await WasmSimdBackend.create({ threads: 1 });
+    try {
+      const atSize = (count: number) => chooseAutoSpec(simd, base.data, rows, wide, { metric: 'cosine', seed: 1, rerankStorage: 'f32', count });
+      const bestAt = (choice: AutoChoice, pred: (dc: number) => boolean) => Math.min(...choice.candidates.filter((c) => pred(c.coarseDim) && c.mflops[0.95] !== null).map((c) => c.mflops[0.95]!));
+      // priced at 2 million vectors the scan dominates: the wider d_c probes a smaller share of the data and wins
+      const large = await atSize(2_000_000);
+      expect(new Set(large.candidates.map((c) => c.coarseDim))).toEqual(new Set([16, 32, 64, 128, 256]));
+      expect(large.chosen!.coarseDim).toBeGreaterThan(64);
+      expect(parseSpec(large.spec, wide).coarse!.dim).toBe(large.chosen!.coarseDim);
+      expect(large.reason).toMatch(new RegExp(`clustering at d_c = ${large.chosen!.coarseDim}\\b.*the best clustering at d_c <= 64`));
+      expect(bestAt(large, (dc) => dc <= 64)).toBeGreaterThan(large.chosen!.mflops[0.95]!);
+      // at its own 12,000 vectors the centroids' cost (lists x d_c) outweighs the scan saved: a short d_c wins,
+      // and 256 is not trialled once 128 did not pay
+      const small = await atSize(rows);
+      expect(small.chosen!.coarseDim).toBeLessThanOrEqual(64);
+      expect(bestAt(small, (dc) => dc > 64)).toBeGreaterThan(small.chosen!.mflops[0.95]!);
+      expect(small.candidates.some((c) => c.coarseDim === 256)).toBe(false);
+    } finally {
+      await simd.dispose();
+    }
+  }, 120_000);
 
   it('an exact scan for a small collection', async () => {
     const { base } = sets.flat;

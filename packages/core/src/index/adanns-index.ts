@@ -418,6 +418,7 @@ export class AdannsIndex {
       const error = rerankPatienceError(p.rerankPatience);
       if (error) throw new Error(error);
       if (p.rerankDim === undefined) throw new Error(`rerankPatience ${formatRerankPatience(p.rerankPatience)}: it paces the final re-rank, and these params have no rerankDim`);
+      if (p.rerankPatience.first < k) throw new Error(`rerankPatience ${formatRerankPatience(p.rerankPatience)}: first ${p.rerankPatience.first} must be at least k = ${k} (the exact top it watches holds the answer)`);
       p.rerankPatience = { ...p.rerankPatience };
     }
     return p;
@@ -531,10 +532,10 @@ export class AdannsIndex {
       const q = storeRaw ? rowBlock(queries, rows, this.dim) : space;
       const inPlace = rerankDim === store.dim ? store.inPlace?.() : undefined;
       // resident float32 rows are rescored where they lie; other stores gather the shortlist
-      const rerank = (block: RowBlock, chunk: TopK) => (inPlace ? rerankStored(this.backend, block, chunk, inPlace, this.metric, k, live(), this.coarse ? this.lists.rowGroups() : undefined) : rerankGathered(this.backend, block, chunk, store, rerankDim, this.metric, k, live()));
-      // re-rank patience: the candidates rescored in chunks until the exact top k settles (stages/adaptive-rerank.ts)
-      if (p.rerankPatience) ({ final, reranked } = await rerankWithPatience(q, candidates, k, p.rerankPatience, rerank));
-      else final = await rerank(q, candidates);
+      const rerank = (block: RowBlock, chunk: TopK, keep: number) => (inPlace ? rerankStored(this.backend, block, chunk, inPlace, this.metric, keep, live(), this.coarse ? this.lists.rowGroups() : undefined) : rerankGathered(this.backend, block, chunk, store, rerankDim, this.metric, keep, live()));
+      // re-rank patience: the candidates rescored in chunks until the exact top `first` settles (stages/adaptive-rerank.ts)
+      if (p.rerankPatience) ({ final, reranked } = await rerankWithPatience(q, candidates, p.rerankPatience, rerank));
+      else final = await rerank(q, candidates, k);
     }
     const mflops = new Float64Array(rows);
     for (let q = 0; q < rows; q++) {

@@ -115,7 +115,7 @@ async function patiencePoints(index: AdannsIndex, queries: Float32Array, rows: n
 /**
  * Re-rank patience rules calibration tries at k (stages/adaptive-rerank.ts):
  * the first k candidates, then chunks of k/2 or k while a chunk still brings
- * a new member into the exact top k.
+ * a new member into the exact top k (the rule watches its `first`: k here).
  */
 export function rerankPatienceRules(k: number): RerankPatience[] {
   return [

@@ -103,6 +103,15 @@ export function autoTrialRows(n: number, queries = 200, sample = 8000): number {
 
 /** Widest coarse prefix d_c the trial tries (the trial's k-means cost grows with it). */
 const MAX_COARSE_DIM = 256;
+/** Coarse prefixes up to this one are always tried; wider ones while widening pays. */
+const WIDEN_FROM = 64;
+
+/** The d_c of the candidate cheapest at recall 0.95 so far among those reaching 0.99 (undefined: none), as the choice ranks them. */
+function cheapestCoarseDim(candidates: readonly AutoCandidate[]): number | undefined {
+  let best: AutoCandidate | undefined;
+  for (const c of candidates) if (c.mflops[0.95] !== null && c.mflops[0.99] !== null && (!best || c.mflops[0.95] < best.mflops[0.95]!)) best = c;
+  return best?.coarseDim;
+}
 
 /** Below this many vectors an exact scan is cheap and always exact: no trial. */
 const SMALL = 2000;
@@ -224,7 +233,10 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const trialLists = Math.max(2, Math.min(lists, Math.floor(kmRows / PER_LIST)));
   const candidates: AutoCandidate[] = [];
   if (lists >= 2) {
-    for (const dc of coarseDims) {
+    for (const [i, dc] of coarseDims.entries()) {
+      // a prefix wider than WIDEN_FROM (below D) is tried only while widening pays: when the d_c before it
+      // holds the cheapest candidate at 0.95 so far (k-means at 256 costs four times the one at 64)
+      if (dc > WIDEN_FROM && dc < dim && cheapestCoarseDim(candidates) !== coarseDims[i - 1]) continue;
       // k-means at d_c on the sample, as training does (normalised prefixes, spherical for cosine and ip)
       const train = slicePrefix(training, kmRows, trainDim, dc);
       if (metric === 'cosine') normalizePrefixInPlace(train, kmRows, dc, dc);
@@ -380,7 +392,13 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const rival = (pred: (c: AutoCandidate) => boolean) => reachable.filter(pred)[0];
   const rigid = rival((c) => c.scanDim === dim && c.coarseDim === dim);
   const prefixBest = rival((c) => c.scanDim < dim && c.funnelScanDim === undefined);
-  const compare = [chosen !== rigid && rigid ? `rigid IVF-Flat (d_c = d_s = ${dim}) ${fmt(rigid.mflops[0.95])}` : '', chosen !== prefixBest && prefixBest ? `the best prefix scan without a funnel (d_c = ${prefixBest.coarseDim}, d_s = ${prefixBest.scanDim}, re-rank at ${dim}) ${fmt(prefixBest.mflops[0.95])}` : ''].filter(Boolean);
+  // a wide d_c says what clustering at a short prefix would have cost (it probes a larger share of the data)
+  const narrow = chosen.coarseDim > WIDEN_FROM ? rival((c) => c.coarseDim <= WIDEN_FROM) : undefined;
+  const compare = [
+    chosen !== rigid && rigid ? `rigid IVF-Flat (d_c = d_s = ${dim}) ${fmt(rigid.mflops[0.95])}` : '',
+    chosen !== prefixBest && prefixBest ? `the best prefix scan without a funnel (d_c = ${prefixBest.coarseDim}, d_s = ${prefixBest.scanDim}, re-rank at ${dim}) ${fmt(prefixBest.mflops[0.95])}` : '',
+    narrow ? `the best clustering at d_c <= ${WIDEN_FROM} (d_c = ${narrow.coarseDim}, d_s = ${narrow.scanDim}) ${fmt(narrow.mflops[0.95])}` : '',
+  ].filter(Boolean);
   const scanWhat =
     chosen.funnelScanDim !== undefined ? `scanning at ${chosen.funnelScanDim} (shortlist about ${chosen.shortlist99} for 0.99), a funnel stage rescoring it at d_s = ${ds} from the lists and re-ranking fewer at ${dim}`
     : ds < dim ? `scanning at d_s = ${ds} and re-ranking at ${dim} (shortlist about ${chosen.shortlist99} for 0.99)`

@@ -261,6 +261,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     const rescores = usesShortlist(gridPoint);
     const params: SearchParams = rescores ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
     if (rescores && gridPoint.funnel) params.funnel = gridPoint.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
+    if (rescores && gridPoint.rerankPatience) params.rerankPatience = { ...gridPoint.rerankPatience, first: gridPoint.rerankPatience.first + extra };
     const result = await index.search(queries, rows, top + extra, params, scan);
     const found = dropOwn(result.ids, top + extra, top);
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
@@ -285,6 +286,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
       // the params as a search at k uses them (the self-excluding extra candidate is not the plan's; the MFLOPs keep it: a slight over-estimate)
       const recorded: SearchParams = { ...result.params, shortlist: rescores ? gridPoint.shortlist : k };
       if (gridPoint.funnel) recorded.funnel = gridPoint.funnel.map((s) => ({ ...s }));
+      if (gridPoint.rerankPatience) recorded.rerankPatience = { ...gridPoint.rerankPatience };
       const point: FrontierPoint = { params: recorded, recall, recallStdErr, mflops, mflopsStdErr, mflopsMax, latencyMs: latency / latencyQueries };
       level.points.push(point);
       measured.set(point, position);

@@ -295,6 +295,7 @@ async function measureFiltered(index: AdannsIndex, input: FilteredCalibrationInp
   // a query that is a stored vector finds itself too: one more result, and one more candidate to rescore
   const params: SearchParams = usesShortlist(at) ? { ...at, shortlist: at.shortlist + extra } : { ...at };
   if (at.funnel && extra) params.funnel = at.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
+  if (at.rerankPatience && extra) params.rerankPatience = { ...at.rerankPatience, first: at.rerankPatience.first + extra };
   for (const f of filters) {
     const served = ks.filter((k) => k <= f.truthWidth);
     if (served.length === 0) continue;

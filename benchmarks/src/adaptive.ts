@@ -180,7 +180,8 @@ async function run(name: string): Promise<void> {
   const paced: Point[] = [];
   const rerankRules: RerankPatience[] = [{ first: k, step: k / 2, newMax: 0 }, { first: k, step: k, newMax: 0 }];
   const given = (p: SearchParams) => p.funnel?.at(-1)?.keep ?? p.shortlist;
-  for (const base of [...funnelFixed.filter((p) => p.params.nprobe <= 16 && given(p.params) === 40), ...patience.filter((p) => given(p.params) >= 40), ...funnelPatience.filter((p) => given(p.params) === 40)]) {
+  // only points with a re-rank can pace it (a --spec without one has none)
+  for (const base of [...funnelFixed.filter((p) => p.params.nprobe <= 16 && given(p.params) === 40), ...patience.filter((p) => given(p.params) >= 40), ...funnelPatience.filter((p) => given(p.params) === 40)].filter((p) => p.params.rerankDim !== undefined)) {
     for (const rerankPatience of base.params.patience ? rerankRules : rerankRules.slice(0, 1)) paced.push(await measure({ ...base.params, rerankPatience }));
   }
   log(`swept ${fixed.length} fixed, ${adaptive.length} adaptive, ${funnelFixed.length} fixed funnel, ${funnelAdaptive.length} adaptive funnel, ${patience.length} patience, ${funnelPatience.length} patience funnel and ${paced.length} re-rank patience points in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ReferenceBackend } from '@adanns/compute';
+import { ReferenceBackend, rowBlock, TopK } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, formatParams, formatPatience, parseParams, patienceError, recallAtK, rerankPatienceError, type FrontierPoint, type PatienceRule, type RerankPatience, type SearchParams } from '../src/index.js';
 import { cutProbes, marginForMeanDepth, patienceStops, probeDepth } from '../src/stages/adaptive-probe.js';
 import { adaptiveGrid, rerankPatienceGrid } from '../src/planner/adaptive-grid.js';
+import { rerankWithPatience } from '../src/stages/adaptive-rerank.js';
 
 const backend = new ReferenceBackend();
 const dim = 24;
@@ -296,6 +297,22 @@ describe('re-rank patience', () => {
     const [at10, at3] = [await index.search(q, Q, 10, p10), await index.search(q, Q, 3, p10)];
     for (let row = 0; row < Q; row++) expect(Array.from(at3.ids.subarray(row * 3, row * 3 + 3))).toEqual(Array.from(at10.ids.subarray(row * 10, row * 10 + 3)));
     expect(Array.from(at3.mflops)).toEqual(Array.from(at10.mflops));
+    // a `first` far beyond the shortlist re-ranks everything, as first = shortlist does, and sizes no heap by `first`
+    // (a request's first, up to 1e6, once sized rows x first heaps per round: gigabytes for a batch)
+    const keeps: number[] = [];
+    const candidates = new TopK(2, 30);
+    for (let row = 0; row < 2; row++) for (let i = 0; i < 30; i++) candidates.push(row, row * 100 + i, 1 - i / 100);
+    const { reranked } = await rerankWithPatience(rowBlock(q, 2, dim), candidates, { first: 1e6, step: 5, newMax: 0 }, async (_queries, chunk, keep) => {
+      keeps.push(keep);
+      const out = new TopK(chunk.rows, keep);
+      for (let row = 0; row < chunk.rows; row++) for (let i = 0; i < chunk.sizes[row]; i++) out.push(row, chunk.ids[row * chunk.k + i], -i);
+      return out;
+    });
+    expect(Array.from(reranked)).toEqual([30, 30]);
+    expect(Math.max(...keeps)).toBeLessThanOrEqual(30);
+    const [huge, whole] = [await index.search(q, Q, 10, { ...p10, rerankPatience: { first: 1e6, step: 4, newMax: 0 } }), await index.search(q, Q, 10, { ...p10, rerankPatience: { first: 30, step: 4, newMax: 0 } })];
+    expect(Array.from(huge.ids)).toEqual(Array.from(whole.ids));
+    expect(Array.from(huge.mflops)).toEqual(Array.from(whole.mflops));
   });
 
   for (const [rule, extra] of [

@@ -203,9 +203,18 @@ describe('funnel plans', () => {
       loaded.release();
       // a malformed funnel in the file is refused on load, not proposed to searches that would refuse it
       const point = saved.levels!.flatMap((l) => l.points).find((p) => p.params.funnel)!;
+      const wellFormed = point.params.funnel;
       point.params.funnel = [{ dim: 16, keep: 10 }, { dim: 8, keep: 5 }];
       writeFileSync(join(dir, 'calibration.json'), JSON.stringify(saved));
       expect(() => readCalibration(join(dir, 'calibration.json'))).toThrow(/malformed calibration/);
+      // and so are malformed patience rules (the file is read back well formed in between, so each one is what fails)
+      point.params.funnel = wellFormed;
+      writeFileSync(join(dir, 'calibration.json'), JSON.stringify(saved));
+      expect(() => readCalibration(join(dir, 'calibration.json'))).not.toThrow();
+      for (const bad of [{ rerankPatience: { first: 0, step: 5, newMax: 0 } }, { patience: { top: 40, newMax: -1, lists: 2 } }]) {
+        writeFileSync(join(dir, 'calibration.json'), JSON.stringify({ ...saved, levels: saved.levels!.map((l) => ({ ...l, points: l.points.map((p) => (p === point ? { ...p, params: { ...p.params, ...bad } } : p)) })) }));
+        expect(() => readCalibration(join(dir, 'calibration.json')), JSON.stringify(bad)).toThrow(/malformed calibration/);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

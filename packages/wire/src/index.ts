@@ -151,7 +151,7 @@ export const SearchParams = Type.Object(
     funnel: Type.Optional(Type.Array(Type.Object({ dim: Type.Integer({ minimum: 1 }), keep: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), { maxItems: 16 })),
     /** Patience termination: lists probed one at a time until the last `lists` brought at most `newMax` new members into the scan's top `top`, at most nprobe (packages/core params.ts). */
     patience: Type.Optional(Type.Object({ top: Type.Integer({ minimum: 1 }), newMax: Type.Integer({ minimum: 0 }), lists: Type.Integer({ minimum: 1 }) }, { additionalProperties: false })),
-    /** Re-rank patience: the final re-rank rescores the first max(first, k) candidates, then `step` more at a time until a chunk brings at most `newMax` new members into the exact top k; needs rerankDim (packages/core params.ts). */
+    /** Re-rank patience: the final re-rank rescores the first `first` candidates (first >= k), then `step` more at a time until a chunk brings at most `newMax` new members into its exact top `first`; needs rerankDim (packages/core params.ts). */
     rerankPatience: Type.Optional(Type.Object({ first: Type.Integer({ minimum: 1, maximum: 1e6 }), step: Type.Integer({ minimum: 1, maximum: 1e6 }), newMax: Type.Integer({ minimum: 0, maximum: 1e6 }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },

@@ -11,8 +11,8 @@ export const searchUsage = `adanns search --index DIR --queries SOURCE --k K [--
   probeMargin: adaptive probing, lists within that centroid-score margin of the best, at most
   nprobe; patience=TOP/NEWMAX/LISTS: lists probed one at a time until the last LISTS brought at most
   NEWMAX new members into the scan's top TOP, at most nprobe; rerankPatience=FIRST/STEP/NEWMAX: the
-  re-rank rescores the first max(FIRST, k) candidates, then STEP more at a time until a chunk brings
-  at most NEWMAX new members into the exact top k; funnel=KEEP@DIM/...: re-rank stages
+  re-rank rescores the first FIRST candidates (FIRST >= k), then STEP more at a time until a chunk
+  brings at most NEWMAX new members into its exact top FIRST; funnel=KEEP@DIM/...: re-rank stages
   between scan and re-rank, e.g. funnel=100@64/30@128;
   omitted ones take the index defaults) and once per --budget (mflops=X, recall=X or latencyMs=X:
   the planner picks the params from the index's calibration; --strict refuses budgets it cannot

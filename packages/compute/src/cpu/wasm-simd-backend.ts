@@ -26,7 +26,8 @@ export interface WasmSimdBackendOptions extends WasmArenaOptions {
   /**
    * How rescoreTopK takes a batch of four queries or more: 'rows', its
    * candidates in row order (rescoreByRows); 'groups', group by group when
-   * the call groups the rows (rescoreGrouped; any batch), else as 'auto';
+   * the call groups the rows (rescoreGrouped; any batch up to
+   * RESCORE_GROUPED_MAX_PAIRS candidates), else as 'auto';
    * 'queries', each shortlist in place; 'auto' (default), group by group
    * when the rows are grouped, else in row order when that pays (see
    * rescoreTopK). The kernel benchmark and the tests set one path.
@@ -90,6 +91,12 @@ const RESCORE_BY_ROWS_SHARING = 2;
  * and nothing is staged.
  */
 const RESCORE_GROUPS_SHARE = 8;
+/**
+ * The most (query, candidate) pairs a grouped re-rank takes in one call: it stages a scratch entry per pair and
+ * private heaps per extra thread for the whole batch, so past this (16 MiB of scratch) a batch goes in row order,
+ * whose scratch is sliced, rather than run the WebAssembly memory out.
+ */
+const RESCORE_GROUPED_MAX_PAIRS = 1 << 22;
 /**
  * Shortlist slots (queries x candidates.k) a rescoreByRows call sorts (its
  * scratch: 8 bytes a slot): larger batches go in slices of queries. A slice
@@ -237,7 +244,7 @@ export class WasmSimdBackend implements Backend {
     // grouped rows (an IVF index's lists): a batch group by group (rescoreGrouped), split by groups over the pool; 'auto'
     // when the batch's candidates are many beside the base rows (the groups, an int a row, are staged with the call)
     const grouped = this.rescoreOrder === 'groups' || (this.rescoreOrder === 'auto' && m >= RESCORE_BY_ROWS && m * candidates.k * RESCORE_GROUPS_SHARE >= base.rows);
-    if (groups && grouped) return this.rescoreGrouped(queries, base, dim, metric, candidates, best, groups);
+    if (groups && grouped && m * candidates.k <= RESCORE_GROUPED_MAX_PAIRS) return this.rescoreGrouped(queries, base, dim, metric, candidates, best, groups);
     // a batch: its candidates in row order (rescoreByRows: each row read once for all the queries that want it, the
     // base streamed in address order), split by queries over the pool; else each shortlist in place, one thread.
     // 'auto' takes row order where it wins: the work is split over threads (the per-query path runs on one), or

@@ -940,7 +940,10 @@ export class AdannsIndex {
       const perVector = this.codec.decodes ? p.params.scanDim * perValue.scan : this.codec.codeBytes * this.codec.flopsPerValue;
       const raised = raiseToK(p.params, k);
       // the shortlist and keeps raised to k rescore more: priced as the search counts it
-      const extra = usesShortlist(p.params) ? this.rescoreFlops(raised, raised.shortlist) - this.rescoreFlops(p.params, p.params.shortlist) : 0;
+      let extra = usesShortlist(p.params) ? this.rescoreFlops(raised, raised.shortlist) - this.rescoreFlops(p.params, p.params.shortlist) : 0;
+      // re-rank patience raised to k rescores at least k: each query's first chunk grows by the raise (an upper bound)
+      const firstRaise = (raised.rerankPatience?.first ?? 0) - (p.params.rerankPatience?.first ?? 0);
+      if (firstRaise > 0 && p.params.rerankDim !== undefined) extra += firstRaise * p.params.rerankDim * perValue.rerank;
       return pricePoint(p, stats, now, perVector, raised.shortlist, mass, perValue.rerank, extra);
     };
   }

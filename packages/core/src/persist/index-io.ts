@@ -6,7 +6,7 @@ import type { ListCodec } from '../codecs/codec.js';
 import { codecDefinition } from '../codecs/registry.js';
 import { AdannsIndex, type IndexChoice } from '../index/adanns-index.js';
 import { InvertedLists } from '../index/inverted-lists.js';
-import { funnelShapeError } from '../params.js';
+import { funnelShapeError, patienceError, rerankPatienceError } from '../params.js';
 import { SlotStore } from '../index/slots.js';
 import type { Calibration } from '../planner/calibrate.js';
 import type { FrontierPoint } from '../planner/frontier.js';
@@ -226,8 +226,8 @@ export function readCalibration(path: string): Calibration {
     throw new Error(`${path}: cannot read calibration (${(e as Error).message})`);
   }
   const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  // a funnel point's stages must be well formed, or the planner would propose params every search refuses
-  const pointOk = (p: FrontierPoint) => p && typeof p.params === 'object' && p.params !== null && finite(p.recall) && finite(p.mflops) && finite(p.latencyMs) && finite(p.recallStdErr) && finite(p.mflopsStdErr) && (p.params.funnel === undefined || funnelShapeError(p.params.funnel) === undefined);
+  // a point's funnel stages and patience rules must be well formed, or the planner would propose params every search refuses
+  const pointOk = (p: FrontierPoint) => p && typeof p.params === 'object' && p.params !== null && finite(p.recall) && finite(p.mflops) && finite(p.latencyMs) && finite(p.recallStdErr) && finite(p.mflopsStdErr) && (p.params.funnel === undefined || funnelShapeError(p.params.funnel) === undefined) && (p.params.patience === undefined || patienceError(p.params.patience) === undefined) && (p.params.rerankPatience === undefined || rerankPatienceError(p.params.rerankPatience) === undefined);
   if (!Number.isInteger(c.k) || !Array.isArray(c.points) || !c.points.every(pointOk)) {
     throw new Error(`${path}: malformed calibration`);
   }

@@ -29,7 +29,9 @@ export async function rerankWithPatience(queries: RowBlock, candidates: TopK, ru
   order.sizes.set(candidates.sizes);
   order.sort();
   const first = rule.first;
-  const k = first;
+  // the watched top never holds more than the candidates: a heap wider than them would never fill, so capping it
+  // changes no answer or depth, and keeps a request's `first` (up to 1e6) from sizing the heaps
+  const k = Math.min(first, width);
   const final = new TopK(rows, k);
   const reranked = new Int32Array(rows);
   const chunkWidth = Math.max(first, rule.step);

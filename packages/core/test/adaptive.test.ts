@@ -383,5 +383,14 @@ describe('re-rank patience', () => {
     const points = [...others.map((p) => ({ ...p, recall: Math.min(p.recall, 0.8) })), { ...cheapest, recall: 0.95, recallStdErr: 0.001 }];
     index.calibration = { ...cal, points, levels: [{ k, points }] };
     expect(index.plan({ recall: 0.9 }, k).params).toEqual(cheapest.params);
+    // planned at a k above the calibrated one, `first` is raised to k: the plan prices those extra candidates, so its
+    // MFLOPs are not below what the searches count (they once stayed at the calibrated k's figure, about 9% under)
+    for (const point of paced) {
+      index.calibration = { ...cal, points: [point], levels: [{ k, points: [point] }] };
+      const plan = index.plan({ recall: 0.1 }, 3 * k);
+      expect(plan.params.rerankPatience!.first).toBe(3 * k);
+      const measured = (await index.search(unseen, 200, 3 * k, plan.params)).mflops.reduce((a, b) => a + b, 0) / 200;
+      expect(plan.expectedMflops!, formatParams(plan.params)).toBeGreaterThanOrEqual(measured);
+    }
   });
 });

@@ -122,6 +122,19 @@ function share(total: number, parts: number, t: number, align: number): [number,
  * TypeScript ReferenceBackend up to float32 rounding and depend neither on
  * the thread count nor on which memories the arrays lie in.
  */
+/** A re-rank's operands staged in the call's space: queries, base rows, their norms, the candidates, the heaps. */
+function stageRescore(s: Space, queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, best: TopK) {
+  const m = queries.rows;
+  const q = s.rows(queries, dim, Stage.Queries);
+  const b = s.rows(base, dim, Stage.Base);
+  const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
+  // norms a gathered block comes without are computed as the reference does, so it scores as resident rows with theirs
+  const bInv = s.exactNorms(base, b, dim, metric, Stage.BaseNorms);
+  const cand = s.array(candidates.ids, m * candidates.k, Stage.Ids);
+  const sizes = s.array(candidates.sizes, m, Stage.CandidateSizes);
+  return { q, b, qInv, bInv, cand, sizes, heaps: s.gatherHeaps(best, m, undefined) };
+}
+
 export class WasmSimdBackend implements Backend {
   readonly name = 'cpu';
   private readonly spaces: Spaces;
@@ -256,14 +269,7 @@ export class WasmSimdBackend implements Backend {
     const threads = batched ? split : 1;
     const scratch = batched ? this.rawKernels.rescoreByRowsScratch(share(Math.min(m, slice), threads, 0, 4)[1] * candidates.k) : 0;
     const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes], this.topKStaging(m, best.k, scratch, threads));
-    const q = s.rows(queries, dim, Stage.Queries);
-    const b = s.rows(base, dim, Stage.Base);
-    const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
-    // norms a gathered block comes without are computed as the reference does, so it scores as resident rows with theirs
-    const bInv = s.exactNorms(base, b, dim, metric, Stage.BaseNorms);
-    const cand = s.array(candidates.ids, m * candidates.k, Stage.Ids);
-    const sizes = s.array(candidates.sizes, m, Stage.CandidateSizes);
-    const heaps = s.gatherHeaps(best, m, undefined);
+    const { q, b, qInv, bInv, cand, sizes, heaps } = stageRescore(s, queries, base, dim, metric, candidates, best);
     if (batched) {
       for (let q0 = 0; q0 < m; q0 += slice) {
         const n = Math.min(slice, m - q0);
@@ -291,14 +297,8 @@ export class WasmSimdBackend implements Backend {
     const threads = this.threadsFor(m * candidates.k * dim, count);
     const scratch = this.rawKernels.rescoreGroupedScratch(m * candidates.k, share(count, threads, 0, 1)[1], candidates.k);
     const s = this.spaces.bind([base, queries, candidates.ids, candidates.sizes, groups.of], this.topKStaging(m, best.k, scratch, threads));
-    const q = s.rows(queries, dim, Stage.Queries);
-    const b = s.rows(base, dim, Stage.Base);
-    const qInv = s.norms(queries, q, dim, metric, Stage.QueryNorms);
-    const bInv = s.exactNorms(base, b, dim, metric, Stage.BaseNorms);
-    const cand = s.array(candidates.ids, m * candidates.k, Stage.Ids);
-    const sizes = s.array(candidates.sizes, m, Stage.CandidateSizes);
+    const { q, b, qInv, bInv, cand, sizes, heaps } = stageRescore(s, queries, base, dim, metric, candidates, best);
     const of = s.array(groups.of, base.rows, Stage.Labels);
-    const heaps = s.gatherHeaps(best, m, undefined);
     for (let t = 0; t < threads; t++) {
       const [from, to] = share(count, threads, t, 1);
       const h = t === 0 ? heaps : s.privateHeaps(t, m, best.k);

@@ -941,9 +941,13 @@ export class AdannsIndex {
       const raised = raiseToK(p.params, k);
       // the shortlist and keeps raised to k rescore more: priced as the search counts it
       let extra = usesShortlist(p.params) ? this.rescoreFlops(raised, raised.shortlist) - this.rescoreFlops(p.params, p.params.shortlist) : 0;
-      // re-rank patience raised to k rescores at least k: each query's first chunk grows by the raise (an upper bound)
-      const firstRaise = (raised.rerankPatience?.first ?? 0) - (p.params.rerankPatience?.first ?? 0);
-      if (firstRaise > 0 && p.params.rerankDim !== undefined) extra += firstRaise * p.params.rerankDim * perValue.rerank;
+      // re-rank patience raised to k watches a wider top, whose depth calibration did not measure: priced as if each
+      // query rescored all its candidates (the point's figure already counts at least its calibrated `first` of them)
+      const calibratedFirst = p.params.rerankPatience?.first;
+      if (calibratedFirst !== undefined && raised.rerankPatience && raised.rerankPatience.first > calibratedFirst && p.params.rerankDim !== undefined) {
+        const candidates = Math.min(raised.shortlist, raised.funnel?.at(-1)?.keep ?? raised.shortlist);
+        extra += Math.max(0, candidates - calibratedFirst) * p.params.rerankDim * perValue.rerank;
+      }
       return pricePoint(p, stats, now, perVector, raised.shortlist, mass, perValue.rerank, extra);
     };
   }

@@ -115,3 +115,23 @@ export async function expectCodedScanAgrees(backend: Backend, relative = 1e-5, s
     }
   }
 }
+
+/**
+ * Shortlists of about `length` rows below `rows`, drawn from a pool of a third of the base (spread over all of it,
+ * the last rows too) so queries share rows; query q % 5 == 2 has none, q % 3 shortens a row. Scores are -row.
+ */
+export function sharedShortlists(queries: number, length: number, rows: number, seed: number): TopK {
+  const out = new TopK(queries, length);
+  const pool = Math.max(length, Math.floor(rows / 3));
+  let s = seed >>> 0;
+  for (let q = 0; q < queries; q++) {
+    if (q % 5 === 2) continue;
+    const taken = new Set<number>();
+    while (taken.size < length - (q % 3)) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      taken.add(rows - 1 - Math.floor(((s % pool) * rows) / pool));
+    }
+    for (const row of taken) out.push(q, row, -row);
+  }
+  return out;
+}

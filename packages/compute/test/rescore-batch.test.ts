@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { computeInvNorms, METRICS, ReferenceBackend, rowBlock, TopK, WasmSimdBackend, type Metric, type RowBlock } from '../src/index.js';
 import { cpuBackends } from './blocked-lists.js';
-import { expectIdentical, expectSameTopK } from './compare.js';
+import { expectIdentical, expectSameTopK, sharedShortlists as shortlists } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // rescoreTopK of a batch on the CPU backend takes the candidates of all its
@@ -18,24 +18,6 @@ import { randomMatrix } from './naive.js';
 
 const reference = new ReferenceBackend();
 const cpu = cpuBackends({ rescoreOrder: 'rows' });
-
-/** Shortlists of `length` rows below `rows`, drawn from a pool so queries share rows; query q % 5 == 2 has none. */
-function shortlists(queries: number, length: number, rows: number, seed: number): TopK {
-  const out = new TopK(queries, length);
-  const pool = Math.max(length, Math.floor(rows / 3));
-  let s = seed >>> 0;
-  for (let q = 0; q < queries; q++) {
-    if (q % 5 === 2) continue;
-    const taken = new Set<number>();
-    while (taken.size < length - (q % 3)) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      // the pool's rows, spread over the whole base (the last rows too)
-      taken.add(rows - 1 - Math.floor(((s % pool) * rows) / pool));
-    }
-    for (const row of taken) out.push(q, row, -row);
-  }
-  return out;
-}
 
 /** Each query's row of `candidates` re-ranked alone (the per-query path). */
 async function oneByOne(backend: WasmSimdBackend, queries: RowBlock, base: RowBlock, dim: number, metric: Metric, candidates: TopK, k: number): Promise<TopK> {

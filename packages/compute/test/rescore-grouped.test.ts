@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { METRICS, ReferenceBackend, rowBlock, TopK, type Metric, type RowBlock, type RowGroups } from '../src/index.js';
 import { cpuBackends } from './blocked-lists.js';
-import { expectIdentical, expectSameTopK } from './compare.js';
+import { expectIdentical, expectSameTopK, sharedShortlists as shortlists } from './compare.js';
 import { randomMatrix } from './naive.js';
 
 // rescoreTopK of a batch with its rows grouped (an IVF index's lists) takes
@@ -18,23 +18,6 @@ const reference = new ReferenceBackend();
 const grouped = cpuBackends({ rescoreOrder: 'groups' });
 const perQuery = cpuBackends({ rescoreOrder: 'queries' });
 const auto = cpuBackends();
-
-/** Shortlists of about `length` rows below `rows` drawn from a third of the base, so queries share rows; query q % 5 == 2 has none. */
-function shortlists(queries: number, length: number, rows: number, seed: number): TopK {
-  const out = new TopK(queries, length);
-  const pool = Math.max(length, Math.floor(rows / 3));
-  let s = seed >>> 0;
-  for (let q = 0; q < queries; q++) {
-    if (q % 5 === 2) continue;
-    const taken = new Set<number>();
-    while (taken.size < length - (q % 3)) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      taken.add(rows - 1 - Math.floor(((s % pool) * rows) / pool));
-    }
-    for (const row of taken) out.push(q, row, -row);
-  }
-  return out;
-}
 
 /** `count` groups over `rows` rows, a few rows outside [0, count) (-1, count, far above) and group 1 left empty. */
 function rowGroups(rows: number, count: number, seed: number): RowGroups {

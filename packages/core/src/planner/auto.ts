@@ -106,11 +106,10 @@ const MAX_COARSE_DIM = 256;
 /** Coarse prefixes up to this one are always tried; wider ones while widening pays. */
 const WIDEN_FROM = 64;
 
-/** The d_c of the candidate cheapest at recall 0.95 so far among those reaching 0.99 (undefined: none), as the choice ranks them. */
-function cheapestCoarseDim(candidates: readonly AutoCandidate[]): number | undefined {
-  let best: AutoCandidate | undefined;
-  for (const c of candidates) if (c.mflops[0.95] !== null && c.mflops[0.99] !== null && (!best || c.mflops[0.95] < best.mflops[0.95]!)) best = c;
-  return best?.coarseDim;
+/** The candidates that reach recall 0.99, as the choice ranks them: cheapest at 0.95 first, then at 0.99. */
+function rankReachable(candidates: readonly AutoCandidate[]): AutoCandidate[] {
+  const reachable = candidates.filter((c) => c.mflops[0.99] !== null && c.mflops[0.95] !== null);
+  return reachable.sort((a, b) => a.mflops[0.95]! - b.mflops[0.95]! || a.mflops[0.99]! - b.mflops[0.99]!);
 }
 
 /** Below this many vectors an exact scan is cheap and always exact: no trial. */
@@ -236,7 +235,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     for (const [i, dc] of coarseDims.entries()) {
       // a prefix wider than WIDEN_FROM (below D) is tried only while widening pays: when the d_c before it
       // holds the cheapest candidate at 0.95 so far (k-means at 256 costs four times the one at 64)
-      if (dc > WIDEN_FROM && dc < dim && cheapestCoarseDim(candidates) !== coarseDims[i - 1]) continue;
+      if (dc > WIDEN_FROM && dc < dim && rankReachable(candidates)[0]?.coarseDim !== coarseDims[i - 1]) continue;
       // k-means at d_c on the sample, as training does (normalised prefixes, spherical for cosine and ip)
       const train = slicePrefix(training, kmRows, trainDim, dc);
       if (metric === 'cosine') normalizePrefixInPlace(train, kmRows, dc, dc);
@@ -377,8 +376,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     }
   }
 
-  const reachable = candidates.filter((c) => c.mflops[0.99] !== null && c.mflops[0.95] !== null);
-  reachable.sort((a, b) => a.mflops[0.95]! - b.mflops[0.95]! || a.mflops[0.99]! - b.mflops[0.99]!);
+  const reachable = rankReachable(candidates);
   const chosen = reachable[0];
   const firstHalf = spectrum.find((x) => x.share >= 0.5)?.dim ?? dim;
   const shape = `the first ${firstHalf} of ${dim} PCA components hold half the variance (${firstHalf <= dim / 8 ? 'a decaying, Matryoshka-like spectrum' : firstHalf >= dim / 3 ? 'a flat spectrum' : 'a moderately decaying spectrum'})`;

@@ -77,6 +77,19 @@ export function raiseToK(p: SearchParams, k: number): SearchParams {
   return out;
 }
 
+/**
+ * Params whose rescored candidates are `extra` more: the shortlist, every
+ * funnel keep and the re-rank patience `first` (calibration searches with the
+ * query's own vector as one extra result and drops it).
+ */
+export function widenBy(p: SearchParams, extra: number): SearchParams {
+  if (!usesShortlist(p) || extra === 0) return { ...p };
+  const out: SearchParams = { ...p, shortlist: p.shortlist + extra };
+  if (p.funnel) out.funnel = p.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
+  if (p.rerankPatience) out.rerankPatience = { ...p.rerankPatience, first: p.rerankPatience.first + extra };
+  return out;
+}
+
 /** `keep@dim` stages joined by `/` (the CLI form: funnel=400@64/100@256). */
 export function formatFunnel(funnel: readonly FunnelStage[]): string {
   return funnel.map((s) => `${s.keep}@${s.dim}`).join('/');

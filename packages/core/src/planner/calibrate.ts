@@ -1,7 +1,7 @@
 import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
 import type { SearchOptions } from '../index/filtered.js';
 import { narrowScan, type SharedScan } from '../stages/scan-reuse.js';
-import { formatPatience, servedK, usesShortlist, type SearchParams } from '../params.js';
+import { formatPatience, servedK, usesShortlist, widenBy, type SearchParams } from '../params.js';
 import { dimsLadder } from '../prefixes.js';
 import { adaptiveGrid, rerankPatienceGrid } from './adaptive-grid.js';
 import { funnelGrid } from './funnel-grid.js';
@@ -259,9 +259,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     const recalls: number[] = [];
     // a query that is a stored vector finds itself too: one more result, and one more candidate to re-rank (at every funnel stage)
     const rescores = usesShortlist(gridPoint);
-    const params: SearchParams = rescores ? { ...gridPoint, shortlist: gridPoint.shortlist + extra } : gridPoint;
-    if (rescores && gridPoint.funnel) params.funnel = gridPoint.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
-    if (rescores && gridPoint.rerankPatience) params.rerankPatience = { ...gridPoint.rerankPatience, first: gridPoint.rerankPatience.first + extra };
+    const params = widenBy(gridPoint, extra);
     const result = await index.search(queries, rows, top + extra, params, scan);
     const found = dropOwn(result.ids, top + extra, top);
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);

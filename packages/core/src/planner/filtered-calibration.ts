@@ -2,7 +2,7 @@ import { createRng, type Rng } from '@adanns/compute';
 import type { AdannsIndex, VectorReader } from '../index/adanns-index.js';
 import { allowedIdsOf } from '../index/filter.js';
 import type { PreparedFilter } from '../index/filtered.js';
-import { usesShortlist, type SearchParams } from '../params.js';
+import { usesShortlist, widenBy, type SearchParams } from '../params.js';
 import type { Calibration, CalibrationLevel } from './calibrate.js';
 import { paretoFrontier, type FrontierPoint } from './frontier.js';
 import { calibrationLevels, paramsKey } from './levels.js';
@@ -293,9 +293,7 @@ async function measureFiltered(index: AdannsIndex, input: FilteredCalibrationInp
   const mflops = new Map<number, number[]>(ks.map((k) => [k, []]));
   const latency = new Map<number, { ms: number; timed: number }>(ks.map((k) => [k, { ms: 0, timed: 0 }]));
   // a query that is a stored vector finds itself too: one more result, and one more candidate to rescore
-  const params: SearchParams = usesShortlist(at) ? { ...at, shortlist: at.shortlist + extra } : { ...at };
-  if (at.funnel && extra) params.funnel = at.funnel.map((s) => ({ dim: s.dim, keep: s.keep + extra }));
-  if (at.rerankPatience && extra) params.rerankPatience = { ...at.rerankPatience, first: at.rerankPatience.first + extra };
+  const params = widenBy(at, extra);
   for (const f of filters) {
     const served = ks.filter((k) => k <= f.truthWidth);
     if (served.length === 0) continue;

@@ -17,6 +17,7 @@ export interface StageTrainOptions {
   pcaSampleSize?: number;
   kmeansIterations?: number;
   maxPointsPerCentroid?: number;
+  /** Seeding of the IVF k-means (default random, as FAISS's IVF training; kmeans.ts's own default is k-means++). */
   kmeansInit?: 'kmeans++' | 'random';
   /** PQ/OPQ with IVF: encode residuals against each list's reference (default true, as FAISS's IVFPQ). */
   residual?: boolean;
@@ -169,7 +170,9 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
       seed,
       iterations: options.kmeansIterations,
       maxPointsPerCentroid: perCentroid,
-      init: options.kmeansInit,
+      // FAISS's IVF recipe: k-means++ seeding reads the whole sample once per centroid (40% on top of 20 Lloyd
+      // iterations at 1,265 lists x 128 dims) and gave no better recall at equal params there
+      init: options.kmeansInit ?? 'random',
       spherical: metric !== 'l2',
       onProgress: (done, total) => progress('kmeans', done, total),
     });

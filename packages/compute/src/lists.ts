@@ -91,8 +91,19 @@ export function pqListBiases(queries: RowBlock, refs: Float32Array, dim: number,
   return out;
 }
 
-/** Checks a list scan's arguments: queries at dim, probes of rows x nprobe naming lists (or -1), heaps for every query, members inside their codes. */
-export function checkListScan(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, best: TopK, what: string): void {
+/** Why list l's codes or ids do not hold its members (what a list scan checks of each list it reads), else undefined. */
+export function listShortfall(lists: ListSet, l: number): string | undefined {
+  const size = lists.size(l);
+  if (size > 0 && lists.codes(l).length < listCodeBytes(lists, size)) return `list ${l} holds ${lists.codes(l).length} bytes for ${size} members of ${lists.stride * listBytesPerElement(lists.encoding)}${lists.layout ? ' in blocks' : ''}`;
+  if (size > 0 && lists.ids(l).length < size) return `list ${l} has ${lists.ids(l).length} ids for ${size} members`;
+  return undefined;
+}
+
+/**
+ * Checks a list scan's arguments: queries at dim, probes of rows x nprobe naming lists (or -1), heaps for every query, members inside their codes.
+ * `listsChecked`: every list is known to hold its members (listShortfall; a backend's kept directory of them), so only the probe numbers are checked.
+ */
+export function checkListScan(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, best: TopK, what: string, listsChecked = false): void {
   if (lists.encoding !== 'pq') checkPrefix(queries, dim, `${what} queries`);
   if (!Number.isInteger(nprobe) || nprobe < 0) throw new Error(`${what}: nprobe must be a non-negative integer, got ${nprobe}`);
   if (probes.length < queries.rows * nprobe) throw new Error(`${what}: ${probes.length} probe entries for ${queries.rows} queries x ${nprobe}`);
@@ -107,9 +118,8 @@ export function checkListScan(queries: RowBlock, lists: ListSet, probes: Int32Ar
     const l = probes[i];
     if (l === -1) continue;
     if (!Number.isInteger(l) || l < 0 || l >= lists.count) throw new Error(`${what}: probe ${l} of query ${Math.floor(i / Math.max(1, nprobe))} is not a list (0..${lists.count - 1}) or -1`);
-    const size = lists.size(l);
-    if (size > 0 && lists.codes(l).length < listCodeBytes(lists, size)) throw new Error(`${what}: list ${l} holds ${lists.codes(l).length} bytes for ${size} members of ${lists.stride * listBytesPerElement(lists.encoding)}${lists.layout ? ' in blocks' : ''}`);
-    if (size > 0 && lists.ids(l).length < size) throw new Error(`${what}: list ${l} has ${lists.ids(l).length} ids for ${size} members`);
+    const shortfall = listsChecked ? undefined : listShortfall(lists, l);
+    if (shortfall) throw new Error(`${what}: ${shortfall}`);
   }
 }
 

@@ -14,9 +14,18 @@ export class TopK {
     readonly k: number,
   ) {
     if (!Number.isInteger(k) || k < 1) throw new Error(`k must be a positive integer, got ${k}`);
-    this.ids = new Int32Array(rows * k);
-    this.scores = new Float32Array(rows * k);
-    this.sizes = new Int32Array(rows);
+    const n = rows * k;
+    // V8 keeps typed arrays of up to 64 bytes in its heap; past that each is an allocation of its own, so the three share one
+    if (n <= 16) {
+      this.ids = new Int32Array(n);
+      this.scores = new Float32Array(n);
+      this.sizes = new Int32Array(rows);
+    } else {
+      const buffer = new ArrayBuffer(n * 8 + rows * 4);
+      this.ids = new Int32Array(buffer, 0, n);
+      this.scores = new Float32Array(buffer, n * 4, n);
+      this.sizes = new Int32Array(buffer, n * 8, rows);
+    }
   }
 
   /** Score a candidate must beat to enter a full row; -Infinity while the row has room. */

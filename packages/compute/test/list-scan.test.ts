@@ -12,6 +12,7 @@ import {
   type Metric,
   type PqQuantizer,
 } from '../src/index.js';
+import type { ListDirectories } from '../src/cpu/list-rescore.js';
 import { expectIdentical, expectSameTopK } from './compare.js';
 import { cpuBackends, randomLists, randomProbes, SPREAD_FILLER } from './blocked-lists.js';
 import { randomMatrix } from './naive.js';
@@ -113,6 +114,22 @@ describe('fused float list scans agree with the reference composition', () => {
         }
       }
     }
+  });
+
+  it('a query alone on a kept directory still refuses bad probes, and lists short of their members get no directory', async () => {
+    const queries = rowBlock(randomMatrix(1, stride, 5), 1, stride);
+    const lists = { ...makeLists(cpu.one.arena, 'f32', 6), source: { version: 0 } };
+    // a directory is kept once calls have planned as many entries as there are lists; then the scans read it
+    for (let i = 0; i < count; i++) await cpu.one.scanListsTopK(queries, lists, makeProbes(1, 1, i), 1, dim, 'l2', new TopK(1, 3));
+    // the backend's directories (private): a short list's is built (counted) and not kept
+    const directories = (cpu.one as unknown as { directories: ListDirectories }).directories;
+    const builds = directories.builds;
+    await expect(cpu.one.scanListsTopK(queries, lists, Int32Array.of(1, count), 2, dim, 'l2', new TopK(1, 3))).rejects.toThrow(new RegExp(`probe ${count} of query 0 is not a list`));
+    // list 8 keeps one member's codes too few: the scans go planned and name it, whichever list is probed first
+    const short = { ...lists, source: { version: 0 }, codes: (l: number) => (l === 8 ? lists.codes(l).subarray(0, (sizes[8] - 1) * stride * 4) : lists.codes(l)) };
+    for (let i = 0; i < count; i++) await cpu.one.scanListsTopK(queries, short, Int32Array.of(3), 1, dim, 'l2', new TopK(1, 3));
+    await expect(cpu.one.scanListsTopK(queries, short, Int32Array.of(3, 8), 2, dim, 'l2', new TopK(1, 3))).rejects.toThrow(/list scan: list 8 holds 10320 bytes for 130 members of 80/);
+    expect(directories.builds).toBe(builds + 1);
   });
 
   it('merges into heaps already holding results, as the per-list calls do', async () => {

@@ -2,6 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { TopK } from '../src/index.js';
 
 describe('TopK', () => {
+  it('keeps ids, scores and sizes apart, whether in the V8 heap (16 entries or fewer) or sharing one buffer', () => {
+    for (const [rows, k] of [[1, 10], [2, 8], [3, 7], [1, 100]]) {
+      const t = new TopK(rows, k);
+      expect([t.ids.length, t.scores.length, t.sizes.length]).toEqual([rows * k, rows * k, rows]);
+      t.ids.fill(-7);
+      t.scores.fill(0.5);
+      t.sizes.fill(k);
+      expect(t.ids.every((id) => id === -7) && t.scores.every((s) => s === 0.5) && t.sizes.every((n) => n === k)).toBe(true);
+    }
+  });
+
   it('keeps the k best by score, ties broken by lower id, whatever the arrival order', () => {
     const scores = [5, 1, 3, 3, 9, 3, 0, 7, 3, 2];
     const expected = scores.map((s, id) => ({ s, id })).sort((a, b) => b.s - a.s || a.id - b.id).slice(0, 5);

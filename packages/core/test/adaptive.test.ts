@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend, rowBlock, TopK } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, formatParams, formatPatience, parseParams, patienceError, recallAtK, rerankPatienceError, type FrontierPoint, type PatienceRule, type RerankPatience, type SearchParams } from '../src/index.js';
+import { AdannsIndex, CoarseQuantizer, formatParams, formatPatience, parseParams, patienceError, recallAtK, rerankPatienceError, type FrontierPoint, type PatienceRule, type RerankPatience, type SearchParams } from '../src/index.js';
 import { cutProbes, marginForMeanDepth, patienceStops, probeDepth } from '../src/stages/adaptive-probe.js';
 import { adaptiveGrid, rerankPatienceGrid } from '../src/planner/adaptive-grid.js';
 import { rerankWithPatience } from '../src/stages/adaptive-rerank.js';
@@ -18,6 +18,15 @@ async function ivf(metric: 'cosine' | 'l2' | 'ip' = 'l2'): Promise<AdannsIndex> 
 }
 
 describe('adaptive probe rule', () => {
+  it('ranks the lists best first with their centroid scores, padded with -1 and NaN past the lists that exist', async () => {
+    // 3 centroids, nprobe 5: every query ranks all 3, then two pads
+    const centroids = Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0.6, 0.8, 0, 0]);
+    const coarse = CoarseQuantizer.of(backend, centroids, 3, 4, 'ip');
+    const { lists, scores } = await coarse.rank(rowBlock(Float32Array.from([1, 0.5, 0, 0, 0, 2, 0, 0]), 2, 4), 4, 5);
+    expect(Array.from(lists)).toEqual([0, 2, 1, -1, -1, 1, 2, 0, -1, -1]);
+    expect(Array.from(scores)).toEqual([1, Math.fround(1), 0.5, NaN, NaN, 2, Math.fround(1.6), 0, NaN, NaN]);
+  });
+
   it('probes while a centroid is within the margin of the best, at least one list and at most the cap', () => {
     const scores = Float32Array.from([1, 0.75, 0.625, 0.25, NaN]);
     expect(probeDepth(scores, 0, 5, 0)).toBe(1);

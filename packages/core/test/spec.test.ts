@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultParams, dimsLadder, formatSpec, parseParams, parseSpec, validateSpec } from '../src/index.js';
+import { defaultParams, dimsLadder, formatSpec, parseParams, parseSpec, validateSpec, type SearchParams } from '../src/index.js';
 
 describe('IndexSpec strings', () => {
   it('parses and prints back', () => {
@@ -50,6 +50,25 @@ describe('search params', () => {
   it('defaults to the built dims', () => {
     const p = defaultParams(parseSpec('ivf256@32,flat@64,rerank@128'), 10);
     expect(p).toMatchObject({ coarseDim: 32, scanDim: 64, rerankDim: 128, shortlist: 100, nprobe: 8 });
+  });
+
+  it('overrides the defaults with given params as an object spread does (keys, order, values, prototype)', () => {
+    const givens: Partial<SearchParams>[] = [
+      {},
+      { probeMargin: 0.2, nprobe: 4, rerankDim: 64 },
+      { rerankDim: undefined, shortlist: 30 },
+      { funnel: [{ dim: 64, keep: 20 }], coarseDim: 16 },
+      JSON.parse('{"__proto__": {"nprobe": 1}, "scanDim": 32}') as Partial<SearchParams>,
+    ];
+    for (const spec of ['ivf256@32,flat@64,rerank@128', 'ivf256@32,flat@64', 'flat@64']) {
+      for (const given of givens) {
+        const p = defaultParams(parseSpec(spec), 10, given);
+        const spread = { ...defaultParams(parseSpec(spec), 10), ...given };
+        expect(Object.keys(p)).toEqual(Object.keys(spread));
+        expect(p).toStrictEqual(spread);
+        expect(Object.getPrototypeOf(p)).toBe(Object.prototype);
+      }
+    }
   });
 });
 

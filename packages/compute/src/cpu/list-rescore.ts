@@ -1,5 +1,5 @@
 import { blockLayoutWord } from '../blocked.js';
-import type { ListCandidates, ListSet } from '../lists.js';
+import { listShortfall, type ListCandidates, type ListSet } from '../lists.js';
 import type { ListScanPlan } from './list-scan.js';
 import type { WasmArena } from './wasm-memory.js';
 
@@ -79,7 +79,7 @@ interface Kept {
   built: boolean;
   /** Until then, the entries (lists or candidate places) calls at this version planned themselves. */
   planned: number;
-  /** undefined: not built, or the lists do not all lie in one memory of the arena (no directory). */
+  /** undefined: not built, or the lists do not all lie in one memory of the arena or one is short of its members (no directory). */
   directory: ListDirectory | undefined;
 }
 
@@ -114,7 +114,8 @@ export class ListDirectories {
    * The directory of `lists` with kept norms at `normsDim` (0: none), or
    * undefined when the set has no source, it is not built yet at the source's
    * version (see above; `planned`: the entries this call plans without it),
-   * or its lists lie in several memories or outside the arena.
+   * or its lists lie in several memories or outside the arena, or one does
+   * not hold its members (listShortfall).
    */
   get(lists: ListSet, normsDim: number, planned: number): ListDirectory | undefined {
     const source = lists.source;
@@ -138,12 +139,21 @@ export class ListDirectories {
     return (kept.directory = this.build(lists, normsDim));
   }
 
+  /** The directory get() would return once built, without counting toward building one: every list in it holds its members (listShortfall). */
+  built(lists: ListSet, normsDim: number): ListDirectory | undefined {
+    const source = lists.source;
+    const kept = source && this.kept.get(source)?.get(normsDim);
+    return kept && kept.built && kept.version === source.version ? kept.directory : undefined;
+  }
+
   private build(lists: ListSet, normsDim: number): ListDirectory | undefined {
     const count = lists.count;
     const arrays: (ArrayBufferView | undefined)[] = new Array(3 * count);
     let memory = -1;
     for (let l = 0; l < count; l++) {
       if (lists.size(l) === 0) continue;
+      // a list short of its members is read by planned calls, which check the lists they read (checkListScan)
+      if (listShortfall(lists, l) !== undefined) return undefined;
       arrays[3 * l] = lists.codes(l);
       arrays[3 * l + 1] = lists.ids(l);
       arrays[3 * l + 2] = normsDim > 0 ? lists.invNorms?.(l, normsDim) : undefined;

@@ -430,7 +430,10 @@ export class WasmSimdBackend implements Backend {
    * queries probing each are gathered in the kernel, heaps stay in the kernel.
    */
   async scanListsTopK(queries: RowBlock, lists: ListSet, probes: Int32Array, nprobe: number, dim: number, metric: Metric, best: TopK, mask?: Uint32Array): Promise<void> {
-    checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan');
+    const normsDim = metric === 'cosine' ? dim : 0;
+    // a query alone on lists with a kept directory: their lists were checked when it was built, only its probes are
+    const built = queries.rows === 1 ? this.directories.built(lists, normsDim) : undefined;
+    checkListScan(queries, lists, probes, nprobe, dim, best, 'list scan', built !== undefined);
     checkMask(mask, 'list scan');
     if (lists.encoding === 'pq') throw new Error('list scan: PQ codes are scanned by pqScanListsTopK');
     const coded = lists.encoding !== 'f32';
@@ -445,10 +448,10 @@ export class WasmSimdBackend implements Backend {
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
     // a query alone on lists with a kept directory: its probes' entries copied from it, nothing planned
     if (rows === 1) {
-      const kept = this.directories.get(lists, metric === 'cosine' ? dim : 0, nprobe);
+      const kept = built ?? this.directories.get(lists, normsDim, nprobe);
       if (kept && this.scanOne(queries, lists, probes, nprobe, dim, metric, best, mask, kept, scratch + buffers(1), mode)) return;
     }
-    const plan = planListScan(this.arena, lists, probes, rows, nprobe, metric === 'cosine' ? dim : 0);
+    const plan = planListScan(this.arena, lists, probes, rows, nprobe, normsDim);
     for (const { entries } of plan.groups) {
       const operands = [queries, lists.params, plan.members, mask, ...groupArrays(plan, entries)];
       const s = this.spaces.bind(operands, this.topKStaging(rows, best.k, scratch) + bufferBytes + directoryBytes(entries.length) + 64);

@@ -370,9 +370,8 @@ export class AdannsIndex {
 
   /** Fills in defaults and rejects params this index cannot serve. */
   resolveParams(k: number, given: Partial<SearchParams> = {}): SearchParams {
-    const defaults = defaultParams(this.spec, k);
-    const p: SearchParams = { ...defaults, ...given };
-    if (given.rerankDim === undefined && defaults.rerankDim === undefined) delete p.rerankDim;
+    const p = defaultParams(this.spec, k, given);
+    if (given.rerankDim === undefined && !this.spec.rerank) delete p.rerankDim;
     if (this.spec.coarse) {
       checkPositiveInt(p.coarseDim, 'coarseDim', this.spec.coarse.dim);
       checkPositiveInt(p.nprobe, 'nprobe', this.spec.coarse.lists);

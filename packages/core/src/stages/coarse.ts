@@ -59,12 +59,11 @@ export class CoarseQuantizer {
   async rank(queries: RowBlock, coarseDim: number, nprobe: number): Promise<{ lists: Int32Array; scores: Float32Array }> {
     const best = new TopK(queries.rows, nprobe);
     await this.backend.scanTopK(queries, this.block(coarseDim), coarseDim, this.metric, best);
-    best.sort();
-    const lists = new Int32Array(queries.rows * nprobe).fill(-1);
-    const scores = new Float32Array(queries.rows * nprobe).fill(NaN);
+    // the sorted heaps are the answer (rows x nprobe): only a row short of nprobe lists is padded
+    const { ids: lists, scores, sizes } = best.sort();
     for (let q = 0; q < queries.rows; q++) {
-      lists.set(best.ids.subarray(q * nprobe, q * nprobe + best.sizes[q]), q * nprobe);
-      scores.set(best.scores.subarray(q * nprobe, q * nprobe + best.sizes[q]), q * nprobe);
+      lists.fill(-1, q * nprobe + sizes[q], (q + 1) * nprobe);
+      scores.fill(NaN, q * nprobe + sizes[q], (q + 1) * nprobe);
     }
     return { lists, scores };
   }

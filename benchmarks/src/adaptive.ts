@@ -170,7 +170,7 @@ async function run(name: string): Promise<void> {
       for (const rule of rules) {
         const common = { coarseDim, scanDim, rerankDim: spec.rerank?.dim, nprobe: cap, patience: rule };
         for (const shortlist of [40, 100].filter((s) => s >= rule.top)) patience.push(await measure({ ...common, shortlist }));
-        // the fixed funnel points' shapes: shortlist 100 or 200, keeping 20 or 40
+        // funnel shapes among the fixed ones': shortlist 100 or 200, keeping 20 or 40
         for (const dim of stageDims.filter((d) => d > scanDim && d < (spec.rerank?.dim ?? Infinity) && d <= spec.scan.dim)) {
           for (const shortlist of [100, 200].filter((s) => s >= rule.top)) for (const keep of [20, 40]) funnelPatience.push(await measure({ ...common, shortlist, funnel: [{ dim, keep }] }));
         }

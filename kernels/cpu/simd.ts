@@ -148,7 +148,7 @@ function tile4x2(q0: usize, qs: usize, b0: usize, bs: usize, dim: i32, l2: bool,
   store<f32>(out + 3 * os, dotTail(q3, b1, d4, dim, hsum(a31)), 4);
 }
 
-/** Cosine from dot products: out[t][j - bFrom] *= qInv[t] * bInv[j] for queries [qFrom, qTo) (out rows os bytes apart), four rows at a time. */
+/** Cosine from dot products: out[t][j - bFrom] *= qInv[t] * bInv[j] for queries [qFrom, qTo) (out rows os bytes apart), four base rows at a time. */
 function scaleCosine(qInv: usize, qFrom: i32, qTo: i32, bInv: usize, bFrom: i32, bTo: i32, out: usize, os: usize): void {
   for (let u = qFrom; u < qTo; u++) {
     const qi = load<f32>(qInv + (<usize>u << 2));

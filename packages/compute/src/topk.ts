@@ -3,6 +3,8 @@
  * worst candidate at the root). Ordering is total: higher score first, then
  * lower id, so the kept set does not depend on the order candidates arrive in,
  * which is what lets different backends and block orders agree exactly.
+ * `ids`, `scores` and `sizes` may be views of one buffer (above 16 entries):
+ * read them through their own offset and length, never `.buffer` whole.
  */
 export class TopK {
   readonly ids: Int32Array;

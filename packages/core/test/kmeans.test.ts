@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '@adanns/compute';
-import { kmeans, normalizePrefixInPlace } from '../src/index.js';
+import { AdannsIndex, kmeans, normalizePrefixInPlace, parseSpec } from '../src/index.js';
 import { randomMatrix } from '../../compute/test/naive.js';
 
 const backend = new ReferenceBackend();
@@ -64,5 +64,42 @@ describe('kmeans', () => {
 
   it('rejects more centroids than points', async () => {
     await expect(kmeans(backend, data, 10, 12, 11)).rejects.toThrow(/need at least 11 training points/);
+  });
+});
+
+describe('IVF k-means (index/training.ts coarseKmeans)', () => {
+  const data = blobs(3000, 12, 20, 41);
+  const train = async (options: { seed?: number; kmeansIterations?: number } = {}) => {
+    const progress: [number, number][] = [];
+    const index = await AdannsIndex.train(backend, parseSpec('ivf8@12,flat@12', 12), data, 3000, 12, {
+      metric: 'l2',
+      ...options,
+      onProgress: (stage, done, total) => {
+        if (stage === 'kmeans') progress.push([done, total]);
+      },
+    });
+    const centroids = index.arrays().find((a) => a.kind === 'centroids')!.array as Float32Array;
+    return { centroids: Array.from(centroids), progress };
+  };
+
+  it('is deterministic for a seed, and its progress rises to the iterations asked across the warm-up and the whole sample', async () => {
+    const a = await train({ seed: 4 });
+    const b = await train({ seed: 4 });
+    const c = await train({ seed: 5 });
+    expect(a.centroids).toEqual(b.centroids);
+    expect(a.centroids).not.toEqual(c.centroids);
+    for (const { progress } of [a, await train({ seed: 4, kmeansIterations: 2 }), await train({ seed: 4, kmeansIterations: 1 })]) {
+      const total = progress[0][1];
+      expect(progress.every(([, t]) => t === total)).toBe(true);
+      // strictly rising (a phase may stop early once no assignment changes), never past the total
+      for (let i = 1; i < progress.length; i++) expect(progress[i][0]).toBeGreaterThan(progress[i - 1][0]);
+      expect(progress.at(-1)![0]).toBeLessThanOrEqual(total);
+    }
+    expect(a.progress[0][1]).toBe(18);
+  });
+
+  it('names an iteration count that is not a positive integer', async () => {
+    await expect(train({ kmeansIterations: 0 })).rejects.toThrow(/kmeansIterations must be a positive integer, got 0/);
+    await expect(train({ kmeansIterations: 2.5 })).rejects.toThrow(/got 2.5/);
   });
 });

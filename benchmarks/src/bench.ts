@@ -10,13 +10,13 @@ import { backendThreads, DEFAULT_BYTE_BUDGETS, type BenchContext } from './conte
 import { filteredSummaryMarkdown } from './report/filtered-summary.js';
 import { filteredPlot, recallPlot } from './report/plots.js';
 import { formatParams, summaryMarkdown } from './report/summary.js';
-import type { ResultRow, Results, SystemInfo } from './row.js';
+import type { ResultRow, Results, SystemInfo, UntimedRow } from './row.js';
 import { adannsAutoSuite, adannsIvfDiskSuite, adannsIvfFastScanSuite, adannsIvfOpqSuite, adannsIvfSuite, adannsOpqSuite, exactSuite, ivfOpqSuite, ivfSuite, opqSuite, singleRow } from './suites/adanns.js';
 import { budgetSuite, DEFAULT_BUDGETS } from './suites/budget.js';
 import { faissSuite } from './suites/faiss.js';
 import { filteredSuite } from './suites/filtered.js';
 import { hnswlibSuite } from './suites/hnswlib.js';
-import { MIN_PASSES } from './timing.js';
+import { MIN_PASSES, timeRoundRobin, WARM_UP_QUERIES, type RowTiming, type SpeedFigures } from './timing.js';
 
 const SUITES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   exact: exactSuite,
@@ -50,10 +50,23 @@ export const benchUsage = `adanns bench [data] [--suite NAMES|all] [--out DIR] [
                    scan of the matches, against exact filtered ground truth (cached in DIR like the unfiltered one)
   --spec SPEC --params k=v,...   exactly one configuration (one row)
   --threads N   threads of every system (ours, FAISS; hnswlib-node is always 1); read back and recorded
-  --latency-queries N (200)  --passes N (3, at least ${MIN_PASSES}: every speed is the median of N timed passes)  --out DIR (bench-out)
+  --latency-queries N (200)  --out DIR (bench-out)
+  --passes N (3, at least ${MIN_PASSES})   every speed is the median of N timed passes, taken round-robin once every suite
+               has built: pass 1 of every row of the run, then pass 2, ... (FAISS's subprocess times its own rows)
   Exact ground truth is computed by the reference backend and cached in DIR under a hash of the data, metric and k.
   Writes DIR/results.json, DIR/recall-vs-mflops.svg, DIR/recall-vs-qps.svg and DIR/summary.md
   (the filtered suite: DIR/recall-vs-qps-filtered.svg and its table in DIR/summary.md).`;
+
+/** The log line of a row: its quality when registered, with its QPS once timed. */
+function rowLine(row: UntimedRow | ResultRow): string {
+  const qps = 'qps' in row ? `, ${row.qps.toFixed(0)} QPS` : ', timed later';
+  return `  ${row.system.padEnd(15)} ${row.spec} ${formatParams(row.params, ',')}: recall ${row.recall.toFixed(4)}, ${row.mflops === null ? '-' : row.mflops.toFixed(4)} MFLOPs${qps}`;
+}
+
+/** The row with its speeds where the suites used to put them (after mflops), so results.json reads as before. */
+function withSpeeds(row: UntimedRow, speeds: SpeedFigures): ResultRow {
+  return Object.fromEntries(Object.entries(row).flatMap(([key, value]) => (key === 'mflops' ? [[key, value], ...Object.entries(speeds)] : [[key, value]]))) as ResultRow;
+}
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const o = parseOrUsage(() =>
@@ -134,7 +147,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (k > data.base.rows) throw new UsageError(`--k ${k} exceeds the ${data.base.rows} base vectors`);
   log(`bench: ${data.name}: ${data.base.rows} x ${data.base.dim} base, ${data.queries.rows} queries, ${data.metric}, k = ${k}`);
 
-  const rows: ResultRow[] = [];
+  // rows in the order the suites give them: complete (FAISS) or waiting for the round-robin timing
+  const added: Array<ResultRow | { untimed: UntimedRow; timing: RowTiming }> = [];
+  const releases: Array<() => void> = [];
   const systems: Record<string, SystemInfo> = {};
   const ctx: BenchContext = {
     backend,
@@ -158,17 +173,45 @@ export async function benchCommand(argv: string[]): Promise<void> {
     progress: bars.update,
     log,
     add: (row) => {
-      rows.push(row);
-      const p = formatParams(row.params, ',');
-      log(`  ${row.system.padEnd(15)} ${row.spec} ${p}: recall ${row.recall.toFixed(4)}, ${row.mflops === null ? '-' : row.mflops.toFixed(4)} MFLOPs, ${row.qps.toFixed(0)} QPS`);
+      added.push(row);
+      log(rowLine(row));
     },
+    timed: (untimed, timing) => {
+      added.push({ untimed, timing });
+      log(rowLine(untimed));
+    },
+    afterTiming: (release) => releases.push(release),
     describe: (system, info) => {
       systems[system] = info;
     },
   };
   if (o.spec !== undefined) await singleRow(ctx, o.spec, o.params);
   else for (const s of suites) await SUITES[s](ctx);
+  const pending = added.filter((a) => 'untimed' in a);
+  let speeds: SpeedFigures[] = [];
+  if (pending.length > 0) {
+    log(`timing ${pending.length} rows round-robin: ${passes} passes, each pass of a row ${WARM_UP_QUERIES} untimed queries, then its single queries, then its batched call`);
+    // a pass's length is the longest slow period of the machine the medians are sure to drop (it costs a row one pass)
+    let passStarted = performance.now();
+    const passDone = (pass: number) => {
+      log(`timing pass ${pass + 1}/${passes}: ${pending.length} rows in ${((performance.now() - passStarted) / 1000).toFixed(1)} s`);
+      passStarted = performance.now();
+    };
+    speeds = await timeRoundRobin(
+      pending.map((p) => p.timing),
+      passes,
+      (pass, row) => {
+        if (row === 0 && pass > 0) passDone(pass - 1);
+        bars.update(`timing pass ${pass + 1}/${passes}, row`, row + 1, pending.length);
+      },
+    );
+    passDone(passes - 1);
+  }
+  for (const release of releases) release();
   bars.stop();
+  const timedRows = pending.map((p, i) => withSpeeds(p.untimed, speeds[i]));
+  for (const row of timedRows) log(rowLine(row));
+  const rows = added.map((a) => ('untimed' in a ? timedRows[pending.indexOf(a)] : a));
 
   const results: Results = {
     dataset: { name: data.name, n: data.base.rows, dim: data.base.dim, queries: data.queries.rows, metric: data.metric },

@@ -1,7 +1,8 @@
 import type { Backend } from '@adanns/compute';
 import type { Budget } from '@adanns/core';
 import type { BenchData } from './bench-data.js';
-import type { ResultRow, SystemInfo } from './row.js';
+import type { ResultRow, SystemInfo, UntimedRow } from './row.js';
+import type { RowTiming } from './timing.js';
 
 /** What every suite gets: the data, the measuring settings and where rows go. */
 export interface BenchContext {
@@ -25,7 +26,17 @@ export interface BenchContext {
   suites: string[];
   progress: (stage: string, done: number, total: number) => void;
   log: (line: string) => void;
+  /** A row timed by its system itself (FAISS's subprocess), speeds included. */
   add: (row: ResultRow) => void;
+  /**
+   * A row whose speeds the harness measures after every suite has built and
+   * registered its rows: all rows' passes round-robin (timing.ts
+   * timeRoundRobin). The closures must set any state the row depends on
+   * (e.g. hnswlib's ef) themselves, since other rows run between its passes.
+   */
+  timed: (row: UntimedRow, timing: RowTiming) => void;
+  /** Runs once every row is timed: releases what the timing closures search (an index). */
+  afterTiming: (release: () => void) => void;
   /** Records how a system ran (results.json machine.systems); every suite describes the systems it adds rows for. */
   describe: (system: string, info: SystemInfo) => void;
 }

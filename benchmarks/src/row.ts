@@ -1,3 +1,5 @@
+import type { SpeedFigures } from './timing.js';
+
 /** One row of results.json (docs/ARCHITECTURE.md, "Benchmark results"), plus the extra measures the harness takes. */
 export interface ResultRow {
   system: string;
@@ -38,6 +40,9 @@ export interface ResultRow {
   matches?: number;
   hits?: number;
 }
+
+/** A row before the harness times it (bench.ts times every row of a run round-robin, timing.ts timeRoundRobin). */
+export type UntimedRow = Omit<ResultRow, keyof SpeedFigures>;
 
 /** How a system ran: the threads it actually used (read back from it, not the request), and what else identifies the build. */
 export interface SystemInfo {

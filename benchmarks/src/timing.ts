@@ -58,12 +58,59 @@ export function singleQueryFigures(passes: number[][]): SingleQueryFigures {
   };
 }
 
-/** Queries one at a time: a warm-up on the first few, then `passes` passes over `count` queries. */
-export async function timeSingleQueries(count: number, passes: number, fn: (i: number) => Promise<unknown> | unknown): Promise<SingleQueryFigures> {
-  for (let i = 0; i < Math.min(count, 10); i++) await fn(i);
-  const all: number[][] = [];
-  for (let p = 0; p < passes; p++) all.push(await latencies(count, fn));
-  return singleQueryFigures(all);
+/** How one row is timed: its queries one at a time and, where the system has one, its batched call. */
+export interface RowTiming {
+  /** Sets the state the row's searches depend on (hnswlib's ef), before each of its passes: other rows run between them. */
+  before?: () => void;
+  /** Queries timed one at a time: single(i) for i < singles. */
+  singles: number;
+  single: (i: number) => Promise<unknown> | unknown;
+  /** One call over `queries` queries; without it (no batch API) the row's batchQps is its qps. */
+  batch?: { queries: number; run: () => Promise<unknown> | unknown };
+}
+
+export interface SpeedFigures extends SingleQueryFigures {
+  /** Queries per second of the batched call: its queries over the median of its pass times. */
+  batchQps: number;
+}
+
+/** Queries run untimed before each pass of a row (the first ones of its single queries). */
+export const WARM_UP_QUERIES = 10;
+
+/**
+ * Times rows round-robin: pass 1 of every row, then pass 2 of every row, and
+ * so on; each row's figures are the median over its passes. The machines we
+ * measure on have slow periods (seconds to minutes in which memory-bound code
+ * runs ~1.5x slower in the same process): passes of a row taken back to back
+ * fall into one together, while here a row's passes are one round of all rows
+ * apart, so a slow period shorter than that gap costs a row at most one pass,
+ * which the median drops (longer ones need more passes), and the rows of
+ * every system are measured over the same span of time. Each pass of a row
+ * starts with WARM_UP_QUERIES untimed queries, because the rows timed before
+ * it evicted its data from the caches; its batched call follows its single
+ * queries (warm from them). `onRow(pass, row)` is told before each.
+ */
+export async function timeRoundRobin(rows: RowTiming[], passes: number, onRow: (pass: number, row: number) => void = () => {}): Promise<SpeedFigures[]> {
+  if (passes < MIN_PASSES) throw new Error(`a reported figure needs at least ${MIN_PASSES} timed passes, got ${passes}`);
+  const singles = rows.map((): number[][] => []);
+  const batches = rows.map((): number[] => []);
+  for (let p = 0; p < passes; p++) {
+    for (const [r, row] of rows.entries()) {
+      onRow(p, r);
+      row.before?.();
+      for (let i = 0; i < Math.min(row.singles, WARM_UP_QUERIES); i++) await row.single(i);
+      singles[r].push(await latencies(row.singles, row.single));
+      if (row.batch) {
+        const t = performance.now();
+        await row.batch.run();
+        batches[r].push(performance.now() - t);
+      }
+    }
+  }
+  return rows.map((row, r) => {
+    const single = singleQueryFigures(singles[r]);
+    return { ...single, batchQps: row.batch ? (row.batch.queries * 1000) / median(batches[r]) : single.qps };
+  });
 }
 
 export function peakRssBytes(): number {

@@ -2,8 +2,8 @@ import { AdannsIndex, dimsLadder, formatSpec, paretoFrontier, parseParams, point
 import { createRng, sampleIndices } from '@adanns/compute';
 import { backendThreads, listCount, nprobeSweep, type BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
-import type { ResultRow } from '../row.js';
-import { medianMs, peakRssBytes, timeSingleQueries } from '../timing.js';
+import type { UntimedRow } from '../row.js';
+import { peakRssBytes } from '../timing.js';
 
 /** Builds an index with progress and returns it with its build time in seconds. */
 export async function buildTimed(ctx: BenchContext, spec: string, extra: Partial<BuildOptions> = {}): Promise<{ index: AdannsIndex; seconds: number }> {
@@ -19,7 +19,11 @@ export async function buildTimed(ctx: BenchContext, spec: string, extra: Partial
   return { index, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Measures one configuration of a built index and records the row (with `extra` fields, e.g. a budget); returns it. */
+/**
+ * Measures one configuration of a built index and records the row (with
+ * `extra` fields, e.g. a budget) for the harness to time; returns it. The
+ * index must stay alive until then (release it through ctx.afterTiming).
+ */
 export async function measureIndex(
   ctx: BenchContext,
   system: string,
@@ -27,19 +31,17 @@ export async function measureIndex(
   params: Partial<SearchParams>,
   buildSeconds: number,
   note?: string,
-  extra: Partial<ResultRow> = {},
-): Promise<ResultRow> {
+  extra: Partial<UntimedRow> = {},
+): Promise<UntimedRow> {
   const { queries, truth, baseLabels, queryLabels } = ctx.data;
   const k = ctx.k;
   const q = queries.rows;
   const result = await index.search(queries.data, q, k, params);
   const sizes = index.sizes();
-  const batchMs = await medianMs(() => index.search(queries.data, q, k, params), ctx.passes);
   const dim = queries.dim;
-  const single = await timeSingleQueries(Math.min(ctx.latencyQueries, q), ctx.passes, (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), 1, k, params));
   ctx.describe(system, { threads: backendThreads(ctx.backend) });
   const labelled = baseLabels !== undefined && queryLabels !== undefined;
-  const row: ResultRow = {
+  const row: UntimedRow = {
     system,
     spec: formatSpec(index.spec),
     // stages the index does not have (coarseDim/nprobe without IVF) are left out
@@ -49,8 +51,6 @@ export async function measureIndex(
     top1: labelled ? top1Accuracy(result.ids, k, baseLabels, queryLabels) : null,
     map: labelled ? meanAveragePrecisionAtK(result.ids, k, baseLabels, queryLabels) : null,
     mflops: result.mflops.reduce((a, b) => a + b, 0) / q,
-    ...single,
-    batchQps: (q * 1000) / batchMs,
     buildSeconds,
     indexBytes: sizes.resident,
     indexBytesByKind: byKind(sizes),
@@ -59,7 +59,11 @@ export async function measureIndex(
     ...(note ? { note } : {}),
     ...extra,
   };
-  ctx.add(row);
+  ctx.timed(row, {
+    singles: Math.min(ctx.latencyQueries, q),
+    single: (i) => index.search(queries.data.subarray(i * dim, (i + 1) * dim), 1, k, params),
+    batch: { queries: q, run: () => index.search(queries.data, q, k, params) },
+  });
   return row;
 }
 
@@ -74,8 +78,8 @@ const prefix = (ctx: BenchContext) => (ctx.transform === 'pca' ? 'pca,' : '');
 export async function exactSuite(ctx: BenchContext): Promise<void> {
   const { index, seconds } = await buildTimed(ctx, 'flat');
   await measureIndex(ctx, 'exact', index, {}, seconds);
-  // every suite gives its indexes back, so later suites run on the arena, not the heap fallback
-  index.release();
+  // every index is given back once the run's rows are timed (they are timed round-robin, after every build)
+  ctx.afterTiming(() => index.release());
 }
 
 export async function ivfSuite(ctx: BenchContext): Promise<void> {
@@ -83,7 +87,7 @@ export async function ivfSuite(ctx: BenchContext): Promise<void> {
   const lists = listCount(base.rows);
   const { index, seconds } = await buildTimed(ctx, `ivf${lists}@${base.dim},flat@${base.dim}`);
   for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'ivf', index, { nprobe }, seconds);
-  index.release();
+  ctx.afterTiming(() => index.release());
 }
 
 /**
@@ -121,7 +125,7 @@ async function adannsIvf(ctx: BenchContext, system: string, rerankStorage: '' | 
         for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, system, index, { nprobe, scanDim, shortlist }, seconds);
       }
     }
-    index.release();
+    ctx.afterTiming(() => index.release());
   }
 }
 
@@ -164,7 +168,7 @@ export async function adannsAutoSuite(ctx: BenchContext): Promise<void> {
     const row = await measureIndex(ctx, 'adanns-auto', index, point.params, buildSeconds, note);
     if (row.recall >= AUTO_SWEEP_STOP) break;
   }
-  index.release();
+  ctx.afterTiming(() => index.release());
 }
 
 /**
@@ -186,7 +190,7 @@ export async function adannsIvfFastScanSuite(ctx: BenchContext): Promise<void> {
     for (const [system, codec] of [['adanns-ivf-fastscan', `pq${2 * m}x4`], ['adanns-ivf-pq8', `pq${m}`]]) {
       const { index, seconds } = await buildTimed(ctx, `${prefix(ctx)}ivf${lists}@${dc},${codec}@${ds},rerank@${D}:f32`);
       for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, system, index, { nprobe, shortlist: 10 * ctx.k }, seconds, `${m} bytes per vector`);
-      index.release();
+      ctx.afterTiming(() => index.release());
     }
   }
 }
@@ -210,7 +214,7 @@ export async function opqSuite(ctx: BenchContext): Promise<void> {
   for (const m of budgets(ctx)) {
     const { index, seconds } = await buildTimed(ctx, `opq${m}@${D}`);
     await measureIndex(ctx, 'opq', index, {}, seconds);
-    index.release();
+    ctx.afterTiming(() => index.release());
   }
 }
 
@@ -229,7 +233,7 @@ export async function adannsOpqSuite(ctx: BenchContext): Promise<void> {
     });
     const note = `best d = ${chosen.best.dim} for ${m} bytes (calibration recall ${chosen.candidates.map((c) => `${c.dim}:${c.recall.toFixed(3)}`).join(' ')})`;
     await measureIndex(ctx, 'adanns-opq', chosen.index, {}, (performance.now() - started) / 1000, note);
-    chosen.index.release();
+    ctx.afterTiming(() => chosen.index.release());
   }
 }
 
@@ -239,7 +243,7 @@ export async function ivfOpqSuite(ctx: BenchContext): Promise<void> {
   for (const m of budgets(ctx)) {
     const { index, seconds } = await buildTimed(ctx, `ivf${lists}@${base.dim},opq${m}@${base.dim}`);
     for (const nprobe of nprobeSweep(lists)) await measureIndex(ctx, 'ivf-opq', index, { nprobe }, seconds);
-    index.release();
+    ctx.afterTiming(() => index.release());
   }
 }
 
@@ -263,7 +267,7 @@ export async function adannsIvfOpqSuite(ctx: BenchContext): Promise<void> {
     });
     const seconds = (performance.now() - started) / 1000;
     for (const nprobe of sweep) await measureIndex(ctx, 'adanns-ivf-opq', chosen.index, { nprobe }, seconds, `best d = ${chosen.best.dim} for ${m} bytes at nprobe ${probe}`);
-    chosen.index.release();
+    ctx.afterTiming(() => chosen.index.release());
   }
 }
 
@@ -271,5 +275,5 @@ export async function adannsIvfOpqSuite(ctx: BenchContext): Promise<void> {
 export async function singleRow(ctx: BenchContext, spec: string, params: string): Promise<void> {
   const { index, seconds } = await buildTimed(ctx, spec);
   await measureIndex(ctx, 'adanns', index, parseParams(params), seconds);
-  index.release();
+  ctx.afterTiming(() => index.release());
 }

@@ -33,7 +33,7 @@ export async function budgetSuite(ctx: BenchContext): Promise<void> {
       expectedRecall: answer.expectedRecall,
     });
   }
-  index.release();
+  ctx.afterTiming(() => index.release());
 }
 
 export const DEFAULT_BUDGETS: Budget[] = [{ recall: 0.8 }, { recall: 0.9 }, { recall: 0.95 }, { mflops: 0.5 }];

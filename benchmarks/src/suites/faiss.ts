@@ -32,7 +32,10 @@ export function faissEnv(threads: number, env: NodeJS.ProcessEnv = process.env):
  * FAISS (Debian's python3-faiss) on the same files, as a subprocess with
  * --threads threads: IVF{n},Flat over an nprobe sweep, and when the run has a
  * quantised suite, rigid OPQ (OPQ{M}_{D'},PQ{M}np) and IVF-OPQ
- * (OPQ{M},IVF{n},PQ{M}np) at each --bytes budget.
+ * (OPQ{M},IVF{n},PQ{M}np) at each --bytes budget. The runner times its
+ * rows itself (a warm-up, then each row's passes back to back) while the
+ * suites build: they come complete (ctx.add), outside the round-robin timing
+ * of the other systems' rows (timing.ts timeRoundRobin).
  */
 export async function faissSuite(ctx: BenchContext): Promise<void> {
   const reason = faissUnavailable();

@@ -7,8 +7,8 @@ import { readIvecs, writeIvecs, type VectorSet } from '@adanns/datasets';
 import { groundTruthKey } from '../bench-data.js';
 import { backendThreads, listCount, type BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
-import type { ResultRow } from '../row.js';
-import { medianMs, peakRssBytes, timeSingleQueries } from '../timing.js';
+import type { ResultRow, UntimedRow } from '../row.js';
+import { peakRssBytes, WARM_UP_QUERIES, type RowTiming } from '../timing.js';
 import { buildTimed } from './adanns.js';
 import { buildHnswlib, HNSWLIB_VERSION } from './hnswlib.js';
 
@@ -30,7 +30,8 @@ const EF_SWEEP = [10, 20, 40, 80, 160, 320];
  * hnswlib-node calls the filter (a JS function) through N-API for every
  * candidate it visits, and at low selectivity it visits much of the graph:
  * per filter, the ef sweep stops (larger ef only costs more) once its rows
- * have taken this long; the summary says where it stopped.
+ * would have taken this long, their timed passes counted; the summary says
+ * where it stopped.
  */
 export const HNSW_SWEEP_SECONDS = 150;
 
@@ -161,28 +162,30 @@ export async function filteredSuite(ctx: BenchContext): Promise<void> {
     const prepared = index.prepareFilter(allowed);
     ctx.log(`filter ${filter.label}: ${matches} of ${base.rows} rows (${(100 * selectivity).toPrecision(3)}%, aimed at ${100 * filter.target}%)`);
     const truth = await filteredTruth(base, queries, metric, k, filter.ids, ctx.out);
-    const row = (system: string, rowSpec: string, params: Record<string, unknown>, m: Measured, timing: Awaited<ReturnType<typeof time>>, buildSeconds: number, indexBytes: number, extra: Partial<ResultRow> = {}) =>
-      ctx.add({
-        system,
-        spec: rowSpec,
-        params,
-        k,
-        ...quality(ctx, m, truth, matches),
-        mflops: m.mflops,
-        ...timing,
-        buildSeconds,
-        indexBytes,
-        rssBytes: peakRssBytes(),
-        selectivity,
-        filter: filter.label,
-        matches,
-        ...extra,
-      });
+    const row = (system: string, rowSpec: string, params: Record<string, unknown>, m: Measured, timing: RowTiming, buildSeconds: number, indexBytes: number, extra: Partial<UntimedRow> = {}) =>
+      ctx.timed(
+        {
+          system,
+          spec: rowSpec,
+          params,
+          k,
+          ...quality(ctx, m, truth, matches),
+          mflops: m.mflops,
+          buildSeconds,
+          indexBytes,
+          rssBytes: peakRssBytes(),
+          selectivity,
+          filter: filter.label,
+          matches,
+          ...extra,
+        },
+        timing,
+      );
 
     for (const params of paramSets) {
       const options = { filter: prepared };
       const r = await index.search(queries.data, queries.rows, k, params, options);
-      const timing = await time(ctx, (q, rows) => index.search(queries.data.subarray(q * D, (q + rows) * D), rows, k, params, options));
+      const timing = time(ctx, (q, rows) => index.search(queries.data.subarray(q * D, (q + rows) * D), rows, k, params, options));
       const shown = { ...Object.fromEntries(Object.entries(r.params).filter(([, v]) => v !== 0)), plan: r.filter!.plan };
       row('adanns-ivf', formatSpec(index.spec), Object.keys(params).length === 0 ? { default: true, ...shown } : shown, adannsMeasured(r), timing, seconds, index.sizes().resident, { note: r.filter!.note });
     }
@@ -191,7 +194,7 @@ export async function filteredSuite(ctx: BenchContext): Promise<void> {
       const params = r.plan.params;
       // timed as planned: the same params and the same plan (exact scan of the matches or probing)
       const planned = r.filterPlan!.plan === 'scan' ? {} : { filterPlan: r.filterPlan!.plan };
-      const timing = await time(ctx, (q, rows) => index.search(queries.data.subarray(q * D, (q + rows) * D), rows, k, params, { filter: prepared, ...planned }));
+      const timing = time(ctx, (q, rows) => index.search(queries.data.subarray(q * D, (q + rows) * D), rows, k, params, { filter: prepared, ...planned }));
       const shown = { budget: formatBudget(budget), ...Object.fromEntries(Object.entries(params).filter(([, v]) => v !== 0)), plan: r.filter!.plan };
       row('adanns-budget', formatSpec(index.spec), shown, adannsMeasured(r), timing, seconds, index.sizes().resident, {
         note: r.budgetNote ?? r.filter!.note,
@@ -203,14 +206,19 @@ export async function filteredSuite(ctx: BenchContext): Promise<void> {
     await exactMatches(ctx, filter.ids, (m, timing) => row('exact-matches', 'flat over the matching rows (gathered before the clock)', {}, m, timing, 0, matches * D * 4));
 
     const allowedLabel = (label: number) => isAllowed(allowed, label);
-    const sweepStarted = performance.now();
+    const singles = Math.min(ctx.latencyQueries, queries.rows);
+    // the rows are timed later (round-robin with the run's other rows): the bound counts each row's untimed
+    // search of all the queries, scaled by the queries its warm-ups and timed passes will add
+    const rowShare = (queries.rows + ctx.passes * (singles + Math.min(singles, WARM_UP_QUERIES))) / queries.rows;
+    let spentMs = 0;
     const efs = EF_SWEEP.filter((e) => e >= k);
     for (const [i, ef] of efs.entries()) {
-      if (performance.now() - sweepStarted > HNSW_SWEEP_SECONDS * 1000) {
+      if (spentMs > HNSW_SWEEP_SECONDS * 1000) {
         ctx.log(`hnswlib: ef ${efs.slice(i).join(', ')} not measured under ${filter.label}: the sweep's ${HNSW_SWEEP_SECONDS} s bound is spent`);
         stopped.push(`${filter.label}: ef ${efs.slice(i).join(', ')} not measured (the sweep's ${HNSW_SWEEP_SECONDS} s bound was spent)`);
         break;
       }
+      const started = performance.now();
       hnsw.index.setEf(ef);
       const search = (q: number) => hnsw.index.searchKnn(hnsw.queryRows[q], k, allowedLabel).neighbors;
       const ids = new Float64Array(queries.rows * k).fill(-1);
@@ -220,13 +228,14 @@ export async function filteredSuite(ctx: BenchContext): Promise<void> {
         counts[q] = found.length;
         found.forEach((id, i) => (ids[q * k + i] = id));
       }
+      spentMs += (performance.now() - started) * rowShare;
+      // one index for every ef: other rows run between this row's passes, so each pass sets its ef (cheap);
       // no batch API: the batched figure would be the same one-at-a-time loop, so it is not timed twice
-      const single = await timeSingleQueries(Math.min(ctx.latencyQueries, queries.rows), ctx.passes, search);
-      const timing = { ...single, batchQps: single.qps };
+      const timing = { before: () => hnsw.index.setEf(ef), singles, single: search };
       row('hnswlib', hnsw.spec, { ef }, { ids, counts, mflops: null }, timing, hnsw.buildSeconds, hnsw.indexBytes, { note: 'searchKnn(query, k, filter callback on labels)' });
     }
   }
-  index.release();
+  ctx.afterTiming(() => index.release());
   if (stopped.length) ctx.describe('hnswlib', { threads: 1, version: HNSWLIB_VERSION, note: stopped.join('; ') });
 }
 
@@ -240,7 +249,7 @@ function adannsMeasured(r: { ids: ArrayLike<number>; counts: ArrayLike<number>; 
  * by the backend under test; charged matches x D multiply-adds as the flat
  * index is.
  */
-async function exactMatches(ctx: BenchContext, ids: Int32Array, add: (m: Measured, timing: Awaited<ReturnType<typeof time>>) => void): Promise<void> {
+async function exactMatches(ctx: BenchContext, ids: Int32Array, add: (m: Measured, timing: RowTiming) => void): Promise<void> {
   const { base, queries, metric } = ctx.data;
   const D = base.dim;
   const cosine = metric === 'cosine';
@@ -256,8 +265,7 @@ async function exactMatches(ctx: BenchContext, ids: Int32Array, add: (m: Measure
   const best = await scan(ctx.backend, 0, queries.rows);
   const found = new Float64Array(queries.rows * ctx.k).fill(-1);
   for (let i = 0; i < queries.rows; i++) for (let j = 0; j < best.sizes[i]; j++) found[i * ctx.k + j] = best.ids[i * best.k + j];
-  const timing = await time(ctx, (from, count) => scan(ctx.backend, from, count));
-  add({ ids: found, counts: best.sizes, mflops: (ids.length * D) / 1e6 }, timing);
+  add({ ids: found, counts: best.sizes, mflops: (ids.length * D) / 1e6 }, time(ctx, (from, count) => scan(ctx.backend, from, count)));
 }
 
 /** recall@k against the filtered truth (recall@matches when fewer than k match), label quality and the fewest hits any query got. */
@@ -277,13 +285,11 @@ function quality(ctx: BenchContext, m: Measured, truth: Int32Array, matches: num
 }
 
 /**
- * Speeds of one configuration: QPS, p50 and p99 with queries one at a time
- * over --latency-queries queries, and the batched QPS of one call over those
- * queries; each the median of --passes passes after a warm-up.
+ * How one configuration is timed: queries one at a time over
+ * --latency-queries queries (QPS, p50, p99), and one call over those queries
+ * (batched QPS); the harness takes the passes (timing.ts timeRoundRobin).
  */
-async function time(ctx: BenchContext, search: (from: number, rows: number) => Promise<unknown> | unknown): Promise<Pick<ResultRow, 'qps' | 'p50Ms' | 'p99Ms' | 'batchQps'>> {
+function time(ctx: BenchContext, search: (from: number, rows: number) => Promise<unknown> | unknown): RowTiming {
   const count = Math.min(ctx.latencyQueries, ctx.data.queries.rows);
-  const single = await timeSingleQueries(count, ctx.passes, (q) => search(q, 1));
-  const batchMs = await medianMs(() => search(0, count), ctx.passes);
-  return { ...single, batchQps: (count * 1000) / batchMs };
+  return { singles: count, single: (q) => search(q, 1), batch: { queries: count, run: () => search(0, count) } };
 }

@@ -6,7 +6,7 @@ import hnswlib from 'hnswlib-node';
 import { recallAtK } from '@adanns/core';
 import type { BenchContext } from '../context.js';
 import { meanAveragePrecisionAtK, top1Accuracy } from '../quality.js';
-import { medianMs, peakRssBytes, timeSingleQueries } from '../timing.js';
+import { peakRssBytes } from '../timing.js';
 
 export const HNSWLIB_VERSION = (createRequire(import.meta.url)('hnswlib-node/package.json') as { version: string }).version;
 const M = 16;
@@ -52,6 +52,7 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
       for (let i = 0; i < k; i++) ids[q * k + i] = found[i] ?? -1;
     }
   };
+  const singles = Math.min(ctx.latencyQueries, queries.rows);
   // a fine ef sweep (steps of about 1.25x) so a recall threshold meets hnswlib's frontier close to where it crosses it:
   // with doubling steps the point after the crossing can be up to twice as slow, which flatters every other system
   for (const ef of HNSW_EF_SWEEP.filter((e) => e >= k)) {
@@ -61,23 +62,14 @@ export async function hnswlibSuite(ctx: BenchContext): Promise<void> {
     const labelled = baseLabels !== undefined && queryLabels !== undefined;
     const top1 = labelled ? top1Accuracy(ids, k, baseLabels, queryLabels) : null;
     const map = labelled ? meanAveragePrecisionAtK(ids, k, baseLabels, queryLabels) : null;
-    // no batch API: the batched figure is the same one-at-a-time loop over all queries
-    const batchMs = await medianMs(searchAll, ctx.passes);
-    const single = await timeSingleQueries(Math.min(ctx.latencyQueries, queries.rows), ctx.passes, (q) => index.searchKnn(queryRows[q], k));
-    ctx.add({
-      system: 'hnswlib',
-      spec,
-      params: { ef },
-      k,
-      recall,
-      top1,
-      map,
-      mflops: null,
-      ...single,
-      batchQps: (queries.rows * 1000) / batchMs,
-      buildSeconds,
-      indexBytes,
-      rssBytes: peakRssBytes(),
+    const row = { system: 'hnswlib', spec, params: { ef }, k, recall, top1, map, mflops: null, buildSeconds, indexBytes, rssBytes: peakRssBytes() };
+    ctx.timed(row, {
+      // one index for every ef: other rows run between this row's passes, so each pass sets its ef (cheap)
+      before: () => index.setEf(ef),
+      singles,
+      single: (q) => index.searchKnn(queryRows[q], k),
+      // no batch API: the batched figure is the same one-at-a-time loop over all queries
+      batch: { queries: queries.rows, run: searchAll },
     });
   }
 }

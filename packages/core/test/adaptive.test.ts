@@ -125,6 +125,21 @@ describe('adaptive plans', () => {
     }
   });
 
+  it('fits adaptive points at each fixed nprobe n and halfway to 2n (mean depth n x sqrt 2), each capped at 4x its depth', async () => {
+    const index = await ivf('l2');
+    const grid: SearchParams[] = [2, 4].map((nprobe) => ({ coarseDim: dim, nprobe, scanDim: dim, shortlist: 5 }));
+    const { points, meanDepth } = await adaptiveGrid(index, q, Q, grid);
+    const depths = points.map((p) => meanDepth.get(p)!).sort((a, b) => a - b);
+    // the smallest margin reaching each depth: the mean lands at or just above it (one query's extra list is 1/40)
+    const targets = [2, 2 * Math.SQRT2, 4, 4 * Math.SQRT2];
+    expect(depths).toHaveLength(targets.length);
+    depths.forEach((d, i) => {
+      expect(d).toBeGreaterThanOrEqual(targets[i]);
+      expect(d).toBeLessThan(targets[i] + 0.5);
+    });
+    expect(points.map((p) => p.nprobe).sort((a, b) => a - b)).toEqual([8, 12, 16, LISTS]);
+  });
+
   it('the planner picks an adaptive point when it reaches the target for less', async () => {
     const index = await ivf('l2');
     const sizes = Array.from(index.listSizes());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReferenceBackend, WasmSimdBackend } from '@adanns/compute';
+import { ReferenceBackend, WasmSimdBackend, type Metric, type RowBlock } from '@adanns/compute';
 import { generateSynthetic, memoryStream } from '@adanns/datasets';
 import { AdannsIndex, type AutoChoice, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -173,6 +173,36 @@ describe('auto spec', () => {
       await simd.dispose();
     }
   }, 120_000);
+
+  it('trains k-means at the widest always-tried d_c first and starts a narrower d_c from its centroids\' prefixes, for two iterations', async () => {
+    // 32-d: d_c 16 and 32 (the anchor, D); every assign call recorded in order
+    const calls: { dim: number; rows: number; centroids: Float32Array }[] = [];
+    class Recording extends ReferenceBackend {
+      override assign(vectors: RowBlock, centroids: RowBlock, d: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {
+        const at = centroids.offset ?? 0;
+        calls.push({ dim: d, rows: vectors.rows, centroids: centroids.data.slice(at, at + centroids.rows * centroids.stride) });
+        return super.assign(vectors, centroids, d, metric, labels, scores);
+      }
+    }
+    const { base } = sets.decaying;
+    await chooseAutoSpec(new Recording(), base.data, n, dim, { metric: 'cosine', seed: 1 });
+    const at = (d: number) => calls.filter((c) => c.dim === d);
+    // the anchor's k-means (up to 6 iterations on the k-means sample) runs before anything at 16; then 16's
+    // k-means (2 iterations) and the trial's own two assigns per d_c (sample and neighbours)
+    expect(calls[0].dim).toBe(dim);
+    expect(at(16).length).toBe(2 + 2);
+    expect(at(dim).length).toBeLessThanOrEqual(6 + 2);
+    // 16's first iteration starts from the anchor's final centroids (those the trial assigns with) cut to 16, re-normalised
+    const anchor = at(dim).at(-1)!.centroids;
+    const start = at(16)[0].centroids;
+    const lists = start.length / 16;
+    expect(anchor.length).toBe(lists * dim);
+    for (let c = 0; c < lists; c++) {
+      const prefix = anchor.subarray(c * dim, c * dim + 16);
+      const norm = Math.hypot(...prefix);
+      for (let j = 0; j < 16; j++) expect(start[c * 16 + j]).toBeCloseTo(prefix[j] / norm, 5);
+    }
+  });
 
   it('an exact scan for a small collection', async () => {
     const { base } = sets.flat;

@@ -33,11 +33,21 @@ export interface AdaptiveGrid {
 }
 
 /**
+ * Mean depths an adaptive point is fitted at, as multiples of a fixed nprobe
+ * n: n itself and halfway to 2n on a log scale, so the adaptive frontier has
+ * twice the fixed grid's resolution where a recall target falls between two
+ * powers of two (a 512-d set's 0.95 lay between mean depths 8 and 16: 0.948
+ * at 8, the next point 1.5x the work).
+ */
+const DEPTH_STEPS = [1, Math.SQRT2];
+
+/**
  * Adaptive counterparts of a fixed grid (stages/adaptive-probe.ts), fitted on
  * the calibration queries: at the largest coarseDim of the grid, for every
- * fixed nprobe n below the list count, the margin under which the queries
- * probe n lists on average with a cap of 4n; each becomes a copy of the fixed
- * points at (coarseDim, n) with nprobe = cap and that margin. The sweep then
+ * fixed nprobe n below the list count and each mean depth d = n x
+ * DEPTH_STEPS below it too, the margin under which the queries probe d lists
+ * on average with a cap of 4d; each becomes a copy of the fixed points at
+ * (coarseDim, n) with nprobe = cap and that margin. The sweep then
  * measures their recall like any point, so a recall budget picks the
  * margin fitted for its target (the cheapest point that reaches it), adaptive
  * or fixed.
@@ -51,9 +61,9 @@ export async function adaptiveGrid(index: AdannsIndex, queries: Float32Array, ro
   const { lists: ranking, scores } = await index.rankLists(queries, rows, coarseDim, lists);
   const nprobes = [...new Set(grid.filter((p) => p.coarseDim === coarseDim && p.probeMargin === undefined).map((p) => p.nprobe))].filter((n) => n > 1 && n < lists);
   await patiencePoints(index, queries, rows, grid, coarseDim, ranking, out);
-  for (const n of nprobes) {
-    const cap = Math.min(lists, CAP_FACTOR * n);
-    const margin = marginForMeanDepth(scores, rows, lists, cap, n);
+  for (const [n, depth] of nprobes.flatMap((n) => DEPTH_STEPS.map((step) => [n, n * step] as const)).filter(([, d]) => d < lists)) {
+    const cap = Math.min(lists, Math.ceil(CAP_FACTOR * depth));
+    const margin = marginForMeanDepth(scores, rows, lists, cap, depth);
     const counts = new Array<number>(lists).fill(0);
     let depths = 0;
     for (let q = 0; q < rows; q++) {

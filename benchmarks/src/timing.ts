@@ -83,7 +83,8 @@ export const WARM_UP_QUERIES = 10;
  * measure on have slow periods (seconds to minutes in which memory-bound code
  * runs ~1.5x slower in the same process): passes of a row taken back to back
  * fall into one together, while here a row's passes are one round of all rows
- * apart, so a slow period shorter than that gap costs a row at most one pass,
+ * apart (less its own pass), so a slow period shorter than that gap costs a
+ * row at most one pass (a run of one row gets no such protection),
  * which the median drops (longer ones need more passes), and the rows of
  * every system are measured over the same span of time. Each pass of a row
  * starts with WARM_UP_QUERIES untimed queries, because the rows timed before

@@ -115,6 +115,6 @@ export function summaryMarkdown(results: Results): string {
     for (const note of [...new Set(notes.map((r) => `${r.system}: ${r.note}`))]) out.push(`- ${note}`);
   }
   out.push('');
-  out.push(`MFLOPs are modelled per query (one multiply-add = 1 FLOP, real probed list sizes); HNSW has no such model (-). QPS, batched QPS, p50 and p99 are medians over ${machine.passes} timed passes, each system on the threads listed above. Peak RSS is the measuring process's peak so far.`);
+  out.push(`MFLOPs are modelled per query (one multiply-add = 1 FLOP, real probed list sizes); HNSW has no such model (-). QPS, batched QPS, p50 and p99 are medians over ${machine.passes} timed passes, each system on the threads listed above. Peak RSS is the measuring process's peak so far when the row's quality was measured, every index built before it still alive (compare it within a system).`);
   return out.join('\n') + '\n';
 }

@@ -67,9 +67,9 @@ export async function adaptiveGrid(index: AdannsIndex, queries: Float32Array, ro
     const counts = new Array<number>(lists).fill(0);
     let depths = 0;
     for (let q = 0; q < rows; q++) {
-      const depth = probeDepth(scores, q * lists, cap, margin);
-      depths += depth;
-      for (let i = 0; i < depth; i++) counts[ranking[q * lists + i]]++;
+      const probed = probeDepth(scores, q * lists, cap, margin);
+      depths += probed;
+      for (let i = 0; i < probed; i++) counts[ranking[q * lists + i]]++;
     }
     // two mean depths can fit the same margin (few distinct gaps): keep one point
     if (out.probes.some((p) => p.nprobe === cap && p.probeMargin === margin)) continue;

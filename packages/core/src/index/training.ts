@@ -1,4 +1,4 @@
-import { createRng, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import { createRng, gatherRows, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
 import type { ListCodec, TrainOptions } from '../codecs/codec.js';
 import { codecDefinition } from '../codecs/registry.js';
 import { kmeans } from '../kmeans.js';
@@ -127,9 +127,7 @@ async function coarseKmeans(backend: Backend, train: Float32Array, n: number, dc
   const common = { seed, maxPointsPerCentroid: perCentroid, spherical: metric !== 'l2', init: options.kmeansInit ?? 'random' };
   let initialCentroids: Float32Array | undefined;
   if (warmup > 0) {
-    const half = sampleIndices(n, halfRows, createRng(seed + 7));
-    const rows = new Float32Array(halfRows * dc);
-    half.forEach((r, i) => rows.set(train.subarray(r * dc, (r + 1) * dc), i * dc));
+    const rows = gatherRows(train, dc, sampleIndices(n, halfRows, createRng(seed + 7)));
     ({ centroids: initialCentroids } = await kmeans(backend, rows, halfRows, dc, lists, { ...common, iterations: warmup, onProgress: (done) => onProgress(done, total) }));
   }
   const { centroids } = await kmeans(backend, train, n, dc, lists, {

@@ -36,8 +36,9 @@ export interface AdaptiveGrid {
  * Mean depths an adaptive point is fitted at, as multiples of a fixed nprobe
  * n: n itself and halfway to 2n on a log scale, so the adaptive frontier has
  * twice the fixed grid's resolution where a recall target falls between two
- * powers of two (a 512-d set's 0.95 lay between mean depths 8 and 16: 0.948
- * at 8, the next point 1.5x the work).
+ * powers of two (on a 512-d stand-in recall 0.95 lay between mean depths 8
+ * and 16: 0.948 at 8; the point at 11.3 reached 0.958 at 0.43 MFLOPs, the
+ * one at 16 0.969 at 0.53).
  */
 const DEPTH_STEPS = [1, Math.SQRT2];
 

@@ -831,6 +831,15 @@ export function scanListsTopK(
         // rows [rFrom, rTo) of `rows` (stride rStride) are this block; inv is indexed like them
         let rows = codes, rFrom = from, rStride = bStride, inv: usize = 0;
         const blocked = lay != 0 && !coded; // float32 blocks are scored in place
+        // fewer than four queries on f16/sq8 blocks: each decodes the rows in registers as it scores them (no decoded block)
+        if (coded && n < 4 && codedFusable(lay, bStride, dim) && (metric != COSINE || bInv != 0)) {
+          for (let u = 0; u < n; u++) {
+            const out = scores + (<usize>(u * step) << 2);
+            scoreBlockedCoded(group + <usize>u * rowBytes, groupInv, u, codes, from, to, lay, bStride, bInv, dim, metric, encoding, params, out, accs);
+            bufferScores(out, from, to, ids, bufs, load<i32>(members + (<usize>(g0 + u) << 2)));
+          }
+          continue;
+        }
         if (coded) {
           if (lay) decodeBlockedRows(codes, from, to, bStride, dim, encoding, params, decoded, lay);
           else decodeRows(codes, from, to, bStride, dim, encoding, params, decoded);
@@ -1282,6 +1291,108 @@ function scoreBlocked(
     }
   }
   if (metric == COSINE) scaleCosine(qInv, qFrom, qTo, bInv, bFrom, bTo, out, os);
+}
+
+/**
+ * Whether scoreBlockedCoded can score f16/sq8 rows of a blocked list at
+ * prefix `dim`: groups 16 values wide, the prefix whole groups, none of them
+ * the narrow last group of a stride that is not a multiple of 16.
+ */
+@inline function codedFusable(lay: i32, stride: i32, dim: i32): bool {
+  return lay != 0 && (lay >>> 16) == 16 && (dim & 15) == 0 && dim <= stride - (stride & 15);
+}
+
+/** Four values of a decoded f16 group: the four halves widened to 32 bits in `h`, as decodeHalves() decodes them. */
+@inline function halves4(h: v128): v128 {
+  const m = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(<f32>5.192296858534828e33));
+  return v128.or(m, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** One row's group of 16 decoded values v0..v3 added to its four-lane sum `a` against the query's x0..x3, in pair()'s order. */
+@inline function addGroup(a: v128, x0: v128, x1: v128, x2: v128, x3: v128, v0: v128, v1: v128, v2: v128, v3: v128, l2: bool): v128 {
+  if (l2) {
+    let d = f32x4.sub(x0, v0); a = f32x4.add(a, f32x4.mul(d, d));
+    d = f32x4.sub(x1, v1); a = f32x4.add(a, f32x4.mul(d, d));
+    d = f32x4.sub(x2, v2); a = f32x4.add(a, f32x4.mul(d, d));
+    d = f32x4.sub(x3, v3);
+    return f32x4.add(a, f32x4.mul(d, d));
+  }
+  a = f32x4.add(a, f32x4.mul(x0, v0));
+  a = f32x4.add(a, f32x4.mul(x1, v1));
+  a = f32x4.add(a, f32x4.mul(x2, v2));
+  return f32x4.add(a, f32x4.mul(x3, v3));
+}
+
+/**
+ * A query alone (at qp; its cosine inverse norm at qInv + 4t) over f16 or
+ * sq8 rows [bFrom, bTo) of a blocked list (codedFusable; bFrom a multiple of
+ * 4): each row's group of 16 values is decoded in registers exactly as
+ * decodeHalves() / decodeBytes() decode it and multiplied at once, adding
+ * the products in pair()'s order, so the scores are bit for bit those of
+ * decoding the rows and scoring them (scanListsTopK's coded path) without
+ * the decoded block's round trip through memory. Group after group over
+ * runs of up to BLOCKED_SEGMENT rows of one block, partial sums in `accs`.
+ * bInv: the rows' inverse norms by row number (cosine); params: sq8 min then
+ * scale. Scores to out[j - bFrom].
+ */
+function scoreBlockedCoded(qp: usize, qInv: usize, t: i32, codes: usize, bFrom: i32, bTo: i32, lay: i32, stride: i32, bInv: usize, dim: i32, metric: i32, encoding: i32, params: usize, out: usize, accs: usize): void {
+  const l2 = metric == L2;
+  const half = encoding == ENC_F16;
+  const eb: i32 = half ? 2 : 1;
+  const b = lay & 0xffff;
+  const blockBytes = <usize>(b * stride * eb), rowBytes = <usize>(16 * eb), gs = <usize>(b * 16 * eb);
+  const scales = params + (<usize>stride << 2);
+  const zero = f32x4.splat(0);
+  let j = bFrom;
+  let block = codes + <usize>(bFrom / b) * blockBytes, ro = bFrom % b;
+  while (j < bTo) {
+    const n = min(bTo - j, min(BLOCKED_SEGMENT, b - ro));
+    const o = out + (<usize>(j - bFrom) << 2);
+    for (let i0 = 0; i0 < dim; i0 += 16) {
+      const first = i0 == 0, last = i0 + 16 >= dim;
+      const e = <usize>i0 << 2;
+      const x0 = v128.load(qp + e), x1 = v128.load(qp + e, 16), x2 = v128.load(qp + e, 32), x3 = v128.load(qp + e, 48);
+      const run = block + <usize>(i0 >> 4) * gs + <usize>ro * rowBytes;
+      if (half) {
+        for (let r = 0; r < n; r++) {
+          const p = run + <usize>r * rowBytes;
+          const h0 = v128.load(p), h1 = v128.load(p, 16);
+          const ap = accs + (<usize>r << 4);
+          const v0 = halves4(i32x4.extend_low_i16x8_u(h0)), v1 = halves4(i32x4.extend_high_i16x8_u(h0));
+          const v2 = halves4(i32x4.extend_low_i16x8_u(h1)), v3 = halves4(i32x4.extend_high_i16x8_u(h1));
+          const a = addGroup(first ? zero : v128.load(ap), x0, x1, x2, x3, v0, v1, v2, v3, l2);
+          if (last) {
+            const sc = hsum(a);
+            store<f32>(o + (<usize>r << 2), l2 ? -sc : sc);
+          } else v128.store(ap, a);
+        }
+      } else {
+        const m0 = v128.load(params + e), m1 = v128.load(params + e, 16), m2 = v128.load(params + e, 32), m3 = v128.load(params + e, 48);
+        const s0 = v128.load(scales + e), s1 = v128.load(scales + e, 16), s2 = v128.load(scales + e, 32), s3 = v128.load(scales + e, 48);
+        for (let r = 0; r < n; r++) {
+          const c = v128.load(run + (<usize>r << 4));
+          const w0 = i16x8.extend_low_i8x16_u(c), w1 = i16x8.extend_high_i8x16_u(c);
+          const v0 = f32x4.add(m0, f32x4.mul(s0, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0))));
+          const v1 = f32x4.add(m1, f32x4.mul(s1, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0))));
+          const v2 = f32x4.add(m2, f32x4.mul(s2, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1))));
+          const v3 = f32x4.add(m3, f32x4.mul(s3, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1))));
+          const ap = accs + (<usize>r << 4);
+          const a = addGroup(first ? zero : v128.load(ap), x0, x1, x2, x3, v0, v1, v2, v3, l2);
+          if (last) {
+            const sc = hsum(a);
+            store<f32>(o + (<usize>r << 2), l2 ? -sc : sc);
+          } else v128.store(ap, a);
+        }
+      }
+    }
+    j += n;
+    ro += n;
+    if (ro == b) {
+      ro = 0;
+      block += blockBytes;
+    }
+  }
+  if (metric == COSINE) scaleCosine(qInv, t, t + 1, bInv, bFrom, bTo, out, 0);
 }
 
 /** invNorms() of float32 rows [from, to) of a blocked list: out[r - from]. */

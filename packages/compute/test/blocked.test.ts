@@ -15,7 +15,7 @@ import {
   type Metric,
 } from '../src/index.js';
 import { expectIdentical, expectSameTopK } from './compare.js';
-import { cpuBackends, makeLists, makeProbes, sizes, SPREAD_FILLER, stride } from './blocked-lists.js';
+import { cpuBackends, makeLists, makeProbes, randomLists, sizes, SPREAD_FILLER, stride, type ListsOptions } from './blocked-lists.js';
 import { randomMatrix } from './naive.js';
 
 // The prefix-blocked list layout (blocked.ts): its addressing round trip, and
@@ -98,6 +98,31 @@ describe('fused scans of blocked lists', () => {
         }
       });
     }
+  }
+
+  // fewer than four queries on a list of f16/sq8 blocks decode its rows in registers (kernels/cpu/simd.ts
+  // scoreBlockedCoded) at whole-group prefixes where, for cosine, the lists keep the rows' norms: at 32 here
+  for (const encoding of ['f16', 'sq8'] as const) {
+    it(`${encoding} lists, cosine with norms kept at a whole-group prefix: rows decoded in registers score as decoded blocks`, async () => {
+      const options: ListsOptions = { encoding, seed: 11, stride, sizes, keptDim: 32 };
+      for (const backend of [cpu.one, cpu.split]) {
+        const rows = randomLists(backend.arena, options);
+        const blocked = randomLists(backend.arena, { ...options, layout: { blockRows: 32, groupWidth: 16 } });
+        // 7 queries of 5 probes over 14 lists: some lists probed by fewer than four (in registers), some by more (decoded)
+        for (const queryCount of [1, 3, 7]) {
+          const queries = rowBlock(randomMatrix(queryCount, stride, queryCount + 5), queryCount, stride);
+          const probes = makeProbes(queryCount, 5, queryCount + 1);
+          const plain = new TopK(queryCount, 40);
+          const got = new TopK(queryCount, 40);
+          const want = new TopK(queryCount, 40);
+          await backend.scanListsTopK(queries, rows, probes, 5, 32, 'cosine', plain);
+          await backend.scanListsTopK(queries, blocked, probes, 5, 32, 'cosine', got);
+          await reference.scanListsTopK(queries, blocked, probes, 5, 32, 'cosine', want);
+          expectIdentical(got, plain);
+          expectSameTopK(got, want);
+        }
+      }
+    });
   }
 
   it('checks that a blocked list holds its whole blocks', async () => {

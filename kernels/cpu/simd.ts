@@ -312,10 +312,18 @@ function pushScores(scores: usize, from: i32, to: i32, ids: usize, hIds: usize, 
   }
 }
 
+/** Bytes of scratch scanTopK needs for `rows` queries: four queries' scores of a chunk, then their candidate buffers (topKBufferBytes). */
+export function scanTopKScratch(dim: i32, rows: i32, k: i32): i32 {
+  return (4 * chunkRows(dim) << 2) + topKBufferBytes(rows, k);
+}
+
 /**
  * Scores queries [qFrom, qTo) against rows [bFrom, bTo) and merges each
- * query's scores into heap row t (the query's own number). scratch holds
- * 4 * chunkRows(dim) floats.
+ * query's scores into heap row t (the query's own number), through
+ * candidate buffers (bufferPush: a row's candidates appended past its
+ * threshold, cut when full) rather than a heap push per candidate: a query
+ * ranking a thousand centroids for its nprobe best admits hundreds of them
+ * before its threshold settles. scratch: scanTopKScratch(dim, qTo - qFrom, k).
  */
 export function scanTopK(
   q: usize, qFrom: i32, qTo: i32, qStride: i32, qInv: usize,
@@ -324,14 +332,16 @@ export function scanTopK(
   hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize,
 ): void {
   const step = chunkRows(dim);
+  const bufs = buffersOpen(scratch + (<usize>(4 * step) << 2), qFrom, qTo, hIds, hScores, hSizes, k);
   for (let from = bFrom; from < bTo; from += step) {
     const to = min(bTo, from + step);
     for (let t = qFrom; t < qTo; t += 4) {
       const tEnd = min(qTo, t + 4);
       scoreBlock(q, t, tEnd, qStride, qInv, b, from, to, bStride, bInv, dim, metric, scratch, step);
-      for (let u = t; u < tEnd; u++) pushScores(scratch + (<usize>((u - t) * step) << 2), from, to, ids, hIds, hScores, hSizes, k, u);
+      for (let u = t; u < tEnd; u++) bufferScores(scratch + (<usize>((u - t) * step) << 2), from, to, ids, bufs, u);
     }
   }
+  buffersClose(bufs, qFrom, qTo, hIds, hScores, hSizes);
 }
 
 // ---- encoded rows (float16, 8-bit scalar quantisation): decode a block, then score it as float32 ----

@@ -8,6 +8,7 @@ import { KERNELS_DIR } from '../package-files.js';
  */
 export interface SimdKernels {
   chunkRows(dim: number): number;
+  scanTopKScratch(dim: number, rows: number, k: number): number;
   invNorms(p: number, rows: number, stride: number, dim: number, out: number): void;
   invNormsExact(p: number, rows: number, stride: number, dim: number, out: number): void;
   score(q: number, qFrom: number, qTo: number, qStride: number, qInv: number, b: number, bRows: number, bStride: number, bInv: number, dim: number, metric: number, out: number): void;

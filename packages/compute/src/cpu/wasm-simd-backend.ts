@@ -211,13 +211,14 @@ export class WasmSimdBackend implements Backend {
       if (kept) return kept.base.rows > 0 ? this.scanTopK(queries, kept.base, dim, metric, best, kept.ids, queryRows) : undefined;
     }
     if (baseIds && baseIds.length < n) throw new Error(`scan: ${baseIds.length} base ids for ${n} rows`);
-    const scratch = 4 * this.rawKernels.chunkRows(dim) * 4;
-    const s = this.spaces.bind([base, queries, baseIds], this.topKStaging(m, best.k, scratch));
+    // each thread's scratch: its chunk's scores, then the candidate buffers of its heap rows
+    const scratch = (rows: number) => this.rawKernels.scanTopKScratch(dim, rows, best.k);
+    const s = this.spaces.bind([base, queries, baseIds], this.topKStaging(m, best.k, scratch(0)) + this.bufferStaging(m, best.k));
     const { q, b, qInv, bInv } = this.operands(s, queries, base, dim, metric);
     const ids = baseIds ? s.array(baseIds, n, Stage.Ids) : 0;
     // tiles take four queries: split by queries only when every thread gets a few
     this.splitTopK('scanTopK', s, best, m, n, queryRows, m * n * dim, 4, (t, qFrom, qTo, bFrom, bTo, h) => [
-      q, qFrom, qTo, queries.stride, qInv, b, bFrom, bTo, base.stride, bInv, ids, dim, METRIC_CODE[metric], h[0], h[1], h[2], best.k, s.scratch(t, scratch),
+      q, qFrom, qTo, queries.stride, qInv, b, bFrom, bTo, base.stride, bInv, ids, dim, METRIC_CODE[metric], h[0], h[1], h[2], best.k, s.scratch(t, scratch(qTo - qFrom)),
     ]);
   }
 
@@ -441,10 +442,9 @@ export class WasmSimdBackend implements Backend {
     const rows = queries.rows;
     if (rows === 0 || nprobe === 0) return;
     const scratch = this.rawKernels.listScanScratch(dim, coded ? 1 : 0, mask ? 1 : 0);
-    // past each thread's scratch the candidate buffers of its heap rows: its share when split by queries, else every row
+    // past each thread's scratch the candidate buffers of its heap rows (bufferStaging)
     const buffers = (n: number) => this.rawKernels.topKBufferBytes(n, best.k);
-    const threads = this.pool.threads;
-    const bufferBytes = rows >= 4 * threads ? buffers(rows) + threads * buffers(4) : threads * buffers(rows);
+    const bufferBytes = this.bufferStaging(rows, best.k);
     const mode = METRIC_CODE[metric] + 4 * (lists.encoding === 'f16' ? 0 : lists.encoding === 'sq8' ? 1 : 2);
     // a query alone on lists with a kept directory: its probes' entries copied from it, nothing planned
     if (rows === 1) {
@@ -646,6 +646,17 @@ export class WasmSimdBackend implements Backend {
   /** Staging a top-k call needs besides its operands, at most: heaps of `queries` rows (one set per thread) and per-thread scratch. */
   private topKStaging(queries: number, k: number, scratch: number, threads = this.pool.threads): number {
     return threads * (queries * (8 * k + 4) + scratch);
+  }
+
+  /**
+   * Staging for the candidate buffers (kernels' topKBufferBytes) of `rows`
+   * heap rows, past the threads' scratch: each thread's share when a call
+   * splits by queries (four a thread at least), else every row per thread.
+   */
+  private bufferStaging(rows: number, k: number): number {
+    const threads = this.pool.threads;
+    const buffers = (n: number) => this.rawKernels.topKBufferBytes(n, k);
+    return rows >= 4 * threads ? buffers(rows) + threads * buffers(4) : threads * buffers(rows);
   }
 
   /** Runs a pooled op on threads 0..threads-1, on the call's memory. */

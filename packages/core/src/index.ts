@@ -32,8 +32,8 @@ export { selectQuantizedDim, type DimChoice, type SelectDimOptions } from './qua
 export { calibrate, calibrationGrid, DEFAULT_CALIBRATION_KS, type Calibration, type CalibrateOptions, type CalibrationLevel } from './planner/calibrate.js';
 export { calibratedKs, calibrationLevels, pointsAtK, UNCALIBRATED_K_MARGIN, type PointsAtK } from './planner/levels.js';
 export { listSizeDrift } from './planner/drift.js';
-export { heldOutRows, sampleRowsExcept } from './index/training.js';
+export { heldOutRows, reusedFromTrial, sampleRowsExcept } from './index/training.js';
 export { paretoFrontier, type FrontierPoint } from './planner/frontier.js';
 export { formatBudget, parseBudget, planBudget, type Budget, type Plan, type PointCost } from './planner/plan.js';
 export { judgeBudget, pricePoint, probedMass, type BudgetVerdict, type PointPrice, type ProbeCounts, type ProbeStatistics } from './planner/pricing.js';
-export { AUTO_SPEC, autoLists, autoTrialRows, cheapestFunnel, chooseAutoSpec, isAutoSpec, type AutoCandidate, type AutoChoice, type AutoOptions, type FunnelSearch, type WholeData } from './planner/auto.js';
+export { AUTO_SPEC, autoLists, autoTrialRows, cheapestFunnel, chooseAutoSpec, isAutoSpec, type AutoCandidate, type AutoChoice, type AutoOptions, type AutoTrained, type FunnelSearch, type WholeData } from './planner/auto.js';

@@ -67,6 +67,24 @@ describe('PcaTransform', () => {
     }
   });
 
+  for (const metric of ['cosine', 'l2'] as const) {
+    it(`${metric}: mapPrefix carries vectors from one fit's space to another's (exactly at the full dimension)`, async () => {
+      const backend = new ReferenceBackend();
+      const a = PcaTransform.fit(data, 2000, dim, metric, { sampleSize: 300, seed: 1 });
+      const b = PcaTransform.fit(data, 2000, dim, metric, { sampleSize: 300, seed: 2 });
+      const x = data.subarray(0, 10 * dim);
+      const [inA, inB] = [await a.apply(backend, x, 10, dim), await b.apply(backend, x, 10, dim)];
+      const mapped = b.mapPrefix(a, inA, 10, dim);
+      for (let i = 0; i < mapped.length; i++) expect(mapped[i]).toBeCloseTo(inB[i], 2);
+      // a prefix maps to the vector cut to a's first components, in b's space (its prefix of b's components)
+      const cut = new Float32Array(10 * dim);
+      for (let r = 0; r < 10; r++) cut.set(inA.subarray(r * dim, r * dim + 6), r * dim);
+      const full = b.mapPrefix(a, cut, 10, dim);
+      const prefix = b.mapPrefix(a, Float32Array.from({ length: 60 }, (_, i) => inA[Math.floor(i / 6) * dim + (i % 6)]), 10, 6);
+      for (let r = 0; r < 10; r++) for (let j = 0; j < 6; j++) expect(prefix[r * 6 + j]).toBeCloseTo(full[r * dim + j], 3);
+    });
+  }
+
   it('needs at least two vectors', () => {
     expect(() => PcaTransform.fit(new Float32Array(4), 1, 4, 'ip')).toThrow(/at least 2 vectors/);
   });

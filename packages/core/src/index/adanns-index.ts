@@ -27,7 +27,7 @@ import { InvertedLists } from './inverted-lists.js';
 import { SlotStore } from './slots.js';
 import { checkAllowedIds, type AllowedIds } from './filter.js';
 import { exactOverMatches, firstRoundProbes, judgeFilteredBudget, listsHolding, maskedSlots, PreparedFilter, probeUntilEnough, slotFilter, type FilteredPlan, type FilterPlanKind, type FilterReport, type SearchOptions, type SlotFilter } from './filtered.js';
-import { heldOutRows, minTrainingRows, trainStages, type StageTrainOptions } from './training.js';
+import { heldOutRows, minTrainingRows, reusedFromTrial, trainStages, type StageTrainOptions } from './training.js';
 
 export type { ProgressFn } from './training.js';
 
@@ -221,7 +221,7 @@ export class AdannsIndex {
     const choice = isAutoSpec(spec) ? await AdannsIndex.chooseAuto(backend, sample, rows, dim, options) : undefined;
     const parsed = choice ? parseSpec(choice.spec, dim) : typeof spec === 'string' ? parseSpec(spec, dim) : spec;
     validateSpec(parsed, dim, rows);
-    const { pca, coarse, codec } = await trainStages(backend, parsed, sample, rows, dim, options);
+    const { pca, coarse, codec } = await trainStages(backend, parsed, sample, rows, dim, { ...options, ...reusedFromTrial(parsed, choice?.trained, options) });
     const normDims = codec.decodes ? AdannsIndex.normDims(options.metric, parsed) : [];
     const lists = new InvertedLists(parsed.coarse?.lists ?? 1, codec.codeBytes, normDims, backend.arena, parsed.scan.codec === 'flat' ? 'lists' : 'codes', codec.layout);
     const rerank = parsed.rerank ? (options.rerankStore?.(parsed, dim) ?? createRerankStore(parsed.rerank.storage ?? 'disk', parsed.rerank.dim, options.metric, backend.arena, options.rerankFile)) : undefined;
@@ -230,21 +230,27 @@ export class AdannsIndex {
     return index;
   }
 
-  /** The spec `auto` chooses for these vectors (planner/auto.ts); build(), train() and buildFromStream() call it for spec "auto". */
+  /**
+   * The spec `auto` chooses for these vectors (planner/auto.ts); build(), train() and buildFromStream() call it for
+   * spec "auto". Its trial samples none of options.heldOut, so the build may reuse what it fitted (AutoChoice.trained).
+   */
   static chooseAuto(backend: Backend, data: Float32Array, rows: number, dim: number, options: TrainOptions, whole?: WholeData): Promise<AutoChoice> {
     options.onProgress?.('auto', 0, 1);
-    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims, rerankStorage: options.autoRerank, whole }).finally(() => options.onProgress?.('auto', 1, 1));
+    return chooseAutoSpec(backend, data, rows, dim, { metric: options.metric, count: options.count, seed: options.seed, dims: options.autoDims, rerankStorage: options.autoRerank, excluded: options.heldOut, whole }).finally(() => options.onProgress?.('auto', 1, 1));
   }
 
   static async build(backend: Backend, spec: IndexSpec | string, data: Float32Array, rows: number, dim: number, options: BuildOptions): Promise<AdannsIndex> {
     checkVectors(data, rows, dim, 'build vectors');
     const progress = options.onProgress ?? (() => {});
     const given = options.calibrate === true ? {} : options.calibrate || undefined;
-    // calibration queries are drawn before training and left out of every training sample (still indexed: they are data)
-    const choice = isAutoSpec(spec) ? await AdannsIndex.chooseAuto(backend, data, rows, dim, options) : undefined;
+    // calibration queries are drawn before training and left out of every training sample (still indexed: they are data);
+    // auto's trial, run before the spec fixes minTrainingRows, keeps out the superset drawn with one training row
+    const calibrationRows = (minTraining: number) => (given && !given.queries ? heldOutRows(rows, (options.seed ?? 1) + 303, given.sampleSize, minTraining) : new Int32Array(0));
+    const choice = isAutoSpec(spec) ? await AdannsIndex.chooseAuto(backend, data, rows, dim, { ...options, heldOut: mergeRows(options.heldOut, calibrationRows(1)) }) : undefined;
     const parsed = choice ? parseSpec(choice.spec, dim) : typeof spec === 'string' ? parseSpec(spec, dim) : spec;
-    const heldOut = given && !given.queries ? heldOutRows(rows, (options.seed ?? 1) + 303, given.sampleSize, minTrainingRows(parsed, dim, rows)) : new Int32Array(0);
-    const index = await AdannsIndex.train(backend, parsed, data, rows, dim, heldOut.length > 0 ? { ...options, heldOut: mergeRows(options.heldOut, heldOut) } : options);
+    const heldOut = calibrationRows(minTrainingRows(parsed, dim, rows));
+    const trainOptions = { ...options, ...reusedFromTrial(parsed, choice?.trained, options) };
+    const index = await AdannsIndex.train(backend, parsed, data, rows, dim, heldOut.length > 0 ? { ...trainOptions, heldOut: mergeRows(options.heldOut, heldOut) } : trainOptions);
     await options.onTrained?.(index);
     if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
     const ids = options.ids ?? Float64Array.from({ length: rows }, (_, i) => i);

@@ -5,7 +5,7 @@ import { parseSpec, type IndexSpec } from '../spec.js';
 import { exactNeighboursOf } from '../eval/ground-truth.js';
 import { autoTrialRows, isAutoSpec } from '../planner/auto.js';
 import { AdannsIndex, type TrainOptions, type VectorReader } from './adanns-index.js';
-import { heldOutRows, minTrainingRows, sampleRowsExcept } from './training.js';
+import { heldOutRows, minTrainingRows, reusedFromTrial, sampleRowsExcept } from './training.js';
 
 /** What a streaming build reads (structurally @adanns/datasets' VectorStream). */
 export interface StreamSource {
@@ -38,10 +38,14 @@ export interface StreamBuildOptions extends TrainOptions {
  * AdannsIndex.build on the same rows but for the training sample.
  */
 export async function buildFromStream(backend: Backend, spec: IndexSpec | string, source: StreamSource, options: StreamBuildOptions): Promise<AdannsIndex> {
-  // spec "auto" is chosen on a seeded sample of the source (planner/auto.ts) before anything else is read
-  const trial = isAutoSpec(spec) ? sampleRowsExcept(source.rows, autoTrialRows(source.rows), (options.seed ?? 1) + 211).sort() : undefined;
+  const given = options.calibrate === true ? {} : options.calibrate || undefined;
+  const calibrationRows = (minTraining: number) => (given && !given.queries ? heldOutRows(source.rows, (options.seed ?? 1) + 303, given.sampleSize, minTraining) : new Int32Array(0));
+  // spec "auto" is chosen on a seeded sample of the source (planner/auto.ts) before anything else is read; the sample
+  // leaves out the calibration rows (the superset drawn with one training row: the spec fixes minTrainingRows), so
+  // the training below may reuse what the trial fitted (chooseAuto's heldOut would number the sample's rows: none)
+  const trial = isAutoSpec(spec) ? sampleRowsExcept(source.rows, autoTrialRows(source.rows), (options.seed ?? 1) + 211, calibrationRows(1)) : undefined;
   const choice = trial
-    ? await AdannsIndex.chooseAuto(backend, await source.readRows(trial), trial.length, source.dim, { ...options, count: source.rows }, {
+    ? await AdannsIndex.chooseAuto(backend, await source.readRows(trial), trial.length, source.dim, { ...options, count: source.rows, heldOut: undefined }, {
         rows: source.rows,
         rowOf: (i) => trial[i],
         // the trial queries' exact neighbours over the whole source: one streamed pass
@@ -53,9 +57,8 @@ export async function buildFromStream(backend: Backend, spec: IndexSpec | string
   const progress = options.onProgress ?? (() => {});
   const perCentroid = options.maxPointsPerCentroid ?? 256;
   const wanted = options.trainRows ?? Math.max(32_768, options.pcaSampleSize ?? 10_000, (parsed.coarse?.lists ?? 0) * perCentroid, options.pqTrainSize ?? 32_768);
-  const given = options.calibrate === true ? {} : options.calibrate || undefined;
   // calibration queries are drawn first and never read into the training sample (they are still added: they are data)
-  const heldOut = given && !given.queries ? heldOutRows(source.rows, (options.seed ?? 1) + 303, given.sampleSize, minTrainingRows(parsed, source.dim, source.rows)) : new Int32Array(0);
+  const heldOut = calibrationRows(minTrainingRows(parsed, source.dim, source.rows));
   const picked = sampleRowsExcept(source.rows, Math.min(wanted, source.rows - heldOut.length), (options.seed ?? 1) + 101, heldOut);
   progress('sample', 0, picked.length);
   const sample = await source.readRows(picked);
@@ -63,7 +66,7 @@ export async function buildFromStream(backend: Backend, spec: IndexSpec | string
   const rerankFile = options.rerankFile ?? (options.rerankDir && parsed.rerank && (parsed.rerank.storage ?? 'disk') === 'disk' ? join(options.rerankDir, 'rerank.f32') : undefined);
   // the stages sample the training sample: report their rows as source rows
   const onSample = options.onSample && ((stage: 'pca' | 'kmeans' | 'codec', rows: Int32Array) => options.onSample!(stage, rows.map((r) => picked[r])));
-  const index = await AdannsIndex.train(backend, parsed, sample, picked.length, source.dim, { ...options, rerankFile, onSample, heldOut: undefined });
+  const index = await AdannsIndex.train(backend, parsed, sample, picked.length, source.dim, { ...options, ...reusedFromTrial(parsed, choice?.trained, options), rerankFile, onSample, heldOut: undefined });
   if (choice) index.choice = { reason: choice.reason, shortlistMultiples: choice.shortlistMultiples };
   const chunkRows = options.chunkRows ?? 65_536;
   for await (const chunk of source.chunks(chunkRows)) {

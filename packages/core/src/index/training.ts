@@ -2,6 +2,7 @@ import { createRng, gatherRows, rowBlock, sampleIndices, type Backend, type Metr
 import type { ListCodec, TrainOptions } from '../codecs/codec.js';
 import { codecDefinition } from '../codecs/registry.js';
 import { kmeans } from '../kmeans.js';
+import type { AutoTrained } from '../planner/auto.js';
 import { normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
 import { validateSpec, type IndexSpec } from '../spec.js';
 import { CoarseQuantizer } from '../stages/coarse.js';
@@ -32,6 +33,15 @@ export interface StageTrainOptions {
    * per prefix on the same data and fits once).
    */
   pca?: PcaTransform;
+  /**
+   * Centroids the IVF k-means starts from instead of random seeds (lists x
+   * coarse.dim, in the space of `pca` when given, mapped into the index's own
+   * PCA otherwise: PcaTransform.mapPrefix), after `iterations` Lloyd
+   * iterations on a sample of their own of about a warm-up half's size:
+   * auto's trial's at the chosen d_c (reusedFromTrial). Those iterations
+   * count towards the warm-up half (coarseKmeans).
+   */
+  kmeansStart?: { centroids: Float32Array; iterations: number; pca?: PcaTransform };
   /**
    * Coarse centroids trained elsewhere (lists x coarse.dim, in the index
    * space: after `pca`, unit rows for cosine and ip as spherical k-means
@@ -71,11 +81,28 @@ export function sampleRowsExcept(rows: number, size: number, seed: number, exclu
  * The rows a build holds out of training to calibrate on: `wanted` (default
  * 300) but at most a tenth of the rows and leaving `minTraining` to train on
  * (minTrainingRows); empty when fewer than 2 remain (the calibration then
- * samples stored vectors, source "stored").
+ * samples stored vectors, source "stored"). A smaller `minTraining` draws a
+ * superset (same seed: the draw's first rows), which auto's trial keeps out
+ * before the spec, and so minTraining, is known.
  */
 export function heldOutRows(rows: number, seed: number, wanted = 300, minTraining = 1): Int32Array {
   const count = Math.min(wanted, Math.floor(rows / 10), rows - minTraining);
   return count < 2 ? new Int32Array(0) : sampleIndices(rows, count, createRng(seed));
+}
+
+/**
+ * What a build of `spec` takes from auto's trial (AutoChoice.trained): its
+ * centroids at the spec's d_c as the k-means start, when it trained at the
+ * spec's list count. Nothing for a spec without a PCA stage (the centroids
+ * live in the trial's PCA space) or when the caller brings its own centroids
+ * or start. The build fits its own PCA: the trial's, on 5,000 rows, cost
+ * 0.2-0.8 points of recall@10 at nprobe 16 on the 512-d stand-in (three
+ * seeds; docs/ARCHITECTURE.md, "What the build reuses from the trial").
+ */
+export function reusedFromTrial(spec: IndexSpec, trained: AutoTrained | undefined, options: StageTrainOptions): Pick<StageTrainOptions, 'kmeansStart'> {
+  const c = trained?.coarse;
+  if (!c || spec.transform !== 'pca' || options.coarseCentroids || options.kmeansStart) return {};
+  return spec.coarse && c.lists === spec.coarse.lists && c.dim === spec.coarse.dim ? { kmeansStart: { centroids: c.centroids, iterations: c.iterations, pca: trained.pca } } : {};
 }
 
 /**
@@ -124,11 +151,15 @@ async function coarseKmeans(backend: Backend, train: Float32Array, n: number, dc
   const halfRows = Math.floor(n / 2);
   // floor(T/2) + 1 <= T - 1 from T = 2: the whole sample always has the last iteration
   const warmup = total >= 2 && halfRows >= lists * WARMUP_PER_LIST ? Math.floor(total / 2) + 1 : 0;
+  // a start from auto's trial ran some of the warm-up already, on its sample of 39 vectors a list (about a half's
+  // size), so it runs the rest. On the 512-d stand-in (1,265 lists at 128, the trial's PCA, one seed) its centroids
+  // then 8 iterations on the whole sample, no half, came 0.2 points of recall@10 below cold k-means at nprobe 32 and 64
+  const skipped = Math.min(warmup, options.kmeansStart?.iterations ?? 0);
   const common = { seed, maxPointsPerCentroid: perCentroid, spherical: metric !== 'l2', init: options.kmeansInit ?? 'random' };
-  let initialCentroids: Float32Array | undefined;
-  if (warmup > 0) {
+  let initialCentroids = options.kmeansStart?.centroids;
+  if (warmup > skipped) {
     const rows = gatherRows(train, dc, sampleIndices(n, halfRows, createRng(seed + 7)));
-    ({ centroids: initialCentroids } = await kmeans(backend, rows, halfRows, dc, lists, { ...common, iterations: warmup, onProgress: (done) => onProgress(done, total) }));
+    ({ centroids: initialCentroids } = await kmeans(backend, rows, halfRows, dc, lists, { ...common, iterations: warmup - skipped, initialCentroids, onProgress: (done) => onProgress(skipped + done, total) }));
   }
   const { centroids } = await kmeans(backend, train, n, dc, lists, {
     ...common,
@@ -196,12 +227,19 @@ export async function trainStages(backend: Backend, spec: IndexSpec, data: Float
     if (spec.transform === 'pca' && !options.pca) throw new Error('trainStages: coarse centroids given for a PCA index without the PCA they were trained in');
     coarse = CoarseQuantizer.of(backend, options.coarseCentroids, given, dc, metric);
   } else if (spec.coarse) {
+    const start = options.kmeansStart;
+    if (start) {
+      if (start.centroids.length !== lists * spec.coarse.dim) throw new Error(`trainStages: the k-means start holds ${start.centroids.length} values, spec "${lists} lists at ${spec.coarse.dim}" needs ${lists * spec.coarse.dim}`);
+      if (spec.transform === 'pca' && !start.pca && !options.pca) throw new Error('trainStages: a k-means start given for a PCA index without the PCA it was trained in');
+    }
     // the k-means sample does not depend on the codec, so indexes that differ only in their codec share centroids
     const { space, n } = await draw(lists * perCentroid, seed, 'kmeans');
     const { dim: dc } = spec.coarse;
     const train = slicePrefix(space, n, stride, dc);
     if (metric === 'cosine') normalizePrefixInPlace(train, n, dc, dc);
-    const centroids = await coarseKmeans(backend, train, n, dc, lists, metric, seed, perCentroid, options, (done, total) => progress('kmeans', done, total));
+    // a start from another PCA fit (auto's trial's) is mapped into this one (spherical k-means re-normalises it)
+    const mapped = start?.pca && pca && start.pca !== pca ? { ...start, centroids: pca.mapPrefix(start.pca, start.centroids, lists, dc) } : start;
+    const centroids = await coarseKmeans(backend, train, n, dc, lists, metric, seed, perCentroid, { ...options, kmeansStart: mapped }, (done, total) => progress('kmeans', done, total));
     coarse = CoarseQuantizer.of(backend, centroids, lists, dc, metric);
   }
   const codecSize = definition.sampleSize(codecOptions);

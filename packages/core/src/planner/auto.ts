@@ -1,6 +1,7 @@
-import { createRng, gatherRows, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
+import { gatherRows, rowBlock, type Backend, type Metric } from '@adanns/compute';
 import { queryMflops } from '../cost.js';
 import { exactNeighbours } from '../eval/ground-truth.js';
+import { sampleRowsExcept } from '../index/training.js';
 import { kmeans } from '../kmeans.js';
 import { dimsLadder, normalizePrefixInPlace, slicePrefix } from '../prefixes.js';
 import type { RerankStorage } from '../spec.js';
@@ -53,6 +54,27 @@ export interface AutoOptions {
   dims?: readonly number[];
   /** Where a chosen re-rank keeps its vectors (spec rerank@D[:storage]; default disk). */
   rerankStorage?: RerankStorage;
+  /**
+   * Rows the trial never samples (increasing): the build's held-out
+   * calibration rows, so that what the trial fits (AutoChoice.trained) is fit
+   * for the build to reuse.
+   */
+  excluded?: Int32Array;
+}
+
+/**
+ * What the trial fitted that the build of its spec reuses (reusedFromTrial in
+ * index/training.ts): its k-means centroids at the chosen d_c when it trained
+ * at the spec's list count, and the PCA they live in (the build maps them
+ * into its own fit and starts its k-means from them).
+ */
+export interface AutoTrained {
+  pca: PcaTransform;
+  /**
+   * lists x dim centroids in `pca`'s space (unit rows for cosine and ip, as spherical k-means leaves them), after
+   * `iterations` Lloyd iterations on the trial's sample (a narrower d_c's count the anchor's it started from).
+   */
+  coarse?: { lists: number; dim: number; centroids: Float32Array; iterations: number };
 }
 
 /** One candidate of the trial, priced at the real size. */
@@ -83,6 +105,8 @@ export interface AutoChoice {
   candidates: AutoCandidate[];
   /** The candidate chosen (one of `candidates`; absent when an exact scan won): what `bench:auto --compare` holds against the measured plans. */
   chosen?: AutoCandidate;
+  /** What the build of `spec` reuses from the trial (absent when an exact scan won). */
+  trained?: AutoTrained;
 }
 
 const TARGETS = [0.9, 0.95, 0.99] as const;
@@ -158,15 +182,15 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     neighbours: async (queries, count, kk) => (await exactNeighbours(backend, data, rows, queries, count, dim, metric, kk)).ids,
     read: async (ids) => gatherRows(data, dim, ids),
   };
-  const rng = createRng((options.seed ?? 1) + 977);
   const q = Math.max(20, Math.min(options.queries ?? 200, Math.floor(rows / 10)));
   // the queries, then the sample standing for the rest (the first m), all of it training the trial's k-means
-  const picked = sampleIndices(rows, Math.min(rows, autoTrialRows(n, q, options.sampleRows ?? 8000)), rng);
+  const picked = sampleRowsExcept(rows, Math.min(rows, autoTrialRows(n, q, options.sampleRows ?? 8000)), (options.seed ?? 1) + 977, options.excluded);
   const kmRows = picked.length - q;
   const m = Math.min(kmRows, options.sampleRows ?? 8000);
   const rawQueries = gatherRows(data, dim, picked.subarray(0, q));
-  const rawBase = gatherRows(data, dim, picked.subarray(q, q + m));
   const rawTraining = gatherRows(data, dim, picked.subarray(q));
+  // the sample standing for the rest is the k-means sample's first m rows
+  const rawBase = rawTraining.subarray(0, m * dim);
   const sampleRows = Int32Array.from(picked.subarray(q), (i) => whole.rowOf(i));
 
   // the true neighbours over the whole set (a sample's own k-NN lie much farther out), the query itself left out
@@ -187,7 +211,8 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const weight = Math.max(1, (n - 1 - k) / m);
 
   // the spectrum, fitted on the trial's random sample only
-  // 5,000 rows estimate the spectrum and the rotation well enough for the trial (the build fits its own)
+  // 5,000 rows estimate the spectrum and the rotation well enough for the trial (the build fits its own: reused,
+  // this fit cost 0.2-0.8 points of recall@10 at nprobe 16 on the 512-d stand-in, three seeds; reusedFromTrial)
   const pca = PcaTransform.fit(rawBase, m, dim, metric, { sampleSize: Math.min(m, 5000), seed: options.seed ?? 1 });
   const spectrum = pca.varianceShare(ladder);
   const base = await pca.apply(backend, rawBase, m, dim);
@@ -250,6 +275,8 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     return (await kmeans(backend, train, kmRows, dc, trialLists, { seed: options.seed ?? 1, iterations, init: 'random', initialCentroids: start, maxPointsPerCentroid: PER_LIST, spherical: metric !== 'l2' })).centroids;
   };
   let anchorCentroids: Float32Array | undefined;
+  // each d_c's centroids: the chosen d_c's start the build's k-means when the trial trained at its list count
+  const trialCentroids = new Map<number, { centroids: Float32Array; iterations: number }>();
   const candidates: AutoCandidate[] = [];
   if (lists >= 2) {
     for (const [i, dc] of coarseDims.entries()) {
@@ -263,6 +290,7 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
       // predicted 0.73 MFLOPs at 0.95 where a cold start predicts 0.48)
       anchorCentroids ??= await trialKmeans(anchor);
       const centroids = dc === anchor ? anchorCentroids : await trialKmeans(dc, dc < anchor ? slicePrefix(anchorCentroids, trialLists, anchor, dc) : undefined);
+      trialCentroids.set(dc, { centroids, iterations: dc < anchor ? COLD_ITERATIONS + WARM_ITERATIONS : COLD_ITERATIONS });
       const cBlock = rowBlock(centroids, trialLists, dc);
       const labels = new Int32Array(m);
       await backend.assign(rowBlock(base, m, dim), cBlock, dc, metric, labels, new Float32Array(m));
@@ -426,7 +454,9 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
     : `scanning at d_s = ${dim} with no re-rank (rigid-like)`;
   const reason = `${shape}; ${trial}; ${lists} lists (about 4 sqrt n): clustering at d_c = ${dc} and ${scanWhat} is predicted cheapest at recall@${k} 0.95: ${fmt(chosen.mflops[0.95])} MFLOPs per query (0.9: ${fmt(chosen.mflops[0.9])}, 0.99: ${fmt(chosen.mflops[0.99])})${compare.length ? `, against ${compare.join(' and ')}` : ''}; an exact scan costs ${exactMflops.toPrecision(3)}`;
   const multiple = chosen.shortlist99 !== null && ds < dim ? Math.ceil(chosen.shortlist99 / k) : 0;
-  return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates, chosen };
+  const centroids = trialLists === lists ? trialCentroids.get(dc) : undefined;
+  const trained: AutoTrained = { pca, coarse: centroids && { lists, dim: dc, ...centroids } };
+  return { spec, reason, spectrum, shortlistMultiples: multiple > 20 ? [multiple, 2 * multiple] : [], candidates, chosen, trained };
 }
 
 /** What cheapestFunnel searches: one nprobe's trial neighbours and the price of a funnel. */

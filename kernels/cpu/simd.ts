@@ -364,18 +364,25 @@ function decodeRows(b: usize, from: i32, to: i32, stride: i32, dim: i32, encodin
   for (let r = from; r < to; r++) decodeBytes(b + <usize>r * <usize>stride, dim, params, scale, out + (<usize>((r - from) * dim) << 2));
 }
 
+/** Four float16 values widened to 32 bits in `h`, decoded exactly (x 2^112 of the 15 non-sign bits shifted into place, the sign OR'd back). */
+@inline function halves4(h: v128): v128 {
+  const m = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(<f32>5.192296858534828e33));
+  return v128.or(m, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** Four sq8 codes widened to 32 bits in `c`, decoded: mins + scales x code. */
+@inline function bytes4(c: v128, mins: v128, scales: v128): v128 {
+  return f32x4.add(mins, f32x4.mul(scales, f32x4.convert_i32x4_u(c)));
+}
+
 /** n float16 values from src to float32 at dst (decodeRows). */
 @inline function decodeHalves(src: usize, n: i32, dst: usize): void {
-  const bump = f32x4.splat(<f32>5.192296858534828e33); // 2^112
   const d8 = n & ~7;
   let j = 0;
   for (; j < d8; j += 8) {
     const h = v128.load(src + (<usize>j << 1));
-    const lo = i32x4.extend_low_i16x8_u(h), hi = i32x4.extend_high_i16x8_u(h);
-    const mlo = f32x4.mul(i32x4.shl(v128.and(lo, i32x4.splat(0x7fff)), 13), bump);
-    const mhi = f32x4.mul(i32x4.shl(v128.and(hi, i32x4.splat(0x7fff)), 13), bump);
-    v128.store(dst + (<usize>j << 2), v128.or(mlo, i32x4.shl(v128.and(lo, i32x4.splat(0x8000)), 16)));
-    v128.store(dst + (<usize>j << 2), v128.or(mhi, i32x4.shl(v128.and(hi, i32x4.splat(0x8000)), 16)), 16);
+    v128.store(dst + (<usize>j << 2), halves4(i32x4.extend_low_i16x8_u(h)));
+    v128.store(dst + (<usize>j << 2), halves4(i32x4.extend_high_i16x8_u(h)), 16);
   }
   for (; j < n; j++) {
     const h = <u32>load<u16>(src + (<usize>j << 1));
@@ -392,10 +399,10 @@ function decodeRows(b: usize, from: i32, to: i32, stride: i32, dim: i32, encodin
     const c = v128.load(src + <usize>j);
     const w0 = i16x8.extend_low_i8x16_u(c), w1 = i16x8.extend_high_i8x16_u(c);
     const o = <usize>j << 2;
-    v128.store(dst + o, f32x4.add(v128.load(mins + o), f32x4.mul(v128.load(scales + o), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0)))));
-    v128.store(dst + o, f32x4.add(v128.load(mins + o, 16), f32x4.mul(v128.load(scales + o, 16), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0)))), 16);
-    v128.store(dst + o, f32x4.add(v128.load(mins + o, 32), f32x4.mul(v128.load(scales + o, 32), f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1)))), 32);
-    v128.store(dst + o, f32x4.add(v128.load(mins + o, 48), f32x4.mul(v128.load(scales + o, 48), f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1)))), 48);
+    v128.store(dst + o, bytes4(i32x4.extend_low_i16x8_u(w0), v128.load(mins + o), v128.load(scales + o)));
+    v128.store(dst + o, bytes4(i32x4.extend_high_i16x8_u(w0), v128.load(mins + o, 16), v128.load(scales + o, 16)), 16);
+    v128.store(dst + o, bytes4(i32x4.extend_low_i16x8_u(w1), v128.load(mins + o, 32), v128.load(scales + o, 32)), 32);
+    v128.store(dst + o, bytes4(i32x4.extend_high_i16x8_u(w1), v128.load(mins + o, 48), v128.load(scales + o, 48)), 48);
   }
   for (; j < n; j++) {
     const o = <usize>j << 2;
@@ -1312,12 +1319,6 @@ function scoreBlocked(
   return lay != 0 && (lay >>> 16) == 16 && (dim & 15) == 0 && dim <= stride - (stride & 15);
 }
 
-/** Four values of a decoded f16 group: the four halves widened to 32 bits in `h`, as decodeHalves() decodes them. */
-@inline function halves4(h: v128): v128 {
-  const m = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(<f32>5.192296858534828e33));
-  return v128.or(m, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-}
-
 /** One row's group of 16 decoded values v0..v3 added to its four-lane sum `a` against the query's x0..x3, in pair()'s order. */
 @inline function addGroup(a: v128, x0: v128, x1: v128, x2: v128, x3: v128, v0: v128, v1: v128, v2: v128, v3: v128, l2: bool): v128 {
   if (l2) {
@@ -1382,10 +1383,8 @@ function scoreBlockedCoded(qp: usize, qInv: usize, t: i32, codes: usize, bFrom: 
         for (let r = 0; r < n; r++) {
           const c = v128.load(run + (<usize>r << 4));
           const w0 = i16x8.extend_low_i8x16_u(c), w1 = i16x8.extend_high_i8x16_u(c);
-          const v0 = f32x4.add(m0, f32x4.mul(s0, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w0))));
-          const v1 = f32x4.add(m1, f32x4.mul(s1, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w0))));
-          const v2 = f32x4.add(m2, f32x4.mul(s2, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w1))));
-          const v3 = f32x4.add(m3, f32x4.mul(s3, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w1))));
+          const v0 = bytes4(i32x4.extend_low_i16x8_u(w0), m0, s0), v1 = bytes4(i32x4.extend_high_i16x8_u(w0), m1, s1);
+          const v2 = bytes4(i32x4.extend_low_i16x8_u(w1), m2, s2), v3 = bytes4(i32x4.extend_high_i16x8_u(w1), m3, s3);
           const ap = accs + (<usize>r << 4);
           const a = addGroup(first ? zero : v128.load(ap), x0, x1, x2, x3, v0, v1, v2, v3, l2);
           if (last) {

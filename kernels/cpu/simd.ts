@@ -735,26 +735,94 @@ export function fastScanTopK(
   }
 }
 
+/** Sum of the minima of the table last quantised by quantizeTable (its second result). */
+let tableLow: f32 = 0;
+
+/**
+ * Quantises m x 16 float32 entries at `src` to bytes at `out` (scratch of m
+ * floats at `lows`), as packages/compute/src/fastscan.ts quantizeFastScanTable
+ * defines it, step for step in float32: per sub-quantiser its minimum lo_s,
+ * one scale a = 255 / (largest span), byte = min(255, trunc((v - lo_s) * a
+ * + 0.5)). Returns the score scale 1 / a; tableLow holds the minima's sum.
+ */
+function quantizeTable(src: usize, m: i32, out: usize, lows: usize): f32 {
+  let low: f32 = 0, span: f32 = 0;
+  for (let s: usize = 0; s < <usize>m; s++) {
+    const p = src + (s << 6);
+    const a = v128.load(p), b = v128.load(p, 16), c = v128.load(p, 32), d = v128.load(p, 48);
+    const lo4 = f32x4.min(f32x4.min(a, b), f32x4.min(c, d));
+    const hi4 = f32x4.max(f32x4.max(a, b), f32x4.max(c, d));
+    const lo = min(min(f32x4.extract_lane(lo4, 0), f32x4.extract_lane(lo4, 1)), min(f32x4.extract_lane(lo4, 2), f32x4.extract_lane(lo4, 3)));
+    const hi = max(max(f32x4.extract_lane(hi4, 0), f32x4.extract_lane(hi4, 1)), max(f32x4.extract_lane(hi4, 2), f32x4.extract_lane(hi4, 3)));
+    store<f32>(lows + (s << 2), lo);
+    low += lo;
+    span = max(span, hi - lo);
+  }
+  const scale: f32 = span > 0 ? <f32>255 / span : 1;
+  const a = f32x4.splat(scale);
+  const half = f32x4.splat(0.5);
+  const top = i32x4.splat(255);
+  for (let s: usize = 0; s < <usize>m; s++) {
+    const p = src + (s << 6);
+    const lo = f32x4.splat(load<f32>(lows + (s << 2)));
+    const b0 = i32x4.min_u(i32x4.trunc_sat_f32x4_u(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p), lo), a), half)), top);
+    const b1 = i32x4.min_u(i32x4.trunc_sat_f32x4_u(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 16), lo), a), half)), top);
+    const b2 = i32x4.min_u(i32x4.trunc_sat_f32x4_u(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 32), lo), a), half)), top);
+    const b3 = i32x4.min_u(i32x4.trunc_sat_f32x4_u(f32x4.add(f32x4.mul(f32x4.sub(v128.load(p, 48), lo), a), half)), top);
+    v128.store(out + (s << 4), i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(b0, b1), i16x8.narrow_i32x4_u(b2, b3)));
+  }
+  tableLow = low;
+  return <f32>1 / scale;
+}
+
+/** Scratch bytes of fastScanListsTopK: a block's lane sums, a byte table, a float table and the minima. */
+export function fastScanListsScratch(m: i32): i32 {
+  return 192 + (m << 4) + (m << 6) + (m << 2);
+}
+
 /**
  * Fast-scan of every probed list of queries [qFrom, qTo), probes [pFrom,
  * pTo) of each: dir holds per (query, probe) i = q * nprobe + p the list's
- * codes and ids addresses and its size (0: skipped). Probe i uses scale and
- * bias i and the table of query q, or of probe i when perProbe is 1.
+ * codes and ids addresses, its size (0: skipped) and its list number. Each
+ * probe's byte table is quantised here from the float tables (fastscan.ts,
+ * FastScanTables): the query's m x 16 floats at `tables`, less per list
+ * `terms` when given (2 t - terms_l, l2 residuals), bias + extra[i] (0: none).
+ * scratch holds fastScanListsScratch(m) bytes.
  */
 export function fastScanListsTopK(
-  tables: usize, perProbe: i32, scales: usize, bias: usize, m: i32, dir: usize, nprobe: i32,
+  tables: usize, terms: usize, extra: usize, m: i32, dir: usize, nprobe: i32,
   qFrom: i32, qTo: i32, pFrom: i32, pTo: i32,
   hIds: usize, hScores: usize, hSizes: usize, k: i32, scratch: usize, mask: usize,
 ): void {
-  const tableBytes = <usize>m << 4;
+  const size = <usize>m << 4;
+  const bytes = scratch + 192;
+  const floats = bytes + size;
+  const lows = floats + (size << 2);
   for (let q = qFrom; q < qTo; q++) {
+    const t = tables + <usize>q * (size << 2);
+    let scale: f32 = 0, low: f32 = 0, ready = false;
     for (let p = pFrom; p < pTo; p++) {
       const i = q * nprobe + p;
-      const e = dir + <usize>i * 12;
-      const size = load<i32>(e, 8);
-      if (size <= 0) continue;
-      const t = tables + <usize>(perProbe ? i : q) * tableBytes;
-      fastScanRows(t, load<f32>(scales + (<usize>i << 2)), load<f32>(bias + (<usize>i << 2)), m, load<u32>(e), 0, size, load<u32>(e, 4), q, hIds, hScores, hSizes, k, scratch, mask);
+      const e = dir + <usize>i * 16;
+      const members = load<i32>(e, 8);
+      if (members <= 0) continue;
+      if (terms) {
+        // the (query, list) table 2 t - terms_l in float32 (t + t is exact)
+        const l = terms + <usize>load<i32>(e, 12) * (size << 2);
+        for (let j: usize = 0; j < size << 2; j += 16) {
+          const v = v128.load(t + j);
+          v128.store(floats + j, f32x4.sub(f32x4.add(v, v), v128.load(l + j)));
+        }
+        scale = quantizeTable(floats, m, bytes, lows);
+        low = tableLow;
+      } else if (!ready) {
+        // one table per query, quantised at its first probed list
+        scale = quantizeTable(t, m, bytes, lows);
+        low = tableLow;
+        ready = true;
+      }
+      const add = low + (extra ? load<f32>(extra + (<usize>i << 2)) : <f32>0);
+      fastScanRows(bytes, scale, add, m, load<u32>(e), 0, members, load<u32>(e, 4), q, hIds, hScores, hSizes, k, scratch, mask);
     }
   }
 }

@@ -1,7 +1,7 @@
 import type { ArrayArena } from './arena.js';
 import type { CodedRows } from './coded.js';
 import type { ListCandidates, ListSet, PqQuantizer } from './lists.js';
-import type { FastScanLists } from './fastscan.js';
+import type { FastScanLists, FastScanTables } from './fastscan.js';
 import type { Metric } from './metric.js';
 import type { RowBlock, RowGroups } from './rows.js';
 import type { TopK } from './topk.js';
@@ -149,16 +149,14 @@ export interface Backend {
 
   /**
    * fastScanTopK over all the probed lists of a batch in one call: query q
-   * (row q of `best`) scans list probes[q * nprobe + p] (-1 skipped) with
-   * scale and bias [q * nprobe + p] and the table of query q, or of probe
-   * (q, p) when `perProbe` (l2 residual tables differ per list). Defined as
-   * composedFastScanListsTopK (fastscan.ts); results are identical to it.
+   * (row q of `best`) scans list probes[q * nprobe + p] (-1 skipped) with the
+   * byte table, scale and bias that quantizeFastScanTable makes of the
+   * probe's float table (FastScanTables: the query's, or per list for l2
+   * residuals). Defined as composedFastScanListsTopK (fastscan.ts); results
+   * are identical to it.
    */
   fastScanListsTopK(
-    tables: Uint8Array,
-    perProbe: boolean,
-    scales: Float32Array,
-    bias: Float32Array,
+    tables: FastScanTables,
     m: number,
     lists: FastScanLists,
     probes: Int32Array,

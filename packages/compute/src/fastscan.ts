@@ -121,26 +121,77 @@ export interface FastScanLists {
   ids(list: number): Int32Array;
 }
 
+/**
+ * The float tables a fastScanListsTopK call quantises to bytes, per probe
+ * (query q, probe p; i = q * nprobe + p), before it scans the probed list:
+ *   - `query`: m x 16 float32 entries per query (sub-quantiser s, centroid c);
+ *   - `listTerms` (l2 residual codes): m x 16 per list; the probe's table is
+ *     then 2 query[q] - listTerms[l] (float32), else query[q] itself;
+ *   - `extra` (optional, one float32 per probe): added to the probe's bias
+ *     (residual terms: x . ref for ip, -||x - ref||^2 for l2).
+ * quantizeFastScanTable defines the bytes, scale and bias.
+ */
+export interface FastScanTables {
+  readonly query: Float32Array;
+  readonly listTerms?: Float32Array;
+  readonly extra?: Float32Array;
+}
+
+/**
+ * Quantises m x 16 float32 entries (values from `at`) to bytes at out[outAt]
+ * as FAISS does: each sub-quantiser's minimum lo_s is subtracted and all share
+ * one scale a = 255 / (largest span). Defined in float32 arithmetic, each
+ * step rounded, so the CPU kernel (kernels/cpu/simd.ts, quantizeTable)
+ * gives the same bytes: byte = min(255, trunc(fround(fround(fround(v - lo_s)
+ * * a) + 0.5))). A byte sum S then scores fround(fround(S * scale) + bias)
+ * (fastScanScore) with scale = fround(1 / a) and bias = fround(low + extra),
+ * low the float32 sum of the minima in order of s. The error per entry is at
+ * most half a step, span / 510. A constant table (a zero query) has a = 1
+ * and all bytes 0. Returns [scale, low].
+ */
+export function quantizeFastScanTable(values: Float32Array, at: number, m: number, out: Uint8Array, outAt: number): [number, number] {
+  const f = Math.fround;
+  const lows = new Float32Array(m);
+  let low = 0, span = 0;
+  for (let s = 0; s < m; s++) {
+    let lo = values[at + s * 16], hi = lo;
+    for (let c = 1; c < 16; c++) {
+      lo = Math.min(lo, values[at + s * 16 + c]);
+      hi = Math.max(hi, values[at + s * 16 + c]);
+    }
+    lows[s] = lo;
+    low = f(low + lo);
+    span = Math.max(span, f(hi - lo));
+  }
+  const a = span > 0 ? f(255 / span) : 1;
+  for (let s = 0; s < m; s++) {
+    for (let c = 0; c < 16; c++) out[outAt + s * 16 + c] = Math.min(255, Math.trunc(f(f(f(values[at + s * 16 + c] - lows[s]) * a) + 0.5)));
+  }
+  return [f(1 / a), low];
+}
+
+/** Probe i's float table into out[0 .. 16m): the query's, or 2 query - listTerms[l] (float32) for l2 residual lists. */
+export function fastScanProbeTable(tables: FastScanTables, m: number, q: number, l: number, out: Float32Array): void {
+  const size = m * 16;
+  const { query, listTerms } = tables;
+  if (!listTerms) {
+    out.set(query.subarray(q * size, (q + 1) * size));
+    return;
+  }
+  for (let e = 0; e < size; e++) out[e] = Math.fround(2 * query[q * size + e] - listTerms[l * size + e]);
+}
+
 /** Checks the arguments of a fastScanListsTopK call. */
-export function checkFastScanLists(
-  tables: Uint8Array,
-  perProbe: boolean,
-  scales: Float32Array,
-  bias: Float32Array,
-  m: number,
-  lists: FastScanLists,
-  probes: Int32Array,
-  queries: number,
-  nprobe: number,
-  best: TopK,
-): void {
+export function checkFastScanLists(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK): void {
   if (!Number.isInteger(m) || m < 1) throw new Error(`fast scan: m must be a positive integer, got ${m}`);
   if (!Number.isInteger(queries) || queries < 0 || !Number.isInteger(nprobe) || nprobe < 0) throw new Error(`fast scan: ${queries} queries and nprobe ${nprobe} must be non-negative integers`);
   if (queries > best.rows) throw new Error(`fast scan: ${queries} queries for a top-k of ${best.rows} rows`);
   const entries = queries * nprobe;
   if (probes.length < entries) throw new Error(`fast scan: ${probes.length} probes for ${queries} queries x nprobe ${nprobe}`);
-  if (tables.length < (perProbe ? entries : queries) * m * 16) throw new Error(`fast scan tables hold ${tables.length} bytes, ${perProbe ? entries : queries} tables x ${m} x 16 needed`);
-  if (scales.length < entries || bias.length < entries) throw new Error(`fast scan: ${Math.min(scales.length, bias.length)} scales or biases for ${entries} probes`);
+  const { query, listTerms, extra } = tables;
+  if (query.length < queries * m * 16) throw new Error(`fast scan tables hold ${query.length} floats, ${queries} queries x ${m} x 16 needed`);
+  if (listTerms && listTerms.length < lists.count * m * 16) throw new Error(`fast scan list terms hold ${listTerms.length} floats, ${lists.count} lists x ${m} x 16 needed`);
+  if (extra && extra.length < entries) throw new Error(`fast scan: ${extra.length} probe biases for ${entries} probes`);
   for (let i = 0; i < entries; i++) {
     const l = probes[i];
     if (l < -1 || l >= lists.count || !Number.isInteger(l)) throw new Error(`fast scan: probe ${i} names list ${l}, not one of the ${lists.count} lists (or -1)`);
@@ -150,15 +201,13 @@ export function checkFastScanLists(
 }
 
 /**
- * fastScanListsTopK as one fastScanTopK per (query, probed list): its
+ * fastScanListsTopK as one fastScanTopK per (query, probed list), each
+ * probe's table quantised on the host (quantizeFastScanTable): its
  * definition, and how the reference and WebGPU backends run it.
  */
 export async function composedFastScanListsTopK(
   backend: { fastScanTopK: (tables: Uint8Array, queries: number, m: number, codes: Uint8Array, rows: number, scales: Float32Array, bias: Float32Array, best: TopK, baseIds?: Int32Array, queryRows?: Int32Array) => Promise<void> },
-  tables: Uint8Array,
-  perProbe: boolean,
-  scales: Float32Array,
-  bias: Float32Array,
+  tables: FastScanTables,
   m: number,
   lists: FastScanLists,
   probes: Int32Array,
@@ -167,19 +216,25 @@ export async function composedFastScanListsTopK(
   best: TopK,
   mask?: Uint32Array,
 ): Promise<void> {
-  checkFastScanLists(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  checkFastScanLists(tables, m, lists, probes, queries, nprobe, best);
   // a mask scans each probed list's allowed members alone, repacked (mask.ts)
   if (mask) lists = maskFastScanLists(lists, mask, m);
   const row = new Int32Array(1);
-  const size = m * 16;
+  const values = new Float32Array(m * 16);
+  const bytes = new Uint8Array(m * 16);
+  const scale = new Float32Array(1);
+  const bias = new Float32Array(1);
   for (let q = 0; q < queries; q++) {
     row[0] = q;
     for (let p = 0; p < nprobe; p++) {
       const i = q * nprobe + p;
       const l = probes[i];
       if (l < 0 || lists.size(l) === 0) continue;
-      const t = perProbe ? i : q;
-      await backend.fastScanTopK(tables.subarray(t * size, (t + 1) * size), 1, m, lists.codes(l), lists.size(l), scales.subarray(i, i + 1), bias.subarray(i, i + 1), best, lists.ids(l), row);
+      fastScanProbeTable(tables, m, q, l, values);
+      const [s, low] = quantizeFastScanTable(values, 0, m, bytes, 0);
+      scale[0] = s;
+      bias[0] = low + (tables.extra?.[i] ?? 0);
+      await backend.fastScanTopK(bytes, 1, m, lists.codes(l), lists.size(l), scale, bias, best, lists.ids(l), row);
     }
   }
 }

@@ -7,7 +7,7 @@ export { TopK } from './topk.js';
 export { allowedCount, allowedRows, checkMask, maskAllows, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows } from './mask.js';
 export { checkListRescore, checkListScan, checkPqScan, composedPqScanListsTopK, composedRescoreListsTopK, composedScanListsTopK, groupQueriesByList, listBytesPerElement, listCodeBytes, pqListBiases, PQ_TABLE, type ListCandidates, type ListSet, type PqQuantizer } from './lists.js';
 export { blockedBytes, blockLayoutWord, checkBlockLayout, moveBlockedRow, readBlockedRow, unblockRows, writeBlockedRow, type BlockLayout } from './blocked.js';
-export { checkFastScan, checkFastScanLists, composedFastScanListsTopK, type FastScanLists, FASTSCAN_BLOCK, FASTSCAN_CENTROIDS, FASTSCAN_RUN, fastScanBytes, fastScanCodeBytes, fastScanNibble, fastScanScore, moveFastScan, packFastScan, unpackFastScan } from './fastscan.js';
+export { checkFastScan, checkFastScanLists, composedFastScanListsTopK, type FastScanLists, type FastScanTables, FASTSCAN_BLOCK, FASTSCAN_CENTROIDS, FASTSCAN_RUN, fastScanBytes, fastScanCodeBytes, fastScanNibble, fastScanProbeTable, fastScanScore, moveFastScan, packFastScan, quantizeFastScanTable, unpackFastScan } from './fastscan.js';
 export { ReferenceBackend } from './reference/reference-backend.js';
 export { computeInvNorms } from './reference/kernels.js';
 export { WasmSimdBackend, defaultThreads, type RescoreOrder, type WasmSimdBackendOptions } from './cpu/wasm-simd-backend.js';

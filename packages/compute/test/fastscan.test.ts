@@ -1,18 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  allocateLike,
   fastScanBytes,
   fastScanCodeBytes,
   fastScanNibble,
   fastScanScore,
   moveFastScan,
   packFastScan,
+  quantizeFastScanTable,
   ReferenceBackend,
   TopK,
   unpackFastScan,
   WasmSimdBackend,
   WebGpuBackend,
+  type ArrayArena,
   type Backend,
   type FastScanLists,
+  type FastScanTables,
 } from '../src/index.js';
 import { expectSameTopK } from './compare.js';
 
@@ -158,37 +162,87 @@ describe('fastScanTopK equals the reference exactly', () => {
   });
 });
 
-/** Lists of random codes (sizes unaligned, one empty), probes with -1 and repeats across queries. */
-function randomLists(m: number, seed: number): FastScanLists & { sizes: number[] } {
+/**
+ * Lists of random codes (sizes unaligned, one empty), probes with -1 and
+ * repeats across queries; in `arena` (the CPU backend's memory, where its
+ * fused kernel reads lists in place, as an index keeps them) when given.
+ */
+function randomLists(m: number, seed: number, arena?: ArrayArena): FastScanLists & { sizes: number[] } {
   const sizes = [70, 0, 33, 1, 128, 45];
-  const packed = sizes.map((n, l) => randomCodes(m, n, seed + l).packed);
-  const ids = sizes.map((n, l) => Int32Array.from({ length: n }, (_, j) => 100 * l + j));
+  const place = <T extends Uint8Array | Int32Array>(array: T): T => {
+    if (!arena) return array;
+    const out = allocateLike(arena, array, array.length);
+    out.set(array);
+    return out;
+  };
+  const packed = sizes.map((n, l) => place(randomCodes(m, n, seed + l).packed));
+  const ids = sizes.map((n, l) => place(Int32Array.from({ length: n }, (_, j) => 100 * l + j)));
   return { count: sizes.length, sizes, size: (l) => sizes[l], codes: (l) => packed[l], ids: (l) => ids[l] };
 }
 
-async function runLists(backend: Backend, m: number, perProbe: boolean, queries: number, k: number, seed: number): Promise<TopK> {
-  const nprobe = 4;
+/**
+ * Float tables for `queries` queries: random entries, one query's table
+ * constant (a zero query: span 0), one on a grid of half steps (v - lo lands
+ * on x.5 steps, where rounding decides), and per-list terms when `terms`.
+ */
+function floatTables(m: number, queries: number, terms: boolean, extra: boolean, seed: number, listCount: number, nprobe: number): FastScanTables {
   const r = rng(seed);
-  const lists = randomLists(m, seed);
+  const size = m * 16;
+  const query = Float32Array.from({ length: queries * size }, () => r() * 10 - 5);
+  if (queries > 1) query.fill(0.75, size, 2 * size);
+  if (queries > 2) for (let e = 0; e < size; e++) query[2 * size + e] = -1 + ((e * 7) % 511) * (3 / 510);
+  return {
+    query,
+    ...(terms ? { listTerms: Float32Array.from({ length: listCount * size }, () => r() * 20 - 10) } : {}),
+    ...(extra ? { extra: Float32Array.from({ length: queries * nprobe }, () => r() * 4 - 2) } : {}),
+  };
+}
+
+async function runLists(backend: Backend, m: number, terms: boolean, extra: boolean, queries: number, k: number, seed: number): Promise<TopK> {
+  const nprobe = 4;
+  const lists = randomLists(m, seed, backend.arena);
   const probes = Int32Array.from({ length: queries * nprobe }, (_, i) => [0, 2, 4, -1, 1, 5, 3, 0, 5, 4, 2, 1][(i + seed) % 12]);
-  const tables = Uint8Array.from({ length: (perProbe ? queries * nprobe : queries) * m * 16 }, () => Math.floor(r() * 256));
-  const scales = Float32Array.from({ length: queries * nprobe }, () => 0.001 + r() * 0.01);
-  const bias = Float32Array.from({ length: queries * nprobe }, () => r() * 4 - 2);
   const best = new TopK(queries, k);
-  await backend.fastScanListsTopK(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  await backend.fastScanListsTopK(floatTables(m, queries, terms, extra, seed, lists.count, nprobe), m, lists, probes, queries, nprobe, best);
   return best;
 }
 
+describe('quantizeFastScanTable (the byte tables every backend scans)', () => {
+  it('subtracts each sub-quantiser\'s minimum and shares one scale', () => {
+    const values = Float32Array.from({ length: 2 * 16 }, (_, i) => (i < 16 ? i * 0.5 : -3 + (i - 16) * 0.1));
+    const out = new Uint8Array(32);
+    const [scale, low] = quantizeFastScanTable(values, 0, 2, out, 0);
+    // spans 7.5 and 1.5: the larger maps to 255, the other to 51
+    expect(out[0]).toBe(0);
+    expect(out[15]).toBe(255);
+    expect(out[16]).toBe(0);
+    expect(out[31]).toBe(51);
+    expect(low).toBe(Math.fround(-3));
+    expect(scale).toBe(Math.fround(1 / Math.fround(255 / 7.5)));
+    // a code's float score is recovered to within half a step per sub-quantiser
+    const approx = low + (out[7] + out[16 + 9]) * scale;
+    expect(Math.abs(approx - (7 * 0.5 + -3 + 9 * 0.1))).toBeLessThanOrEqual(scale);
+  });
+
+  it('maps a constant table to zero bytes with scale 1', () => {
+    const out = new Uint8Array(16).fill(9);
+    expect(quantizeFastScanTable(new Float32Array(16).fill(-2), 0, 1, out, 0)).toEqual([1, -2]);
+    expect(Array.from(out)).toEqual(new Array(16).fill(0));
+  });
+});
+
 describe('fastScanListsTopK (every probed list of a batch in one call)', () => {
-  it('equals one fastScanTopK per probe exactly, with per-query and per-probe tables', async () => {
+  it('equals one fastScanTopK per probe on the host-quantised tables exactly: per-query and per-list tables, with and without probe biases', async () => {
     for (const m of [3, 16, 32]) {
-      for (const perProbe of [false, true]) {
-        // one query: the pool splits the probes; five: the queries
-        for (const queries of [1, 5]) {
-          for (const k of [1, 10, 300]) {
-            const want = await runLists(reference, m, perProbe, queries, k, m + queries);
-            identical(await runLists(simd, m, perProbe, queries, k, m + queries), want);
-            identical(await runLists(pooled, m, perProbe, queries, k, m + queries), want);
+      for (const terms of [false, true]) {
+        for (const extra of [false, true]) {
+          // one query: the pool splits the probes; five: the queries
+          for (const queries of [1, 5]) {
+            for (const k of [1, 10, 300]) {
+              const want = await runLists(reference, m, terms, extra, queries, k, m + queries);
+              identical(await runLists(simd, m, terms, extra, queries, k, m + queries), want);
+              identical(await runLists(pooled, m, terms, extra, queries, k, m + queries), want);
+            }
           }
         }
       }
@@ -197,12 +251,14 @@ describe('fastScanListsTopK (every probed list of a batch in one call)', () => {
 
   it('checks its arguments', async () => {
     const lists = randomLists(2, 1);
-    const one = new Float32Array(4);
-    await expect(simd.fastScanListsTopK(new Uint8Array(32), false, one, one, 2, lists, Int32Array.of(9, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/probe 0 names list 9, not one of the 6 lists/);
-    await expect(reference.fastScanListsTopK(new Uint8Array(32), true, one, one, 2, lists, Int32Array.of(0, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/tables hold 32 bytes, 4 tables x 2 x 16 needed/);
+    const query = new Float32Array(32);
+    await expect(simd.fastScanListsTopK({ query }, 2, lists, Int32Array.of(9, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/probe 0 names list 9, not one of the 6 lists/);
+    await expect(reference.fastScanListsTopK({ query: new Float32Array(31) }, 2, lists, Int32Array.of(0, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/tables hold 31 floats, 1 queries x 2 x 16 needed/);
+    await expect(simd.fastScanListsTopK({ query, listTerms: new Float32Array(32) }, 2, lists, Int32Array.of(0, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/list terms hold 32 floats, 6 lists x 2 x 16 needed/);
+    await expect(reference.fastScanListsTopK({ query, extra: new Float32Array(3) }, 2, lists, Int32Array.of(0, 0, 0, 0), 1, 4, new TopK(1, 1))).rejects.toThrow(/3 probe biases for 4 probes/);
     const shortIds = { ...lists, ids: (l: number) => lists.ids(l).subarray(0, Math.max(0, lists.size(l) - 1)) };
     for (const backend of [simd, reference]) {
-      await expect(backend.fastScanListsTopK(new Uint8Array(32), false, one, one, 2, shortIds, Int32Array.of(0, 2, 4, -1), 1, 4, new TopK(1, 1))).rejects.toThrow(/list 0 has 69 ids for 70 members/);
+      await expect(backend.fastScanListsTopK({ query }, 2, shortIds, Int32Array.of(0, 2, 4, -1), 1, 4, new TopK(1, 1))).rejects.toThrow(/list 0 has 69 ids for 70 members/);
     }
   });
 });
@@ -216,6 +272,6 @@ describe('fastScanTopK on WebGPU', () => {
         expectSameTopK(await run(gpu!, c, k, c.m + c.rows), await run(reference, c, k, c.m + c.rows), 1e-6);
       }
     }
-    expectSameTopK(await runLists(gpu!, 16, true, 2, 10, 7), await runLists(reference, 16, true, 2, 10, 7), 1e-6);
+    expectSameTopK(await runLists(gpu!, 16, true, true, 2, 10, 7), await runLists(reference, 16, true, true, 2, 10, 7), 1e-6);
   });
 });

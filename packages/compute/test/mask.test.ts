@@ -84,9 +84,9 @@ function pqLists(backend: Backend, m: number, seed: number): ListSet {
   return { encoding: 'pq', count, stride: m, size: (l) => sizes[l], codes: (l) => codes[l], ids: (l) => ids[l] };
 }
 
-function fastLists(m: number, seed: number): FastScanLists {
+function fastLists(backend: Backend, m: number, seed: number): FastScanLists {
   const codes = sizes.map((size, l) => {
-    const packed = new Uint8Array(Math.max(16 * m, fastScanBytes(m, size)));
+    const packed = backend.arena.uint8(Math.max(16 * m, fastScanBytes(m, size)));
     const code = new Uint8Array((m + 1) >> 1);
     for (let j = 0; j < size; j++) {
       for (let b = 0; b < code.length; b++) code[b] = (j * 37 + b * 11 + l * 5 + seed) & 255;
@@ -95,7 +95,11 @@ function fastLists(m: number, seed: number): FastScanLists {
     }
     return packed;
   });
-  const ids = sizes.map((size, l) => Int32Array.from({ length: size }, (_, j) => idOf(l, j)));
+  const ids = sizes.map((size, l) => {
+    const id = backend.arena.int32(Math.max(1, size));
+    id.set(Int32Array.from({ length: size }, (_, j) => idOf(l, j)));
+    return id;
+  });
   return { count, size: (l) => sizes[l], codes: (l) => codes[l], ids: (l) => ids[l] };
 }
 
@@ -203,18 +207,20 @@ describe('masked list scans = the scans of the allowed members', () => {
 
   it('fast-scan lists', async () => {
     const m = 5;
-    const lists = fastLists(m, 2);
     for (const [label, backend] of backends()) {
+      const lists = fastLists(backend, m, 2);
       for (const rows of [1, 7]) {
         const entries = rows * (count + 1);
-        const tables = Uint8Array.from({ length: rows * m * 16 }, (_, i) => (i * 53 + 7) & 255);
-        const scales = Float32Array.from({ length: entries }, (_, i) => 0.01 + (i % 3) * 0.001);
-        const bias = Float32Array.from({ length: entries }, (_, i) => (i % 5) * 0.1);
+        const tables = {
+          query: Float32Array.from({ length: rows * m * 16 }, (_, i) => ((i * 53 + 7) % 255) * 0.01),
+          listTerms: Float32Array.from({ length: lists.count * m * 16 }, (_, i) => ((i * 31 + 3) % 97) * 0.02),
+          extra: Float32Array.from({ length: entries }, (_, i) => (i % 5) * 0.1),
+        };
         for (const [maskName, mk] of MASKS) {
           const want = new TopK(rows, 30);
           const got = new TopK(rows, 30);
-          await reference.fastScanListsTopK(tables, false, scales, bias, m, lists, probesOf(rows), rows, count + 1, want, mk);
-          await backend.fastScanListsTopK(tables, false, scales, bias, m, lists, probesOf(rows), rows, count + 1, got, mk);
+          await reference.fastScanListsTopK(tables, m, lists, probesOf(rows), rows, count + 1, want, mk);
+          await backend.fastScanListsTopK(tables, m, lists, probesOf(rows), rows, count + 1, got, mk);
           expectAllowed(want, mk, `${label}, ${maskName}`);
           expectSameTopK(got, want, label === 'webgpu' ? 1e-4 : 1e-5);
         }

@@ -1,4 +1,4 @@
-import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type ListCandidates, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
+import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows, ReferenceBackend, type Backend, type CodedRows, type FastScanLists, type FastScanTables, type ListCandidates, type ListSet, type Metric, type PqQuantizer, type RowBlock, type TopK } from '@adanns/compute';
 
 /**
  * A Backend that counts the multiply-adds each op executes (one multiply-add =
@@ -16,7 +16,9 @@ import { composedPqScanListsTopK, composedScanListsTopK, maskCodes, maskCoded, m
  *                            dim per cosine candidate whose list keeps no norms at dim
  *   adcScanTopK              queries x rows x M table look-ups
  *   fastScanTopK             queries x rows x M (4-bit table look-ups)
- *   fastScanListsTopK        M per member of every probed list (one fastScanTopK per probe)
+ *   fastScanListsTopK        M per member of every probed list (one fastScanTopK per probe),
+ *                            plus the tables it quantises: 16 M per query, or 32 M per
+ *                            probed list for l2 residuals (2 t - terms, then quantised)
  *   scanListsTopK            the reference's definition, one scanTopK / scanCodedTopK
  *                            per probed list (composed through this counter's ops)
  *   pqScanListsTopK          the reference's definition: rotation and tables through
@@ -121,12 +123,17 @@ export class CountingBackend implements Backend {
     return this.inner.fastScanTopK(tables, queries, m, codes, rows, scales, bias, best, baseIds, queryRows);
   }
 
-  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+  fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
     if (mask) lists = maskFastScanLists(lists, mask, m);
-    let members = 0;
-    for (let i = 0; i < queries * nprobe; i++) if (probes[i] >= 0) members += lists.size(probes[i]);
-    this.add('fastScanListsTopK', members * m);
-    return this.inner.fastScanListsTopK(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+    let members = 0, probed = 0;
+    for (let i = 0; i < queries * nprobe; i++) {
+      if (probes[i] < 0 || lists.size(probes[i]) === 0) continue;
+      members += lists.size(probes[i]);
+      probed++;
+    }
+    // and the tables it quantises (cost.ts): per (query, list) 2 t - terms and its quantisation for l2 residuals, else one per query
+    this.add('fastScanListsTopK', members * m + (tables.listTerms ? probed * 2 * m * 16 : queries * m * 16));
+    return this.inner.fastScanListsTopK(tables, m, lists, probes, queries, nprobe, best);
   }
 
   /** Counted as the reference defines it: its per-list ops, run through this counter (the results are the reference's). */

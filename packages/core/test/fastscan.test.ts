@@ -6,7 +6,6 @@ import { fastScanBytes, ReferenceBackend, WasmSimdBackend, type Backend, type Me
 import { generateSynthetic } from '@adanns/datasets';
 import { AdannsIndex, exactNeighbours, formatSpec, loadIndex, parseSpec, recallAtK, saveIndex, validateSpec, type SearchResult } from '../src/index.js';
 import { FastScanCodec } from '../src/codecs/fastscan.js';
-import { quantizeTable } from '../src/stages/scan-fastscan.js';
 
 // The 4-bit fast-scan codecs (pq{M}x4, opq{M}x4): spec grammar, the lists'
 // block layout through adds, removals, trim and save/load, and recall against
@@ -43,22 +42,6 @@ describe('fast-scan spec tokens', () => {
     expect(() => validateSpec(parseSpec('pq40x4@32,rerank@32', dim), dim, 1000)).toThrow(/M = 40 sub-quantisers exceed the scan dim 32/);
     expect(() => validateSpec(parseSpec('pq8x4@32,rerank@32', dim), dim, 10)).toThrow(/at least 16 vectors for 16 centroids/);
     expect(() => parseSpec('pq16x8@32', dim)).toThrow(/unknown token "pq16x8@32"/);
-  });
-
-  it('quantises tables with per-sub-quantiser minima and one scale', () => {
-    const tables = Float32Array.from({ length: 2 * 16 }, (_, i) => (i < 16 ? i * 0.5 : -3 + (i - 16) * 0.1));
-    const out = new Uint8Array(32);
-    const scales = new Float32Array(1), biases = new Float32Array(1);
-    quantizeTable(tables, 0, 2, out, 0, scales, biases, 0, 1);
-    // spans 7.5 and 1.5: the larger maps to 255, the other to 51
-    expect(out[0]).toBe(0);
-    expect(out[15]).toBe(255);
-    expect(out[31]).toBe(51);
-    expect(biases[0]).toBeCloseTo(0 - 3 + 1, 6);
-    expect(scales[0]).toBeCloseTo(7.5 / 255, 8);
-    // a code's float score is recovered to within half a step per sub-quantiser
-    const approx = biases[0] + (out[7] + out[16 + 9]) * scales[0];
-    expect(Math.abs(approx - (1 + 7 * 0.5 + -3 + 9 * 0.1))).toBeLessThanOrEqual(scales[0]);
   });
 });
 

@@ -40,8 +40,9 @@ export interface SimdKernels {
     tables: number, qFrom: number, qTo: number, m: number, codes: number, from: number, to: number, ids: number, scales: number, bias: number,
     hIds: number, hScores: number, hSizes: number, k: number, scratch: number,
   ): void;
+  fastScanListsScratch(m: number): number;
   fastScanListsTopK(
-    tables: number, perProbe: number, scales: number, bias: number, m: number, dir: number, nprobe: number,
+    tables: number, terms: number, extra: number, m: number, dir: number, nprobe: number,
     qFrom: number, qTo: number, pFrom: number, pTo: number, hIds: number, hScores: number, hSizes: number, k: number, scratch: number, mask: number,
   ): void;
   listGroupRows(dim: number): number;

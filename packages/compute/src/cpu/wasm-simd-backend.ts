@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
-import { checkFastScan, checkFastScanLists, fastScanBytes, type FastScanLists } from '../fastscan.js';
+import { checkFastScan, checkFastScanLists, fastScanBytes, fastScanProbeTable, quantizeFastScanTable, type FastScanLists, type FastScanTables } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock, type RowGroups } from '../rows.js';
 import type { TopK } from '../topk.js';
@@ -552,12 +552,14 @@ export class WasmSimdBackend implements Backend {
     }
   }
 
-  async fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
-    checkFastScanLists(tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best);
+  async fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    checkFastScanLists(tables, m, lists, probes, queries, nprobe, best);
     checkMask(mask, 'fast scan');
     const entries = queries * nprobe;
     if (entries === 0) return;
-    const operands: ArrayBufferView[] = [tables, scales, bias];
+    const { query, listTerms, extra } = tables;
+    // list terms an index keeps in the arena are read in place (FastScanCodec)
+    const operands: ArrayBufferView[] = [query, ...(listTerms ? [listTerms] : []), ...(extra ? [extra] : [])];
     const seen = new Set<number>();
     let scanned = 0;
     for (let i = 0; i < entries; i++) {
@@ -569,13 +571,14 @@ export class WasmSimdBackend implements Backend {
       operands.push(lists.codes(l), lists.ids(l));
     }
     if (scanned === 0) return;
-    const scratch = 192; // a block's 32 lane sums (kernels/cpu/simd.ts, fastScanRows)
+    const scratch = this.rawKernels.fastScanListsScratch(m);
     if (mask) operands.push(mask);
-    const s = this.spaces.bind(operands, this.topKStaging(queries, best.k, scratch) + entries * 12 + 128);
+    const size = m * 16;
+    const s = this.spaces.bind(operands, this.topKStaging(queries, best.k, scratch) + entries * 16 + 128);
     // a filter is skipped in the kernel: blocks of 32 members with none allowed before their sums, other members before the heap
     const maskAt = stageMask(s, mask);
-    // per (query, probe): the list's codes and ids where they lie in the call's memory, and its size
-    const dir = new Int32Array(entries * 3);
+    // per (query, probe): the list's codes and ids where they lie in the call's memory, its size and number
+    const dir = new Int32Array(entries * 4);
     const elsewhere: number[] = [];
     for (let i = 0; i < entries; i++) {
       const l = probes[i];
@@ -584,19 +587,26 @@ export class WasmSimdBackend implements Backend {
       const ids = s.memory.addressOf(lists.ids(l));
       // a list in another memory (an index past one memory's 4 GiB) is scanned by its own call below
       if (codes === undefined || ids === undefined) elsewhere.push(i);
-      else dir.set([codes, ids, lists.size(l)], i * 3);
+      else dir.set([codes, ids, lists.size(l), l], i * 4);
     }
-    const d = s.array(dir, entries * 3, Stage.Ids);
-    const t0 = s.array(tables, (perProbe ? entries : queries) * m * 16, Stage.Tables);
-    const sc = s.array(scales, entries, Stage.QueryNorms);
-    const bi = s.array(bias, entries, Stage.Bias);
+    const d = s.array(dir, entries * 4, Stage.Ids);
+    const t = s.array(query, queries * size, Stage.Tables);
+    const terms = listTerms ? s.array(listTerms, lists.count * size, Stage.Codes) : 0;
+    const ex = extra ? s.array(extra, entries, Stage.Bias) : 0;
+    // the probes' tables are quantised in the kernel: per probe (l2 residuals) or once per query
+    const work = (scanned * m) / 8 + (listTerms ? entries : queries) * size;
     // by queries when there are enough, else by probes (per-thread heaps merged)
-    this.splitTopK('fastScanListsTopK', s, best, queries, nprobe, undefined, (scanned * m) / 8, 1, (t, qFrom, qTo, from, to, h) => [
-      t0, perProbe ? 1 : 0, sc, bi, m, d, nprobe, qFrom, qTo, from, to, h[0], h[1], h[2], best.k, s.scratch(t, scratch), maskAt,
+    this.splitTopK('fastScanListsTopK', s, best, queries, nprobe, undefined, work, 1, (th, qFrom, qTo, from, to, h) => [
+      t, terms, ex, m, d, nprobe, qFrom, qTo, from, to, h[0], h[1], h[2], best.k, s.scratch(th, scratch), maskAt,
     ], 1);
+    if (elsewhere.length === 0) return;
+    const values = new Float32Array(size);
+    const bytes = new Uint8Array(size);
     for (const i of elsewhere) {
-      const q = Math.floor(i / nprobe), l = probes[i], t = perProbe ? i : q;
-      await this.fastScanTopK(tables.subarray(t * m * 16, (t + 1) * m * 16), 1, m, lists.codes(l), lists.size(l), scales.subarray(i, i + 1), bias.subarray(i, i + 1), best, lists.ids(l), Int32Array.of(q), mask);
+      const q = Math.floor(i / nprobe), l = probes[i];
+      fastScanProbeTable(tables, m, q, l, values);
+      const [scale, low] = quantizeFastScanTable(values, 0, m, bytes, 0);
+      await this.fastScanTopK(bytes, 1, m, lists.codes(l), lists.size(l), Float32Array.of(scale), Float32Array.of(low + (extra?.[i] ?? 0)), best, lists.ids(l), Int32Array.of(q), mask);
     }
   }
 

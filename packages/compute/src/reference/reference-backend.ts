@@ -1,7 +1,7 @@
 import { heapArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, decodeRows, type CodedRows } from '../coded.js';
-import { checkFastScan, composedFastScanListsTopK, fastScanScore, type FastScanLists } from '../fastscan.js';
+import { checkFastScan, composedFastScanListsTopK, fastScanScore, type FastScanLists, type FastScanTables } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, type RowBlock } from '../rows.js';
 import type { TopK } from '../topk.js';
@@ -238,8 +238,8 @@ export class ReferenceBackend implements Backend {
     return composedPqScanListsTopK(this, queries, pq, lists, probes, nprobe, metric, best, mask);
   }
 
-  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
-    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best, mask);
+  fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedFastScanListsTopK(this, tables, m, lists, probes, queries, nprobe, best, mask);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

@@ -1,7 +1,7 @@
 import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
-import { checkFastScan, composedFastScanListsTopK, FASTSCAN_BLOCK, fastScanBytes, type FastScanLists } from '../fastscan.js';
+import { checkFastScan, composedFastScanListsTopK, FASTSCAN_BLOCK, fastScanBytes, type FastScanLists, type FastScanTables } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, rowBlock, type RowBlock } from '../rows.js';
@@ -1020,8 +1020,8 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  fastScanListsTopK(tables: Uint8Array, perProbe: boolean, scales: Float32Array, bias: Float32Array, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
-    return composedFastScanListsTopK(this, tables, perProbe, scales, bias, m, lists, probes, queries, nprobe, best, mask);
+  fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    return composedFastScanListsTopK(this, tables, m, lists, probes, queries, nprobe, best, mask);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

@@ -1,4 +1,4 @@
-import { FASTSCAN_CENTROIDS, fastScanBytes, fastScanCodeBytes, moveFastScan, packFastScan, unpackFastScan, type Backend, type Metric, type RowBlock } from '@adanns/compute';
+import { FASTSCAN_CENTROIDS, fastScanBytes, fastScanCodeBytes, moveFastScan, packFastScan, unpackFastScan, type ArrayArena, type Backend, type Metric, type RowBlock } from '@adanns/compute';
 import type { CodeLayout } from '../index/inverted-lists.js';
 import type { ProductQuantizer } from '../quant/product-quantizer.js';
 import type { ScanSpec } from '../spec.js';
@@ -20,11 +20,15 @@ function blockLayout(m: number): CodeLayout {
   };
 }
 
-/** Per list, sub-quantiser and centroid: 2 <(R ref_l)_s, c> + ||c||^2 (scan-fastscan.ts, FastScanQuantizer.listTerms). */
-function listTermsOf(pq: ProductQuantizer, refs: Float32Array): Float32Array {
+/**
+ * Per list, sub-quantiser and centroid: 2 <(R ref_l)_s, c> + ||c||^2
+ * (scan-fastscan.ts, FastScanQuantizer.listTerms), in the backend's arena so
+ * that every search's kernel reads them in place.
+ */
+function listTermsOf(arena: ArrayArena, pq: ProductQuantizer, refs: Float32Array): Float32Array {
   const { dim, m, bounds, codebooks } = pq;
   const lists = refs.length / dim;
-  const out = new Float32Array(lists * m * K);
+  const out = arena.float32(lists * m * K);
   for (let l = 0; l < lists; l++) {
     for (let s = 0; s < m; s++) {
       for (let c = 0; c < K; c++) {
@@ -38,6 +42,7 @@ function listTermsOf(pq: ProductQuantizer, refs: Float32Array): Float32Array {
       }
     }
   }
+  arena.touched(out);
   return out;
 }
 
@@ -66,6 +71,7 @@ export class FastScanCodec implements ListCodec {
   constructor(
     readonly spec: ScanSpec,
     private readonly metric: Metric,
+    private readonly arena: ArrayArena,
     readonly pq: ProductQuantizer,
     readonly rotation?: Float32Array,
     readonly refs?: Float32Array,
@@ -74,7 +80,7 @@ export class FastScanCodec implements ListCodec {
     this.codeBytes = fastScanCodeBytes(pq.m);
     this.flopsPerValue = pq.m / this.codeBytes;
     this.layout = blockLayout(pq.m);
-    if (refs && metric === 'l2') this.listTerms = listTermsOf(pq, rotation ? rotateRefs(rotation, spec.dim, refs) : refs);
+    if (refs && metric === 'l2') this.listTerms = listTermsOf(arena, pq, rotation ? rotateRefs(rotation, spec.dim, refs) : refs);
   }
 
   quantizerFlops(probed: number): number {
@@ -99,7 +105,8 @@ export class FastScanCodec implements ListCodec {
   }
 
   arrays(): HeldArray[] {
-    return quantizerArrays(this, this.listTerms);
+    const held = quantizerArrays(this);
+    return this.listTerms ? [...held, { kind: 'codebooks', array: this.listTerms, arena: true }] : held;
   }
 
   save(dir: string): void {
@@ -110,7 +117,9 @@ export class FastScanCodec implements ListCodec {
     return { residual: this.refs !== undefined };
   }
 
-  release(): void {}
+  release(): void {
+    if (this.listTerms) this.arena.release(this.listTerms);
+  }
 }
 
 function definition(name: 'pq4' | 'opq4'): CodecDefinition {
@@ -134,11 +143,11 @@ function definition(name: 'pq4' | 'opq4'): CodecDefinition {
     sampleSize: (options) => options.trainSize,
     train: async (context, sample, options) => {
       const { pq, rotation, refs } = await trainScanQuantizer(name === 'opq4', context, sample, options, K);
-      return new FastScanCodec(context.spec, context.metric, pq, rotation, refs);
+      return new FastScanCodec(context.spec, context.metric, context.backend.arena, pq, rotation, refs);
     },
     load: (context, dir, manifest) => {
       const { pq, rotation, refs } = loadScanQuantizer(name === 'opq4', context, dir, manifest, K);
-      return new FastScanCodec(context.spec, context.metric, pq, rotation, refs);
+      return new FastScanCodec(context.spec, context.metric, context.backend.arena, pq, rotation, refs);
     },
   };
 }

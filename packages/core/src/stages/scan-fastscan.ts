@@ -73,44 +73,14 @@ export function fastScanTables(pq: ProductQuantizer, vectors: Float32Array, rows
 }
 
 /**
- * Quantises one query's float tables (m x 16 from tables[at]) to bytes as
- * FAISS does: each sub-quantiser's minimum is subtracted and all share one
- * scale a = 255 / (largest span), so a code's byte sum S maps back to the
- * float score as bias + S / a with bias the sum of the minima (+ `extra`).
- * The error per entry is at most half a step, span / 510.
- */
-export function quantizeTable(tables: Float32Array, at: number, m: number, out: Uint8Array, outAt: number, scales: Float32Array, biases: Float32Array, i: number, extra = 0): void {
-  let bias = extra;
-  let span = 0;
-  for (let s = 0; s < m; s++) {
-    let lo = Infinity, hi = -Infinity;
-    for (let c = 0; c < K; c++) {
-      const v = tables[at + s * K + c];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    bias += lo;
-    span = Math.max(span, hi - lo);
-  }
-  // a constant table (a zero query) scores every code alike: all bytes 0
-  const a = span > 0 ? 255 / span : 1;
-  for (let s = 0; s < m; s++) {
-    let lo = Infinity;
-    for (let c = 0; c < K; c++) lo = Math.min(lo, tables[at + s * K + c]);
-    for (let c = 0; c < K; c++) out[outAt + s * K + c] = Math.min(255, Math.round((tables[at + s * K + c] - lo) * a));
-  }
-  scales[i] = 1 / a;
-  biases[i] = bias;
-}
-
-/**
  * Stage 3 for the 4-bit fast-scan codecs: per query 16-entry float tables
- * per sub-quantiser (on the rotated scan vector for OPQ), quantised to bytes
- * (quantizeTable), then one backend fastScanListsTopK call for the whole
- * batch (every query's probed lists). With residuals, ip and cosine add q . ref_l to
- * the bias; l2 subtracts the list's precomputed terms from 2 <R q, c> and
- * re-quantises per (query, list). Scores are approximate (8-bit tables): the
- * index's re-rank stage, which the spec requires, makes the answer exact.
+ * per sub-quantiser (on the rotated scan vector for OPQ) and per probe the
+ * residual term (q . ref_l for ip and cosine, -||q - ref_l||^2 for l2), then
+ * one backend fastScanListsTopK call for the whole batch, which quantises
+ * each probe's table to bytes (per (query, list) for l2 residuals: 2 <R q, c>
+ * less the list's terms) and scans its list. Scores are approximate (8-bit
+ * tables): the index's re-rank stage, which the spec requires, makes the
+ * answer exact.
  */
 export async function scanFastScanLists(
   backend: Backend,
@@ -127,8 +97,6 @@ export async function scanFastScanLists(
 ): Promise<ScanResult & { quantizerFlops: Float64Array }> {
   const { pq, rotation, refs, listTerms } = codec;
   const dim = pq.dim;
-  const m = pq.m;
-  const size = m * K;
   const best = into ?? new TopK(rows, shortlist);
   // with a mask, a list's members are those it allows: a list left empty costs no table or residual term
   const members = memberCounter(lists, mask);
@@ -137,21 +105,12 @@ export async function scanFastScanLists(
   const rotated = rotation ? await rotateRows(backend, rotation, dim, scanVectors, rows) : scanVectors;
   const perList = refs !== undefined && metric === 'l2';
   if (perList && !listTerms) throw new Error('fast scan: l2 residual codes need the lists\' table terms');
-  const tables = fastScanTables(pq, rotated, rows, metric === 'l2' && !perList);
-  const bytes = new Uint8Array(rows * size);
-  const scales = new Float32Array(rows);
-  const biases = new Float32Array(rows);
-  for (let q = 0; q < rows; q++) {
-    if (!perList) quantizeTable(tables, q * size, m, bytes, q * size, scales, biases, q);
-  }
-  // host work the cost model charges (cost.ts): a counting backend adds it up
-  backend.tally?.(rows * (K * dim + (perList ? 0 : size)));
-  // per (query, probe): the scale and bias (and for l2 residuals the table) of that list's scan
-  const entries = rows * nprobe;
-  const probeScales = new Float32Array(entries);
-  const probeBiases = new Float32Array(entries);
-  const probeBytes = perList ? new Uint8Array(entries * size) : bytes;
-  const diff = new Float32Array(perList ? size : 0);
+  // for l2 residuals <R q, c>: the kernel makes each probe's 2 <R q, c> - terms_l
+  const query = fastScanTables(pq, rotated, rows, metric === 'l2' && !perList);
+  // host work the cost model charges (cost.ts): a counting backend adds it up, and the kernel's quantisation itself
+  backend.tally?.(rows * K * dim);
+  // per (query, probe) residual term, summed in float64 and rounded once: q . ref_l (R keeps lengths for l2)
+  const extra = refs ? new Float32Array(rows * nprobe) : undefined;
   let host = 0;
   for (let q = 0; q < rows; q++) {
     let probed = 0;
@@ -160,27 +119,14 @@ export async function scanFastScanLists(
       const l = probes[i];
       const n = l >= 0 ? members(l) : 0;
       if (n === 0) continue;
-      if (perList) {
-        // the (query, list) table 2 <R q, c> - (2 <R ref_l, c> + ||c||^2), bias -||q - ref_l||^2 (R keeps lengths)
-        for (let e = 0; e < size; e++) diff[e] = 2 * tables[q * size + e] - listTerms![l * size + e];
-        let d2 = 0;
+      if (extra) {
+        let acc = 0;
         for (let j = 0; j < dim; j++) {
-          const d = scanVectors[q * dim + j] - refs![l * dim + j];
-          d2 += d * d;
+          const x = scanVectors[q * dim + j], r = refs![l * dim + j];
+          acc += perList ? (x - r) * (x - r) : x * r;
         }
-        quantizeTable(diff, 0, m, probeBytes, i * size, probeScales, probeBiases, i, -d2);
-        host += 2 * size + dim;
-      } else {
-        probeScales[i] = scales[q];
-        let bias = biases[q];
-        if (refs) {
-          // residual codes: q . x = q . ref + q . (x - ref)
-          let dot = 0;
-          for (let j = 0; j < dim; j++) dot += scanVectors[q * dim + j] * refs[l * dim + j];
-          bias += dot;
-          host += dim;
-        }
-        probeBiases[i] = bias;
+        extra[i] = perList ? -acc : acc;
+        host += dim;
       }
       scanned[q] += n;
       probed++;
@@ -190,6 +136,6 @@ export async function scanFastScanLists(
   backend.tally?.(host);
   // one call for the whole batch: every query's probed lists, its top-k kept in the kernel
   const view = { count: lists.count, size: (l: number) => lists.size(l), codes: (l: number) => lists.codes(l), ids: (l: number) => lists.slots(l) };
-  await backend.fastScanListsTopK(probeBytes, perList, probeScales, probeBiases, m, view, probes, rows, nprobe, best, mask);
+  await backend.fastScanListsTopK({ query, listTerms: perList ? listTerms : undefined, extra }, pq.m, view, probes, rows, nprobe, best, mask);
   return { best, scanned, quantizerFlops };
 }

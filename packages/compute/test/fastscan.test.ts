@@ -176,7 +176,7 @@ function randomLists(m: number, seed: number, arena?: ArrayArena): FastScanLists
     return out;
   };
   const packed = sizes.map((n, l) => place(randomCodes(m, n, seed + l).packed));
-  const ids = sizes.map((n, l) => place(Int32Array.from({ length: n }, (_, j) => 100 * l + j)));
+  const ids = sizes.map((n, l) => place(Int32Array.from({ length: n }, (_, j) => 1000 * l + j)));
   return { count: sizes.length, sizes, size: (l) => sizes[l], codes: (l) => packed[l], ids: (l) => ids[l] };
 }
 
@@ -272,6 +272,19 @@ describe('fastScanTopK on WebGPU', () => {
         expectSameTopK(await run(gpu!, c, k, c.m + c.rows), await run(reference, c, k, c.m + c.rows), 1e-6);
       }
     }
-    expectSameTopK(await runLists(gpu!, 16, true, true, 2, 10, 7), await runLists(reference, 16, true, true, 2, 10, 7), 1e-6);
+    // the fused list scan (one dispatch per block of queries): per-query and per-pair tables, with and without probe biases
+    for (const [m, terms, extra, queries] of [[16, true, true, 2], [3, false, false, 5], [32, false, true, 1], [5, true, false, 5]] as const) {
+      expectSameTopK(await runLists(gpu!, m, terms, extra, queries, 10, 7), await runLists(reference, m, terms, extra, queries, 10, 7), 1e-6);
+    }
+    // bindings too small for a batch: blocks of fewer queries (16 KiB), or each query alone, per probe (8 KiB)
+    for (const maxBindingBytes of [16 * 1024, 8 * 1024]) {
+      const small = await WebGpuBackend.create({ maxBindingBytes });
+      try {
+        expectSameTopK(await runLists(small, 16, true, true, 5, 10, 3), await runLists(reference, 16, true, true, 5, 10, 3), 1e-6);
+        expectSameTopK(await runLists(small, 8, false, true, 5, 10, 4), await runLists(reference, 8, false, true, 5, 10, 4), 1e-6);
+      } finally {
+        await small.dispose();
+      }
+    }
   });
 });

@@ -1,18 +1,18 @@
 import type { ArenaArray, ArrayArena } from '../arena.js';
 import type { Backend } from '../backend.js';
 import { checkCoded, codedInvNorms, encodedBytes, type CodedRows } from '../coded.js';
-import { checkFastScan, composedFastScanListsTopK, FASTSCAN_BLOCK, fastScanBytes, type FastScanLists, type FastScanTables } from '../fastscan.js';
+import { checkFastScan, checkFastScanLists, composedFastScanListsTopK, FASTSCAN_BLOCK, fastScanBytes, fastScanProbeTable, quantizeFastScanTable, type FastScanLists, type FastScanTables } from '../fastscan.js';
 import type { Metric } from '../metric.js';
 import { computeInvNorms } from '../reference/kernels.js';
 import { checkAdcScan, checkAssign, checkCentroidSums, checkPrefix, checkRescore, rowBlock, type RowBlock } from '../rows.js';
 import { TopK } from '../topk.js';
 import { checkListScan, checkPqScan, composedPqScanListsTopK, composedRescoreListsTopK, composedScanListsTopK, listBytesPerElement, listCodeBytes, PQ_TABLE, type ListCandidates, type ListSet, type PqQuantizer } from '../lists.js';
-import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskListSet, maskRows } from '../mask.js';
+import { checkMask, maskCodes, maskCoded, maskFastScanCodes, maskFastScanLists, maskListSet, maskRows } from '../mask.js';
 import { openWebGpu, type WebGpuDevice } from './device.js';
 import { kernelSource } from './wgsl.js';
 
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, ip: 1, l2: 2 };
-const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode', 'fastscan', 'list-scan', 'pq-tables', 'pq-scan'] as const;
+const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode', 'fastscan', 'fastscan-lists', 'list-scan', 'pq-tables', 'pq-scan'] as const;
 type Kernel = (typeof KERNELS)[number];
 const SCORE_TILE = 8;
 const GROUP = 64;
@@ -51,6 +51,11 @@ const align4 = (bytes: number) => Math.ceil(bytes / 4) * 4;
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 /** list-scan.wgsl: a list without kept norms (computed in the kernel). */
 const NO_NORMS = 0xffffffff;
+
+/** Row q of `queries` as a block of one row (with its inverse norm when kept). */
+function queryRow(queries: RowBlock, q: number): RowBlock {
+  return rowBlock(queries.data, 1, queries.stride, (queries.offset ?? 0) + q * queries.stride, queries.invNorms?.subarray(q, q + 1));
+}
 
 /** Workgroup grid (y, z) covering `rows` rows (y + z * 65535 in the kernels). */
 function rowGrid(rows: number): [number, number] {
@@ -750,7 +755,7 @@ export class WebGpuBackend implements Backend {
     const segment = (l: number) => align16(listCodeBytes(lists, lists.size(l))) + align16(lists.size(l) * 4) + (norms?.(l) ? align16(lists.size(l) * 4) : 0);
     await this.inBlocks(queries.rows, lists, probes, nprobe, best.k, segment, () => true, {
       block: (q0, q1) => this.scanListBlock(queries, q0, q1, lists, probes, nprobe, dim, metric, best, mask),
-      alone: (q) => this.oneQuery(queries, q, probes, nprobe, best, (one, probesOfOne, row) => composedScanListsTopK(this, one, lists, probesOfOne, nprobe, dim, metric, row, mask)),
+      alone: (q) => this.oneQuery(q, best, (row) => composedScanListsTopK(this, queryRow(queries, q), lists, probes.subarray(q * nprobe, (q + 1) * nprobe), nprobe, dim, metric, row, mask)),
     });
   }
 
@@ -773,7 +778,7 @@ export class WebGpuBackend implements Backend {
     const fits = (rows: number, pairs: number, listCount: number) => (perList ? pairs : rows) * tableBytes <= this.maxBinding && listCount * pq.dim * 4 <= this.maxBinding && pairs * 32 <= this.maxBinding;
     await this.inBlocks(queries.rows, lists, probes, nprobe, best.k, segment, fits, {
       block: (q0, q1) => this.pqScanBlock(queries, q0, q1, pq, lists, probes, nprobe, metric, best),
-      alone: (q) => this.oneQuery(queries, q, probes, nprobe, best, (one, probesOfOne, row) => composedPqScanListsTopK(this, one, pq, lists, probesOfOne, nprobe, metric, row)),
+      alone: (q) => this.oneQuery(q, best, (row) => composedPqScanListsTopK(this, queryRow(queries, q), pq, lists, probes.subarray(q * nprobe, (q + 1) * nprobe), nprobe, metric, row)),
     });
   }
 
@@ -786,7 +791,7 @@ export class WebGpuBackend implements Backend {
    */
   private async inBlocks(
     rows: number,
-    lists: ListSet,
+    lists: Pick<ListSet, 'size'>,
     probes: Int32Array,
     nprobe: number,
     k: number,
@@ -840,13 +845,13 @@ export class WebGpuBackend implements Backend {
    * (codeBytes(size) bytes), ids and, when `norms` gives them, inverse norms.
    * Arrays resident on the device are copied there from their mirrors; the
    * others go up in one write. Returns per probed (query, list) pair the byte
-   * offsets and the pair's first candidate in its query's row, or undefined
+   * offsets, its probe entry and the pair's first candidate in its query's row, or undefined
    * when nothing is probed.
    */
-  private packLists(lists: ListSet, probes: Int32Array, nprobe: number, q0: number, q1: number, codeBytes: (size: number) => number, norms?: (list: number) => Float32Array | undefined) {
+  private packLists(lists: Pick<ListSet, 'size' | 'codes' | 'ids'>, probes: Int32Array, nprobe: number, q0: number, q1: number, codeBytes: (size: number) => number, norms?: (list: number) => Float32Array | undefined) {
     const copies: { view: Uint8Array | Int32Array | Float32Array; at: number }[] = [];
     const placed = new Map<number, { codes: number; ids: number; norms: number }>();
-    const pairs: { q: number; list: number; size: number; codes: number; ids: number; norms: number; cand: number }[] = [];
+    const pairs: { q: number; probe: number; list: number; size: number; codes: number; ids: number; norms: number; cand: number }[] = [];
     const counts = new Int32Array(q1 - q0);
     let packBytes = 0, maxCand = 0, maxSize = 0;
     const place = (view: Uint8Array | Int32Array | Float32Array) => {
@@ -867,7 +872,7 @@ export class WebGpuBackend implements Backend {
           at = { codes: place(lists.codes(l).subarray(0, codeBytes(size))), ids: place(lists.ids(l).subarray(0, size)), norms: kept ? place(kept.subarray(0, size)) : -1 };
           placed.set(l, at);
         }
-        pairs.push({ q: q - q0, list: l, size, ...at, cand });
+        pairs.push({ q: q - q0, probe: q * nprobe + p, list: l, size, ...at, cand });
         cand += size;
         maxSize = Math.max(maxSize, size);
       }
@@ -979,14 +984,13 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Query q of a list scan on its own, run by `scan` on a one-row copy of its heap (inBlocks' `alone`). */
-  private async oneQuery(queries: RowBlock, q: number, probes: Int32Array, nprobe: number, best: TopK, scan: (one: RowBlock, probes: Int32Array, row: TopK) => Promise<void>): Promise<void> {
+  private async oneQuery(q: number, best: TopK, scan: (row: TopK) => Promise<void>): Promise<void> {
     const k = best.k;
     const row = new TopK(1, k);
     row.ids.set(best.ids.subarray(q * k, q * k + best.sizes[q]));
     row.scores.set(best.scores.subarray(q * k, q * k + best.sizes[q]));
     row.sizes[0] = best.sizes[q];
-    const one = rowBlock(queries.data, 1, queries.stride, (queries.offset ?? 0) + q * queries.stride, queries.invNorms?.subarray(q, q + 1));
-    await scan(one, probes.subarray(q * nprobe, (q + 1) * nprobe), row);
+    await scan(row);
     best.ids.set(row.ids.subarray(0, row.sizes[0]), q * k);
     best.scores.set(row.scores.subarray(0, row.sizes[0]), q * k);
     best.sizes[q] = row.sizes[0];
@@ -1020,8 +1024,70 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
-    return composedFastScanListsTopK(this, tables, m, lists, probes, queries, nprobe, best, mask);
+  /**
+   * The fast-scan list scan in one pass per block of queries: the byte
+   * tables quantised on the host (quantizeFastScanTable, the definition every
+   * backend follows: once per query, or per probed pair for l2 residuals),
+   * every (query, probed list, member) scored by fastscan-lists.wgsl in one
+   * dispatch, the parallel top-k, one read-back.
+   */
+  async fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
+    checkFastScanLists(tables, m, lists, probes, queries, nprobe, best);
+    checkMask(mask, 'fast scan');
+    // a mask scans each probed list's allowed members alone, repacked (mask.ts)
+    if (mask) lists = maskFastScanLists(lists, mask, m);
+    const tableBytes = m * 16;
+    const segment = (l: number) => align16(fastScanBytes(m, lists.size(l))) + align16(lists.size(l) * 4);
+    const fits = (rows: number, pairs: number) => (tables.listTerms ? pairs : rows) * tableBytes <= this.maxBinding && pairs * 32 <= this.maxBinding;
+    const size = m * 16;
+    const one = (q: number): FastScanTables => ({
+      query: tables.query.subarray(q * size, (q + 1) * size),
+      ...(tables.listTerms ? { listTerms: tables.listTerms } : {}),
+      ...(tables.extra ? { extra: tables.extra.subarray(q * nprobe, (q + 1) * nprobe) } : {}),
+    });
+    await this.inBlocks(queries, lists, probes, nprobe, best.k, segment, fits, {
+      block: (q0, q1) => this.fastScanBlock(tables, m, lists, probes, nprobe, q0, q1, best),
+      alone: (q) => this.oneQuery(q, best, (row) => composedFastScanListsTopK(this, one(q), m, lists, probes.subarray(q * nprobe, (q + 1) * nprobe), 1, nprobe, row)),
+    });
+  }
+
+  /** Queries [q0, q1) of a fast-scan list scan in one submit and one read-back (fastScanListsTopK). */
+  private async fastScanBlock(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, nprobe: number, q0: number, q1: number, best: TopK): Promise<void> {
+    const packed = this.packLists(lists, probes, nprobe, q0, q1, (size) => fastScanBytes(m, size));
+    if (!packed) return;
+    const { pack, pairs, maxCand, maxSize } = packed;
+    const size = m * 16;
+    const perPair = tables.listTerms !== undefined;
+    const bytes = new Uint8Array((perPair ? pairs.length : q1 - q0) * size);
+    const values = new Float32Array(size);
+    const quantized = new Float32Array(2); // scale, then the sum of minima, of the table last quantised
+    const quantize = (q: number, l: number, t: number) => {
+      fastScanProbeTable(tables, m, q, l, values);
+      quantized.set(quantizeFastScanTable(values, 0, m, bytes, t * size));
+    };
+    const words = new Uint32Array(2);
+    const floats = new Float32Array(words.buffer);
+    const dir = new Uint32Array(pairs.length * 8);
+    let last = -1;
+    pairs.forEach((pair, i) => {
+      const q = q0 + pair.q;
+      if (perPair) quantize(q, pair.list, i);
+      else if (pair.q !== last) quantize(q, pair.list, pair.q);
+      last = pair.q;
+      floats[0] = quantized[0];
+      floats[1] = quantized[1] + (tables.extra?.[pair.probe] ?? 0);
+      dir.set([pair.q, pair.size, pair.codes, pair.ids / 4, perPair ? i : pair.q, pair.cand, words[0], words[1]], i * 8);
+    });
+    const directory = this.bind('dir', dir);
+    const byteTables = this.bind('fsTables', bytes);
+    const rows = Int32Array.from({ length: q1 - q0 }, (_, i) => q0 + i);
+    const heaps = this.bindHeaps(best, q1 - q0, rows);
+    const scores = this.scratchBuffer('scores', (q1 - q0) * maxCand * 4);
+    const candIds = this.scratchBuffer('candIds', (q1 - q0) * maxCand * 4);
+    const [y, z] = rowGrid(pairs.length);
+    this.dispatch('fastscan-lists', [pairs.length, m, maxCand, 0], [directory.buffer, pack, byteTables.buffer, scores, candIds], Math.ceil(maxSize / GROUP), y, z);
+    this.topk(q1 - q0, maxCand, scores, 0, maxCand, { buffer: candIds, offset: 0 }, 2, maxCand, 0, packed.counts, heaps);
+    await this.readHeaps(best, rows, heaps);
   }
 
   async assign(vectors: RowBlock, centroids: RowBlock, dim: number, metric: Metric, labels: Int32Array, scores: Float32Array): Promise<void> {

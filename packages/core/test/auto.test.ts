@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend, WasmSimdBackend, type Metric, type RowBlock } from '@adanns/compute';
 import { generateSynthetic, memoryStream } from '@adanns/datasets';
-import { AdannsIndex, type AutoChoice, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
+import { AdannsIndex, type AutoChoice, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, splitTrialRows, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +202,30 @@ describe('auto spec', () => {
       const norm = Math.hypot(...prefix);
       for (let j = 0; j < 16; j++) expect(start[c * 16 + j]).toBeCloseTo(prefix[j] / norm, 5);
     }
+  });
+
+  it('draws the trial\'s queries and sample uniformly from its picked rows, not their first ones (rows may be ordered by source or time)', () => {
+    const picked = Int32Array.from({ length: 10000 }, (_, i) => 3 * i);
+    const { queries, training } = splitTrialRows(picked, 200, 2000, 5);
+    expect(queries.length).toBe(200);
+    expect(training.length).toBe(9800);
+    // a partition of the picked rows
+    expect(new Set([...queries, ...training]).size).toBe(10000);
+    expect(new Set([...queries, ...training, ...picked]).size).toBe(10000);
+    const increasing = (a: Int32Array) => a.every((v, i) => i === 0 || a[i - 1] < v);
+    expect(increasing(queries)).toBe(true);
+    expect(increasing(training.subarray(0, 2000))).toBe(true);
+    expect(increasing(training.subarray(2000))).toBe(true);
+    // spread over the whole range: each tenth of it holds about a tenth of the queries and of the sample
+    for (const [part, size] of [[queries, 200], [training.subarray(0, 2000), 2000]] as const) {
+      for (let tenth = 0; tenth < 10; tenth++) {
+        const inTenth = part.filter((r) => r >= tenth * 3000 && r < (tenth + 1) * 3000).length;
+        expect(inTenth).toBeGreaterThan(size / 20);
+        expect(inTenth).toBeLessThan(size / 5);
+      }
+    }
+    // reproducible per seed
+    expect(Array.from(splitTrialRows(picked, 200, 2000, 5).queries)).toEqual(Array.from(queries));
   });
 
   it('an exact scan for a small collection', async () => {

@@ -1,4 +1,4 @@
-import { gatherRows, rowBlock, type Backend, type Metric } from '@adanns/compute';
+import { createRng, gatherRows, rowBlock, sampleIndices, type Backend, type Metric } from '@adanns/compute';
 import { queryMflops } from '../cost.js';
 import { exactNeighbours } from '../eval/ground-truth.js';
 import { sampleRowsExcept } from '../index/training.js';
@@ -162,6 +162,27 @@ export interface WholeData {
 }
 
 /**
+ * The trial's rows from `picked` (increasing): q queries and the rows
+ * training its k-means, the first m of them the sample standing for the
+ * rest, each drawn uniformly from all of `picked` (its first rows would all
+ * lie near the start of the data, a biased trial where rows are ordered, by
+ * source or by time). Both parts increasing, the sample and the others each.
+ */
+export function splitTrialRows(picked: Int32Array, q: number, m: number, seed: number): { queries: Int32Array; training: Int32Array } {
+  const rng = createRng(seed);
+  const isQuery = new Uint8Array(picked.length);
+  for (const i of sampleIndices(picked.length, q, rng)) isQuery[i] = 1;
+  const others = picked.filter((_, i) => !isQuery[i]);
+  const inSample = new Uint8Array(others.length);
+  for (const i of sampleIndices(others.length, m, rng)) inSample[i] = 1;
+  const training = new Int32Array(others.length);
+  let at = 0;
+  for (let i = 0; i < others.length; i++) if (inSample[i]) training[at++] = others[i];
+  for (let i = 0; i < others.length; i++) if (!inSample[i]) training[at++] = others[i];
+  return { queries: picked.filter((_, i) => isQuery[i] === 1), training };
+}
+
+/**
  * Chooses the build for `rows` x `dim` vectors (the data, or a sample of it
  * with `whole` describing the rest; `count` is the size the index will have).
  */
@@ -187,14 +208,15 @@ export async function chooseAutoSpec(backend: Backend, data: Float32Array, rows:
   const picked = sampleRowsExcept(rows, Math.min(rows, autoTrialRows(n, q, options.sampleRows ?? 8000)), (options.seed ?? 1) + 977, options.excluded);
   const kmRows = picked.length - q;
   const m = Math.min(kmRows, options.sampleRows ?? 8000);
-  const rawQueries = gatherRows(data, dim, picked.subarray(0, q));
-  const rawTraining = gatherRows(data, dim, picked.subarray(q));
+  const trialRows = splitTrialRows(picked, q, m, (options.seed ?? 1) + 978);
+  const rawQueries = gatherRows(data, dim, trialRows.queries);
+  const rawTraining = gatherRows(data, dim, trialRows.training);
   // the sample standing for the rest is the k-means sample's first m rows
   const rawBase = rawTraining.subarray(0, m * dim);
-  const sampleRows = Int32Array.from(picked.subarray(q), (i) => whole.rowOf(i));
+  const sampleRows = Int32Array.from(trialRows.training, (i) => whole.rowOf(i));
 
   // the true neighbours over the whole set (a sample's own k-NN lie much farther out), the query itself left out
-  const queryRows = Array.from(picked.subarray(0, q), (i) => whole.rowOf(i));
+  const queryRows = Array.from(trialRows.queries, (i) => whole.rowOf(i));
   const found = await whole.neighbours(rawQueries, q, k + 1);
   const truthRows = new Int32Array(q * k);
   for (let i = 0; i < q; i++) {

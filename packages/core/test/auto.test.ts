@@ -174,6 +174,50 @@ describe('auto spec', () => {
     }
   }, 120_000);
 
+  it('starts a wider d_c\'s k-means from the means, at that prefix, of the clusters the narrower d_c made, for two iterations', async () => {
+    // the 320-d set above priced at 2 million vectors, where 128 and 256 are trialled; assigns and centroid sums recorded
+    const wide = 320;
+    const rows = 12_000;
+    const { base } = generateSynthetic({ n: rows, dim: wide, clusters: 200, noise: 1, queries: 1, seed: 15 });
+    const assigns: { dim: number; centroids: Float32Array }[] = [];
+    const sums: { dim: number; sums: Float32Array; counts: Int32Array }[] = [];
+    const simd = await WasmSimdBackend.create({ threads: 1 });
+    const recording = Object.assign(Object.create(simd) as WasmSimdBackend, {
+      assign: (vectors: RowBlock, centroids: RowBlock, d: number, metric: Metric, labels: Int32Array, scores: Float32Array) => {
+        const at = centroids.offset ?? 0;
+        assigns.push({ dim: d, centroids: centroids.data.slice(at, at + centroids.rows * centroids.stride) });
+        return simd.assign(vectors, centroids, d, metric, labels, scores);
+      },
+      centroidSums: async (vectors: RowBlock, d: number, labels: Int32Array, k: number, out: Float32Array, counts: Int32Array) => {
+        await simd.centroidSums(vectors, d, labels, k, out, counts);
+        sums.push({ dim: d, sums: out.slice(), counts: counts.slice() });
+      },
+    });
+    try {
+      const choice = await chooseAutoSpec(recording, base.data, rows, wide, { metric: 'cosine', seed: 1, rerankStorage: 'f32', count: 2_000_000 });
+      expect(new Set(choice.candidates.map((c) => c.coarseDim))).toEqual(new Set([16, 32, 64, 128, 256]));
+      for (const [narrow, dc] of [[64, 128], [128, 256]]) {
+        // the narrower d_c's final centroids assign the sample at its prefix; the first sums at dc are the start's
+        const at = assigns.findIndex((a) => a.dim === dc);
+        expect(assigns[at - 1].dim).toBe(narrow);
+        const first = sums.find((x) => x.dim === dc)!;
+        const start = assigns[at].centroids;
+        const lists = first.counts.length;
+        for (let c = 0; c < lists; c += 7) {
+          expect(first.counts[c]).toBeGreaterThan(0);
+          const mean = Array.from(first.sums.subarray(c * dc, (c + 1) * dc), (v) => v / first.counts[c]);
+          const norm = Math.hypot(...mean);
+          for (let j = 0; j < dc; j += 13) expect(start[c * dc + j]).toBeCloseTo(mean[j] / norm, 5);
+        }
+        // two Lloyd iterations, then the trial's own assigns of its sample and of the neighbours (and at 128 the
+        // assign that starts 256); a cold start would run six
+        expect(assigns.filter((a) => a.dim === dc).length).toBeLessThanOrEqual(2 + 2 + (dc === 128 ? 1 : 0));
+      }
+    } finally {
+      await simd.dispose();
+    }
+  }, 120_000);
+
   it('trains k-means at the widest always-tried d_c first and starts a narrower d_c from its centroids\' prefixes, for two iterations', async () => {
     // 32-d: d_c 16 and 32 (the anchor, D); every assign call recorded in order
     const calls: { dim: number; rows: number; centroids: Float32Array }[] = [];

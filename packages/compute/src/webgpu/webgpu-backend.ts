@@ -12,7 +12,7 @@ import { openWebGpu, type WebGpuDevice } from './device.js';
 import { kernelSource } from './wgsl.js';
 
 const METRIC_CODE: Record<Metric, number> = { cosine: 0, ip: 1, l2: 2 };
-const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode', 'fastscan', 'fastscan-lists', 'list-scan', 'pq-tables', 'pq-scan'] as const;
+const KERNELS = ['score', 'topk', 'adc', 'rescore', 'assign', 'centroid-sums', 'decode', 'fastscan', 'list-scan', 'pq-tables', 'pq-scan'] as const;
 type Kernel = (typeof KERNELS)[number];
 const SCORE_TILE = 8;
 const GROUP = 64;
@@ -1028,7 +1028,7 @@ export class WebGpuBackend implements Backend {
    * The fast-scan list scan in one pass per block of queries: the byte
    * tables quantised on the host (quantizeFastScanTable, the definition every
    * backend follows: once per query, or per probed pair for l2 residuals),
-   * every (query, probed list, member) scored by fastscan-lists.wgsl in one
+   * every (query, probed list, member) scored by fastscan.wgsl's `lists` in one
    * dispatch, the parallel top-k, one read-back.
    */
   async fastScanListsTopK(tables: FastScanTables, m: number, lists: FastScanLists, probes: Int32Array, queries: number, nprobe: number, best: TopK, mask?: Uint32Array): Promise<void> {
@@ -1085,7 +1085,7 @@ export class WebGpuBackend implements Backend {
     const scores = this.scratchBuffer('scores', (q1 - q0) * maxCand * 4);
     const candIds = this.scratchBuffer('candIds', (q1 - q0) * maxCand * 4);
     const [y, z] = rowGrid(pairs.length);
-    this.dispatch('fastscan-lists', [pairs.length, m, maxCand, 0], [directory.buffer, pack, byteTables.buffer, scores, candIds], Math.ceil(maxSize / GROUP), y, z);
+    this.dispatch('fastscan', [pairs.length, maxCand, m, 0, 0, 0, 0, 0], [byteTables.buffer, pack, undefined, undefined, scores, directory.buffer, candIds], Math.ceil(maxSize / GROUP), y, z, 'lists');
     this.topk(q1 - q0, maxCand, scores, 0, maxCand, { buffer: candIds, offset: 0 }, 2, maxCand, 0, packed.counts, heaps);
     await this.readHeaps(best, rows, heaps);
   }

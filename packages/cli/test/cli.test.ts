@@ -131,7 +131,8 @@ describe('adanns CLI', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace for user errors
     }
-  });
+    // 16 CLI processes, each starting Node and loading the engine: over a minute on a loaded two-core host
+  }, 240_000);
 
   it('searches with adaptive probing from --params and names a bad margin', () => {
     // the index the first test built

@@ -107,7 +107,7 @@ export async function scanFastScanLists(
   if (perList && !listTerms) throw new Error('fast scan: l2 residual codes need the lists\' table terms');
   // for l2 residuals <R q, c>: the kernel makes each probe's 2 <R q, c> - terms_l
   const query = fastScanTables(pq, rotated, rows, metric === 'l2' && !perList);
-  // host work the cost model charges (cost.ts): a counting backend adds it up, and the kernel's quantisation itself
+  // host work the cost model charges (cost.ts), for a counting backend to add up (it counts the call's quantisation itself)
   backend.tally?.(rows * K * dim);
   // per (query, probe) residual term, summed in float64 and rounded once: q . ref_l (R keeps lengths for l2)
   const extra = refs ? new Float32Array(rows * nprobe) : undefined;

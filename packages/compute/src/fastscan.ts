@@ -151,7 +151,6 @@ export interface FastScanTables {
  */
 export function quantizeFastScanTable(values: Float32Array, at: number, m: number, out: Uint8Array, outAt: number): [number, number] {
   const f = Math.fround;
-  const lows = new Float32Array(m);
   let low = 0, span = 0;
   for (let s = 0; s < m; s++) {
     let lo = values[at + s * 16], hi = lo;
@@ -159,13 +158,15 @@ export function quantizeFastScanTable(values: Float32Array, at: number, m: numbe
       lo = Math.min(lo, values[at + s * 16 + c]);
       hi = Math.max(hi, values[at + s * 16 + c]);
     }
-    lows[s] = lo;
     low = f(low + lo);
     span = Math.max(span, f(hi - lo));
   }
   const a = span > 0 ? f(255 / span) : 1;
+  // each sub-quantiser's minimum found again rather than kept: no allocation per (query, list) table
   for (let s = 0; s < m; s++) {
-    for (let c = 0; c < 16; c++) out[outAt + s * 16 + c] = Math.min(255, Math.trunc(f(f(f(values[at + s * 16 + c] - lows[s]) * a) + 0.5)));
+    let lo = values[at + s * 16];
+    for (let c = 1; c < 16; c++) lo = Math.min(lo, values[at + s * 16 + c]);
+    for (let c = 0; c < 16; c++) out[outAt + s * 16 + c] = Math.min(255, Math.trunc(f(f(f(values[at + s * 16 + c] - lo) * a) + 0.5)));
   }
   return [f(1 / a), low];
 }

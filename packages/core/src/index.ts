@@ -36,4 +36,4 @@ export { heldOutRows, reusedFromTrial, sampleRowsExcept } from './index/training
 export { paretoFrontier, type FrontierPoint } from './planner/frontier.js';
 export { formatBudget, parseBudget, planBudget, type Budget, type Plan, type PointCost } from './planner/plan.js';
 export { judgeBudget, pricePoint, probedMass, type BudgetVerdict, type PointPrice, type ProbeCounts, type ProbeStatistics } from './planner/pricing.js';
-export { AUTO_SPEC, autoLists, autoTrialRows, cheapestFunnel, chooseAutoSpec, isAutoSpec, splitTrialRows, type AutoCandidate, type AutoChoice, type AutoOptions, type AutoTrained, type FunnelSearch, type WholeData } from './planner/auto.js';
+export { AUTO_SPEC, autoLists, autoTrialRows, cheapestFunnel, chooseAutoSpec, isAutoSpec, splitTrialRows, widensPast, type AutoCandidate, type AutoChoice, type AutoOptions, type AutoTrained, type FunnelSearch, type WholeData } from './planner/auto.js';

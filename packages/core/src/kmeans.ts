@@ -121,15 +121,25 @@ async function initPlusPlus(backend: Backend, x: Float32Array, n: number, dim: n
  * Centroid = mean of its points (the sums run on the backend); an empty
  * cluster takes half of a large one (FAISS's split with a tiny symmetric perturbation).
  */
+/**
+ * Each cluster's mean of the points labelled with it, written into `means`
+ * (k x dim); a cluster no point chose keeps its row there. Returns the
+ * cluster sizes (`counts`).
+ */
+export async function labelledMeans(backend: Backend, points: RowBlock, dim: number, labels: Int32Array, k: number, means: Float32Array, sums: Float32Array = new Float32Array(k * dim), counts: Int32Array = new Int32Array(k)): Promise<Int32Array> {
+  await backend.centroidSums(points, dim, labels, k, sums, counts);
+  for (let c = 0; c < k; c++) {
+    if (counts[c] === 0) continue;
+    for (let j = 0; j < dim; j++) means[c * dim + j] = sums[c * dim + j] / counts[c];
+  }
+  return counts;
+}
+
 async function updateCentroids(backend: Backend, points: RowBlock, dim: number, labels: Int32Array, centroids: Float32Array, k: number, rng: Rng, sums: Float32Array, counts: Int32Array): Promise<void> {
   const n = points.rows;
-  await backend.centroidSums(points, dim, labels, k, sums, counts);
+  await labelledMeans(backend, points, dim, labels, k, centroids, sums, counts);
   // cluster sizes as reals: a split halves a size exactly
   const sizes = Float64Array.from(counts);
-  for (let c = 0; c < k; c++) {
-    if (sizes[c] === 0) continue;
-    for (let j = 0; j < dim; j++) centroids[c * dim + j] = sums[c * dim + j] / sizes[c];
-  }
   const eps = 1 / 1024;
   for (let c = 0; c < k; c++) {
     if (sizes[c] > 0) continue;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend, WasmSimdBackend, type Metric, type RowBlock } from '@adanns/compute';
 import { generateSynthetic, memoryStream } from '@adanns/datasets';
-import { AdannsIndex, type AutoChoice, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, splitTrialRows, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
+import { AdannsIndex, type AutoCandidate, type AutoChoice, buildFromStream, calibrationGrid, cheapestFunnel, chooseAutoSpec, splitTrialRows, widensPast, exactNeighbours, isAutoSpec, loadIndex, parseSpec, recallAtK, saveIndex } from '../src/index.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +173,20 @@ describe('auto spec', () => {
       await simd.dispose();
     }
   }, 120_000);
+
+  it('widens past a d_c whose best candidate is the cheapest or within 5% of it (a near tie is no verdict), not past a dearer one', () => {
+    const candidate = (coarseDim: number, at95: number | null, at99: number | null = 2 * (at95 ?? 1)): AutoCandidate => ({ coarseDim, scanDim: coarseDim, mflops: { 0.9: null, 0.95: at95, 0.99: at99 }, shortlist99: 40 });
+    const tie = [candidate(16, 0.8), candidate(32, 0.589), candidate(64, 0.593), candidate(64, 0.7)];
+    expect(widensPast(tie, 64)).toBe(true);
+    expect(widensPast(tie, 32)).toBe(true);
+    expect(widensPast(tie, 16)).toBe(false);
+    // 6% dearer than the cheapest: no wider d_c
+    expect(widensPast([candidate(32, 0.5), candidate(64, 0.53)], 64)).toBe(false);
+    // only candidates that reach 0.99 count, for the cheapest and for the d_c before
+    expect(widensPast([candidate(32, 0.5, null), candidate(64, 0.6)], 64)).toBe(true);
+    expect(widensPast([candidate(32, 0.5), candidate(64, 0.45, null)], 64)).toBe(false);
+    expect(widensPast([], 64)).toBe(false);
+  });
 
   it('starts a wider d_c\'s k-means from the means, at that prefix, of the clusters the narrower d_c made, for two iterations', async () => {
     // the 320-d set above priced at 2 million vectors, where 128 and 256 are trialled; assigns and centroid sums recorded

@@ -34,10 +34,21 @@ describe('frontier and planner', () => {
     expect(planBudget(points, { mflops: 0.802 }).params.nprobe).toBe(8);
   });
 
-  it('picks the cheapest point whose recall, less two standard errors, reaches a target', () => {
+  it('picks the fastest point whose recall, less two standard errors, reaches a target', () => {
     expect(planBudget(points, { recall: 0.8 })).toMatchObject({ params: { nprobe: 4 }, budgetMet: true });
     expect(planBudget(points, { recall: 0.94 }).params.nprobe).toBe(8);
     expect(planBudget(points, { recall: 0.945 }).params.nprobe).toBe(16); // 0.95 - 0.01 falls short
+    // fewer MFLOPs but slower (a patience or funnel plan's overheads): the faster point that reaches the target wins
+    const slowCheap = { ...point(32, 0.96, 0.5, 9), params: { ...point(32, 0, 0).params, probeMargin: 0.1 } };
+    expect(planBudget([...points, slowCheap], { recall: 0.94 }).params.nprobe).toBe(8);
+    // within 10% of the fastest latency is a tie: the fewer MFLOPs wins
+    const nearlyAsFast = point(32, 0.96, 0.5, 8.5);
+    expect(planBudget([...points, nearlyAsFast], { recall: 0.94 }).params.nprobe).toBe(32);
+    expect(planBudget([...points, point(32, 0.96, 0.5, 8.9)], { recall: 0.94 }).params.nprobe).toBe(8);
+    // with the index's pricing (latency on the lists as they are now) rather than the calibrated figures
+    expect(planBudget([...points, slowCheap], { recall: 0.94 }, { price: (p) => ({ budgetMflops: p.mflops, mflops: p.mflops, latencyMs: p.params.nprobe === 8 ? 20 : p.latencyMs }) }).params.nprobe).toBe(32);
+    // a calibration without latencies (0 or missing): the fewest MFLOPs
+    expect(planBudget([...points, { ...slowCheap, latencyMs: 0 }], { recall: 0.94 }).params.nprobe).toBe(32);
   });
 
   it('plans latency with the probe\'s scale', () => {

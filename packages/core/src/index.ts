@@ -34,6 +34,7 @@ export { calibratedKs, calibrationLevels, pointsAtK, UNCALIBRATED_K_MARGIN, type
 export { listSizeDrift } from './planner/drift.js';
 export { heldOutRows, reusedFromTrial, sampleRowsExcept } from './index/training.js';
 export { paretoFrontier, type FrontierPoint } from './planner/frontier.js';
-export { formatBudget, parseBudget, planBudget, type Budget, type Plan, type PointCost } from './planner/plan.js';
+export { formatBudget, parseBudget, planBudget, recallLowerBound, type Budget, type Plan, type PointCost } from './planner/plan.js';
+export { recallCandidates } from './planner/retime.js';
 export { judgeBudget, pricePoint, probedMass, type BudgetVerdict, type PointPrice, type ProbeCounts, type ProbeStatistics } from './planner/pricing.js';
 export { AUTO_SPEC, autoLists, autoTrialRows, cheapestFunnel, chooseAutoSpec, isAutoSpec, splitTrialRows, widensPast, type AutoCandidate, type AutoChoice, type AutoOptions, type AutoTrained, type FunnelSearch, type WholeData } from './planner/auto.js';

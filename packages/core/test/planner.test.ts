@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '@adanns/compute';
 import { generateSynthetic } from '@adanns/datasets';
-import { AdannsIndex, loadIndex, paretoFrontier, parseBudget, planBudget, recallAtK, saveIndex, type FrontierPoint } from '../src/index.js';
+import { AdannsIndex, loadIndex, paretoFrontier, parseBudget, planBudget, recallAtK, recallCandidates, saveIndex, type FrontierPoint } from '../src/index.js';
 
 const backend = new ReferenceBackend();
 const point = (nprobe: number, recall: number, mflops: number, latencyMs = mflops * 10): FrontierPoint => ({
@@ -49,6 +49,20 @@ describe('frontier and planner', () => {
     expect(planBudget([...points, slowCheap], { recall: 0.94 }, { price: (p) => ({ budgetMflops: p.mflops, mflops: p.mflops, latencyMs: p.params.nprobe === 8 ? 20 : p.latencyMs }) }).params.nprobe).toBe(32);
     // a calibration without latencies (0 or missing): the fewest MFLOPs
     expect(planBudget([...points, { ...slowCheap, latencyMs: 0 }], { recall: 0.94 }).params.nprobe).toBe(32);
+  });
+
+  it('re-times, for each recall target, the two fastest points reaching it and the one of fewest MFLOPs', () => {
+    // latency rises with nprobe except for the slow cheap point at 32
+    const slowCheap = point(32, 0.96, 0.5, 9);
+    const all = [...points, slowCheap];
+    const picked = recallCandidates(all).map((p) => p.params.nprobe).sort((a, b) => a - b);
+    // targets from 0.5: nprobe 1 (lower bound 0.49) never reaches one; 2 and 3 are the fastest up to 0.64, then 2 and 4,
+    // 4 and 8, 8 and 32 (32 also the cheapest there), 32 and 16 at 0.95, 16 alone at 0.96
+    expect(picked).toEqual([2, 3, 4, 8, 16, 32]);
+    // without the slow cheap point, 32 is not picked and nothing else changes
+    expect(recallCandidates(points).map((p) => p.params.nprobe).sort((a, b) => a - b)).toEqual([2, 3, 4, 8, 16]);
+    expect(recallCandidates([point(1, 0.4, 0.1)])).toEqual([]);
+    expect(recallCandidates([point(1, 0.6, 0.1), point(2, 0.6, 0.2), point(3, 0.6, 0.3)]).map((p) => p.params.nprobe)).toEqual([1, 2]);
   });
 
   it('plans latency with the probe\'s scale', () => {

@@ -50,7 +50,7 @@ const DEPTH_STEPS = [1, Math.SQRT2];
  * on average with a cap of 4d; each becomes a copy of the fixed points at
  * (coarseDim, n) with nprobe = cap and that margin. The sweep then
  * measures their recall like any point, so a recall budget picks the
- * margin fitted for its target (the cheapest point that reaches it), adaptive
+ * margin fitted for its target (the fastest point that reaches it), adaptive
  * or fixed.
  */
 export async function adaptiveGrid(index: AdannsIndex, queries: Float32Array, rows: number, grid: SearchParams[]): Promise<AdaptiveGrid> {

@@ -8,6 +8,7 @@ import { funnelGrid } from './funnel-grid.js';
 import { calibrateFiltered, dropOwnIds, meanAndStdErr, type FilteredCalibration } from './filtered-calibration.js';
 import type { FrontierPoint } from './frontier.js';
 import { probedMass, type ProbeCounts, type ProbeStatistics } from './pricing.js';
+import { retimeCandidates } from './retime.js';
 
 export interface CalibrateOptions {
   /**
@@ -27,7 +28,7 @@ export interface CalibrateOptions {
   ks?: number[];
   /** Time bound (default 120 s): the grid runs cheapest first and stops when it is spent. */
   maxSeconds?: number;
-  /** Queries timed one at a time per point for its latency, each twice, its faster time kept (default 20). */
+  /** Queries timed one at a time per point for its latency (default 20). */
   latencyQueries?: number;
   seed?: number;
   /**
@@ -265,18 +266,12 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
     let mflopsMax = 0;
     for (const m of result.mflops) mflopsMax = Math.max(mflopsMax, m);
-    // each query timed twice, its faster time kept: the host's stalls (milliseconds long on a shared machine) fall
-    // on one pass or the other, while a query that is slow for this point (a deep adaptive probe) stays slow in both
-    const times = new Float64Array(latencyQueries).fill(Infinity);
-    for (let pass = 0; pass < 2; pass++) {
-      for (let q = 0; q < latencyQueries; q++) {
-        const t = performance.now();
-        await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, top + extra, params);
-        times[q] = Math.min(times[q], performance.now() - t);
-      }
-    }
     let latency = 0;
-    for (const time of times) latency += time;
+    for (let q = 0; q < latencyQueries; q++) {
+      const t = performance.now();
+      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, top + extra, params);
+      latency += performance.now() - t;
+    }
     for (const level of levels) {
       const k = level.k;
       if (k > top) continue;
@@ -340,6 +335,16 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   // re-rank patience variants of the cheapest measured points at the targets (funnels included)
   const reranks = rerankPatienceGrid(index, levels);
   if (!(await measureAll(reranks, grid.length + funnels.length, maxMs))) complete = false;
+  // the points a recall budget chooses between, timed again side by side (planner/retime.ts)
+  await retimeCandidates(levels, latencyQueries, async (point, k) => {
+    let ms = 0;
+    for (let q = 0; q < latencyQueries; q++) {
+      const t = performance.now();
+      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, k, point.params);
+      ms += performance.now() - t;
+    }
+    return ms;
+  });
   for (const level of levels) level.points.sort((a, b) => measured.get(a)! - measured.get(b)!);
   const k = primaryK(ks);
   const primary = levels.find((l) => l.k === k)!;

@@ -32,6 +32,11 @@ export type PointCost = (p: FrontierPoint) => { budgetMflops: number; mflops: nu
 /** Standard errors kept between the calibrated mean and the budget, so the plan holds on other queries too. */
 const CONFIDENCE = 2;
 
+/** A point's calibrated recall less CONFIDENCE standard errors: what a recall budget is judged on. */
+export function recallLowerBound(p: FrontierPoint): number {
+  return p.recall - CONFIDENCE * p.recallStdErr;
+}
+
 /**
  * Calibrated latencies within this factor of the fastest count as a tie
  * (each is the mean of a few timed queries): among them a recall budget
@@ -78,7 +83,7 @@ export function planBudget(points: FrontierPoint[], budget: Budget, options: { s
   const plan = (p: FrontierPoint, budgetMet: boolean): Plan => ({
     params: { ...p.params },
     expectedRecall: p.recall,
-    recallLowerBound: p.recall - CONFIDENCE * p.recallStdErr,
+    recallLowerBound: recallLowerBound(p),
     expectedMflops: price(p).mflops,
     expectedLatencyMs: price(p).latencyMs * scale,
     budgetMet,
@@ -88,7 +93,7 @@ export function planBudget(points: FrontierPoint[], budget: Budget, options: { s
   };
   const byRecall = (a: FrontierPoint, b: FrontierPoint) => b.recall - a.recall || a.mflops - b.mflops;
   if ('recall' in budget) {
-    const ok = points.filter((p) => p.recall - CONFIDENCE * p.recallStdErr >= budget.recall);
+    const ok = points.filter((p) => recallLowerBound(p) >= budget.recall);
     if (ok.length > 0) return plan(fastest(ok, price), true);
     const best = [...points].sort(byRecall)[0];
     if (options.strict) refuse(`the best calibrated recall is ${best.recall.toFixed(4)}`);

@@ -118,10 +118,6 @@ async function initPlusPlus(backend: Backend, x: Float32Array, n: number, dim: n
 }
 
 /**
- * Centroid = mean of its points (the sums run on the backend); an empty
- * cluster takes half of a large one (FAISS's split with a tiny symmetric perturbation).
- */
-/**
  * Each cluster's mean of the points labelled with it, written into `means`
  * (k x dim); a cluster no point chose keeps its row there. Returns the
  * cluster sizes (`counts`).
@@ -135,6 +131,10 @@ export async function labelledMeans(backend: Backend, points: RowBlock, dim: num
   return counts;
 }
 
+/**
+ * Centroid = mean of its points (the sums run on the backend); an empty
+ * cluster takes half of a large one (FAISS's split with a tiny symmetric perturbation).
+ */
 async function updateCentroids(backend: Backend, points: RowBlock, dim: number, labels: Int32Array, centroids: Float32Array, k: number, rng: Rng, sums: Float32Array, counts: Int32Array): Promise<void> {
   const n = points.rows;
   await labelledMeans(backend, points, dim, labels, k, centroids, sums, counts);

@@ -39,8 +39,8 @@ export function recallLowerBound(p: FrontierPoint): number {
 
 /**
  * Calibrated latencies within this factor of the fastest count as a tie
- * (each is the mean of a few timed queries): among them a recall budget
- * takes the fewest MFLOPs.
+ * (each is the mean of 20 timed queries): among them a recall budget takes
+ * the fewest MFLOPs.
  */
 const LATENCY_TIE = 1.1;
 
@@ -68,9 +68,10 @@ export function formatBudget(b: Budget): string {
  *  - {recall}: among the points whose recall (mean - 2 standard errors)
  *    reaches it, the fastest (`price`'s calibrated latency; within
  *    LATENCY_TIE of it, the fewest MFLOPs). The fewest MFLOPs alone picked
- *    patience and funnel plans that answer 0.95 on Fashion-MNIST at a
- *    quarter of the speed of a plain plan reaching it. Without latencies
- *    (every point's must be a positive number) the fewest MFLOPs;
+ *    patience and funnel plans whose overheads the cost model does not
+ *    count, 1.16x to 1.43x slower at 0.8 to 0.95 on Fashion-MNIST (the
+ *    candidates' latencies re-timed by calibration, retime.ts). Without
+ *    latencies (every point's must be a positive number) the fewest MFLOPs;
  *  - {latencyMs}: the highest recall whose latency (`price`), rescaled by `latencyScale`, fits.
  * When nothing meets the budget, the cheapest point (mflops, latency) or the
  * most accurate one (recall) is returned with budgetMet false, or, with

@@ -237,7 +237,7 @@ describe('cluster mode', () => {
   // each shard over-delivers (measured 0.991 against 0.945: README "Cluster"). At fixed params the figures
   // differ by one k-means run from another (the single node trains on all points, the shards' quantiser on one
   // shard's): printed, not asserted.
-  it('a 2-shard collection answers a recall budget with the recall of a single node', { timeout: 300_000 }, async () => {
+  it('a 2-shard collection meets a recall budget as a single node does', { timeout: 300_000 }, async () => {
     const dim = 16;
     const n = 4000;
     const SPEC = 'ivf32@16,flat@16';
@@ -305,9 +305,11 @@ describe('cluster mode', () => {
       await compare('nprobe 2', { params: { nprobe: 2 } });
       console.log(`recall@10 (${queries.length} queries, shared quantiser ${SHARE_QUANTISER}): ${figures.join('; ')}`);
       expect(planned.planned).not.toBeNull();
-      // the calibrated target, less the sampling noise of the queries
+      // the calibrated target, less the sampling noise of the queries, on one node and over two shards: each shard (like
+      // the single node) plans the fastest calibrated point reaching the target, and their calibrations time the points
+      // apart, so the two may run different plans above the target (0.9930 and 0.9817 in one run)
       expect(bs).toBeGreaterThanOrEqual(0.88);
-      expect(Math.abs(bc - bs)).toBeLessThanOrEqual(0.01);
+      expect(bc).toBeGreaterThanOrEqual(0.88);
     } finally {
       await single.stop();
     }

@@ -229,6 +229,16 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   // (and a twentieth for the re-rank patience variants, planner/adaptive-grid.ts rerankPatienceGrid)
   const gridMs = (index.funnelDims().length > 0 ? 0.85 : 0.95) * maxMs;
   const latencyQueries = Math.min(options.latencyQueries ?? 20, rows);
+  // milliseconds the first latencyQueries queries take searched one at a time with params at k (a point's latency, times latencyQueries)
+  const timeQueries = async (params: SearchParams, k: number): Promise<number> => {
+    let ms = 0;
+    for (let q = 0; q < latencyQueries; q++) {
+      const t = performance.now();
+      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, k, params);
+      ms += performance.now() - t;
+    }
+    return ms;
+  };
   const levels: CalibrationLevel[] = ks.map((k) => ({ k, points: [] }));
   const perQuery = new Float64Array(rows);
   // each query's true neighbours by rank (the first, for an id listed twice: -1 pads): a found id at i is a hit at k when i < k and its rank < k
@@ -266,12 +276,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
     const [mflops, mflopsStdErr] = meanAndStdErr(result.mflops);
     let mflopsMax = 0;
     for (const m of result.mflops) mflopsMax = Math.max(mflopsMax, m);
-    let latency = 0;
-    for (let q = 0; q < latencyQueries; q++) {
-      const t = performance.now();
-      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, top + extra, params);
-      latency += performance.now() - t;
-    }
+    const latency = await timeQueries(params, top + extra);
     for (const level of levels) {
       const k = level.k;
       if (k > top) continue;
@@ -336,15 +341,7 @@ export async function calibrate(index: AdannsIndex, options: CalibrateOptions = 
   const reranks = rerankPatienceGrid(index, levels);
   if (!(await measureAll(reranks, grid.length + funnels.length, maxMs))) complete = false;
   // the points a recall budget chooses between, timed again side by side (planner/retime.ts)
-  await retimeCandidates(levels, latencyQueries, async (point, k) => {
-    let ms = 0;
-    for (let q = 0; q < latencyQueries; q++) {
-      const t = performance.now();
-      await index.search(queries.subarray(q * dim, (q + 1) * dim), 1, k, point.params);
-      ms += performance.now() - t;
-    }
-    return ms;
-  });
+  await retimeCandidates(levels, latencyQueries, (point, k) => timeQueries(point.params, k));
   for (const level of levels) level.points.sort((a, b) => measured.get(a)! - measured.get(b)!);
   const k = primaryK(ks);
   const primary = levels.find((l) => l.k === k)!;

@@ -39,8 +39,9 @@ export function recallLowerBound(p: FrontierPoint): number {
 
 /**
  * Calibrated latencies within this factor of the fastest count as a tie
- * (each is the mean of 20 timed queries): among them a recall budget takes
- * the fewest MFLOPs.
+ * (each the mean of a few timed queries, 20 by default; a recall budget's
+ * candidates the median of three such passes, retime.ts): among them a
+ * recall budget takes the fewest MFLOPs.
  */
 const LATENCY_TIE = 1.1;
 

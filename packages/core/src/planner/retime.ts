@@ -28,10 +28,12 @@ const RETIME_PASSES = 3;
  */
 export function recallCandidates(points: readonly FrontierPoint[]): FrontierPoint[] {
   const out = new Set<FrontierPoint>();
+  // sorted once: each target's points reaching it keep this order (the sort is stable)
+  const byLatency = [...points].sort((a, b) => a.latencyMs - b.latencyMs);
   for (const target of TARGETS) {
-    const reaching = points.filter((p) => recallLowerBound(p) >= target);
+    const reaching = byLatency.filter((p) => recallLowerBound(p) >= target);
     if (reaching.length === 0) break;
-    for (const p of [...reaching].sort((a, b) => a.latencyMs - b.latencyMs).slice(0, FASTEST_PER_TARGET)) out.add(p);
+    for (const p of reaching.slice(0, FASTEST_PER_TARGET)) out.add(p);
     out.add(reaching.reduce((best, p) => (p.mflops < best.mflops ? p : best)));
   }
   return [...out];
